@@ -1,0 +1,515 @@
+//! The IT centre's commands. Each works on the same database as a running server.
+//! Human-readable tables by default, `--json` for scripts.
+
+use std::io::Read;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde::Serialize;
+use storage::{AccountStatus, NewPerson, NewUnit, Store};
+
+use crate::config::Config;
+
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints rows as a table (or a JSON array).
+    fn table<T: Serialize>(&self, headers: &[&str], rows: &[T], cells: impl Fn(&T) -> Vec<String>) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(rows).expect("serialisable")
+            );
+            return;
+        }
+        let data: Vec<Vec<String>> = rows.iter().map(cells).collect();
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        for row in &data {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<String>| {
+            let padded: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
+                .collect();
+            println!("{}", padded.join("  ").trim_end());
+        };
+        line(headers.iter().map(|h| h.to_string()).collect());
+        for row in data {
+            line(row);
+        }
+    }
+
+    /// Prints one record as `key: value` lines (or a JSON object).
+    fn record<T: Serialize>(&self, value: &T) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).expect("serialisable")
+            );
+            return;
+        }
+        let json = serde_json::to_value(value).expect("serialisable");
+        if let serde_json::Value::Object(map) = json {
+            for (key, value) in map {
+                let text = match value {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => "-".into(),
+                    other => other.to_string(),
+                };
+                println!("{key}: {text}");
+            }
+        }
+    }
+
+    fn done(&self, message: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({ "ok": true, "message": message }));
+        } else {
+            println!("{message}");
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCmd {
+    /// Host a mail domain.
+    Add {
+        name: String,
+        /// Address naming rule: "kontum" (KT-4) or "free" (BD-5).
+        #[arg(long, default_value = "free")]
+        naming: String,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UnitCmd {
+    /// Create a unit with its official mailbox ABBR@DOMAIN.
+    Add {
+        #[arg(long)]
+        abbrev: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        parent: Option<String>,
+        /// Needed when more than one domain is hosted.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    List,
+    Show {
+        abbrev: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a civil servant's account. Without --password-stdin a random initial password is
+    /// generated and printed once; the user must change it.
+    Add {
+        /// Full name as written, e.g. "Nguyễn Văn An".
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        unit: Option<String>,
+        /// Without it, the address follows the domain's naming rule.
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long, default_value = "")]
+        position: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Quota in MiB (default from accounts.default_quota_mb; 0 = unlimited).
+        #[arg(long)]
+        quota_mb: Option<i64>,
+    },
+    List {
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    Show {
+        address: String,
+    },
+    /// Deny login (BD-6.1).
+    Disable {
+        address: String,
+    },
+    /// Allow login again.
+    Enable {
+        address: String,
+    },
+    /// Set a new password (from stdin, or generated and printed once).
+    Passwd {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCmd {
+    Add { alias: String, target: String },
+    Remove { alias: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCmd {
+    Add {
+        address: String,
+        #[arg(long)]
+        name: String,
+        /// Who may send: internal, members, anyone.
+        #[arg(long, default_value = "internal")]
+        send_policy: String,
+    },
+    MemberAdd {
+        group: String,
+        member: String,
+    },
+}
+
+pub async fn domain(store: &Store, out: &Output, cmd: DomainCmd) -> anyhow::Result<()> {
+    match cmd {
+        DomainCmd::Add { name, naming } => {
+            if !matches!(naming.as_str(), "kontum" | "free") {
+                bail!("--naming must be kontum or free");
+            }
+            let domain = store.add_domain(&name, &naming).await?;
+            store
+                .log_event("cli", "domain.add", &domain.name, "", serde_json::json!({}))
+                .await?;
+            out.record(&domain);
+        }
+        DomainCmd::List => {
+            let domains = store.list_domains().await?;
+            out.table(&["DOMAIN", "NAMING"], &domains, |d| {
+                vec![d.name.clone(), d.naming_rule.clone()]
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn unit(
+    store: &Store,
+    config: &Config,
+    out: &Output,
+    cmd: UnitCmd,
+) -> anyhow::Result<()> {
+    match cmd {
+        UnitCmd::Add {
+            abbrev,
+            name,
+            parent,
+            domain,
+        } => {
+            let domain = match domain {
+                Some(d) => d,
+                None => {
+                    let domains = store.list_domains().await?;
+                    match domains.as_slice() {
+                        [only] => only.name.clone(),
+                        [] => bail!("no domain yet: run `govmail domain add NAME` first"),
+                        _ => bail!("several domains are hosted: pass --domain"),
+                    }
+                }
+            };
+            let unit = store
+                .add_unit(&NewUnit {
+                    domain,
+                    abbrev,
+                    name,
+                    parent_abbrev: parent,
+                    quota_bytes: config.accounts.unit_quota_mb * 1024 * 1024,
+                })
+                .await?;
+            store
+                .log_event(
+                    "cli",
+                    "unit.add",
+                    &unit.address,
+                    "",
+                    serde_json::json!({"name": unit.name}),
+                )
+                .await?;
+            out.record(&unit);
+        }
+        UnitCmd::List => {
+            let units = store.list_units().await?;
+            out.table(
+                &["ABBREV", "ADDRESS", "NAME", "PARENT", "HEAD"],
+                &units,
+                |u| {
+                    vec![
+                        u.abbrev.clone(),
+                        u.address.clone(),
+                        u.name.clone(),
+                        u.parent.clone().unwrap_or_default(),
+                        u.head.clone().unwrap_or_default(),
+                    ]
+                },
+            );
+        }
+        UnitCmd::Show { abbrev } => out.record(&store.unit(&abbrev).await?),
+    }
+    Ok(())
+}
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the password from stdin")?;
+    let password = text.lines().next().unwrap_or("").to_string();
+    if password.is_empty() {
+        bail!("empty password on stdin");
+    }
+    Ok(password)
+}
+
+/// The password to set: from stdin (checked against the length rule) or generated.
+fn new_password(config: &Config, from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        let password = read_password_stdin()?;
+        policy::password::check_strength(&password, config.accounts.min_password_length)?;
+        Ok((password, false))
+    } else {
+        Ok((policy::password::generate(), true))
+    }
+}
+
+/// The first free address by the Kon Tum rule (KT-4), skipping reserved names.
+async fn generated_address(
+    store: &Store,
+    full_name: &str,
+    unit: &storage::Unit,
+) -> anyhow::Result<String> {
+    for local in policy::naming::kontum_candidates(full_name, &unit.abbrev).take(1000) {
+        let stem = local.split('.').next().unwrap_or("");
+        if stem.is_empty() || policy::naming::RESERVED.contains(&stem) {
+            continue;
+        }
+        let address = format!("{local}@{}", unit.domain);
+        if matches!(store.resolve(&address).await?, storage::Resolved::Unknown) {
+            return Ok(address);
+        }
+    }
+    bail!("could not generate a free address for {full_name:?}");
+}
+
+#[derive(Serialize)]
+struct Created<'a> {
+    #[serde(flatten)]
+    person: &'a storage::Person,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initial_password: Option<&'a str>,
+}
+
+pub async fn user(
+    store: &Store,
+    config: &Config,
+    out: &Output,
+    cmd: UserCmd,
+) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::Add {
+            name,
+            unit,
+            address,
+            position,
+            phone,
+            password_stdin,
+            quota_mb,
+        } => {
+            let address = match address {
+                Some(a) => a,
+                None => {
+                    let Some(abbrev) = &unit else {
+                        bail!(
+                            "give --address, or --unit so the address can follow the naming rule"
+                        );
+                    };
+                    let unit = store.unit(abbrev).await?;
+                    let domain = store.domain(&unit.domain).await?;
+                    if domain.naming_rule != "kontum" {
+                        bail!("domain {} uses free naming: give --address", domain.name);
+                    }
+                    generated_address(store, &name, &unit).await?
+                }
+            };
+            let (password, generated) = new_password(config, password_stdin)?;
+            let phc = policy::password::hash(&password)?;
+            let person = store
+                .add_person(&NewPerson {
+                    full_name: name.trim().to_string(),
+                    address,
+                    unit_abbrev: unit,
+                    position,
+                    phone,
+                    password_phc: phc,
+                    must_change_password: generated,
+                    quota_bytes: quota_mb.unwrap_or(config.accounts.default_quota_mb) * 1024 * 1024,
+                })
+                .await?;
+            store
+                .log_event(
+                    "cli",
+                    "user.add",
+                    &person.address,
+                    "",
+                    serde_json::json!({"name": person.full_name}),
+                )
+                .await?;
+            out.record(&Created {
+                person: &person,
+                initial_password: generated.then_some(password.as_str()),
+            });
+        }
+        UserCmd::List { unit } => {
+            let persons = store.list_persons(unit.as_deref()).await?;
+            out.table(
+                &["ADDRESS", "NAME", "UNIT", "POSITION", "STATUS"],
+                &persons,
+                |p| {
+                    vec![
+                        p.address.clone(),
+                        p.full_name.clone(),
+                        p.unit.clone().unwrap_or_default(),
+                        p.position.clone(),
+                        p.status.as_str().to_string(),
+                    ]
+                },
+            );
+        }
+        UserCmd::Show { address } => out.record(&store.person(&address).await?),
+        UserCmd::Disable { address } => {
+            store.set_status(&address, AccountStatus::Disabled).await?;
+            store
+                .log_event("cli", "user.disable", &address, "", serde_json::json!({}))
+                .await?;
+            out.done(&format!("{address}: login denied"));
+        }
+        UserCmd::Enable { address } => {
+            store.set_status(&address, AccountStatus::Active).await?;
+            store
+                .log_event("cli", "user.enable", &address, "", serde_json::json!({}))
+                .await?;
+            out.done(&format!("{address}: login allowed"));
+        }
+        UserCmd::Passwd {
+            address,
+            password_stdin,
+        } => {
+            let (password, generated) = new_password(config, password_stdin)?;
+            store
+                .set_password(&address, &policy::password::hash(&password)?, generated)
+                .await?;
+            store
+                .log_event("cli", "user.passwd", &address, "", serde_json::json!({}))
+                .await?;
+            if generated {
+                if out.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"address": address, "initial_password": password})
+                    );
+                } else {
+                    println!(
+                        "{address}: new initial password (shown once, must be changed): {password}"
+                    );
+                }
+            } else {
+                out.done(&format!("{address}: password set"));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn alias(store: &Store, out: &Output, cmd: AliasCmd) -> anyhow::Result<()> {
+    match cmd {
+        AliasCmd::Add { alias, target } => {
+            store.add_alias(&alias, &target, None).await?;
+            store
+                .log_event(
+                    "cli",
+                    "alias.add",
+                    &alias,
+                    "",
+                    serde_json::json!({"target": target}),
+                )
+                .await?;
+            out.done(&format!("{alias} -> {target}"));
+        }
+        AliasCmd::Remove { alias } => {
+            store.remove_alias(&alias).await?;
+            store
+                .log_event("cli", "alias.remove", &alias, "", serde_json::json!({}))
+                .await?;
+            out.done(&format!("{alias} removed"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn group(store: &Store, out: &Output, cmd: GroupCmd) -> anyhow::Result<()> {
+    match cmd {
+        GroupCmd::Add {
+            address,
+            name,
+            send_policy,
+        } => {
+            if !matches!(send_policy.as_str(), "internal" | "members" | "anyone") {
+                bail!("--send-policy must be internal, members or anyone");
+            }
+            store.add_group(&address, &name, &send_policy).await?;
+            store
+                .log_event(
+                    "cli",
+                    "group.add",
+                    &address,
+                    "",
+                    serde_json::json!({"name": name}),
+                )
+                .await?;
+            out.done(&format!("group {address} created"));
+        }
+        GroupCmd::MemberAdd { group, member } => {
+            store.add_group_member(&group, &member).await?;
+            store
+                .log_event(
+                    "cli",
+                    "group.member-add",
+                    &group,
+                    "",
+                    serde_json::json!({"member": member}),
+                )
+                .await?;
+            out.done(&format!("{member} added to {group}"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn events(store: &Store, out: &Output, action: &str, limit: i64) -> anyhow::Result<()> {
+    let events = store.events(action, limit).await?;
+    out.table(&["AT", "ACTOR", "ACTION", "TARGET", "REF"], &events, |e| {
+        vec![
+            e.at.to_string(),
+            e.actor.clone(),
+            e.action.clone(),
+            e.target.clone(),
+            e.doc_ref.clone(),
+        ]
+    });
+    Ok(())
+}

@@ -1,0 +1,604 @@
+//! The configuration file (TOML), `--set section.key=value` overrides, and validation.
+//!
+//! Every key is documented in `config/govmail.toml`. Unknown keys, bad values and unreachable
+//! paths are errors that name the key; validation runs before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// One clear line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: Server,
+    pub storage: Storage,
+    pub listen: Listen,
+    pub tls: Tls,
+    pub antivirus: Antivirus,
+    pub accounts: Accounts,
+    pub smtp: Smtp,
+    pub spam: Spam,
+    pub dns: Dns,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    /// "text" or "json".
+    pub log_format: String,
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// Empty: `sqlite://<data_dir>/govmail.db`.
+    pub url: String,
+    /// "files" or "database"; empty: files for SQLite, database for PostgreSQL.
+    pub blob_store: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub smtp: Vec<String>,
+    pub submission: Vec<String>,
+    pub submissions: Vec<String>,
+    pub imap: Vec<String>,
+    pub imaps: Vec<String>,
+    pub http: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// Empty: a self-signed pair is generated in `<data_dir>/tls/`.
+    pub cert: String,
+    pub key: String,
+    /// Allow AUTH/LOGIN without TLS from loopback clients (tests only).
+    pub allow_plaintext_loopback: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Antivirus {
+    pub enabled: bool,
+    pub clamd: String,
+    /// "tempfail" or "accept-and-tag".
+    pub on_failure: String,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Accounts {
+    pub default_quota_mb: i64,
+    pub unit_quota_mb: i64,
+    pub min_password_length: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_line_length: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub idle_timeout_secs: u64,
+    pub max_messages_per_connection: usize,
+    pub max_commands_before_mail: usize,
+    pub max_errors: usize,
+    pub auth_max_failures: u32,
+    pub auth_lock_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spam {
+    pub enabled: bool,
+    pub tag_score: f64,
+    pub junk_score: f64,
+    pub reject_score: f64,
+    pub allow_senders: Vec<String>,
+    pub deny_senders: Vec<String>,
+    pub rules: Vec<SpamRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpamRule {
+    pub name: String,
+    /// "header:<Name>" or "body".
+    pub target: String,
+    /// Case-insensitive substring.
+    pub contains: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// Resolver addresses (`IP:port`); empty = the system's resolv.conf.
+    pub resolvers: Vec<String>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            hostname: "localhost".into(),
+            data_dir: PathBuf::from("./data"),
+            log_format: "text".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            url: String::new(),
+            blob_store: String::new(),
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            smtp: vec!["127.0.0.1:2525".into()],
+            submission: vec!["127.0.0.1:5587".into()],
+            submissions: vec!["127.0.0.1:4465".into()],
+            imap: vec!["127.0.0.1:1143".into()],
+            imaps: vec!["127.0.0.1:1993".into()],
+            http: vec!["127.0.0.1:8080".into()],
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            cert: String::new(),
+            key: String::new(),
+            allow_plaintext_loopback: false,
+        }
+    }
+}
+
+impl Default for Antivirus {
+    fn default() -> Self {
+        Antivirus {
+            enabled: true,
+            clamd: "tcp://127.0.0.1:3310".into(),
+            on_failure: "tempfail".into(),
+            timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts {
+            default_quota_mb: 2048,
+            unit_quota_mb: 10240,
+            min_password_length: 10,
+        }
+    }
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            max_line_length: 4096,
+            max_connections: 1000,
+            max_connections_per_ip: 50,
+            idle_timeout_secs: 300,
+            max_messages_per_connection: 100,
+            max_commands_before_mail: 20,
+            max_errors: 10,
+            auth_max_failures: 5,
+            auth_lock_secs: 300,
+        }
+    }
+}
+
+impl Default for Spam {
+    fn default() -> Self {
+        Spam {
+            enabled: true,
+            tag_score: 5.0,
+            junk_score: 8.0,
+            reject_score: 15.0,
+            allow_senders: vec![],
+            deny_senders: vec![],
+            rules: vec![],
+        }
+    }
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns { resolvers: vec![] }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: Server::default(),
+            storage: Storage::default(),
+            listen: Listen::default(),
+            tls: Tls::default(),
+            antivirus: Antivirus::default(),
+            accounts: Accounts::default(),
+            smtp: Smtp::default(),
+            spam: Spam::default(),
+            dns: Dns::default(),
+        }
+    }
+}
+
+/// Parses a `--set` value: TOML syntax when it parses (numbers, booleans, arrays), else a string.
+fn parse_override_value(text: &str) -> toml::Value {
+    let wrapped = format!("v = {text}");
+    match toml::from_str::<toml::Table>(&wrapped) {
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or(toml::Value::String(text.to_string())),
+        Err(_) => toml::Value::String(text.to_string()),
+    }
+}
+
+/// Applies one `section.key=value` override to the raw table.
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
+    let (path, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| err(assignment, "--set needs section.key=value"))?;
+    let path = path.trim();
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err(err(path, "--set needs section.key=value"));
+    }
+    let mut current = table;
+    for part in &parts[..parts.len() - 1] {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| err(path, format!("{part} is not a section")))?;
+    }
+    current.insert(
+        parts[parts.len() - 1].to_string(),
+        parse_override_value(value.trim()),
+    );
+    Ok(())
+}
+
+impl Config {
+    /// Loads `path` (or the built-in dev defaults), applies overrides, validates.
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err("--config", format!("{}: {e}", path.display())))?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    let message = e.message().to_string();
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                        .unwrap_or(0);
+                    err(&format!("{}:{line}", path.display()), message)
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for assignment in overrides {
+            apply_override(&mut table, assignment)?;
+        }
+        let deserializer = toml::Value::Table(table);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            err(&key, e.inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The storage URL with the data_dir default applied.
+    pub fn storage_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("govmail.db").display()
+            )
+        } else {
+            self.storage.url.clone()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.hostname.trim().is_empty()
+            || self.server.hostname.contains(char::is_whitespace)
+        {
+            return Err(err(
+                "server.hostname",
+                "must be a host name, e.g. mail.kontum.gov.vn",
+            ));
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return Err(err("server.log_format", "must be \"text\" or \"json\""));
+        }
+        check_creatable_dir("server.data_dir", &self.server.data_dir)?;
+        let url = self.storage_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "storage.url",
+                format!("{url:?}: use sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB"),
+            ));
+        }
+        if let Some(path) = storage::sqlite_path(&url) {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                check_creatable_dir("storage.url", parent)?;
+            }
+        }
+        if !matches!(self.storage.blob_store.as_str(), "" | "files" | "database") {
+            return Err(err(
+                "storage.blob_store",
+                "must be \"files\" or \"database\"",
+            ));
+        }
+        if self.storage.max_connections == 0 {
+            return Err(err("storage.max_connections", "must be at least 1"));
+        }
+        for (key, list) in [
+            ("listen.smtp", &self.listen.smtp),
+            ("listen.submission", &self.listen.submission),
+            ("listen.submissions", &self.listen.submissions),
+            ("listen.imap", &self.listen.imap),
+            ("listen.imaps", &self.listen.imaps),
+            ("listen.http", &self.listen.http),
+        ] {
+            for (i, addr) in list.iter().enumerate() {
+                addr.parse::<SocketAddr>()
+                    .map_err(|_| err(&format!("{key}[{i}]"), format!("{addr:?} is not IP:PORT")))?;
+            }
+        }
+        match (self.tls.cert.is_empty(), self.tls.key.is_empty()) {
+            (true, true) => {}
+            (false, false) => {
+                for (key, path) in [("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
+                    if !Path::new(path).is_file() {
+                        return Err(err(key, format!("{path}: no such file")));
+                    }
+                }
+            }
+            (true, false) => {
+                return Err(err("tls.cert", "set both tls.cert and tls.key, or neither"))
+            }
+            (false, true) => {
+                return Err(err("tls.key", "set both tls.cert and tls.key, or neither"))
+            }
+        }
+        if self.antivirus.enabled {
+            policy::antivirus::ClamdAddress::parse(&self.antivirus.clamd)
+                .map_err(|m| err("antivirus.clamd", m))?;
+        }
+        if !matches!(
+            self.antivirus.on_failure.as_str(),
+            "tempfail" | "accept-and-tag"
+        ) {
+            return Err(err(
+                "antivirus.on_failure",
+                "must be \"tempfail\" or \"accept-and-tag\"",
+            ));
+        }
+        if self.antivirus.timeout_secs == 0 {
+            return Err(err("antivirus.timeout_secs", "must be at least 1"));
+        }
+        if self.accounts.min_password_length < 8 {
+            return Err(err("accounts.min_password_length", "must be at least 8"));
+        }
+        if self.accounts.default_quota_mb < 0 || self.accounts.unit_quota_mb < 0 {
+            return Err(err(
+                "accounts.default_quota_mb",
+                "must not be negative (0 = unlimited)",
+            ));
+        }
+        for (key, value) in [
+            ("smtp.max_message_size", self.smtp.max_message_size),
+            ("smtp.max_recipients", self.smtp.max_recipients),
+            ("smtp.max_line_length", self.smtp.max_line_length),
+            ("smtp.max_connections", self.smtp.max_connections),
+            (
+                "smtp.max_connections_per_ip",
+                self.smtp.max_connections_per_ip,
+            ),
+            (
+                "smtp.max_messages_per_connection",
+                self.smtp.max_messages_per_connection,
+            ),
+            (
+                "smtp.max_commands_before_mail",
+                self.smtp.max_commands_before_mail,
+            ),
+            ("smtp.max_errors", self.smtp.max_errors),
+        ] {
+            if value == 0 {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
+        if self.smtp.max_line_length < 1000 {
+            return Err(err(
+                "smtp.max_line_length",
+                "must be at least 1000 (RFC 5321 4.5.3.1.6)",
+            ));
+        }
+        if !(self.spam.tag_score <= self.spam.junk_score
+            && self.spam.junk_score <= self.spam.reject_score)
+        {
+            return Err(err(
+                "spam.junk_score",
+                "need tag_score <= junk_score <= reject_score",
+            ));
+        }
+        for (i, rule) in self.spam.rules.iter().enumerate() {
+            if rule.target != "body" && !rule.target.starts_with("header:") {
+                return Err(err(
+                    &format!("spam.rules[{i}].target"),
+                    "must be \"body\" or \"header:NAME\"",
+                ));
+            }
+        }
+        for (i, addr) in self.dns.resolvers.iter().enumerate() {
+            addr.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    &format!("dns.resolvers[{i}]"),
+                    format!("{addr:?} is not IP:PORT"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A directory that exists, or whose nearest existing ancestor is a directory we could create
+/// it in.
+fn check_creatable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
+    let mut probe = Some(dir);
+    while let Some(path) = probe {
+        if path.as_os_str().is_empty() {
+            return Ok(());
+        }
+        if path.exists() {
+            if !path.is_dir() {
+                return Err(err(key, format!("{} is not a directory", path.display())));
+            }
+            let meta = std::fs::metadata(path)
+                .map_err(|e| err(key, format!("{}: {e}", path.display())))?;
+            if meta.permissions().readonly() {
+                return Err(err(key, format!("{} is read-only", path.display())));
+            }
+            return Ok(());
+        }
+        probe = path.parent();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, overrides: &[&str]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Config::load(Some(&path), &overrides)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::load(None, &[]).unwrap();
+        assert_eq!(config.antivirus.on_failure, "tempfail");
+    }
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        let table: &[(&str, &[&str], &str)] = &[
+            ("[server]\nhostnam = \"x\"\n", &[], "server"),
+            ("[listen]\nsmtp = [\"nonsense\"]\n", &[], "listen.smtp[0]"),
+            ("[listen]\nsmtp = \"0.0.0.0:25\"\n", &[], "listen.smtp"),
+            ("[storage]\nurl = \"mysql://x\"\n", &[], "storage.url"),
+            (
+                "[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+                &[],
+                "tls.cert",
+            ),
+            (
+                "[antivirus]\nclamd = \"tcp://nohost\"\n",
+                &[],
+                "antivirus.clamd",
+            ),
+            (
+                "[antivirus]\non_failure = \"ignore\"\n",
+                &[],
+                "antivirus.on_failure",
+            ),
+            ("[smtp]\nmax_recipients = -1\n", &[], "smtp.max_recipients"),
+            ("", &["smtp.max_recipients=0"], "smtp.max_recipients"),
+            ("", &["nosection"], "nosection"),
+            ("[bogus]\nx = 1\n", &[], "bogus"),
+            ("[server\n", &[], "c.toml:1"),
+        ];
+        for (text, overrides, key) in table {
+            let e = load_text(text, overrides).expect_err(text);
+            assert!(
+                e.to_string().contains(key),
+                "{text:?}: {e} should name {key}"
+            );
+            assert_eq!(e.to_string().lines().count(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn overrides_win_and_parse_types() {
+        let config = load_text(
+            "[smtp]\nmax_recipients = 5\n",
+            &[
+                "smtp.max_recipients=7",
+                "listen.smtp=[\"127.0.0.1:0\"]",
+                "server.hostname=mx.test",
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.smtp.max_recipients, 7);
+        assert_eq!(config.listen.smtp, vec!["127.0.0.1:0".to_string()]);
+        assert_eq!(config.server.hostname, "mx.test");
+    }
+
+    #[test]
+    fn shipped_config_files_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        for name in ["govmail.toml", "dev.toml"] {
+            let path = root.join(name);
+            // The annotated file points TLS at /etc/govmail; blank those for the check.
+            Config::load(
+                Some(&path),
+                &[
+                    "tls.cert=".into(),
+                    "tls.key=".into(),
+                    "server.data_dir=/tmp/govmail-config-test".into(),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The govmail binary: CLI, configuration, wiring of the protocol crates, HTTP health/metrics.
+//!
+//! - [`config`]: the TOML file, `--set` overrides, validation.
+//! - [`admin`]: the IT centre's commands (domain, unit, user, alias, ...).
+//! - [`serve`]: starts the listeners and waits for shutdown.
+//! - [`tls`]: certificate loading and self-signed generation.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+
+mod admin;
+mod config;
+mod http;
+mod serve;
+mod tls;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "govmail",
+    version,
+    about = "The province mail system: SMTP, IMAP, directory, operations"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, built-in development defaults.
+    #[arg(long, global = true, env = "GOVMAIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override a key: --set section.key=value (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the mail server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration without starting anything.
+    CheckConfig,
+    /// Hosted mail domains.
+    #[command(subcommand)]
+    Domain(admin::DomainCmd),
+    /// Administrative units and their official mailboxes.
+    #[command(subcommand)]
+    Unit(admin::UnitCmd),
+    /// Civil servants' accounts.
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// Extra addresses for an account or group.
+    #[command(subcommand)]
+    Alias(admin::AliasCmd),
+    /// Distribution groups (KT-10 "nơi nhận").
+    #[command(subcommand)]
+    Group(admin::GroupCmd),
+    /// The audit log.
+    Events {
+        /// Only actions starting with this prefix, e.g. "user."
+        #[arg(long, default_value = "")]
+        action: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), &cli.overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::CheckConfig = cli.command {
+        println!("config ok");
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => serve::serve(config).await,
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            store.migrate().await.context("applying migrations")?;
+            println!("migrations applied ({})", store.backend_name());
+            Ok(())
+        }
+        Command::CheckConfig => Ok(()),
+        command => {
+            let store = open_store(&config).await?;
+            let out = admin::Output { json: cli.json };
+            match command {
+                Command::Domain(cmd) => admin::domain(&store, &out, cmd).await,
+                Command::Unit(cmd) => admin::unit(&store, &config, &out, cmd).await,
+                Command::User(cmd) => admin::user(&store, &config, &out, cmd).await,
+                Command::Alias(cmd) => admin::alias(&store, &out, cmd).await,
+                Command::Group(cmd) => admin::group(&store, &out, cmd).await,
+                Command::Events { action, limit } => {
+                    admin::events(&store, &out, &action, limit).await
+                }
+                Command::Serve | Command::Migrate | Command::CheckConfig => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+}
+
+/// Opens the store the configuration names, applying migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<storage::Store> {
+    let mut options =
+        storage::StoreOptions::new(config.storage_url(), config.server.data_dir.clone());
+    if !config.storage.blob_store.is_empty() {
+        options.blob_store = Some(config.storage.blob_store.clone());
+    }
+    options.max_connections = config.storage.max_connections;
+    storage::Store::open(&options)
+        .await
+        .with_context(|| format!("opening storage {}", redact(&config.storage_url())))
+}
+
+/// Hides a password in a database URL for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,106 @@
+//! `govmail serve`: opens storage, loads TLS, binds every configured listener (all or nothing),
+//! then runs until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// What every listener shares.
+pub struct Shared {
+    pub store: storage::Store,
+    pub clamd: Option<policy::antivirus::Clamd>,
+}
+
+async fn bind_all(key: &str, addrs: &[String]) -> anyhow::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{key}: cannot listen on {addr}"))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.server.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+        format!(
+            "server.data_dir: creating {}",
+            config.server.data_dir.display()
+        )
+    })?;
+    let store = crate::open_store(&config).await?;
+    let tls = crate::tls::server_config(&config)?;
+    let clamd = if config.antivirus.enabled {
+        let address = policy::antivirus::ClamdAddress::parse(&config.antivirus.clamd)
+            .map_err(|m| anyhow::anyhow!("antivirus.clamd: {m}"))?;
+        Some(policy::antivirus::Clamd::new(
+            address,
+            Duration::from_secs(config.antivirus.timeout_secs),
+        ))
+    } else {
+        None
+    };
+    // Bind everything before serving anything: a config that cannot be served fully starts nothing.
+    let http = bind_all("listen.http", &config.listen.http).await?;
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        clamd: clamd.clone(),
+    });
+    let _ = tls;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in http {
+        let app = crate::http::router(shared.clone());
+        tasks.spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "http listener stopped");
+            }
+        });
+    }
+    tracing::info!(hostname = %config.server.hostname, backend = store.backend_name(), "govmail serving");
+    println!("govmail serving (pid {})", std::process::id());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    store.close().await;
+    Ok(())
+}

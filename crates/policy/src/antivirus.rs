@@ -1,0 +1,177 @@
+//! The clamd adapter: INSTREAM over TCP or a unix socket (clamav-client), with a timeout, and a
+//! parser for clamd's reply (its own `clean()` is a substring test, too loose to trust).
+
+use std::time::Duration;
+
+use clamav_client::tokio::{ping, scan_buffer, Socket, Tcp};
+
+/// Where clamd listens, parsed from `tcp://host:port` or `unix:///path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClamdAddress {
+    Tcp(String),
+    Unix(String),
+}
+
+impl ClamdAddress {
+    pub fn parse(text: &str) -> Result<ClamdAddress, String> {
+        if let Some(rest) = text.strip_prefix("tcp://") {
+            if rest
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            {
+                return Ok(ClamdAddress::Tcp(rest.to_string()));
+            }
+            return Err(format!("{text:?}: expected tcp://HOST:PORT"));
+        }
+        if let Some(rest) = text.strip_prefix("unix://") {
+            if rest.starts_with('/') {
+                return Ok(ClamdAddress::Unix(rest.to_string()));
+            }
+            return Err(format!("{text:?}: expected unix:///absolute/path"));
+        }
+        Err(format!(
+            "{text:?}: expected tcp://HOST:PORT or unix:///PATH"
+        ))
+    }
+}
+
+/// What clamd said about a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Clean,
+    /// The signature name, e.g. `Eicar-Test-Signature.UNOFFICIAL`.
+    Infected(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("clamd unreachable: {0}")]
+    Unreachable(String),
+    #[error("clamd timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("clamd error: {0}")]
+    Clamd(String),
+}
+
+/// Parses an INSTREAM reply: `stream: OK`, `stream: NAME FOUND`, or `... ERROR`.
+pub fn parse_reply(reply: &[u8]) -> Result<Verdict, ScanError> {
+    let text = String::from_utf8_lossy(reply);
+    let text = text.trim_end_matches(['\0', '\n', '\r', ' ']);
+    let body = text.strip_prefix("stream: ").unwrap_or(text);
+    if body == "OK" {
+        return Ok(Verdict::Clean);
+    }
+    if let Some(name) = body.strip_suffix(" FOUND") {
+        return Ok(Verdict::Infected(name.trim().to_string()));
+    }
+    Err(ScanError::Clamd(text.to_string()))
+}
+
+/// A clamd client with a deadline on every call.
+#[derive(Debug, Clone)]
+pub struct Clamd {
+    pub address: ClamdAddress,
+    pub timeout: Duration,
+}
+
+impl Clamd {
+    pub fn new(address: ClamdAddress, timeout: Duration) -> Clamd {
+        Clamd { address, timeout }
+    }
+
+    /// Scans `bytes` with INSTREAM.
+    pub async fn scan(&self, bytes: &[u8]) -> Result<Verdict, ScanError> {
+        let call = async {
+            match &self.address {
+                ClamdAddress::Tcp(host) => {
+                    scan_buffer(
+                        bytes,
+                        Tcp {
+                            host_address: host.as_str(),
+                        },
+                        Some(64 * 1024),
+                    )
+                    .await
+                }
+                ClamdAddress::Unix(path) => {
+                    scan_buffer(
+                        bytes,
+                        Socket {
+                            socket_path: path.as_str(),
+                        },
+                        Some(64 * 1024),
+                    )
+                    .await
+                }
+            }
+        };
+        let reply = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ScanError::Timeout(self.timeout))?
+            .map_err(|e| ScanError::Unreachable(e.to_string()))?;
+        parse_reply(&reply)
+    }
+
+    /// PING → PONG.
+    pub async fn ping(&self) -> Result<(), ScanError> {
+        let call = async {
+            match &self.address {
+                ClamdAddress::Tcp(host) => {
+                    ping(Tcp {
+                        host_address: host.as_str(),
+                    })
+                    .await
+                }
+                ClamdAddress::Unix(path) => {
+                    ping(Socket {
+                        socket_path: path.as_str(),
+                    })
+                    .await
+                }
+            }
+        };
+        let reply = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ScanError::Timeout(self.timeout))?
+            .map_err(|e| ScanError::Unreachable(e.to_string()))?;
+        if reply.starts_with(b"PONG") {
+            Ok(())
+        } else {
+            Err(ScanError::Clamd(
+                String::from_utf8_lossy(&reply).into_owned(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies() {
+        let table: &[(&[u8], Result<Verdict, ()>)] = &[
+            (b"stream: OK\0", Ok(Verdict::Clean)),
+            (
+                b"stream: Eicar-Test-Signature.UNOFFICIAL FOUND\0",
+                Ok(Verdict::Infected("Eicar-Test-Signature.UNOFFICIAL".into())),
+            ),
+            (b"INSTREAM size limit exceeded. ERROR\0", Err(())),
+            (b"stream: OK FOUND-ish\0", Err(())),
+        ];
+        for (reply, expected) in table {
+            assert_eq!(parse_reply(reply).map_err(|_| ()), *expected, "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            ClamdAddress::parse("tcp://127.0.0.1:3310"),
+            Ok(ClamdAddress::Tcp("127.0.0.1:3310".into()))
+        );
+        assert!(ClamdAddress::parse("unix:///run/clamav/clamd.ctl").is_ok());
+        assert!(ClamdAddress::parse("tcp://nohost").is_err());
+        assert!(ClamdAddress::parse("http://x:1").is_err());
+    }
+}

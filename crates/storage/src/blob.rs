@@ -1,0 +1,179 @@
+//! Content-addressed blob store for message bodies.
+//!
+//! A blob's id is the SHA-256 of its bytes, so a message delivered to many recipients is written
+//! once. The `blobs` table counts references; rows at zero are garbage collected.
+//!
+//! Invariant: a blob's bytes are durable (file and directory fsync'd, or inserted in the same
+//! transaction) before any row that refers to it commits.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::{now, Error, Result, Store};
+
+/// Where blob bytes live.
+#[derive(Debug, Clone)]
+pub enum BlobStore {
+    /// Files under a directory: `<dir>/<2 hex>/<64 hex>`.
+    Files { dir: PathBuf },
+    /// Rows of the `blob_data` table (lets several nodes share nothing but the database).
+    Database,
+}
+
+/// The id (SHA-256 hex) of some bytes.
+pub fn blob_id(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl BlobStore {
+    pub fn files(dir: PathBuf) -> Result<BlobStore> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(BlobStore::Files { dir })
+    }
+
+    fn path(dir: &Path, id: &str) -> PathBuf {
+        dir.join(&id[..2]).join(id)
+    }
+}
+
+fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` under `dir` durably, unless an identical file is already there.
+fn write_file(dir: &Path, id: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let path = BlobStore::path(dir, id);
+    if let Ok(existing) = std::fs::metadata(&path) {
+        if existing.len() == bytes.len() as u64 {
+            return Ok(());
+        }
+    }
+    let sub = path.parent().expect("blob path has a parent");
+    let created_sub = !sub.exists();
+    std::fs::create_dir_all(sub)?;
+    let tmp = sub.join(format!(".{id}.{}.tmp", std::process::id()));
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    fsync_dir(sub)?;
+    if created_sub {
+        fsync_dir(dir)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Makes `bytes` durable in the blob store (files only; the database store writes inside the
+    /// referring transaction, see [`Store::blob_ref_in`]). Returns the blob id.
+    pub async fn put_blob_bytes(&self, bytes: &[u8]) -> Result<String> {
+        let id = blob_id(bytes);
+        if let BlobStore::Files { dir } = &self.blobs {
+            let dir = dir.clone();
+            let owned_id = id.clone();
+            let owned = bytes.to_vec();
+            tokio::task::spawn_blocking(move || write_file(&dir, &owned_id, &owned))
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+        }
+        Ok(id)
+    }
+
+    /// Inside a transaction: adds `n_refs` references to the blob, creating its row (and, for
+    /// the database store, its bytes).
+    pub(crate) async fn blob_ref_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        bytes: &[u8],
+        n_refs: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO blobs (id, size, refcount, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET refcount = blobs.refcount + $3",
+        )
+        .bind(id.to_string())
+        .bind(bytes.len() as i64)
+        .bind(n_refs)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        if matches!(self.blobs, BlobStore::Database) {
+            sqlx::query(
+                "INSERT INTO blob_data (id, data) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(bytes.to_vec())
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Inside a transaction: drops `n_refs` references.
+    pub(crate) async fn blob_unref_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: &str,
+        n_refs: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE blobs SET refcount = refcount - $1 WHERE id = $2")
+            .bind(n_refs)
+            .bind(id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a whole blob.
+    pub async fn read_blob(&self, id: &str) -> Result<Vec<u8>> {
+        match &self.blobs {
+            BlobStore::Files { dir } => {
+                let path = BlobStore::path(dir, id);
+                tokio::fs::read(&path).await.map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Error::NotFound(format!("blob {id}")),
+                    _ => Error::Io(e),
+                })
+            }
+            BlobStore::Database => {
+                let row = sqlx::query("SELECT data FROM blob_data WHERE id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("blob {id}")))?;
+                Ok(row.try_get::<Vec<u8>, _>(0)?)
+            }
+        }
+    }
+
+    /// Removes blobs nobody refers to any more. Returns how many were removed.
+    ///
+    /// Only rows unreferenced for at least `min_age_secs` go, so a delivery that has written a
+    /// file but not yet committed its reference is never raced.
+    pub async fn gc_blobs(&self, min_age_secs: i64) -> Result<u64> {
+        let cutoff = now() - min_age_secs;
+        let _exclusive = self.gc_lock.write().await;
+        let mut tx = self.begin_write().await?;
+        let rows =
+            sqlx::query("DELETE FROM blobs WHERE refcount <= 0 AND created_at <= $1 RETURNING id")
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        if let BlobStore::Files { dir } = &self.blobs {
+            for id in &ids {
+                match std::fs::remove_file(BlobStore::path(dir, id)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(ids.len() as u64)
+    }
+}

@@ -1,0 +1,261 @@
+//! Storage: the only crate that contains SQL.
+//!
+//! One API over two backends chosen by the URL: SQLite (embedded default) and PostgreSQL.
+//! Both are driven through sqlx's `Any` driver with portable SQL (`$1` placeholders, `RETURNING`,
+//! `ON CONFLICT`), so every query is written once and every test runs against both.
+//!
+//! - [`blob`]: content-addressed message bodies (files under `data_dir`, or rows in the database).
+//! - [`directory`]: domains, units, persons, addresses, aliases, groups, credentials.
+//! - [`mail`]: folders and messages, delivery with exact quota accounting.
+//! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
+//! - [`events`]: the audit/event log.
+//! - [`queue`]: the durable outbound queue.
+//!
+//! Implementation notes:
+//! - Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that reads and
+//!   then writes never fails half-way with SQLITE_BUSY; the busy timeout covers other processes
+//!   (the admin CLI works on the same file while the server runs).
+//! - SQLite runs with `journal_mode=WAL` and `synchronous=FULL`: a commit returns only after the
+//!   WAL is fsync'd, so an acknowledged commit survives power loss.
+//! - Blob files are written and fsync'd (file and directory) before the transaction that refers
+//!   to them commits.
+
+pub mod blob;
+pub mod directory;
+pub mod events;
+pub mod mail;
+pub mod meta;
+pub mod queue;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use blob::BlobStore;
+pub use directory::*;
+pub use events::Event;
+pub use mail::*;
+pub use meta::MessageMeta;
+pub use queue::QueueEntry;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// What went wrong, in the caller's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("over quota")]
+    OverQuota,
+    #[error("unsupported storage url {0:?} (use sqlite://PATH or postgres://...)")]
+    BadUrl(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("blob store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// True when the failure is worth retrying later (lock contention, connection loss).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Database(_) | Error::Io(_))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which SQL engine is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Options for [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH` or `postgres://user:pass@host:port/db`.
+    pub url: String,
+    /// Where blob files live when the blob store is `files`.
+    pub data_dir: PathBuf,
+    /// `files` (default for SQLite) or `database` (default for PostgreSQL).
+    pub blob_store: Option<String>,
+    pub max_connections: u32,
+    /// Apply pending migrations on open.
+    pub migrate: bool,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        StoreOptions {
+            url: url.into(),
+            data_dir: data_dir.into(),
+            blob_store: None,
+            max_connections: 16,
+            migrate: true,
+        }
+    }
+}
+
+/// The handle every other crate uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) blobs: BlobStore,
+    /// Deliveries hold it shared from blob write to commit; blob GC holds it exclusively, so GC
+    /// never removes a file that a delivery is about to refer to.
+    pub(crate) gc_lock: std::sync::Arc<tokio::sync::RwLock<()>>,
+    /// Deliveries waiting for the group-commit task.
+    pub(crate) committer: tokio::sync::mpsc::UnboundedSender<mail::CommitJob>,
+    pub(crate) changes: tokio::sync::broadcast::Sender<FolderChange>,
+}
+
+/// Current time as Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(Error::BadUrl(url.to_string()))
+    }
+}
+
+/// The SQLite file a `sqlite://` URL names, if any (`sqlite::memory:` has none).
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path.starts_with(":memory:") {
+        None
+    } else {
+        Some(PathBuf::from(path))
+    }
+}
+
+impl Store {
+    /// Connects, configures the engine for durability, and (by default) applies migrations.
+    pub async fn open(options: &StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(&options.url)?;
+        let mut url = options.url.clone();
+        if backend == Backend::Sqlite {
+            if let Some(path) = sqlite_path(&url) {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+            if !url.contains("mode=") {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str("mode=rwc");
+            }
+        }
+        let connect = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL is persistent in the file; the others are per connection.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        let blob_kind = options.blob_store.clone().unwrap_or_else(|| match backend {
+            Backend::Sqlite => "files".into(),
+            Backend::Postgres => "database".into(),
+        });
+        let blobs = match blob_kind.as_str() {
+            "files" => BlobStore::files(options.data_dir.join("blobs"))?,
+            "database" => BlobStore::Database,
+            other => return Err(Error::Invalid(format!("storage.blob_store = {other:?}"))),
+        };
+        let (committer, jobs) = tokio::sync::mpsc::unbounded_channel();
+        let store = Store {
+            pool,
+            backend,
+            blobs,
+            gc_lock: Default::default(),
+            committer,
+            changes: tokio::sync::broadcast::channel(1024).0,
+        };
+        tokio::spawn(store.clone().run_committer(jobs));
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations. Idempotent; safe after a crash at any point (each migration
+    /// runs in its own transaction).
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn blob_store(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// A cheap liveness probe of the database.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction that will write. SQLite takes the write lock up front.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Lower-cases and trims an address the way every lookup expects it.
+pub fn normalize_address(address: &str) -> String {
+    address.trim().trim_end_matches('.').to_lowercase()
+}
+
+/// Checks that `path` (a directory) exists or can be created.
+pub fn ensure_dir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path)?;
+    Ok(())
+}

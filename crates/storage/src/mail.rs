@@ -1,0 +1,410 @@
+//! Folders and messages, and delivery with group commit.
+//!
+//! Delivery is two-phase: the caller's task makes the blob durable ([`Store::put_blob_bytes`]),
+//! then hands the delivery to one committer task that gathers every delivery waiting at that
+//! moment into a single transaction (one fsync for the batch). Each caller is answered only after
+//! the transaction holding its rows has committed, so an acknowledgement always means durable.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::meta::MessageMeta;
+use crate::{now, Backend, BlobStore, Error, Result, Store};
+
+/// Largest number of deliveries committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Folder {
+    pub id: i64,
+    pub account_id: i64,
+    pub name: String,
+    pub special_use: Option<String>,
+    pub uidvalidity: i64,
+    pub uidnext: i64,
+    pub highestmodseq: i64,
+    pub subscribed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MessageRow {
+    pub id: i64,
+    pub folder_id: i64,
+    pub uid: i64,
+    pub modseq: i64,
+    pub flags: String,
+    pub internal_date: i64,
+    pub size: i64,
+    pub blob_id: String,
+}
+
+/// Which folder of the recipient account receives the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderChoice {
+    Inbox,
+    /// By RFC 6154 special-use flag, e.g. `\Junk`, `\Sent`; INBOX if the account has none.
+    SpecialUse(&'static str),
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget {
+    pub account_id: i64,
+    pub folder: FolderChoice,
+    pub flags: String,
+}
+
+/// A message ready to be committed: bytes, their parse, and where they go.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub raw: Arc<Vec<u8>>,
+    pub meta: Arc<MessageMeta>,
+    pub targets: Vec<DeliveryTarget>,
+    /// Recipients outside our domains, for the outbound queue (empty = none).
+    pub outbound: Option<OutboundEnvelope>,
+    pub internal_date: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OutboundEnvelope {
+    pub sender: String,
+    pub account_id: Option<i64>,
+    pub env_id: Option<String>,
+    pub ret: Option<String>,
+    /// (recipient, notify, orcpt)
+    pub recipients: Vec<(String, Option<String>, Option<String>)>,
+}
+
+/// Where each target's copy landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub blob_id: String,
+    /// (account_id, folder_id, uid) per target.
+    pub placed: Vec<(i64, i64, i64)>,
+    pub queue_id: Option<i64>,
+}
+
+pub(crate) struct CommitJob {
+    blob_id: String,
+    delivery: Delivery,
+    reply: oneshot::Sender<Result<Delivered>>,
+}
+
+/// A change other sessions on the same folder must learn about (IMAP IDLE, NOOP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderChange {
+    pub account_id: i64,
+    pub folder_id: i64,
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
+    Folder {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        name: r.get("name"),
+        special_use: r.get("special_use"),
+        uidvalidity: r.get("uidvalidity"),
+        uidnext: r.get("uidnext"),
+        highestmodseq: r.get("highestmodseq"),
+        subscribed: r.get::<i64, _>("subscribed") != 0,
+    }
+}
+
+const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, uidnext, \
+     highestmodseq, subscribed FROM folders";
+
+impl Store {
+    pub(crate) async fn create_folder_in(
+        tx: &mut Tx,
+        account_id: i64,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<i64> {
+        // RFC 9051 2.3.1.1: UIDVALIDITY must change if a name is reused with different UIDs;
+        // seconds since the epoch, bumped past any value the account already used.
+        let max_used: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(uidvalidity) FROM folders WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        let uidvalidity = now().max(max_used.unwrap_or(0) + 1) & 0xffff_ffff;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO folders (account_id, name, special_use, uidvalidity, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(name.to_string())
+        .bind(special_use.map(str::to_string))
+        .bind(uidvalidity)
+        .bind(now())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Error::AlreadyExists(format!("folder {name}"))
+            }
+            _ => Error::Database(e),
+        })?;
+        Ok(id)
+    }
+
+    pub async fn create_folder(&self, account_id: i64, name: &str) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id = Self::create_folder_in(&mut tx, account_id, name, None).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn folders(&self, account_id: i64) -> Result<Vec<Folder>> {
+        let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 ORDER BY name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(folder_from_row).collect())
+    }
+
+    pub async fn folder(&self, account_id: i64, name: &str) -> Result<Folder> {
+        let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 AND name = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account_id)
+            .bind(name.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("folder {name}")))?;
+        Ok(folder_from_row(&row))
+    }
+
+    pub async fn messages(&self, folder_id: i64) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query(
+            "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id \
+             FROM messages WHERE folder_id = $1 ORDER BY uid",
+        )
+        .bind(folder_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| MessageRow {
+                id: r.get(0),
+                folder_id: r.get(1),
+                uid: r.get(2),
+                modseq: r.get(3),
+                flags: r.get(4),
+                internal_date: r.get(5),
+                size: r.get(6),
+                blob_id: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Total number of message rows (all folders), for tests and metrics.
+    pub async fn count_messages(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Commits a delivery durably. Returns only once the rows are committed; concurrent calls
+    /// share one transaction (group commit).
+    pub async fn deliver(&self, delivery: Delivery) -> Result<Delivered> {
+        // Shared with other deliveries, exclusive against blob GC (see `gc_lock`).
+        let _gc_guard = self.gc_lock.read().await;
+        let blob_id = self.put_blob_bytes(&delivery.raw).await?;
+        let (reply, answer) = oneshot::channel();
+        self.committer
+            .send(CommitJob {
+                blob_id,
+                delivery,
+                reply,
+            })
+            .map_err(|_| Error::Io(std::io::Error::other("committer stopped")))?;
+        answer
+            .await
+            .map_err(|_| Error::Io(std::io::Error::other("committer dropped the delivery")))?
+    }
+
+    /// Subscribes to folder changes made through this process.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<FolderChange> {
+        self.changes.subscribe()
+    }
+
+    /// Announces a change (called by whoever committed it).
+    pub fn notify_change(&self, change: FolderChange) {
+        let _ = self.changes.send(change);
+    }
+
+    async fn folder_for_target_in(tx: &mut Tx, target: &DeliveryTarget) -> Result<i64> {
+        let special = match &target.folder {
+            FolderChoice::Inbox => "",
+            FolderChoice::SpecialUse(flag) => flag,
+        };
+        let row: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM folders WHERE account_id = $1 AND \
+             ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
+             ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1",
+        )
+        .bind(target.account_id)
+        .bind(special.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.ok_or_else(|| Error::NotFound(format!("INBOX of account {}", target.account_id)))
+    }
+
+    /// Inside a transaction: appends one message to a folder; returns its UID.
+    pub(crate) async fn insert_message_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        account_id: i64,
+        blob_id: &str,
+        size: i64,
+        flags: &str,
+        internal_date: i64,
+        meta_json: &str,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+             WHERE id = $1 RETURNING uidnext - 1, highestmodseq",
+        )
+        .bind(folder_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let (uid, modseq): (i64, i64) = (row.get(0), row.get(1));
+        sqlx::query(
+            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(folder_id)
+        .bind(uid)
+        .bind(modseq)
+        .bind(flags.to_string())
+        .bind(internal_date)
+        .bind(size)
+        .bind(blob_id.to_string())
+        .bind(meta_json.to_string())
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+        // Quota usage is exact: it moves in the same transaction as the message.
+        sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")
+            .bind(size)
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(uid)
+    }
+
+    async fn commit_one_in(&self, tx: &mut Tx, job: &CommitJob) -> Result<Delivered> {
+        let delivery = &job.delivery;
+        let size = delivery.raw.len() as i64;
+        let n_refs = delivery.targets.len() as i64 + delivery.outbound.is_some() as i64;
+        self.blob_ref_in(tx, &job.blob_id, &delivery.raw, n_refs)
+            .await?;
+        let meta_json = delivery.meta.to_json();
+        let mut placed = Vec::with_capacity(delivery.targets.len());
+        for target in &delivery.targets {
+            let folder_id = Self::folder_for_target_in(tx, target).await?;
+            let uid = Self::insert_message_in(
+                tx,
+                folder_id,
+                target.account_id,
+                &job.blob_id,
+                size,
+                &target.flags,
+                delivery.internal_date,
+                &meta_json,
+            )
+            .await?;
+            placed.push((target.account_id, folder_id, uid));
+        }
+        let queue_id = match &delivery.outbound {
+            Some(envelope) => Some(Self::enqueue_in(tx, &job.blob_id, size, envelope).await?),
+            None => None,
+        };
+        Ok(Delivered {
+            blob_id: job.blob_id.clone(),
+            placed,
+            queue_id,
+        })
+    }
+
+    /// The committer loop: one transaction per batch of waiting deliveries.
+    pub(crate) async fn run_committer(self, mut jobs: mpsc::UnboundedReceiver<CommitJob>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let outcome = self.commit_batch(&batch).await;
+            match outcome {
+                Ok(results) => {
+                    for (job, result) in batch.drain(..).zip(results) {
+                        if let Ok(delivered) = &result {
+                            for &(account_id, folder_id, _) in &delivered.placed {
+                                self.notify_change(FolderChange {
+                                    account_id,
+                                    folder_id,
+                                });
+                            }
+                        }
+                        let _ = job.reply.send(result);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, n = batch.len(), "delivery batch failed");
+                    let text = err.to_string();
+                    for job in batch.drain(..) {
+                        let _ = job
+                            .reply
+                            .send(Err(Error::Io(std::io::Error::other(text.clone()))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits a batch. A job whose own rows fail is rolled back alone (savepoint) and reported;
+    /// the others still commit.
+    async fn commit_batch(&self, batch: &[CommitJob]) -> Result<Vec<Result<Delivered>>> {
+        let mut tx = self.begin_write().await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for job in batch {
+            sqlx::query("SAVEPOINT one_delivery")
+                .execute(&mut *tx)
+                .await?;
+            match self.commit_one_in(&mut tx, job).await {
+                Ok(delivered) => {
+                    sqlx::query("RELEASE SAVEPOINT one_delivery")
+                        .execute(&mut *tx)
+                        .await?;
+                    results.push(Ok(delivered));
+                }
+                Err(err) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT one_delivery")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("RELEASE SAVEPOINT one_delivery")
+                        .execute(&mut *tx)
+                        .await?;
+                    results.push(Err(err));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// True when blobs live in files (SQLite default).
+    pub fn blobs_in_files(&self) -> bool {
+        matches!(self.blobs, BlobStore::Files { .. })
+    }
+
+    /// The backend's name for logs and health output.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
