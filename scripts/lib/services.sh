@@ -46,7 +46,9 @@ ensure_packages() {
     for w in "${want[@]}"; do
         case "$w" in
             clamav)   _clamd_bin >/dev/null || missing+=(clamav-daemon) ;;
-            swaks)    command -v swaks >/dev/null 2>&1 || missing+=(swaks) ;;
+            swaks)    command -v swaks >/dev/null 2>&1 || missing+=(swaks)
+                      # swaks needs Net::SSLeay for -tls / --tls-on-connect.
+                      perl -MNet::SSLeay -e1 >/dev/null 2>&1 || missing+=(libnet-ssleay-perl libio-socket-ssl-perl) ;;
             python3)  command -v python3 >/dev/null 2>&1 || missing+=(python3) ;;
             postgres) _pg_bindir >/dev/null || missing+=(postgresql) ;;
             *) _svc_die "ensure_packages: unknown component '$w'"; return 1 ;;

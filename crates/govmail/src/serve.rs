@@ -54,6 +54,56 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The SMTP sessions' settings from the configuration.
+fn smtp_settings(config: &Config) -> smtp::Settings {
+    let spam = &config.spam;
+    smtp::Settings {
+        hostname: config.server.hostname.clone(),
+        max_message_size: config.smtp.max_message_size,
+        max_recipients: config.smtp.max_recipients,
+        max_line_length: config.smtp.max_line_length,
+        max_connections: config.smtp.max_connections,
+        max_connections_per_ip: config.smtp.max_connections_per_ip,
+        idle_timeout: Duration::from_secs(config.smtp.idle_timeout_secs),
+        max_messages_per_connection: config.smtp.max_messages_per_connection,
+        max_commands_before_mail: config.smtp.max_commands_before_mail,
+        max_errors: config.smtp.max_errors,
+        allow_plaintext_loopback: config.tls.allow_plaintext_loopback,
+        av_on_failure: if config.antivirus.on_failure == "accept-and-tag" {
+            smtp::AvFailure::AcceptAndTag
+        } else {
+            smtp::AvFailure::Tempfail
+        },
+        spam: policy::spam::SpamConfig {
+            enabled: spam.enabled,
+            tag_score: spam.tag_score,
+            junk_score: spam.junk_score,
+            reject_score: spam.reject_score,
+            allow_senders: spam
+                .allow_senders
+                .iter()
+                .map(|s| s.to_lowercase())
+                .collect(),
+            deny_senders: spam.deny_senders.iter().map(|s| s.to_lowercase()).collect(),
+            rules: spam
+                .rules
+                .iter()
+                .map(|r| policy::spam::Rule {
+                    name: r.name.clone(),
+                    target: match r.target.strip_prefix("header:") {
+                        Some(name) => policy::spam::RuleTarget::Header(name.to_string()),
+                        None => policy::spam::RuleTarget::Body,
+                    },
+                    contains: r.contains.to_lowercase(),
+                    score: r.score,
+                })
+                .collect(),
+        },
+        auth_max_failures: config.smtp.auth_max_failures,
+        auth_lock: Duration::from_secs(config.smtp.auth_lock_secs),
+    }
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -81,7 +131,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         clamd: clamd.clone(),
     });
-    let _ = tls;
+    let throttle = Arc::new(policy::limits::AuthThrottle::new(
+        config.smtp.auth_max_failures,
+        Duration::from_secs(config.smtp.auth_lock_secs),
+    ));
+    let smtp_context = Arc::new(smtp::Context::new(
+        smtp_settings(&config),
+        store.clone(),
+        clamd.clone(),
+        Some(tls.clone()),
+        throttle.clone(),
+    ));
+    let smtp = smtp::Server::bind(
+        smtp_context,
+        &config.listen.smtp,
+        &config.listen.submission,
+        &config.listen.submissions,
+    )
+    .await
+    .context("listen.smtp/submission/submissions")?;
+    for (kind, addr) in smtp.local_addrs() {
+        tracing::info!(?kind, %addr, "smtp listening");
+        println!("listening smtp {kind:?} {addr}");
+    }
 
     let mut tasks = tokio::task::JoinSet::new();
     for listener in http {
@@ -92,14 +164,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    let smtp_shutdown = smtp.shutdown_handle();
+    let smtp_task = tokio::spawn(smtp.run());
     tracing::info!(hostname = %config.server.hostname, backend = store.backend_name(), "govmail serving");
     println!("govmail serving (pid {})", std::process::id());
     shutdown_signal().await;
     tracing::info!("shutting down");
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    smtp_shutdown.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(10), smtp_task).await;
     tasks.abort_all();
     store.close().await;
     Ok(())

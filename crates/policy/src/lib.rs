@@ -1,10 +1,16 @@
-//! Policy: I/O-free decisions (who may do what, spam scores, names, passwords), plus the one
-//! adapter that talks to clamd.
+//! Policy: I/O-free decisions (who may do what, spam scores, names, passwords, limits), plus the
+//! one adapter that talks to clamd.
 //!
 //! - [`password`]: argon2id hashing and initial passwords.
 //! - [`naming`]: addresses from Vietnamese names (KT-4, BD-5).
 //! - [`antivirus`]: the clamd INSTREAM client and its verdicts.
+//! - [`spam`]: spam scoring and thresholds.
+//! - [`limits`]: AUTH failure throttling, per-IP connection caps.
+//! - [`mailflow`]: address syntax and relay decisions for RCPT.
 
 pub mod antivirus;
+pub mod limits;
+pub mod mailflow;
 pub mod naming;
 pub mod password;
+pub mod spam;

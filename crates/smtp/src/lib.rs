@@ -1,1 +1,113 @@
-//! smtp
+//! SMTP: MX inbound, submission (STARTTLS and implicit TLS), local delivery and queueing.
+//!
+//! - [`server`]: listeners, connection limits, TLS handshakes, shutdown.
+//! - [`session`]: one connection's state and the command loop.
+//! - [`cmd`]: one module per command family (greeting/EHLO, AUTH, envelope, DATA/BDAT).
+//! - [`deliver`]: what happens to a received message: antivirus, spam, trace headers, commit.
+//! - [`io`]: bounded line/DATA/BDAT reading.
+//! - [`codes`]: reply codes with their enhanced status codes.
+
+pub mod cmd;
+pub mod codes;
+pub mod deliver;
+pub mod io;
+pub mod server;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use server::{Listener, ListenerKind, Server, ShutdownHandle};
+
+/// What clamd trouble means for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvFailure {
+    /// 451 4.7.1: the sender retries later; nothing is lost.
+    Tempfail,
+    /// Deliver with `X-Virus-Scan: failed`.
+    AcceptAndTag,
+}
+
+/// Every knob the sessions obey.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub hostname: String,
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_line_length: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub idle_timeout: Duration,
+    pub max_messages_per_connection: usize,
+    pub max_commands_before_mail: usize,
+    pub max_errors: usize,
+    /// Tests only: AUTH without TLS from loopback.
+    pub allow_plaintext_loopback: bool,
+    pub av_on_failure: AvFailure,
+    pub spam: policy::spam::SpamConfig,
+    pub auth_max_failures: u32,
+    pub auth_lock: Duration,
+}
+
+impl Settings {
+    /// Defaults suitable for tests.
+    pub fn for_hostname(hostname: &str) -> Settings {
+        Settings {
+            hostname: hostname.to_string(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            max_line_length: 4096,
+            max_connections: 1000,
+            max_connections_per_ip: 50,
+            idle_timeout: Duration::from_secs(300),
+            max_messages_per_connection: 100,
+            max_commands_before_mail: 20,
+            max_errors: 10,
+            allow_plaintext_loopback: false,
+            av_on_failure: AvFailure::Tempfail,
+            spam: policy::spam::SpamConfig {
+                enabled: true,
+                tag_score: 5.0,
+                junk_score: 8.0,
+                reject_score: 15.0,
+                allow_senders: vec![],
+                deny_senders: vec![],
+                rules: vec![],
+            },
+            auth_max_failures: 5,
+            auth_lock: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What every session shares.
+pub struct Context {
+    pub settings: Settings,
+    pub store: storage::Store,
+    pub clamd: Option<policy::antivirus::Clamd>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub auth_throttle: Arc<policy::limits::AuthThrottle>,
+    pub per_ip: policy::limits::PerIpConnections,
+    pub connections: Arc<tokio::sync::Semaphore>,
+}
+
+impl Context {
+    pub fn new(
+        settings: Settings,
+        store: storage::Store,
+        clamd: Option<policy::antivirus::Clamd>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        auth_throttle: Arc<policy::limits::AuthThrottle>,
+    ) -> Context {
+        let connections = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+        Context {
+            settings,
+            store,
+            clamd,
+            tls: tls.map(tokio_rustls::TlsAcceptor::from),
+            auth_throttle,
+            per_ip: Default::default(),
+            connections,
+        }
+    }
+}

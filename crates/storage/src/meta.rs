@@ -230,6 +230,22 @@ impl MessageMeta {
         meta
     }
 
+    /// Accounts for `n` bytes of header fields prepended to the parsed message (trace headers):
+    /// the root header still starts at 0, everything else moves by `n`.
+    pub fn shift(&mut self, n: u32) {
+        fn shift_part(part: &mut Part, n: u32, is_root: bool) {
+            if !is_root {
+                part.offset_header += n;
+            }
+            part.offset_body += n;
+            part.offset_end += n;
+            for child in &mut part.children {
+                shift_part(child, n, false);
+            }
+        }
+        shift_part(&mut self.root, n, true);
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("MessageMeta serialises")
     }

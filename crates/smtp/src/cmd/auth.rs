@@ -1,0 +1,241 @@
+//! AUTH PLAIN and LOGIN (RFC 4954, RFC 4616), only under TLS, with failure throttling shared
+//! with IMAP.
+
+use std::time::Instant;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::codes::*;
+use crate::io::{read_line, Line};
+use crate::session::{flush, AuthUser, Io, Next, Session};
+use policy::limits::AuthGate;
+
+/// What checking a user name and password found.
+pub enum LoginCheck {
+    Ok { account_id: i64, address: String },
+    MustChangePassword,
+    Refused,
+}
+
+/// Checks a login against the directory (shared by SMTP and IMAP).
+pub async fn check_login(
+    store: &storage::Store,
+    login: &str,
+    password: &str,
+) -> Result<LoginCheck, storage::Error> {
+    let Some(record) = store.login_record(login).await? else {
+        // Spend the same time as a real check so timing does not reveal who exists.
+        let _ = tokio::task::spawn_blocking(|| policy::password::verify("x", DUMMY_PHC)).await;
+        return Ok(LoginCheck::Refused);
+    };
+    let Some(phc) = record.phc.clone() else {
+        return Ok(LoginCheck::Refused);
+    };
+    let password = password.to_string();
+    let matches = tokio::task::spawn_blocking(move || policy::password::verify(&password, &phc))
+        .await
+        .unwrap_or(false);
+    if !matches || record.status != storage::AccountStatus::Active {
+        return Ok(LoginCheck::Refused);
+    }
+    if record.must_change_password {
+        return Ok(LoginCheck::MustChangePassword);
+    }
+    Ok(LoginCheck::Ok {
+        account_id: record.account_id,
+        address: record.address,
+    })
+}
+
+/// A valid argon2id hash of an unguessable string, verified against on unknown logins.
+const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jg0tIl1SlbmAxs0v4+7mG1UEt4HiE3Nq2yGsKc9fWtY";
+
+fn decode_b64(text: &str) -> Option<Vec<u8>> {
+    BASE64.decode(text.trim()).ok()
+}
+
+impl Session {
+    /// Reads one SASL continuation line; `None` when the client cancelled or the line is bad.
+    async fn sasl_line<S>(
+        &mut self,
+        io: &mut Io<S>,
+        out: &mut Vec<u8>,
+        challenge: &str,
+    ) -> std::io::Result<Option<Vec<u8>>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        Reply::new(334, "", challenge).encode(out);
+        flush(io, out).await?;
+        let line = tokio::time::timeout(
+            self.context.settings.idle_timeout,
+            read_line(io, 4096, 4096),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "AUTH timed out"))??;
+        let Line::Complete(line) = line else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&line).trim().to_string();
+        if text == "*" {
+            return Ok(None);
+        }
+        Ok(decode_b64(&text))
+    }
+
+    pub(crate) async fn auth<S>(
+        &mut self,
+        io: &mut Io<S>,
+        out: &mut Vec<u8>,
+        mechanism: u64,
+        initial: &str,
+    ) -> std::io::Result<Next>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if !self.auth_allowed() {
+            // RFC 4954 4: no AUTH on MX; RFC 3207 / 8314: no cleartext passwords.
+            if self.kind == crate::ListenerKind::Mx {
+                reply(
+                    C502_NOT_IMPLEMENTED,
+                    "AUTH is not available on this port; use submission",
+                )
+                .encode(out);
+            } else {
+                reply(C538_TLS_REQUIRED, "Must issue a STARTTLS command first").encode(out);
+            }
+            return Ok(if self.error_limit_reached() {
+                Next::Close
+            } else {
+                Next::Continue
+            });
+        }
+        if self.auth.is_some() {
+            reply(C503_SEQUENCE, "Already authenticated").encode(out);
+            return Ok(Next::Continue);
+        }
+        if self.transaction.is_some() {
+            reply(C503_SEQUENCE, "AUTH not allowed during a mail transaction").encode(out);
+            return Ok(Next::Continue);
+        }
+        let credentials = if mechanism == smtp_proto::AUTH_PLAIN {
+            let response = if initial.is_empty() {
+                self.sasl_line(io, out, "").await?
+            } else if initial == "=" {
+                Some(vec![])
+            } else {
+                decode_b64(initial)
+            };
+            // RFC 4616 2: [authzid] NUL authcid NUL passwd
+            response.and_then(|bytes| {
+                let parts: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
+                match parts.as_slice() {
+                    [authzid, authcid, password] if authzid.is_empty() || authzid == authcid => {
+                        Some((
+                            String::from_utf8_lossy(authcid).into_owned(),
+                            String::from_utf8_lossy(password).into_owned(),
+                        ))
+                    }
+                    _ => None,
+                }
+            })
+        } else if mechanism == smtp_proto::AUTH_LOGIN {
+            let user = if initial.is_empty() {
+                self.sasl_line(io, out, "VXNlcm5hbWU6").await?
+            } else {
+                decode_b64(initial)
+            };
+            match user {
+                Some(user) => self.sasl_line(io, out, "UGFzc3dvcmQ6").await?.map(|pw| {
+                    (
+                        String::from_utf8_lossy(&user).into_owned(),
+                        String::from_utf8_lossy(&pw).into_owned(),
+                    )
+                }),
+                None => None,
+            }
+        } else {
+            reply(C504_MECHANISM, "Unrecognised authentication type").encode(out);
+            return Ok(Next::Continue);
+        };
+        let Some((login, password)) = credentials else {
+            reply(C501_ARGS, "Authentication cancelled or malformed").encode(out);
+            return Ok(if self.error_limit_reached() {
+                Next::Close
+            } else {
+                Next::Continue
+            });
+        };
+        let throttle = self.context.auth_throttle.clone();
+        match throttle.check(self.peer.ip(), &login, Instant::now()) {
+            AuthGate::Locked(left) => {
+                reply(
+                    C454_AUTH_TEMP,
+                    format!(
+                        "Too many failed logins, try again in {} s",
+                        left.as_secs().max(1)
+                    ),
+                )
+                .encode(out);
+                return Ok(Next::Continue);
+            }
+            AuthGate::Proceed(delay) => tokio::time::sleep(delay).await,
+        }
+        let check = match check_login(&self.context.store, &login, &password).await {
+            Ok(check) => check,
+            Err(e) => {
+                tracing::warn!(session = %self.id, error = %e, "auth lookup failed");
+                reply(C454_AUTH_TEMP, "Temporary authentication failure").encode(out);
+                return Ok(Next::Continue);
+            }
+        };
+        match check {
+            LoginCheck::Ok {
+                account_id,
+                address,
+            } => {
+                throttle.success(&login);
+                tracing::info!(session = %self.id, user = %address, "authenticated");
+                self.auth = Some(AuthUser {
+                    account_id,
+                    address,
+                });
+                reply(C235_AUTH_OK, "Authentication successful").encode(out);
+            }
+            LoginCheck::MustChangePassword => {
+                // KT-7.1: the initial password must be changed before use.
+                reply(
+                    C535_AUTH_FAILED,
+                    format!(
+                        "Password must be changed first: https://{}/password",
+                        self.context.settings.hostname
+                    ),
+                )
+                .encode(out);
+            }
+            LoginCheck::Refused => {
+                if throttle.failure(self.peer.ip(), &login, Instant::now()) {
+                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, "auth locked after repeated failures");
+                    let _ = self
+                        .context
+                        .store
+                        .log_event(
+                            "smtp",
+                            "auth.locked",
+                            &login,
+                            "",
+                            serde_json::json!({"ip": self.peer.ip().to_string()}),
+                        )
+                        .await;
+                }
+                reply(C535_AUTH_FAILED, "Authentication credentials invalid").encode(out);
+                if self.error_limit_reached() {
+                    return Ok(Next::Close);
+                }
+            }
+        }
+        Ok(Next::Continue)
+    }
+}

@@ -1,0 +1,151 @@
+//! DATA (RFC 5321 4.1.1.4) and BDAT (RFC 3030 CHUNKING).
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::codes::*;
+use crate::io::{read_chunk, read_data, DataEnd};
+use crate::session::{flush, Io, Next, Session};
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "data transfer timed out")
+}
+
+impl Session {
+    /// Why a message body cannot start now, if it cannot.
+    fn data_refusal(&self) -> Option<Reply> {
+        match &self.transaction {
+            None => Some(reply(C503_SEQUENCE, "Need MAIL command first")),
+            Some(t) if t.recipients.is_empty() => {
+                Some(reply(C554_NO_VALID_RCPTS, "No valid recipients"))
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn data<S>(
+        &mut self,
+        io: &mut Io<S>,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<Next>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if let Some(refusal) = self.data_refusal() {
+            refusal.encode(out);
+            return Ok(self.after_error());
+        }
+        if self
+            .transaction
+            .as_ref()
+            .is_some_and(|t| !t.bdat_body.is_empty() || t.bdat_too_big)
+        {
+            reply(C503_SEQUENCE, "DATA not allowed after BDAT").encode(out);
+            return Ok(Next::Continue);
+        }
+        Reply::new(
+            C354_START_DATA,
+            "",
+            "Start mail input; end with <CRLF>.<CRLF>",
+        )
+        .encode(out);
+        flush(io, out).await?;
+        let settings = &self.context.settings;
+        // A whole transfer may take at most four idle periods: slow senders are cut off.
+        let end = tokio::time::timeout(
+            settings.idle_timeout * 4,
+            read_data(io, settings.max_line_length, settings.max_message_size),
+        )
+        .await
+        .map_err(|_| timed_out())??;
+        let answer = match end {
+            DataEnd::Message(body) => self.accept_message(body).await,
+            DataEnd::TooBig => {
+                self.transaction = None;
+                reply(
+                    C552_TOO_BIG,
+                    format!(
+                        "Message exceeds fixed limit of {} bytes",
+                        settings.max_message_size
+                    ),
+                )
+            }
+            DataEnd::LineTooLong => {
+                self.transaction = None;
+                reply(
+                    C500_LINE_TOO_LONG,
+                    format!(
+                        "Message has a line longer than {} bytes",
+                        settings.max_line_length
+                    ),
+                )
+            }
+            DataEnd::Broken => {
+                reply(
+                    C500_LINE_TOO_LONG,
+                    "Malformed message data, closing connection",
+                )
+                .encode(out);
+                return Ok(Next::Close);
+            }
+        };
+        answer.encode(out);
+        Ok(Next::Continue)
+    }
+
+    pub(crate) async fn bdat<S>(
+        &mut self,
+        io: &mut Io<S>,
+        out: &mut Vec<u8>,
+        chunk_size: usize,
+        is_last: bool,
+    ) -> std::io::Result<Next>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let settings = self.context.settings.clone();
+        let deadline = settings.idle_timeout * 4;
+        let refusal = self.data_refusal();
+        // The chunk follows the command whatever we answer: read it (bounded), then reply.
+        let mut scratch = Vec::new();
+        let target = match (&refusal, self.transaction.as_mut()) {
+            (None, Some(t)) if !t.bdat_too_big => &mut t.bdat_body,
+            _ => &mut scratch,
+        };
+        let limit = if refusal.is_some() {
+            0
+        } else {
+            settings.max_message_size
+        };
+        let fits = tokio::time::timeout(deadline, read_chunk(io, chunk_size, target, limit))
+            .await
+            .map_err(|_| timed_out())??;
+        if let Some(refusal) = refusal {
+            refusal.encode(out);
+            return Ok(self.after_error());
+        }
+        let transaction = self.transaction.as_mut().expect("checked by data_refusal");
+        if !fits {
+            transaction.bdat_too_big = true;
+            transaction.bdat_body = Vec::new();
+        }
+        if !is_last {
+            reply(C250_OK, format!("{chunk_size} octets received")).encode(out);
+            return Ok(Next::Continue);
+        }
+        if transaction.bdat_too_big {
+            self.transaction = None;
+            reply(
+                C552_TOO_BIG,
+                format!(
+                    "Message exceeds fixed limit of {} bytes",
+                    settings.max_message_size
+                ),
+            )
+            .encode(out);
+            return Ok(Next::Continue);
+        }
+        let body = std::mem::take(&mut transaction.bdat_body);
+        self.accept_message(body).await.encode(out);
+        Ok(Next::Continue)
+    }
+}

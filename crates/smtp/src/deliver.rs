@@ -1,0 +1,266 @@
+//! What happens to a received message (issue order): antivirus, sender rules, spam, trace
+//! headers, then one durable commit for every local copy and the outbound queue entry.
+//!
+//! Invariant: a positive reply is produced only after `Store::deliver` has returned, i.e. after
+//! the blob and the rows are durable.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use policy::antivirus::Verdict;
+use policy::spam::{self, Action};
+use storage::{Delivery, DeliveryTarget, FolderChoice, MessageMeta, OutboundEnvelope};
+
+use crate::codes::*;
+use crate::server::ListenerKind;
+use crate::session::{RecipientTarget, Session};
+use crate::AvFailure;
+
+/// Unfolded header fields of the message's top header block (raw, undecoded).
+fn header_fields(body: &[u8]) -> Vec<(String, String)> {
+    let end = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .unwrap_or(body.len());
+    let text = String::from_utf8_lossy(&body[..end]);
+    let mut fields: Vec<(String, String)> = vec![];
+    for line in text.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    fields
+}
+
+fn rfc2822_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default()
+}
+
+impl Session {
+    /// Processes a complete message and returns the reply for it. Always ends the transaction.
+    pub(crate) async fn accept_message(&mut self, body: Vec<u8>) -> Reply {
+        let Some(transaction) = self.transaction.take() else {
+            return reply(C503_SEQUENCE, "No transaction");
+        };
+        self.n_messages += 1;
+        let context = self.context.clone();
+        let settings = &context.settings;
+        let store = &context.store;
+        let mut prefix = String::new();
+
+        // 1. Antivirus: every message, received or submitted (BD-7.6, KT-5.1).
+        if let Some(clamd) = &context.clamd {
+            match clamd.scan(&body).await {
+                Ok(Verdict::Clean) => {}
+                Ok(Verdict::Infected(signature)) => {
+                    tracing::warn!(session = %self.id, %signature, from = %transaction.from, "virus refused");
+                    let _ = store
+                        .log_event(
+                            "smtp",
+                            "virus.refused",
+                            &transaction.from,
+                            "",
+                            serde_json::json!({"signature": signature, "peer": self.peer.ip().to_string(),
+                                "recipients": transaction.recipients.iter().map(|r| r.address.clone()).collect::<Vec<_>>()}),
+                        )
+                        .await;
+                    return reply(
+                        C554_VIRUS,
+                        format!("Message refused: virus found ({signature})"),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(session = %self.id, error = %e, "antivirus scan failed");
+                    match settings.av_on_failure {
+                        AvFailure::Tempfail => {
+                            return reply(
+                                C451_AV_UNAVAILABLE,
+                                "Virus scanner unavailable, try again later",
+                            )
+                        }
+                        AvFailure::AcceptAndTag => {
+                            prefix.push_str("X-Virus-Scan: failed (scanner unavailable)\r\n")
+                        }
+                    }
+                }
+            }
+        }
+
+        let headers = header_fields(&body);
+        let meta = if body.len() > 256 * 1024 {
+            let copy = body.clone();
+            tokio::task::spawn_blocking(move || MessageMeta::compute(&copy))
+                .await
+                .unwrap_or_default()
+        } else {
+            MessageMeta::compute(&body)
+        };
+
+        // 2. Submission: the From: header must be an address the user may send as.
+        if let Some(user) = &self.auth {
+            let allowed = store
+                .sendable_addresses(user.account_id)
+                .await
+                .unwrap_or_default();
+            let bad = meta
+                .envelope
+                .from
+                .iter()
+                .filter_map(|a| a.address.as_deref())
+                .find(|a| !allowed.contains(&storage::normalize_address(a)));
+            if let Some(bad) = bad {
+                return reply(
+                    C550_POLICY,
+                    format!("{} may not send as {bad} (From: header)", user.address),
+                );
+            }
+        }
+
+        // 3. Spam, for mail from outside (BD-7.5, KT-5.1).
+        let mut junk = false;
+        if self.kind == ListenerKind::Mx && self.auth.is_none() {
+            let mut scored_headers = headers.clone();
+            if let Some(subject) = &meta.envelope.subject {
+                scored_headers.retain(|(n, _)| !n.eq_ignore_ascii_case("subject"));
+                scored_headers.push(("Subject".into(), subject.clone()));
+            }
+            let verdict = spam::score(
+                &settings.spam,
+                &spam::Message {
+                    sender: &transaction.from,
+                    headers: &scored_headers,
+                    body_text: &meta.text,
+                    has_message_id: meta.envelope.message_id.is_some(),
+                    has_date: meta.envelope.date.is_some(),
+                    ..spam::Message::default()
+                },
+            );
+            if settings.spam.enabled {
+                let flag = if matches!(verdict.action, Action::Deliver) {
+                    "No"
+                } else {
+                    "Yes"
+                };
+                prefix.push_str(&format!(
+                    "X-Spam-Score: {:.1}\r\nX-Spam-Status: {flag}, score={:.1} required={:.1} tests={}\r\n",
+                    verdict.score,
+                    verdict.score,
+                    settings.spam.tag_score,
+                    if verdict.tests.is_empty() { "NONE".to_string() } else { verdict.tests.join(",") }
+                ));
+            }
+            match verdict.action {
+                Action::Reject => {
+                    let _ = store
+                        .log_event(
+                            "smtp",
+                            "spam.rejected",
+                            &transaction.from,
+                            "",
+                            serde_json::json!({"score": verdict.score, "tests": verdict.tests}),
+                        )
+                        .await;
+                    return reply(
+                        C550_POLICY,
+                        format!("Message refused as spam (score {:.1})", verdict.score),
+                    );
+                }
+                Action::Junk => junk = true,
+                Action::Tag | Action::Deliver => {}
+            }
+        }
+
+        // 4. Trace headers (RFC 5321 4.4): Return-Path and Received, prepended.
+        let protocol = match (self.esmtp, self.tls, self.auth.is_some()) {
+            (false, _, _) => "SMTP",
+            (true, false, false) => "ESMTP",
+            (true, true, false) => "ESMTPS",
+            (true, false, true) => "ESMTPA",
+            (true, true, true) => "ESMTPSA",
+        };
+        let for_clause = match transaction.recipients.as_slice() {
+            [only] => format!("\r\n\tfor <{}>", only.address),
+            _ => String::new(),
+        };
+        let trace = format!(
+            "Return-Path: <{}>\r\nReceived: from {} ({} [{}])\r\n\tby {} with {protocol} id {}{for_clause};\r\n\t{}\r\n",
+            transaction.from,
+            self.helo.as_deref().unwrap_or("unknown"),
+            self.peer.ip(),
+            self.peer.ip(),
+            settings.hostname,
+            self.id,
+            rfc2822_now(),
+        );
+        let prefix = format!("{trace}{prefix}");
+        let mut raw = Vec::with_capacity(prefix.len() + body.len());
+        raw.extend_from_slice(prefix.as_bytes());
+        raw.extend_from_slice(&body);
+        let mut meta = meta;
+        meta.shift(prefix.len() as u32);
+
+        // 5. Targets: each local account once; external recipients to the queue.
+        let mut accounts = BTreeSet::new();
+        let mut remote = vec![];
+        for recipient in &transaction.recipients {
+            match &recipient.target {
+                RecipientTarget::Local(ids) => accounts.extend(ids.iter().copied()),
+                RecipientTarget::Remote => remote.push((
+                    recipient.address.clone(),
+                    recipient.notify.clone(),
+                    recipient.orcpt.clone(),
+                )),
+            }
+        }
+        let folder = if junk {
+            FolderChoice::SpecialUse("\\Junk")
+        } else {
+            FolderChoice::Inbox
+        };
+        let delivery = Delivery {
+            raw: Arc::new(raw),
+            meta: Arc::new(meta),
+            targets: accounts
+                .into_iter()
+                .map(|account_id| DeliveryTarget {
+                    account_id,
+                    folder: folder.clone(),
+                    flags: String::new(),
+                })
+                .collect(),
+            outbound: (!remote.is_empty()).then(|| OutboundEnvelope {
+                sender: transaction.from.clone(),
+                account_id: self.auth.as_ref().map(|u| u.account_id),
+                env_id: transaction.env_id.clone(),
+                ret: transaction.ret.clone(),
+                recipients: remote,
+            }),
+            internal_date: storage::now(),
+        };
+        match store.deliver(delivery).await {
+            Ok(delivered) => {
+                tracing::info!(session = %self.id, from = %transaction.from, n_rcpt = transaction.recipients.len(),
+                    size = body.len(), junk, blob = %delivered.blob_id, "message accepted");
+                reply(
+                    C250_OK,
+                    format!("Ok: queued as {}", &delivered.blob_id[..16]),
+                )
+            }
+            Err(e) => {
+                tracing::error!(session = %self.id, error = %e, "delivery commit failed");
+                reply(
+                    C451_LOCAL_ERROR,
+                    "Local error in processing, try again later",
+                )
+            }
+        }
+    }
+}

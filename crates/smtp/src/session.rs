@@ -1,0 +1,373 @@
+//! One SMTP connection: state and the command loop.
+//!
+//! Implementation notes:
+//! - Commands of one connection never run concurrently; replies are buffered and flushed when
+//!   the peer has nothing more pipelined (RFC 2920), and always before waiting for input that
+//!   depends on them (DATA's 354, AUTH challenges, STARTTLS).
+//! - Every read is bounded in size (line and message limits) and in time (idle timeout).
+//! - STARTTLS discards anything buffered after the command (RFC 3207 4.2) and resets the
+//!   session to the state after the greeting.
+//! - The envelope lives in a [`Transaction`] that MAIL creates and RSET, HELO/EHLO, STARTTLS and
+//!   the end of DATA/BDAT drop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use smtp_proto::Request;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use crate::codes::*;
+use crate::io::{read_line, Line};
+use crate::server::ListenerKind;
+use crate::Context;
+
+/// How a session run ended.
+pub enum Outcome<S> {
+    Closed,
+    /// The peer asked for STARTTLS: here is the raw stream to upgrade.
+    StartTls(S),
+}
+
+/// The authenticated user of a submission session.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub account_id: i64,
+    pub address: String,
+}
+
+/// Where an accepted recipient goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientTarget {
+    /// Local accounts (one for an address or alias, several for a group).
+    Local(Vec<i64>),
+    /// Outside our domains (submission only): the outbound queue.
+    Remote,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub address: String,
+    pub target: RecipientTarget,
+    pub notify: Option<String>,
+    pub orcpt: Option<String>,
+}
+
+/// The envelope of the message being received.
+#[derive(Debug, Clone, Default)]
+pub struct Transaction {
+    /// Reverse path; empty for the null sender.
+    pub from: String,
+    pub env_id: Option<String>,
+    pub ret: Option<String>,
+    pub smtputf8: bool,
+    pub recipients: Vec<Recipient>,
+    /// BDAT chunks received so far.
+    pub bdat_body: Vec<u8>,
+    /// A BDAT chunk overflowed the size limit: the rest is read and dropped.
+    pub bdat_too_big: bool,
+}
+
+/// What the loop does after a command.
+pub(crate) enum Next {
+    Continue,
+    Close,
+    StartTls,
+}
+
+pub struct Session {
+    pub(crate) context: Arc<Context>,
+    pub(crate) kind: ListenerKind,
+    pub(crate) peer: SocketAddr,
+    pub(crate) id: String,
+    pub(crate) tls: bool,
+    pub(crate) greeted: bool,
+    /// The HELO/EHLO name once given.
+    pub(crate) helo: Option<String>,
+    pub(crate) esmtp: bool,
+    pub(crate) auth: Option<AuthUser>,
+    pub(crate) transaction: Option<Transaction>,
+    pub(crate) n_messages: usize,
+    pub(crate) n_commands_before_mail: usize,
+    pub(crate) n_errors: usize,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The buffered stream a session reads commands from and writes replies to.
+pub(crate) type Io<S> = BufReader<S>;
+
+/// Writes the pending replies and empties the buffer.
+pub(crate) async fn flush<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Io<S>,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if !out.is_empty() {
+        io.get_mut().write_all(out).await?;
+        io.get_mut().flush().await?;
+        out.clear();
+    }
+    Ok(())
+}
+
+fn session_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "s{:x}-{}",
+        storage::now(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Session {
+    pub fn new(
+        context: Arc<Context>,
+        kind: ListenerKind,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> Session {
+        Session {
+            context,
+            kind,
+            peer,
+            id: session_id(),
+            tls: false,
+            greeted: false,
+            helo: None,
+            esmtp: false,
+            auth: None,
+            transaction: None,
+            n_messages: 0,
+            n_commands_before_mail: 0,
+            n_errors: 0,
+            shutdown,
+        }
+    }
+
+    /// The stream is now TLS: forget everything learnt before (RFC 3207 4.2).
+    pub fn set_tls(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.esmtp = false;
+        self.auth = None;
+        self.transaction = None;
+    }
+
+    /// True when AUTH may be offered and used on this connection.
+    pub(crate) fn auth_allowed(&self) -> bool {
+        self.kind != ListenerKind::Mx
+            && (self.tls
+                || (self.context.settings.allow_plaintext_loopback && self.peer.ip().is_loopback()))
+    }
+
+    /// Counts a protocol error; true when the peer has made too many (close the connection).
+    pub(crate) fn error_limit_reached(&mut self) -> bool {
+        self.n_errors += 1;
+        self.n_errors >= self.context.settings.max_errors
+    }
+
+    /// Runs the command loop on `stream` until the peer quits, errs too often, idles, asks for
+    /// STARTTLS, or the server shuts down.
+    pub async fn run<S>(&mut self, stream: S) -> std::io::Result<Outcome<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let settings = self.context.settings.clone();
+        let mut io = BufReader::with_capacity(16 * 1024, stream);
+        let mut out = Vec::with_capacity(1024);
+        if !self.greeted {
+            self.greeted = true;
+            // RFC 5321 4.2: the greeting has no enhanced code.
+            Reply::new(220, "", format!("{} ESMTP govmail", settings.hostname)).encode(&mut out);
+        }
+        loop {
+            if io.buffer().is_empty() {
+                flush(&mut io, &mut out).await?;
+            }
+            let line = tokio::select! {
+                line = tokio::time::timeout(
+                    settings.idle_timeout,
+                    read_line(&mut io, settings.max_line_length, settings.max_line_length * 4),
+                ) => line,
+                _ = self.shutdown.changed() => {
+                    reply(C421_SHUTDOWN, format!("{} shutting down, try again later", settings.hostname)).encode(&mut out);
+                    flush(&mut io, &mut out).await?;
+                    return Ok(Outcome::Closed);
+                }
+            };
+            let line = match line {
+                Err(_) => {
+                    reply(C421_TIMEOUT, "Idle timeout, closing connection").encode(&mut out);
+                    let _ = flush(&mut io, &mut out).await;
+                    return Ok(Outcome::Closed);
+                }
+                Ok(line) => line?,
+            };
+            let line = match line {
+                Line::Complete(line) => line,
+                Line::Eof => {
+                    let _ = flush(&mut io, &mut out).await;
+                    return Ok(Outcome::Closed);
+                }
+                Line::Endless => {
+                    reply(C500_LINE_TOO_LONG, "Line too long, closing connection").encode(&mut out);
+                    let _ = flush(&mut io, &mut out).await;
+                    return Ok(Outcome::Closed);
+                }
+                Line::TooLong => {
+                    // RFC 5321 4.5.3.1.4 / 4.5.3.1.6.
+                    reply(
+                        C500_LINE_TOO_LONG,
+                        format!("Line longer than {} bytes", settings.max_line_length),
+                    )
+                    .encode(&mut out);
+                    if self.error_limit_reached() {
+                        reply(C421_TOO_BUSY, "Too many errors, closing connection")
+                            .encode(&mut out);
+                        let _ = flush(&mut io, &mut out).await;
+                        return Ok(Outcome::Closed);
+                    }
+                    continue;
+                }
+            };
+            match self.dispatch(&mut io, &mut out, &line).await? {
+                Next::Continue => {}
+                Next::Close => {
+                    let _ = flush(&mut io, &mut out).await;
+                    let _ = io.get_mut().shutdown().await;
+                    return Ok(Outcome::Closed);
+                }
+                Next::StartTls => {
+                    flush(&mut io, &mut out).await?;
+                    // Dropping the buffer discards anything pipelined after STARTTLS.
+                    return Ok(Outcome::StartTls(io.into_inner()));
+                }
+            }
+        }
+    }
+
+    /// Parses one command line and runs its handler.
+    async fn dispatch<S>(
+        &mut self,
+        io: &mut Io<S>,
+        out: &mut Vec<u8>,
+        line: &[u8],
+    ) -> std::io::Result<Next>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let parsed = Request::parse(&mut line.iter());
+        let request = match parsed {
+            Ok(request) => request,
+            Err(error) => {
+                let r = match error {
+                    smtp_proto::Error::UnknownCommand => reply(C500_SYNTAX, "Command unrecognised"),
+                    smtp_proto::Error::InvalidSenderAddress => {
+                        reply(C501_BAD_SENDER, "Bad sender address syntax")
+                    }
+                    smtp_proto::Error::InvalidRecipientAddress => {
+                        reply(C501_BAD_RCPT, "Bad recipient address syntax")
+                    }
+                    smtp_proto::Error::SyntaxError { syntax } => {
+                        reply(C501_ARGS, format!("Syntax: {syntax}"))
+                    }
+                    smtp_proto::Error::InvalidParameter { param } => {
+                        reply(C501_ARGS, format!("Invalid parameter {param}"))
+                    }
+                    smtp_proto::Error::UnsupportedParameter { param } => {
+                        Reply::new(555, "5.5.4", format!("Unsupported parameter {param}"))
+                    }
+                    _ => reply(C500_SYNTAX, "Syntax error"),
+                };
+                r.encode(out);
+                if self.error_limit_reached() {
+                    reply(C421_TOO_BUSY, "Too many errors, closing connection").encode(out);
+                    return Ok(Next::Close);
+                }
+                return Ok(Next::Continue);
+            }
+        };
+        // Commands that do not move a transaction forward are capped before MAIL.
+        let idle_command = matches!(
+            request,
+            Request::Noop { .. }
+                | Request::Rset
+                | Request::Vrfy { .. }
+                | Request::Expn { .. }
+                | Request::Help { .. }
+                | Request::Ehlo { .. }
+                | Request::Helo { .. }
+        );
+        if idle_command && self.transaction.is_none() {
+            self.n_commands_before_mail += 1;
+            if self.n_commands_before_mail > self.context.settings.max_commands_before_mail {
+                reply(
+                    C421_TOO_BUSY,
+                    "Too many commands without mail, closing connection",
+                )
+                .encode(out);
+                return Ok(Next::Close);
+            }
+        }
+        let next = match request {
+            Request::Ehlo { host } => self.ehlo(out, &host, true),
+            Request::Helo { host } => self.ehlo(out, &host, false),
+            Request::Lhlo { .. } => {
+                reply(C500_SYNTAX, "LHLO is for LMTP").encode(out);
+                Next::Continue
+            }
+            Request::StartTls => self.starttls(out),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(io, out, mechanism, &initial_response).await?,
+            Request::Mail { from } => self.mail(out, from).await,
+            Request::Rcpt { to } => self.rcpt(out, to).await,
+            Request::Data => self.data(io, out).await?,
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(io, out, chunk_size, is_last).await?,
+            Request::Rset => {
+                self.transaction = None;
+                reply(C250_OK, "Reset").encode(out);
+                Next::Continue
+            }
+            Request::Noop { .. } => {
+                reply(C250_OK, "OK").encode(out);
+                Next::Continue
+            }
+            Request::Vrfy { .. } => {
+                // RFC 5321 3.5.3: do not disclose the directory.
+                reply(
+                    C252_CANNOT_VRFY,
+                    "Cannot VRFY user, but will accept message and attempt delivery",
+                )
+                .encode(out);
+                Next::Continue
+            }
+            Request::Expn { .. } => {
+                reply(C502_NOT_IMPLEMENTED, "EXPN is not available").encode(out);
+                Next::Continue
+            }
+            Request::Help { .. } => {
+                Reply::new(214, "2.0.0", "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS AUTH")
+                    .encode(out);
+                Next::Continue
+            }
+            Request::Quit => {
+                reply(
+                    C221_BYE,
+                    format!("{} closing connection", self.context.settings.hostname),
+                )
+                .encode(out);
+                Next::Close
+            }
+            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+                reply(C502_NOT_IMPLEMENTED, "Command not implemented").encode(out);
+                Next::Continue
+            }
+        };
+        Ok(next)
+    }
+}
