@@ -591,22 +591,76 @@ fn admin_commands_postgres() {
     let (url, name) = fresh_pg_database(&base, "admin");
     let inst = Install::postgres(url);
     admin_scenario(&inst);
+    assert!(
+        !inst.data_dir().join("govmail.db").exists(),
+        "storage.url=postgres://... must not create a SQLite file"
+    );
     drop_pg_database(&base, &name);
+}
+
+#[test]
+fn postgres_errors_hide_the_password() {
+    let Some(base) = pg_base_url() else {
+        return;
+    };
+    // A database that does not exist on a reachable server: fails fast, one line, no password.
+    let url = with_database(&base, "gm_no_such_database");
+    let password = base
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, pw)| pw.to_string())
+        .expect("GOVMAIL_TEST_PG_URL has user:password@");
+    let inst = Install::postgres(url);
+    let (code, line) = inst.fails(&["domain", "list"], None);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains("gm_no_such_database"), "{line}");
+    assert!(line.contains(":***@"), "password redacted: {line}");
+    assert!(
+        !line.contains(&format!(":{password}@")),
+        "password leaked: {line}"
+    );
 }
 
 // ------------------------------------------------------------------ configuration errors
 
 #[test]
-fn config_errors_name_the_key() {
+fn config_bad_listen_address_names_the_list_element() {
     let inst = Install::sqlite();
     let (code, line) = inst.fails(&["--set", r#"listen.smtp=["x"]"#, "check-config"], None);
     assert_eq!(code, 2, "{line}");
     assert!(line.contains("listen.smtp[0]"), "{line}");
+    let (code, line) = inst.fails(
+        &[
+            "--set",
+            r#"listen.http=["127.0.0.1:8080", "nonsense"]"#,
+            "check-config",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{line}");
+    assert!(line.contains("listen.http[1]"), "{line}");
+}
 
+#[test]
+fn config_unknown_key_is_named() {
+    let inst = Install::sqlite();
     let (code, line) = inst.fails(&["--set", "server.bogus=1", "check-config"], None);
     assert_eq!(code, 2, "{line}");
     assert!(line.contains("bogus"), "{line}");
+}
 
+#[test]
+fn config_wrong_type_is_named() {
+    let inst = Install::sqlite();
+    let (code, line) = inst.fails(&["--set", "listen.smtp=0.0.0.0:25", "check-config"], None);
+    assert_eq!(code, 2, "{line}");
+    assert!(line.contains("listen.smtp"), "{line}");
+}
+
+#[test]
+fn config_other_errors_name_their_key() {
+    let inst = Install::sqlite();
     let (code, line) = inst.fails(&["--set", "nosection", "check-config"], None);
     assert_eq!(code, 2, "{line}");
     assert!(line.contains("nosection"), "{line}");
@@ -621,12 +675,23 @@ fn config_errors_name_the_key() {
     assert!(line.contains("smtp.max_recipients"), "{line}");
     assert!(!inst.data_dir().join("govmail.db").exists());
 
-    // The shipped annotated config: valid once TLS and the paths point somewhere real.
+    let (code, line) = inst.fails(
+        &["--config", "/nonexistent/govmail.toml", "check-config"],
+        None,
+    );
+    assert_eq!(code, 2, "{line}");
+    assert!(line.contains("/nonexistent/govmail.toml"), "{line}");
+}
+
+#[test]
+fn check_config_on_the_shipped_file() {
+    let inst = Install::sqlite();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/govmail.toml");
     let shipped = shipped.to_str().unwrap();
     let data = inst.data_dir();
     let data_set = format!("server.data_dir={}", data.display());
     let url_set = format!("storage.url=sqlite://{}", data.join("govmail.db").display());
+    // Valid once TLS and the paths point somewhere that exists here.
     let out = inst.ok(&[
         "--config",
         shipped,
@@ -641,7 +706,7 @@ fn config_errors_name_the_key() {
         "check-config",
     ]);
     assert_eq!(out.trim(), "config ok");
-    // ...and as shipped its TLS files do not exist here: the error names tls.cert.
+    // As shipped, its TLS files do not exist here: the error names tls.cert.
     let (code, line) = inst.fails(
         &[
             "--config",
@@ -656,7 +721,7 @@ fn config_errors_name_the_key() {
     );
     assert_eq!(code, 2, "{line}");
     assert!(line.contains("tls.cert"), "{line}");
-    // Only one of the pair.
+    // Only one of the pair set.
     let (code, line) = inst.fails(
         &[
             "--config",
@@ -673,12 +738,6 @@ fn config_errors_name_the_key() {
     );
     assert_eq!(code, 2, "{line}");
     assert!(line.contains("tls."), "{line}");
-    let (code, line) = inst.fails(
-        &["--config", "/nonexistent/govmail.toml", "check-config"],
-        None,
-    );
-    assert_eq!(code, 2, "{line}");
-    assert!(line.contains("/nonexistent/govmail.toml"), "{line}");
 }
 
 // ------------------------------------------------------------------ kill -9

@@ -1,0 +1,262 @@
+//! Test harness: a real SMTP server on 127.0.0.1 ephemeral ports over a fresh SQLite store,
+//! a directory with a domain, a unit, users and a group, and a tiny line-based client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp::{Context, ListenerKind, Server, Settings, ShutdownHandle};
+use storage::{NewPerson, NewUnit, Store, StoreOptions};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+pub const DOMAIN: &str = "kontum.gov.vn";
+pub const USER_A: &str = "nvan.stttt@kontum.gov.vn";
+pub const USER_B: &str = "ttbinh.stttt@kontum.gov.vn";
+pub const PASSWORD_A: &str = "mat-khau-A-123";
+pub const PASSWORD_B: &str = "mat-khau-B-456";
+pub const GROUP: &str = "cacso@kontum.gov.vn";
+pub const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// The clamd every test shares (started by scripts/test).
+pub fn clamd_url() -> String {
+    std::env::var("GOVMAIL_TEST_CLAMD")
+        .expect("GOVMAIL_TEST_CLAMD is not set: run the tests with scripts/test (it starts a private clamd)")
+}
+
+pub fn clamd(url: &str) -> policy::antivirus::Clamd {
+    policy::antivirus::Clamd::new(
+        policy::antivirus::ClamdAddress::parse(url).unwrap(),
+        Duration::from_secs(5),
+    )
+}
+
+pub fn tls_config() -> Arc<rustls::ServerConfig> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = rustls::pki_types::CertificateDer::from(pair.cert.der().to_vec());
+    let key = rustls::pki_types::PrivateKeyDer::try_from(pair.signing_key.serialize_der()).unwrap();
+    Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    )
+}
+
+pub struct TestServer {
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+    pub mx: SocketAddr,
+    pub submission: SocketAddr,
+    pub submissions: SocketAddr,
+    pub shutdown: ShutdownHandle,
+    pub account_a: i64,
+    pub account_b: i64,
+}
+
+/// Starts a server with `settings` adjusted by `tweak`, clamd at `clamd_url` (None = off).
+pub async fn start_with(
+    tweak: impl FnOnce(&mut Settings),
+    clamd_url: Option<String>,
+) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions::new(
+        format!("sqlite://{}", dir.path().join("t.db").display()),
+        dir.path().to_path_buf(),
+    ))
+    .await
+    .unwrap();
+    store.add_domain(DOMAIN, "kontum").await.unwrap();
+    store
+        .add_unit(&NewUnit {
+            domain: DOMAIN.into(),
+            abbrev: "STTTT".into(),
+            name: "Sở Thông tin và Truyền thông".into(),
+            parent_abbrev: None,
+            quota_bytes: 0,
+        })
+        .await
+        .unwrap();
+    let mut ids = vec![];
+    for (name, address, password) in [
+        ("Nguyễn Văn An", USER_A, PASSWORD_A),
+        ("Trần Thị Bình", USER_B, PASSWORD_B),
+    ] {
+        let person = store
+            .add_person(&NewPerson {
+                full_name: name.into(),
+                address: address.into(),
+                unit_abbrev: Some("STTTT".into()),
+                position: String::new(),
+                phone: String::new(),
+                password_phc: policy::password::hash(password).unwrap(),
+                must_change_password: false,
+                quota_bytes: 0,
+            })
+            .await
+            .unwrap();
+        ids.push(person.account_id);
+    }
+    store.add_group(GROUP, "Các sở", "anyone").await.unwrap();
+    store.add_group_member(GROUP, USER_A).await.unwrap();
+    store.add_group_member(GROUP, USER_B).await.unwrap();
+    let mut settings = Settings::for_hostname("mx.kontum.gov.vn");
+    settings.idle_timeout = Duration::from_secs(20);
+    tweak(&mut settings);
+    let throttle = Arc::new(policy::limits::AuthThrottle::new(
+        settings.auth_max_failures,
+        settings.auth_lock,
+    ));
+    let context = Arc::new(Context::new(
+        settings,
+        store.clone(),
+        clamd_url.map(|u| clamd(&u)),
+        Some(tls_config()),
+        throttle,
+    ));
+    let any = vec!["127.0.0.1:0".to_string()];
+    let server = Server::bind(context, &any, &any, &any).await.unwrap();
+    let addr = |kind| {
+        server
+            .local_addrs()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .unwrap()
+            .1
+    };
+    let (mx, submission, submissions) = (
+        addr(ListenerKind::Mx),
+        addr(ListenerKind::Submission),
+        addr(ListenerKind::Submissions),
+    );
+    let shutdown = server.shutdown_handle();
+    tokio::spawn(server.run());
+    TestServer {
+        store,
+        dir,
+        mx,
+        submission,
+        submissions,
+        shutdown,
+        account_a: ids[0],
+        account_b: ids[1],
+    }
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}, Some(clamd_url())).await
+}
+
+impl TestServer {
+    /// Raw bytes of every message in an account's folder, in UID order.
+    pub async fn folder_messages(&self, account_id: i64, folder: &str) -> Vec<Vec<u8>> {
+        let folder = self.store.folder(account_id, folder).await.unwrap();
+        let mut out = vec![];
+        for row in self.store.messages(folder.id).await.unwrap() {
+            out.push(self.store.read_blob(&row.blob_id).await.unwrap());
+        }
+        out
+    }
+
+    pub async fn inbox(&self, account_id: i64) -> Vec<Vec<u8>> {
+        self.folder_messages(account_id, "INBOX").await
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// A line-based SMTP client for protocol tests.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    pub greeting: String,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut client = Client {
+            reader: BufReader::new(stream),
+            greeting: String::new(),
+        };
+        client.greeting = client.read_reply().await;
+        client
+    }
+
+    /// Reads one (possibly multi-line) reply; empty string on EOF.
+    pub async fn read_reply(&mut self) -> String {
+        let mut reply = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut line))
+                .await
+                .expect("reply within 30 s")
+                .unwrap_or(0);
+            if n == 0 {
+                return reply;
+            }
+            reply.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return reply;
+            }
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).await.unwrap();
+    }
+
+    /// Sends a command line and asserts the reply starts with `code`; returns the reply.
+    pub async fn cmd(&mut self, line: &str, code: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        let reply = self.read_reply().await;
+        assert!(
+            reply.starts_with(code),
+            "{line:?}: expected {code}, got {reply:?}"
+        );
+        reply
+    }
+
+    /// EHLO, MAIL, RCPTs, DATA with `body`; returns the final reply.
+    pub async fn send_mail(&mut self, from: &str, to: &[&str], body: &str) -> String {
+        self.cmd(&format!("MAIL FROM:<{from}>"), "250").await;
+        for rcpt in to {
+            self.cmd(&format!("RCPT TO:<{rcpt}>"), "250").await;
+        }
+        self.cmd("DATA", "354").await;
+        let mut data = String::new();
+        for line in body.split("\r\n") {
+            if line.starts_with('.') {
+                data.push('.');
+            }
+            data.push_str(line);
+            data.push_str("\r\n");
+        }
+        if body.ends_with("\r\n") {
+            data.truncate(data.len() - 2);
+        }
+        data.push_str(".\r\n");
+        self.send(data.as_bytes()).await;
+        self.read_reply().await
+    }
+
+    /// True when the server has closed the connection.
+    pub async fn is_closed(&mut self) -> bool {
+        let mut line = String::new();
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), self.reader.read_line(&mut line)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
+
+pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{}@test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0700\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
+        storage::now()
+    )
+}
