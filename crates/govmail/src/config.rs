@@ -110,6 +110,8 @@ pub struct Smtp {
     pub max_errors: usize,
     pub auth_max_failures: u32,
     pub auth_lock_secs: u64,
+    /// SPF/DKIM/DMARC checks on MX mail (needs DNS through `dns.resolvers`).
+    pub check_sender_authentication: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +223,7 @@ impl Default for Smtp {
             max_errors: 10,
             auth_max_failures: 5,
             auth_lock_secs: 300,
+            check_sender_authentication: true,
         }
     }
 }
@@ -322,7 +325,7 @@ impl Config {
         let deserializer = toml::Value::Table(table);
         let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
-            err(&key, e.inner().to_string())
+            err(&key, e.inner().message())
         })?;
         config.validate()?;
         Ok(config)

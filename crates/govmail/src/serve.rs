@@ -135,13 +135,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.smtp.auth_max_failures,
         Duration::from_secs(config.smtp.auth_lock_secs),
     ));
-    let smtp_context = Arc::new(smtp::Context::new(
+    let mut smtp_context = smtp::Context::new(
         smtp_settings(&config),
         store.clone(),
         clamd.clone(),
         Some(tls.clone()),
         throttle.clone(),
-    ));
+    );
+    if config.smtp.check_sender_authentication {
+        let resolvers: Vec<std::net::SocketAddr> = config
+            .dns
+            .resolvers
+            .iter()
+            .filter_map(|r| r.parse().ok())
+            .collect();
+        let authenticator =
+            smtp::authres::Authenticator::new(&resolvers).context("dns.resolvers")?;
+        smtp_context = smtp_context.with_authenticator(authenticator);
+    }
+    let smtp_context = Arc::new(smtp_context);
     let smtp = smtp::Server::bind(
         smtp_context,
         &config.listen.smtp,

@@ -31,14 +31,28 @@ fn generate_self_signed(hostname: &str, dir: &Path, cert: &Path, key: &Path) -> 
     let pair = rcgen::generate_simple_self_signed(names)
         .context("generating a self-signed certificate")?;
     let key_tmp = key.with_extension("pem.tmp");
-    std::fs::write(&key_tmp, pair.signing_key.serialize_pem())?;
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&key_tmp)?;
+        file.write_all(pair.signing_key.serialize_pem().as_bytes())?;
+        file.sync_all()?;
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key_tmp, std::fs::Permissions::from_mode(0o600))?;
     }
     std::fs::rename(&key_tmp, key)?;
-    std::fs::write(cert, pair.cert.pem())?;
+    // Written to a temporary name, fsync'd, then renamed: a crash never leaves half a file.
+    let cert_tmp = cert.with_extension("pem.tmp");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&cert_tmp)?;
+        file.write_all(pair.cert.pem().as_bytes())?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&cert_tmp, cert)?;
+    std::fs::File::open(dir)?.sync_all()?;
     tracing::warn!(cert = %cert.display(), "no tls.cert configured: generated a self-signed certificate");
     Ok(())
 }

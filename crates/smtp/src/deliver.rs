@@ -124,9 +124,26 @@ impl Session {
             }
         }
 
-        // 3. Spam, for mail from outside (BD-7.5, KT-5.1).
+        // 3. Authentication results and spam, for mail from outside (BD-7.5, KT-5.1).
         let mut junk = false;
         if self.kind == ListenerKind::Mx && self.auth.is_none() {
+            let report = match &context.authenticator {
+                Some(authenticator) => Some(
+                    authenticator
+                        .check(
+                            &body,
+                            self.peer.ip(),
+                            self.helo.as_deref().unwrap_or(""),
+                            &transaction.from,
+                            &settings.hostname,
+                        )
+                        .await,
+                ),
+                None => None,
+            };
+            if let Some(report) = &report {
+                prefix.push_str(&report.header);
+            }
             let mut scored_headers = headers.clone();
             if let Some(subject) = &meta.envelope.subject {
                 scored_headers.retain(|(n, _)| !n.eq_ignore_ascii_case("subject"));
@@ -140,7 +157,10 @@ impl Session {
                     body_text: &meta.text,
                     has_message_id: meta.envelope.message_id.is_some(),
                     has_date: meta.envelope.date.is_some(),
-                    ..spam::Message::default()
+                    spf: report.as_ref().map(|r| r.spf).unwrap_or_default(),
+                    dkim: report.as_ref().map(|r| r.dkim).unwrap_or_default(),
+                    dmarc: report.as_ref().map(|r| r.dmarc).unwrap_or_default(),
+                    dmarc_policy_reject: report.as_ref().is_some_and(|r| r.dmarc_policy_reject),
                 },
             );
             if settings.spam.enabled {

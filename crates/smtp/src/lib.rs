@@ -4,9 +4,11 @@
 //! - [`session`]: one connection's state and the command loop.
 //! - [`cmd`]: one module per command family (greeting/EHLO, AUTH, envelope, DATA/BDAT).
 //! - [`deliver`]: what happens to a received message: antivirus, spam, trace headers, commit.
+//! - [`authres`]: SPF/DKIM/DMARC verification (mail-auth) for MX mail.
 //! - [`io`]: bounded line/DATA/BDAT reading.
 //! - [`codes`]: reply codes with their enhanced status codes.
 
+pub mod authres;
 pub mod cmd;
 pub mod codes;
 pub mod deliver;
@@ -89,6 +91,8 @@ pub struct Context {
     pub auth_throttle: Arc<policy::limits::AuthThrottle>,
     pub per_ip: policy::limits::PerIpConnections,
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// SPF/DKIM/DMARC for MX mail; `None` skips the checks (no DNS at all).
+    pub authenticator: Option<authres::Authenticator>,
 }
 
 impl Context {
@@ -108,6 +112,13 @@ impl Context {
             auth_throttle,
             per_ip: Default::default(),
             connections,
+            authenticator: None,
         }
+    }
+
+    /// Enables SPF/DKIM/DMARC checks with this authenticator.
+    pub fn with_authenticator(mut self, authenticator: authres::Authenticator) -> Context {
+        self.authenticator = Some(authenticator);
+        self
     }
 }

@@ -115,20 +115,6 @@ impl Store {
         Ok(())
     }
 
-    /// Inside a transaction: drops `n_refs` references.
-    pub(crate) async fn blob_unref_in(
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        id: &str,
-        n_refs: i64,
-    ) -> Result<()> {
-        sqlx::query("UPDATE blobs SET refcount = refcount - $1 WHERE id = $2")
-            .bind(n_refs)
-            .bind(id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     /// Reads a whole blob.
     pub async fn read_blob(&self, id: &str) -> Result<Vec<u8>> {
         match &self.blobs {

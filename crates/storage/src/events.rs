@@ -45,9 +45,9 @@ impl Store {
     pub async fn events(&self, prefix: &str, limit: i64) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT id, at, actor, action, target, doc_ref, detail FROM events \
-             WHERE action LIKE $1 ORDER BY id DESC LIMIT $2",
+             WHERE substr(action, 1, length(CAST($1 AS TEXT))) = $1 ORDER BY id DESC LIMIT $2",
         )
-        .bind(format!("{prefix}%"))
+        .bind(prefix.to_string())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -57,11 +57,11 @@ pub enum Error {
     OverQuota,
     #[error("unsupported storage url {0:?} (use sqlite://PATH or postgres://...)")]
     BadUrl(String),
-    #[error("database: {0}")]
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
-    #[error("migration: {0}")]
+    #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("blob store: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -170,6 +170,13 @@ impl Store {
             }
         }
         let connect = AnyConnectOptions::from_str(&url)?;
+        // One direct connection first: its error says why (refused, auth, no database), where
+        // a pool would only report a timeout.
+        {
+            use sqlx::Connection;
+            let conn = sqlx::AnyConnection::connect_with(&connect).await?;
+            conn.close().await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))

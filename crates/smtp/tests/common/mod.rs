@@ -62,6 +62,15 @@ pub async fn start_with(
     tweak: impl FnOnce(&mut Settings),
     clamd_url: Option<String>,
 ) -> TestServer {
+    start_custom(tweak, clamd_url, None).await
+}
+
+/// Like [`start_with`], with SPF/DKIM/DMARC checks through `authenticator` (None = off).
+pub async fn start_custom(
+    tweak: impl FnOnce(&mut Settings),
+    clamd_url: Option<String>,
+    authenticator: Option<smtp::authres::Authenticator>,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(
         format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -110,13 +119,17 @@ pub async fn start_with(
         settings.auth_max_failures,
         settings.auth_lock,
     ));
-    let context = Arc::new(Context::new(
+    let mut context = Context::new(
         settings,
         store.clone(),
         clamd_url.map(|u| clamd(&u)),
         Some(tls_config()),
         throttle,
-    ));
+    );
+    if let Some(authenticator) = authenticator {
+        context = context.with_authenticator(authenticator);
+    }
+    let context = Arc::new(context);
     let any = vec!["127.0.0.1:0".to_string()];
     let server = Server::bind(context, &any, &any, &any).await.unwrap();
     let addr = |kind| {
@@ -260,3 +273,5 @@ pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
         storage::now()
     )
 }
+
+pub mod dns;

@@ -1,0 +1,135 @@
+//! SPF, DKIM and DMARC for MX mail (mail-auth), written into an `Authentication-Results`
+//! header (RFC 8601) and fed to the spam score. DNS goes through the resolvers in config
+//! (`dns.resolvers`), so tests point it at a server they control.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::dmarc::Policy;
+use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{
+    AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, MessageAuthenticator,
+    SpfResult,
+};
+use policy::spam::AuthOutcome;
+
+/// Verifies the sender's authentication.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: MessageAuthenticator,
+}
+
+/// What the checks found.
+#[derive(Debug, Clone)]
+pub struct AuthReport {
+    /// The full `Authentication-Results: ...\r\n` header field.
+    pub header: String,
+    pub spf: AuthOutcome,
+    pub dkim: AuthOutcome,
+    pub dmarc: AuthOutcome,
+    /// The From: domain publishes p=reject or p=quarantine.
+    pub dmarc_policy_reject: bool,
+}
+
+impl Authenticator {
+    /// Uses `resolvers` (IP:port), or the system's resolv.conf when the list is empty.
+    pub fn new(resolvers: &[SocketAddr]) -> std::io::Result<Authenticator> {
+        let inner = if resolvers.is_empty() {
+            MessageAuthenticator::new_system_conf().map_err(std::io::Error::other)?
+        } else {
+            let servers = resolvers
+                .iter()
+                .map(|addr| {
+                    let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                    for connection in &mut server.connections {
+                        connection.port = addr.port();
+                    }
+                    server
+                })
+                .collect();
+            let mut options = ResolverOpts::default();
+            options.timeout = Duration::from_secs(5);
+            options.attempts = 1;
+            MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), options)
+                .map_err(std::io::Error::other)?
+        };
+        Ok(Authenticator { inner })
+    }
+
+    /// Runs SPF (HELO and MAIL FROM), DKIM and DMARC on a received message.
+    pub async fn check(
+        &self,
+        raw: &[u8],
+        ip: IpAddr,
+        helo: &str,
+        mail_from: &str,
+        hostname: &str,
+    ) -> AuthReport {
+        let helo = if helo.is_empty() { "unknown" } else { helo };
+        let spf = self
+            .inner
+            .verify_spf(SpfParameters::verify_mail_from(
+                ip, helo, hostname, mail_from,
+            ))
+            .await;
+        let mut results = AuthenticationResults::new(hostname);
+        results = if mail_from.is_empty() {
+            results.with_spf_ehlo_result(&spf, ip, helo)
+        } else {
+            results.with_spf_mailfrom_result(&spf, ip, mail_from, helo)
+        };
+        let spf_outcome = match spf.result() {
+            SpfResult::Pass => AuthOutcome::Pass,
+            SpfResult::Fail | SpfResult::SoftFail => AuthOutcome::Fail,
+            _ => AuthOutcome::None,
+        };
+        let Some(message) = AuthenticatedMessage::parse(raw) else {
+            return AuthReport {
+                header: format!("Authentication-Results: {results}\r\n"),
+                spf: spf_outcome,
+                dkim: AuthOutcome::None,
+                dmarc: AuthOutcome::None,
+                dmarc_policy_reject: false,
+            };
+        };
+        let dkim = self.inner.verify_dkim(&message).await;
+        let header_from = message.from.first().map(String::as_str).unwrap_or("");
+        results = results.with_dkim_results(&dkim, header_from);
+        let dkim_outcome = if dkim.iter().any(|d| d.result() == &DkimResult::Pass) {
+            AuthOutcome::Pass
+        } else if dkim
+            .iter()
+            .any(|d| matches!(d.result(), DkimResult::Fail(_)))
+        {
+            AuthOutcome::Fail
+        } else {
+            AuthOutcome::None
+        };
+        let mail_from_domain = mail_from.rsplit_once('@').map(|(_, d)| d).unwrap_or(helo);
+        let dmarc = self
+            .inner
+            .verify_dmarc(DmarcParameters {
+                message: &message,
+                dkim_output: &dkim,
+                dkim2_output: None,
+                rfc5321_mail_from_domain: mail_from_domain,
+                spf_output: &spf,
+            })
+            .await;
+        results = results.with_dmarc_result(&dmarc);
+        let dmarc_outcome = match dmarc.result() {
+            DmarcResult::Pass => AuthOutcome::Pass,
+            DmarcResult::Fail(_) => AuthOutcome::Fail,
+            _ => AuthOutcome::None,
+        };
+        AuthReport {
+            header: format!("Authentication-Results: {results}\r\n"),
+            spf: spf_outcome,
+            dkim: dkim_outcome,
+            dmarc: dmarc_outcome,
+            dmarc_policy_reject: matches!(dmarc.policy(), Policy::Reject | Policy::Quarantine),
+        }
+    }
+}
