@@ -147,6 +147,12 @@ pub enum UserCmd {
     Enable {
         address: String,
     },
+    /// Set the mailbox quota in MiB (0 = unlimited).
+    Quota {
+        address: String,
+        #[arg(long)]
+        mb: i64,
+    },
     /// Set a new password (from stdin, or generated and printed once).
     Passwd {
         address: String,
@@ -404,6 +410,22 @@ pub async fn user(
                 .log_event("cli", "user.enable", &address, "", serde_json::json!({}))
                 .await?;
             out.done(&format!("{address}: login allowed"));
+        }
+        UserCmd::Quota { address, mb } => {
+            if mb < 0 {
+                bail!("--mb must not be negative");
+            }
+            store.set_quota(&address, mb * 1024 * 1024).await?;
+            store
+                .log_event(
+                    "cli",
+                    "user.quota",
+                    &address,
+                    "",
+                    serde_json::json!({"mb": mb}),
+                )
+                .await?;
+            out.done(&format!("{address}: quota {mb} MiB"));
         }
         UserCmd::Passwd {
             address,

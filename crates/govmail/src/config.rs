@@ -33,6 +33,7 @@ pub struct Config {
     pub antivirus: Antivirus,
     pub accounts: Accounts,
     pub smtp: Smtp,
+    pub imap: Imap,
     pub spam: Spam,
     pub dns: Dns,
 }
@@ -112,6 +113,29 @@ pub struct Smtp {
     pub auth_lock_secs: u64,
     /// SPF/DKIM/DMARC checks on MX mail (needs DNS through `dns.resolvers`).
     pub check_sender_authentication: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Imap {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Autologout after this much inactivity (RFC 9051 5.4: at least 30 minutes).
+    pub idle_timeout_secs: u64,
+    pub max_line_length: usize,
+    pub max_errors: usize,
+}
+
+impl Default for Imap {
+    fn default() -> Self {
+        Imap {
+            max_connections: 20_000,
+            max_connections_per_ip: 200,
+            idle_timeout_secs: 1800,
+            max_line_length: 65_536,
+            max_errors: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,6 +282,7 @@ impl Default for Config {
             antivirus: Antivirus::default(),
             accounts: Accounts::default(),
             smtp: Smtp::default(),
+            imap: Imap::default(),
             spam: Spam::default(),
             dns: Dns::default(),
         }
@@ -456,6 +481,27 @@ impl Config {
             if value == 0 {
                 return Err(err(key, "must be at least 1"));
             }
+        }
+        for (key, value) in [
+            ("imap.max_connections", self.imap.max_connections),
+            (
+                "imap.max_connections_per_ip",
+                self.imap.max_connections_per_ip,
+            ),
+            ("imap.max_errors", self.imap.max_errors),
+        ] {
+            if value == 0 {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
+        if self.imap.max_line_length < 1000 {
+            return Err(err("imap.max_line_length", "must be at least 1000"));
+        }
+        if self.imap.idle_timeout_secs < 60 {
+            return Err(err(
+                "imap.idle_timeout_secs",
+                "must be at least 60 (RFC 9051 asks for 1800)",
+            ));
         }
         if self.smtp.max_line_length < 1000 {
             return Err(err(

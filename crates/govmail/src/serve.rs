@@ -54,6 +54,21 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The IMAP sessions' settings from the configuration.
+fn imap_settings(config: &Config) -> imap::Settings {
+    imap::Settings {
+        hostname: config.server.hostname.clone(),
+        max_line_length: config.imap.max_line_length,
+        max_literal: config.smtp.max_message_size,
+        max_command: 1024 * 1024,
+        idle_timeout: Duration::from_secs(config.imap.idle_timeout_secs),
+        max_connections: config.imap.max_connections,
+        max_connections_per_ip: config.imap.max_connections_per_ip,
+        max_errors: config.imap.max_errors,
+        allow_plaintext_loopback: config.tls.allow_plaintext_loopback,
+    }
+}
+
 /// The SMTP sessions' settings from the configuration.
 fn smtp_settings(config: &Config) -> smtp::Settings {
     let spam = &config.spam;
@@ -176,6 +191,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    let imap_context = Arc::new(imap::Context::new(
+        imap_settings(&config),
+        store.clone(),
+        Some(tls.clone()),
+        throttle.clone(),
+    ));
+    let imap = imap::Server::bind(imap_context, &config.listen.imap, &config.listen.imaps)
+        .await
+        .context("listen.imap/imaps")?;
+    for (addr, implicit_tls) in imap.local_addrs() {
+        tracing::info!(%addr, implicit_tls, "imap listening");
+        println!(
+            "listening imap{} {addr}",
+            if implicit_tls { "s" } else { "" }
+        );
+    }
+    let imap_shutdown = imap.shutdown_handle();
+    let imap_task = tokio::spawn(imap.run());
     let smtp_shutdown = smtp.shutdown_handle();
     let smtp_task = tokio::spawn(smtp.run());
     tracing::info!(hostname = %config.server.hostname, backend = store.backend_name(), "govmail serving");
@@ -183,7 +216,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     smtp_shutdown.trigger();
-    let _ = tokio::time::timeout(Duration::from_secs(10), smtp_task).await;
+    imap_shutdown.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let _ = smtp_task.await;
+        let _ = imap_task.await;
+    })
+    .await;
     tasks.abort_all();
     store.close().await;
     Ok(())

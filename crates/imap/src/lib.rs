@@ -1,1 +1,84 @@
-//! imap
+//! IMAP: IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) with the extensions clients use.
+//!
+//! - [`protocol`]: command parsing (imap-codec plus our own parsers for what it lacks) into
+//!   our own types, and response encoding helpers. Sessions never see imap-codec types.
+//! - [`server`]: listeners, connection caps, TLS.
+//! - [`session`]: one connection: the state enum, framing with literals, dispatch.
+//! - [`cmd`]: one module per command family.
+//! - [`selected`]: the selected folder's view (sequence numbers) and change notifications.
+//! - [`fetch`]: FETCH rendering from what storage computed at delivery.
+//! - [`search`]: SEARCH evaluation.
+
+pub mod cmd;
+pub mod fetch;
+pub mod protocol;
+pub mod search;
+pub mod selected;
+pub mod server;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use server::{Server, ShutdownHandle};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub hostname: String,
+    /// Longest command line (without literals).
+    pub max_line_length: usize,
+    /// Largest literal (APPENDLIMIT).
+    pub max_literal: usize,
+    /// Largest command including its literals, except APPEND's message.
+    pub max_command: usize,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_errors: usize,
+    pub allow_plaintext_loopback: bool,
+}
+
+impl Settings {
+    pub fn for_hostname(hostname: &str) -> Settings {
+        Settings {
+            hostname: hostname.to_string(),
+            max_line_length: 64 * 1024,
+            max_literal: 50 * 1024 * 1024,
+            max_command: 1024 * 1024,
+            // RFC 9051 5.4: at least 30 minutes.
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_connections: 20_000,
+            max_connections_per_ip: 200,
+            max_errors: 20,
+            allow_plaintext_loopback: false,
+        }
+    }
+}
+
+pub struct Context {
+    pub settings: Settings,
+    pub store: storage::Store,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub auth_throttle: Arc<policy::limits::AuthThrottle>,
+    pub per_ip: policy::limits::PerIpConnections,
+    pub connections: Arc<tokio::sync::Semaphore>,
+}
+
+impl Context {
+    pub fn new(
+        settings: Settings,
+        store: storage::Store,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        auth_throttle: Arc<policy::limits::AuthThrottle>,
+    ) -> Context {
+        let connections = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+        Context {
+            settings,
+            store,
+            tls: tls.map(tokio_rustls::TlsAcceptor::from),
+            auth_throttle,
+            per_ip: Default::default(),
+            connections,
+        }
+    }
+}

@@ -19,6 +19,11 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+/// A valid argon2id hash of an unguessable string: verified against when a login names nobody,
+/// so that timing does not reveal which addresses exist.
+pub const DUMMY_PHC: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$Z292bWFpbC1kdW1teQ$3Fz3YJ2Bq0y5H7q8o4xw0Ck3c9mYkq3C1mQ4eY9mQ0A";
+
 /// True when `password` matches the PHC string. Malformed or non-argon2id hashes never match.
 pub fn verify(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {

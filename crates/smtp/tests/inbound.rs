@@ -501,3 +501,23 @@ async fn local_senders_must_use_submission_on_mx() {
     c.cmd("EHLO spoofer.example", "250").await;
     c.cmd(&format!("MAIL FROM:<{USER_A}>"), "550 5.7.1").await;
 }
+
+#[tokio::test]
+async fn over_quota_recipient_gets_452() {
+    let server = start_with(|_| {}, None).await;
+    // Fill user B's quota: 1 KiB allowed, one message of more than that delivered first.
+    let mut c = Client::connect(server.mx).await;
+    c.cmd("EHLO client.example.org", "250").await;
+    let reply = c
+        .send_mail(
+            "s@example.org",
+            &[USER_B],
+            &message("s@example.org", USER_B, "lớn", &"x".repeat(2000)),
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    server.store.set_quota(USER_B, 1024).await.unwrap();
+    c.cmd("MAIL FROM:<s@example.org>", "250").await;
+    c.cmd(&format!("RCPT TO:<{USER_B}>"), "452 4.2.2").await;
+    c.cmd(&format!("RCPT TO:<{USER_A}>"), "250").await;
+}

@@ -111,6 +111,19 @@ pub struct LoginRecord {
     pub phc: Option<String>,
 }
 
+/// What checking a user name and password found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Ok {
+        account_id: i64,
+        address: String,
+    },
+    /// Right password, but the initial password must be changed first (KT-7.1).
+    MustChangePassword,
+    /// Unknown user, wrong password, or login denied.
+    Refused,
+}
+
 /// An account's identity as the protocols see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRef {
@@ -530,6 +543,22 @@ impl Store {
         Ok(())
     }
 
+    /// Sets an account's quota in bytes (0 = unlimited).
+    pub async fn set_quota(&self, address: &str, quota_bytes: i64) -> Result<()> {
+        let address = normalize_address(address);
+        let done = sqlx::query(
+            "UPDATE accounts SET quota_bytes = $1 WHERE id = (SELECT account_id FROM addresses WHERE address = $2)",
+        )
+        .bind(quota_bytes)
+        .bind(address.clone())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("account {address}")));
+        }
+        Ok(())
+    }
+
     async fn set_credential_in(tx: &mut Tx, account_id: i64, phc: &str) -> Result<()> {
         if !phc.starts_with("$argon2id$") {
             return Err(Error::Invalid(
@@ -586,6 +615,39 @@ impl Store {
             must_change_password: r.get::<i64, _>(3) != 0,
             phc: r.get(4),
         }))
+    }
+
+    /// Checks a user name and password. `verify(password, phc)` is the hash check (policy's
+    /// argon2); it runs on the blocking pool. Unknown users cost the same time as known ones.
+    pub async fn check_login(
+        &self,
+        login: &str,
+        password: &str,
+        verify: fn(&str, &str) -> bool,
+        dummy_phc: &'static str,
+    ) -> Result<LoginOutcome> {
+        let record = self.login_record(login).await?;
+        let phc = record.as_ref().and_then(|r| r.phc.clone());
+        let password = password.to_string();
+        let matches = tokio::task::spawn_blocking(move || match phc {
+            Some(phc) => verify(&password, &phc),
+            None => {
+                verify(&password, dummy_phc);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
+        let Some(record) = record.filter(|r| matches && r.status == AccountStatus::Active) else {
+            return Ok(LoginOutcome::Refused);
+        };
+        if record.must_change_password {
+            return Ok(LoginOutcome::MustChangePassword);
+        }
+        Ok(LoginOutcome::Ok {
+            account_id: record.account_id,
+            address: record.address,
+        })
     }
 
     // ----- aliases -----

@@ -7,6 +7,7 @@
 //! - [`blob`]: content-addressed message bodies (files under `data_dir`, or rows in the database).
 //! - [`directory`]: domains, units, persons, addresses, aliases, groups, credentials.
 //! - [`mail`]: folders and messages, delivery with exact quota accounting.
+//! - [`mailbox`]: IMAP operations: flags/MODSEQ, expunge, copy/move, append, rename.
 //! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
 //! - [`events`]: the audit/event log.
 //! - [`queue`]: the durable outbound queue.
@@ -24,6 +25,7 @@ pub mod blob;
 pub mod directory;
 pub mod events;
 pub mod mail;
+pub mod mailbox;
 pub mod meta;
 pub mod queue;
 
@@ -38,6 +40,7 @@ pub use blob::BlobStore;
 pub use directory::*;
 pub use events::Event;
 pub use mail::*;
+pub use mailbox::{apply_flags, FlagChange, FolderCounts};
 pub use meta::MessageMeta;
 pub use queue::QueueEntry;
 

@@ -11,46 +11,7 @@ use crate::codes::*;
 use crate::io::{read_line, Line};
 use crate::session::{flush, AuthUser, Io, Next, Session};
 use policy::limits::AuthGate;
-
-/// What checking a user name and password found.
-pub enum LoginCheck {
-    Ok { account_id: i64, address: String },
-    MustChangePassword,
-    Refused,
-}
-
-/// Checks a login against the directory (shared by SMTP and IMAP).
-pub async fn check_login(
-    store: &storage::Store,
-    login: &str,
-    password: &str,
-) -> Result<LoginCheck, storage::Error> {
-    let Some(record) = store.login_record(login).await? else {
-        // Spend the same time as a real check so timing does not reveal who exists.
-        let _ = tokio::task::spawn_blocking(|| policy::password::verify("x", DUMMY_PHC)).await;
-        return Ok(LoginCheck::Refused);
-    };
-    let Some(phc) = record.phc.clone() else {
-        return Ok(LoginCheck::Refused);
-    };
-    let password = password.to_string();
-    let matches = tokio::task::spawn_blocking(move || policy::password::verify(&password, &phc))
-        .await
-        .unwrap_or(false);
-    if !matches || record.status != storage::AccountStatus::Active {
-        return Ok(LoginCheck::Refused);
-    }
-    if record.must_change_password {
-        return Ok(LoginCheck::MustChangePassword);
-    }
-    Ok(LoginCheck::Ok {
-        account_id: record.account_id,
-        address: record.address,
-    })
-}
-
-/// A valid argon2id hash of an unguessable string, verified against on unknown logins.
-const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jg0tIl1SlbmAxs0v4+7mG1UEt4HiE3Nq2yGsKc9fWtY";
+use storage::LoginOutcome;
 
 fn decode_b64(text: &str) -> Option<Vec<u8>> {
     BASE64.decode(text.trim()).ok()
@@ -183,7 +144,17 @@ impl Session {
             }
             AuthGate::Proceed(delay) => tokio::time::sleep(delay).await,
         }
-        let check = match check_login(&self.context.store, &login, &password).await {
+        let check = match self
+            .context
+            .store
+            .check_login(
+                &login,
+                &password,
+                policy::password::verify,
+                policy::password::DUMMY_PHC,
+            )
+            .await
+        {
             Ok(check) => check,
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "auth lookup failed");
@@ -192,7 +163,7 @@ impl Session {
             }
         };
         match check {
-            LoginCheck::Ok {
+            LoginOutcome::Ok {
                 account_id,
                 address,
             } => {
@@ -204,7 +175,7 @@ impl Session {
                 });
                 reply(C235_AUTH_OK, "Authentication successful").encode(out);
             }
-            LoginCheck::MustChangePassword => {
+            LoginOutcome::MustChangePassword => {
                 // KT-7.1: the initial password must be changed before use.
                 reply(
                     C535_AUTH_FAILED,
@@ -215,7 +186,7 @@ impl Session {
                 )
                 .encode(out);
             }
-            LoginCheck::Refused => {
+            LoginOutcome::Refused => {
                 if throttle.failure(self.peer.ip(), &login, Instant::now()) {
                     tracing::warn!(session = %self.id, peer = %self.peer, login = %login, "auth locked after repeated failures");
                     let _ = self

@@ -1,0 +1,153 @@
+//! LOGIN, AUTHENTICATE PLAIN (RFC 4616, SASL-IR RFC 4959), ENABLE (RFC 5161), NAMESPACE.
+
+use std::time::Instant;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use policy::limits::AuthGate;
+use storage::LoginOutcome;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite};
+
+use crate::session::{Done, Io, Session, State, User};
+
+impl Session {
+    pub(crate) async fn login(&mut self, login: &str, password: &str) -> Done {
+        if !self.login_allowed() {
+            // RFC 9051 6.2.3: no cleartext passwords.
+            return Done::no("[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+        }
+        let throttle = self.context.auth_throttle.clone();
+        match throttle.check(self.peer.ip(), login, Instant::now()) {
+            AuthGate::Locked(left) => {
+                return Done::no(format!(
+                    "[UNAVAILABLE] Too many failed logins, try again in {} s",
+                    left.as_secs().max(1)
+                ))
+            }
+            AuthGate::Proceed(delay) => tokio::time::sleep(delay).await,
+        }
+        let outcome = self
+            .context
+            .store
+            .check_login(
+                login,
+                password,
+                policy::password::verify,
+                policy::password::DUMMY_PHC,
+            )
+            .await;
+        match outcome {
+            Ok(LoginOutcome::Ok {
+                account_id,
+                address,
+            }) => {
+                throttle.success(login);
+                tracing::info!(session = %self.id, user = %address, "imap login");
+                self.state = State::Authenticated {
+                    user: User {
+                        account_id,
+                        address,
+                    },
+                };
+                Done::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
+            }
+            Ok(LoginOutcome::MustChangePassword) => Done::no(format!(
+                "[ALERT] Your initial password must be changed first: https://{}/password",
+                self.context.settings.hostname
+            )),
+            Ok(LoginOutcome::Refused) => {
+                if throttle.failure(self.peer.ip(), login, Instant::now()) {
+                    let _ = self
+                        .context
+                        .store
+                        .log_event(
+                            "imap",
+                            "auth.locked",
+                            login,
+                            "",
+                            serde_json::json!({"ip": self.peer.ip().to_string()}),
+                        )
+                        .await;
+                }
+                Done::no("[AUTHENTICATIONFAILED] Invalid credentials")
+            }
+            Err(e) => {
+                tracing::warn!(session = %self.id, error = %e, "login lookup failed");
+                Done::no("[UNAVAILABLE] Temporary failure, try again")
+            }
+        }
+    }
+
+    pub(crate) async fn authenticate<S>(
+        &mut self,
+        io: &mut Io<S>,
+        _tag: &str,
+        mechanism: &str,
+        initial: Option<Vec<u8>>,
+    ) -> std::io::Result<Done>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if !mechanism.eq_ignore_ascii_case("PLAIN") {
+            return Ok(Done::no("[CANNOT] Only PLAIN is supported"));
+        }
+        if !self.login_allowed() {
+            return Ok(Done::no("[PRIVACYREQUIRED] Use STARTTLS or port 993 first"));
+        }
+        let response = match initial {
+            Some(bytes) => bytes,
+            None => {
+                self.out.extend_from_slice(b"+ \r\n");
+                self.flush(io).await?;
+                let mut line = Vec::new();
+                (&mut *io).take(8192).read_until(b'\n', &mut line).await?;
+                let text = String::from_utf8_lossy(&line).trim().to_string();
+                if text == "*" {
+                    return Ok(Done::bad("Authentication cancelled"));
+                }
+                match BASE64.decode(&text) {
+                    Ok(bytes) => bytes,
+                    Err(_) => return Ok(Done::bad("Invalid base64")),
+                }
+            }
+        };
+        let parts: Vec<&[u8]> = response.split(|&b| b == 0).collect();
+        let (user, password) = match parts.as_slice() {
+            [authzid, authcid, password] if authzid.is_empty() || authzid == authcid => (
+                String::from_utf8_lossy(authcid).into_owned(),
+                String::from_utf8_lossy(password).into_owned(),
+            ),
+            _ => return Ok(Done::bad("Malformed PLAIN response")),
+        };
+        Ok(self.login(&user, &password).await)
+    }
+
+    pub(crate) fn enable(&mut self, capabilities: &[String]) -> Done {
+        let mut enabled = vec![];
+        for capability in capabilities {
+            match capability.to_ascii_uppercase().as_str() {
+                "CONDSTORE" => {
+                    self.condstore = true;
+                    enabled.push("CONDSTORE");
+                }
+                "UTF8=ACCEPT" => {
+                    self.utf8 = true;
+                    enabled.push("UTF8=ACCEPT");
+                }
+                _ => {}
+            }
+        }
+        self.untagged(
+            &format!("ENABLED {}", enabled.join(" "))
+                .trim_end()
+                .to_string(),
+        );
+        Done::ok("ENABLE completed")
+    }
+
+    pub(crate) fn namespace(&mut self) -> Done {
+        // RFC 2342: personal folders at the root, '/' as the separator.
+        self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+        Done::ok("NAMESPACE completed")
+    }
+}

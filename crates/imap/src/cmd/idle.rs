@@ -1,0 +1,100 @@
+//! IDLE (RFC 2177): changes pushed as they happen, via the store's change notifications; a
+//! periodic check catches changes made by other processes (the admin CLI, other nodes).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite};
+
+use crate::session::{Done, Io, Session, State};
+
+/// Fallback poll for changes that do not come through this process's notifications.
+const POLL: Duration = Duration::from_secs(30);
+
+impl Session {
+    pub(crate) async fn idle<S>(&mut self, io: &mut Io<S>, _tag: &str) -> std::io::Result<Done>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        self.out.extend_from_slice(b"+ idling\r\n");
+        self.sync_selected(true).await;
+        self.flush(io).await?;
+        let idle_timeout = self.context.settings.idle_timeout;
+        let deadline = tokio::time::Instant::now() + idle_timeout;
+        let mut line = Vec::new();
+        loop {
+            let folder_id = match &self.state {
+                State::Selected { mailbox, .. } => Some(mailbox.folder_id),
+                _ => None,
+            };
+            let mut changes = match &self.state {
+                State::Selected { mailbox, .. } => Some(mailbox.changes.resubscribe()),
+                _ => None,
+            };
+            let changed = async {
+                match changes.as_mut() {
+                    Some(rx) => loop {
+                        match rx.recv().await {
+                            Ok(change) if Some(change.folder_id) == folder_id => return,
+                            Ok(_) => continue,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                            Err(_) => std::future::pending::<()>().await,
+                        }
+                    },
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            enum Event {
+                Line(std::io::Result<usize>),
+                Changed,
+                Deadline,
+                Shutdown,
+            }
+            let mut shutdown = self.shutdown.clone();
+            let event = {
+                let mut limited = (&mut *io).take(1024);
+                tokio::select! {
+                    read = limited.read_until(b'\n', &mut line) => Event::Line(read),
+                    _ = changed => Event::Changed,
+                    _ = tokio::time::sleep(POLL) => Event::Changed,
+                    _ = tokio::time::sleep_until(deadline) => Event::Deadline,
+                    _ = shutdown.changed() => Event::Shutdown,
+                }
+            };
+            match event {
+                Event::Line(read) => {
+                    if read? == 0 {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "closed during IDLE",
+                        ));
+                    }
+                    if !line.ends_with(b"\n") && line.len() < 1024 {
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&line).trim().to_ascii_uppercase();
+                    return Ok(if text == "DONE" {
+                        Done::ok("IDLE terminated")
+                    } else {
+                        Done::bad("Expected DONE")
+                    });
+                }
+                Event::Changed => {}
+                Event::Deadline => {
+                    self.untagged("BYE Autologout; idle for too long");
+                    self.flush(io).await?;
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "IDLE timeout",
+                    ));
+                }
+                Event::Shutdown => {
+                    self.untagged("BYE [UNAVAILABLE] Server shutting down");
+                    self.flush(io).await?;
+                    return Err(std::io::Error::other("shutdown"));
+                }
+            }
+            self.sync_selected(true).await;
+            self.flush(io).await?;
+        }
+    }
+}

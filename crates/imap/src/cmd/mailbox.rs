@@ -1,0 +1,496 @@
+//! SELECT/EXAMINE, UNSELECT/CLOSE, CREATE, DELETE, RENAME, SUBSCRIBE, LIST/LSUB (with
+//! LIST-EXTENDED, SPECIAL-USE, LIST-STATUS), STATUS, APPEND (RFC 9051 6.3).
+
+use storage::Folder;
+
+use crate::protocol::{self, ListOptions, StatusItem};
+use crate::selected::Selected;
+use crate::session::{Done, Session, State, User};
+
+/// A quoted string for a response (mailbox names never hold CR/LF).
+pub(crate) fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// `*` matches anything, `%` anything but the separator (RFC 9051 6.3.9).
+fn wildcard_match(pattern: &[char], name: &[char]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some(('*', rest)) => (0..=name.len()).any(|i| wildcard_match(rest, &name[i..])),
+        Some(('%', rest)) => (0..=name.len())
+            .take_while(|&i| i == 0 || name[i - 1] != '/')
+            .any(|i| wildcard_match(rest, &name[i..])),
+        Some((c, rest)) => name.first() == Some(c) && wildcard_match(rest, &name[1..]),
+    }
+}
+
+impl Session {
+    pub(crate) fn user(&self) -> Option<User> {
+        self.state.user().cloned()
+    }
+
+    /// A client's mailbox name to ours: modified UTF-7 unless UTF8=ACCEPT is enabled; no empty
+    /// components, no leading or trailing separator.
+    pub(crate) fn decode_name(&self, raw: &str) -> Result<String, Done> {
+        if raw.eq_ignore_ascii_case("INBOX") {
+            return Ok("INBOX".to_string());
+        }
+        let name = if self.utf8 || !raw.contains('&') {
+            raw.to_string()
+        } else {
+            protocol::mutf7::decode(raw)
+                .ok_or_else(|| Done::bad("Mailbox name is not valid modified UTF-7"))?
+        };
+        if name.is_empty()
+            || name.split('/').any(|part| part.is_empty())
+            || name.chars().any(char::is_control)
+        {
+            return Err(Done::no("[CANNOT] Invalid mailbox name"));
+        }
+        Ok(name)
+    }
+
+    pub(crate) fn encode_name(&self, name: &str) -> String {
+        if self.utf8 || name.is_ascii() {
+            quote(name)
+        } else {
+            quote(&protocol::mutf7::encode(name))
+        }
+    }
+
+    /// The user's folder named by the client, or a NO response.
+    pub(crate) async fn resolve_folder(&self, raw: &str) -> Result<Folder, Done> {
+        let user = self.user().ok_or_else(|| Done::bad("Not authenticated"))?;
+        let name = self.decode_name(raw)?;
+        match self.context.store.folder(user.account_id, &name).await {
+            Ok(folder) => Ok(folder),
+            Err(storage::Error::NotFound(_)) => Err(Done::no("[NONEXISTENT] No such mailbox")),
+            Err(e) => Err(self.server_error(e)),
+        }
+    }
+
+    pub(crate) fn server_error(&self, error: storage::Error) -> Done {
+        tracing::warn!(session = %self.id, error = %error, "storage error");
+        match error {
+            storage::Error::OverQuota => Done::no("[OVERQUOTA] Quota exceeded"),
+            storage::Error::AlreadyExists(_) => Done::no("[ALREADYEXISTS] Mailbox already exists"),
+            storage::Error::NotFound(_) => Done::no("[NONEXISTENT] No such mailbox"),
+            _ => Done::no("[SERVERBUG] Internal error, try again"),
+        }
+    }
+
+    pub(crate) async fn select(
+        &mut self,
+        raw: &str,
+        read_only: bool,
+        condstore: bool,
+        _qresync: Option<(u32, u64, Option<protocol::SequenceSet>)>,
+    ) -> Done {
+        let user = match self.user() {
+            Some(u) => u,
+            None => return Done::bad("Not authenticated"),
+        };
+        // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2).
+        self.state = State::Authenticated { user: user.clone() };
+        let folder = match self.resolve_folder(raw).await {
+            Ok(f) => f,
+            Err(done) => return done,
+        };
+        if condstore {
+            self.condstore = true;
+        }
+        let changes = self.context.store.subscribe_changes();
+        let messages = match self.context.store.messages(folder.id).await {
+            Ok(m) => m,
+            Err(e) => return self.server_error(e),
+        };
+        let first_unseen = messages.iter().position(|m| {
+            !m.flags
+                .split_whitespace()
+                .any(|f| f.eq_ignore_ascii_case("\\Seen"))
+        });
+        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        if read_only {
+            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
+        } else {
+            self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
+        }
+        self.untagged(&format!("{} EXISTS", messages.len()));
+        self.untagged("0 RECENT");
+        if let Some(index) = first_unseen {
+            self.untagged(&format!("OK [UNSEEN {}] First unseen", index + 1));
+        }
+        self.untagged(&format!(
+            "OK [UIDVALIDITY {}] UIDs valid",
+            folder.uidvalidity
+        ));
+        self.untagged(&format!(
+            "OK [UIDNEXT {}] Predicted next UID",
+            folder.uidnext
+        ));
+        self.untagged(&format!(
+            "OK [HIGHESTMODSEQ {}] Highest",
+            folder.highestmodseq
+        ));
+        let name = folder.name.clone();
+        let _ = self
+            .context
+            .store
+            .record_mailbox_open(&user.address, folder.account_id, &name)
+            .await;
+        self.state = State::Selected {
+            user,
+            mailbox: Box::new(Selected {
+                folder_id: folder.id,
+                account_id: folder.account_id,
+                name,
+                read_only,
+                uidvalidity: folder.uidvalidity,
+                uids: messages.iter().map(|m| m.uid).collect(),
+                modseq_seen: folder.highestmodseq,
+                own_modseqs: vec![],
+                changes,
+            }),
+        };
+        if read_only {
+            Done::ok("[READ-ONLY] EXAMINE completed")
+        } else {
+            Done::ok("[READ-WRITE] SELECT completed")
+        }
+    }
+
+    /// UNSELECT, or CLOSE (which first expunges silently when read-write, RFC 9051 6.4.1).
+    pub(crate) async fn unselect(&mut self, expunge: bool) -> Done {
+        let State::Selected { user, mailbox } = &self.state else {
+            return Done::bad("No mailbox selected");
+        };
+        if expunge && !mailbox.read_only {
+            if let Err(e) = self.context.store.expunge(mailbox.folder_id, None).await {
+                return self.server_error(e);
+            }
+        }
+        self.state = State::Authenticated { user: user.clone() };
+        Done::ok(if expunge {
+            "CLOSE completed"
+        } else {
+            "UNSELECT completed"
+        })
+    }
+
+    pub(crate) async fn create(&mut self, raw: &str, special_use: Option<&str>) -> Done {
+        let Some(user) = self.user() else {
+            return Done::bad("Not authenticated");
+        };
+        // RFC 9051 6.3.4: a trailing separator only says the name will have children.
+        let name = match self.decode_name(raw.trim_end_matches('/')) {
+            Ok(n) => n,
+            Err(done) => return done,
+        };
+        if name == "INBOX" {
+            return Done::no("[ALREADYEXISTS] INBOX always exists");
+        }
+        if let Some(flag) = special_use {
+            let known = [
+                "\\All",
+                "\\Archive",
+                "\\Drafts",
+                "\\Flagged",
+                "\\Junk",
+                "\\Sent",
+                "\\Trash",
+            ];
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(flag)) {
+                return Done::no("[USEATTR] Unsupported special-use attribute");
+            }
+        }
+        // Missing parents are created too (RFC 9051 6.3.4).
+        let parts: Vec<&str> = name.split('/').collect();
+        for depth in 1..parts.len() {
+            let parent = parts[..depth].join("/");
+            if self
+                .context
+                .store
+                .folder(user.account_id, &parent)
+                .await
+                .is_err()
+            {
+                if let Err(e) = self
+                    .context
+                    .store
+                    .create_folder(user.account_id, &parent)
+                    .await
+                {
+                    return self.server_error(e);
+                }
+            }
+        }
+        match self
+            .context
+            .store
+            .create_folder_with_use(user.account_id, &name, special_use)
+            .await
+        {
+            Ok(_) => Done::ok("CREATE completed"),
+            Err(e) => self.server_error(e),
+        }
+    }
+
+    pub(crate) async fn delete(&mut self, raw: &str) -> Done {
+        let folder = match self.resolve_folder(raw).await {
+            Ok(f) => f,
+            Err(done) => return done,
+        };
+        if folder.name == "INBOX" {
+            return Done::no("[CANNOT] INBOX cannot be deleted");
+        }
+        if let State::Selected { mailbox, .. } = &self.state {
+            if mailbox.folder_id == folder.id {
+                return Done::no("[INUSE] Unselect the mailbox first");
+            }
+        }
+        // Folders with children keep their place (RFC 9051 6.3.5): refuse instead of orphaning.
+        let prefix = format!("{}/", folder.name);
+        match self.context.store.folders(folder.account_id).await {
+            Ok(all) if all.iter().any(|f| f.name.starts_with(&prefix)) => {
+                return Done::no("[HASCHILDREN] Delete the subfolders first")
+            }
+            Ok(_) => {}
+            Err(e) => return self.server_error(e),
+        }
+        match self.context.store.delete_folder(folder.id).await {
+            Ok(()) => Done::ok("DELETE completed"),
+            Err(e) => self.server_error(e),
+        }
+    }
+
+    pub(crate) async fn rename(&mut self, from: &str, to: &str) -> Done {
+        let Some(user) = self.user() else {
+            return Done::bad("Not authenticated");
+        };
+        let (from, to) = match (self.decode_name(from), self.decode_name(to)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(done), _) | (_, Err(done)) => return done,
+        };
+        if to == "INBOX" {
+            return Done::no("[ALREADYEXISTS] INBOX always exists");
+        }
+        if to.starts_with(&format!("{from}/")) {
+            return Done::no("[CANNOT] Cannot move a mailbox into itself");
+        }
+        match self
+            .context
+            .store
+            .rename_folder(user.account_id, &from, &to)
+            .await
+        {
+            Ok(()) => Done::ok("RENAME completed"),
+            Err(e) => self.server_error(e),
+        }
+    }
+
+    pub(crate) async fn subscribe(&mut self, raw: &str, subscribed: bool) -> Done {
+        let folder = match self.resolve_folder(raw).await {
+            Ok(f) => f,
+            Err(done) => return done,
+        };
+        match self
+            .context
+            .store
+            .set_subscribed(folder.id, subscribed)
+            .await
+        {
+            Ok(()) => Done::ok(if subscribed {
+                "SUBSCRIBE completed"
+            } else {
+                "UNSUBSCRIBE completed"
+            }),
+            Err(e) => self.server_error(e),
+        }
+    }
+
+    pub(crate) async fn list(
+        &mut self,
+        reference: &str,
+        patterns: &[String],
+        options: &ListOptions,
+        lsub: bool,
+    ) -> Done {
+        let Some(user) = self.user() else {
+            return Done::bad("Not authenticated");
+        };
+        let command = if lsub { "LSUB" } else { "LIST" };
+        if patterns.len() == 1 && patterns[0].is_empty() {
+            // RFC 9051 6.3.9: the hierarchy delimiter.
+            self.untagged(&format!("{command} (\\Noselect) \"/\" \"\""));
+            return Done::ok(format!("{command} completed"));
+        }
+        let folders = match self.context.store.folders(user.account_id).await {
+            Ok(f) => f,
+            Err(e) => return self.server_error(e),
+        };
+        let mut compiled = vec![];
+        for pattern in patterns {
+            let full = format!("{reference}{pattern}");
+            let decoded = if self.utf8 || !full.contains('&') {
+                full
+            } else {
+                protocol::mutf7::decode(&full).unwrap_or(full)
+            };
+            let decoded = if decoded.len() >= 5
+                && decoded[..5].eq_ignore_ascii_case("INBOX")
+                && !decoded[5..].starts_with(|c: char| c.is_alphanumeric())
+            {
+                format!("INBOX{}", &decoded[5..])
+            } else {
+                decoded
+            };
+            compiled.push(decoded.chars().collect::<Vec<char>>());
+        }
+        let subscribed_only = lsub || options.select_subscribed;
+        for folder in &folders {
+            let chars: Vec<char> = folder.name.chars().collect();
+            if !compiled.iter().any(|p| wildcard_match(p, &chars)) {
+                continue;
+            }
+            if subscribed_only && !folder.subscribed {
+                continue;
+            }
+            if options.select_special_use && folder.special_use.is_none() {
+                continue;
+            }
+            let prefix = format!("{}/", folder.name);
+            let has_children = folders.iter().any(|f| f.name.starts_with(&prefix));
+            let mut attributes = vec![if has_children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            }
+            .to_string()];
+            if let Some(flag) = &folder.special_use {
+                if !lsub {
+                    attributes.push(flag.clone());
+                }
+            }
+            if folder.subscribed && (options.return_subscribed || options.select_subscribed) {
+                attributes.push("\\Subscribed".into());
+            }
+            let name = self.encode_name(&folder.name);
+            self.untagged(&format!(
+                "{command} ({}) \"/\" {name}",
+                attributes.join(" ")
+            ));
+            if !options.return_status.is_empty() {
+                let items = options.return_status.clone();
+                self.status_line(folder, &items).await;
+            }
+        }
+        Done::ok(format!("{command} completed"))
+    }
+
+    async fn status_line(&mut self, folder: &Folder, items: &[StatusItem]) -> bool {
+        let counts = match self.context.store.folder_counts(folder.id).await {
+            Ok(c) => c,
+            Err(_) => return false,
+        };
+        let mut parts = vec![];
+        for item in items {
+            parts.push(match item {
+                StatusItem::Messages => format!("MESSAGES {}", counts.messages),
+                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::UidNext => format!("UIDNEXT {}", folder.uidnext),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", folder.uidvalidity),
+                StatusItem::Unseen => format!("UNSEEN {}", counts.unseen),
+                StatusItem::Deleted => format!("DELETED {}", counts.deleted),
+                StatusItem::Size => format!("SIZE {}", counts.size),
+                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", folder.highestmodseq),
+            });
+        }
+        let name = self.encode_name(&folder.name);
+        self.untagged(&format!("STATUS {name} ({})", parts.join(" ")));
+        true
+    }
+
+    pub(crate) async fn status(&mut self, raw: &str, items: &[StatusItem]) -> Done {
+        let folder = match self.resolve_folder(raw).await {
+            Ok(f) => f,
+            Err(done) => return done,
+        };
+        if self.status_line(&folder, items).await {
+            Done::ok("STATUS completed")
+        } else {
+            Done::no("[SERVERBUG] STATUS failed")
+        }
+    }
+
+    pub(crate) async fn append(
+        &mut self,
+        raw: &str,
+        flags: &[String],
+        date: Option<(i64, i32)>,
+        message: Vec<u8>,
+    ) -> Done {
+        let folder = match self.resolve_folder(raw).await {
+            Ok(f) => f,
+            Err(done) if done.text.starts_with("[NONEXISTENT]") => {
+                return Done::no("[TRYCREATE] No such mailbox")
+            }
+            Err(done) => return done,
+        };
+        if message.len() > self.context.settings.max_literal {
+            return Done::no("[TOOBIG] Message too large");
+        }
+        if message.is_empty() {
+            return Done::no("[CANNOT] Empty message");
+        }
+        let flags: Vec<String> = flags
+            .iter()
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .cloned()
+            .collect();
+        let internal_date = date
+            .map(|(seconds, _)| seconds)
+            .unwrap_or_else(storage::now);
+        match self
+            .context
+            .store
+            .append_message(folder.id, &message, &flags.join(" "), internal_date)
+            .await
+        {
+            Ok(uid) => Done::ok(format!(
+                "[APPENDUID {} {uid}] APPEND completed",
+                folder.uidvalidity
+            )),
+            Err(e) => self.server_error(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        let m = |p: &str, n: &str| {
+            wildcard_match(
+                &p.chars().collect::<Vec<_>>(),
+                &n.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert!(m("*", "a/b/c"));
+        assert!(m("%", "Sent"));
+        assert!(!m("%", "a/b"));
+        assert!(m("a/%", "a/b"));
+        assert!(m("Đơn vị/*", "Đơn vị/STTTT/INBOX"));
+        assert!(!m("INBOX", "INBOX/x"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Our own command types: what sessions see. Parsers (imap-codec, plus our own for what it
+//! lacks) produce these; nothing outside `protocol` names an imap-codec type.
+
+/// A sequence set element bound; `Star` is `*` (the largest number in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqBound {
+    Value(u32),
+    Star,
+}
+
+/// `1:3,7,10:*` — ranges as written (either order), resolved by the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceSet(pub Vec<(SeqBound, SeqBound)>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    HighestModSeq,
+}
+
+/// A BODY[...] section specifier (RFC 9051 6.4.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Part numbers, e.g. `[1, 2]` for `1.2`; empty = the whole message.
+    pub part: Vec<u32>,
+    pub text: SectionText,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    /// `BODY[]` or `BODY[1.2]`: the whole message or the part's body.
+    Full,
+    Header,
+    /// `HEADER.FIELDS (A B)`; names as given.
+    HeaderFields(Vec<String>),
+    HeaderFieldsNot(Vec<String>),
+    Text,
+    Mime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchItem {
+    Flags,
+    InternalDate,
+    Rfc822Size,
+    Envelope,
+    Body,
+    BodyStructure,
+    Uid,
+    ModSeq,
+    /// `RFC822` = BODY[], `RFC822.HEADER` = BODY.PEEK[HEADER], `RFC822.TEXT` = BODY[TEXT].
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+    BodySection {
+        section: Section,
+        /// (offset, length) of `<o.l>`.
+        partial: Option<(u32, u32)>,
+        peek: bool,
+    },
+    /// RFC 3516 BINARY[part]<partial> / BINARY.PEEK.
+    Binary {
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+        peek: bool,
+    },
+    BinarySize {
+        part: Vec<u32>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    And(Vec<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Not(Box<SearchKey>),
+    SequenceSet(SequenceSet),
+    Uid(SequenceSet),
+    /// A system flag (`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`) or keyword:
+    /// `Flag(name, true)` = has it, `false` = lacks it (UNSEEN, UNKEYWORD ...).
+    Flag(String, bool),
+    New,
+    Old,
+    Recent,
+    /// Dates as (year, month, day).
+    Before((i32, u8, u8)),
+    On((i32, u8, u8)),
+    Since((i32, u8, u8)),
+    SentBefore((i32, u8, u8)),
+    SentOn((i32, u8, u8)),
+    SentSince((i32, u8, u8)),
+    Larger(u32),
+    Smaller(u32),
+    /// Seconds (RFC 5032 WITHIN).
+    Older(u32),
+    Younger(u32),
+    Bcc(String),
+    Body(String),
+    Cc(String),
+    From(String),
+    Header(String, String),
+    Subject(String),
+    Text(String),
+    To(String),
+    ModSeq(u64),
+}
+
+/// ESEARCH `RETURN (...)` options (RFC 4731); empty = a plain SEARCH response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+    /// `RETURN ()` was given: equivalent to ALL, ESEARCH form.
+    pub esearch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// LIST-EXTENDED (RFC 5258) selection and return options, RFC 6154 SPECIAL-USE, RFC 5819
+/// LIST-STATUS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    pub select_subscribed: bool,
+    pub select_special_use: bool,
+    pub select_recursive_match: bool,
+    pub return_subscribed: bool,
+    pub return_children: bool,
+    pub return_special_use: bool,
+    pub return_status: Vec<StatusItem>,
+    /// Several patterns: `LIST "" ("INBOX" "Sent")`.
+    pub extended: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Login {
+        user: String,
+        password: String,
+    },
+    /// Only PLAIN is supported; `initial` is the decoded SASL-IR response, if given.
+    Authenticate {
+        mechanism: String,
+        initial: Option<Vec<u8>>,
+    },
+    Enable(Vec<String>),
+    Id,
+    Namespace,
+    Select {
+        mailbox: String,
+        read_only: bool,
+        condstore: bool,
+        /// QRESYNC (uidvalidity, known modseq, known uids).
+        qresync: Option<(u32, u64, Option<SequenceSet>)>,
+    },
+    Unselect,
+    Close,
+    Create {
+        mailbox: String,
+        special_use: Option<String>,
+    },
+    Delete {
+        mailbox: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe {
+        mailbox: String,
+    },
+    Unsubscribe {
+        mailbox: String,
+    },
+    List {
+        reference: String,
+        patterns: Vec<String>,
+        options: ListOptions,
+        lsub: bool,
+    },
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: String,
+        flags: Vec<String>,
+        /// Unix seconds and the zone offset in minutes.
+        date: Option<(i64, i32)>,
+        message: Vec<u8>,
+    },
+    Check,
+    Expunge {
+        /// UID EXPUNGE set.
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        criteria: SearchKey,
+        ret: SearchReturn,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+        vanished: bool,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: Vec<String>,
+        unchanged_since: Option<u64>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    Idle,
+    GetQuota {
+        root: String,
+    },
+    GetQuotaRoot {
+        mailbox: String,
+    },
+    SetQuota {
+        root: String,
+    },
+    GetAcl {
+        mailbox: String,
+    },
+    SetAcl {
+        mailbox: String,
+        identifier: String,
+        rights: String,
+    },
+    DeleteAcl {
+        mailbox: String,
+        identifier: String,
+    },
+    ListRights {
+        mailbox: String,
+        identifier: String,
+    },
+    MyRights {
+        mailbox: String,
+    },
+}
+
+/// A parsed command line with its tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub tag: String,
+    pub command: Command,
+}

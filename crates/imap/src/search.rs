@@ -1,0 +1,205 @@
+//! SEARCH evaluation (RFC 9051 6.4.4). Text keys match the decoded text stored at delivery
+//! (RFC 2047/2231 headers, quoted-printable/base64 bodies, charsets converted to UTF-8),
+//! case-insensitively with full Unicode case folding, so Vietnamese matches whatever the case.
+
+use storage::meta::MailAddr;
+use storage::{MessageMeta, MessageRow};
+
+use crate::protocol::{SearchKey, SeqBound, SequenceSet};
+
+/// What one message offers to the matcher.
+pub struct Candidate<'a> {
+    pub seq: usize,
+    pub row: &'a MessageRow,
+    pub max_seq: usize,
+    pub max_uid: i64,
+    pub meta: Option<&'a MessageMeta>,
+    /// The top-level header block, raw.
+    pub header: Option<&'a [u8]>,
+}
+
+/// Which loads a key needs: (stored parse, raw header block).
+pub fn needs(key: &SearchKey) -> (bool, bool) {
+    use SearchKey::*;
+    match key {
+        And(keys) => keys
+            .iter()
+            .map(needs)
+            .fold((false, false), |a, b| (a.0 || b.0, a.1 || b.1)),
+        Or(a, b) => {
+            let (a, b) = (needs(a), needs(b));
+            (a.0 || b.0, a.1 || b.1)
+        }
+        Not(k) => needs(k),
+        Bcc(_) | Body(_) | Cc(_) | From(_) | Subject(_) | To(_) | SentBefore(_) | SentOn(_)
+        | SentSince(_) => (true, false),
+        Text(_) => (true, true),
+        Header(..) => (true, true),
+        _ => (false, false),
+    }
+}
+
+pub fn in_set(set: &SequenceSet, value: i64, star: i64) -> bool {
+    set.0.iter().any(|(a, b)| {
+        let v = |bound: &SeqBound| match bound {
+            SeqBound::Value(n) => *n as i64,
+            SeqBound::Star => star,
+        };
+        let (lo, hi) = (v(a).min(v(b)), v(a).max(v(b)));
+        (lo..=hi).contains(&value)
+    })
+}
+
+fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+fn contains(haystack: &str, needle: &str) -> bool {
+    fold(haystack).contains(&fold(needle))
+}
+
+fn addrs_contain(list: &[MailAddr], needle: &str) -> bool {
+    list.iter().any(|a| {
+        a.name.as_deref().is_some_and(|n| contains(n, needle))
+            || a.address.as_deref().is_some_and(|x| contains(x, needle))
+    })
+}
+
+fn day_of(seconds: i64) -> i64 {
+    seconds.div_euclid(86_400)
+}
+
+fn day_number((year, month, day): (i32, u8, u8)) -> i64 {
+    let month = time::Month::try_from(month).unwrap_or(time::Month::January);
+    time::Date::from_calendar_date(year, month, day)
+        .map(|d| day_of(d.midnight().assume_utc().unix_timestamp()))
+        .unwrap_or(0)
+}
+
+fn has_flag(flags: &str, flag: &str) -> bool {
+    flags
+        .split_whitespace()
+        .any(|f| f.eq_ignore_ascii_case(flag))
+}
+
+/// Raw values of a header field in a header block, unfolded.
+fn header_values(header: &[u8], name: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(header);
+    let mut values = vec![];
+    let mut current: Option<String> = None;
+    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
+        if line.starts_with([' ', '\t']) {
+            if let Some(value) = current.as_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some(value) = current.take() {
+            values.push(value);
+        }
+        if let Some((field, value)) = line.split_once(':') {
+            if field.trim().eq_ignore_ascii_case(name) {
+                current = Some(value.trim().to_string());
+            }
+        }
+    }
+    values.extend(current);
+    values
+}
+
+/// True when the message matches the key.
+pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
+    use SearchKey::*;
+    let env = c.meta.map(|m| &m.envelope);
+    match key {
+        All => true,
+        And(keys) => keys.iter().all(|k| matches(k, c)),
+        Or(a, b) => matches(a, c) || matches(b, c),
+        Not(k) => !matches(k, c),
+        SequenceSet(set) => in_set(set, c.seq as i64, c.max_seq as i64),
+        Uid(set) => in_set(set, c.row.uid, c.max_uid),
+        Flag(flag, wanted) => has_flag(&c.row.flags, flag) == *wanted,
+        // Without \Recent (IMAP4rev2), NEW = unseen, OLD = all, RECENT = none.
+        New => !has_flag(&c.row.flags, "\\Seen"),
+        Old => true,
+        Recent => false,
+        Before(date) => day_of(c.row.internal_date) < day_number(*date),
+        On(date) => day_of(c.row.internal_date) == day_number(*date),
+        Since(date) => day_of(c.row.internal_date) >= day_number(*date),
+        SentBefore(date) => env
+            .and_then(|e| e.date_ts)
+            .is_some_and(|t| day_of(t) < day_number(*date)),
+        SentOn(date) => env
+            .and_then(|e| e.date_ts)
+            .is_some_and(|t| day_of(t) == day_number(*date)),
+        SentSince(date) => env
+            .and_then(|e| e.date_ts)
+            .is_some_and(|t| day_of(t) >= day_number(*date)),
+        Larger(n) => c.row.size > *n as i64,
+        Smaller(n) => c.row.size < *n as i64,
+        Older(seconds) => storage::now() - c.row.internal_date >= *seconds as i64,
+        Younger(seconds) => storage::now() - c.row.internal_date <= *seconds as i64,
+        Bcc(s) => env.is_some_and(|e| addrs_contain(&e.bcc, s)),
+        Cc(s) => env.is_some_and(|e| addrs_contain(&e.cc, s)),
+        From(s) => env.is_some_and(|e| addrs_contain(&e.from, s)),
+        To(s) => env.is_some_and(|e| addrs_contain(&e.to, s)),
+        Subject(s) => env
+            .and_then(|e| e.subject.as_deref())
+            .is_some_and(|subject| contains(subject, s)),
+        Body(s) => c.meta.is_some_and(|m| {
+            contains(&m.text, s) || m.attachment_names.iter().any(|n| contains(n, s))
+        }),
+        Text(s) => {
+            matches(&Body(s.clone()), c)
+                || matches(&Subject(s.clone()), c)
+                || matches(&From(s.clone()), c)
+                || matches(&To(s.clone()), c)
+                || matches(&Cc(s.clone()), c)
+                || c.header
+                    .is_some_and(|h| contains(&String::from_utf8_lossy(h), s))
+        }
+        Header(name, value) => {
+            let decoded = match name.to_ascii_lowercase().as_str() {
+                "subject" => matches(&Subject(value.clone()), c),
+                "from" => matches(&From(value.clone()), c),
+                "to" => matches(&To(value.clone()), c),
+                "cc" => matches(&Cc(value.clone()), c),
+                _ => false,
+            };
+            decoded
+                || c.header
+                    .is_some_and(|h| header_values(h, name).iter().any(|v| contains(v, value)))
+        }
+        ModSeq(modseq) => c.row.modseq >= *modseq as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vietnamese_case_insensitive() {
+        assert!(contains("Công Văn Số 15", "CÔNG VĂN"));
+        assert!(contains("ĐƠN VỊ", "đơn vị"));
+        assert!(!contains("Cong van", "công văn"));
+    }
+
+    #[test]
+    fn header_values_unfold() {
+        let header = b"Subject: a\r\n b\r\nX-Test: one\r\nX-Test: two\r\n\r\n";
+        assert_eq!(header_values(header, "subject"), vec!["a b"]);
+        assert_eq!(header_values(header, "x-test"), vec!["one", "two"]);
+    }
+
+    #[test]
+    fn sets() {
+        let set = SequenceSet(vec![(SeqBound::Value(3), SeqBound::Star)]);
+        assert!(in_set(&set, 5, 5));
+        assert!(!in_set(&set, 2, 5));
+        // 559:* includes the largest even when it is smaller than 559.
+        let set = SequenceSet(vec![(SeqBound::Value(559), SeqBound::Star)]);
+        assert!(in_set(&set, 10, 10));
+    }
+}

@@ -1,0 +1,543 @@
+//! IMAP over loopback, one test per command family.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[tokio::test]
+async fn greeting_capabilities_and_login_rules() {
+    let server = start_with(|s| s.allow_plaintext_loopback = false).await;
+    let mut c = Client::connect(server.imap).await;
+    assert!(
+        c.greeting
+            .starts_with("* OK [CAPABILITY IMAP4rev1 IMAP4rev2"),
+        "{}",
+        c.greeting
+    );
+    assert!(
+        c.greeting.contains("STARTTLS") && c.greeting.contains("LOGINDISABLED"),
+        "{}",
+        c.greeting
+    );
+    // No passwords in cleartext.
+    c.fails(
+        &format!("LOGIN {USER_A} {PASSWORD}"),
+        "NO [PRIVACYREQUIRED]",
+    )
+    .await;
+    c.fails("SELECT INBOX", "BAD").await;
+    let lines = c.ok("CAPABILITY").await;
+    assert!(
+        lines[0].contains("IDLE")
+            && lines[0].contains("UIDPLUS")
+            && lines[0].contains("APPENDLIMIT="),
+        "{lines:?}"
+    );
+    c.ok("LOGOUT").await;
+
+    let server = start().await;
+    let mut c = Client::connect(server.imap).await;
+    c.fails(
+        &format!("LOGIN {USER_A} wrong-password"),
+        "NO [AUTHENTICATIONFAILED]",
+    )
+    .await;
+    c.fails(
+        "LOGIN nobody@kontum.gov.vn whatever",
+        "NO [AUTHENTICATIONFAILED]",
+    )
+    .await;
+    let ok = c.run(&format!("LOGIN {USER_A} {PASSWORD}")).await.1;
+    assert!(ok.starts_with("OK [CAPABILITY"), "{ok}");
+    c.fails(&format!("LOGIN {USER_A} {PASSWORD}"), "BAD").await;
+
+    // AUTHENTICATE PLAIN with SASL-IR and with a continuation.
+    use base64::Engine;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{USER_B}\0{PASSWORD}"));
+    let mut c = Client::connect(server.imap).await;
+    c.ok(&format!("AUTHENTICATE PLAIN {plain}")).await;
+    let mut c = Client::connect(server.imap).await;
+    c.send(b"A1 AUTHENTICATE PLAIN\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(format!("{plain}\r\n").as_bytes()).await;
+    assert!(c.line().await.starts_with("A1 OK"));
+}
+
+#[tokio::test]
+async fn disabled_and_must_change_accounts_cannot_log_in() {
+    let server = start().await;
+    server
+        .store
+        .set_status(USER_B, storage::AccountStatus::Disabled)
+        .await
+        .unwrap();
+    let mut c = Client::connect(server.imap).await;
+    c.fails(
+        &format!("LOGIN {USER_B} {PASSWORD}"),
+        "NO [AUTHENTICATIONFAILED]",
+    )
+    .await;
+    server
+        .store
+        .set_password(USER_A, &policy::password::hash(PASSWORD).unwrap(), true)
+        .await
+        .unwrap();
+    let status = c
+        .fails(&format!("LOGIN {USER_A} {PASSWORD}"), "NO [ALERT]")
+        .await;
+    assert!(status.contains("/password"), "{status}");
+}
+
+#[tokio::test]
+async fn select_fetch_envelope_bodystructure_and_sections() {
+    let server = start().await;
+    server
+        .deliver(
+            server.account_a,
+            &message("Công văn số 15", "Kính gửi anh An"),
+        )
+        .await;
+    server
+        .deliver(server.account_a, &message("Báo cáo", "Nội dung thứ hai"))
+        .await;
+    let mut c = Client::login(server.imap, USER_A).await;
+    let lines = c.ok("SELECT INBOX").await;
+    assert!(lines.contains(&"* 2 EXISTS".to_string()), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("* OK [UIDVALIDITY ")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("* OK [UIDNEXT 3]")),
+        "{lines:?}"
+    );
+    let lines = c
+        .ok("FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)")
+        .await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("\"Mon, 23 Nov 2026 10:00:00 +0700\""),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(
+            "((\"=?UTF-8?B?Tmd1eeG7hW4gVsSDbiBBbg==?=\" NIL \"nvan.stttt\" \"kontum.gov.vn\"))"
+        ),
+        "{}",
+        lines[0]
+    );
+    let lines = c.ok("FETCH 1 BODYSTRUCTURE").await;
+    assert!(
+        lines[0]
+            .contains("BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"8BIT\""),
+        "{lines:?}"
+    );
+    // PEEK does not set \Seen; BODY[] does.
+    let lines = c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])").await;
+    assert!(
+        lines[0].contains("BODY[HEADER.FIELDS (Subject)] {")
+            && lines[0].contains("Subject: Công văn số 15"),
+        "{lines:?}"
+    );
+    let lines = c.ok("FETCH 1 FLAGS").await;
+    assert!(lines[0].contains("FLAGS ()"), "{lines:?}");
+    let lines = c.ok("FETCH 1 BODY[TEXT]").await;
+    assert!(
+        lines[0].contains("Kính gửi anh An") && lines[0].contains("FLAGS (\\Seen)"),
+        "{lines:?}"
+    );
+    let lines = c.ok("UID FETCH 2 (BODY[]<0.4>)").await;
+    assert!(
+        lines[0].contains("UID 2") && lines[0].contains("BODY[]<0> {4}"),
+        "{lines:?}"
+    );
+    c.fails("FETCH 9 FLAGS", "BAD").await;
+    c.ok("UID FETCH 99 FLAGS").await;
+}
+
+#[tokio::test]
+async fn store_search_copy_move_expunge() {
+    let server = start().await;
+    for (subject, body) in [
+        ("Một", "alpha"),
+        ("HAI chữ hoa", "beta"),
+        ("Ba", "Trân trọng kính báo"),
+    ] {
+        server
+            .deliver(server.account_a, &message(subject, body))
+            .await;
+    }
+    let mut c = Client::login(server.imap, USER_A).await;
+    c.ok("SELECT INBOX").await;
+    let lines = c.ok("STORE 1 +FLAGS (\\Flagged $Important)").await;
+    assert!(
+        lines[0].contains("FLAGS (\\Flagged $Important)"),
+        "{lines:?}"
+    );
+    assert!(c.ok("STORE 2 +FLAGS.SILENT (\\Seen)").await.is_empty());
+    assert_eq!(c.ok("SEARCH FLAGGED").await, vec!["* SEARCH 1"]);
+    assert_eq!(c.ok("SEARCH UNSEEN").await, vec!["* SEARCH 1 3"]);
+    assert_eq!(
+        c.ok("UID SEARCH KEYWORD $Important").await,
+        vec!["* SEARCH 1"]
+    );
+    assert_eq!(
+        c.ok("SEARCH CHARSET UTF-8 SUBJECT \"hai CHỮ\"").await,
+        vec!["* SEARCH 2"]
+    );
+    assert_eq!(c.ok("SEARCH BODY \"TRÂN TRỌNG\"").await, vec!["* SEARCH 3"]);
+    assert_eq!(c.ok("SEARCH OR FLAGGED SEEN").await, vec!["* SEARCH 1 2"]);
+    assert_eq!(c.ok("SEARCH NOT SEEN UID 2:*").await, vec!["* SEARCH 3"]);
+    let lines = c.ok("SEARCH RETURN (MIN MAX COUNT) ALL").await;
+    assert_eq!(lines, vec!["* ESEARCH MIN 1 MAX 3 COUNT 3"]);
+    c.fails("SEARCH CHARSET KOI8-R ALL", "NO [BADCHARSET").await;
+
+    c.ok("CREATE \"Lưu trữ/2026\"").await;
+    let status = c.run("COPY 1:2 \"Lưu trữ/2026\"").await.1;
+    assert!(status.starts_with("OK [COPYUID "), "{status}");
+    assert!(status.contains(" 1:2 1:2]"), "{status}");
+    c.fails("COPY 1 Nowhere", "NO [TRYCREATE]").await;
+    let (lines, status) = c.run("UID MOVE 3 Archive").await;
+    assert!(status.starts_with("OK"), "{status}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("* OK [COPYUID ")),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"* 3 EXPUNGE".to_string()), "{lines:?}");
+    c.ok("STORE 1 +FLAGS (\\Deleted)").await;
+    let lines = c.ok("EXPUNGE").await;
+    assert_eq!(lines, vec!["* 1 EXPUNGE"]);
+    let lines = c
+        .ok("STATUS \"Lưu trữ/2026\" (MESSAGES UIDNEXT UNSEEN SIZE)")
+        .await;
+    assert!(
+        lines[0].contains("MESSAGES 2")
+            && lines[0].contains("UIDNEXT 3")
+            && lines[0].contains("UNSEEN 1"),
+        "{lines:?}"
+    );
+    // Quota usage follows copies and expunges exactly.
+    let used: i64 = {
+        let mut total = 0;
+        for folder in server.store.folders(server.account_a).await.unwrap() {
+            for m in server.store.messages(folder.id).await.unwrap() {
+                total += m.size;
+            }
+        }
+        total
+    };
+    assert_eq!(server.store.person(USER_A).await.unwrap().used_bytes, used);
+}
+
+#[tokio::test]
+async fn folders_list_create_rename_delete_subscribe() {
+    let server = start().await;
+    let mut c = Client::login(server.imap, USER_A).await;
+    let lines = c.ok("LIST \"\" \"*\"").await;
+    for expected in [
+        "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+        "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+        "* LIST (\\HasNoChildren \\Junk) \"/\" \"Junk\"",
+    ] {
+        assert!(
+            lines.contains(&expected.to_string()),
+            "{expected} missing in {lines:?}"
+        );
+    }
+    assert_eq!(
+        c.ok("LIST \"\" \"\"").await,
+        vec!["* LIST (\\Noselect) \"/\" \"\""]
+    );
+    c.ok("CREATE \"Đơn vị/Báo cáo\"").await;
+    // Without UTF8=ACCEPT names go out in modified UTF-7.
+    let lines = c.ok("LIST \"\" \"*\"").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&imap::protocol::mutf7::encode("Đơn vị/Báo cáo"))),
+        "{lines:?}"
+    );
+    c.ok("ENABLE UTF8=ACCEPT").await;
+    let lines = c.ok("LIST \"\" \"Đơn vị/%\"").await;
+    assert_eq!(
+        lines,
+        vec!["* LIST (\\HasNoChildren) \"/\" \"Đơn vị/Báo cáo\""]
+    );
+    c.fails("CREATE INBOX", "NO").await;
+    c.fails("CREATE \"Đơn vị/Báo cáo\"", "NO [ALREADYEXISTS]")
+        .await;
+    c.ok("RENAME \"Đơn vị\" \"Phòng ban\"").await;
+    let lines = c.ok("LIST \"\" \"Phòng ban/*\"").await;
+    assert_eq!(
+        lines,
+        vec!["* LIST (\\HasNoChildren) \"/\" \"Phòng ban/Báo cáo\""]
+    );
+    c.fails("DELETE \"Phòng ban\"", "NO [HASCHILDREN]").await;
+    c.ok("DELETE \"Phòng ban/Báo cáo\"").await;
+    c.fails("DELETE INBOX", "NO").await;
+    c.ok("UNSUBSCRIBE Trash").await;
+    let lines = c.ok("LSUB \"\" \"*\"").await;
+    assert!(!lines.iter().any(|l| l.contains("Trash")), "{lines:?}");
+    let lines = c.ok("LIST (SPECIAL-USE) \"\" \"*\"").await;
+    assert!(
+        lines.iter().all(|l| l.contains("\\Sent")
+            || l.contains("\\Junk")
+            || l.contains("\\Trash")
+            || l.contains("\\Drafts")
+            || l.contains("\\Archive")),
+        "{lines:?}"
+    );
+    let lines = c.ok("LIST \"\" \"INBOX\" RETURN (STATUS (MESSAGES))").await;
+    assert_eq!(
+        lines,
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+            "* STATUS \"INBOX\" (MESSAGES 0)"
+        ]
+    );
+    // RENAME INBOX moves its messages and leaves INBOX empty.
+    server.deliver(server.account_a, &message("x", "y")).await;
+    c.ok("RENAME INBOX \"Old mail\"").await;
+    assert_eq!(
+        c.ok("STATUS INBOX (MESSAGES)").await,
+        vec!["* STATUS \"INBOX\" (MESSAGES 0)"]
+    );
+    assert_eq!(
+        c.ok("STATUS \"Old mail\" (MESSAGES)").await,
+        vec!["* STATUS \"Old mail\" (MESSAGES 1)"]
+    );
+}
+
+#[tokio::test]
+async fn append_with_literals_and_quota() {
+    let server = start().await;
+    let mut c = Client::login(server.imap, USER_A).await;
+    let raw = message("Nháp", "bản nháp");
+    c.send(
+        format!(
+            "A1 APPEND Drafts (\\Draft) \"23-Nov-2026 10:00:00 +0700\" {{{}}}\r\n",
+            raw.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(&raw).await;
+    c.send(b"\r\n").await;
+    let status = c.line().await;
+    assert!(status.starts_with("A1 OK [APPENDUID "), "{status}");
+    // LITERAL+: no continuation.
+    c.send(format!("A2 APPEND Drafts {{{}+}}\r\n", raw.len()).as_bytes())
+        .await;
+    c.send(&raw).await;
+    c.send(b"\r\n").await;
+    assert!(c.line().await.starts_with("A2 OK [APPENDUID"));
+    c.fails("APPEND Nowhere {3+}\r\nabc", "NO [TRYCREATE]")
+        .await;
+    server.store.set_quota(USER_A, 100).await.unwrap();
+    c.send(format!("A3 APPEND INBOX {{{}+}}\r\n", raw.len()).as_bytes())
+        .await;
+    c.send(&raw).await;
+    c.send(b"\r\n").await;
+    let status = c.line().await;
+    assert!(status.starts_with("A3 NO [OVERQUOTA]"), "{status}");
+    let lines = c.ok("GETQUOTAROOT INBOX").await;
+    assert_eq!(lines[0], "* QUOTAROOT \"INBOX\" \"\"");
+    assert!(lines[1].starts_with("* QUOTA \"\" (STORAGE "), "{lines:?}");
+    let stored = server
+        .store
+        .folder(server.account_a, "Drafts")
+        .await
+        .unwrap();
+    let messages = server.store.messages(stored.id).await.unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].flags, "\\Draft");
+    assert_eq!(
+        server.store.read_blob(&messages[0].blob_id).await.unwrap(),
+        raw
+    );
+}
+
+#[tokio::test]
+async fn idle_sees_other_sessions_changes_within_a_second() {
+    let server = start().await;
+    server
+        .deliver(server.account_a, &message("first", "x"))
+        .await;
+    let mut idler = Client::login(server.imap, USER_A).await;
+    idler.ok("SELECT INBOX").await;
+    idler.send(b"I1 IDLE\r\n").await;
+    assert!(idler.line().await.starts_with('+'));
+    let mut other = Client::login(server.imap, USER_A).await;
+    other.ok("SELECT INBOX").await;
+    async fn wait(c: &mut Client) -> String {
+        tokio::time::timeout(Duration::from_secs(1), c.line())
+            .await
+            .expect("pushed within 1 s")
+    }
+    // A new message by SMTP.
+    server
+        .deliver(server.account_a, &message("second", "y"))
+        .await;
+    assert_eq!(wait(&mut idler).await.trim_end(), "* 2 EXISTS");
+    // APPEND from the other session.
+    other.ok("APPEND INBOX {5+}\r\nhello").await;
+    assert_eq!(wait(&mut idler).await.trim_end(), "* 3 EXISTS");
+    // Flags from the other session.
+    other.ok("STORE 1 +FLAGS (\\Seen)").await;
+    assert_eq!(
+        wait(&mut idler).await.trim_end(),
+        "* 1 FETCH (UID 1 FLAGS (\\Seen))"
+    );
+    // Expunge from the other session.
+    other.ok("STORE 2 +FLAGS (\\Deleted)").await;
+    assert!(wait(&mut idler).await.contains("FETCH"));
+    other.ok("EXPUNGE").await;
+    assert_eq!(wait(&mut idler).await.trim_end(), "* 2 EXPUNGE");
+    idler.send(b"DONE\r\n").await;
+    assert!(idler.line().await.starts_with("I1 OK"));
+    let lines = idler.ok("FETCH 1:* UID").await;
+    assert_eq!(lines, vec!["* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)"]);
+}
+
+#[tokio::test]
+async fn concurrent_expunges_keep_uids_and_sequence_numbers_consistent() {
+    let server = start().await;
+    for i in 0..20 {
+        server
+            .deliver(server.account_a, &message(&format!("m{i}"), "x"))
+            .await;
+    }
+    let mut a = Client::login(server.imap, USER_A).await;
+    let mut b = Client::login(server.imap, USER_A).await;
+    a.ok("SELECT INBOX").await;
+    b.ok("SELECT INBOX").await;
+    a.ok("STORE 1:10 +FLAGS.SILENT (\\Deleted)").await;
+    b.ok("STORE 5:15 +FLAGS.SILENT (\\Deleted)").await;
+    let (ra, rb) = tokio::join!(a.run("EXPUNGE"), b.run("EXPUNGE"));
+    assert!(ra.1.starts_with("OK") && rb.1.starts_with("OK"));
+    a.ok("NOOP").await;
+    b.ok("NOOP").await;
+    let la = a.ok("FETCH 1:* UID").await;
+    let lb = b.ok("FETCH 1:* UID").await;
+    assert_eq!(la, lb, "both sessions agree");
+    let expected: Vec<String> = (16..=20)
+        .enumerate()
+        .map(|(i, uid)| format!("* {} FETCH (UID {uid})", i + 1))
+        .collect();
+    assert_eq!(la, expected);
+}
+
+#[tokio::test]
+async fn condstore_modseq_and_unchangedsince() {
+    let server = start().await;
+    server.deliver(server.account_a, &message("a", "x")).await;
+    server.deliver(server.account_a, &message("b", "y")).await;
+    let mut c = Client::login(server.imap, USER_A).await;
+    let lines = c.ok("SELECT INBOX (CONDSTORE)").await;
+    let highest: i64 = lines
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("* OK [HIGHESTMODSEQ ")
+                .and_then(|r| r.split(']').next())
+                .and_then(|n| n.parse().ok())
+        })
+        .expect("HIGHESTMODSEQ");
+    let lines = c.ok("STORE 1 +FLAGS (\\Seen)").await;
+    assert!(
+        lines[0].contains(&format!("MODSEQ ({})", highest + 1)),
+        "{lines:?}"
+    );
+    let lines = c
+        .ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})"))
+        .await;
+    assert_eq!(lines.len(), 1, "only the changed message: {lines:?}");
+    let status = c
+        .run(&format!(
+            "STORE 1,2 (UNCHANGEDSINCE {highest}) +FLAGS (\\Flagged)"
+        ))
+        .await
+        .1;
+    assert!(status.starts_with("OK [MODIFIED 1]"), "{status}");
+    assert_eq!(
+        c.ok(&format!("SEARCH MODSEQ {}", highest + 1)).await,
+        vec![format!("* SEARCH 1 2 (MODSEQ {})", highest + 2)]
+    );
+}
+
+#[tokio::test]
+async fn users_cannot_reach_other_mailboxes() {
+    let server = start().await;
+    server
+        .deliver(server.account_b, &message("bí mật", "riêng tư"))
+        .await;
+    let mut c = Client::login(server.imap, USER_A).await;
+    for name in [
+        "../ttbinh.stttt@kontum.gov.vn/INBOX",
+        "ttbinh.stttt@kontum.gov.vn/INBOX",
+        "/INBOX",
+        "INBOX/..",
+        "~ttbinh/INBOX",
+        "#shared/ttbinh/INBOX",
+        "Other Users/ttbinh/INBOX",
+    ] {
+        let (_, status) = c.run(&format!("SELECT \"{name}\"")).await;
+        assert!(status.starts_with("NO"), "{name}: {status}");
+        let (_, status) = c.run(&format!("STATUS \"{name}\" (MESSAGES)")).await;
+        assert!(status.starts_with("NO"), "{name}: {status}");
+    }
+    let lines = c.ok("LIST \"\" \"*\"").await;
+    assert!(!lines.iter().any(|l| l.contains("ttbinh")), "{lines:?}");
+    c.ok("SELECT INBOX").await;
+    // B's message has UID 1 in B's INBOX; A's INBOX is empty, so UID 1 finds nothing.
+    assert!(c.ok("UID FETCH 1:* (BODY.PEEK[])").await.is_empty());
+    assert_eq!(c.ok("SEARCH ALL").await, vec!["* SEARCH"]);
+    c.fails("GETACL \"../ttbinh.stttt@kontum.gov.vn/INBOX\"", "NO")
+        .await;
+}
+
+#[tokio::test]
+async fn hostile_input_gets_bad_and_bounded_memory() {
+    let server = start_with(|s| {
+        s.max_literal = 10_000;
+        s.max_line_length = 2_000;
+        s.max_errors = 50;
+    })
+    .await;
+    let mut c = Client::login(server.imap, USER_A).await;
+    c.ok("SELECT INBOX").await;
+    c.fails("FETCH 1:* (FLAGS", "BAD").await;
+    c.fails("SEARCH ((((((((ALL", "BAD").await;
+    let deep = format!("SEARCH {}ALL{}", "(".repeat(5000), ")".repeat(5000));
+    c.fails(&deep, "BAD").await;
+    c.send(b"X1 LOGIN \xff\xfe \xc3\x28\r\n").await;
+    assert!(c.line().await.starts_with("X1 BAD"));
+    // A huge synchronising literal is refused before the client sends it.
+    c.send(b"X2 APPEND INBOX {999999999}\r\n").await;
+    let reply = c.line().await;
+    assert!(
+        reply.starts_with("X2 BAD [TOOBIG]") || reply.starts_with("X2 NO [TOOBIG]"),
+        "{reply}"
+    );
+    // A huge non-synchronising one is read and dropped.
+    c.send(b"X3 APPEND INBOX {20000+}\r\n").await;
+    c.send(&vec![b'a'; 20000]).await;
+    c.send(b"\r\n").await;
+    let reply = c.line().await;
+    assert!(reply.contains("TOOBIG"), "{reply}");
+    // An over-long line.
+    c.send(format!("X4 NOOP {}\r\n", "a".repeat(5000)).as_bytes())
+        .await;
+    assert!(c.line().await.contains("BAD"));
+    // Still alive and correct.
+    c.ok("NOOP").await;
+    c.fails("BOGUS", "BAD").await;
+}

@@ -1,0 +1,571 @@
+//! Folder and message operations as IMAP needs them: flags with MODSEQ, expunge with a
+//! VANISHED log, copy/move, append with quota, folder create/delete/rename/subscribe.
+//!
+//! Invariants: every change to a message bumps its folder's HIGHESTMODSEQ and stamps the
+//! message (or its expunge record) with the new value (RFC 7162 3.1); UIDs come from the
+//! folder's UIDNEXT and are never reused; quota usage moves in the same transaction; blob
+//! references are counted for every copy.
+
+use sqlx::Row;
+
+use crate::meta::MessageMeta;
+use crate::{now, Error, FolderChange, MessageRow, Result, Store};
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// Counts for STATUS and SELECT.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderCounts {
+    pub messages: i64,
+    pub unseen: i64,
+    pub deleted: i64,
+    pub size: i64,
+}
+
+fn flag_set(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+/// Applies a flag change; returns the new normalised flag string.
+pub fn apply_flags(current: &str, mode: FlagChange, flags: &[String]) -> String {
+    let mut set = match mode {
+        FlagChange::Replace => vec![],
+        _ => flag_set(current),
+    };
+    for flag in flags {
+        let present = set.iter().position(|f| f.eq_ignore_ascii_case(flag));
+        match (mode, present) {
+            (FlagChange::Remove, Some(i)) => {
+                set.remove(i);
+            }
+            (FlagChange::Remove, None) | (_, Some(_)) => {}
+            (_, None) => set.push(flag.clone()),
+        }
+    }
+    set.join(" ")
+}
+
+fn message_from_row(r: &sqlx::any::AnyRow) -> MessageRow {
+    MessageRow {
+        id: r.get(0),
+        folder_id: r.get(1),
+        uid: r.get(2),
+        modseq: r.get(3),
+        flags: r.get(4),
+        internal_date: r.get(5),
+        size: r.get(6),
+        blob_id: r.get(7),
+    }
+}
+
+const MESSAGE_SELECT: &str =
+    "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id FROM messages";
+
+impl Store {
+    async fn bump_modseq_in(tx: &mut Tx, folder_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = $1 RETURNING highestmodseq",
+        )
+        .bind(folder_id)
+        .fetch_one(&mut **tx)
+        .await?)
+    }
+
+    fn changed(&self, account_id: i64, folder_id: i64) {
+        self.notify_change(FolderChange {
+            account_id,
+            folder_id,
+        });
+    }
+
+    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
+    pub async fn folder_by_id(&self, folder_id: i64) -> Result<crate::Folder> {
+        let folders = sqlx::query(
+            "SELECT id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed \
+             FROM folders WHERE id = $1",
+        )
+        .bind(folder_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
+        Ok(crate::Folder {
+            id: folders.get(0),
+            account_id: folders.get(1),
+            name: folders.get(2),
+            special_use: folders.get(3),
+            uidvalidity: folders.get(4),
+            uidnext: folders.get(5),
+            highestmodseq: folders.get(6),
+            subscribed: folders.get::<i64, _>(7) != 0,
+        })
+    }
+
+    /// Messages changed (flags or new) after `modseq`, in UID order.
+    pub async fn messages_changed_since(
+        &self,
+        folder_id: i64,
+        modseq: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND modseq > $2 ORDER BY uid");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .bind(modseq)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(message_from_row).collect())
+    }
+
+    /// UIDs expunged after `modseq` (QRESYNC VANISHED).
+    pub async fn expunged_since(&self, folder_id: i64, modseq: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT uid FROM expunged WHERE folder_id = $1 AND modseq > $2 ORDER BY uid",
+        )
+        .bind(folder_id)
+        .bind(modseq)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The parse stored at delivery.
+    pub async fn message_meta(&self, message_id: i64) -> Result<MessageMeta> {
+        let text: String = sqlx::query_scalar("SELECT meta FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("message {message_id}")))?;
+        MessageMeta::from_json(&text)
+            .ok_or_else(|| Error::Invalid(format!("meta of message {message_id}")))
+    }
+
+    pub async fn folder_counts(&self, folder_id: i64) -> Result<FolderCounts> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), \
+               COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Seen %' THEN 0 ELSE 1 END), 0), \
+               COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Deleted %' THEN 1 ELSE 0 END), 0), \
+               COALESCE(SUM(size), 0) \
+             FROM messages WHERE folder_id = $1",
+        )
+        .bind(folder_id)
+        .fetch_one(&self.pool)
+        .await?;
+        // SUM is NUMERIC on PostgreSQL; read through i64-compatible casts.
+        Ok(FolderCounts {
+            messages: row.get::<i64, _>(0),
+            unseen: row.try_get::<i64, _>(1).unwrap_or_default(),
+            deleted: row.try_get::<i64, _>(2).unwrap_or_default(),
+            size: row.try_get::<i64, _>(3).unwrap_or_default(),
+        })
+    }
+
+    /// STORE: changes flags of the messages with these UIDs. With `unchanged_since`, messages
+    /// modified after it are left alone and returned in the second list (RFC 7162 3.1.3).
+    /// Returns the rows as they are after the change.
+    pub async fn store_flags(
+        &self,
+        folder_id: i64,
+        uids: &[i64],
+        mode: FlagChange,
+        flags: &[String],
+        unchanged_since: Option<i64>,
+    ) -> Result<(Vec<MessageRow>, Vec<i64>)> {
+        let mut tx = self.begin_write().await?;
+        let account_id: i64 = sqlx::query_scalar("SELECT account_id FROM folders WHERE id = $1")
+            .bind(folder_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut updated = vec![];
+        let mut failed = vec![];
+        for &uid in uids {
+            let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND uid = $2");
+            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(folder_id)
+                .bind(uid)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                continue;
+            };
+            let mut message = message_from_row(&row);
+            if unchanged_since.is_some_and(|since| message.modseq > since) {
+                failed.push(uid);
+                continue;
+            }
+            let new_flags = apply_flags(&message.flags, mode, flags);
+            if new_flags != message.flags {
+                let modseq = Self::bump_modseq_in(&mut tx, folder_id).await?;
+                sqlx::query("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3")
+                    .bind(new_flags.clone())
+                    .bind(modseq)
+                    .bind(message.id)
+                    .execute(&mut *tx)
+                    .await?;
+                message.flags = new_flags;
+                message.modseq = modseq;
+            }
+            updated.push(message);
+        }
+        tx.commit().await?;
+        self.changed(account_id, folder_id);
+        Ok((updated, failed))
+    }
+
+    /// Removes messages flagged \Deleted (only those in `only_uids` when given). Returns the
+    /// expunged UIDs in ascending order.
+    pub async fn expunge(&self, folder_id: i64, only_uids: Option<&[i64]>) -> Result<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "{MESSAGE_SELECT} WHERE folder_id = $1 AND (' ' || flags || ' ') LIKE '% \\Deleted %' ORDER BY uid"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let victims: Vec<MessageRow> = rows
+            .iter()
+            .map(message_from_row)
+            .filter(|m| only_uids.is_none_or(|set| set.contains(&m.uid)))
+            .collect();
+        let uids = Self::remove_messages_in(&mut tx, folder_id, &victims).await?;
+        let account_id = Self::folder_account_in(&mut tx, folder_id).await?;
+        tx.commit().await?;
+        if !uids.is_empty() {
+            self.changed(account_id, folder_id);
+        }
+        Ok(uids)
+    }
+
+    async fn folder_account_in(tx: &mut Tx, folder_id: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT account_id FROM folders WHERE id = $1")
+                .bind(folder_id)
+                .fetch_one(&mut **tx)
+                .await?,
+        )
+    }
+
+    /// Deletes message rows, logs their UIDs as expunged, releases blobs and quota.
+    async fn remove_messages_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        victims: &[MessageRow],
+    ) -> Result<Vec<i64>> {
+        if victims.is_empty() {
+            return Ok(vec![]);
+        }
+        let account_id = Self::folder_account_in(tx, folder_id).await?;
+        let modseq = Self::bump_modseq_in(tx, folder_id).await?;
+        let mut freed = 0i64;
+        for message in victims {
+            sqlx::query("DELETE FROM messages WHERE id = $1")
+                .bind(message.id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO expunged (folder_id, uid, modseq) VALUES ($1, $2, $3) \
+                 ON CONFLICT (folder_id, uid) DO UPDATE SET modseq = $3",
+            )
+            .bind(folder_id)
+            .bind(message.uid)
+            .bind(modseq)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("UPDATE blobs SET refcount = refcount - 1 WHERE id = $1")
+                .bind(message.blob_id.clone())
+                .execute(&mut **tx)
+                .await?;
+            freed += message.size;
+        }
+        sqlx::query("UPDATE accounts SET used_bytes = used_bytes - $1 WHERE id = $2")
+            .bind(freed)
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(victims.iter().map(|m| m.uid).collect())
+    }
+
+    async fn check_quota_in(tx: &mut Tx, account_id: i64, extra: i64) -> Result<()> {
+        let row = sqlx::query("SELECT quota_bytes, used_bytes FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let (quota, used): (i64, i64) = (row.get(0), row.get(1));
+        if quota > 0 && used + extra > quota {
+            return Err(Error::OverQuota);
+        }
+        Ok(())
+    }
+
+    /// COPY (and, with `remove_source`, MOVE) of the messages with these UIDs. Returns
+    /// (source UID, destination UID) pairs in source UID order (RFC 4315 COPYUID).
+    pub async fn copy_messages(
+        &self,
+        from_folder: i64,
+        uids: &[i64],
+        to_folder: i64,
+        remove_source: bool,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut tx = self.begin_write().await?;
+        let mut sources = vec![];
+        for &uid in uids {
+            let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND uid = $2");
+            if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(from_folder)
+                .bind(uid)
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                sources.push(message_from_row(&row));
+            }
+        }
+        sources.sort_by_key(|m| m.uid);
+        let to_account = Self::folder_account_in(&mut tx, to_folder).await?;
+        let from_account = Self::folder_account_in(&mut tx, from_folder).await?;
+        let total: i64 = sources.iter().map(|m| m.size).sum();
+        if !(remove_source && to_account == from_account) {
+            Self::check_quota_in(&mut tx, to_account, total).await?;
+        }
+        let mut pairs = vec![];
+        for message in &sources {
+            let meta: String = sqlx::query_scalar("SELECT meta FROM messages WHERE id = $1")
+                .bind(message.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let uid = Self::insert_message_in(
+                &mut tx,
+                to_folder,
+                to_account,
+                &message.blob_id,
+                message.size,
+                &message.flags,
+                message.internal_date,
+                &meta,
+            )
+            .await?;
+            sqlx::query("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
+                .bind(message.blob_id.clone())
+                .execute(&mut *tx)
+                .await?;
+            pairs.push((message.uid, uid));
+        }
+        if remove_source {
+            Self::remove_messages_in(&mut tx, from_folder, &sources).await?;
+        }
+        tx.commit().await?;
+        self.changed(to_account, to_folder);
+        if remove_source {
+            self.changed(from_account, from_folder);
+        }
+        Ok(pairs)
+    }
+
+    /// APPEND: stores a message in a folder, checking the quota strictly. Returns its UID.
+    pub async fn append_message(
+        &self,
+        folder_id: i64,
+        raw: &[u8],
+        flags: &str,
+        internal_date: i64,
+    ) -> Result<i64> {
+        let meta = MessageMeta::compute(raw).to_json();
+        let _gc_guard = self.gc_lock.read().await;
+        let blob_id = self.put_blob_bytes(raw).await?;
+        let mut tx = self.begin_write().await?;
+        let account_id = Self::folder_account_in(&mut tx, folder_id).await?;
+        Self::check_quota_in(&mut tx, account_id, raw.len() as i64).await?;
+        self.blob_ref_in(&mut tx, &blob_id, raw, 1).await?;
+        let uid = Self::insert_message_in(
+            &mut tx,
+            folder_id,
+            account_id,
+            &blob_id,
+            raw.len() as i64,
+            flags,
+            internal_date,
+            &meta,
+        )
+        .await?;
+        tx.commit().await?;
+        self.changed(account_id, folder_id);
+        Ok(uid)
+    }
+
+    /// DELETE: removes a folder and its messages (never INBOX).
+    pub async fn delete_folder(&self, folder_id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let messages: Vec<MessageRow> = rows.iter().map(message_from_row).collect();
+        Self::remove_messages_in(&mut tx, folder_id, &messages).await?;
+        let account_id = Self::folder_account_in(&mut tx, folder_id).await?;
+        sqlx::query("DELETE FROM expunged WHERE folder_id = $1")
+            .bind(folder_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM folders WHERE id = $1 AND name <> 'INBOX'")
+            .bind(folder_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.changed(account_id, folder_id);
+        Ok(())
+    }
+
+    /// RENAME: renames a folder and its children. Renaming INBOX moves its messages to a new
+    /// folder and leaves INBOX empty (RFC 9051 6.3.6).
+    pub async fn rename_folder(&self, account_id: i64, from: &str, to: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM folders WHERE account_id = $1 AND name = $2")
+                .bind(account_id)
+                .bind(to.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        if exists > 0 {
+            return Err(Error::AlreadyExists(format!("folder {to}")));
+        }
+        let source: i64 =
+            sqlx::query_scalar("SELECT id FROM folders WHERE account_id = $1 AND name = $2")
+                .bind(account_id)
+                .bind(from.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("folder {from}")))?;
+        if from == "INBOX" {
+            let target = Self::create_folder_in(&mut tx, account_id, to, None).await?;
+            let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 ORDER BY uid");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(source)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in &rows {
+                let message = message_from_row(row);
+                let (uid, modseq): (i64, i64) = {
+                    let r = sqlx::query(
+                        "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+                         WHERE id = $1 RETURNING uidnext - 1, highestmodseq",
+                    )
+                    .bind(target)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (r.get(0), r.get(1))
+                };
+                sqlx::query(
+                    "UPDATE messages SET folder_id = $1, uid = $2, modseq = $3 WHERE id = $4",
+                )
+                .bind(target)
+                .bind(uid)
+                .bind(modseq)
+                .bind(message.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !rows.is_empty() {
+                let modseq = Self::bump_modseq_in(&mut tx, source).await?;
+                for row in &rows {
+                    sqlx::query("INSERT INTO expunged (folder_id, uid, modseq) VALUES ($1, $2, $3) ON CONFLICT (folder_id, uid) DO UPDATE SET modseq = $3")
+                        .bind(source)
+                        .bind(row.get::<i64, _>(2))
+                        .bind(modseq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        } else {
+            let prefix = format!("{from}/");
+            let children = sqlx::query("SELECT id, name FROM folders WHERE account_id = $1 AND substr(name, 1, length(CAST($2 AS TEXT))) = $2")
+                .bind(account_id)
+                .bind(prefix.clone())
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE folders SET name = $1 WHERE id = $2")
+                .bind(to.to_string())
+                .bind(source)
+                .execute(&mut *tx)
+                .await?;
+            for child in &children {
+                let name: String = child.get(1);
+                let renamed = format!("{to}/{}", &name[prefix.len()..]);
+                sqlx::query("UPDATE folders SET name = $1 WHERE id = $2")
+                    .bind(renamed)
+                    .bind(child.get::<i64, _>(0))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        self.changed(account_id, source);
+        Ok(())
+    }
+
+    pub async fn set_subscribed(&self, folder_id: i64, subscribed: bool) -> Result<()> {
+        sqlx::query("UPDATE folders SET subscribed = $1 WHERE id = $2")
+            .bind(subscribed as i64)
+            .bind(folder_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a folder with an optional special-use flag (RFC 6154 CREATE USE).
+    pub async fn create_folder_with_use(
+        &self,
+        account_id: i64,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id = Self::create_folder_in(&mut tx, account_id, name, special_use).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Last-use stamp for compliance reports (KT-11): who opened which mailbox when.
+    pub async fn record_mailbox_open(
+        &self,
+        actor: &str,
+        owner_account_id: i64,
+        folder: &str,
+    ) -> Result<()> {
+        self.log_event(
+            actor,
+            "mailbox.open",
+            folder,
+            "",
+            serde_json::json!({"account_id": owner_account_id, "at": now()}),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_changes() {
+        let f = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            apply_flags("\\Seen", FlagChange::Add, &f(&["\\Flagged", "\\seen"])),
+            "\\Seen \\Flagged"
+        );
+        assert_eq!(
+            apply_flags("\\Seen \\Flagged", FlagChange::Remove, &f(&["\\SEEN"])),
+            "\\Flagged"
+        );
+        assert_eq!(
+            apply_flags("\\Seen", FlagChange::Replace, &f(&["$Label1"])),
+            "$Label1"
+        );
+    }
+}
