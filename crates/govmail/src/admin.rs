@@ -81,7 +81,7 @@ pub enum DomainCmd {
     /// Host a mail domain.
     Add {
         name: String,
-        /// Address naming rule: "kontum" (KT-4) or "free" (BD-5).
+        /// Address naming rule: "kontum" (KT-4), "free" (BD-5) or "template:{initials}{given}.{unit}".
         #[arg(long, default_value = "free")]
         naming: String,
     },
@@ -186,9 +186,8 @@ pub enum GroupCmd {
 pub async fn domain(store: &Store, out: &Output, cmd: DomainCmd) -> anyhow::Result<()> {
     match cmd {
         DomainCmd::Add { name, naming } => {
-            if !matches!(naming.as_str(), "kontum" | "free") {
-                bail!("--naming must be kontum or free");
-            }
+            policy::naming::NamingRule::parse(&naming)
+                .map_err(|e| anyhow::anyhow!("--naming {e}"))?;
             let domain = store.add_domain(&name, &naming).await?;
             store
                 .log_event("cli", "domain.add", &domain.name, "", serde_json::json!({}))
@@ -293,17 +292,23 @@ fn new_password(config: &Config, from_stdin: bool) -> anyhow::Result<(String, bo
     }
 }
 
-/// The first free address by the Kon Tum rule (KT-4), skipping reserved names.
+/// The first free address by the domain's naming rule (KT-4 or a template), skipping
+/// reserved names and numbering collisions.
 async fn generated_address(
     store: &Store,
     full_name: &str,
     unit: &storage::Unit,
 ) -> anyhow::Result<String> {
-    for local in policy::naming::kontum_candidates(full_name, &unit.abbrev).take(1000) {
-        let stem = local.split('.').next().unwrap_or("");
-        if stem.is_empty() || policy::naming::RESERVED.contains(&stem) {
-            continue;
-        }
+    let domain = store.domain(&unit.domain).await?;
+    let rule =
+        policy::naming::NamingRule::parse(&domain.naming_rule).map_err(anyhow::Error::msg)?;
+    let Some(stem) = rule.person_local(full_name, &unit.abbrev) else {
+        bail!(
+            "domain {} uses free naming (BD-5): give --address",
+            domain.name
+        );
+    };
+    for local in policy::naming::candidates(&stem).take(1000) {
         let address = format!("{local}@{}", unit.domain);
         if matches!(store.resolve(&address).await?, storage::Resolved::Unknown) {
             return Ok(address);
@@ -345,10 +350,6 @@ pub async fn user(
                         );
                     };
                     let unit = store.unit(abbrev).await?;
-                    let domain = store.domain(&unit.domain).await?;
-                    if domain.naming_rule != "kontum" {
-                        bail!("domain {} uses free naming: give --address", domain.name);
-                    }
                     generated_address(store, &name, &unit).await?
                 }
             };

@@ -151,6 +151,7 @@ impl Store {
                 .await?;
         tx.commit().await?;
         let ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        let mut removed = ids.len() as u64;
         if let BlobStore::Files { dir } = &self.blobs {
             for id in &ids {
                 match std::fs::remove_file(BlobStore::path(dir, id)) {
@@ -159,7 +160,49 @@ impl Store {
                     Err(e) => return Err(e.into()),
                 }
             }
+            removed += self.remove_orphan_files(dir, min_age_secs).await?;
         }
-        Ok(ids.len() as u64)
+        Ok(removed)
+    }
+
+    /// Files with no `blobs` row, older than `min_age_secs`: left by a crash between the blob
+    /// write and the commit (nothing acknowledged refers to them), or temporary files of an
+    /// interrupted write. Runs under the exclusive GC lock.
+    async fn remove_orphan_files(&self, dir: &Path, min_age_secs: i64) -> Result<u64> {
+        let cutoff = std::time::SystemTime::now()
+            - std::time::Duration::from_secs(min_age_secs.max(0) as u64);
+        let mut removed = 0;
+        for sub in std::fs::read_dir(dir)? {
+            let sub = sub?.path();
+            if !sub.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(&sub)? {
+                let entry = entry?;
+                let old = entry
+                    .metadata()?
+                    .modified()
+                    .map(|m| m <= cutoff)
+                    .unwrap_or(false);
+                if !old {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let orphan = if name.starts_with('.') {
+                    true
+                } else {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE id = $1")
+                        .bind(name.clone())
+                        .fetch_one(&self.pool)
+                        .await?;
+                    n == 0
+                };
+                if orphan {
+                    std::fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 }

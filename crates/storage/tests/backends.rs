@@ -1217,3 +1217,51 @@ fn with_database_replaces_the_name() {
     );
     assert_eq!(common::with_database("postgres://h", "z"), "postgres://h/z");
 }
+
+/// A crash between the blob write and the commit leaves a file no row refers to; GC removes it
+/// (and interrupted temporary files) but never a referenced blob. Files store only (SQLite).
+#[tokio::test]
+async fn gc_removes_orphan_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&storage::StoreOptions::new(
+        format!("sqlite://{}", dir.path().join("g.db").display()),
+        dir.path().to_path_buf(),
+    ))
+    .await
+    .unwrap();
+    let kept = store.put_blob_bytes(b"referenced later").await.unwrap();
+    let orphan_dir = dir.path().join("blobs").join("ab");
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    let orphan = orphan_dir.join(storage::blob::blob_id(b"orphan"));
+    std::fs::write(&orphan, b"orphan").unwrap();
+    let tmp = orphan_dir.join(".x.123.tmp");
+    std::fs::write(&tmp, b"half").unwrap();
+    // `kept` has no row either (never committed): it is an orphan too.
+    assert_eq!(store.gc_blobs(0).await.unwrap(), 3);
+    assert!(!orphan.exists() && !tmp.exists());
+    assert!(store.read_blob(&kept).await.is_err());
+    // A referenced blob survives.
+    store.add_domain(DOMAIN, "free").await.unwrap();
+    let a = store
+        .add_person(&person("a@kontum.gov.vn", NAME, None))
+        .await
+        .unwrap()
+        .account_id;
+    let raw = b"Subject: x\r\n\r\nbody\r\n".to_vec();
+    let delivered = store
+        .deliver(Delivery {
+            raw: Arc::new(raw.clone()),
+            meta: Arc::new(MessageMeta::compute(&raw)),
+            targets: vec![DeliveryTarget {
+                account_id: a,
+                folder: FolderChoice::Inbox,
+                flags: String::new(),
+            }],
+            outbound: None,
+            internal_date: storage::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.gc_blobs(0).await.unwrap(), 0);
+    assert_eq!(store.read_blob(&delivered.blob_id).await.unwrap(), raw);
+}

@@ -224,7 +224,7 @@ pub(crate) fn command(body: CommandBody<'_>) -> CResult<Command> {
             capabilities
                 .as_ref()
                 .iter()
-                .map(|c| c.to_string())
+                .map(|c| c.to_string().to_ascii_uppercase())
                 .collect(),
         ),
         CommandBody::GetQuota { root } => Command::GetQuota {
@@ -360,12 +360,19 @@ fn search_key(k: &CKey<'_>) -> CResult<SearchKey> {
     let has = |f: &str| SearchKey::Flag(f.to_string(), true);
     let lacks = |f: &str| SearchKey::Flag(f.to_string(), false);
     Ok(match k {
-        CKey::And(keys) => SearchKey::And(
-            keys.as_ref()
+        CKey::And(keys) => {
+            let mut keys = keys
+                .as_ref()
                 .iter()
                 .map(search_key)
-                .collect::<CResult<Vec<_>>>()?,
-        ),
+                .collect::<CResult<Vec<_>>>()?;
+            // `(X)` is just X.
+            if keys.len() == 1 {
+                keys.remove(0)
+            } else {
+                SearchKey::And(keys)
+            }
+        }
         CKey::SequenceSet(s) => SearchKey::SequenceSet(sequence(s)),
         CKey::All => SearchKey::All,
         CKey::Answered => has("\\Answered"),

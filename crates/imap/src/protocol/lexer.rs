@@ -218,18 +218,6 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// `number = 1*DIGIT` (u32).
-    pub(crate) fn number(&mut self, what: &str) -> PResult<u32> {
-        let digits = self.take_while(|b| b.is_ascii_digit());
-        if digits.is_empty() {
-            return Err(self.missing(what));
-        }
-        std::str::from_utf8(digits)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("{what} out of range"))
-    }
-
     /// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`, 8-bit allowed if it is valid UTF-8 (RFC 9755).
     pub(crate) fn quoted(&mut self) -> PResult<String> {
         if !self.eat(b'"') {

@@ -17,9 +17,11 @@ mod lexer;
 mod list;
 mod literal;
 pub mod mutf7;
+mod search_keys;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use imap_codec::{decode::CommandDecodeError, decode::Decoder, CommandCodec};
@@ -171,6 +173,9 @@ fn parse_body(input: &[u8], tag_end: usize) -> Result<Command, String> {
         }
         let sub_end = word_end(name_end + 1);
         let sub = lossy(&input[name_end + 1..sub_end]).to_ascii_uppercase();
+        if sub.is_empty() {
+            return Err("missing command after UID".to_string());
+        }
         if !UID_KNOWN.contains(&sub.as_str()) {
             return Err(format!("unknown command UID {}", short(&sub)));
         }
@@ -188,17 +193,29 @@ fn parse_body(input: &[u8], tag_end: usize) -> Result<Command, String> {
         "SEARCH" | "UID SEARCH" => {
             let args = name_end + 1;
             let rest = input.get(args..).unwrap_or_default();
-            if input.get(name_end) == Some(&b' ')
+            let (ret, plain) = if input.get(name_end) == Some(&b' ')
                 && rest.len() >= 6
                 && rest[..6].eq_ignore_ascii_case(b"RETURN")
             {
                 let (ret, plain) = esearch::strip_return(input, args)?;
-                let mut command = codec(&plain, &name)?;
-                if let Command::Search { ret: r, .. } = &mut command {
-                    *r = ret;
-                }
-                return Ok(command);
+                (ret, Cow::Owned(plain))
+            } else {
+                (SearchReturn::default(), Cow::Borrowed(input))
+            };
+            // imap-codec first; its search-key nesting limit is 8, so deeper (valid) criteria
+            // and every syntax error get a second opinion from our parser, whose message is
+            // the more precise one.
+            let mut command = match codec(&plain, &name) {
+                Ok(command) => command,
+                Err(_) => search_keys::parse(
+                    &mut Cursor::new(&plain[name_end..]),
+                    name.starts_with("UID"),
+                )?,
+            };
+            if let Command::Search { ret: r, .. } = &mut command {
+                *r = ret;
             }
+            return Ok(command);
         }
         _ => {}
     }
