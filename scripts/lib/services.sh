@@ -4,6 +4,8 @@
 #
 # Functions:
 #   ensure_packages [clamav] [swaks] [python3] [postgres]   (no args = all)
+#   ensure_packages [isync] [offlineimap3] [curl] [pip] [imapclient]
+#                                    IMAP client tests; imapclient via pip
 #   clamd_start DIR PORT   -> prints clamd pid; clamd_stop DIR
 #   pg_start DIR PORT      -> prints postgres URL; pg_stop DIR
 #   free_port              -> prints a free TCP port on 127.0.0.1
@@ -43,6 +45,7 @@ ensure_packages() {
     local want=("$@")
     [[ ${#want[@]} -gt 0 ]] || want=(clamav swaks python3 postgres)
     local missing=() w
+    local pip_missing=()
     for w in "${want[@]}"; do
         case "$w" in
             clamav)   _clamd_bin >/dev/null || missing+=(clamav-daemon) ;;
@@ -51,9 +54,21 @@ ensure_packages() {
                       perl -MNet::SSLeay -e1 >/dev/null 2>&1 || missing+=(libnet-ssleay-perl libio-socket-ssl-perl) ;;
             python3)  command -v python3 >/dev/null 2>&1 || missing+=(python3) ;;
             postgres) _pg_bindir >/dev/null || missing+=(postgresql) ;;
+            isync)    command -v mbsync >/dev/null 2>&1 || missing+=(isync) ;;
+            offlineimap3) command -v offlineimap >/dev/null 2>&1 || missing+=(offlineimap3) ;;
+            curl)     command -v curl >/dev/null 2>&1 || missing+=(curl) ;;
+            pip)      python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip) ;;
+            # A Python module, installed with pip for the python3 on PATH.
+            imapclient) python3 -c 'import imapclient' >/dev/null 2>&1 || pip_missing+=(imapclient) ;;
             *) _svc_die "ensure_packages: unknown component '$w'"; return 1 ;;
         esac
     done
+    if [[ ${#pip_missing[@]} -gt 0 ]]; then
+        ensure_packages python3 pip || return
+        _svc_log "pip installing: ${pip_missing[*]}"
+        python3 -m pip install --quiet --disable-pip-version-check "${pip_missing[@]}" >&2 \
+            || { _svc_die "pip install ${pip_missing[*]} failed"; return 1; }
+    fi
     [[ ${#missing[@]} -gt 0 ]] || return 0
 
     local sudo=()

@@ -56,6 +56,8 @@ pub struct Storage {
     /// "files" or "database"; empty: files for SQLite, database for PostgreSQL.
     pub blob_store: String,
     pub max_connections: u32,
+    /// Bodies up to this many bytes are kept in the database even with the files store.
+    pub inline_blob_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +187,7 @@ impl Default for Storage {
             url: String::new(),
             blob_store: String::new(),
             max_connections: 16,
+            inline_blob_max: 128 * 1024,
         }
     }
 }

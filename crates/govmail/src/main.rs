@@ -143,6 +143,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<storage::Store> {
         options.blob_store = Some(config.storage.blob_store.clone());
     }
     options.max_connections = config.storage.max_connections;
+    options.inline_blob_max = config.storage.inline_blob_max;
     storage::Store::open(&options)
         .await
         .with_context(|| format!("opening storage {}", redact(&config.storage_url())))

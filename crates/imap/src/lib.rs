@@ -6,6 +6,7 @@
 //! - [`session`]: one connection: the state enum, framing with literals, dispatch.
 //! - [`cmd`]: one module per command family.
 //! - [`selected`]: the selected folder's view (sequence numbers) and change notifications.
+//! - [`shared`]: unit mailboxes in the shared namespace, RFC 4314 rights, audit of reads.
 //! - [`fetch`]: FETCH rendering from what storage computed at delivery.
 //! - [`search`]: SEARCH evaluation.
 
@@ -16,6 +17,7 @@ pub mod search;
 pub mod selected;
 pub mod server;
 pub mod session;
+pub mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +64,8 @@ pub struct Context {
     pub auth_throttle: Arc<policy::limits::AuthThrottle>,
     pub per_ip: policy::limits::PerIpConnections,
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// (account id, session epoch) of accounts whose sessions must end (see `server`).
+    pub revocations: tokio::sync::broadcast::Sender<(i64, i64)>,
 }
 
 impl Context {
@@ -79,6 +83,7 @@ impl Context {
             auth_throttle,
             per_ip: Default::default(),
             connections,
+            revocations: tokio::sync::broadcast::channel(256).0,
         }
     }
 }

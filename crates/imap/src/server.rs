@@ -64,6 +64,10 @@ impl Server {
 
     pub async fn run(self) {
         let mut loops = tokio::task::JoinSet::new();
+        loops.spawn(watch_accounts(
+            self.context.clone(),
+            self.shutdown.subscribe(),
+        ));
         for (listener, tls) in self.listeners {
             loops.spawn(accept_loop(
                 self.context.clone(),
@@ -73,6 +77,26 @@ impl Server {
             ));
         }
         while loops.join_next().await.is_some() {}
+    }
+}
+
+/// Polls storage for accounts whose logins must end (disabled, departed, password reset —
+/// possibly by the admin CLI in another process) and tells the sessions.
+async fn watch_accounts(context: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+    let mut since = storage::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = storage::now();
+        // One second of overlap: changes stamped in the same second are never missed.
+        if let Ok(changes) = context.store.account_changes_since(since - 1).await {
+            for change in changes {
+                let _ = context.revocations.send(change);
+            }
+        }
+        since = now;
     }
 }
 

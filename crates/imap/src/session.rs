@@ -31,6 +31,8 @@ pub enum Outcome<S> {
 pub struct User {
     pub account_id: i64,
     pub address: String,
+    /// The account's session epoch at login: a higher one ends this session.
+    pub epoch: i64,
 }
 
 /// RFC 9051 3: the connection states, each with its data.
@@ -97,6 +99,7 @@ pub struct Session {
     pub(crate) utf8: bool,
     pub(crate) n_errors: usize,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) revocations: tokio::sync::broadcast::Receiver<(i64, i64)>,
     /// Responses waiting to be written.
     pub(crate) out: Vec<u8>,
 }
@@ -140,7 +143,9 @@ impl Session {
         peer: SocketAddr,
         shutdown: watch::Receiver<bool>,
     ) -> Session {
+        let revocations = context.revocations.subscribe();
         Session {
+            revocations,
             context,
             peer,
             id: session_id(),
@@ -332,8 +337,15 @@ impl Session {
             self.flush(&mut io).await?;
             let idle = self.context.settings.idle_timeout;
             let mut shutdown = self.shutdown.clone();
+            let mut revoked = self.revocations.resubscribe();
+            let account = self.state.user().map(|u| (u.account_id, u.epoch));
             let frame = tokio::select! {
                 frame = tokio::time::timeout(idle, self.read_frame(&mut io)) => frame,
+                _ = wait_revoked(&mut revoked, account) => {
+                    self.untagged("BYE [UNAVAILABLE] Your login has been ended by the administrator");
+                    let _ = self.flush(&mut io).await;
+                    return Ok(Outcome::Closed);
+                }
                 _ = shutdown.changed() => {
                     self.untagged("BYE [UNAVAILABLE] Server shutting down");
                     let _ = self.flush(&mut io).await;
@@ -557,9 +569,15 @@ impl Session {
                 mailbox,
                 identifier,
             } => self.list_rights(&mailbox, &identifier).await,
-            Command::SetAcl { .. } | Command::DeleteAcl { .. } => {
-                Done::no("[NOPERM] You may not change the rights on this mailbox")
-            }
+            Command::SetAcl {
+                mailbox,
+                identifier,
+                rights,
+            } => self.set_acl(&mailbox, &identifier, Some(&rights)).await,
+            Command::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.set_acl(&mailbox, &identifier, None).await,
         };
         if matches!(next, Next::Continue) {
             self.sync_selected(may_expunge).await;
@@ -571,6 +589,23 @@ impl Session {
     pub(crate) fn finish(&mut self, tag: &str, done: Done) {
         self.out
             .extend_from_slice(format!("{tag} {} {}\r\n", done.status, done.text).as_bytes());
+    }
+}
+
+/// Resolves when the logged-in account's sessions must end; never when nobody is logged in.
+pub(crate) async fn wait_revoked(
+    revocations: &mut tokio::sync::broadcast::Receiver<(i64, i64)>,
+    account: Option<(i64, i64)>,
+) {
+    let Some((account_id, epoch)) = account else {
+        return std::future::pending().await;
+    };
+    loop {
+        match revocations.recv().await {
+            Ok((id, new_epoch)) if id == account_id && new_epoch > epoch => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return std::future::pending().await,
+        }
     }
 }
 

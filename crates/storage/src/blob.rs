@@ -17,8 +17,9 @@ use crate::{now, Error, Result, Store};
 /// Where blob bytes live.
 #[derive(Debug, Clone)]
 pub enum BlobStore {
-    /// Files under a directory: `<dir>/<2 hex>/<64 hex>`.
-    Files { dir: PathBuf },
+    /// Files under a directory: `<dir>/<2 hex>/<64 hex>`; bodies up to `inline_max` bytes are
+    /// rows of `blob_data` instead.
+    Files { dir: PathBuf, inline_max: usize },
     /// Rows of the `blob_data` table (lets several nodes share nothing but the database).
     Database,
 }
@@ -29,9 +30,17 @@ pub fn blob_id(bytes: &[u8]) -> String {
 }
 
 impl BlobStore {
-    pub fn files(dir: PathBuf) -> Result<BlobStore> {
+    pub fn files(dir: PathBuf, inline_max: usize) -> Result<BlobStore> {
         std::fs::create_dir_all(&dir)?;
-        Ok(BlobStore::Files { dir })
+        Ok(BlobStore::Files { dir, inline_max })
+    }
+
+    /// True when a body of `len` bytes is kept in the database.
+    pub fn in_database(&self, len: usize) -> bool {
+        match self {
+            BlobStore::Database => true,
+            BlobStore::Files { inline_max, .. } => len <= *inline_max,
+        }
     }
 
     fn path(dir: &Path, id: &str) -> PathBuf {
@@ -73,7 +82,10 @@ impl Store {
     /// referring transaction, see [`Store::blob_ref_in`]). Returns the blob id.
     pub async fn put_blob_bytes(&self, bytes: &[u8]) -> Result<String> {
         let id = blob_id(bytes);
-        if let BlobStore::Files { dir } = &self.blobs {
+        if self.blobs.in_database(bytes.len()) {
+            return Ok(id);
+        }
+        if let BlobStore::Files { dir, .. } = &self.blobs {
             let dir = dir.clone();
             let owned_id = id.clone();
             let owned = bytes.to_vec();
@@ -103,7 +115,7 @@ impl Store {
         .bind(now())
         .execute(&mut **tx)
         .await?;
-        if matches!(self.blobs, BlobStore::Database) {
+        if self.blobs.in_database(bytes.len()) {
             sqlx::query(
                 "INSERT INTO blob_data (id, data) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
             )
@@ -118,7 +130,16 @@ impl Store {
     /// Reads a whole blob.
     pub async fn read_blob(&self, id: &str) -> Result<Vec<u8>> {
         match &self.blobs {
-            BlobStore::Files { dir } => {
+            BlobStore::Files { dir, inline_max } => {
+                if *inline_max > 0 {
+                    let row = sqlx::query("SELECT data FROM blob_data WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    if let Some(row) = row {
+                        return Ok(row.try_get::<Vec<u8>, _>(0)?);
+                    }
+                }
                 let path = BlobStore::path(dir, id);
                 tokio::fs::read(&path).await.map_err(|e| match e.kind() {
                     std::io::ErrorKind::NotFound => Error::NotFound(format!("blob {id}")),
@@ -152,7 +173,7 @@ impl Store {
         tx.commit().await?;
         let ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
         let mut removed = ids.len() as u64;
-        if let BlobStore::Files { dir } = &self.blobs {
+        if let BlobStore::Files { dir, .. } = &self.blobs {
             for id in &ids {
                 match std::fs::remove_file(BlobStore::path(dir, id)) {
                     Ok(()) => {}

@@ -528,18 +528,25 @@ impl Store {
     pub async fn set_status(&self, address: &str, status: AccountStatus) -> Result<()> {
         let address = normalize_address(address);
         let departed_at = (status == AccountStatus::Departed).then(now);
-        let done = sqlx::query(
-            "UPDATE accounts SET status = $1, departed_at = $2 \
-             WHERE id = (SELECT account_id FROM addresses WHERE address = $3)",
+        let mut tx = self.begin_write().await?;
+        let account_id: i64 = sqlx::query_scalar(
+            "SELECT account_id FROM addresses WHERE address = $1 AND account_id IS NOT NULL",
         )
-        .bind(status.as_str())
-        .bind(departed_at)
         .bind(address.clone())
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound(format!("account {address}")));
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("account {address}")))?;
+        sqlx::query("UPDATE accounts SET status = $1, departed_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(departed_at)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        if status != AccountStatus::Active {
+            // BD-6.1: login denied now, also for sessions already open.
+            Self::bump_session_epoch_in(&mut tx, account_id).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -588,7 +595,19 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| Error::NotFound(format!("account {address}")))?;
+        sqlx::query(
+            "INSERT INTO credential_history (account_id, phc, retired_at) \
+             SELECT account_id, phc, $1 FROM credentials WHERE account_id = $2",
+        )
+        .bind(now())
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
         Self::set_credential_in(&mut tx, account_id, phc).await?;
+        if must_change {
+            // A reset (BD-9.5, KT-7.5): sessions opened with the old password end.
+            Self::bump_session_epoch_in(&mut tx, account_id).await?;
+        }
         sqlx::query("UPDATE accounts SET must_change_password = $1 WHERE id = $2")
             .bind(must_change as i64)
             .bind(account_id)

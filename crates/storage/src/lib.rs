@@ -6,6 +6,7 @@
 //!
 //! - [`blob`]: content-addressed message bodies (files under `data_dir`, or rows in the database).
 //! - [`directory`]: domains, units, persons, addresses, aliases, groups, credentials.
+//! - [`lifecycle`]: transfers, departures, unit heads and delegates, session epochs.
 //! - [`mail`]: folders and messages, delivery with exact quota accounting.
 //! - [`mailbox`]: IMAP operations: flags/MODSEQ, expunge, copy/move, append, rename.
 //! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
@@ -24,6 +25,7 @@
 pub mod blob;
 pub mod directory;
 pub mod events;
+pub mod lifecycle;
 pub mod mail;
 pub mod mailbox;
 pub mod meta;
@@ -39,6 +41,7 @@ use sqlx::{AnyPool, Executor};
 pub use blob::BlobStore;
 pub use directory::*;
 pub use events::Event;
+pub use lifecycle::{Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};
 pub use mail::*;
 pub use mailbox::{apply_flags, FlagChange, FolderCounts};
 pub use meta::MessageMeta;
@@ -94,6 +97,9 @@ pub struct StoreOptions {
     /// `files` (default for SQLite) or `database` (default for PostgreSQL).
     pub blob_store: Option<String>,
     pub max_connections: u32,
+    /// With the `files` store, bodies up to this size are kept in the database instead (one
+    /// fsync for a whole group commit instead of two per message). 0 = always files.
+    pub inline_blob_max: usize,
     /// Apply pending migrations on open.
     pub migrate: bool,
 }
@@ -105,6 +111,7 @@ impl StoreOptions {
             data_dir: data_dir.into(),
             blob_store: None,
             max_connections: 16,
+            inline_blob_max: 128 * 1024,
             migrate: true,
         }
     }
@@ -202,7 +209,7 @@ impl Store {
             Backend::Postgres => "database".into(),
         });
         let blobs = match blob_kind.as_str() {
-            "files" => BlobStore::files(options.data_dir.join("blobs"))?,
+            "files" => BlobStore::files(options.data_dir.join("blobs"), options.inline_blob_max)?,
             "database" => BlobStore::Database,
             other => return Err(Error::Invalid(format!("storage.blob_store = {other:?}"))),
         };

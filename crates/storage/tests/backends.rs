@@ -1050,11 +1050,32 @@ async fn migrations_are_idempotent() {
             .await
             .unwrap();
         assert_eq!(d.placed[0].2, 2);
+        // Each migration file is recorded exactly once, however often the store is opened.
+        let files = std::fs::read_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../migrations/sqlite"
+        ))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count() as i64;
+        assert_eq!(
+            ctx.scalar_i64("SELECT COUNT(DISTINCT version) FROM _sqlx_migrations", "")
+                .await,
+            files,
+            "[{}] every migration recorded",
+            ctx.name()
+        );
         assert_eq!(
             ctx.scalar_i64("SELECT COUNT(*) FROM _sqlx_migrations", "")
                 .await,
-            1,
-            "[{}] one migration recorded once",
+            files,
+            "[{}] and recorded once",
             ctx.name()
         );
         again.close().await;
@@ -1223,12 +1244,12 @@ fn with_database_replaces_the_name() {
 #[tokio::test]
 async fn gc_removes_orphan_blob_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&storage::StoreOptions::new(
+    let mut options = storage::StoreOptions::new(
         format!("sqlite://{}", dir.path().join("g.db").display()),
         dir.path().to_path_buf(),
-    ))
-    .await
-    .unwrap();
+    );
+    options.inline_blob_max = 0;
+    let store = Store::open(&options).await.unwrap();
     let kept = store.put_blob_bytes(b"referenced later").await.unwrap();
     let orphan_dir = dir.path().join("blobs").join("ab");
     std::fs::create_dir_all(&orphan_dir).unwrap();
@@ -1264,4 +1285,49 @@ async fn gc_removes_orphan_blob_files() {
         .unwrap();
     assert_eq!(store.gc_blobs(0).await.unwrap(), 0);
     assert_eq!(store.read_blob(&delivered.blob_id).await.unwrap(), raw);
+}
+
+/// With the files store, small bodies are kept in the database (one fsync per group commit);
+/// large ones are files. Both read back identically and are collected when unreferenced.
+#[tokio::test]
+async fn small_blobs_inline_large_blobs_as_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = storage::StoreOptions::new(
+        format!("sqlite://{}", dir.path().join("i.db").display()),
+        dir.path().to_path_buf(),
+    );
+    options.inline_blob_max = 1024;
+    let store = Store::open(&options).await.unwrap();
+    store.add_domain(DOMAIN, "free").await.unwrap();
+    let a = store
+        .add_person(&person("a@kontum.gov.vn", NAME, None))
+        .await
+        .unwrap()
+        .account_id;
+    let small = b"Subject: small\r\n\r\nx\r\n".to_vec();
+    let mut large = b"Subject: large\r\n\r\n".to_vec();
+    large.extend(std::iter::repeat_n(b'y', 4096));
+    for raw in [&small, &large] {
+        let d = store
+            .deliver(Delivery {
+                raw: Arc::new(raw.clone()),
+                meta: Arc::new(MessageMeta::compute(raw)),
+                targets: vec![DeliveryTarget {
+                    account_id: a,
+                    folder: FolderChoice::Inbox,
+                    flags: String::new(),
+                }],
+                outbound: None,
+                internal_date: storage::now(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(&store.read_blob(&d.blob_id).await.unwrap(), raw);
+    }
+    let files = common::blob_files(&dir.path().join("blobs"));
+    assert_eq!(files.len(), 1, "only the large body is a file: {files:?}");
+    assert_eq!(
+        files[0].file_name().unwrap().to_str().unwrap(),
+        storage::blob::blob_id(&large)
+    );
 }

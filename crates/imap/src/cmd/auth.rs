@@ -43,10 +43,17 @@ impl Session {
             }) => {
                 throttle.success(login);
                 tracing::info!(session = %self.id, user = %address, "imap login");
+                let epoch = self
+                    .context
+                    .store
+                    .session_epoch(account_id)
+                    .await
+                    .unwrap_or(0);
                 self.state = State::Authenticated {
                     user: User {
                         account_id,
                         address,
+                        epoch,
                     },
                 };
                 Done::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
@@ -147,7 +154,9 @@ impl Session {
 
     pub(crate) fn namespace(&mut self) -> Done {
         // RFC 2342: personal folders at the root, '/' as the separator.
-        self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+        // Unit mailboxes shared with the user live under "Đơn vị/" (the shared namespace).
+        let shared = self.encode_name(&format!("{}/", crate::shared::SHARED_ROOT));
+        self.untagged(&format!("NAMESPACE ((\"\" \"/\")) NIL (({shared} \"/\"))"));
         Done::ok("NAMESPACE completed")
     }
 }

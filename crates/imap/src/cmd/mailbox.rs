@@ -67,17 +67,6 @@ impl Session {
         }
     }
 
-    /// The user's folder named by the client, or a NO response.
-    pub(crate) async fn resolve_folder(&self, raw: &str) -> Result<Folder, Done> {
-        let user = self.user().ok_or_else(|| Done::bad("Not authenticated"))?;
-        let name = self.decode_name(raw)?;
-        match self.context.store.folder(user.account_id, &name).await {
-            Ok(folder) => Ok(folder),
-            Err(storage::Error::NotFound(_)) => Err(Done::no("[NONEXISTENT] No such mailbox")),
-            Err(e) => Err(self.server_error(e)),
-        }
-    }
-
     pub(crate) fn server_error(&self, error: storage::Error) -> Done {
         tracing::warn!(session = %self.id, error = %error, "storage error");
         match error {
@@ -101,10 +90,16 @@ impl Session {
         };
         // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2).
         self.state = State::Authenticated { user: user.clone() };
-        let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
             Err(done) => return done,
         };
+        if let Err(done) = mailbox.require("r", "read messages") {
+            return done;
+        }
+        // RFC 4314 4: without a right to change anything, the mailbox opens read-only.
+        let read_only = read_only || !"stwe".chars().any(|r| mailbox.rights.contains(r));
+        let folder = mailbox.folder.clone();
         if condstore {
             self.condstore = true;
         }
@@ -141,7 +136,8 @@ impl Session {
             "OK [HIGHESTMODSEQ {}] Highest",
             folder.highestmodseq
         ));
-        let name = folder.name.clone();
+        let name = mailbox.display.clone();
+        // KT-11: who opened which mailbox when.
         let _ = self
             .context
             .store
@@ -152,7 +148,7 @@ impl Session {
             mailbox: Box::new(Selected {
                 folder_id: folder.id,
                 account_id: folder.account_id,
-                name,
+                name: mailbox.display.clone(),
                 read_only,
                 uidvalidity: folder.uidvalidity,
                 uids: messages.iter().map(|m| m.uid).collect(),
@@ -246,7 +242,10 @@ impl Session {
 
     pub(crate) async fn delete(&mut self, raw: &str) -> Done {
         let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+            Ok(m) if m.shared() => {
+                return Done::no("[NOPERM] Unit folders are managed by the IT centre")
+            }
+            Ok(m) => m.folder,
             Err(done) => return done,
         };
         if folder.name == "INBOX" {
@@ -299,7 +298,8 @@ impl Session {
 
     pub(crate) async fn subscribe(&mut self, raw: &str, subscribed: bool) -> Done {
         let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+            Ok(m) if m.shared() => return Done::ok("SUBSCRIBE completed"),
+            Ok(m) => m.folder,
             Err(done) => return done,
         };
         match self
@@ -356,47 +356,86 @@ impl Session {
             compiled.push(decoded.chars().collect::<Vec<char>>());
         }
         let subscribed_only = lsub || options.select_subscribed;
-        for folder in &folders {
-            let chars: Vec<char> = folder.name.chars().collect();
-            if !compiled.iter().any(|p| wildcard_match(p, &chars)) {
-                continue;
-            }
-            if subscribed_only && !folder.subscribed {
-                continue;
-            }
-            if options.select_special_use && folder.special_use.is_none() {
-                continue;
-            }
-            let prefix = format!("{}/", folder.name);
-            let has_children = folders.iter().any(|f| f.name.starts_with(&prefix));
-            let mut attributes = vec![if has_children {
+        // Personal folders, then the unit folders shared with the user (RFC 2342).
+        let mut entries: Vec<(String, Option<Folder>, Vec<String>)> = vec![];
+        let children = |names: &[String], name: &str| {
+            let prefix = format!("{name}/");
+            if names.iter().any(|n| n.starts_with(&prefix)) {
                 "\\HasChildren"
             } else {
                 "\\HasNoChildren"
             }
-            .to_string()];
-            if let Some(flag) = &folder.special_use {
+            .to_string()
+        };
+        let own_names: Vec<String> = folders.iter().map(|f| f.name.clone()).collect();
+        for folder in &folders {
+            entries.push((
+                folder.name.clone(),
+                Some(folder.clone()),
+                vec![children(&own_names, &folder.name)],
+            ));
+        }
+        let shared = self.shared_folders().await;
+        if !shared.is_empty() {
+            let shared_names: Vec<String> = shared.iter().map(|(d, _, _)| d.clone()).collect();
+            let root = crate::shared::SHARED_ROOT.to_string();
+            entries.push((
+                root.clone(),
+                None,
+                vec!["\\Noselect".into(), "\\HasChildren".into()],
+            ));
+            let mut units: Vec<String> = shared_names
+                .iter()
+                .filter_map(|d| d.splitn(3, '/').nth(1).map(|u| format!("{root}/{u}")))
+                .collect();
+            units.dedup();
+            for unit in units {
+                entries.push((
+                    unit,
+                    None,
+                    vec!["\\Noselect".into(), "\\HasChildren".into()],
+                ));
+            }
+            for (display, folder, _) in shared {
+                let attributes = vec![children(&shared_names, &display)];
+                entries.push((display, Some(folder), attributes));
+            }
+        }
+        for (display, folder, mut attributes) in entries {
+            let chars: Vec<char> = display.chars().collect();
+            if !compiled.iter().any(|p| wildcard_match(p, &chars)) {
+                continue;
+            }
+            let subscribed = folder.as_ref().is_none_or(|f| f.subscribed);
+            if subscribed_only && !subscribed {
+                continue;
+            }
+            let special_use = folder.as_ref().and_then(|f| f.special_use.clone());
+            if options.select_special_use && special_use.is_none() {
+                continue;
+            }
+            if let Some(flag) = special_use {
                 if !lsub {
-                    attributes.push(flag.clone());
+                    attributes.push(flag);
                 }
             }
-            if folder.subscribed && (options.return_subscribed || options.select_subscribed) {
+            if subscribed && (options.return_subscribed || options.select_subscribed) {
                 attributes.push("\\Subscribed".into());
             }
-            let name = self.encode_name(&folder.name);
+            let name = self.encode_name(&display);
             self.untagged(&format!(
                 "{command} ({}) \"/\" {name}",
                 attributes.join(" ")
             ));
-            if !options.return_status.is_empty() {
+            if let (false, Some(folder)) = (options.return_status.is_empty(), &folder) {
                 let items = options.return_status.clone();
-                self.status_line(folder, &items).await;
+                self.status_line(folder, &display, &items).await;
             }
         }
         Done::ok(format!("{command} completed"))
     }
 
-    async fn status_line(&mut self, folder: &Folder, items: &[StatusItem]) -> bool {
+    async fn status_line(&mut self, folder: &Folder, display: &str, items: &[StatusItem]) -> bool {
         let counts = match self.context.store.folder_counts(folder.id).await {
             Ok(c) => c,
             Err(_) => return false,
@@ -414,17 +453,23 @@ impl Session {
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", folder.highestmodseq),
             });
         }
-        let name = self.encode_name(&folder.name);
+        let name = self.encode_name(display);
         self.untagged(&format!("STATUS {name} ({})", parts.join(" ")));
         true
     }
 
     pub(crate) async fn status(&mut self, raw: &str, items: &[StatusItem]) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
             Err(done) => return done,
         };
-        if self.status_line(&folder, items).await {
+        if let Err(done) = mailbox.require("r", "read the status") {
+            return done;
+        }
+        if self
+            .status_line(&mailbox.folder, &mailbox.display, items)
+            .await
+        {
             Done::ok("STATUS completed")
         } else {
             Done::no("[SERVERBUG] STATUS failed")
@@ -439,7 +484,10 @@ impl Session {
         message: Vec<u8>,
     ) -> Done {
         let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+            Ok(m) => match m.require("i", "add messages") {
+                Ok(()) => m.folder,
+                Err(done) => return done,
+            },
             Err(done) if done.text.starts_with("[NONEXISTENT]") => {
                 return Done::no("[TRYCREATE] No such mailbox")
             }

@@ -102,6 +102,12 @@ impl Session {
         let Some((folder_id, read_only, _)) = self.selected_ids() else {
             return Done::bad("No mailbox selected");
         };
+        // Rights are re-read on every command: a revoke applies to open sessions (RFC 4314).
+        let rights = self.selected_rights().await;
+        if !rights.contains('r') {
+            return Done::no("[NOPERM] Your access to this mailbox has been withdrawn");
+        }
+        let read_only = read_only || !rights.contains('s');
         let uids = match self.resolve(set, uid) {
             Ok(u) => u,
             Err(done) => return done,
@@ -160,6 +166,18 @@ impl Session {
                     Err(e) => return self.server_error(e),
                 }
             }
+        }
+        let reads_body = items.iter().any(|i| {
+            matches!(
+                i,
+                FetchItem::BodySection { .. }
+                    | FetchItem::Binary { .. }
+                    | FetchItem::Rfc822
+                    | FetchItem::Rfc822Text
+            )
+        });
+        if reads_body {
+            self.audit_unit("unit.read", &uids).await;
         }
         let needs_meta = items.iter().any(|i| {
             !matches!(
@@ -384,10 +402,25 @@ impl Session {
         if read_only {
             return Done::no("[READ-ONLY] Mailbox is read-only");
         }
+        // RFC 4314 4: \Seen needs s, \Deleted needs t, other flags need w.
+        let rights = self.selected_rights().await;
+        for flag in flags {
+            let needed = if flag.eq_ignore_ascii_case("\\Seen") {
+                's'
+            } else if flag.eq_ignore_ascii_case("\\Deleted") {
+                't'
+            } else {
+                'w'
+            };
+            if !rights.contains(needed) {
+                return Done::no(format!("[NOPERM] You may not set {flag} in this mailbox"));
+            }
+        }
         let uids = match self.resolve(set, uid) {
             Ok(u) => u,
             Err(done) => return done,
         };
+        self.audit_unit("unit.handle", &uids).await;
         if unchanged_since.is_some() {
             self.condstore = true;
         }
@@ -586,13 +619,22 @@ impl Session {
             Err(done) => return done,
         };
         let target = match self.resolve_folder(mailbox).await {
-            Ok(f) => f,
+            Ok(m) => m,
             Err(done) if done.text.starts_with("[NONEXISTENT]") => {
                 return Done::no("[TRYCREATE] No such mailbox")
             }
             Err(done) => return done,
         };
         let _ = uidvalidity;
+        if let Err(done) = target.require("i", "add messages") {
+            return done;
+        }
+        let rights = self.selected_rights().await;
+        if !rights.contains('r') || (remove && !(rights.contains('t') && rights.contains('e'))) {
+            return Done::no("[NOPERM] You may not move messages out of this mailbox");
+        }
+        self.audit_unit(if remove { "unit.handle" } else { "unit.read" }, &uids)
+            .await;
         if uids.is_empty() {
             return Done::ok(if remove {
                 "MOVE completed (nothing to move)"
@@ -603,7 +645,7 @@ impl Session {
         let pairs = match self
             .context
             .store
-            .copy_messages(folder_id, &uids, target.id, remove)
+            .copy_messages(folder_id, &uids, target.folder.id, remove)
             .await
         {
             Ok(p) => p,
@@ -613,7 +655,7 @@ impl Session {
         let destinations: Vec<i64> = pairs.iter().map(|p| p.1).collect();
         let copyuid = format!(
             "[COPYUID {} {} {}]",
-            target.uidvalidity,
+            target.folder.uidvalidity,
             compact(&sources),
             compact(&destinations)
         );
@@ -649,6 +691,9 @@ impl Session {
         };
         if read_only {
             return Done::no("[READ-ONLY] Mailbox is read-only");
+        }
+        if !self.selected_rights().await.contains('e') {
+            return Done::no("[NOPERM] You may not expunge in this mailbox");
         }
         let only_uids = match only {
             Some(set) => match self.resolve(set, true) {

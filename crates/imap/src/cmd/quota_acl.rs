@@ -39,11 +39,11 @@ impl Session {
     }
 
     pub(crate) async fn get_quota_root(&mut self, raw: &str) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
             Err(done) => return done,
         };
-        let name = self.encode_name(&folder.name);
+        let name = self.encode_name(&mailbox.display);
         self.untagged(&format!("QUOTAROOT {name} \"\""));
         match self.quota_line().await {
             Ok(()) => Done::ok("GETQUOTAROOT completed"),
@@ -52,35 +52,136 @@ impl Session {
     }
 
     pub(crate) async fn my_rights(&mut self, raw: &str) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
             Err(done) => return done,
         };
-        let name = self.encode_name(&folder.name);
-        self.untagged(&format!("MYRIGHTS {name} {ALL_RIGHTS}"));
+        let name = self.encode_name(&mailbox.display);
+        self.untagged(&format!("MYRIGHTS {name} {}", mailbox.rights));
         Done::ok("MYRIGHTS completed")
     }
 
+    /// RFC 4314 3.3: needs the `a` right.
     pub(crate) async fn get_acl(&mut self, raw: &str) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
             Err(done) => return done,
         };
-        let Some(user) = self.user() else {
-            return Done::bad("Not authenticated");
+        if let Err(done) = mailbox.require("a", "read the access rights") {
+            return done;
+        }
+        let owner = match self.context.store.account_ref(mailbox.owner).await {
+            Ok(a) => a,
+            Err(e) => return self.server_error(e),
         };
-        let name = self.encode_name(&folder.name);
-        self.untagged(&format!("ACL {name} {} {ALL_RIGHTS}", quote(&user.address)));
+        let grants = match self.context.store.grants_on(mailbox.owner).await {
+            Ok(g) => g,
+            Err(e) => return self.server_error(e),
+        };
+        let mut line = format!(
+            "ACL {} {} {ALL_RIGHTS}",
+            self.encode_name(&mailbox.display),
+            quote(&owner.address)
+        );
+        for grant in grants {
+            line.push_str(&format!(
+                " {} {}",
+                quote(&grant.grantee_address),
+                grant.rights
+            ));
+        }
+        self.untagged(&line);
         Done::ok("GETACL completed")
     }
 
-    pub(crate) async fn list_rights(&mut self, raw: &str, identifier: &str) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(f) => f,
+    /// RFC 4314 3.1/3.2: SETACL (`+r`, `-w`, or a full set) and DELETEACL, with the `a` right.
+    pub(crate) async fn set_acl(
+        &mut self,
+        raw: &str,
+        identifier: &str,
+        rights: Option<&str>,
+    ) -> Done {
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
             Err(done) => return done,
         };
-        let name = self.encode_name(&folder.name);
-        // RFC 4314 3.7: the owner always has every right; others may be granted any of them.
+        if let Err(done) = mailbox.require("a", "change the access rights") {
+            return done;
+        }
+        let store = self.context.store.clone();
+        let grantee = match store.login_record(identifier).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Done::no("[NONEXISTENT] No such user"),
+            Err(e) => return self.server_error(e),
+        };
+        if grantee.account_id == mailbox.owner {
+            return Done::no("[CANNOT] The owner always has every right");
+        }
+        let current = store
+            .rights(mailbox.owner, grantee.account_id)
+            .await
+            .unwrap_or_default();
+        let new_rights: String = match rights {
+            None => String::new(),
+            Some(spec) => {
+                let (mode, letters) = match spec.chars().next() {
+                    Some('+') => ('+', &spec[1..]),
+                    Some('-') => ('-', &spec[1..]),
+                    _ => ('=', spec),
+                };
+                if let Some(bad) = letters
+                    .chars()
+                    .find(|c| !ALL_RIGHTS.contains(*c) && !"cd".contains(*c))
+                {
+                    return Done::bad(format!("Unknown right {bad}"));
+                }
+                // RFC 4314 2.1.1: obsolete c and d stand for k x and t e.
+                let letters = letters.replace('c', "kx").replace('d', "te");
+                ALL_RIGHTS
+                    .chars()
+                    .filter(|r| match mode {
+                        '+' => current.contains(*r) || letters.contains(*r),
+                        '-' => current.contains(*r) && !letters.contains(*r),
+                        _ => letters.contains(*r),
+                    })
+                    .collect()
+            }
+        };
+        match store
+            .set_acl(mailbox.owner, &grantee.address, &new_rights)
+            .await
+        {
+            Ok(()) => {
+                let actor = self.user().map(|u| u.address).unwrap_or_default();
+                let _ = store
+                    .log_event(
+                        &actor,
+                        "acl.set",
+                        &mailbox.display,
+                        "",
+                        serde_json::json!({"grantee": grantee.address, "rights": new_rights}),
+                    )
+                    .await;
+                Done::ok(if rights.is_some() {
+                    "SETACL completed"
+                } else {
+                    "DELETEACL completed"
+                })
+            }
+            Err(e) => self.server_error(e),
+        }
+    }
+
+    pub(crate) async fn list_rights(&mut self, raw: &str, identifier: &str) -> Done {
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
+            Err(done) => return done,
+        };
+        if let Err(done) = mailbox.require("a", "read the access rights") {
+            return done;
+        }
+        let name = self.encode_name(&mailbox.display);
+        // RFC 4314 3.7: nothing is granted by default; any right may be granted separately.
         let rights: Vec<String> = ALL_RIGHTS.chars().map(|c| c.to_string()).collect();
         self.untagged(&format!(
             "LISTRIGHTS {name} {} \"\" {}",

@@ -203,7 +203,9 @@ pub async fn open_ctx(
             (url, Some(name))
         }
     };
-    let options = StoreOptions::new(url, data_dir);
+    let mut options = StoreOptions::new(url, data_dir);
+    // Exercise the blob files (small bodies would otherwise be kept in the database).
+    options.inline_blob_max = 0;
     let store = Store::open(&options)
         .await
         .unwrap_or_else(|e| panic!("[{backend:?}] Store::open({}): {e}", options.url));
