@@ -16,7 +16,12 @@ pub struct Output {
 
 impl Output {
     /// Prints rows as a table (or a JSON array).
-    fn table<T: Serialize>(&self, headers: &[&str], rows: &[T], cells: impl Fn(&T) -> Vec<String>) {
+    pub(crate) fn table<T: Serialize>(
+        &self,
+        headers: &[&str],
+        rows: &[T],
+        cells: impl Fn(&T) -> Vec<String>,
+    ) {
         if self.json {
             println!(
                 "{}",
@@ -46,7 +51,7 @@ impl Output {
     }
 
     /// Prints one record as `key: value` lines (or a JSON object).
-    fn record<T: Serialize>(&self, value: &T) {
+    pub(crate) fn record<T: Serialize>(&self, value: &T) {
         if self.json {
             println!(
                 "{}",
@@ -67,7 +72,7 @@ impl Output {
         }
     }
 
-    fn done(&self, message: &str) {
+    pub(crate) fn done(&self, message: &str) {
         if self.json {
             println!("{}", serde_json::json!({ "ok": true, "message": message }));
         } else {
@@ -106,10 +111,14 @@ pub enum UnitCmd {
     Show {
         abbrev: String,
     },
+    #[command(flatten)]
+    Mailbox(crate::staff::UnitMailbox),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum UserCmd {
+    #[command(flatten)]
+    Lifecycle(crate::staff::UserLifecycle),
     /// Create a civil servant's account. Without --password-stdin a random initial password is
     /// generated and printed once; the user must change it.
     Add {
@@ -181,6 +190,12 @@ pub enum GroupCmd {
         group: String,
         member: String,
     },
+    MemberRemove {
+        group: String,
+        member: String,
+    },
+    /// Groups and their members.
+    List,
 }
 
 pub async fn domain(store: &Store, out: &Output, cmd: DomainCmd) -> anyhow::Result<()> {
@@ -264,7 +279,25 @@ pub async fn unit(
                 },
             );
         }
-        UnitCmd::Show { abbrev } => out.record(&store.unit(&abbrev).await?),
+        UnitCmd::Show { abbrev } => {
+            let unit = store.unit(&abbrev).await?;
+            out.record(&unit);
+            if !out.json {
+                out.table(
+                    &["GRANTEE", "RIGHTS", "SEND", "HEAD"],
+                    &store.grants_on(unit.account_id).await?,
+                    |g| {
+                        vec![
+                            g.grantee_address.clone(),
+                            g.rights.clone(),
+                            g.may_send.to_string(),
+                            g.head.to_string(),
+                        ]
+                    },
+                );
+            }
+        }
+        UnitCmd::Mailbox(cmd) => crate::staff::unit(store, out, cmd).await?,
     }
     Ok(())
 }
@@ -294,7 +327,7 @@ fn new_password(config: &Config, from_stdin: bool) -> anyhow::Result<(String, bo
 
 /// The first free address by the domain's naming rule (KT-4 or a template), skipping
 /// reserved names and numbering collisions.
-async fn generated_address(
+pub(crate) async fn generated_address(
     store: &Store,
     full_name: &str,
     unit: &storage::Unit,
@@ -332,6 +365,7 @@ pub async fn user(
     cmd: UserCmd,
 ) -> anyhow::Result<()> {
     match cmd {
+        UserCmd::Lifecycle(cmd) => crate::staff::user(store, config, out, cmd).await?,
         UserCmd::Add {
             name,
             unit,
@@ -505,6 +539,30 @@ pub async fn group(store: &Store, out: &Output, cmd: GroupCmd) -> anyhow::Result
                 )
                 .await?;
             out.done(&format!("group {address} created"));
+        }
+        GroupCmd::MemberRemove { group, member } => {
+            store.remove_group_member(&group, &member).await?;
+            store
+                .log_event(
+                    "cli",
+                    "group.member-remove",
+                    &group,
+                    "",
+                    serde_json::json!({"member": member}),
+                )
+                .await?;
+            out.done(&format!("{member} removed from {group}"));
+        }
+        GroupCmd::List => {
+            let groups = store.list_groups().await?;
+            out.table(&["GROUP", "NAME", "SEND POLICY", "MEMBERS"], &groups, |g| {
+                vec![
+                    g.address.clone(),
+                    g.name.clone(),
+                    g.send_policy.clone(),
+                    g.members.join(" "),
+                ]
+            });
         }
         GroupCmd::MemberAdd { group, member } => {
             store.add_group_member(&group, &member).await?;

@@ -10,6 +10,7 @@ mod admin;
 mod config;
 mod http;
 mod serve;
+mod staff;
 mod tls;
 
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ enum Command {
     /// Distribution groups (KT-10 "nơi nhận").
     #[command(subcommand)]
     Group(admin::GroupCmd),
+    /// The electronic directory: bulk import and export (CSV).
+    #[command(subcommand)]
+    Directory(staff::DirectoryCmd),
     /// The audit log.
     Events {
         /// Only actions starting with this prefix, e.g. "user."
@@ -124,6 +128,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::User(cmd) => admin::user(&store, &config, &out, cmd).await,
                 Command::Alias(cmd) => admin::alias(&store, &out, cmd).await,
                 Command::Group(cmd) => admin::group(&store, &out, cmd).await,
+                Command::Directory(cmd) => staff::directory(&store, &config, &out, cmd).await,
                 Command::Events { action, limit } => {
                     admin::events(&store, &out, &action, limit).await
                 }

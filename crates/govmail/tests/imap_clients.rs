@@ -801,6 +801,59 @@ async fn python_imapclient_envelope_bodystructure_and_idle_sees_exists_within_1s
 // ------------------------------------------------------------------ 3. mbsync
 
 const MBSYNC_N: usize = 500;
+/// A server-side folder with a Vietnamese name, created between the first and second sync.
+const VIET_FOLDER: &str = "Báo cáo";
+
+/// RFC 3501 5.1.3 modified UTF-7 to UTF-8.
+fn mutf7_decode(name: &str) -> String {
+    let mut out = String::new();
+    let mut rest = name;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let end = after
+            .find('-')
+            .unwrap_or_else(|| panic!("unterminated modified UTF-7 in {name:?}"));
+        if end == 0 {
+            out.push('&');
+        } else {
+            let (mut bits, mut nbits, mut bytes) = (0u32, 0u32, Vec::new());
+            for c in after[..end].bytes() {
+                let v = match c {
+                    b'A'..=b'Z' => c - b'A',
+                    b'a'..=b'z' => c - b'a' + 26,
+                    b'0'..=b'9' => c - b'0' + 52,
+                    b'+' => 62,
+                    b',' => 63,
+                    _ => panic!("bad modified UTF-7 {name:?}"),
+                };
+                bits = (bits << 6) | u32::from(v);
+                nbits += 6;
+                if nbits >= 8 {
+                    nbits -= 8;
+                    bytes.push((bits >> nbits) as u8);
+                    bits &= (1 << nbits) - 1;
+                }
+            }
+            let units: Vec<u16> = bytes
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            out.push_str(&String::from_utf16(&units).unwrap());
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An mbsync Maildir tree, its folder names (IMAP names, verbatim) decoded to UTF-8.
+fn mbsync_maildir_side(root: &Path) -> Side {
+    maildir_side(root)
+        .into_iter()
+        .map(|(folder, msgs)| (mutf7_decode(&folder), msgs))
+        .collect()
+}
 
 fn mbsync_mid(i: usize) -> String {
     format!("<mbsync-{i:03}@kontum.gov.vn>")
@@ -992,7 +1045,7 @@ async fn mbsync_two_way_sync_of_500_messages_with_changes_on_both_sides() {
             );
         }
     }
-    let local1 = maildir_side(&local);
+    let local1 = mbsync_maildir_side(&local);
     assert_same(
         "after round 1",
         "model",
@@ -1089,6 +1142,9 @@ async fn mbsync_two_way_sync_of_500_messages_with_changes_on_both_sides() {
         serde_json::json!({"op": "delete", "folder": "INBOX", "mids": delete_server}),
         serde_json::json!({"op": "flag", "folder": "INBOX", "mids": trash_server, "flags": "\\Deleted"}),
         serde_json::json!({"op": "create", "folder": "Reports"}),
+        // isync 1.4 keeps IMAP names as they are: this one becomes the Maildir folder
+        // "B&AOE-o c&AOE-o" and must be SELECTed under that modified UTF-7 name.
+        serde_json::json!({"op": "create", "folder": VIET_FOLDER}),
     ];
     for mid in &flag_server {
         model.get_mut(mid).unwrap().1.insert("\\Flagged".into());
@@ -1111,6 +1167,8 @@ async fn mbsync_two_way_sync_of_500_messages_with_changes_on_both_sides() {
         ("Archive", "\\Seen"),
         ("Archive", ""),
         ("Archive", "\\Answered \\Seen"),
+        (VIET_FOLDER, "\\Seen"),
+        (VIET_FOLDER, ""),
     ]
     .into_iter()
     .enumerate()
@@ -1136,10 +1194,14 @@ async fn mbsync_two_way_sync_of_500_messages_with_changes_on_both_sides() {
 
     // Round 2: both sides converge on the model.
     mbsync(&install, &server, &rc, 2);
-    let all_folders = [&base_folders[..], &["Reports", "Local-Only"]].concat();
+    let all_folders = [&base_folders[..], &["Reports", "Local-Only", VIET_FOLDER]].concat();
     let expected2 = model_view(&model, &all_folders);
     let (server2, folders2) = server_side(&install).await;
-    let local2 = maildir_side(&local);
+    let local2 = mbsync_maildir_side(&local);
+    assert!(
+        local.join("B&AOE-o c&AOE-o").join("cur").is_dir(),
+        "isync 1.4 names the Maildir folder by the IMAP (modified UTF-7) name"
+    );
     assert_same(
         "after round 2",
         "model",
@@ -1185,7 +1247,7 @@ async fn mbsync_two_way_sync_of_500_messages_with_changes_on_both_sides() {
     // Round 3: nothing left to do; nothing changes, nothing is uploaded again.
     mbsync(&install, &server, &rc, 3);
     let (server3, folders3) = server_side(&install).await;
-    let local3 = maildir_side(&local);
+    let local3 = mbsync_maildir_side(&local);
     assert_eq!(
         folders3, folders2,
         "round 3 must not touch the server (UIDVALIDITY, UIDNEXT)"

@@ -13,6 +13,7 @@ pub mod cmd;
 pub mod codes;
 pub mod deliver;
 pub mod io;
+pub mod outbound;
 pub mod server;
 pub mod session;
 
@@ -93,6 +94,11 @@ pub struct Context {
     pub connections: Arc<tokio::sync::Semaphore>,
     /// SPF/DKIM/DMARC for MX mail; `None` skips the checks (no DNS at all).
     pub authenticator: Option<authres::Authenticator>,
+    /// Hosted domains, re-read at most every few seconds (asked at every RCPT).
+    local_domains: std::sync::Mutex<(
+        Option<std::time::Instant>,
+        std::collections::HashSet<String>,
+    )>,
 }
 
 impl Context {
@@ -113,7 +119,34 @@ impl Context {
             per_ip: Default::default(),
             connections,
             authenticator: None,
+            local_domains: Default::default(),
         }
+    }
+
+    /// True when mail for `domain` is ours; the list is cached for a few seconds.
+    pub async fn is_local_domain(&self, domain: &str) -> Result<bool, storage::Error> {
+        let fresh = {
+            let cache = self.local_domains.lock().unwrap();
+            match cache.0 {
+                Some(at) if at.elapsed() < Duration::from_secs(5) => {
+                    Some(cache.1.contains(&domain.to_lowercase()))
+                }
+                _ => None,
+            }
+        };
+        if let Some(answer) = fresh {
+            return Ok(answer);
+        }
+        let domains: std::collections::HashSet<String> = self
+            .store
+            .list_domains()
+            .await?
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        let answer = domains.contains(&domain.to_lowercase());
+        *self.local_domains.lock().unwrap() = (Some(std::time::Instant::now()), domains);
+        Ok(answer)
     }
 
     /// Enables SPF/DKIM/DMARC checks with this authenticator.

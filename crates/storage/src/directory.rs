@@ -111,6 +111,15 @@ pub struct LoginRecord {
     pub phc: Option<String>,
 }
 
+/// A distribution group (KT-10 "nơi nhận") and its members.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub address: String,
+    pub name: String,
+    pub send_policy: String,
+    pub members: Vec<String>,
+}
+
 /// What checking a user name and password found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
@@ -819,6 +828,45 @@ impl Store {
         .map_err(|e| unique_violation(e, format!("address {address}")))?;
         tx.commit().await?;
         Ok(group_id)
+    }
+
+    pub async fn remove_group_member(&self, group: &str, member: &str) -> Result<()> {
+        let done = sqlx::query(
+            "DELETE FROM group_members WHERE group_id = (SELECT id FROM mail_groups WHERE address = $1) \
+             AND account_id = (SELECT account_id FROM addresses WHERE address = $2)",
+        )
+        .bind(normalize_address(group))
+        .bind(normalize_address(member))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("{member} in group {group}")));
+        }
+        Ok(())
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<GroupInfo>> {
+        let rows =
+            sqlx::query("SELECT id, address, name, send_policy FROM mail_groups ORDER BY address")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut groups = vec![];
+        for row in &rows {
+            let members = sqlx::query_scalar(
+                "SELECT a.address FROM group_members m JOIN accounts a ON a.id = m.account_id \
+                 WHERE m.group_id = $1 ORDER BY a.address",
+            )
+            .bind(row.get::<i64, _>(0))
+            .fetch_all(&self.pool)
+            .await?;
+            groups.push(GroupInfo {
+                address: row.get(1),
+                name: row.get(2),
+                send_policy: row.get(3),
+                members,
+            });
+        }
+        Ok(groups)
     }
 
     pub async fn add_group_member(&self, group: &str, member: &str) -> Result<()> {

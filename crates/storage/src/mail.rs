@@ -364,35 +364,42 @@ impl Store {
         }
     }
 
-    /// Commits a batch. A job whose own rows fail is rolled back alone (savepoint) and reported;
-    /// the others still commit.
+    /// Commits a batch in one transaction. If any job fails, the transaction is rolled back and
+    /// every job is committed on its own, so one bad delivery never fails its neighbours (and
+    /// the common path pays for no savepoints).
     async fn commit_batch(&self, batch: &[CommitJob]) -> Result<Vec<Result<Delivered>>> {
         let mut tx = self.begin_write().await?;
         let mut results = Vec::with_capacity(batch.len());
+        let mut failed = false;
         for job in batch {
-            sqlx::query("SAVEPOINT one_delivery")
-                .execute(&mut *tx)
-                .await?;
             match self.commit_one_in(&mut tx, job).await {
-                Ok(delivered) => {
-                    sqlx::query("RELEASE SAVEPOINT one_delivery")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Ok(delivered));
-                }
-                Err(err) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT one_delivery")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("RELEASE SAVEPOINT one_delivery")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Err(err));
+                Ok(delivered) => results.push(delivered),
+                Err(_) => {
+                    failed = true;
+                    break;
                 }
             }
         }
-        tx.commit().await?;
-        Ok(results)
+        if !failed {
+            tx.commit().await?;
+            return Ok(results.into_iter().map(Ok).collect());
+        }
+        tx.rollback().await?;
+        let mut one_by_one = Vec::with_capacity(batch.len());
+        for job in batch {
+            let mut tx = self.begin_write().await?;
+            match self.commit_one_in(&mut tx, job).await {
+                Ok(delivered) => {
+                    tx.commit().await?;
+                    one_by_one.push(Ok(delivered));
+                }
+                Err(err) => {
+                    tx.rollback().await?;
+                    one_by_one.push(Err(err));
+                }
+            }
+        }
+        Ok(one_by_one)
     }
 
     /// True when blobs live in files (SQLite default).

@@ -160,7 +160,7 @@ impl Session {
             }
         };
         let store = &self.context.store;
-        let local = match store.is_local_domain(&mailbox.domain).await {
+        let local = match self.context.is_local_domain(&mailbox.domain).await {
             Ok(local) => local,
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "domain lookup failed");

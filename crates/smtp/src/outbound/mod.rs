@@ -39,8 +39,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use storage::{QueueEntry, Store};
 use storage::queue::{QueueOutcome, QueueUpdate};
+use storage::{QueueEntry, Store};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
@@ -253,7 +253,8 @@ impl Worker {
         let signers = dkim::Signers::load(&settings.dkim).map_err(OutboundError::Dkim)?;
         let resolver = resolve::MxResolver::new(&settings.resolvers)
             .map_err(|e| OutboundError::Resolver(e.to_string()))?;
-        let tls = tls::Connectors::new(settings.tls_ca_file.as_deref()).map_err(OutboundError::Tls)?;
+        let tls =
+            tls::Connectors::new(settings.tls_ca_file.as_deref()).map_err(OutboundError::Tls)?;
         let owner = format!(
             "{}:{}:{}",
             settings.hostname,
@@ -337,10 +338,11 @@ impl Worker {
             }
         }
         // Clean stop: let deliveries in progress finish for a while, then give back leases.
-        let grace = async {
-            while tasks.join_next().await.is_some() {}
-        };
-        if tokio::time::timeout(Duration::from_secs(10), grace).await.is_err() {
+        let grace = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), grace)
+            .await
+            .is_err()
+        {
             tasks.abort_all();
         }
         if let Err(e) = self.inner.store.queue_release(&self.inner.owner).await {
@@ -410,7 +412,11 @@ impl Worker {
     }
 
     fn domain_semaphore(&self, domain: &str) -> Arc<Semaphore> {
-        let mut map = self.inner.per_domain.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .inner
+            .per_domain
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         map.entry(domain.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.inner.settings.concurrency_per_domain)))
             .clone()
@@ -674,7 +680,10 @@ impl Worker {
         }
         for update in &updates {
             if update.outcome == QueueOutcome::Failed {
-                let entry = entries.iter().find(|e| e.id == update.id).expect("same ids");
+                let entry = entries
+                    .iter()
+                    .find(|e| e.id == update.id)
+                    .expect("same ids");
                 let _ = inner
                     .store
                     .log_event(
@@ -777,10 +786,7 @@ impl Notify {
                 delay: false,
             },
             Some(text) => {
-                let has = |word: &str| {
-                    text.split(',')
-                        .any(|w| w.trim().eq_ignore_ascii_case(word))
-                };
+                let has = |word: &str| text.split(',').any(|w| w.trim().eq_ignore_ascii_case(word));
                 Notify {
                     unspecified: false,
                     success: has("SUCCESS"),

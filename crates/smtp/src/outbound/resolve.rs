@@ -130,18 +130,22 @@ impl MxResolver {
             let fq = format!("{name}.");
             let mut addresses = vec![];
             match self.resolver.ipv4_lookup(fq.as_str()).await {
-                Ok(lookup) => addresses.extend(lookup.answers().iter().filter_map(|r| match &r.data {
-                    RData::A(a) => Some(IpAddr::V4(a.0)),
-                    _ => None,
-                })),
+                Ok(lookup) => {
+                    addresses.extend(lookup.answers().iter().filter_map(|r| match &r.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        _ => None,
+                    }))
+                }
                 Err(e) if e.is_no_records_found() => {}
                 Err(e) => temporary = Some(e.to_string()),
             }
             match self.resolver.ipv6_lookup(fq.as_str()).await {
-                Ok(lookup) => addresses.extend(lookup.answers().iter().filter_map(|r| match &r.data {
-                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                    _ => None,
-                })),
+                Ok(lookup) => {
+                    addresses.extend(lookup.answers().iter().filter_map(|r| match &r.data {
+                        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                        _ => None,
+                    }))
+                }
                 Err(e) if e.is_no_records_found() => {}
                 Err(e) => temporary = Some(e.to_string()),
             }

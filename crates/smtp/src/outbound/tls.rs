@@ -37,7 +37,9 @@ impl ServerCertVerifier for Verifier {
             Some(inner) => {
                 inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
-            None => Err(rustls::Error::General("no trusted CA certificates loaded".into())),
+            None => Err(rustls::Error::General(
+                "no trusted CA certificates loaded".into(),
+            )),
         };
         match outcome {
             Ok(verified) => Ok(verified),
@@ -109,7 +111,9 @@ impl Connectors {
                         tracing::warn!(path = %path.display(), "outbound TLS: no CA certificate in the file");
                     }
                 }
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "outbound TLS: cannot read the CA file; certificates cannot be verified"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "outbound TLS: cannot read the CA file; certificates cannot be verified")
+                }
             }
         }
         let inner = if roots.is_empty() {
