@@ -1022,7 +1022,8 @@ async fn mbsync_two_way_sync_of_500_messages_with_changes_on_both_sides() {
         "the server holds exactly the 500 messages"
     );
     store.close().await;
-    // Every account's default folders, plus the two the first sync creates.
+    // Every account's default folders, plus Archive and Projects (created by the first sync
+    // unless they are defaults).
     let base_folders: Vec<&str> = storage::DEFAULT_FOLDERS
         .iter()
         .map(|(name, _)| *name)

@@ -245,17 +245,40 @@ impl Session {
         } else {
             FolderChoice::Inbox
         };
+        let mut targets: Vec<DeliveryTarget> = accounts
+            .into_iter()
+            .map(|account_id| DeliveryTarget {
+                account_id,
+                folder: folder.clone(),
+                flags: String::new(),
+            })
+            .collect();
+        // Sent as a unit (a delegate with the send right, or the head): the unit's Sent
+        // folder keeps a copy, so the unit's record is complete (BD-10, KT-8).
+        if let Some(user) = &self.auth {
+            if let Ok(storage::Resolved::Account(owner)) = store.resolve(&transaction.from).await {
+                if owner.account_id != user.account_id {
+                    targets.push(DeliveryTarget {
+                        account_id: owner.account_id,
+                        folder: FolderChoice::SpecialUse("\\Sent"),
+                        flags: "\\Seen".to_string(),
+                    });
+                    let _ = store
+                        .log_event(
+                            &user.address,
+                            "unit.send",
+                            &owner.address,
+                            "",
+                            serde_json::json!({"recipients": transaction.recipients.len()}),
+                        )
+                        .await;
+                }
+            }
+        }
         let delivery = Delivery {
             raw: Arc::new(raw),
             meta: Arc::new(meta),
-            targets: accounts
-                .into_iter()
-                .map(|account_id| DeliveryTarget {
-                    account_id,
-                    folder: folder.clone(),
-                    flags: String::new(),
-                })
-                .collect(),
+            targets,
             outbound: (!remote.is_empty()).then(|| OutboundEnvelope {
                 sender: transaction.from.clone(),
                 account_id: self.auth.as_ref().map(|u| u.account_id),

@@ -521,3 +521,52 @@ async fn over_quota_recipient_gets_452() {
     c.cmd(&format!("RCPT TO:<{USER_B}>"), "452 4.2.2").await;
     c.cmd(&format!("RCPT TO:<{USER_A}>"), "250").await;
 }
+
+/// KT-8: a delegate holding the send right sends as the unit (a copy lands in the unit's
+/// Sent); a delegate without it cannot; nobody else can.
+#[tokio::test]
+async fn delegate_with_send_right_sends_as_the_unit() {
+    let server = start_with(|s| s.allow_plaintext_loopback = true, None).await;
+    server
+        .store
+        .delegate("STTTT", USER_B, storage::RIGHTS_HANDLE, true)
+        .await
+        .unwrap();
+    server
+        .store
+        .delegate("STTTT", USER_A, storage::RIGHTS_READ, false)
+        .await
+        .unwrap();
+    let unit = server.store.unit("STTTT").await.unwrap();
+
+    let mut b = Client::connect(server.submission).await;
+    b.cmd("EHLO client.example.org", "250").await;
+    b.cmd(&format!("AUTH PLAIN {}", plain(USER_B, PASSWORD_B)), "235")
+        .await;
+    let reply = b
+        .send_mail(
+            &unit.address,
+            &[USER_A],
+            &message(&unit.address, USER_A, "Thông báo của Sở", "Nội dung"),
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    assert_eq!(server.inbox(server.account_a).await.len(), 1);
+    let sent = server.folder_messages(unit.account_id, "Sent").await;
+    assert_eq!(sent.len(), 1, "a copy in the unit's Sent");
+    assert_eq!(
+        server.store.events("unit.send", 5).await.unwrap()[0].actor,
+        USER_B
+    );
+
+    let mut a = Client::connect(server.submission).await;
+    a.cmd("EHLO client.example.org", "250").await;
+    a.cmd(&format!("AUTH PLAIN {}", plain(USER_A, PASSWORD_A)), "235")
+        .await;
+    a.cmd(&format!("MAIL FROM:<{}>", unit.address), "550 5.7.1")
+        .await;
+    // Revoking the send right takes effect for the next message.
+    server.store.revoke("STTTT", USER_B).await.unwrap();
+    b.cmd(&format!("MAIL FROM:<{}>", unit.address), "550 5.7.1")
+        .await;
+}

@@ -275,3 +275,4 @@ pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
 }
 
 pub mod dns;
+pub mod outbound_support;
