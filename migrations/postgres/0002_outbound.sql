@@ -1,7 +1,7 @@
 -- Outbound delivery (issue 6). Keep in step with migrations/sqlite/0002_outbound.sql.
 
--- Set when no recipient of the message is pending any more; the queue's reference on the blob
--- is released in the same transaction. Finished messages are purged after a while.
+-- Set when no recipient of the message is pending any more. Finished messages are purged
+-- after a while (outbound.keep_done); the purge releases the queue's blob reference.
 ALTER TABLE queue_messages ADD COLUMN done_at BIGINT;
 -- Start of this recipient's life in the queue (max age and delay notices count from it);
 -- NULL = the message's created_at. `govmail queue retry` of a failed entry restarts it.

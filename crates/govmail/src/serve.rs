@@ -9,12 +9,6 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 
-/// What every listener shares.
-pub struct Shared {
-    pub store: storage::Store,
-    pub clamd: Option<policy::antivirus::Clamd>,
-}
-
 async fn bind_all(key: &str, addrs: &[String]) -> anyhow::Result<Vec<TcpListener>> {
     let mut listeners = Vec::with_capacity(addrs.len());
     for addr in addrs {
@@ -142,9 +136,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // Bind everything before serving anything: a config that cannot be served fully starts nothing.
     let http = bind_all("listen.http", &config.listen.http).await?;
-    let shared = Arc::new(Shared {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let shared = Arc::new(crate::http::Shared {
         store: store.clone(),
         clamd: clamd.clone(),
+        metrics,
+        data_dir: config.server.data_dir.clone(),
+        cert_path: crate::tls::cert_paths(&config).ok().map(|(cert, _)| cert),
+        autoconfig: config.autoconfig.clone(),
+        hostname: config.server.hostname.clone(),
+        min_free_bytes: config.health.min_free_mb * 1024 * 1024,
     });
     let throttle = Arc::new(policy::limits::AuthThrottle::new(
         config.smtp.auth_max_failures,

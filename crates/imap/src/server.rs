@@ -144,6 +144,8 @@ async fn connection(
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    metrics::counter!("govmail_connections_total", "protocol" => "imap", "listener" => if tls { "imaps" } else { "imap" })
+        .increment(1);
     let Ok(_permit) = context.connections.clone().try_acquire_owned() else {
         return refuse(stream, "Too many connections, try again later").await;
     };
@@ -153,6 +155,7 @@ async fn connection(
     {
         return refuse(stream, "Too many connections from your address").await;
     }
+    metrics::gauge!("govmail_imap_sessions").increment(1.0);
     let mut session = Session::new(context.clone(), peer, shutdown);
     let acceptor = context.tls.clone();
     match (tls, acceptor) {
@@ -178,5 +181,6 @@ async fn connection(
             }
         }
     }
+    metrics::gauge!("govmail_imap_sessions").decrement(1.0);
     context.per_ip.release(peer.ip());
 }

@@ -461,6 +461,8 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let Tagged { tag, command } = tagged;
+        let started = std::time::Instant::now();
+        let name = command_name(&command);
         if let Some(refusal) = self.allowed(&command) {
             self.finish(&tag, refusal);
             return Ok(if self.count_error() {
@@ -582,6 +584,8 @@ impl Session {
         if matches!(next, Next::Continue) {
             self.sync_selected(may_expunge).await;
         }
+        metrics::histogram!("govmail_imap_command_seconds", "command" => name)
+            .record(started.elapsed().as_secs_f64());
         self.finish(&tag, done);
         Ok(next)
     }
@@ -606,6 +610,23 @@ pub(crate) async fn wait_revoked(
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => return std::future::pending().await,
         }
+    }
+}
+
+/// A low-cardinality label for metrics.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Fetch { .. } => "fetch",
+        Command::Store { .. } => "store",
+        Command::Search { .. } => "search",
+        Command::Select { .. } => "select",
+        Command::Append { .. } => "append",
+        Command::Copy { .. } | Command::Move { .. } => "copy_move",
+        Command::Expunge { .. } => "expunge",
+        Command::Idle => "idle",
+        Command::List { .. } | Command::Status { .. } => "list_status",
+        Command::Login { .. } | Command::Authenticate { .. } => "login",
+        _ => "other",
     }
 }
 

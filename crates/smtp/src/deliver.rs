@@ -72,6 +72,8 @@ impl Session {
                                 "recipients": transaction.recipients.iter().map(|r| r.address.clone()).collect::<Vec<_>>()}),
                         )
                         .await;
+                    metrics::counter!("govmail_viruses_total").increment(1);
+                    metrics::counter!("govmail_messages_total", "result" => "virus").increment(1);
                     return reply(
                         C554_VIRUS,
                         format!("Message refused: virus found ({signature})"),
@@ -81,10 +83,11 @@ impl Session {
                     tracing::warn!(session = %self.id, error = %e, "antivirus scan failed");
                     match settings.av_on_failure {
                         AvFailure::Tempfail => {
+                            metrics::counter!("govmail_messages_total", "result" => "av_unavailable").increment(1);
                             return reply(
                                 C451_AV_UNAVAILABLE,
                                 "Virus scanner unavailable, try again later",
-                            )
+                            );
                         }
                         AvFailure::AcceptAndTag => {
                             prefix.push_str("X-Virus-Scan: failed (scanner unavailable)\r\n")
@@ -163,6 +166,7 @@ impl Session {
                     dmarc_policy_reject: report.as_ref().is_some_and(|r| r.dmarc_policy_reject),
                 },
             );
+            metrics::histogram!("govmail_spam_score").record(verdict.score);
             if settings.spam.enabled {
                 let flag = if matches!(verdict.action, Action::Deliver) {
                     "No"
@@ -179,6 +183,7 @@ impl Session {
             }
             match verdict.action {
                 Action::Reject => {
+                    metrics::counter!("govmail_messages_total", "result" => "spam").increment(1);
                     let _ = store
                         .log_event(
                             "smtp",
@@ -193,7 +198,19 @@ impl Session {
                         format!("Message refused as spam (score {:.1})", verdict.score),
                     );
                 }
-                Action::Junk => junk = true,
+                Action::Junk => {
+                    metrics::counter!("govmail_spam_junked_total").increment(1);
+                    let _ = store
+                        .log_event(
+                            "smtp",
+                            "spam.junked",
+                            &transaction.from,
+                            "",
+                            serde_json::json!({"score": verdict.score}),
+                        )
+                        .await;
+                    junk = true
+                }
                 Action::Tag | Action::Deliver => {}
             }
         }
@@ -290,6 +307,13 @@ impl Session {
         };
         match store.deliver(delivery).await {
             Ok(delivered) => {
+                let kind = if self.auth.is_some() {
+                    "submitted"
+                } else {
+                    "received"
+                };
+                metrics::counter!("govmail_messages_total", "result" => "accepted", "kind" => kind)
+                    .increment(1);
                 tracing::info!(session = %self.id, from = %transaction.from, n_rcpt = transaction.recipients.len(),
                     size = body.len(), junk, blob = %delivered.blob_id, "message accepted");
                 reply(

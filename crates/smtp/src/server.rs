@@ -24,6 +24,16 @@ pub enum ListenerKind {
     Submissions,
 }
 
+impl ListenerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Mx => "mx",
+            ListenerKind::Submission => "submission",
+            ListenerKind::Submissions => "submissions",
+        }
+    }
+}
+
 pub struct Listener {
     pub kind: ListenerKind,
     pub socket: TcpListener,
@@ -150,7 +160,10 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     // Connection caps (total, then per IP), answered with 421 4.7.0 before any session.
+    metrics::counter!("govmail_connections_total", "protocol" => "smtp", "listener" => kind.name())
+        .increment(1);
     let Ok(_permit) = context.connections.clone().try_acquire_owned() else {
+        metrics::counter!("govmail_connections_refused_total", "protocol" => "smtp", "reason" => "total").increment(1);
         tracing::warn!(%peer, "connection refused: server connection limit");
         return refuse(stream, "Too many connections, try again later").await;
     };

@@ -30,6 +30,7 @@ pub mod mail;
 pub mod mailbox;
 pub mod meta;
 pub mod queue;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -9,9 +9,9 @@
 //!
 //! A lease that is not renewed (the worker crashed) expires and the entry is claimed again:
 //! delivery is at-least-once, never lost. Results are written only while the lease is still
-//! the writer's. When no recipient of a message is pending any more the message is *done*:
-//! `done_at` is set and the queue's reference on the blob is released in the same
-//! transaction; finished messages are purged later ([`Store::queue_purge`]).
+//! the writer's. When no recipient of a message is pending any more the message is *done*
+//! (`done_at`); finished messages are purged later ([`Store::queue_purge`]), which releases
+//! the queue's reference on the blob (until then a failed entry can be retried).
 
 use serde::Serialize;
 use sqlx::Row;
@@ -355,8 +355,9 @@ impl Store {
         Ok(updated)
     }
 
-    /// Inside a transaction: marks the message done and releases its blob reference when no
-    /// recipient is pending any more.
+    /// Inside a transaction: marks the message done when no recipient is pending any more.
+    /// (Its blob reference is kept until [`Store::queue_purge`], so a failed entry can still
+    /// be retried and the blob row is never collected under a queue row pointing at it.)
     async fn finish_message_if_done_in(tx: &mut Tx, message_id: i64, at: i64) -> Result<()> {
         let pending: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM queue_recipients WHERE message_id = $1 AND status = 'pending'",
@@ -364,16 +365,23 @@ impl Store {
         .bind(message_id)
         .fetch_one(&mut **tx)
         .await?;
-        if pending > 0 {
-            return Ok(());
+        if pending == 0 {
+            sqlx::query("UPDATE queue_messages SET done_at = $2 WHERE id = $1 AND done_at IS NULL")
+                .bind(message_id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
         }
-        let blob: Option<String> = sqlx::query_scalar(
-            "UPDATE queue_messages SET done_at = $2 WHERE id = $1 AND done_at IS NULL RETURNING blob_id",
-        )
-        .bind(message_id)
-        .bind(at)
-        .fetch_optional(&mut **tx)
-        .await?;
+        Ok(())
+    }
+
+    /// Inside a transaction: deletes a queue message row and releases its blob reference.
+    async fn drop_message_in(tx: &mut Tx, message_id: i64) -> Result<()> {
+        let blob: Option<String> =
+            sqlx::query_scalar("DELETE FROM queue_messages WHERE id = $1 RETURNING blob_id")
+                .bind(message_id)
+                .fetch_optional(&mut **tx)
+                .await?;
         if let Some(blob_id) = blob {
             sqlx::query("UPDATE blobs SET refcount = refcount - 1 WHERE id = $1")
                 .bind(blob_id)
@@ -385,7 +393,7 @@ impl Store {
 
     /// `govmail queue retry`: a pending entry becomes due now; a failed one is queued again
     /// with a fresh life (attempts, age and delay notice restart). Delivered entries are not
-    /// sent twice.
+    /// sent twice; purged ones are gone.
     pub async fn queue_retry(&self, id: i64) -> Result<QueueEntry> {
         let entry = self.queue_entry(id).await?;
         let at = now();
@@ -399,24 +407,10 @@ impl Store {
                     .await?;
             }
             "failed" => {
-                if entry.done_at.is_some() {
-                    // The message was finished: take the blob reference back, if the body
-                    // is still stored.
-                    let n = sqlx::query("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
-                        .bind(entry.blob_id.clone())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if n == 0 {
-                        return Err(Error::Invalid(format!(
-                            "queue entry {id}: the message body is no longer stored"
-                        )));
-                    }
-                    sqlx::query("UPDATE queue_messages SET done_at = NULL WHERE id = $1")
-                        .bind(entry.message_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                sqlx::query("UPDATE queue_messages SET done_at = NULL WHERE id = $1")
+                    .bind(entry.message_id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(
                     "UPDATE queue_recipients SET status = 'pending', attempts = 0, \
                      next_attempt = $2, queued_at = $2, delay_notified = 0, \
@@ -457,32 +451,30 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         if left == 0 {
-            sqlx::query("DELETE FROM queue_messages WHERE id = $1")
-                .bind(message_id)
-                .execute(&mut *tx)
-                .await?;
+            Self::drop_message_in(&mut tx, message_id).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Deletes finished messages (and their recipient rows) done before `before`.
+    /// Deletes finished messages (and their recipient rows) done before `before`, releasing
+    /// their blob references. Returns how many messages went.
     pub async fn queue_purge(&self, before: i64) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "DELETE FROM queue_recipients WHERE message_id IN \
-             (SELECT id FROM queue_messages WHERE done_at IS NOT NULL AND done_at < $1)",
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM queue_messages WHERE done_at IS NOT NULL AND done_at < $1 ORDER BY id",
         )
         .bind(before)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        let n =
-            sqlx::query("DELETE FROM queue_messages WHERE done_at IS NOT NULL AND done_at < $1")
-                .bind(before)
+        for id in &ids {
+            sqlx::query("DELETE FROM queue_recipients WHERE message_id = $1")
+                .bind(*id)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await?;
+            Self::drop_message_in(&mut tx, *id).await?;
+        }
         tx.commit().await?;
-        Ok(n)
+        Ok(ids.len() as u64)
     }
 }

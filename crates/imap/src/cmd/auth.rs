@@ -63,6 +63,7 @@ impl Session {
                 self.context.settings.hostname
             )),
             Ok(LoginOutcome::Refused) => {
+                metrics::counter!("govmail_auth_failures_total", "protocol" => "imap").increment(1);
                 if throttle.failure(self.peer.ip(), login, Instant::now()) {
                     let _ = self
                         .context

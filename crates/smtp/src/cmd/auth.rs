@@ -187,6 +187,7 @@ impl Session {
                 .encode(out);
             }
             LoginOutcome::Refused => {
+                metrics::counter!("govmail_auth_failures_total", "protocol" => "smtp").increment(1);
                 if throttle.failure(self.peer.ip(), &login, Instant::now()) {
                     tracing::warn!(session = %self.id, peer = %self.peer, login = %login, "auth locked after repeated failures");
                     let _ = self

@@ -173,6 +173,7 @@ impl Session {
         if !local {
             // RFC 5321 3.6.2: never relay for unauthenticated clients.
             if self.auth.is_none() {
+                metrics::counter!("govmail_rcpt_refused_total", "reason" => "relay").increment(1);
                 reply(
                     C550_RELAY_DENIED,
                     format!("Relaying denied for <{address}>"),
@@ -199,6 +200,8 @@ impl Session {
         };
         let accounts = match resolved {
             Resolved::Unknown => {
+                metrics::counter!("govmail_rcpt_refused_total", "reason" => "no_such_user")
+                    .increment(1);
                 reply(C550_NO_SUCH_USER, format!("<{address}>: no such user here")).encode(out);
                 return self.after_error();
             }

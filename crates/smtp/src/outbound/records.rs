@@ -176,16 +176,3 @@ pub fn zone_text(records: &[DnsRecord]) -> String {
     }
     out
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_txt_is_split() {
-        let long = "p=".to_string() + &"A".repeat(400);
-        let q = quoted_txt(&long);
-        assert!(q.starts_with("( \"p=") && q.ends_with("\" )"));
-        assert_eq!(q.matches('"').count(), 4);
-    }
-}

@@ -45,6 +45,9 @@ pub struct SinkState {
     /// Every end of data seen: when, and the reply given (None = stalled).
     pub attempts: Vec<(Instant, Option<String>)>,
     pub connections: usize,
+    /// Sessions open now, and the most at once.
+    pub active: usize,
+    pub max_active: usize,
     /// Transactions in progress per recipient; `overlap` records two at once.
     pub inflight: HashMap<String, usize>,
     pub overlap: Vec<String>,
@@ -73,6 +76,8 @@ impl Sink {
             received: vec![],
             attempts: vec![],
             connections: 0,
+            active: 0,
+            max_active: 0,
             inflight: HashMap::new(),
             overlap: vec![],
         }));
@@ -84,7 +89,12 @@ impl Sink {
                 };
                 let state = shared.clone();
                 tokio::spawn(async move {
-                    state.lock().unwrap().connections += 1;
+                    {
+                        let mut s = state.lock().unwrap();
+                        s.connections += 1;
+                        s.active += 1;
+                        s.max_active = s.max_active.max(s.active);
+                    }
                     let mut reader = BufReader::new(stream);
                     if let Step::StartTls = session(&mut reader, &state, false).await {
                         let acceptor = state.lock().unwrap().tls.clone().unwrap();
@@ -94,6 +104,7 @@ impl Sink {
                             session(&mut reader, &state, true).await;
                         }
                     }
+                    state.lock().unwrap().active -= 1;
                 });
             }
         });
