@@ -234,8 +234,7 @@ start() {
     write_config "$dir" "$port" "$mode" "${DOVECOT_MAX_CONNECTIONS:-1000}"
     "$DOVECOT" -c "$dir/dovecot.conf" >"$dir/start.log" 2>&1 \
         || { cat "$dir/start.log" >&2; [ -f "$dir/dovecot.log" ] && tail -20 "$dir/dovecot.log" >&2; die "dovecot start failed"; }
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         greeting_ok "$port" && return 0
         sleep 0.1
     done
@@ -247,19 +246,17 @@ stop() {
     need_root stop
     [ $# -eq 1 ] || die "usage: stop DIR"
     [ -d "$1" ] || die "no such directory: $1"
-    local dir pid pids i
+    local dir pid pids
     dir=$(cd "$1" && pwd -P)
     [ -f "$dir/dovecot.conf" ] || die "$dir is not a peer instance"
     pid=$(master_pid "$dir" || true)
     [ -n "$pid" ] || return 0
     "$DOVECOT" -c "$dir/dovecot.conf" stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    # Children that outlive the master (a busy imap process) are reparented: find them by the
-    # instance's config path in their environment is not possible, so kill only what is still
-    # a descendant, then the master itself.
+    # If the master did not end in 10 s: kill what is still its descendant, then the master.
     pids=$(instance_pids "$pid")
     # shellcheck disable=SC2086
     [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true

@@ -27,7 +27,10 @@ use tokio::sync::{mpsc, watch, Semaphore};
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Parser, Debug)]
-#[command(name = "imap-load", about = "IMAP load generator (benchmarks, loopback only)")]
+#[command(
+    name = "imap-load",
+    about = "IMAP load generator (benchmarks, loopback only)"
+)]
 struct Cli {
     /// Runtime worker threads (1 = a single-threaded runtime, the least CPU taken from the
     /// server on a small machine).
@@ -163,7 +166,7 @@ fn message(n: usize, size: usize, id_prefix: &str) -> Vec<u8> {
     } else {
         format!("{} {} number {n}", WORDS[n % 8], WORDS[(n * 3 + 1) % 8])
     };
-    let cc = if n % 3 == 0 {
+    let cc = if n.is_multiple_of(3) {
         "Cc: \"Archive\" <archive@example.org>, records@example.org\r\n"
     } else {
         ""
@@ -230,7 +233,9 @@ struct Client {
 
 /// `{123}\r\n` at the end of a line: the literal's length.
 fn literal_len(line: &[u8]) -> Option<usize> {
-    let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
+    let line = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
     let line = line.strip_suffix(b"}")?;
     let open = line.iter().rposition(|&b| b == b'{')?;
     std::str::from_utf8(&line[open + 1..]).ok()?.parse().ok()
@@ -326,10 +331,7 @@ impl Client {
                 if rest.starts_with(b"OK") {
                     return Ok(Reply { untagged });
                 }
-                return fail(format!(
-                    "{what}: {}",
-                    String::from_utf8_lossy(line).trim()
-                ));
+                return fail(format!("{what}: {}", String::from_utf8_lossy(line).trim()));
             }
             if line.starts_with(b"* ") {
                 untagged.push(line.clone());
@@ -430,12 +432,7 @@ impl Rng {
 
 // ------------------------------------------------------------------ populate
 
-async fn populate_user(
-    target: Target,
-    user: usize,
-    messages: usize,
-    size: usize,
-) -> Result<usize> {
+async fn populate_user(target: Target, user: usize, messages: usize, size: usize) -> Result<usize> {
     let mut client = Client::open(target.addr, None, 16 * 1024).await?;
     client.login(&target.user(user), &target.password).await?;
     for n in 0..messages {
@@ -722,7 +719,10 @@ fn server_memory(pid: u32, tree: bool) -> (u64, u64, usize) {
         let mut parents = vec![];
         if let Ok(entries) = std::fs::read_dir("/proc") {
             for entry in entries.flatten() {
-                let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok())
+                let Some(p) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<u32>().ok())
                 else {
                     continue;
                 };
@@ -759,7 +759,7 @@ struct IdleSpec {
 
 enum IdleEvent {
     Ready(usize),
-    Failed(usize, String),
+    Failed(String),
     Exists(usize, Instant),
     Closed(usize),
 }
@@ -771,8 +771,14 @@ async fn idle_connection(
     events: mpsc::UnboundedSender<IdleEvent>,
     mut close: watch::Receiver<bool>,
 ) {
-    let source = (spec.source_ips > 0)
-        .then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (index % spec.source_ips) as u8)));
+    let source = (spec.source_ips > 0).then(|| {
+        IpAddr::V4(Ipv4Addr::new(
+            127,
+            0,
+            0,
+            2 + (index % spec.source_ips) as u8,
+        ))
+    });
     let user = spec.target.user(index % spec.users + 1);
     let setup_result: Result<Client> = async {
         let _permit = setup.acquire().await?;
@@ -792,7 +798,7 @@ async fn idle_connection(
     let mut client = match setup_result {
         Ok(client) => client,
         Err(e) => {
-            let _ = events.send(IdleEvent::Failed(index, format!("{user}: {e}")));
+            let _ = events.send(IdleEvent::Failed(format!("{user}: {e}")));
             return;
         }
     };
@@ -871,9 +877,7 @@ async fn idle(
         source_ips,
     });
     let (rss0, pss0, procs0) = server_memory(server_pid, server_tree);
-    println!(
-        "{label} before: server_rss_kib={rss0} server_pss_kib={pss0} processes={procs0}"
-    );
+    println!("{label} before: server_rss_kib={rss0} server_pss_kib={pss0} processes={procs0}");
     let setup = Arc::new(Semaphore::new(spec.concurrency.max(1)));
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (close_tx, close_rx) = watch::channel(false);
@@ -899,7 +903,7 @@ async fn idle(
                 ready[i] = true;
                 n_ready += 1;
             }
-            Some(IdleEvent::Failed(_, e)) => {
+            Some(IdleEvent::Failed(e)) => {
                 n_failed += 1;
                 if n_failed <= 5 {
                     eprintln!("{label}: connection failed: {e}");
@@ -941,9 +945,7 @@ async fn idle(
         }
     }
     let (rss1, pss1, procs1) = server_memory(server_pid, server_tree);
-    let per = |after: u64, before: u64| {
-        after.saturating_sub(before) as f64 / n_ready.max(1) as f64
-    };
+    let per = |after: u64, before: u64| after.saturating_sub(before) as f64 / n_ready.max(1) as f64;
     println!(
         "{label} after: idling={n_ready} server_rss_kib={rss1} server_pss_kib={pss1} processes={procs1} rss_kib_per_connection={:.1} pss_kib_per_connection={:.1}",
         per(rss1, rss0),

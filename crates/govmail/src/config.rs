@@ -106,6 +106,8 @@ pub struct Listen {
     pub imap: Vec<String>,
     pub imaps: Vec<String>,
     pub http: Vec<String>,
+    /// The password change page (TLS only).
+    pub https: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +136,8 @@ pub struct Accounts {
     pub default_quota_mb: i64,
     pub unit_quota_mb: i64,
     pub min_password_length: usize,
+    /// Retired passwords that may not be reused (0 = no rule).
+    pub password_history: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +242,7 @@ impl Default for Listen {
             imap: vec!["127.0.0.1:1143".into()],
             imaps: vec!["127.0.0.1:1993".into()],
             http: vec!["127.0.0.1:8080".into()],
+            https: vec![],
         }
     }
 }
@@ -269,6 +274,7 @@ impl Default for Accounts {
             default_quota_mb: 2048,
             unit_quota_mb: 10240,
             min_password_length: 10,
+            password_history: 5,
         }
     }
 }
@@ -454,6 +460,7 @@ impl Config {
             ("listen.imap", &self.listen.imap),
             ("listen.imaps", &self.listen.imaps),
             ("listen.http", &self.listen.http),
+            ("listen.https", &self.listen.https),
         ] {
             for (i, addr) in list.iter().enumerate() {
                 addr.parse::<SocketAddr>()
@@ -491,6 +498,12 @@ impl Config {
         }
         if self.antivirus.timeout_secs == 0 {
             return Err(err("antivirus.timeout_secs", "must be at least 1"));
+        }
+        if self.accounts.password_history < 0 {
+            return Err(err(
+                "accounts.password_history",
+                "must not be negative (0 = no reuse rule)",
+            ));
         }
         if self.accounts.min_password_length < 8 {
             return Err(err("accounts.min_password_length", "must be at least 8"));

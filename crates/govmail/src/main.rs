@@ -9,6 +9,7 @@
 mod admin;
 mod config;
 mod http;
+mod password_page;
 mod serve;
 mod staff;
 mod tls;

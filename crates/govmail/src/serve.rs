@@ -136,6 +136,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     // Bind everything before serving anything: a config that cannot be served fully starts nothing.
     let http = bind_all("listen.http", &config.listen.http).await?;
+    let https = bind_all("listen.https", &config.listen.https).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
@@ -194,6 +195,27 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         });
     }
+    let (https_stop, https_stop_rx) = tokio::sync::watch::channel(false);
+    let password_state = crate::password_page::PasswordState {
+        store: store.clone(),
+        throttle: throttle.clone(),
+        min_length: config.accounts.min_password_length,
+        history: config.accounts.password_history,
+        hostname: config.server.hostname.clone(),
+    };
+    let mut https_tasks = tokio::task::JoinSet::new();
+    for listener in https {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "https listening");
+            println!("listening https {addr}");
+        }
+        https_tasks.spawn(crate::password_page::serve_tls(
+            listener,
+            tls.clone(),
+            crate::password_page::router(password_state.clone()),
+            https_stop_rx.clone(),
+        ));
+    }
     let imap_context = Arc::new(imap::Context::new(
         imap_settings(&config),
         store.clone(),
@@ -220,9 +242,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     smtp_shutdown.trigger();
     imap_shutdown.trigger();
+    let _ = https_stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         let _ = smtp_task.await;
         let _ = imap_task.await;
+        while https_tasks.join_next().await.is_some() {}
     })
     .await;
     tasks.abort_all();

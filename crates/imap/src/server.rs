@@ -123,7 +123,11 @@ async fn accept_loop(
         while sessions.try_join_next().is_some() {}
         let context = context.clone();
         let shutdown = shutdown.clone();
-        sessions.spawn(connection(context, stream, peer, tls, shutdown));
+        let span = tracing::info_span!("imap", session = tracing::field::Empty, %peer, tls);
+        sessions.spawn(tracing::Instrument::instrument(
+            connection(context, stream, peer, tls, shutdown),
+            span,
+        ));
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while sessions.join_next().await.is_some() {}

@@ -127,7 +127,14 @@ fn tag_of(line: &[u8]) -> Option<String> {
     .then(|| tag.to_string())
 }
 
+/// A new session id, also recorded on the connection's tracing span (every log line has it).
 fn session_id() -> String {
+    let id = next_session_id();
+    tracing::Span::current().record("session", id.as_str());
+    id
+}
+
+fn next_session_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!(

@@ -133,9 +133,14 @@ async fn accept_loop(
         let context = context.clone();
         let shutdown = shutdown.clone();
         let kind = listener.kind;
-        sessions.spawn(async move {
-            connection(context, kind, stream, peer, shutdown).await;
-        });
+        // Every log line of the connection carries its peer and listener (structured logs).
+        let span = tracing::info_span!("smtp", session = tracing::field::Empty, %peer, listener = kind.name());
+        sessions.spawn(tracing::Instrument::instrument(
+            async move {
+                connection(context, kind, stream, peer, shutdown).await;
+            },
+            span,
+        ));
     }
     // Sessions see the shutdown at their next command and close with 421.
     let _ = tokio::time::timeout(Duration::from_secs(5), async {

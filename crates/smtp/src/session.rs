@@ -109,7 +109,14 @@ pub(crate) async fn flush<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// A new session id, also recorded on the connection's tracing span (every log line has it).
 fn session_id() -> String {
+    let id = next_session_id();
+    tracing::Span::current().record("session", id.as_str());
+    id
+}
+
+fn next_session_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!(

@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod mailbox;
 pub mod meta;
+pub mod ops;
 pub mod queue;
 pub mod stats;
 

@@ -210,15 +210,17 @@ impl Store {
         )
     }
 
-    /// Claims up to `limit` due, unleased pending entries for `owner` until `lease_until`.
-    /// Entries leased by someone else whose lease has expired (a crashed worker) are due
-    /// again. Never hands the same entry to two claimers whose leases overlap.
+    /// Claims up to `limit` due, unleased pending entries for `owner` until `lease_until`,
+    /// skipping recipients in `exclude_domains` (the caller's busy destinations). Entries
+    /// leased by someone else whose lease has expired (a crashed worker) are due again.
+    /// Never hands the same entry to two claimers whose leases overlap.
     pub async fn queue_claim(
         &self,
         owner: &str,
         at: i64,
         lease_until: i64,
         limit: i64,
+        exclude_domains: &[String],
     ) -> Result<Vec<QueueEntry>> {
         if limit <= 0 {
             return Ok(vec![]);
@@ -227,22 +229,34 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let exclude: Vec<String> = exclude_domains
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("${}", i + 5))
+            .collect();
+        let exclude = if exclude.is_empty() {
+            String::new()
+        } else {
+            format!(" AND domain NOT IN ({})", exclude.join(", "))
+        };
         let sql = format!(
             "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2 WHERE id IN \
              (SELECT id FROM queue_recipients WHERE status = 'pending' AND next_attempt <= $3 \
-              AND (lease_until IS NULL OR lease_until <= $3) \
+              AND (lease_until IS NULL OR lease_until <= $3){exclude} \
               ORDER BY next_attempt, id LIMIT $4{lock}) \
              AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $3) \
              RETURNING id"
         );
         let mut tx = self.begin_write().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(owner.to_string())
             .bind(lease_until)
             .bind(at)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
+            .bind(limit);
+        for domain in exclude_domains {
+            query = query.bind(domain.clone());
+        }
+        let ids: Vec<i64> = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         if ids.is_empty() {
             return Ok(vec![]);
@@ -260,18 +274,35 @@ impl Store {
         Ok(rows.iter().map(entry_from_row).collect())
     }
 
-    /// Extends every pending lease `owner` holds to `lease_until` (the worker's heartbeat).
-    pub async fn queue_renew_leases(&self, owner: &str, lease_until: i64) -> Result<u64> {
+    /// Extends `owner`'s leases on the entries `ids` (those it is still working on) to
+    /// `lease_until`: the worker's heartbeat. Returns how many leases were extended.
+    pub async fn queue_renew_leases(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease_until: i64,
+    ) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE queue_recipients SET lease_until = $2 \
-             WHERE lease_owner = $1 AND status = 'pending'",
-        )
-        .bind(owner.to_string())
-        .bind(lease_until)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let mut n = 0;
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "UPDATE queue_recipients SET lease_until = $2 \
+                 WHERE lease_owner = $1 AND status = 'pending' AND id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(owner.to_string())
+                .bind(lease_until);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            n += query.execute(&mut *tx).await?.rows_affected();
+        }
         tx.commit().await?;
         Ok(n)
     }

@@ -33,7 +33,7 @@ pub mod records;
 pub mod resolve;
 mod tls;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -196,6 +196,41 @@ struct Inner {
     tls: tls::Connectors,
     owner: String,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
+    inflight: Mutex<Inflight>,
+}
+
+/// What this worker holds right now: the entries it renews leases for, and how many groups
+/// per destination domain are running or waiting (domains at the limit are not claimed).
+#[derive(Default)]
+struct Inflight {
+    ids: HashSet<i64>,
+    groups_per_domain: HashMap<String, usize>,
+}
+
+/// Keeps a claimed group in [`Inflight`] until its task ends (or is dropped).
+struct InflightGuard {
+    inner: Arc<Inner>,
+    ids: Vec<i64>,
+    domain: String,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        let mut inflight = self
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for id in &self.ids {
+            inflight.ids.remove(id);
+        }
+        if let Some(n) = inflight.groups_per_domain.get_mut(&self.domain) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                inflight.groups_per_domain.remove(&self.domain);
+            }
+        }
+    }
 }
 
 /// The delivery worker of one node. Several workers (processes, nodes) may share a database.
@@ -211,15 +246,13 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Stops claiming, lets deliveries in progress finish (up to `grace`), gives back the
-    /// leases of anything unfinished.
+    /// Stops claiming and waits up to `grace` while deliveries in progress finish (the loop
+    /// itself gives them at most [`SHUTDOWN_GRACE`]) and unfinished leases are given back.
+    /// Past `grace` the worker is aborted: its leases then expire on their own.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let mut task = self.task;
-        if tokio::time::timeout(grace + Duration::from_secs(5), &mut task)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
             task.abort();
         }
     }
@@ -229,6 +262,9 @@ impl WorkerHandle {
         self.task.abort();
     }
 }
+
+/// How long a stopping worker lets deliveries in progress finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn unique_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -270,6 +306,7 @@ impl Worker {
                 tls,
                 owner,
                 per_domain: Mutex::default(),
+                inflight: Mutex::default(),
             }),
         })
     }
@@ -308,9 +345,12 @@ impl Worker {
                 match self.claim(free).await {
                     Ok(groups) => {
                         claimed_any = !groups.is_empty();
-                        for group in groups {
+                        for (group, guard) in groups {
                             let worker = self.clone();
-                            tasks.spawn(async move { worker.process_group(group).await });
+                            tasks.spawn(async move {
+                                worker.process_group(group).await;
+                                drop(guard);
+                            });
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "outbound: claiming queue entries failed"),
@@ -339,10 +379,7 @@ impl Worker {
         }
         // Clean stop: let deliveries in progress finish for a while, then give back leases.
         let grace = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(10), grace)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(SHUTDOWN_GRACE, grace).await.is_err() {
             tasks.abort_all();
         }
         if let Err(e) = self.inner.store.queue_release(&self.inner.owner).await {
@@ -367,10 +404,13 @@ impl Worker {
                 return handled;
             }
             let mut tasks = JoinSet::new();
-            for group in groups {
+            for (group, guard) in groups {
                 handled += group.len();
                 let worker = self.clone();
-                tasks.spawn(async move { worker.process_group(group).await });
+                tasks.spawn(async move {
+                    worker.process_group(group).await;
+                    drop(guard);
+                });
             }
             while tasks.join_next().await.is_some() {}
         }
@@ -378,27 +418,49 @@ impl Worker {
 
     async fn renew(&self) {
         let until = storage::now() + self.inner.settings.lease.as_secs().max(1) as i64;
+        let ids: Vec<i64> = {
+            let inflight = self
+                .inner
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            inflight.ids.iter().copied().collect()
+        };
         if let Err(e) = self
             .inner
             .store
-            .queue_renew_leases(&self.inner.owner, until)
+            .queue_renew_leases(&self.inner.owner, &ids, until)
             .await
         {
             tracing::warn!(error = %e, "outbound: renewing leases failed");
         }
     }
 
-    /// Claims up to `limit` entries and groups them: one group = one message to one domain
-    /// (one SMTP transaction).
-    async fn claim(&self, limit: usize) -> storage::Result<Vec<Vec<QueueEntry>>> {
+    /// Claims up to `limit` entries (not for domains already at their concurrency limit here)
+    /// and groups them: one group = one message to one domain (one SMTP transaction).
+    async fn claim(&self, limit: usize) -> storage::Result<Vec<(Vec<QueueEntry>, InflightGuard)>> {
+        let settings = &self.inner.settings;
         let at = storage::now();
-        let until = at + self.inner.settings.lease.as_secs().max(1) as i64;
+        let until = at + settings.lease.as_secs().max(1) as i64;
+        let busy: Vec<String> = {
+            let inflight = self
+                .inner
+                .inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            inflight
+                .groups_per_domain
+                .iter()
+                .filter(|(_, n)| **n >= settings.concurrency_per_domain)
+                .map(|(d, _)| d.clone())
+                .collect()
+        };
         let entries = self
             .inner
             .store
-            .queue_claim(&self.inner.owner, at, until, limit as i64)
+            .queue_claim(&self.inner.owner, at, until, limit as i64, &busy)
             .await?;
-        let max = self.inner.settings.max_recipients_per_transaction.max(1);
+        let max = settings.max_recipients_per_transaction.max(1);
         let mut groups: Vec<Vec<QueueEntry>> = vec![];
         for entry in entries {
             match groups.iter_mut().find(|g| {
@@ -408,7 +470,29 @@ impl Worker {
                 None => groups.push(vec![entry]),
             }
         }
-        Ok(groups)
+        let mut inflight = self
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(groups
+            .into_iter()
+            .map(|group| {
+                let ids: Vec<i64> = group.iter().map(|e| e.id).collect();
+                inflight.ids.extend(ids.iter().copied());
+                let domain = group[0].domain.clone();
+                *inflight
+                    .groups_per_domain
+                    .entry(domain.clone())
+                    .or_default() += 1;
+                let guard = InflightGuard {
+                    inner: self.inner.clone(),
+                    ids,
+                    domain,
+                };
+                (group, guard)
+            })
+            .collect())
     }
 
     fn domain_semaphore(&self, domain: &str) -> Arc<Semaphore> {
@@ -668,7 +752,18 @@ impl Worker {
                 tracing::warn!(error = %e, "outbound: storing the success notice failed");
             }
         }
-        match inner.store.queue_complete(&inner.owner, at, &updates).await {
+        let mut written = inner.store.queue_complete(&inner.owner, at, &updates).await;
+        for pause in [1, 3] {
+            match &written {
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "outbound: writing delivery results failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(pause)).await;
+                    written = inner.store.queue_complete(&inner.owner, at, &updates).await;
+                }
+                _ => break,
+            }
+        }
+        match written {
             Ok(done) if done.len() < updates.len() => tracing::warn!(
                 owner = %inner.owner,
                 expected = updates.len(),
@@ -676,6 +771,7 @@ impl Worker {
                 "outbound: lease lost before the result was written (another worker took over)"
             ),
             Ok(_) => {}
+            // The leases are no longer renewed: the entries are tried again when they expire.
             Err(e) => tracing::error!(error = %e, "outbound: writing delivery results failed"),
         }
         for update in &updates {

@@ -17,6 +17,8 @@ use super::dns::TestDns;
 /// One message the sink accepted (answered 250 to its data).
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The client's EHLO/HELO name.
+    pub helo: String,
     pub mail_from: String,
     /// The full MAIL FROM line (parameters included).
     pub mail_line: String,
@@ -48,6 +50,9 @@ pub struct SinkState {
     /// Sessions open now, and the most at once.
     pub active: usize,
     pub max_active: usize,
+    /// Transactions (MAIL to end of data) open now, and the most at once.
+    pub active_tx: usize,
+    pub max_active_tx: usize,
     /// Transactions in progress per recipient; `overlap` records two at once.
     pub inflight: HashMap<String, usize>,
     pub overlap: Vec<String>,
@@ -78,6 +83,8 @@ impl Sink {
             connections: 0,
             active: 0,
             max_active: 0,
+            active_tx: 0,
+            max_active_tx: 0,
             inflight: HashMap::new(),
             overlap: vec![],
         }));
@@ -183,11 +190,19 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
+    let mut in_tx = false;
+    let mut helo = String::new();
+    let end_tx = |in_tx: &mut bool| {
+        if std::mem::take(in_tx) {
+            state.lock().unwrap().active_tx -= 1;
+        }
+    };
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line).await {
             Ok(0) | Err(_) => {
                 release(&rcpts);
+                end_tx(&mut in_tx);
                 return Step::Quit;
             }
             Ok(_) => {}
@@ -200,6 +215,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             .to_ascii_uppercase();
         let reply = match verb.as_str() {
             "EHLO" => {
+                helo = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 let s = state.lock().unwrap();
                 let mut caps = vec![name.clone(), "SIZE 10485760".into(), "8BITMIME".into()];
                 if s.pipelining {
@@ -226,6 +242,12 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 return Step::Quit;
             }
             "MAIL" => {
+                if !in_tx {
+                    in_tx = true;
+                    let mut s = state.lock().unwrap();
+                    s.active_tx += 1;
+                    s.max_active_tx = s.max_active_tx.max(s.active_tx);
+                }
                 mail = Some((address_of(&line), line.clone()));
                 "250 2.1.0 Ok\r\n".into()
             }
@@ -249,6 +271,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             "DATA" => {
                 if !say(reader, "354 end with <CRLF>.<CRLF>\r\n").await {
                     release(&rcpts);
+                    end_tx(&mut in_tx);
                     return Step::Quit;
                 }
                 let mut data = Vec::new();
@@ -257,6 +280,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                     match reader.read_until(b'\n', &mut raw).await {
                         Ok(0) | Err(_) => {
                             release(&rcpts);
+                            end_tx(&mut in_tx);
                             return Step::Quit;
                         }
                         Ok(_) => {}
@@ -279,6 +303,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                     let mut rest = Vec::new();
                     let _ = reader.read_until(b'\n', &mut rest).await;
                     release(&rcpts);
+                    end_tx(&mut in_tx);
                     return Step::Quit;
                 }
                 if !delay.is_zero() {
@@ -294,6 +319,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                     if reply.starts_with('2') {
                         let (mail_from, mail_line) = mail.clone().unwrap_or_default();
                         s.received.push(Received {
+                            helo: helo.clone(),
                             mail_from,
                             mail_line,
                             rcpts: rcpts.iter().map(|(a, _)| a.clone()).collect(),
@@ -305,12 +331,14 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                     reply
                 };
                 release(&rcpts);
+                end_tx(&mut in_tx);
                 rcpts.clear();
                 mail = None;
                 format!("{reply}\r\n")
             }
             "RSET" => {
                 release(&rcpts);
+                end_tx(&mut in_tx);
                 rcpts.clear();
                 mail = None;
                 "250 2.0.0 Ok\r\n".into()
@@ -319,12 +347,14 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             "QUIT" => {
                 let _ = say(reader, "221 2.0.0 Bye\r\n").await;
                 release(&rcpts);
+                end_tx(&mut in_tx);
                 return Step::Quit;
             }
             _ => "502 5.5.2 unknown command\r\n".into(),
         };
         if !say(reader, &reply).await {
             release(&rcpts);
+            end_tx(&mut in_tx);
             return Step::Quit;
         }
     }

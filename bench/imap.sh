@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# IMAP command-mix benchmark (issue 4, "Performance"): CLIENTS concurrent clients, each doing
+# ITERATIONS sessions of LOGIN, SELECT INBOX, FETCH 1:* (UID FLAGS ENVELOPE), FETCH of 3 bodies
+# (BODY.PEEK[]), UID STORE +FLAGS/-FLAGS (\Seen), APPEND (4 KiB), UID SEARCH SUBJECT, UID SEARCH
+# UNSEEN, LOGOUT — against, in the same run, all on 127.0.0.1:
+#   (a) govmail (release, SQLite, no clamd, plaintext LOGIN allowed on loopback),
+#   (b) Dovecot 2.3 from Debian, maildir, default mode (a process per connection),
+#   (c) the same Dovecot in high-performance mode (login and imap processes reused).
+# Every server starts empty; every user's INBOX is filled with the same MESSAGES messages of
+# ~4 KiB by IMAP APPEND (2/3 of them \Seen); every user has the same argon2id password hash
+# (govmail's parameters), so a LOGIN costs the same hash verification everywhere.
+# Prints per-command p50/p99 latency, commands/s, server CPU seconds, and govmail/Dovecot ratios.
+#
+# Usage: bench/imap.sh [ITERATIONS]      (default 50 sessions per client)
+# Environment: CLIENTS (20), MESSAGES (200), SKIP_BUILD=1 to use the existing release binaries.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
+ROOT=$(pwd -P)
+source "$ROOT/scripts/lib/services.sh"
+source "$ROOT/bench/lib-imap.sh"
+ITERATIONS=${1:-50}
+CLIENTS=${CLIENTS:-20}
+MESSAGES=${MESSAGES:-200}
+USERS=$CLIENTS
+
+"$ROOT/bench/peers/dovecot.sh" install
+if [[ "${SKIP_BUILD:-}" != 1 ]]; then
+    cargo build --release -q -p govmail -p imap-load
+fi
+G="$ROOT/target/release/govmail"
+LOAD="$ROOT/target/release/imap-load"
+
+TMP=$(mktemp -d /tmp/govmail-imap-bench.XXXXXX)
+chmod 755 "$TMP"
+cleanup() {
+    govmail_stop
+    for d in "$TMP"/dovecot-*; do
+        [[ -d "$d" ]] && "$ROOT/bench/peers/dovecot.sh" stop "$d" >/dev/null 2>&1
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+busy=$(pgrep -c -x 'cargo|rustc' || true)
+echo "# IMAP command mix: $CLIENTS clients x $ITERATIONS sessions, $MESSAGES messages of 4096 bytes per INBOX,"
+echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), other cargo/rustc processes: $busy, $(date -u +%FT%TZ)"
+echo "# $("$G" --version 2>/dev/null || echo govmail), $(/usr/sbin/dovecot --version | sed 's/^/dovecot /')"
+
+declare -A RATE CPU
+run_load() { # run_load LABEL PORT SERVER_PID
+    local label=$1 port=$2 pid=$3 out cpu0 cpu1
+    "$LOAD" populate --label "$label" --addr "127.0.0.1:$port" --users "$USERS" --messages "$MESSAGES"
+    cpu0=$(tree_cpu_seconds "$pid")
+    out=$("$LOAD" load --label "$label" --addr "127.0.0.1:$port" --clients "$CLIENTS" \
+        --users "$USERS" --iterations "$ITERATIONS")
+    cpu1=$(tree_cpu_seconds "$pid")
+    echo "$out"
+    RATE[$label]=$(echo "$out" | sed -n 's/.*SUMMARY.* commands_per_s=\([0-9.]*\).*/\1/p')
+    local commands
+    commands=$(echo "$out" | sed -n 's/.*SUMMARY.* commands=\([0-9]*\).*/\1/p')
+    CPU[$label]=$(echo "$cpu1 - $cpu0" | bc)
+    echo "$label server_cpu_seconds=${CPU[$label]} server_cpu_ms_per_command=$(echo "scale=3; 1000 * ${CPU[$label]} / $commands" | bc)"
+}
+
+# (a) govmail
+IMAP_PORT=$(free_port)
+SMTP_PORT=$(free_port)
+govmail_start "$TMP/govmail" "$IMAP_PORT" "$SMTP_PORT" "$USERS"
+run_load govmail "$IMAP_PORT" "$GOVMAIL_PID"
+echo "govmail server_rss_kib_after=$(awk '/^VmRSS:/ {print $2}' "/proc/$GOVMAIL_PID/status")"
+govmail_stop
+
+# (b), (c) Dovecot
+dovecot_users "$TMP/users" "$USERS"
+for mode in default fast; do
+    PORT=$(free_port)
+    "$ROOT/bench/peers/dovecot.sh" start "$TMP/dovecot-$mode" "$PORT" "$mode" "$TMP/users"
+    run_load "dovecot-$mode" "$PORT" "$("$ROOT/bench/peers/dovecot.sh" pid "$TMP/dovecot-$mode")"
+    "$ROOT/bench/peers/dovecot.sh" stop "$TMP/dovecot-$mode"
+    if grep -qiE 'error|fatal|panic' "$TMP/dovecot-$mode/dovecot.log"; then
+        echo "# dovecot-$mode log has errors:"; grep -iE 'error|fatal|panic' "$TMP/dovecot-$mode/dovecot.log" | head -5
+    fi
+done
+
+echo "# commands/s: govmail=${RATE[govmail]} dovecot-default=${RATE[dovecot-default]} dovecot-fast=${RATE[dovecot-fast]}"
+for mode in default fast; do
+    echo "ratio govmail/dovecot-$mode commands_per_s=$(echo "scale=2; ${RATE[govmail]} / ${RATE[dovecot-$mode]}" | bc)" \
+        "server_cpu=$(echo "scale=2; ${CPU[govmail]} / ${CPU[dovecot-$mode]}" | bc)"
+done
