@@ -651,7 +651,6 @@ async fn two_workers_on(url: &str, data_dir: &std::path::Path) {
         by_node("node1.kontum.gov.vn"),
         by_node("node2.kontum.gov.vn"),
     );
-    eprintln!("node1 {n1} node2 {n2}");
     assert!(
         n1 > 0 && n2 > 0,
         "both workers took part ({n1} and {n2} transactions)"

@@ -225,10 +225,6 @@ impl Store {
         if limit <= 0 {
             return Ok(vec![]);
         }
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
         let exclude: Vec<String> = exclude_domains
             .iter()
             .enumerate()
@@ -239,14 +235,25 @@ impl Store {
         } else {
             format!(" AND domain NOT IN ({})", exclude.join(", "))
         };
-        let sql = format!(
-            "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2 WHERE id IN \
-             (SELECT id FROM queue_recipients WHERE status = 'pending' AND next_attempt <= $3 \
-              AND (lease_until IS NULL OR lease_until <= $3){exclude} \
-              ORDER BY next_attempt, id LIMIT $4{lock}) \
-             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $3) \
-             RETURNING id"
+        let due = format!(
+            "SELECT id FROM queue_recipients WHERE status = 'pending' AND next_attempt <= $3 \
+             AND (lease_until IS NULL OR lease_until <= $3){exclude} ORDER BY next_attempt, id LIMIT $4"
         );
+        let sql = match self.backend {
+            // The locking CTE runs once: the rows it returns are locked (others are skipped,
+            // not waited for) and exactly those get the lease. (`WHERE id IN (subquery
+            // ... LIMIT)` may be re-evaluated by the planner and take more than the limit.)
+            Backend::Postgres => format!(
+                "WITH picked AS ({due} FOR UPDATE SKIP LOCKED) \
+                 UPDATE queue_recipients AS r SET lease_owner = $1, lease_until = $2 \
+                 FROM picked WHERE r.id = picked.id RETURNING r.id"
+            ),
+            // One writer at a time (BEGIN IMMEDIATE): select and update cannot interleave.
+            Backend::Sqlite => format!(
+                "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2 \
+                 WHERE id IN ({due}) RETURNING id"
+            ),
+        };
         let mut tx = self.begin_write().await?;
         let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(owner.to_string())

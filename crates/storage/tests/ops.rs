@@ -693,6 +693,8 @@ async fn backup_during_deliveries_restores_every_acknowledged_message() {
         restored.close().await;
 
         // Restoring over something refuses.
+        std::fs::create_dir_all(&restored_dir).unwrap();
+        std::fs::write(restored_dir.join("something"), b"x").unwrap();
         match storage::ops::restore_backup(
             &backup_dir,
             &restored_dir,

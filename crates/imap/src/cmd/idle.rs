@@ -48,8 +48,11 @@ impl Session {
                 Changed,
                 Deadline,
                 Shutdown,
+                Revoked,
             }
             let mut shutdown = self.shutdown.clone();
+            let mut revoked = self.revocations.resubscribe();
+            let account = self.state.user().map(|u| (u.account_id, u.epoch));
             let event = {
                 let mut limited = (&mut *io).take(1024);
                 tokio::select! {
@@ -58,6 +61,7 @@ impl Session {
                     _ = tokio::time::sleep(POLL) => Event::Changed,
                     _ = tokio::time::sleep_until(deadline) => Event::Deadline,
                     _ = shutdown.changed() => Event::Shutdown,
+                    _ = crate::session::wait_revoked(&mut revoked, account) => Event::Revoked,
                 }
             };
             match event {
@@ -86,6 +90,13 @@ impl Session {
                         std::io::ErrorKind::TimedOut,
                         "IDLE timeout",
                     ));
+                }
+                Event::Revoked => {
+                    self.untagged(
+                        "BYE [UNAVAILABLE] Your login has been ended by the administrator",
+                    );
+                    self.flush(io).await?;
+                    return Err(std::io::Error::other("revoked"));
                 }
                 Event::Shutdown => {
                     self.untagged("BYE [UNAVAILABLE] Server shutting down");
