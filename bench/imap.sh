@@ -9,10 +9,17 @@
 # Every server starts empty; every user's INBOX is filled with the same MESSAGES messages of
 # ~4 KiB by IMAP APPEND (2/3 of them \Seen); every user has the same argon2id password hash
 # (govmail's parameters), so a LOGIN costs the same hash verification everywhere.
+# Two mixes run on each server, one after the other:
+#   mix "login"   the loop above, one of each command per session (ITERATIONS sessions/client).
+#                 The argon2id verification of LOGIN (~50 ms of CPU) dominates it on 2 cores.
+#   mix "session" one LOGIN/SELECT/LOGOUT around ROUNDS repetitions of the FETCH .. SEARCH
+#                 block (ITERATIONS_SESSION sessions/client), like a client that stays logged in:
+#                 what the IMAP engine itself costs.
 # Prints per-command p50/p99 latency, commands/s, server CPU seconds, and govmail/Dovecot ratios.
 #
 # Usage: bench/imap.sh [ITERATIONS]      (default 50 sessions per client)
-# Environment: CLIENTS (20), MESSAGES (200), SKIP_BUILD=1 to use the existing release binaries.
+# Environment: CLIENTS (20), MESSAGES (200), ROUNDS (10), ITERATIONS_SESSION (10; 0 skips the
+#              session mix), SKIP_BUILD=1 to use the existing release binaries.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
@@ -21,6 +28,8 @@ source "$ROOT/bench/lib-imap.sh"
 ITERATIONS=${1:-50}
 CLIENTS=${CLIENTS:-20}
 MESSAGES=${MESSAGES:-200}
+ROUNDS=${ROUNDS:-10}
+ITERATIONS_SESSION=${ITERATIONS_SESSION:-10}
 USERS=$CLIENTS
 
 "$ROOT/bench/peers/dovecot.sh" install
@@ -47,12 +56,11 @@ echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), other car
 echo "# $("$G" --version 2>/dev/null || echo govmail), $(/usr/sbin/dovecot --version | sed 's/^/dovecot /')"
 
 declare -A RATE CPU
-run_load() { # run_load LABEL PORT SERVER_PID
-    local label=$1 port=$2 pid=$3 out cpu0 cpu1
-    "$LOAD" populate --label "$label" --addr "127.0.0.1:$port" --users "$USERS" --messages "$MESSAGES"
+run_mix() { # run_mix LABEL PORT SERVER_PID ITERATIONS ROUNDS
+    local label=$1 port=$2 pid=$3 iterations=$4 rounds=$5 out cpu0 cpu1
     cpu0=$(tree_cpu_seconds "$pid")
     out=$("$LOAD" load --label "$label" --addr "127.0.0.1:$port" --clients "$CLIENTS" \
-        --users "$USERS" --iterations "$ITERATIONS")
+        --users "$USERS" --iterations "$iterations" --rounds "$rounds")
     cpu1=$(tree_cpu_seconds "$pid")
     echo "$out"
     RATE[$label]=$(echo "$out" | sed -n 's/.*SUMMARY.* commands_per_s=\([0-9.]*\).*/\1/p')
@@ -60,6 +68,14 @@ run_load() { # run_load LABEL PORT SERVER_PID
     commands=$(echo "$out" | sed -n 's/.*SUMMARY.* commands=\([0-9]*\).*/\1/p')
     CPU[$label]=$(echo "$cpu1 - $cpu0" | bc)
     echo "$label server_cpu_seconds=${CPU[$label]} server_cpu_ms_per_command=$(echo "scale=3; 1000 * ${CPU[$label]} / $commands" | bc)"
+}
+run_load() { # run_load NAME PORT SERVER_PID
+    local name=$1 port=$2 pid=$3
+    "$LOAD" populate --label "$name" --addr "127.0.0.1:$port" --users "$USERS" --messages "$MESSAGES"
+    run_mix "$name/login" "$port" "$pid" "$ITERATIONS" 1
+    if (( ITERATIONS_SESSION > 0 )); then
+        run_mix "$name/session" "$port" "$pid" "$ITERATIONS_SESSION" "$ROUNDS"
+    fi
 }
 
 # (a) govmail
@@ -82,8 +98,13 @@ for mode in default fast; do
     fi
 done
 
-echo "# commands/s: govmail=${RATE[govmail]} dovecot-default=${RATE[dovecot-default]} dovecot-fast=${RATE[dovecot-fast]}"
-for mode in default fast; do
-    echo "ratio govmail/dovecot-$mode commands_per_s=$(echo "scale=2; ${RATE[govmail]} / ${RATE[dovecot-$mode]}" | bc)" \
-        "server_cpu=$(echo "scale=2; ${CPU[govmail]} / ${CPU[dovecot-$mode]}" | bc)"
+mixes=(login)
+(( ITERATIONS_SESSION > 0 )) && mixes+=(session)
+for mix in "${mixes[@]}"; do
+    echo "# mix $mix commands/s: govmail=${RATE[govmail/$mix]} dovecot-default=${RATE[dovecot-default/$mix]} dovecot-fast=${RATE[dovecot-fast/$mix]}"
+    for mode in default fast; do
+        echo "ratio mix=$mix govmail/dovecot-$mode" \
+            "commands_per_s=$(echo "scale=2; ${RATE[govmail/$mix]} / ${RATE[dovecot-$mode/$mix]}" | bc)" \
+            "server_cpu_seconds=$(echo "scale=2; ${CPU[govmail/$mix]} / ${CPU[dovecot-$mode/$mix]}" | bc)"
+    done
 done

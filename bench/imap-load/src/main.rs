@@ -99,6 +99,10 @@ enum Cmd {
         /// APPENDed message size in bytes.
         #[arg(long, default_value_t = 4096)]
         size: usize,
+        /// Times the block FETCH envelopes .. SEARCH UNSEEN runs per session (between one
+        /// LOGIN/SELECT and one LOGOUT).
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
     /// Many concurrent IDLE connections and the server's memory per connection.
     Idle {
@@ -535,6 +539,7 @@ struct LoadSpec {
     bodies: usize,
     word: String,
     size: usize,
+    rounds: usize,
 }
 
 #[derive(Default)]
@@ -568,7 +573,7 @@ async fn one_session(
     stats.greeting.push(start.elapsed());
     timed!(stats, LOGIN, client.login(user, &spec.target.password));
     let reply = timed!(stats, SELECT, client.command("SELECT INBOX"));
-    let exists = reply
+    let mut exists = reply
         .untagged
         .iter()
         .find(|l| contains(l, b" EXISTS"))
@@ -577,62 +582,66 @@ async fn one_session(
     if exists == 0 {
         return fail("SELECT: INBOX is empty (populate first)");
     }
-    let reply = timed!(
-        stats,
-        FETCH_ENVELOPES,
-        client.command("FETCH 1:* (UID FLAGS ENVELOPE)")
-    );
-    // (uid, seen) of every message.
-    let messages: Vec<(u64, bool)> = reply
-        .untagged
-        .iter()
-        .filter(|l| contains(l, b" FETCH "))
-        .filter_map(|l| Some((number_after(l, b"UID ")?, contains(l, b"\\Seen"))))
-        .collect();
-    if messages.len() != exists {
-        return fail(format!(
-            "FETCH 1:*: {} messages with UID, EXISTS said {exists}",
-            messages.len()
-        ));
+    for round in 0..spec.rounds {
+        let reply = timed!(
+            stats,
+            FETCH_ENVELOPES,
+            client.command("FETCH 1:* (UID FLAGS ENVELOPE)")
+        );
+        // (uid, seen) of every message.
+        let messages: Vec<(u64, bool)> = reply
+            .untagged
+            .iter()
+            .filter(|l| contains(l, b" FETCH "))
+            .filter_map(|l| Some((number_after(l, b"UID ")?, contains(l, b"\\Seen"))))
+            .collect();
+        // Our own APPENDs of earlier rounds add messages; nothing may disappear.
+        if messages.len() < exists {
+            return fail(format!(
+                "FETCH 1:*: {} messages with UID, EXISTS said {exists}",
+                messages.len()
+            ));
+        }
+        exists = messages.len();
+        let seqs: Vec<String> = (0..spec.bodies)
+            .map(|_| (rng.below(exists) + 1).to_string())
+            .collect();
+        timed!(
+            stats,
+            FETCH_BODIES,
+            client.command(&format!("FETCH {} (BODY.PEEK[])", seqs.join(",")))
+        );
+        // Flip \Seen on one message and flip it back, so the mailbox's state stays the same.
+        let (uid, seen) = messages[rng.below(messages.len())];
+        let add = format!("UID STORE {uid} +FLAGS (\\Seen)");
+        let remove = format!("UID STORE {uid} -FLAGS (\\Seen)");
+        if seen {
+            timed!(stats, STORE_REMOVE, client.command(&remove));
+            timed!(stats, STORE_ADD, client.command(&add));
+        } else {
+            timed!(stats, STORE_ADD, client.command(&add));
+            timed!(stats, STORE_REMOVE, client.command(&remove));
+        }
+        let body = message(
+            1_000_000 + client_index * 100_000 + iteration * spec.rounds + round,
+            spec.size,
+            "bench-load",
+        );
+        timed!(stats, APPEND, client.append("INBOX", "", &body));
+        timed!(
+            stats,
+            SEARCH_SUBJECT,
+            client.command(&format!("UID SEARCH SUBJECT \"{}\"", spec.word))
+        );
+        timed!(stats, SEARCH_UNSEEN, client.command("UID SEARCH UNSEEN"));
     }
-    let seqs: Vec<String> = (0..spec.bodies)
-        .map(|_| (rng.below(exists) + 1).to_string())
-        .collect();
-    timed!(
-        stats,
-        FETCH_BODIES,
-        client.command(&format!("FETCH {} (BODY.PEEK[])", seqs.join(",")))
-    );
-    // Flip \Seen on one message and flip it back, so the mailbox's state stays the same.
-    let (uid, seen) = messages[rng.below(messages.len())];
-    let add = format!("UID STORE {uid} +FLAGS (\\Seen)");
-    let remove = format!("UID STORE {uid} -FLAGS (\\Seen)");
-    if seen {
-        timed!(stats, STORE_REMOVE, client.command(&remove));
-        timed!(stats, STORE_ADD, client.command(&add));
-    } else {
-        timed!(stats, STORE_ADD, client.command(&add));
-        timed!(stats, STORE_REMOVE, client.command(&remove));
-    }
-    let body = message(
-        1_000_000 + client_index * 10_000 + iteration,
-        spec.size,
-        "bench-load",
-    );
-    timed!(stats, APPEND, client.append("INBOX", "", &body));
-    timed!(
-        stats,
-        SEARCH_SUBJECT,
-        client.command(&format!("UID SEARCH SUBJECT \"{}\"", spec.word))
-    );
-    timed!(stats, SEARCH_UNSEEN, client.command("UID SEARCH UNSEEN"));
     timed!(stats, LOGOUT, client.logout());
     Ok(())
 }
 
 async fn load_client(spec: LoadSpec, client_index: usize) -> ClientStats {
     let mut stats = ClientStats {
-        latencies: vec![Vec::with_capacity(spec.iterations); COMMANDS.len()],
+        latencies: vec![Vec::with_capacity(spec.iterations * spec.rounds); COMMANDS.len()],
         ..Default::default()
     };
     let user = spec.target.user(client_index % spec.users.max(1) + 1);
@@ -695,7 +704,8 @@ async fn load(spec: LoadSpec, clients: usize) -> Result<()> {
     }
     let sessions = all[LOGOUT].len();
     println!(
-        "{label} SUMMARY clients={clients} sessions={sessions} commands={commands} errors={errors} seconds={seconds:.2} commands_per_s={:.1} sessions_per_s={:.1}",
+        "{label} SUMMARY clients={clients} sessions={sessions} rounds={} commands={commands} errors={errors} seconds={seconds:.2} commands_per_s={:.1} sessions_per_s={:.1}",
+        spec.rounds,
         commands as f64 / seconds,
         sessions as f64 / seconds,
     );
@@ -1047,6 +1057,7 @@ fn main() {
                 bodies,
                 word,
                 size,
+                rounds,
             } => {
                 let spec = LoadSpec {
                     target,
@@ -1055,6 +1066,7 @@ fn main() {
                     bodies,
                     word,
                     size,
+                    rounds: rounds.max(1),
                 };
                 load(spec, clients).await
             }

@@ -355,3 +355,81 @@ s.quit()\n"
         assert!(refs.contains(&expected), "{expected} missing from {refs:?}");
     }
 }
+
+#[test]
+fn directory_import_dry_run_then_import_and_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let install = Install {
+        data: tmp.path().join("data"),
+        _tmp: tmp,
+    };
+    install.cli(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
+    install.cli(&[
+        "unit",
+        "add",
+        "--abbrev",
+        "STTTT",
+        "--name",
+        "Sở Thông tin và Truyền thông",
+    ]);
+    let csv = install.data.join("staff.csv");
+    std::fs::write(
+        &csv,
+        "name,unit,position,phone\n\"Nguyễn Văn An\",STTTT,\"Chuyên viên, phòng A\",0260 1\nNguyễn Văn An,STTTT,Trưởng phòng,0260 2\nLê Thị Hồng Nhung,STTTT,,\n",
+    )
+    .unwrap();
+    let dry = install.json(&["directory", "import", csv.to_str().unwrap(), "--dry-run"]);
+    let addresses: Vec<&str> = dry
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["address"].as_str().unwrap())
+        .collect();
+    // A dry run changes nothing, so both An's are shown with the same first choice.
+    assert_eq!(
+        addresses,
+        vec![
+            "nvan.stttt@kontum.gov.vn",
+            "nvan.stttt@kontum.gov.vn",
+            "lthnhung.stttt@kontum.gov.vn"
+        ]
+    );
+    assert_eq!(
+        install.json(&["user", "list"]).as_array().unwrap().len(),
+        0,
+        "dry run adds nobody"
+    );
+    let done = install.json(&[
+        "directory",
+        "import",
+        csv.to_str().unwrap(),
+        "--ref",
+        "30/QĐ-UBND",
+    ]);
+    let addresses: Vec<&str> = done
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addresses,
+        vec![
+            "nvan.stttt@kontum.gov.vn",
+            "nvan2.stttt@kontum.gov.vn",
+            "lthnhung.stttt@kontum.gov.vn"
+        ]
+    );
+    let export = install.cli(&["directory", "export"]);
+    assert!(
+        export.starts_with("address,name,unit,position,phone,status\n"),
+        "{export}"
+    );
+    assert!(
+        export.contains(
+            "nvan.stttt@kontum.gov.vn,Nguyễn Văn An,STTTT,\"Chuyên viên, phòng A\",0260 1,active"
+        ),
+        "{export}"
+    );
+    assert_eq!(export.lines().count(), 4);
+}
