@@ -743,22 +743,30 @@ impl Store {
     /// members, each once).
     pub async fn resolve(&self, address: &str) -> Result<Resolved> {
         let address = normalize_address(address);
-        let row = sqlx::query(
-            "SELECT account_id, group_id FROM addresses \
-             WHERE address = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        // One round trip for the common case (a person or unit address).
+        let sql = format!(
+            "{ACCOUNT_REF_SELECT} JOIN addresses ad ON ad.account_id = a.id \
+             WHERE ad.address = $1 AND (ad.expires_at IS NULL OR ad.expires_at > $2)"
+        );
+        if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(address.clone())
+            .bind(now())
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(Resolved::Account(account_ref(&row)));
+        }
+        let group_id: Option<i64> = sqlx::query_scalar(
+            "SELECT group_id FROM addresses WHERE address = $1 AND group_id IS NOT NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(address)
         .bind(now())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
+        let Some(group_id) = group_id else {
             return Ok(Resolved::Unknown);
         };
-        let (account_id, group_id): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
-        if let Some(account_id) = account_id {
-            return Ok(Resolved::Account(self.account_ref(account_id).await?));
-        }
-        let group_id = group_id.expect("CHECK constraint: account or group");
         let send_policy: String =
             sqlx::query_scalar("SELECT send_policy FROM mail_groups WHERE id = $1")
                 .bind(group_id)

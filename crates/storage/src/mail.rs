@@ -238,23 +238,6 @@ impl Store {
         let _ = self.changes.send(change);
     }
 
-    async fn folder_for_target_in(tx: &mut Tx, target: &DeliveryTarget) -> Result<i64> {
-        let special = match &target.folder {
-            FolderChoice::Inbox => "",
-            FolderChoice::SpecialUse(flag) => flag,
-        };
-        let row: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM folders WHERE account_id = $1 AND \
-             ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
-             ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1",
-        )
-        .bind(target.account_id)
-        .bind(special.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-        row.ok_or_else(|| Error::NotFound(format!("INBOX of account {}", target.account_id)))
-    }
-
     /// Inside a transaction: appends one message to a folder; returns its UID.
     pub(crate) async fn insert_message_in(
         tx: &mut Tx,
@@ -274,6 +257,78 @@ impl Store {
         .fetch_one(&mut **tx)
         .await?;
         let (uid, modseq): (i64, i64) = (row.get(0), row.get(1));
+        Self::insert_row_in(
+            tx,
+            folder_id,
+            uid,
+            modseq,
+            account_id,
+            blob_id,
+            size,
+            flags,
+            internal_date,
+            meta_json,
+        )
+        .await?;
+        Ok(uid)
+    }
+
+    /// Inside a transaction: a delivered copy. Picks the target folder and takes its UID in
+    /// one statement (the hot path of every delivery). Returns (folder id, UID).
+    async fn insert_delivered_in(
+        tx: &mut Tx,
+        target: &DeliveryTarget,
+        blob_id: &str,
+        size: i64,
+        internal_date: i64,
+        meta_json: &str,
+    ) -> Result<(i64, i64)> {
+        let special = match &target.folder {
+            FolderChoice::Inbox => "",
+            FolderChoice::SpecialUse(flag) => flag,
+        };
+        let row = sqlx::query(
+            "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+             WHERE id = (SELECT id FROM folders WHERE account_id = $1 AND \
+               ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
+               ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
+             RETURNING id, uidnext - 1, highestmodseq",
+        )
+        .bind(target.account_id)
+        .bind(special.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("INBOX of account {}", target.account_id)))?;
+        let (folder_id, uid, modseq): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        Self::insert_row_in(
+            tx,
+            folder_id,
+            uid,
+            modseq,
+            target.account_id,
+            blob_id,
+            size,
+            &target.flags,
+            internal_date,
+            meta_json,
+        )
+        .await?;
+        Ok((folder_id, uid))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_row_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        uid: i64,
+        modseq: i64,
+        account_id: i64,
+        blob_id: &str,
+        size: i64,
+        flags: &str,
+        internal_date: i64,
+        meta_json: &str,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -295,7 +350,7 @@ impl Store {
             .bind(account_id)
             .execute(&mut **tx)
             .await?;
-        Ok(uid)
+        Ok(())
     }
 
     async fn commit_one_in(&self, tx: &mut Tx, job: &CommitJob) -> Result<Delivered> {
@@ -307,14 +362,11 @@ impl Store {
         let meta_json = delivery.meta.to_json();
         let mut placed = Vec::with_capacity(delivery.targets.len());
         for target in &delivery.targets {
-            let folder_id = Self::folder_for_target_in(tx, target).await?;
-            let uid = Self::insert_message_in(
+            let (folder_id, uid) = Self::insert_delivered_in(
                 tx,
-                folder_id,
-                target.account_id,
+                target,
                 &job.blob_id,
                 size,
-                &target.flags,
                 delivery.internal_date,
                 &meta_json,
             )
