@@ -25,7 +25,9 @@ pub fn string(text: &str, out: &mut Vec<u8>) {
 }
 
 pub fn literal(bytes: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("{{{}}}\r\n", bytes.len()).as_bytes());
+    // RFC 9051 4.3: a literal holds no NUL; binary content goes in a literal8 (RFC 3516).
+    let marker = if bytes.contains(&0) { "~" } else { "" };
+    out.extend_from_slice(format!("{marker}{{{}}}\r\n", bytes.len()).as_bytes());
     out.extend_from_slice(bytes);
 }
 
@@ -53,6 +55,20 @@ fn addresses(list: &[MailAddr], utf8: bool, out: &mut Vec<u8>) {
     }
     out.push(b'(');
     for addr in list {
+        // RFC 9051 7.5.2 group syntax: (NIL NIL "group" NIL) ... (NIL NIL NIL NIL).
+        match addr.group.as_deref() {
+            Some("") => {
+                out.extend_from_slice(b"(NIL NIL NIL NIL)");
+                continue;
+            }
+            Some(name) => {
+                out.extend_from_slice(b"(NIL NIL ");
+                nstring(Some(name), utf8, out);
+                out.extend_from_slice(b" NIL)");
+                continue;
+            }
+            None => {}
+        }
         let (mailbox, host) = match addr.address.as_deref().and_then(|a| a.rsplit_once('@')) {
             Some((m, h)) => (Some(m), Some(h)),
             None => (addr.address.as_deref(), None),
@@ -158,7 +174,8 @@ fn extension(part: &Part, utf8: bool, out: &mut Vec<u8>) {
             out.push(b')');
         }
     }
-    out.extend_from_slice(b" NIL");
+    out.push(b' ');
+    nstring(part.location.as_deref(), utf8, out);
 }
 
 /// BODY (`extended` = false) or BODYSTRUCTURE (`extended` = true).
@@ -259,6 +276,7 @@ fn slice(blob: &[u8], start: u32, end: u32) -> &[u8] {
 
 /// Header fields of a header block whose names are (or are not) in `names`.
 fn header_fields(header: &[u8], names: &[String], include: bool) -> Vec<u8> {
+    let bare_lf = !header.windows(2).any(|w| w == b"\r\n");
     let mut out = Vec::new();
     let mut keep = false;
     for line in header.split_inclusive(|&b| b == b'\n') {
@@ -275,7 +293,8 @@ fn header_fields(header: &[u8], names: &[String], include: bool) -> Vec<u8> {
             out.extend_from_slice(line);
         }
     }
-    out.extend_from_slice(b"\r\n");
+    // The blank line ends the block, in the message's own line ending.
+    out.extend_from_slice(if bare_lf { b"\n" } else { b"\r\n" });
     out
 }
 

@@ -11,6 +11,10 @@ pub struct MailAddr {
     /// Decoded display name (RFC 2047), UTF-8.
     pub name: Option<String>,
     pub address: Option<String>,
+    /// Group syntax (RFC 5322 3.4): `Some(name)` on the start marker, `Some("")` on the end
+    /// marker; ENVELOPE renders them as RFC 9051 7.5.2 group markers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// Decoded header fields (the ENVELOPE and the text SEARCH works on).
@@ -41,6 +45,9 @@ pub struct Part {
     pub encoding: Option<String>,
     pub disposition: Option<(String, Vec<(String, String)>)>,
     pub language: Vec<String>,
+    /// Content-Location (RFC 2557), raw.
+    #[serde(default)]
+    pub location: Option<String>,
     pub offset_header: u32,
     pub offset_body: u32,
     pub offset_end: u32,
@@ -64,43 +71,133 @@ pub struct MessageMeta {
 /// Most body text kept for searching, per message.
 const MAX_SEARCH_TEXT: usize = 256 * 1024;
 
-fn addrs(address: Option<&Address>) -> Vec<MailAddr> {
-    address
-        .map(|list| {
-            list.iter()
-                .map(|a| MailAddr {
-                    name: a.name.as_ref().map(|n| n.to_string()),
-                    address: a.address.as_ref().map(|n| n.to_string()),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+fn addr(a: &mail_parser::Addr) -> MailAddr {
+    MailAddr {
+        name: a.name.as_ref().map(|n| n.to_string()),
+        address: a.address.as_ref().map(|n| n.to_string()),
+        group: None,
+    }
 }
 
-fn envelope_of(message: &mail_parser::Message) -> Envelope {
-    let in_reply_to = match message.in_reply_to() {
-        mail_parser::HeaderValue::Text(t) => Some(format!("<{t}>")),
-        mail_parser::HeaderValue::TextList(list) => Some(
-            list.iter()
-                .map(|t| format!("<{t}>"))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        _ => None,
+fn addrs(address: Option<&Address>) -> Vec<MailAddr> {
+    match address {
+        None => vec![],
+        Some(Address::List(list)) => list.iter().map(addr).collect(),
+        Some(Address::Group(groups)) => {
+            let mut out = vec![];
+            for group in groups {
+                match &group.name {
+                    // Addresses outside any group come as a nameless group.
+                    None => out.extend(group.addresses.iter().map(addr)),
+                    Some(name) => {
+                        out.push(MailAddr {
+                            group: Some(name.to_string()),
+                            ..MailAddr::default()
+                        });
+                        out.extend(group.addresses.iter().map(addr));
+                        out.push(MailAddr {
+                            group: Some(String::new()),
+                            ..MailAddr::default()
+                        });
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The raw value of a header field of `headers` (absolute offsets into `raw`), unfolded.
+fn raw_value(headers: &[mail_parser::Header], raw: &[u8], name: &str) -> Option<String> {
+    let header = headers
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+    let bytes =
+        raw.get(header.offset_start as usize..(header.offset_end as usize).min(raw.len()))?;
+    let text = String::from_utf8_lossy(bytes);
+    let unfolded: Vec<&str> = text
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some(unfolded.join(" "))
+}
+
+fn envelope_of(message: &mail_parser::Message, raw: &[u8]) -> Envelope {
+    let headers = message.parts.first().map(|p| &p.headers[..]).unwrap_or(&[]);
+    // RFC 9051 7.5.2: message-id and in-reply-to are the header values as written.
+    let raw_field = |name: &str| raw_value(headers, raw, name).filter(|v| !v.is_empty());
+    // A Subject present but empty is "", not NIL.
+    // Undecodable encoded words (unknown charset) stay as written (RFC 2047 6.2).
+    let subject = match (message.subject(), raw_value(headers, raw, "Subject")) {
+        (Some(decoded), Some(raw)) if decoded.contains('\u{FFFD}') && raw.contains("=?") => {
+            Some(raw)
+        }
+        (Some(decoded), _) => Some(decoded.to_string()),
+        (None, raw) => raw.map(|_| String::new()),
     };
     Envelope {
-        date: message.header_raw("Date").map(|d| d.trim().to_string()),
+        date: raw_field("Date"),
         date_ts: message.date().map(|d| d.to_timestamp()),
-        subject: message.subject().map(str::to_string),
+        subject,
         from: addrs(message.from()),
         sender: addrs(message.sender()),
         reply_to: addrs(message.reply_to()),
         to: addrs(message.to()),
         cc: addrs(message.cc()),
         bcc: addrs(message.bcc()),
-        in_reply_to,
-        message_id: message.message_id().map(|m| format!("<{m}>")),
+        in_reply_to: raw_field("In-Reply-To"),
+        message_id: raw_field("Message-ID"),
     }
+}
+
+/// RFC 2046 5.1.5: in multipart/digest a part without Content-Type is message/rfc822; its
+/// body is parsed as the message it holds (offsets relative to that body).
+fn digest_message(
+    part: &mail_parser::MessagePart,
+    base: u32,
+    raw: &[u8],
+    meta: &mut MessageMeta,
+) -> Part {
+    let offset_header = base + part.offset_header;
+    let offset_body = base + part.offset_body;
+    let offset_end = base + part.offset_end;
+    let body = raw
+        .get(offset_body as usize..(offset_end as usize).min(raw.len()))
+        .unwrap_or(&[]);
+    let mut out = Part {
+        content_type: "message".into(),
+        subtype: "rfc822".into(),
+        offset_header,
+        offset_body,
+        offset_end,
+        lines: count_lines(body),
+        ..Part::default()
+    };
+    if let Some(nested) = MessageParser::default().parse(body) {
+        out.envelope = Some(Box::new(envelope_of(&nested, body)));
+        if !nested.parts.is_empty() {
+            out.children
+                .push(part_of(&nested, 0, offset_body, raw, meta, false));
+        }
+    }
+    out
+}
+
+/// Parameters as written: mail-parser adds `<name>-language` for RFC 2231 language tags,
+/// which are not parameters of the message; they are dropped.
+fn clean_params(attributes: Option<&[mail_parser::Attribute]>) -> Vec<(String, String)> {
+    let attributes = attributes.unwrap_or(&[]);
+    attributes
+        .iter()
+        .filter(|p| {
+            let name = p.name.to_ascii_lowercase();
+            !name
+                .strip_suffix("-language")
+                .is_some_and(|base| attributes.iter().any(|q| q.name.eq_ignore_ascii_case(base)))
+        })
+        .map(|p| (p.name.to_string(), p.value.to_string()))
+        .collect()
 }
 
 fn count_lines(bytes: &[u8]) -> u32 {
@@ -113,34 +210,29 @@ fn part_of(
     base: u32,
     raw: &[u8],
     meta: &mut MessageMeta,
+    in_digest: bool,
 ) -> Part {
     let part = &message.parts[index];
+    if in_digest && part.content_type().is_none() {
+        return digest_message(part, base, raw, meta);
+    }
     let (content_type, subtype, params) = match part.content_type() {
-        Some(ct) => (
-            ct.c_type.to_ascii_lowercase(),
-            ct.c_subtype.as_deref().unwrap_or("").to_ascii_lowercase(),
-            ct.attributes
-                .as_ref()
-                .map(|a| {
-                    a.iter()
-                        .map(|p| (p.name.to_string(), p.value.to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
+        Some(ct) => {
+            let kind = ct.c_type.to_ascii_lowercase();
+            // RFC 2045 5.2: a bare "text" is text/plain.
+            let subtype = match ct.c_subtype.as_deref() {
+                Some(sub) if !sub.is_empty() => sub.to_ascii_lowercase(),
+                _ if kind == "text" => "plain".to_string(),
+                _ => String::new(),
+            };
+            (kind, subtype, clean_params(ct.attributes.as_deref()))
+        }
         None => ("text".to_string(), "plain".to_string(), vec![]),
     };
     let disposition = part.content_disposition().map(|d| {
         (
             d.c_type.to_ascii_lowercase(),
-            d.attributes
-                .as_ref()
-                .map(|a| {
-                    a.iter()
-                        .map(|p| (p.name.to_string(), p.value.to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            clean_params(d.attributes.as_deref()),
         )
     });
     let offset_header = base + part.offset_header;
@@ -153,7 +245,8 @@ fn part_of(
         content_type,
         subtype,
         params,
-        id: part.content_id().map(str::to_string),
+        // RFC 2045 7: the Content-ID as written, angle brackets included.
+        id: raw_value(&part.headers, raw, "Content-ID"),
         description: part.content_description().map(str::to_string),
         encoding: part.content_transfer_encoding().map(str::to_string),
         disposition,
@@ -162,6 +255,7 @@ fn part_of(
             .as_text_list()
             .map(|l| l.iter().map(|s| s.to_string()).collect())
             .unwrap_or_default(),
+        location: raw_value(&part.headers, raw, "Content-Location"),
         offset_header,
         offset_body,
         offset_end,
@@ -185,23 +279,33 @@ fn part_of(
                 meta.text.push('\n');
             }
         }
-        PartType::Binary(_) | PartType::InlineBinary(_) => {}
         PartType::Multipart(children) => {
+            if children.is_empty() {
+                // No usable boundary: shown as text, so its lines count.
+                out.lines = count_lines(body_bytes);
+            }
             for &child in children {
                 let child = child as usize;
                 if child != index && child < message.parts.len() {
-                    out.children.push(part_of(message, child, base, raw, meta));
+                    let digest = out.subtype == "digest";
+                    out.children
+                        .push(part_of(message, child, base, raw, meta, digest));
                 }
             }
         }
+        PartType::Binary(_) | PartType::InlineBinary(_) if out.content_type == "multipart" => {
+            // A multipart without a usable boundary is shown as text: its lines count.
+            out.lines = count_lines(body_bytes);
+        }
+        PartType::Binary(_) | PartType::InlineBinary(_) => {}
         PartType::Message(nested) => {
             out.lines = count_lines(body_bytes);
-            out.envelope = Some(Box::new(envelope_of(nested)));
-            // The nested message's offsets are relative to its own raw bytes, which start at
-            // this part's body.
+            out.envelope = Some(Box::new(envelope_of(nested, raw)));
+            // mail-parser parses an inline message in the same stream: its offsets are already
+            // absolute.
             if !nested.parts.is_empty() {
                 out.children
-                    .push(part_of(nested, 0, offset_body, raw, meta));
+                    .push(part_of(nested, 0, base, raw, meta, false));
             }
         }
     }
@@ -214,8 +318,8 @@ impl MessageMeta {
         let mut meta = MessageMeta::default();
         match MessageParser::default().parse(raw) {
             Some(message) if !message.parts.is_empty() => {
-                meta.envelope = envelope_of(&message);
-                meta.root = part_of(&message, 0, 0, raw, &mut meta);
+                meta.envelope = envelope_of(&message, raw);
+                meta.root = part_of(&message, 0, 0, raw, &mut meta, false);
             }
             _ => {
                 meta.root = Part {
