@@ -4,7 +4,7 @@
 #
 # Functions:
 #   ensure_packages [clamav] [swaks] [python3] [postgres]   (no args = all)
-#   ensure_packages [isync] [offlineimap3] [curl] [pip] [imapclient] [prometheus_client]
+#   ensure_packages [isync] [offlineimap3] [curl] [pip] [imapclient] [prometheus_client] [dkimpy]
 #                                    IMAP client tests; imapclient via pip
 #   clamd_start DIR PORT   -> prints clamd pid; clamd_stop DIR
 #   pg_start DIR PORT      -> prints postgres URL; pg_stop DIR
@@ -61,6 +61,7 @@ ensure_packages() {
             # A Python module, installed with pip for the python3 on PATH.
             imapclient) python3 -c 'import imapclient' >/dev/null 2>&1 || pip_missing+=(imapclient) ;;
             prometheus_client) python3 -c 'import prometheus_client' >/dev/null 2>&1 || pip_missing+=(prometheus_client) ;;
+            dkimpy) python3 -c 'import dkim' >/dev/null 2>&1 || pip_missing+=(dkimpy) ;;
             *) _svc_die "ensure_packages: unknown component '$w'"; return 1 ;;
         esac
     done

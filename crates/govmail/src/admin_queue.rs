@@ -112,7 +112,13 @@ pub async fn queue(store: &Store, out: &Output, cmd: QueueCmd) -> anyhow::Result
                 .context("reading the queue")?;
             out.table(
                 &[
-                    "ID", "STATUS", "TRIES", "NEXT", "SENDER", "RECIPIENT", "LAST ERROR",
+                    "ID",
+                    "STATUS",
+                    "TRIES",
+                    "NEXT",
+                    "SENDER",
+                    "RECIPIENT",
+                    "LAST ERROR",
                 ],
                 &entries,
                 |e| {
@@ -217,10 +223,7 @@ pub async fn queue(store: &Store, out: &Output, cmd: QueueCmd) -> anyhow::Result
                     serde_json::json!({"queue_id": id, "status": entry.status, "sender": entry.sender}),
                 )
                 .await?;
-            out.done(&format!(
-                "queue entry {id} ({}) deleted",
-                entry.recipient
-            ));
+            out.done(&format!("queue entry {id} ({}) deleted", entry.recipient));
             Ok(())
         }
     }
@@ -424,11 +427,12 @@ pub async fn dns(
     input.submissions_port = settings.submissions;
     input.imap_port = settings.imap;
     input.imaps_port = settings.imaps;
-    if let Some(key) = settings
-        .dkim
-        .iter()
-        .find(|k| k.domain.trim().trim_end_matches('.').eq_ignore_ascii_case(&domain))
-    {
+    if let Some(key) = settings.dkim.iter().find(|k| {
+        k.domain
+            .trim()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&domain)
+    }) {
         let txt = outbound_dkim::dns_txt_for_file(&key.private_key)
             .map_err(|e| anyhow::anyhow!("dkim key for {domain}: {e}"))?;
         input.dkim = Some((key.selector.clone(), txt));
@@ -457,7 +461,10 @@ pub async fn dns(
         );
         return Ok(());
     }
-    println!("; DNS records for {domain} (served by {})", settings.hostname);
+    println!(
+        "; DNS records for {domain} (served by {})",
+        settings.hostname
+    );
     println!(
         "; Also: the reverse DNS (PTR) of this server's public IP must name {}.\n",
         settings.hostname

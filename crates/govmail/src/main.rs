@@ -7,6 +7,7 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 
 mod admin;
+mod admin_queue;
 mod config;
 mod http;
 mod password_page;
@@ -65,6 +66,14 @@ enum Command {
     /// Distribution groups (KT-10 "nơi nhận").
     #[command(subcommand)]
     Group(admin::GroupCmd),
+    /// The outbound queue (mail to other organisations).
+    #[command(subcommand)]
+    Queue(admin_queue::QueueCmd),
+    /// DKIM signing keys.
+    #[command(subcommand)]
+    Dkim(admin_queue::DkimCmd),
+    /// DNS records to publish for a hosted domain (MX, SPF, DKIM, DMARC, SRV, autoconfig).
+    Dns { domain: String },
     /// The electronic directory: bulk import and export (CSV).
     #[command(subcommand)]
     Directory(staff::DirectoryCmd),
@@ -130,6 +139,27 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::Alias(cmd) => admin::alias(&store, &out, cmd).await,
                 Command::Group(cmd) => admin::group(&store, &out, cmd).await,
                 Command::Directory(cmd) => staff::directory(&store, &config, &out, cmd).await,
+                Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,
+                Command::Dkim(cmd) => {
+                    admin_queue::dkim(&store, &config.server.data_dir, &out, cmd).await
+                }
+                Command::Dns { domain } => {
+                    let dkim = config.dkim_keys();
+                    admin_queue::dns(
+                        &store,
+                        &out,
+                        &admin_queue::DnsSettings {
+                            hostname: &config.server.hostname,
+                            dkim: &dkim,
+                            submission: admin_queue::listen_port(&config.listen.submission),
+                            submissions: admin_queue::listen_port(&config.listen.submissions),
+                            imap: admin_queue::listen_port(&config.listen.imap),
+                            imaps: admin_queue::listen_port(&config.listen.imaps),
+                        },
+                        &domain,
+                    )
+                    .await
+                }
                 Command::Events { action, limit } => {
                     admin::events(&store, &out, &action, limit).await
                 }

@@ -172,6 +172,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             smtp::authres::Authenticator::new(&resolvers).context("dns.resolvers")?;
         smtp_context = smtp_context.with_authenticator(authenticator);
     }
+    let outbound_worker = if config.outbound.enabled {
+        let settings = config
+            .outbound_settings()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some(smtp::outbound::Worker::new(settings, store.clone()).context("outbound")?)
+    } else {
+        None
+    };
+    smtp_context.outbound_waker = outbound_worker.as_ref().map(|w| w.waker());
     let smtp_context = Arc::new(smtp_context);
     let smtp = smtp::Server::bind(
         smtp_context,
@@ -232,6 +241,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             if implicit_tls { "s" } else { "" }
         );
     }
+    let outbound = outbound_worker.map(|w| w.spawn());
     let imap_shutdown = imap.shutdown_handle();
     let imap_task = tokio::spawn(imap.run());
     let smtp_shutdown = smtp.shutdown_handle();
@@ -243,6 +253,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     smtp_shutdown.trigger();
     imap_shutdown.trigger();
     let _ = https_stop.send(true);
+    if let Some(outbound) = outbound {
+        outbound.shutdown(Duration::from_secs(12)).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         let _ = smtp_task.await;
         let _ = imap_task.await;

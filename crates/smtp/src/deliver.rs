@@ -307,6 +307,11 @@ impl Session {
         };
         match store.deliver(delivery).await {
             Ok(delivered) => {
+                if delivered.queue_id.is_some() {
+                    if let Some(waker) = &context.outbound_waker {
+                        waker.notify_one();
+                    }
+                }
                 let kind = if self.auth.is_some() {
                     "submitted"
                 } else {

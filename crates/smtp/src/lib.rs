@@ -94,6 +94,8 @@ pub struct Context {
     pub connections: Arc<tokio::sync::Semaphore>,
     /// SPF/DKIM/DMARC for MX mail; `None` skips the checks (no DNS at all).
     pub authenticator: Option<authres::Authenticator>,
+    /// Wakes the outbound worker when a message was queued (else it finds it at its next poll).
+    pub outbound_waker: Option<Arc<tokio::sync::Notify>>,
     /// Hosted domains, re-read at most every few seconds (asked at every RCPT).
     local_domains: std::sync::Mutex<(
         Option<std::time::Instant>,
@@ -119,6 +121,7 @@ impl Context {
             per_ip: Default::default(),
             connections,
             authenticator: None,
+            outbound_waker: None,
             local_domains: Default::default(),
         }
     }

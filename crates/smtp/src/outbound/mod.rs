@@ -197,6 +197,7 @@ struct Inner {
     owner: String,
     per_domain: Mutex<HashMap<String, Arc<Semaphore>>>,
     inflight: Mutex<Inflight>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// What this worker holds right now: the entries it renews leases for, and how many groups
@@ -239,7 +240,8 @@ pub struct Worker {
     inner: Arc<Inner>,
 }
 
-/// A running worker: stop it cleanly with [`WorkerHandle::shutdown`].
+/// A running worker: stop it cleanly with [`WorkerHandle::shutdown`] (dropping the handle
+/// stops it too, without waiting).
 pub struct WorkerHandle {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -307,6 +309,7 @@ impl Worker {
                 owner,
                 per_domain: Mutex::default(),
                 inflight: Mutex::default(),
+                wake: Arc::default(),
             }),
         })
     }
@@ -314,6 +317,12 @@ impl Worker {
     /// This worker's lease owner name (`hostname:pid:random`).
     pub fn owner(&self) -> &str {
         &self.inner.owner
+    }
+
+    /// Wakes the loop before its next poll (call `notify_one()` after queueing mail, so
+    /// submitted mail leaves at once instead of up to `poll_interval` later).
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.wake.clone()
     }
 
     /// Runs the worker loop in a task.
@@ -324,7 +333,7 @@ impl Worker {
     }
 
     /// The worker loop: claim due entries, deliver them (bounded concurrency), renew leases,
-    /// purge old finished entries; until `shutdown` turns true.
+    /// purge old finished entries; until `shutdown` turns true or its sender is dropped.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let settings = &self.inner.settings;
         let mut tasks: JoinSet<()> = JoinSet::new();
@@ -339,6 +348,7 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
+            while tasks.try_join_next().is_some() {}
             let free = settings.concurrency.saturating_sub(tasks.len());
             let mut claimed_any = false;
             if free > 0 {
@@ -371,9 +381,15 @@ impl Worker {
                 continue;
             }
             tokio::select! {
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        // The sender is gone (handle dropped): stop as if asked to.
+                        break;
+                    }
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = poll.tick() => {}
+                _ = self.inner.wake.notified() => {}
                 _ = heartbeat.tick() => self.renew().await,
             }
         }
@@ -545,8 +561,24 @@ impl Worker {
                 return;
             }
         };
-        let mut message = strip_return_path(&raw);
-        match inner.signers.sign(&message, &first.sender) {
+        // Hashing a large body takes a while: off the async threads.
+        let (mut message, signature) = {
+            let (inner, sender) = (self.inner.clone(), first.sender.clone());
+            let stripped = strip_return_path(&raw);
+            match tokio::task::spawn_blocking(move || {
+                let signature = inner.signers.sign(&stripped, &sender);
+                (stripped, signature)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => (
+                    strip_return_path(&raw),
+                    Some(Err(format!("signing task failed: {e}"))),
+                ),
+            }
+        };
+        match signature {
             Some(Ok(header)) => {
                 let mut signed = Vec::with_capacity(header.len() + message.len());
                 signed.extend_from_slice(header.as_bytes());
