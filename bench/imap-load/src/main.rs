@@ -137,6 +137,10 @@ enum Cmd {
         /// Seconds to wait for every idling connection of the probe user to see EXISTS.
         #[arg(long, default_value_t = 60)]
         exists_timeout_secs: u64,
+        /// Give up (and close everything) when the server's memory (RSS; PSS with
+        /// --server-tree) passes this many MiB. 0 = no limit.
+        #[arg(long, default_value_t = 8192)]
+        max_server_rss_mib: u64,
     },
     /// Print an argon2id PHC string (govmail's parameters) of the password.
     HashPassword {
@@ -877,6 +881,7 @@ async fn idle(
     deliver: String,
     settle: Duration,
     exists_timeout: Duration,
+    max_server_rss_mib: u64,
 ) -> Result<()> {
     let label = target.label.clone();
     let users = users.clamp(1, connections.max(1));
@@ -907,8 +912,23 @@ async fn idle(
     let (mut n_ready, mut n_failed) = (0, 0);
     let mut n_closed = 0;
     let mut last_report = Instant::now();
+    let mut guard = tokio::time::interval(Duration::from_secs(1));
+    let mut aborted = None;
     while n_ready + n_failed < connections {
-        match events.recv().await {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = guard.tick() => {
+                // Safety on a shared machine: stop before the server eats all memory.
+                let (rss, pss, _) = server_memory(server_pid, server_tree);
+                let used = if server_tree { pss } else { rss };
+                if max_server_rss_mib > 0 && used > max_server_rss_mib * 1024 {
+                    aborted = Some(used);
+                    break;
+                }
+                continue;
+            }
+        };
+        match event {
             Some(IdleEvent::Ready(i)) => {
                 ready[i] = true;
                 n_ready += 1;
@@ -932,11 +952,25 @@ async fn idle(
         }
         if last_report.elapsed() > Duration::from_secs(10) {
             last_report = Instant::now();
+            let (rss, pss, _) = server_memory(server_pid, server_tree);
             eprintln!(
-                "{label}: {n_ready} idling, {n_failed} failed after {:.0} s",
-                start.elapsed().as_secs_f64()
+                "{label}: {n_ready} idling, {n_failed} failed after {:.0} s; server rss {} MiB, pss {} MiB",
+                start.elapsed().as_secs_f64(),
+                rss / 1024,
+                pss / 1024
             );
         }
+    }
+    if let Some(used) = aborted {
+        println!(
+            "{label} ABORTED: server memory {} MiB over --max-server-rss-mib {max_server_rss_mib} with {n_ready} connections idling after {:.1} s ({:.1} KiB per idling connection so far)",
+            used / 1024,
+            start.elapsed().as_secs_f64(),
+            used.saturating_sub(if server_tree { pss0 } else { rss0 }) as f64 / n_ready.max(1) as f64
+        );
+        let _ = close_tx.send(true);
+        tasks.shutdown().await;
+        return fail("server memory limit reached");
     }
     let setup_seconds = start.elapsed().as_secs_f64();
     println!(
@@ -1081,6 +1115,7 @@ fn main() {
                 deliver,
                 settle_secs,
                 exists_timeout_secs,
+                max_server_rss_mib,
             } => {
                 idle(
                     target,
@@ -1093,6 +1128,7 @@ fn main() {
                     deliver,
                     Duration::from_secs(settle_secs),
                     Duration::from_secs(exists_timeout_secs),
+                    max_server_rss_mib,
                 )
                 .await
             }

@@ -41,6 +41,8 @@ pub struct Config {
     pub outbound: Outbound,
     pub dkim: Dkim,
     pub forwarding: Forwarding,
+    pub retention: crate::ops::RetentionConfig,
+    pub reports: crate::ops::ReportsConfig,
 }
 
 /// Delivery of queued mail to other organisations (durations like "5m", "4h", "5d").
@@ -422,6 +424,8 @@ impl Default for Config {
             outbound: Outbound::default(),
             dkim: Dkim::default(),
             forwarding: Forwarding::default(),
+            retention: crate::ops::RetentionConfig::default(),
+            reports: crate::ops::ReportsConfig::default(),
         }
     }
 }
@@ -736,6 +740,12 @@ impl Config {
             }
         }
         self.outbound_settings()?;
+        self.retention
+            .validate()
+            .map_err(|(key, message)| err(&key, message))?;
+        self.reports
+            .validate()
+            .map_err(|(key, message)| err(&key, message))?;
         smtp::outbound::forwarding::validate(&self.forwarding_policy())
             .map_err(|m| err("forwarding.allowed_domains", m))?;
         for (i, k) in self.dkim.keys.iter().enumerate() {

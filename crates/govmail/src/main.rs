@@ -10,6 +10,7 @@ mod admin;
 mod admin_queue;
 mod config;
 mod http;
+mod ops;
 mod password_page;
 mod serve;
 mod staff;
@@ -77,6 +78,20 @@ enum Command {
     /// The electronic directory: bulk import and export (CSV).
     #[command(subcommand)]
     Directory(staff::DirectoryCmd),
+    /// Compliance (KT-11) and usage (KT-12) reports: CSV, JSON or a self-contained HTML page.
+    #[command(subcommand)]
+    Report(ops::ReportCmd),
+    /// Retention: expired Junk/Trash, mail of departed staff, unreferenced message bodies.
+    #[command(subcommand)]
+    Retention(ops::RetentionCmd),
+    /// Remove a phishing or inappropriate mail from every mailbox (each removal audited).
+    Purge(ops::PurgeArgs),
+    /// Consistent online backup into a directory (incremental), or `backup verify DIR`.
+    Backup(ops::BackupArgs),
+    /// Restore a backup into an empty data directory (with the server stopped).
+    Restore(ops::RestoreArgs),
+    /// Export a person's or unit's mailbox as mbox or Maildir.
+    Export(ops::ExportArgs),
     /// The audit log.
     Events {
         /// Only actions starting with this prefix, e.g. "user."
@@ -120,6 +135,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    storage::ops::set_local_offset(config.reports.offset_seconds());
     match cli.command {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
@@ -129,6 +145,17 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => Ok(()),
+        // Restore never opens (or creates) a database; verify needs none.
+        Command::Restore(args) => {
+            ops::restore(
+                args,
+                cli.json,
+                &config.server.data_dir,
+                &config.storage_url(),
+            )
+            .await
+        }
+        Command::Backup(args) if args.is_verify() => ops::backup_verify(args, cli.json).await,
         command => {
             let store = open_store(&config).await?;
             let out = admin::Output { json: cli.json };
@@ -139,6 +166,15 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::Alias(cmd) => admin::alias(&store, &out, cmd).await,
                 Command::Group(cmd) => admin::group(&store, &out, cmd).await,
                 Command::Directory(cmd) => staff::directory(&store, &config, &out, cmd).await,
+                Command::Report(cmd) => ops::report(&store, &config.reports, cli.json, cmd).await,
+                Command::Retention(cmd) => {
+                    ops::retention(&store, &config.retention, cli.json, cmd).await
+                }
+                Command::Purge(args) => ops::purge(&store, &config.reports, cli.json, args).await,
+                Command::Backup(args) => {
+                    ops::backup(&store, &config.storage_url(), cli.json, args).await
+                }
+                Command::Export(args) => ops::export(&store, cli.json, args).await,
                 Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,
                 Command::Dkim(cmd) => {
                     admin_queue::dkim(&store, &config.server.data_dir, &out, cmd).await
@@ -163,7 +199,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::Events { action, limit } => {
                     admin::events(&store, &out, &action, limit).await
                 }
-                Command::Serve | Command::Migrate | Command::CheckConfig => {
+                Command::Serve | Command::Migrate | Command::CheckConfig | Command::Restore(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -244,6 +244,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let outbound = outbound_worker.map(|w| w.spawn());
     let imap_shutdown = imap.shutdown_handle();
     let imap_task = tokio::spawn(imap.run());
+    let (ops_shutdown, ops_shutdown_rx) = tokio::sync::watch::channel(false);
+    let retention_task = tokio::spawn(crate::ops::retention_task(
+        store.clone(),
+        config.retention.clone(),
+        ops_shutdown_rx,
+    ));
     let smtp_shutdown = smtp.shutdown_handle();
     let smtp_task = tokio::spawn(smtp.run());
     tracing::info!(hostname = %config.server.hostname, backend = store.backend_name(), "govmail serving");
@@ -263,6 +269,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })
     .await;
     tasks.abort_all();
+    let _ = ops_shutdown.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), retention_task).await;
+    if let Err(e) = store.flush_mail_flow().await {
+        tracing::warn!(error = %e, "writing message counters at shutdown failed");
+    }
     store.close().await;
     Ok(())
 }

@@ -190,7 +190,8 @@ impl Session {
                             "spam.rejected",
                             &transaction.from,
                             "",
-                            serde_json::json!({"score": verdict.score, "tests": verdict.tests}),
+                            serde_json::json!({"score": verdict.score, "tests": verdict.tests,
+                                "recipients": transaction.recipients.iter().map(|r| r.address.clone()).collect::<Vec<_>>()}),
                         )
                         .await;
                     return reply(
@@ -292,6 +293,18 @@ impl Session {
                 }
             }
         }
+        // Daily counters for the usage report (KT-12); buffered, written every few seconds.
+        let flow = storage::ops::DeliveryNote {
+            sender_account: self.auth.as_ref().map(|u| u.account_id),
+            recipient_accounts: targets
+                .iter()
+                .filter(|t| t.folder != FolderChoice::SpecialUse("\\Sent"))
+                .map(|t| t.account_id)
+                .collect(),
+            remote_recipients: remote.len(),
+            junk,
+            bytes: body.len() as i64,
+        };
         let delivery = Delivery {
             raw: Arc::new(raw),
             meta: Arc::new(meta),
@@ -307,6 +320,7 @@ impl Session {
         };
         match store.deliver(delivery).await {
             Ok(delivered) => {
+                store.note_delivery(flow);
                 if delivered.queue_id.is_some() {
                     if let Some(waker) = &context.outbound_waker {
                         waker.notify_one();

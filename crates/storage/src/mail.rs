@@ -101,6 +101,14 @@ pub struct FolderChange {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// The special-use flag a folder choice names ("" = INBOX).
+fn folder_key(choice: &FolderChoice) -> &'static str {
+    match choice {
+        FolderChoice::Inbox => "",
+        FolderChoice::SpecialUse(flag) => flag,
+    }
+}
+
 fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
     Folder {
         id: r.get("id"),
@@ -421,20 +429,12 @@ impl Store {
     /// the common path pays for no savepoints).
     async fn commit_batch(&self, batch: &[CommitJob]) -> Result<Vec<Result<Delivered>>> {
         let mut tx = self.begin_write().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        let mut failed = false;
-        for job in batch {
-            match self.commit_one_in(&mut tx, job).await {
-                Ok(delivered) => results.push(delivered),
-                Err(_) => {
-                    failed = true;
-                    break;
-                }
+        match self.commit_many_in(&mut tx, batch).await {
+            Ok(results) => {
+                tx.commit().await?;
+                return Ok(results.into_iter().map(Ok).collect());
             }
-        }
-        if !failed {
-            tx.commit().await?;
-            return Ok(results.into_iter().map(Ok).collect());
+            Err(err) => tracing::debug!(error = %err, "batch failed, committing one by one"),
         }
         tx.rollback().await?;
         let mut one_by_one = Vec::with_capacity(batch.len());
@@ -452,6 +452,191 @@ impl Store {
             }
         }
         Ok(one_by_one)
+    }
+
+    /// A whole batch with a handful of statements, whatever its size: UIDs are taken per folder
+    /// in one UPDATE, blobs, bodies and message rows go in multi-row INSERTs, quota moves once
+    /// per account. (Each statement crosses to the database thread and back; per-message
+    /// statements were the cost of a delivery.)
+    async fn commit_many_in(&self, tx: &mut Tx, batch: &[CommitJob]) -> Result<Vec<Delivered>> {
+        use std::collections::BTreeMap;
+        // UIDs: per (account, folder choice), in batch order.
+        let mut wanted: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+        for job in batch {
+            for target in &job.delivery.targets {
+                *wanted
+                    .entry((target.account_id, folder_key(&target.folder)))
+                    .or_default() += 1;
+            }
+        }
+        let mut next_uid: BTreeMap<(i64, &str), (i64, i64, i64)> = BTreeMap::new();
+        for (&(account_id, special), &n) in &wanted {
+            let row = sqlx::query(
+                "UPDATE folders SET uidnext = uidnext + $3, highestmodseq = highestmodseq + $3 \
+                 WHERE id = (SELECT id FROM folders WHERE account_id = $1 AND \
+                   ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
+                   ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
+                 RETURNING id, uidnext - $3, highestmodseq - $3",
+            )
+            .bind(account_id)
+            .bind(special.to_string())
+            .bind(n)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("INBOX of account {account_id}")))?;
+            next_uid.insert((account_id, special), (row.get(0), row.get(1), row.get(2)));
+        }
+        // Blobs: one row per distinct body, references summed.
+        let mut blobs: BTreeMap<&str, (&[u8], i64)> = BTreeMap::new();
+        for job in batch {
+            let refs = job.delivery.targets.len() as i64 + job.delivery.outbound.is_some() as i64;
+            blobs
+                .entry(&job.blob_id)
+                .or_insert((&job.delivery.raw[..], 0))
+                .1 += refs;
+        }
+        let at = now();
+        for chunk in blobs.iter().collect::<Vec<_>>().chunks(100) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(${}, ${}, ${}, ${})",
+                        i * 4 + 1,
+                        i * 4 + 2,
+                        i * 4 + 3,
+                        i * 4 + 4
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO blobs (id, size, refcount, created_at) VALUES {} \
+                 ON CONFLICT (id) DO UPDATE SET refcount = blobs.refcount + excluded.refcount",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, (bytes, refs)) in chunk {
+                query = query
+                    .bind(id.to_string())
+                    .bind(bytes.len() as i64)
+                    .bind(*refs)
+                    .bind(at);
+            }
+            query.execute(&mut **tx).await?;
+            let inline: Vec<_> = chunk
+                .iter()
+                .filter(|(_, (bytes, _))| self.blobs.in_database(bytes.len()))
+                .collect();
+            if !inline.is_empty() {
+                let rows: Vec<String> = (0..inline.len())
+                    .map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO blob_data (id, data) VALUES {} ON CONFLICT (id) DO NOTHING",
+                    rows.join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, (bytes, _)) in inline {
+                    query = query.bind(id.to_string()).bind(bytes.to_vec());
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        // Message rows, in batch order; quota per account.
+        struct Row<'a> {
+            folder_id: i64,
+            uid: i64,
+            modseq: i64,
+            target: &'a DeliveryTarget,
+            job: usize,
+        }
+        let mut rows = vec![];
+        let mut placed: Vec<Vec<(i64, i64, i64)>> = vec![vec![]; batch.len()];
+        let mut usage: BTreeMap<i64, i64> = BTreeMap::new();
+        for (index, job) in batch.iter().enumerate() {
+            for target in &job.delivery.targets {
+                let slot = next_uid
+                    .get_mut(&(target.account_id, folder_key(&target.folder)))
+                    .expect("allocated above");
+                let (folder_id, uid, modseq) = (slot.0, slot.1, slot.2 + 1);
+                slot.1 += 1;
+                slot.2 += 1;
+                placed[index].push((target.account_id, folder_id, uid));
+                *usage.entry(target.account_id).or_default() += job.delivery.raw.len() as i64;
+                rows.push(Row {
+                    folder_id,
+                    uid,
+                    modseq,
+                    target,
+                    job: index,
+                });
+            }
+        }
+        let metas: Vec<String> = batch
+            .iter()
+            .map(|job| job.delivery.meta.to_json())
+            .collect();
+        for chunk in rows.chunks(100) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 9;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        b + 9
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                let job = &batch[row.job];
+                query = query
+                    .bind(row.folder_id)
+                    .bind(row.uid)
+                    .bind(row.modseq)
+                    .bind(row.target.flags.clone())
+                    .bind(job.delivery.internal_date)
+                    .bind(job.delivery.raw.len() as i64)
+                    .bind(job.blob_id.clone())
+                    .bind(metas[row.job].clone())
+                    .bind(at);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        for (account_id, bytes) in usage {
+            // Quota usage is exact: it moves in the same transaction as the messages.
+            sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")
+                .bind(bytes)
+                .bind(account_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for (index, job) in batch.iter().enumerate() {
+            let queue_id = match &job.delivery.outbound {
+                Some(envelope) => Some(
+                    Self::enqueue_in(tx, &job.blob_id, job.delivery.raw.len() as i64, envelope)
+                        .await?,
+                ),
+                None => None,
+            };
+            results.push(Delivered {
+                blob_id: job.blob_id.clone(),
+                placed: std::mem::take(&mut placed[index]),
+                queue_id,
+            });
+        }
+        Ok(results)
     }
 
     /// True when blobs live in files (SQLite default).

@@ -148,20 +148,20 @@ impl Store {
     pub async fn folder_counts(&self, folder_id: i64) -> Result<FolderCounts> {
         let row = sqlx::query(
             "SELECT COUNT(*), \
-               COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Seen %' THEN 0 ELSE 1 END), 0), \
-               COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Deleted %' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(size), 0) \
+               CAST(COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Seen %' ESCAPE '!' THEN 0 ELSE 1 END), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(size), 0) AS BIGINT) \
              FROM messages WHERE folder_id = $1",
         )
         .bind(folder_id)
         .fetch_one(&self.pool)
         .await?;
-        // SUM is NUMERIC on PostgreSQL; read through i64-compatible casts.
+        // SUM is NUMERIC on PostgreSQL: cast to BIGINT in SQL, read exactly.
         Ok(FolderCounts {
             messages: row.get::<i64, _>(0),
-            unseen: row.try_get::<i64, _>(1).unwrap_or_default(),
-            deleted: row.try_get::<i64, _>(2).unwrap_or_default(),
-            size: row.try_get::<i64, _>(3).unwrap_or_default(),
+            unseen: row.try_get::<i64, _>(1)?,
+            deleted: row.try_get::<i64, _>(2)?,
+            size: row.try_get::<i64, _>(3)?,
         })
     }
 
@@ -222,7 +222,7 @@ impl Store {
     pub async fn expunge(&self, folder_id: i64, only_uids: Option<&[i64]>) -> Result<Vec<i64>> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "{MESSAGE_SELECT} WHERE folder_id = $1 AND (' ' || flags || ' ') LIKE '% \\Deleted %' ORDER BY uid"
+            "{MESSAGE_SELECT} WHERE folder_id = $1 AND (' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!' ORDER BY uid"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(folder_id)

@@ -542,9 +542,12 @@ async fn blocking<T: Send + 'static>(
 /// Opens a SQLite file directly (snapshots in backups; read-only unless `write`).
 async fn open_sqlite_file(path: &Path, write: bool) -> Result<sqlx::SqliteConnection> {
     use sqlx::ConnectOptions;
+    // Backup files never change while we read them: `immutable` needs no locks and no
+    // journal files (works on read-only media too).
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .read_only(!write)
+        .immutable(!write)
         .create_if_missing(false);
     Ok(options.connect().await?)
 }
@@ -603,7 +606,12 @@ impl Store {
     /// buffered in memory and written in one transaction a few seconds later (and by
     /// [`Store::flush_mail_flow`], which `serve` calls at shutdown).
     pub fn note_delivery(&self, note: DeliveryNote) {
-        let day = local_day(now(), local_offset());
+        self.note_delivery_at(now(), note)
+    }
+
+    /// [`Store::note_delivery`] for a delivery at time `at` (imports of old counts, tests).
+    pub fn note_delivery_at(&self, at: i64, note: DeliveryNote) {
+        let day = local_day(at, local_offset());
         let key = self.flow_key();
         let schedule = {
             let mut all = FLOW.lock().expect("flow lock");
@@ -864,10 +872,12 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<UnreadMessage>> {
+        // ESCAPE '!': PostgreSQL's LIKE takes a backslash as its escape character by default.
         let rows = sqlx::query(
             "SELECT f.name, f.special_use, m.uid, m.internal_date, m.flags, m.meta \
              FROM messages m JOIN folders f ON f.id = m.folder_id \
              WHERE f.account_id = $1 AND m.internal_date >= $2 AND m.internal_date < $3 \
+               AND (' ' || m.flags || ' ') NOT LIKE '% \\Seen %' ESCAPE '!' \
              ORDER BY m.internal_date, f.name, m.uid",
         )
         .bind(account_id)
@@ -1355,6 +1365,24 @@ impl Store {
         options: &BackupOptions,
         progress: Progress<'_>,
     ) -> Result<BackupSummary> {
+        if let BlobStore::Files { dir: live, .. } = &self.blobs {
+            // Pruning a backup deletes blob files it does not list: never near live ones.
+            let data_dir = live.parent().unwrap_or(live).canonicalize()?;
+            let mut probe = Some(dir);
+            while let Some(path) = probe {
+                if path.exists() {
+                    if path.canonicalize()?.starts_with(&data_dir) {
+                        return Err(Error::Invalid(format!(
+                            "{}: the backup directory must be outside the data directory {}",
+                            dir.display(),
+                            data_dir.display()
+                        )));
+                    }
+                    break;
+                }
+                probe = path.parent();
+            }
+        }
         std::fs::create_dir_all(dir.join("blobs"))?;
         let dir = dir.canonicalize()?;
         // Held from before the snapshot until every blob is copied.

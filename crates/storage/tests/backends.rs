@@ -1331,3 +1331,106 @@ async fn small_blobs_inline_large_blobs_as_files() {
         storage::blob::blob_id(&large)
     );
 }
+
+/// The IMAP operations on both engines: flags with MODSEQ, counts, expunge (with its log),
+/// copy and move with exact quota.
+#[tokio::test]
+async fn mailbox_operations_on_both_backends() {
+    for_each_backend("mailbox_ops", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let [a, _, _] = directory(s).await;
+        for i in 0..4 {
+            s.deliver(delivery(
+                message(&format!("M{i}"), "x"),
+                vec![inbox(a)],
+                None,
+            ))
+            .await
+            .unwrap();
+        }
+        let folder = s.folder(a, "INBOX").await.unwrap();
+        let (updated, _) = s
+            .store_flags(
+                folder.id,
+                &[1, 2],
+                storage::FlagChange::Add,
+                &["\\Seen".to_string()],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.len(), 2);
+        assert!(
+            updated[1].modseq > updated[0].modseq,
+            "[{}] MODSEQ grows",
+            ctx.name()
+        );
+        s.store_flags(
+            folder.id,
+            &[3],
+            storage::FlagChange::Add,
+            &["\\Deleted".to_string()],
+            None,
+        )
+        .await
+        .unwrap();
+        let counts = s.folder_counts(folder.id).await.unwrap();
+        assert_eq!(
+            (counts.messages, counts.unseen, counts.deleted),
+            (4, 2, 1),
+            "[{}] {counts:?}",
+            ctx.name()
+        );
+        assert!(counts.size > 0);
+        let before = s.folder_by_id(folder.id).await.unwrap().highestmodseq;
+        assert_eq!(
+            s.expunge(folder.id, None).await.unwrap(),
+            vec![3],
+            "[{}] expunge",
+            ctx.name()
+        );
+        assert_eq!(s.expunged_since(folder.id, before).await.unwrap(), vec![3]);
+        let archive = s.folder(a, "Archive").await.unwrap();
+        let pairs = s
+            .copy_messages(folder.id, &[1, 4], archive.id, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            pairs,
+            vec![(1, 1), (4, 2)],
+            "[{}] COPYUID pairs",
+            ctx.name()
+        );
+        let left: Vec<i64> = s
+            .messages(folder.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        assert_eq!(left, vec![2]);
+        let mut total = 0;
+        for f in s.folders(a).await.unwrap() {
+            total += s
+                .messages(f.id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.size)
+                .sum::<i64>();
+        }
+        let used = ctx
+            .scalar_i64(
+                "SELECT used_bytes FROM accounts WHERE id = CAST($1 AS BIGINT)",
+                &a.to_string(),
+            )
+            .await;
+        assert_eq!(
+            used,
+            total,
+            "[{}] quota exact after expunge and move",
+            ctx.name()
+        );
+    })
+    .await;
+}

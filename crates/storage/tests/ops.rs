@@ -105,6 +105,29 @@ async fn append(s: &Store, account: i64, folder: &str, raw: &[u8], internal_date
         .unwrap()
 }
 
+/// Removal goes through `store_flags` + `expunge`; says clearly when the backend's expunge
+/// does not see `\Deleted` (mailbox.rs must write `LIKE '% \Deleted %' ESCAPE '!'`: on
+/// PostgreSQL a backslash in a LIKE pattern is the escape character).
+async fn check_expunge_sees_deleted(s: &Store, account: i64, backend: &str) {
+    let uid = append(
+        s,
+        account,
+        "Drafts",
+        b"Subject: probe\r\n\r\nx\r\n",
+        storage::now(),
+    )
+    .await;
+    let folder = s.folder(account, "Drafts").await.unwrap();
+    let removed = s.remove_messages(folder.id, &[uid]).await.unwrap();
+    assert_eq!(
+        removed,
+        vec![uid],
+        "[{backend}] Store::expunge did not remove a message flagged \\Deleted: on PostgreSQL \
+         `LIKE '% \\Deleted %'` in crates/storage/src/mailbox.rs needs `ESCAPE '!'`"
+    );
+    s.gc_blobs(0).await.unwrap();
+}
+
 async fn used(s: &Store, account: i64) -> i64 {
     s.account_ref(account).await.unwrap().used_bytes
 }
@@ -159,6 +182,7 @@ async fn retention_removes_exactly_the_expired_messages() {
         let s = &ctx.store;
         let name = ctx.name();
         let dir = directory(s).await;
+        check_expunge_sees_deleted(s, dir.c, name).await;
         let now = storage::now();
         s.create_folder(dir.a, "Trash/Old").await.unwrap();
         let shared = sized("shared", 3000);
@@ -332,6 +356,7 @@ async fn purge_removes_matches_in_every_mailbox_and_audits() {
         let s = &ctx.store;
         let name = ctx.name();
         let dir = directory(s).await;
+        check_expunge_sees_deleted(s, dir.c, name).await;
         let now = storage::now();
         let inbox = FolderChoice::Inbox;
         let phishing = "\"Ngân hàng\" <CanhBao@Phishing.Example>";
@@ -709,6 +734,18 @@ async fn backup_during_deliveries_restores_every_acknowledged_message() {
         // Corruption is found.
         match ctx.backend {
             Backend::Sqlite => {
+                // Never inside the data directory (pruning would delete live bodies).
+                let inside = ctx.data_dir().join("backup");
+                match s
+                    .backup(&inside, &options, &mut storage::ops::no_progress)
+                    .await
+                {
+                    Err(Error::Invalid(m)) => {
+                        assert!(m.contains("outside the data directory"), "{m}")
+                    }
+                    other => panic!("[{name}] backup inside the data dir: {other:?}"),
+                }
+                assert!(!inside.exists());
                 let victim = summary.manifest.blobs[summary.manifest.blobs.len() / 2]
                     .id
                     .clone();

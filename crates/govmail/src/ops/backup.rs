@@ -194,11 +194,12 @@ pub async fn restore(
 ) -> anyhow::Result<()> {
     let data_dir = args.to.unwrap_or_else(|| default_data_dir.to_path_buf());
     let mut bar = ProgressBar::new();
-    let summary = storage::ops::restore_backup(&args.dir, &data_dir, &mut |p, d, t| {
-        bar.update(p, d, t)
-    })
-    .await
-    .with_context(|| format!("restore {} into {}", args.dir.display(), data_dir.display()))?;
+    let summary =
+        storage::ops::restore_backup(&args.dir, &data_dir, &mut |p, d, t| bar.update(p, d, t))
+            .await
+            .with_context(|| {
+                format!("restore {} into {}", args.dir.display(), data_dir.display())
+            })?;
     bar.finish();
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

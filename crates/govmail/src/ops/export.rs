@@ -140,7 +140,8 @@ pub fn from_line_sender(raw: &[u8]) -> String {
 
 /// `Thu Mar  5 08:00:00 2026` (UTC), the date of a From_ line.
 pub fn asctime(at: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -158,8 +159,17 @@ pub fn asctime(at: i64) -> String {
 }
 
 /// Appends one message to an mboxrd stream.
-pub fn write_mbox_message(out: &mut impl Write, raw: &[u8], internal_date: i64) -> std::io::Result<()> {
-    writeln!(out, "From {} {}", from_line_sender(raw), asctime(internal_date))?;
+pub fn write_mbox_message(
+    out: &mut impl Write,
+    raw: &[u8],
+    internal_date: i64,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "From {} {}",
+        from_line_sender(raw),
+        asctime(internal_date)
+    )?;
     let mut lines = raw.split(|&b| b == b'\n').peekable();
     while let Some(line) = lines.next() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -232,9 +242,7 @@ pub async fn export_mailbox(
                     done += 1;
                     progress("export", done, total);
                 }
-                out.into_inner()
-                    .map_err(|e| e.into_error())?
-                    .sync_all()?;
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             }
             ExportFormat::Maildir => {
                 let dir = maildir_path(to, &folder.name);
@@ -281,9 +289,13 @@ pub async fn export_mailbox(
 /// `govmail export ADDRESS --format mbox|maildir --to PATH [--ref REF]`.
 pub async fn export(store: &Store, json: bool, args: ExportArgs) -> anyhow::Result<()> {
     let mut bar = ProgressBar::new();
-    let summary = export_mailbox(store, &args.address, args.format, &args.to, &mut |p, d, t| {
-        bar.update(p, d, t)
-    })
+    let summary = export_mailbox(
+        store,
+        &args.address,
+        args.format,
+        &args.to,
+        &mut |p, d, t| bar.update(p, d, t),
+    )
     .await?;
     bar.finish();
     store

@@ -17,12 +17,10 @@ pub mod retention;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-pub use backup::{backup, backup_verify, restore, BackupAction, BackupArgs, RestoreArgs};
-pub use export::{export, ExportArgs, ExportFormat};
+pub use backup::{backup, backup_verify, restore, BackupArgs, RestoreArgs};
+pub use export::{export, ExportArgs};
 pub use reports::{report, ReportCmd, ReportsConfig};
-pub use retention::{
-    purge, retention, retention_task, PurgeArgs, RetentionCmd, RetentionConfig, UnitRetention,
-};
+pub use retention::{purge, retention, retention_task, PurgeArgs, RetentionCmd, RetentionConfig};
 
 /// A progress bar on stderr (`\r[#####     ] n/N`), drawn only when stderr is a terminal or
 /// `GOVMAIL_PROGRESS=1`, at most ten times a second.
@@ -72,7 +70,11 @@ impl ProgressBar {
         self.phase = phase.to_string();
         self.last = Some(Instant::now());
         const WIDTH: u64 = 30;
-        let filled = if total == 0 { WIDTH } else { (done.min(total) * WIDTH) / total };
+        let filled = if total == 0 {
+            WIDTH
+        } else {
+            (done.min(total) * WIDTH) / total
+        };
         let bar = format!(
             "{}{}",
             "#".repeat(filled as usize),

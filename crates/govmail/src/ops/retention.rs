@@ -70,7 +70,11 @@ fn folder_match(key: &str) -> FolderMatch {
     }
 }
 
-fn rules(junk: Option<u32>, trash: Option<u32>, folders: &BTreeMap<String, u32>) -> Vec<FolderRule> {
+fn rules(
+    junk: Option<u32>,
+    trash: Option<u32>,
+    folders: &BTreeMap<String, u32>,
+) -> Vec<FolderRule> {
     let mut out = vec![];
     if let Some(days) = junk {
         out.push(FolderRule {
@@ -177,7 +181,11 @@ fn print_retention(json: bool, report: &RetentionReport) {
         print_record(true, report);
         return;
     }
-    let verb = if report.dry_run { "would remove" } else { "removed" };
+    let verb = if report.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     let mut rows: Vec<(String, String, String, u64, i64)> = report
         .expired
         .iter()
@@ -264,7 +272,12 @@ pub async fn retention_task(
                 continue;
             }
         }
-        match store.retention(&policy, storage::now(), false).await {
+        // A run stopped half-way is harmless: every step is its own transaction.
+        let outcome = tokio::select! {
+            outcome = store.retention(&policy, storage::now(), false) => outcome,
+            _ = shutdown.changed() => return,
+        };
+        match outcome {
             Ok(report) => tracing::info!(
                 messages = report.messages(),
                 bytes = report.bytes(),
@@ -317,7 +330,11 @@ pub async fn purge(
     args: PurgeArgs,
 ) -> anyhow::Result<()> {
     let since = match &args.since {
-        Some(text) => Some(reports.parse_time(text).map_err(|m| anyhow::anyhow!("--since: {m}"))?),
+        Some(text) => Some(
+            reports
+                .parse_time(text)
+                .map_err(|m| anyhow::anyhow!("--since: {m}"))?,
+        ),
         None => None,
     };
     let criteria = PurgeCriteria {

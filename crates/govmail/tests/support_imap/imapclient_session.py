@@ -18,7 +18,9 @@ from imaptest_common import check, tls_context
 
 host, imaps, mx, user, password = sys.argv[1:6]
 SENDER = "ttbinh@partner.example.org"
-PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"
+# Every byte value but NUL: BINARY content with NUL must travel as a literal8 (RFC 3516 4.3),
+# which imapclient cannot parse; that case is covered by crates/imap/tests/golden.rs.
+PDF = b"%PDF-1.4\n" + bytes(range(1, 256)) * 8 + b"\n%%EOF\n"
 SUBJECTS = [
     "Kế hoạch chuyển đổi số năm 2025",
     "Công văn số 128/UBND-KGVX về việc tổ chức Tết",
