@@ -772,6 +772,8 @@ fn start_server(inst: &Install, http_port: u16, log_name: &str) -> Server {
         "--set",
         "smtp.check_sender_authentication=false",
         "--set",
+        "outbound.enabled=false",
+        "--set",
         r#"listen.smtp=["127.0.0.1:0"]"#,
         "--set",
         r#"listen.submission=["127.0.0.1:0"]"#,

@@ -119,6 +119,8 @@ fn readyz_metrics_and_autoconfig() {
         "listen.imaps=[]".to_string(),
         format!("listen.http=[\"127.0.0.1:{http_port}\"]"),
         "smtp.check_sender_authentication=false".to_string(),
+        // No outbound delivery: it would look up other domains in DNS.
+        "outbound.enabled=false".to_string(),
         "health.min_free_mb=1".to_string(),
     ];
     let setup = |args: &[&str]| {

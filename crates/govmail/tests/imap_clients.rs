@@ -239,6 +239,8 @@ impl Server {
             "smtp.idle_timeout_secs=60".to_string(),
             // No DNS from tests.
             "smtp.check_sender_authentication=false".to_string(),
+            // No outbound delivery: it would look up other domains in DNS.
+            "outbound.enabled=false".to_string(),
         ] {
             cmd.arg("--set").arg(set);
         }

@@ -202,6 +202,8 @@ impl Server {
             // No DNS from tests: SPF/DKIM/DMARC are covered in crates/smtp/tests/authentication.rs
             // with a resolver the test controls.
             "smtp.check_sender_authentication=false".to_string(),
+            // No outbound delivery: it would look up other domains in DNS.
+            "outbound.enabled=false".to_string(),
         ] {
             cmd.arg("--set").arg(set);
         }
