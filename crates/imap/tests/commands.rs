@@ -541,3 +541,46 @@ async fn hostile_input_gets_bad_and_bounded_memory() {
     c.ok("NOOP").await;
     c.fails("BOGUS", "BAD").await;
 }
+
+#[tokio::test]
+async fn limits_autologout_connections_and_auth_throttling() {
+    let server = start_with(|s| {
+        s.idle_timeout = Duration::from_secs(1);
+        s.max_connections_per_ip = 2;
+    })
+    .await;
+    // Auto-logout of an idle session (RFC 9051 5.4; 30 minutes in production).
+    let mut idle = Client::login(server.imap, USER_A).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(idle.line().await.starts_with("* BYE"), "autologout");
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Per-IP connection cap: the third is refused with BYE.
+    let _a = Client::connect(server.imap).await;
+    let _b = Client::connect(server.imap).await;
+    let third = Client::connect(server.imap).await;
+    assert!(
+        third.greeting.starts_with("* BYE [UNAVAILABLE]"),
+        "{}",
+        third.greeting
+    );
+    drop((_a, _b, third));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // AUTH failures lock the account (the throttle is shared with SMTP in `serve`).
+    let server = start().await;
+    let mut c = Client::connect(server.imap).await;
+    for _ in 0..5 {
+        c.fails(
+            &format!("LOGIN {USER_B} wrong-password"),
+            "NO [AUTHENTICATIONFAILED]",
+        )
+        .await;
+    }
+    c.fails(&format!("LOGIN {USER_B} {PASSWORD}"), "NO [UNAVAILABLE]")
+        .await;
+    assert_eq!(
+        server.store.events("auth.locked", 5).await.unwrap().len(),
+        1
+    );
+}
