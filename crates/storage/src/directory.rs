@@ -120,6 +120,9 @@ pub struct GroupInfo {
     pub members: Vec<String>,
 }
 
+/// At most this many password hashes are computed at once (per process).
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// What checking a user name and password found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
@@ -657,6 +660,9 @@ impl Store {
         let record = self.login_record(login).await?;
         let phc = record.as_ref().and_then(|r| r.phc.clone());
         let password = password.to_string();
+        // argon2id takes ~19 MiB and tens of ms per check: a storm of logins must queue, not
+        // run hundreds at once on the blocking pool (memory and CPU stay bounded).
+        let _slot = PASSWORD_CHECKS.acquire().await.map_err(|_| Error::Invalid("shutting down".into()))?;
         let matches = tokio::task::spawn_blocking(move || match phc {
             Some(phc) => verify(&password, &phc),
             None => {
