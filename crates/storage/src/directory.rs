@@ -662,7 +662,10 @@ impl Store {
         let password = password.to_string();
         // argon2id takes ~19 MiB and tens of ms per check: a storm of logins must queue, not
         // run hundreds at once on the blocking pool (memory and CPU stay bounded).
-        let _slot = PASSWORD_CHECKS.acquire().await.map_err(|_| Error::Invalid("shutting down".into()))?;
+        let _slot = PASSWORD_CHECKS
+            .acquire()
+            .await
+            .map_err(|_| Error::Invalid("shutting down".into()))?;
         let matches = tokio::task::spawn_blocking(move || match phc {
             Some(phc) => verify(&password, &phc),
             None => {

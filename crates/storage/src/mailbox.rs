@@ -145,6 +145,32 @@ impl Store {
             .ok_or_else(|| Error::Invalid(format!("meta of message {message_id}")))
     }
 
+    /// The stored parse of many messages of a folder in one query (FETCH ENVELOPE, SEARCH).
+    pub async fn message_metas(
+        &self,
+        folder_id: i64,
+        message_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, MessageMeta>> {
+        let mut out = std::collections::HashMap::with_capacity(message_ids.len());
+        if message_ids.is_empty() {
+            return Ok(out);
+        }
+        let wanted: std::collections::HashSet<i64> = message_ids.iter().copied().collect();
+        let rows = sqlx::query("SELECT id, meta FROM messages WHERE folder_id = $1")
+            .bind(folder_id)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let id: i64 = row.get(0);
+            if wanted.contains(&id) {
+                if let Some(meta) = MessageMeta::from_json(&row.get::<String, _>(1)) {
+                    out.insert(id, meta);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn folder_counts(&self, folder_id: i64) -> Result<FolderCounts> {
         let row = sqlx::query(
             "SELECT COUNT(*), \

@@ -200,6 +200,19 @@ impl Session {
                     | FetchItem::Rfc822Text
             )
         });
+        // One query for the stored parse of every message this FETCH touches.
+        let mut metas = if needs_meta {
+            let ids: Vec<i64> = uids
+                .iter()
+                .filter_map(|u| by_uid.get(u).map(|r| r.id))
+                .collect();
+            match store.message_metas(folder_id, &ids).await {
+                Ok(m) => m,
+                Err(e) => return self.server_error(e),
+            }
+        } else {
+            Default::default()
+        };
         for message_uid in uids {
             let Some(row) = by_uid.get(&message_uid) else {
                 continue;
@@ -211,9 +224,12 @@ impl Session {
                 continue;
             };
             let meta = if needs_meta {
-                match store.message_meta(row.id).await {
-                    Ok(m) => Some(m),
-                    Err(e) => return self.server_error(e),
+                match metas.remove(&row.id) {
+                    Some(m) => Some(m),
+                    None => match store.message_meta(row.id).await {
+                        Ok(m) => Some(m),
+                        Err(e) => return self.server_error(e),
+                    },
                 }
             } else {
                 None
@@ -521,6 +537,15 @@ impl Session {
             .map(|(i, u)| (i + 1, *u))
             .collect();
         let by_uid: HashMap<i64, &MessageRow> = rows.iter().map(|r| (r.uid, r)).collect();
+        let mut metas = if need_meta {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            store
+                .message_metas(folder_id, &ids)
+                .await
+                .unwrap_or_default()
+        } else {
+            Default::default()
+        };
         let mut hits = vec![];
         let mut highest_modseq = 0;
         for (seq, message_uid) in known {
@@ -528,7 +553,7 @@ impl Session {
                 continue;
             };
             let meta = if need_meta {
-                store.message_meta(row.id).await.ok()
+                metas.remove(&row.id)
             } else {
                 None
             };
