@@ -51,17 +51,19 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Event {
-                id: r.get(0),
-                at: r.get(1),
-                actor: r.get(2),
-                action: r.get(3),
-                target: r.get(4),
-                doc_ref: r.get(5),
-                detail: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
-            })
-            .collect())
+        Ok(rows.iter().map(event_from_row).collect())
+    }
+}
+
+/// An `events` row selected as `id, at, actor, action, target, doc_ref, detail`.
+pub(crate) fn event_from_row(r: &sqlx::any::AnyRow) -> Event {
+    Event {
+        id: r.get(0),
+        at: r.get(1),
+        actor: r.get(2),
+        action: r.get(3),
+        target: r.get(4),
+        doc_ref: r.get(5),
+        detail: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
     }
 }

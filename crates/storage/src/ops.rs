@@ -803,18 +803,7 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Event {
-                id: r.get(0),
-                at: r.get(1),
-                actor: r.get(2),
-                action: r.get(3),
-                target: r.get(4),
-                doc_ref: r.get(5),
-                detail: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
-            })
-            .collect())
+        Ok(rows.iter().map(crate::events::event_from_row).collect())
     }
 
     // ----- directory as the reports see it -----
