@@ -155,16 +155,21 @@ impl Store {
         if message_ids.is_empty() {
             return Ok(out);
         }
-        let wanted: std::collections::HashSet<i64> = message_ids.iter().copied().collect();
-        let rows = sqlx::query("SELECT id, meta FROM messages WHERE folder_id = $1")
-            .bind(folder_id)
-            .fetch_all(&self.pool)
-            .await?;
-        for row in &rows {
-            let id: i64 = row.get(0);
-            if wanted.contains(&id) {
+        // Only the rows asked for: FETCH of a few bodies must not parse the whole folder.
+        for chunk in message_ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id, meta FROM messages WHERE folder_id = $1 AND id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
                 if let Some(meta) = MessageMeta::from_json(&row.get::<String, _>(1)) {
-                    out.insert(id, meta);
+                    out.insert(row.get(0), meta);
                 }
             }
         }
