@@ -195,19 +195,7 @@ impl Store {
         .bind(folder_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| MessageRow {
-                id: r.get(0),
-                folder_id: r.get(1),
-                uid: r.get(2),
-                modseq: r.get(3),
-                flags: r.get(4),
-                internal_date: r.get(5),
-                size: r.get(6),
-                blob_id: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(crate::mailbox::message_from_row).collect())
     }
 
     /// Total number of message rows (all folders), for tests and metrics.

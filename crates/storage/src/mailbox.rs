@@ -53,7 +53,8 @@ pub fn apply_flags(current: &str, mode: FlagChange, flags: &[String]) -> String 
     set.join(" ")
 }
 
-fn message_from_row(r: &sqlx::any::AnyRow) -> MessageRow {
+/// A `messages` row selected as `id, folder_id, uid, modseq, flags, internal_date, size, blob_id`.
+pub(crate) fn message_from_row(r: &sqlx::any::AnyRow) -> MessageRow {
     MessageRow {
         id: r.get(0),
         folder_id: r.get(1),
