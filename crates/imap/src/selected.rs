@@ -31,6 +31,28 @@ impl Selected {
     pub fn max_uid(&self) -> i64 {
         self.uids.last().copied().unwrap_or(0)
     }
+
+    /// Drops expunged UIDs from the view and words the report: `n EXPUNGE` for each, or once
+    /// QRESYNC is enabled a single `VANISHED uids` (RFC 7162 3.2.10).
+    pub fn forget(&mut self, uids: &[i64], qresync: bool) -> Vec<String> {
+        let mut lines = vec![];
+        let mut gone = vec![];
+        for &uid in uids {
+            if let Some(seq) = self.seq_of(uid) {
+                self.uids.remove(seq - 1);
+                lines.push(format!("{seq} EXPUNGE"));
+                gone.push(uid);
+            }
+        }
+        if qresync {
+            gone.sort_unstable();
+            lines.clear();
+            if !gone.is_empty() {
+                lines.push(format!("VANISHED {}", crate::cmd::message::compact(&gone)));
+            }
+        }
+        lines
+    }
 }
 
 /// Formats a flag list, e.g. `(\Seen $Forwarded)`.
@@ -42,7 +64,7 @@ impl Session {
     /// Reports changes made by others since the last report. Expunges are held back while
     /// `may_expunge` is false (during FETCH, STORE and SEARCH with sequence numbers).
     pub(crate) async fn sync_selected(&mut self, may_expunge: bool) {
-        let condstore = self.condstore;
+        let (condstore, qresync) = (self.condstore, self.qresync);
         let State::Selected { mailbox, .. } = &mut self.state else {
             return;
         };
@@ -61,15 +83,10 @@ impl Session {
             .expunged_since(mailbox.folder_id, mailbox.modseq_seen)
             .await
         {
-            for uid in expunged {
-                if let Some(seq) = mailbox.seq_of(uid) {
-                    if may_expunge {
-                        mailbox.uids.remove(seq - 1);
-                        lines.push(format!("{seq} EXPUNGE"));
-                    } else {
-                        complete = false;
-                    }
-                }
+            if may_expunge {
+                lines = mailbox.forget(&expunged, qresync);
+            } else {
+                complete = !expunged.iter().any(|u| mailbox.seq_of(*u).is_some());
             }
         }
         let Ok(changed) = store

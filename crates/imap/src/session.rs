@@ -96,6 +96,8 @@ pub struct Session {
     pub(crate) state: State,
     /// ENABLE CONDSTORE / QRESYNC / UTF8=ACCEPT (RFC 5161).
     pub(crate) condstore: bool,
+    /// ENABLE QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) (RFC 7162).
+    pub(crate) qresync: bool,
     pub(crate) utf8: bool,
     pub(crate) n_errors: usize,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -160,6 +162,7 @@ impl Session {
             greeted: false,
             state: State::NotAuthenticated,
             condstore: false,
+            qresync: false,
             utf8: false,
             n_errors: 0,
             shutdown,
@@ -222,6 +225,7 @@ impl Session {
             "LIST-EXTENDED",
             "LIST-STATUS",
             "CONDSTORE",
+            "QRESYNC",
             "ESEARCH",
             "QUOTA",
             "QUOTA=RES-STORAGE",

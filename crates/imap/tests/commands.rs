@@ -473,6 +473,137 @@ async fn condstore_modseq_and_unchangedsince() {
     );
 }
 
+fn response_code(lines: &[String], code: &str) -> i64 {
+    lines
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix(&format!("* OK [{code} "))
+                .and_then(|r| r.split(']').next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("{code} in {lines:?}"))
+}
+
+#[tokio::test]
+async fn qresync_vanished_and_quick_resynchronisation() {
+    let server = start().await;
+    for i in 1..=6 {
+        server
+            .deliver(server.account_a, &message(&format!("m{i}"), "x"))
+            .await;
+    }
+    // Without ENABLE QRESYNC the parameters are refused.
+    let mut plain = Client::login(server.imap, USER_A).await;
+    assert!(
+        plain.greeting.contains("QRESYNC") || {
+            let caps = plain.ok("CAPABILITY").await;
+            caps[0].contains(" QRESYNC")
+        }
+    );
+    plain.fails("SELECT INBOX (QRESYNC (1 1))", "BAD").await;
+    let lines = plain.ok("SELECT INBOX").await;
+    let uidvalidity = response_code(&lines, "UIDVALIDITY");
+    let known = response_code(&lines, "HIGHESTMODSEQ");
+    plain
+        .fails("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)", "BAD")
+        .await;
+
+    let mut q = Client::login(server.imap, USER_A).await;
+    assert_eq!(q.ok("ENABLE QRESYNC").await, vec!["* ENABLED QRESYNC"]);
+    q.ok("SELECT INBOX").await;
+
+    // Another session changes flags and expunges.
+    plain.ok("STORE 2 +FLAGS.SILENT (\\Flagged)").await;
+    plain.ok("STORE 3:4 +FLAGS.SILENT (\\Deleted)").await;
+    let lines = plain.ok("EXPUNGE").await;
+    assert_eq!(
+        lines,
+        vec!["* 3 EXPUNGE", "* 3 EXPUNGE"],
+        "EXPUNGE without QRESYNC"
+    );
+
+    // The QRESYNC session hears VANISHED, never EXPUNGE.
+    let lines = q.ok("NOOP").await;
+    assert!(lines.contains(&"* VANISHED 3:4".to_string()), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("EXPUNGE")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (")),
+        "{lines:?}"
+    );
+    // Its own expunge is reported as VANISHED too.
+    q.ok("UID STORE 6 +FLAGS.SILENT (\\Deleted)").await;
+    assert_eq!(q.ok("UID EXPUNGE 6").await, vec!["* VANISHED 6"]);
+
+    // A reconnecting client catches up in SELECT: VANISHED (EARLIER) then changed flags.
+    let mut r = Client::login(server.imap, USER_A).await;
+    r.ok("ENABLE QRESYNC").await;
+    let lines = r
+        .ok(&format!("SELECT INBOX (QRESYNC ({uidvalidity} {known}))"))
+        .await;
+    assert!(
+        lines.contains(&"* VANISHED (EARLIER) 3:4,6".to_string()),
+        "{lines:?}"
+    );
+    let fetches: Vec<&String> = lines.iter().filter(|l| l.contains(" FETCH ")).collect();
+    assert_eq!(fetches.len(), 1, "{lines:?}");
+    assert!(
+        fetches[0].starts_with("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ("),
+        "{lines:?}"
+    );
+    let vanished_at = lines.iter().position(|l| l.starts_with("* VANISHED"));
+    let fetch_at = lines.iter().position(|l| l.contains(" FETCH "));
+    assert!(vanished_at < fetch_at, "VANISHED before FETCH: {lines:?}");
+    // Selecting again announces that the previous mailbox was closed.
+    let lines = r
+        .ok(&format!(
+            "EXAMINE INBOX (QRESYNC ({uidvalidity} {known} 1:2))"
+        ))
+        .await;
+    assert!(lines[0].starts_with("* OK [CLOSED]"), "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("* VANISHED")),
+        "known UIDs 1:2 lost nothing: {lines:?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" FETCH ")).count(),
+        1,
+        "{lines:?}"
+    );
+    // A different UIDVALIDITY: a plain SELECT, no resynchronisation data.
+    let lines = r
+        .ok(&format!(
+            "SELECT INBOX (QRESYNC ({} {known}))",
+            uidvalidity + 1
+        ))
+        .await;
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("* VANISHED") || l.contains(" FETCH ")),
+        "{lines:?}"
+    );
+    // UID FETCH ... (CHANGEDSINCE m VANISHED).
+    let lines = r
+        .ok(&format!(
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {known} VANISHED)"
+        ))
+        .await;
+    assert_eq!(lines[0], "* VANISHED (EARLIER) 3:4,6", "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("UID 2") && lines[1].contains("MODSEQ ("));
+    let lines = r
+        .ok(&format!(
+            "UID FETCH 1:3 (FLAGS) (CHANGEDSINCE {known} VANISHED)"
+        ))
+        .await;
+    assert_eq!(
+        lines[0], "* VANISHED (EARLIER) 3",
+        "only inside the set: {lines:?}"
+    );
+}
+
 #[tokio::test]
 async fn users_cannot_reach_other_mailboxes() {
     let server = start().await;

@@ -138,6 +138,12 @@ impl Session {
                     self.condstore = true;
                     enabled.push("CONDSTORE");
                 }
+                // RFC 7162 3.2.3: QRESYNC implies CONDSTORE.
+                "QRESYNC" => {
+                    self.qresync = true;
+                    self.condstore = true;
+                    enabled.push("QRESYNC");
+                }
                 "UTF8=ACCEPT" => {
                     self.utf8 = true;
                     enabled.push("UTF8=ACCEPT");

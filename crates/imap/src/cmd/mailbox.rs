@@ -82,13 +82,21 @@ impl Session {
         raw: &str,
         read_only: bool,
         condstore: bool,
-        _qresync: Option<(u32, u64, Option<protocol::SequenceSet>)>,
+        qresync: Option<(u32, u64, Option<protocol::SequenceSet>)>,
     ) -> Done {
         let user = match self.user() {
             Some(u) => u,
             None => return Done::bad("Not authenticated"),
         };
-        // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2).
+        if qresync.is_some() && !self.qresync {
+            // RFC 7162 3.2.5.
+            return Done::bad("QRESYNC parameter needs ENABLE QRESYNC first");
+        }
+        // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2); the closing of the
+        // previous one is announced (RFC 9051 7.1, RFC 7162 3.2.11).
+        if matches!(self.state, State::Selected { .. }) {
+            self.untagged("OK [CLOSED] Previous mailbox closed");
+        }
         self.state = State::Authenticated { user: user.clone() };
         let mailbox = match self.resolve_folder(raw).await {
             Ok(m) => m,
@@ -136,6 +144,16 @@ impl Session {
             "OK [HIGHESTMODSEQ {}] Highest",
             folder.highestmodseq
         ));
+        if let Some((uidvalidity, known_modseq, known_uids)) = qresync {
+            if i64::from(uidvalidity) == folder.uidvalidity {
+                if let Err(e) = self
+                    .resynchronise(folder.id, &messages, known_modseq, known_uids.as_ref())
+                    .await
+                {
+                    return self.server_error(e);
+                }
+            }
+        }
         let name = mailbox.display.clone();
         // KT-11: who opened which mailbox when.
         let _ = self
@@ -162,6 +180,47 @@ impl Session {
         } else {
             Done::ok("[READ-WRITE] SELECT completed")
         }
+    }
+
+    /// RFC 7162 3.2.5.1: what changed since the client's last known MODSEQ — expunged UIDs as
+    /// `VANISHED (EARLIER)`, then changed messages' flags — limited to the UIDs it knows.
+    async fn resynchronise(
+        &mut self,
+        folder_id: i64,
+        messages: &[storage::MessageRow],
+        known_modseq: u64,
+        known_uids: Option<&protocol::SequenceSet>,
+    ) -> Result<(), storage::Error> {
+        // `*` reaches past the highest UID left, as in UID FETCH ... VANISHED.
+        let known =
+            |uid: i64| known_uids.is_none_or(|set| crate::search::in_set(set, uid, i64::MAX));
+        let since = i64::try_from(known_modseq).unwrap_or(i64::MAX);
+        let gone: Vec<i64> = self
+            .context
+            .store
+            .expunged_since(folder_id, since)
+            .await?
+            .into_iter()
+            .filter(|u| known(*u))
+            .collect();
+        if !gone.is_empty() {
+            self.untagged(&format!(
+                "VANISHED (EARLIER) {}",
+                crate::cmd::message::compact(&gone)
+            ));
+        }
+        for (index, message) in messages.iter().enumerate() {
+            if message.modseq > since && known(message.uid) {
+                self.untagged(&format!(
+                    "{} FETCH (UID {} FLAGS {} MODSEQ ({}))",
+                    index + 1,
+                    message.uid,
+                    crate::selected::flag_list(&message.flags),
+                    message.modseq
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// UNSELECT, or CLOSE (which first expunges silently when read-write, RFC 9051 6.4.1).

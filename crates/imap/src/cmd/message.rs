@@ -97,7 +97,7 @@ impl Session {
         set: &SequenceSet,
         items: &[FetchItem],
         changed_since: Option<u64>,
-        _vanished: bool,
+        vanished: bool,
     ) -> Done {
         let Some((folder_id, read_only, _)) = self.selected_ids() else {
             return Done::bad("No mailbox selected");
@@ -116,6 +116,28 @@ impl Session {
             self.condstore = true;
         }
         let store = self.context.store.clone();
+        if vanished {
+            // RFC 7162 3.2.6: UID FETCH (CHANGEDSINCE m VANISHED) first names the UIDs in the
+            // set expunged since m. The parser has checked UID FETCH and CHANGEDSINCE.
+            if !self.qresync {
+                return Done::bad("VANISHED needs ENABLE QRESYNC first");
+            }
+            let since = changed_since.unwrap_or(0) as i64;
+            // `*` reaches past the highest UID left: `1:*` names every expunged UID too.
+            let star = i64::MAX;
+            match store.expunged_since(folder_id, since).await {
+                Ok(gone) => {
+                    let gone: Vec<i64> = gone
+                        .into_iter()
+                        .filter(|u| search::in_set(set, *u, star))
+                        .collect();
+                    if !gone.is_empty() {
+                        self.untagged(&format!("VANISHED (EARLIER) {}", compact(&gone)));
+                    }
+                }
+                Err(e) => return self.server_error(e),
+            }
+        }
         let rows = match store.messages(folder_id).await {
             Ok(r) => r,
             Err(e) => return self.server_error(e),
@@ -694,17 +716,13 @@ impl Session {
         }
     }
 
-    /// Sends `* n EXPUNGE` for each UID and drops it from the view.
+    /// Reports expunged UIDs (EXPUNGE or VANISHED) and drops them from the view.
     fn report_expunged(&mut self, uids: &[i64]) {
-        let mut lines = vec![];
-        if let State::Selected { mailbox, .. } = &mut self.state {
-            for uid in uids {
-                if let Some(seq) = mailbox.seq_of(*uid) {
-                    mailbox.uids.remove(seq - 1);
-                    lines.push(format!("{seq} EXPUNGE"));
-                }
-            }
-        }
+        let qresync = self.qresync;
+        let lines = match &mut self.state {
+            State::Selected { mailbox, .. } => mailbox.forget(uids, qresync),
+            _ => vec![],
+        };
         for line in lines {
             self.untagged(&line);
         }
