@@ -298,8 +298,46 @@ fn header_fields(header: &[u8], names: &[String], include: bool) -> Vec<u8> {
     out
 }
 
-/// The bytes of a BODY[section], or None when the section does not exist.
-pub fn section_bytes(blob: &[u8], root: &Part, section: &Section) -> Option<Vec<u8>> {
+/// Where a BODY[section] comes from: a byte range of the message, or the fields picked from a
+/// header block. Computed from the stored parse alone, so large ranges can be streamed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SectionSource<'a> {
+    Range(u64, u64),
+    Fields {
+        start: u64,
+        end: u64,
+        names: &'a [String],
+        include: bool,
+    },
+}
+
+impl SectionSource<'_> {
+    /// Materialises the section from `bytes`, which hold the message from offset `base` on.
+    pub fn render(&self, bytes: &[u8], base: u64) -> Vec<u8> {
+        let local = |start: u64, end: u64| {
+            let end = (end.saturating_sub(base) as usize).min(bytes.len());
+            let start = (start.saturating_sub(base) as usize).min(end);
+            &bytes[start..end]
+        };
+        match self {
+            SectionSource::Range(start, end) => local(*start, *end).to_vec(),
+            SectionSource::Fields {
+                start,
+                end,
+                names,
+                include,
+            } => header_fields(local(*start, *end), names, *include),
+        }
+    }
+}
+
+/// Where the bytes of BODY[section] are in a message of `len` bytes, or None when the section
+/// does not exist.
+pub fn section_source<'a>(
+    root: &Part,
+    len: u64,
+    section: &'a Section,
+) -> Option<SectionSource<'a>> {
     let part = find_part(root, &section.part)?;
     // HEADER/TEXT of a message/rfc822 part refer to the message it holds.
     let message_root = if section.part.is_empty() {
@@ -311,32 +349,39 @@ pub fn section_bytes(blob: &[u8], root: &Part, section: &Section) -> Option<Vec<
     };
     let end_of = |p: &Part| {
         if std::ptr::eq(p, root) {
-            blob.len() as u32
+            len
         } else {
-            p.offset_end
+            u64::from(p.offset_end)
         }
     };
+    let range = |start: u32, end: u64| SectionSource::Range(u64::from(start), end);
     Some(match &section.text {
-        SectionText::Full if section.part.is_empty() => blob.to_vec(),
-        SectionText::Full => slice(blob, part.offset_body, part.offset_end).to_vec(),
-        SectionText::Mime => slice(blob, part.offset_header, part.offset_body).to_vec(),
+        SectionText::Full if section.part.is_empty() => SectionSource::Range(0, len),
+        SectionText::Full => range(part.offset_body, part.offset_end.into()),
+        SectionText::Mime => range(part.offset_header, part.offset_body.into()),
         SectionText::Header => {
             let m = message_root?;
-            slice(blob, m.offset_header, m.offset_body).to_vec()
+            range(m.offset_header, m.offset_body.into())
         }
         SectionText::Text => {
             let m = message_root?;
-            slice(blob, m.offset_body, end_of(m)).to_vec()
+            range(m.offset_body, end_of(m))
         }
-        SectionText::HeaderFields(names) => {
+        SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
             let m = message_root?;
-            header_fields(slice(blob, m.offset_header, m.offset_body), names, true)
-        }
-        SectionText::HeaderFieldsNot(names) => {
-            let m = message_root?;
-            header_fields(slice(blob, m.offset_header, m.offset_body), names, false)
+            SectionSource::Fields {
+                start: m.offset_header.into(),
+                end: m.offset_body.into(),
+                names,
+                include: matches!(section.text, SectionText::HeaderFields(_)),
+            }
         }
     })
+}
+
+/// The bytes of a BODY[section], or None when the section does not exist.
+pub fn section_bytes(blob: &[u8], root: &Part, section: &Section) -> Option<Vec<u8>> {
+    section_source(root, blob.len() as u64, section).map(|source| source.render(blob, 0))
 }
 
 /// The section label as it appears in the response, e.g. `BODY[1.2.MIME]`.
@@ -386,20 +431,29 @@ fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// BINARY[part] (RFC 3516): the part's body with its transfer encoding undone. None when the
-/// encoding is unknown (the caller answers NO [UNKNOWN-CTE]).
-pub fn binary_bytes(blob: &[u8], root: &Part, path: &[u32]) -> Option<Result<Vec<u8>, ()>> {
+/// Where BINARY[part] (RFC 3516) comes from: the part body's byte range and its transfer
+/// encoding (lower case). None when the part does not exist.
+pub fn binary_source(root: &Part, len: u64, path: &[u32]) -> Option<(u64, u64, String)> {
     if path.is_empty() {
-        return Some(Ok(blob.to_vec()));
+        return Some((0, len, "binary".to_string()));
     }
     let part = find_part(root, path)?;
-    let body = slice(blob, part.offset_body, part.offset_end);
     let encoding = part
         .encoding
         .as_deref()
         .unwrap_or("7bit")
         .to_ascii_lowercase();
-    Some(match encoding.as_str() {
+    Some((part.offset_body.into(), part.offset_end.into(), encoding))
+}
+
+/// True for transfer encodings that leave the body as it is.
+pub fn is_identity(encoding: &str) -> bool {
+    matches!(encoding, "7bit" | "8bit" | "binary")
+}
+
+/// Undoes a transfer encoding; Err for an unknown one (the caller answers NO [UNKNOWN-CTE]).
+pub fn decode_body(body: &[u8], encoding: &str) -> Result<Vec<u8>, ()> {
+    match encoding {
         "base64" => {
             let clean: Vec<u8> = body
                 .iter()
@@ -417,7 +471,15 @@ pub fn binary_bytes(blob: &[u8], root: &Part, path: &[u32]) -> Option<Result<Vec
         "quoted-printable" => Ok(decode_quoted_printable(body)),
         "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
         _ => Err(()),
-    })
+    }
+}
+
+/// BINARY[part] (RFC 3516): the part's body with its transfer encoding undone. None when the
+/// part does not exist, Some(Err) when the encoding is unknown.
+pub fn binary_bytes(blob: &[u8], root: &Part, path: &[u32]) -> Option<Result<Vec<u8>, ()>> {
+    let (start, end, encoding) = binary_source(root, blob.len() as u64, path)?;
+    let body = slice(blob, start as u32, end as u32);
+    Some(decode_body(body, &encoding))
 }
 
 /// `dd-Mon-yyyy hh:mm:ss +0000` (RFC 9051 date-time).

@@ -558,7 +558,10 @@ impl Session {
                 items,
                 changed_since,
                 vanished,
-            } => self.fetch(uid, &set, &items, changed_since, vanished).await,
+            } => {
+                self.fetch(io, uid, &set, &items, changed_since, vanished)
+                    .await?
+            }
             Command::Store {
                 uid,
                 set,

@@ -163,6 +163,103 @@ async fn select_fetch_envelope_bodystructure_and_sections() {
     c.ok("UID FETCH 99 FLAGS").await;
 }
 
+/// A message far larger than the inline limit: its sections are streamed from the body file.
+fn large_message() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use base64::Engine;
+    let binary: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&binary);
+    let mut text = Vec::new();
+    for i in 0..6000 {
+        text.extend_from_slice(format!("Dong {i:05} cua bao cao quy bon nam 2026\r\n").as_bytes());
+    }
+    let mut raw = b"From: <nvan.stttt@kontum.gov.vn>\r\nTo: <ttbinh.stttt@kontum.gov.vn>\r\n\
+Subject: =?UTF-8?Q?B=C3=A1o_c=C3=A1o_l=E1=BB=9Bn?=\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nXem tep dinh kem.\r\n--b1\r\n\
+Content-Type: application/octet-stream; name=\"so-lieu.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    for line in encoded.as_bytes().chunks(76) {
+        raw.extend_from_slice(line);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
+    raw.extend_from_slice(&text);
+    raw.extend_from_slice(b"\r\n--b1--\r\n");
+    (raw, binary, text)
+}
+
+#[tokio::test]
+async fn large_bodies_are_streamed_exactly() {
+    let server = start().await;
+    let (raw, binary, text) = large_message();
+    server.deliver(server.account_a, &raw).await;
+    server.deliver(server.account_a, &message("nho", "x")).await;
+    let id = storage::blob::blob_id(&raw);
+    let file = server.dir.path().join("blobs").join(&id[..2]).join(&id);
+    assert_eq!(
+        std::fs::metadata(file).unwrap().len(),
+        raw.len() as u64,
+        "kept as a file"
+    );
+    let mut c = Client::login(server.imap, USER_A).await;
+    c.ok("SELECT INBOX").await;
+    // The whole message, then a small one right after it in the same response.
+    let lines = c.ok("FETCH 1:2 (RFC822.SIZE BODY.PEEK[])").await;
+    assert_eq!(lines.len(), 2);
+    let head = format!("* 1 FETCH (RFC822.SIZE {0} BODY[] {{{0}}}\r\n", raw.len());
+    assert!(lines[0].starts_with(&head), "{}", &lines[0][..200]);
+    assert_eq!(
+        lines[0].as_bytes()[head.len()..head.len() + raw.len()],
+        raw[..]
+    );
+    assert_eq!(&lines[0][head.len() + raw.len()..], ")");
+    assert!(
+        lines[1].starts_with("* 2 FETCH (RFC822.SIZE "),
+        "{}",
+        lines[1]
+    );
+    // A partial range of the large text part.
+    let lines = c.ok("FETCH 1 BODY.PEEK[3]<100000.90000>").await;
+    let head = "* 1 FETCH (BODY[3]<100000> {90000}\r\n";
+    assert!(lines[0].starts_with(head), "{}", &lines[0][..80]);
+    assert_eq!(
+        lines[0].as_bytes()[head.len()..head.len() + 90000],
+        text[100000..190000]
+    );
+    // BINARY of an identity-encoded part is the part's body; of base64 the decoded bytes,
+    // which hold NULs and so come as a literal8.
+    let lines = c
+        .ok("FETCH 1 (BINARY.SIZE[2] BINARY.SIZE[3] BINARY.PEEK[3])")
+        .await;
+    let expected = format!(
+        "* 1 FETCH (BINARY.SIZE[2] {} BINARY.SIZE[3] {} BINARY[3] {{{}}}\r\n",
+        binary.len(),
+        text.len(),
+        text.len()
+    );
+    assert!(lines[0].starts_with(&expected), "{}", &lines[0][..120]);
+    assert_eq!(
+        lines[0].as_bytes()[expected.len()..expected.len() + text.len()],
+        text[..]
+    );
+    let lines = c.ok("FETCH 1 BINARY.PEEK[2]<0.1000>").await;
+    assert!(
+        lines[0].starts_with("* 1 FETCH (BINARY[2]<0> ~{1000}\r\n"),
+        "{}",
+        &lines[0][..60]
+    );
+    // Headers of the large message come from its stored offsets.
+    let lines = c
+        .ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[2.MIME])")
+        .await;
+    assert!(lines[0].contains("Subject: =?UTF-8?Q?B=C3=A1o_c=C3=A1o_l=E1=BB=9Bn?=\r\n\r\n"));
+    assert!(lines[0].contains("name=\"so-lieu.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n)"));
+    // The session goes on normally after the streamed literals.
+    c.ok("NOOP").await;
+}
+
 #[tokio::test]
 async fn store_search_copy_move_expunge() {
     let server = start().await;

@@ -77,7 +77,107 @@ fn write_file(dir: &Path, id: &str, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A message body opened for reading. Bodies kept in the database come whole (they are small,
+/// or the deployment chose the database store); files are read in ranges, so a large attachment
+/// is copied to the client in chunks and never held in memory whole.
+#[derive(Debug)]
+pub enum BlobReader {
+    Memory(Vec<u8>),
+    File { file: tokio::fs::File, len: u64 },
+}
+
+/// Chunk size for reading file ranges.
+const CHUNK: usize = 64 * 1024;
+
+impl BlobReader {
+    pub fn len(&self) -> u64 {
+        match self {
+            BlobReader::Memory(bytes) => bytes.len() as u64,
+            BlobReader::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the bytes are already in memory (reading a range costs a copy, no I/O).
+    pub fn in_memory(&self) -> bool {
+        matches!(self, BlobReader::Memory(_))
+    }
+
+    fn clamp(&self, start: u64, end: u64) -> (u64, u64) {
+        let end = end.min(self.len());
+        (start.min(end), end)
+    }
+
+    /// The bytes in `start..end`, clamped to the body.
+    pub async fn read_range(&mut self, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+        let (start, end) = self.clamp(start, end);
+        match self {
+            BlobReader::Memory(bytes) => Ok(bytes[start as usize..end as usize].to_vec()),
+            BlobReader::File { file, .. } => {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                file.seek(std::io::SeekFrom::Start(start)).await?;
+                let mut out = vec![0; (end - start) as usize];
+                file.read_exact(&mut out).await?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// True when `start..end` holds a NUL byte (such content must go in a literal8).
+    pub async fn contains_nul(&mut self, start: u64, end: u64) -> std::io::Result<bool> {
+        let (start, end) = self.clamp(start, end);
+        let mut at = start;
+        while at < end {
+            let next = (at + CHUNK as u64).min(end);
+            if self.read_range(at, next).await?.contains(&0) {
+                return Ok(true);
+            }
+            at = next;
+        }
+        Ok(false)
+    }
+
+    /// Writes `start..end` (clamped) to `out`, a chunk at a time.
+    pub async fn copy_range<W>(&mut self, start: u64, end: u64, out: &mut W) -> std::io::Result<()>
+    where
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::AsyncWriteExt;
+        let (start, end) = self.clamp(start, end);
+        let mut at = start;
+        while at < end {
+            let next = (at + CHUNK as u64).min(end);
+            let chunk = self.read_range(at, next).await?;
+            out.write_all(&chunk).await?;
+            at = next;
+        }
+        Ok(())
+    }
+}
+
 impl Store {
+    /// Opens a message body of `size` bytes for reading in ranges (see [`BlobReader`]).
+    pub async fn open_blob(&self, id: &str, size: i64) -> Result<BlobReader> {
+        if let BlobStore::Files { dir, .. } = &self.blobs {
+            if !self.blobs.in_database(size.max(0) as usize) {
+                let path = BlobStore::path(dir, id);
+                match tokio::fs::File::open(&path).await {
+                    Ok(file) => {
+                        let len = file.metadata().await?.len();
+                        return Ok(BlobReader::File { file, len });
+                    }
+                    // Stored before the inline limit changed: look in the database.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::Io(e)),
+                }
+            }
+        }
+        Ok(BlobReader::Memory(self.read_blob(id).await?))
+    }
+
     /// Makes `bytes` durable in the blob store (files only; the database store writes inside the
     /// referring transaction, see [`Store::blob_ref_in`]). Returns the blob id.
     pub async fn put_blob_bytes(&self, bytes: &[u8]) -> Result<String> {

@@ -40,7 +40,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use blob::BlobStore;
+pub use blob::{BlobReader, BlobStore};
 pub use directory::*;
 pub use events::Event;
 pub use lifecycle::{Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};

@@ -1,14 +1,11 @@
-//! Selected-state commands on messages: FETCH, STORE, SEARCH (and ESEARCH), COPY/MOVE with
+//! Selected-state commands on messages (FETCH is in `fetch`): STORE, SEARCH (and ESEARCH), COPY/MOVE with
 //! COPYUID (RFC 4315, RFC 6851), EXPUNGE / UID EXPUNGE (RFC 9051 6.4).
 
 use std::collections::HashMap;
 
 use storage::{FlagChange, MessageRow};
 
-use crate::fetch;
-use crate::protocol::{
-    FetchItem, SearchKey, SearchReturn, Section, SectionText, SeqBound, SequenceSet, StoreMode,
-};
+use crate::protocol::{SearchKey, SearchReturn, SeqBound, SequenceSet, StoreMode};
 use crate::search::{self, Candidate};
 use crate::selected::flag_list;
 use crate::session::{Done, Session, State};
@@ -36,7 +33,7 @@ pub(crate) fn compact(numbers: &[i64]) -> String {
 
 impl Session {
     /// The UIDs a set names, ascending. Sequence numbers beyond the mailbox are an error.
-    fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<i64>, Done> {
+    pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<i64>, Done> {
         let State::Selected { mailbox, .. } = &self.state else {
             return Err(Done::bad("No mailbox selected"));
         };
@@ -68,7 +65,7 @@ impl Session {
             .collect())
     }
 
-    fn selected_ids(&self) -> Option<(i64, bool, i64)> {
+    pub(crate) fn selected_ids(&self) -> Option<(i64, bool, i64)> {
         match &self.state {
             State::Selected { mailbox, .. } => {
                 Some((mailbox.folder_id, mailbox.read_only, mailbox.uidvalidity))
@@ -78,351 +75,17 @@ impl Session {
     }
 
     /// Remembers changes this session reported itself.
-    fn note_own_changes(&mut self, rows: &[MessageRow]) {
+    pub(crate) fn note_own_changes(&mut self, rows: &[MessageRow]) {
         if let State::Selected { mailbox, .. } = &mut self.state {
             mailbox.own_modseqs.extend(rows.iter().map(|r| r.modseq));
         }
     }
 
-    fn seq_of(&self, uid: i64) -> Option<usize> {
+    pub(crate) fn seq_of(&self, uid: i64) -> Option<usize> {
         match &self.state {
             State::Selected { mailbox, .. } => mailbox.seq_of(uid),
             _ => None,
         }
-    }
-
-    pub(crate) async fn fetch(
-        &mut self,
-        uid: bool,
-        set: &SequenceSet,
-        items: &[FetchItem],
-        changed_since: Option<u64>,
-        vanished: bool,
-    ) -> Done {
-        let Some((folder_id, read_only, _)) = self.selected_ids() else {
-            return Done::bad("No mailbox selected");
-        };
-        // Rights are re-read on every command: a revoke applies to open sessions (RFC 4314).
-        let rights = self.selected_rights().await;
-        if !rights.contains('r') {
-            return Done::no("[NOPERM] Your access to this mailbox has been withdrawn");
-        }
-        let read_only = read_only || !rights.contains('s');
-        let uids = match self.resolve(set, uid) {
-            Ok(u) => u,
-            Err(done) => return done,
-        };
-        if changed_since.is_some() {
-            self.condstore = true;
-        }
-        let store = self.context.store.clone();
-        if vanished {
-            // RFC 7162 3.2.6: UID FETCH (CHANGEDSINCE m VANISHED) first names the UIDs in the
-            // set expunged since m. The parser has checked UID FETCH and CHANGEDSINCE.
-            if !self.qresync {
-                return Done::bad("VANISHED needs ENABLE QRESYNC first");
-            }
-            let since = changed_since.unwrap_or(0) as i64;
-            // `*` reaches past the highest UID left: `1:*` names every expunged UID too.
-            let star = i64::MAX;
-            match store.expunged_since(folder_id, since).await {
-                Ok(gone) => {
-                    let gone: Vec<i64> = gone
-                        .into_iter()
-                        .filter(|u| search::in_set(set, *u, star))
-                        .collect();
-                    if !gone.is_empty() {
-                        self.untagged(&format!("VANISHED (EARLIER) {}", compact(&gone)));
-                    }
-                }
-                Err(e) => return self.server_error(e),
-            }
-        }
-        let rows = match store.messages(folder_id).await {
-            Ok(r) => r,
-            Err(e) => return self.server_error(e),
-        };
-        let mut by_uid: HashMap<i64, MessageRow> = rows.into_iter().map(|r| (r.uid, r)).collect();
-        // Fetching a body section without PEEK sets \Seen (RFC 9051 6.4.5).
-        let sets_seen = !read_only
-            && items.iter().any(|i| {
-                matches!(
-                    i,
-                    FetchItem::BodySection { peek: false, .. }
-                        | FetchItem::Binary { peek: false, .. }
-                        | FetchItem::Rfc822
-                        | FetchItem::Rfc822Text
-                )
-            });
-        let mut flags_changed = vec![];
-        if sets_seen {
-            let unseen: Vec<i64> = uids
-                .iter()
-                .copied()
-                .filter(|u| {
-                    by_uid.get(u).is_some_and(|r| {
-                        !r.flags
-                            .split_whitespace()
-                            .any(|f| f.eq_ignore_ascii_case("\\Seen"))
-                    })
-                })
-                .collect();
-            if !unseen.is_empty() {
-                match store
-                    .store_flags(
-                        folder_id,
-                        &unseen,
-                        FlagChange::Add,
-                        &["\\Seen".to_string()],
-                        None,
-                    )
-                    .await
-                {
-                    Ok((updated, _)) => {
-                        self.note_own_changes(&updated);
-                        for row in updated {
-                            flags_changed.push(row.uid);
-                            by_uid.insert(row.uid, row);
-                        }
-                    }
-                    Err(e) => return self.server_error(e),
-                }
-            }
-        }
-        let reads_body = items.iter().any(|i| {
-            matches!(
-                i,
-                FetchItem::BodySection { .. }
-                    | FetchItem::Binary { .. }
-                    | FetchItem::Rfc822
-                    | FetchItem::Rfc822Text
-            )
-        });
-        if reads_body {
-            self.audit_unit("unit.read", &uids).await;
-        }
-        let needs_meta = items.iter().any(|i| {
-            !matches!(
-                i,
-                FetchItem::Flags
-                    | FetchItem::InternalDate
-                    | FetchItem::Rfc822Size
-                    | FetchItem::Uid
-                    | FetchItem::ModSeq
-            )
-        });
-        let needs_blob = items.iter().any(|i| {
-            matches!(
-                i,
-                FetchItem::BodySection { .. }
-                    | FetchItem::Binary { .. }
-                    | FetchItem::BinarySize { .. }
-                    | FetchItem::Rfc822
-                    | FetchItem::Rfc822Header
-                    | FetchItem::Rfc822Text
-            )
-        });
-        // One query for the stored parse of every message this FETCH touches.
-        let mut metas = if needs_meta {
-            let ids: Vec<i64> = uids
-                .iter()
-                .filter_map(|u| by_uid.get(u).map(|r| r.id))
-                .collect();
-            match store.message_metas(folder_id, &ids).await {
-                Ok(m) => m,
-                Err(e) => return self.server_error(e),
-            }
-        } else {
-            Default::default()
-        };
-        for message_uid in uids {
-            let Some(row) = by_uid.get(&message_uid) else {
-                continue;
-            };
-            if changed_since.is_some_and(|since| row.modseq as u64 <= since) {
-                continue;
-            }
-            let Some(seq) = self.seq_of(message_uid) else {
-                continue;
-            };
-            let meta = if needs_meta {
-                match metas.remove(&row.id) {
-                    Some(m) => Some(m),
-                    None => match store.message_meta(row.id).await {
-                        Ok(m) => Some(m),
-                        Err(e) => return self.server_error(e),
-                    },
-                }
-            } else {
-                None
-            };
-            let blob = if needs_blob {
-                match store.read_blob(&row.blob_id).await {
-                    Ok(b) => Some(b),
-                    Err(e) => return self.server_error(e),
-                }
-            } else {
-                None
-            };
-            let mut out = format!("* {seq} FETCH (").into_bytes();
-            let mut first = true;
-            let mut sep = |out: &mut Vec<u8>| {
-                if !std::mem::take(&mut first) {
-                    out.push(b' ');
-                }
-            };
-            let mut wrote_uid = false;
-            let mut wrote_flags = false;
-            let mut wrote_modseq = false;
-            for item in items {
-                match item {
-                    FetchItem::Uid => {
-                        sep(&mut out);
-                        out.extend_from_slice(format!("UID {}", row.uid).as_bytes());
-                        wrote_uid = true;
-                    }
-                    FetchItem::Flags => {
-                        sep(&mut out);
-                        out.extend_from_slice(
-                            format!("FLAGS {}", flag_list(&row.flags)).as_bytes(),
-                        );
-                        wrote_flags = true;
-                    }
-                    FetchItem::ModSeq => {
-                        sep(&mut out);
-                        out.extend_from_slice(format!("MODSEQ ({})", row.modseq).as_bytes());
-                        wrote_modseq = true;
-                    }
-                    FetchItem::InternalDate => {
-                        sep(&mut out);
-                        out.extend_from_slice(
-                            format!(
-                                "INTERNALDATE \"{}\"",
-                                fetch::internal_date(row.internal_date)
-                            )
-                            .as_bytes(),
-                        );
-                    }
-                    FetchItem::Rfc822Size => {
-                        sep(&mut out);
-                        out.extend_from_slice(format!("RFC822.SIZE {}", row.size).as_bytes());
-                    }
-                    FetchItem::Envelope => {
-                        sep(&mut out);
-                        out.extend_from_slice(b"ENVELOPE ");
-                        fetch::envelope(
-                            &meta.as_ref().expect("loaded").envelope,
-                            self.utf8,
-                            &mut out,
-                        );
-                    }
-                    FetchItem::Body | FetchItem::BodyStructure => {
-                        sep(&mut out);
-                        let extended = matches!(item, FetchItem::BodyStructure);
-                        out.extend_from_slice(if extended {
-                            b"BODYSTRUCTURE "
-                        } else {
-                            b"BODY "
-                        });
-                        fetch::body_structure(
-                            &meta.as_ref().expect("loaded").root,
-                            extended,
-                            self.utf8,
-                            &mut out,
-                        );
-                    }
-                    FetchItem::Rfc822 | FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
-                        let (label, text) = match item {
-                            FetchItem::Rfc822 => ("RFC822", SectionText::Full),
-                            FetchItem::Rfc822Header => ("RFC822.HEADER", SectionText::Header),
-                            _ => ("RFC822.TEXT", SectionText::Text),
-                        };
-                        let section = Section { part: vec![], text };
-                        let bytes = fetch::section_bytes(
-                            blob.as_deref().expect("loaded"),
-                            &meta.as_ref().expect("loaded").root,
-                            &section,
-                        )
-                        .unwrap_or_default();
-                        sep(&mut out);
-                        out.extend_from_slice(label.as_bytes());
-                        out.push(b' ');
-                        fetch::literal(&bytes, &mut out);
-                    }
-                    FetchItem::BodySection {
-                        section, partial, ..
-                    } => {
-                        let bytes = fetch::section_bytes(
-                            blob.as_deref().expect("loaded"),
-                            &meta.as_ref().expect("loaded").root,
-                            section,
-                        );
-                        sep(&mut out);
-                        out.extend_from_slice(
-                            format!("BODY[{}]", fetch::section_label(section)).as_bytes(),
-                        );
-                        write_partial(bytes, *partial, &mut out);
-                    }
-                    FetchItem::Binary { part, partial, .. } => {
-                        match fetch::binary_bytes(
-                            blob.as_deref().expect("loaded"),
-                            &meta.as_ref().expect("loaded").root,
-                            part,
-                        ) {
-                            Some(Err(())) => {
-                                return Done::no("[UNKNOWN-CTE] Unknown content transfer encoding")
-                            }
-                            bytes => {
-                                let label: Vec<String> = part.iter().map(u32::to_string).collect();
-                                sep(&mut out);
-                                out.extend_from_slice(
-                                    format!("BINARY[{}]", label.join(".")).as_bytes(),
-                                );
-                                write_partial(bytes.and_then(Result::ok), *partial, &mut out);
-                            }
-                        }
-                    }
-                    FetchItem::BinarySize { part } => {
-                        let size = match fetch::binary_bytes(
-                            blob.as_deref().expect("loaded"),
-                            &meta.as_ref().expect("loaded").root,
-                            part,
-                        ) {
-                            Some(Ok(bytes)) => bytes.len().to_string(),
-                            Some(Err(())) => {
-                                return Done::no("[UNKNOWN-CTE] Unknown content transfer encoding")
-                            }
-                            None => "NIL".to_string(),
-                        };
-                        let label: Vec<String> = part.iter().map(u32::to_string).collect();
-                        sep(&mut out);
-                        out.extend_from_slice(
-                            format!("BINARY.SIZE[{}] {size}", label.join(".")).as_bytes(),
-                        );
-                    }
-                }
-            }
-            // UID FETCH always returns UID; changed flags and CONDSTORE MODSEQ ride along.
-            if uid && !wrote_uid {
-                sep(&mut out);
-                out.extend_from_slice(format!("UID {}", row.uid).as_bytes());
-            }
-            if !wrote_flags && flags_changed.contains(&row.uid) {
-                sep(&mut out);
-                out.extend_from_slice(format!("FLAGS {}", flag_list(&row.flags)).as_bytes());
-            }
-            if self.condstore && !wrote_modseq {
-                sep(&mut out);
-                out.extend_from_slice(format!("MODSEQ ({})", row.modseq).as_bytes());
-            }
-            out.extend_from_slice(b")\r\n");
-            self.out.extend_from_slice(&out);
-        }
-        Done::ok(if uid {
-            "UID FETCH completed"
-        } else {
-            "FETCH completed"
-        })
     }
 
     pub(crate) async fn store(
@@ -767,23 +430,6 @@ fn uses_modseq(key: &SearchKey) -> bool {
         SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
         SearchKey::Not(k) => uses_modseq(k),
         _ => false,
-    }
-}
-
-/// Writes ` <literal>` or `<origin> <literal>` for a partial fetch, or ` NIL`.
-fn write_partial(bytes: Option<Vec<u8>>, partial: Option<(u32, u32)>, out: &mut Vec<u8>) {
-    match (bytes, partial) {
-        (None, _) => out.extend_from_slice(b" NIL"),
-        (Some(bytes), None) => {
-            out.push(b' ');
-            fetch::literal(&bytes, out);
-        }
-        (Some(bytes), Some((offset, length))) => {
-            let start = (offset as usize).min(bytes.len());
-            let end = start.saturating_add(length as usize).min(bytes.len());
-            out.extend_from_slice(format!("<{offset}> ").as_bytes());
-            fetch::literal(&bytes[start..end], out);
-        }
     }
 }
 

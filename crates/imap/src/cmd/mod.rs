@@ -1,6 +1,7 @@
 //! Command handlers, one module per family; each is an `impl Session` block.
 
 pub mod auth;
+pub mod fetch;
 pub mod idle;
 pub mod mailbox;
 pub mod message;
