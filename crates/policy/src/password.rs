@@ -1,6 +1,8 @@
 //! Password hashing (argon2id, PHC strings only) and initial password generation.
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use std::sync::Mutex;
+
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version};
 use rand::Rng;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,36 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 pub const DUMMY_PHC: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$Z292bWFpbC1kdW1teQ$3Fz3YJ2Bq0y5H7q8o4xw0Ck3c9mYkq3C1mQ4eY9mQ0A";
 
+/// argon2 work areas (19 MiB each with the default parameters), kept for the next check
+/// instead of freed. Freeing them would make glibc raise its mmap threshold and then keep every
+/// later work area in its arenas: after a storm of logins the server would hold hundreds of MiB
+/// it no longer uses. Pooled, the memory for checking passwords is bounded by how many checks
+/// run at once (storage runs as many as there are cores) and reused.
+static WORK_AREAS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+/// At most this many work areas are kept.
+const POOLED: usize = 8;
+/// Larger work areas (unusual parameters in an imported hash) are not kept.
+const POOLED_BLOCKS_MAX: usize = 64 * 1024;
+
+fn with_work_area<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    let pooled = WORK_AREAS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut area = match pooled {
+        Some(area) if area.len() >= blocks => area,
+        _ => vec![Block::default(); blocks],
+    };
+    let result = f(&mut area);
+    let mut pool = WORK_AREAS.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < POOLED && area.len() <= POOLED_BLOCKS_MAX {
+        pool.push(area);
+    }
+    result
+}
+
+/// Constant-time equality of two byte strings of public length.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// True when `password` matches the PHC string. Malformed or non-argon2id hashes never match.
 pub fn verify(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
@@ -32,9 +64,27 @@ pub fn verify(password: &str, phc: &str) -> bool {
     if parsed.algorithm.as_str() != "argon2id" {
         return false;
     }
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let expected: &[u8] = expected.as_ref();
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
+    let mut computed = vec![0u8; expected.len()];
+    let salt: &[u8] = salt.as_ref();
+    with_work_area(blocks, |area| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, area)
+    })
+    .is_ok()
+        && same_bytes(&computed, expected)
 }
 
 /// Checks the minimum length rule.
@@ -66,6 +116,38 @@ mod tests {
         assert!(verify("Mật khẩu 123", &phc));
         assert!(!verify("Mat khau 123", &phc));
         assert!(!verify("Mật khẩu 123", "plaintext"));
+    }
+
+    #[test]
+    fn verification_reuses_work_areas_and_rejects_tampering() {
+        let phc = hash("Mật khẩu 123").unwrap();
+        for _ in 0..3 {
+            assert!(verify("Mật khẩu 123", &phc));
+        }
+        let pooled = WORK_AREAS.lock().unwrap().len();
+        assert!((1..=POOLED).contains(&pooled), "{pooled}");
+        // Other parameters (an imported hash) verify with their own block count.
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"abc")
+        .unwrap()
+        .to_string();
+        assert!(verify("abc", &small));
+        assert!(!verify("abd", &small));
+        // A changed hash byte, a changed parameter, another algorithm: no match.
+        let mut chars: Vec<char> = phc.chars().collect();
+        let last = chars.len() - 2;
+        chars[last] = if chars[last] == 'A' { 'B' } else { 'A' };
+        assert!(!verify(
+            "Mật khẩu 123",
+            &chars.into_iter().collect::<String>()
+        ));
+        assert!(!verify("Mật khẩu 123", &phc.replace("t=2", "t=3")));
+        assert!(!verify("Mật khẩu 123", &phc.replace("argon2id", "argon2i")));
+        assert!(!verify("x", DUMMY_PHC));
     }
 
     #[test]

@@ -121,7 +121,12 @@ pub struct GroupInfo {
 }
 
 /// At most this many password hashes are computed at once (per process).
-static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+static PASSWORD_CHECKS: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        // As many at once as there are cores: the checks are CPU-bound, and each holds a work area.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(1, 8))
+    });
 
 /// What checking a user name and password found.
 #[derive(Debug, Clone, PartialEq, Eq)]
