@@ -220,7 +220,7 @@ impl Store {
         .bind(name.clone())
         .bind(naming_rule.to_string())
         .bind(now())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(|e| unique_violation(e, format!("domain {name}")))?;
         Ok(Domain {
@@ -575,7 +575,7 @@ impl Store {
         )
         .bind(quota_bytes)
         .bind(address.clone())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound(format!("account {address}")));
@@ -733,7 +733,7 @@ impl Store {
         let alias = normalize_address(alias);
         let done = sqlx::query("DELETE FROM addresses WHERE address = $1 AND kind = 'alias'")
             .bind(alias.clone())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound(format!("alias {alias}")));
@@ -859,7 +859,7 @@ impl Store {
         )
         .bind(normalize_address(group))
         .bind(normalize_address(member))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound(format!("{member} in group {group}")));
@@ -911,7 +911,7 @@ impl Store {
         )
         .bind(group_id)
         .bind(account_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -27,18 +27,33 @@ impl Store {
         doc_ref: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO events (at, actor, action, target, doc_ref, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(now())
-        .bind(actor.to_string())
-        .bind(action.to_string())
-        .bind(target.to_string())
-        .bind(doc_ref.to_string())
-        .bind(detail.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        // Through the group commit: sessions log events (mailbox opened, unit read) often.
+        let values = [
+            actor.to_string(),
+            action.to_string(),
+            target.to_string(),
+            doc_ref.to_string(),
+            detail.to_string(),
+        ];
+        let at = now();
+        self.write(move |tx| {
+            Box::pin(async move {
+                let [actor, action, target, doc_ref, detail] = values;
+                sqlx::query(
+                    "INSERT INTO events (at, actor, action, target, doc_ref, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(at)
+                .bind(actor)
+                .bind(action)
+                .bind(target)
+                .bind(doc_ref)
+                .bind(detail)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Events, newest first, optionally only those whose action starts with `prefix`.

@@ -29,9 +29,11 @@ pub mod lifecycle;
 pub mod mail;
 pub mod mailbox;
 pub mod meta;
+pub mod meta_cache;
 pub mod ops;
 pub mod queue;
 pub mod stats;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -104,6 +106,9 @@ pub struct StoreOptions {
     pub inline_blob_max: usize,
     /// Apply pending migrations on open.
     pub migrate: bool,
+    /// Memory for message parses read from the database (ENVELOPE, BODYSTRUCTURE, SEARCH),
+    /// in bytes of their stored form.
+    pub meta_cache_bytes: usize,
 }
 
 impl StoreOptions {
@@ -115,6 +120,7 @@ impl StoreOptions {
             max_connections: 16,
             inline_blob_max: 128 * 1024,
             migrate: true,
+            meta_cache_bytes: 64 << 20,
         }
     }
 }
@@ -123,6 +129,10 @@ impl StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// Where writes go. SQLite: a pool of one connection, so writers queue in order in the
+    /// process (an async wait) instead of polling SQLite's lock with sleeps; reads stay on
+    /// `pool` and never wait for writers (WAL). PostgreSQL: the same pool.
+    pub(crate) writer: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) blobs: BlobStore,
     /// Deliveries hold it shared from blob write to commit; blob GC holds it exclusively, so GC
@@ -131,6 +141,10 @@ pub struct Store {
     /// Deliveries waiting for the group-commit task.
     pub(crate) committer: tokio::sync::mpsc::UnboundedSender<mail::CommitJob>,
     pub(crate) changes: tokio::sync::broadcast::Sender<FolderChange>,
+    /// Parses read from the `meta` column, by message id.
+    pub(crate) metas: std::sync::Arc<meta_cache::MetaCache>,
+    /// Small writes waiting for the group-commit writer (see `writer`).
+    pub(crate) writes: writer::WriteQueue,
 }
 
 /// Current time as Unix seconds.
@@ -189,23 +203,32 @@ impl Store {
             let conn = sqlx::AnyConnection::connect_with(&connect).await?;
             conn.close().await?;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL is persistent in the file; the others are per connection.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
-                    }
-                    Ok(())
+        let pool_options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL is persistent in the file; the others are per connection.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            // Reads go through the OS page cache without a copy per page.
+                            conn.execute("PRAGMA mmap_size = 1073741824").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(connect)
+        };
+        let pool = pool_options(options.max_connections.max(1))
+            .connect_with(connect.clone())
             .await?;
+        let writer = match backend {
+            Backend::Sqlite => pool_options(1).connect_with(connect).await?,
+            Backend::Postgres => pool.clone(),
+        };
         let blob_kind = options.blob_store.clone().unwrap_or_else(|| match backend {
             Backend::Sqlite => "files".into(),
             Backend::Postgres => "database".into(),
@@ -216,15 +239,20 @@ impl Store {
             other => return Err(Error::Invalid(format!("storage.blob_store = {other:?}"))),
         };
         let (committer, jobs) = tokio::sync::mpsc::unbounded_channel();
+        let (writes, write_queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
             pool,
+            writer,
             backend,
             blobs,
             gc_lock: Default::default(),
             committer,
             changes: tokio::sync::broadcast::channel(1024).0,
+            metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
+            writes,
         };
         tokio::spawn(store.clone().run_committer(jobs));
+        tokio::spawn(store.clone().run_writer(write_queue));
         if options.migrate {
             store.migrate().await?;
         }
@@ -257,13 +285,14 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Starts a transaction that will write. SQLite takes the write lock up front.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 }

@@ -6,6 +6,9 @@
 //! folder's UIDNEXT and are never reused; quota usage moves in the same transaction; blob
 //! references are counted for every copy.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use sqlx::Row;
 
 use crate::meta::MessageMeta;
@@ -136,28 +139,43 @@ impl Store {
     }
 
     /// The parse stored at delivery.
-    pub async fn message_meta(&self, message_id: i64) -> Result<MessageMeta> {
+    pub async fn message_meta(&self, message_id: i64) -> Result<Arc<MessageMeta>> {
+        if let Some(meta) = self.metas.get(message_id) {
+            return Ok(meta);
+        }
         let text: String = sqlx::query_scalar("SELECT meta FROM messages WHERE id = $1")
             .bind(message_id)
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| Error::NotFound(format!("message {message_id}")))?;
-        MessageMeta::from_json(&text)
-            .ok_or_else(|| Error::Invalid(format!("meta of message {message_id}")))
+        let meta = Arc::new(
+            MessageMeta::from_json(&text)
+                .ok_or_else(|| Error::Invalid(format!("meta of message {message_id}")))?,
+        );
+        self.metas
+            .insert_sized(message_id, meta.clone(), text.len());
+        Ok(meta)
     }
 
-    /// The stored parse of many messages of a folder in one query (FETCH ENVELOPE, SEARCH).
+    /// The stored parse of many messages of a folder (FETCH ENVELOPE, SEARCH): from memory
+    /// when read before, the rest in one query per 500.
     pub async fn message_metas(
         &self,
         folder_id: i64,
         message_ids: &[i64],
-    ) -> Result<std::collections::HashMap<i64, MessageMeta>> {
-        let mut out = std::collections::HashMap::with_capacity(message_ids.len());
-        if message_ids.is_empty() {
-            return Ok(out);
+    ) -> Result<HashMap<i64, Arc<MessageMeta>>> {
+        let mut out = HashMap::with_capacity(message_ids.len());
+        let mut missing = vec![];
+        for id in message_ids {
+            match self.metas.get(*id) {
+                Some(meta) => {
+                    out.insert(*id, meta);
+                }
+                None => missing.push(*id),
+            }
         }
         // Only the rows asked for: FETCH of a few bodies must not parse the whole folder.
-        for chunk in message_ids.chunks(500) {
+        for chunk in missing.chunks(500) {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
@@ -169,8 +187,12 @@ impl Store {
                 query = query.bind(*id);
             }
             for row in query.fetch_all(&self.pool).await? {
-                if let Some(meta) = MessageMeta::from_json(&row.get::<String, _>(1)) {
-                    out.insert(row.get(0), meta);
+                let text: String = row.get(1);
+                if let Some(meta) = MessageMeta::from_json(&text) {
+                    let id: i64 = row.get(0);
+                    let meta = Arc::new(meta);
+                    self.metas.insert_sized(id, meta.clone(), text.len());
+                    out.insert(id, meta);
                 }
             }
         }
@@ -208,19 +230,43 @@ impl Store {
         flags: &[String],
         unchanged_since: Option<i64>,
     ) -> Result<(Vec<MessageRow>, Vec<i64>)> {
-        let mut tx = self.begin_write().await?;
+        let (uids, flags) = (uids.to_vec(), flags.to_vec());
+        let (account_id, updated, failed) = self
+            .write(move |tx| {
+                Box::pin(Self::store_flags_in(
+                    tx,
+                    folder_id,
+                    uids,
+                    mode,
+                    flags,
+                    unchanged_since,
+                ))
+            })
+            .await?;
+        self.changed(account_id, folder_id);
+        Ok((updated, failed))
+    }
+
+    async fn store_flags_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        uids: Vec<i64>,
+        mode: FlagChange,
+        flags: Vec<String>,
+        unchanged_since: Option<i64>,
+    ) -> Result<(i64, Vec<MessageRow>, Vec<i64>)> {
         let account_id: i64 = sqlx::query_scalar("SELECT account_id FROM folders WHERE id = $1")
             .bind(folder_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         let mut updated = vec![];
         let mut failed = vec![];
-        for &uid in uids {
+        for &uid in &uids {
             let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND uid = $2");
             let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(folder_id)
                 .bind(uid)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?
             else {
                 continue;
@@ -230,48 +276,56 @@ impl Store {
                 failed.push(uid);
                 continue;
             }
-            let new_flags = apply_flags(&message.flags, mode, flags);
+            let new_flags = apply_flags(&message.flags, mode, &flags);
             if new_flags != message.flags {
-                let modseq = Self::bump_modseq_in(&mut tx, folder_id).await?;
+                let modseq = Self::bump_modseq_in(tx, folder_id).await?;
                 sqlx::query("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3")
                     .bind(new_flags.clone())
                     .bind(modseq)
                     .bind(message.id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 message.flags = new_flags;
                 message.modseq = modseq;
             }
             updated.push(message);
         }
-        tx.commit().await?;
-        self.changed(account_id, folder_id);
-        Ok((updated, failed))
+        Ok((account_id, updated, failed))
     }
 
     /// Removes messages flagged \Deleted (only those in `only_uids` when given). Returns the
     /// expunged UIDs in ascending order.
     pub async fn expunge(&self, folder_id: i64, only_uids: Option<&[i64]>) -> Result<Vec<i64>> {
-        let mut tx = self.begin_write().await?;
+        let only_uids = only_uids.map(<[i64]>::to_vec);
+        let (account_id, uids) = self
+            .write(move |tx| Box::pin(Self::expunge_in(tx, folder_id, only_uids)))
+            .await?;
+        if !uids.is_empty() {
+            self.changed(account_id, folder_id);
+        }
+        Ok(uids)
+    }
+
+    async fn expunge_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        only_uids: Option<Vec<i64>>,
+    ) -> Result<(i64, Vec<i64>)> {
         let sql = format!(
             "{MESSAGE_SELECT} WHERE folder_id = $1 AND (' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!' ORDER BY uid"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(folder_id)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
         let victims: Vec<MessageRow> = rows
             .iter()
             .map(message_from_row)
-            .filter(|m| only_uids.is_none_or(|set| set.contains(&m.uid)))
+            .filter(|m| only_uids.as_ref().is_none_or(|set| set.contains(&m.uid)))
             .collect();
-        let uids = Self::remove_messages_in(&mut tx, folder_id, &victims).await?;
-        let account_id = Self::folder_account_in(&mut tx, folder_id).await?;
-        tx.commit().await?;
-        if !uids.is_empty() {
-            self.changed(account_id, folder_id);
-        }
-        Ok(uids)
+        let uids = Self::remove_messages_in(tx, folder_id, &victims).await?;
+        let account_id = Self::folder_account_in(tx, folder_id).await?;
+        Ok((account_id, uids))
     }
 
     async fn folder_account_in(tx: &mut Tx, folder_id: i64) -> Result<i64> {
@@ -344,34 +398,59 @@ impl Store {
         to_folder: i64,
         remove_source: bool,
     ) -> Result<Vec<(i64, i64)>> {
-        let mut tx = self.begin_write().await?;
+        let uids = uids.to_vec();
+        let (from_account, to_account, pairs) = self
+            .write(move |tx| {
+                Box::pin(Self::copy_messages_in(
+                    tx,
+                    from_folder,
+                    uids,
+                    to_folder,
+                    remove_source,
+                ))
+            })
+            .await?;
+        self.changed(to_account, to_folder);
+        if remove_source {
+            self.changed(from_account, from_folder);
+        }
+        Ok(pairs)
+    }
+
+    async fn copy_messages_in(
+        tx: &mut Tx,
+        from_folder: i64,
+        uids: Vec<i64>,
+        to_folder: i64,
+        remove_source: bool,
+    ) -> Result<(i64, i64, Vec<(i64, i64)>)> {
         let mut sources = vec![];
-        for &uid in uids {
+        for &uid in &uids {
             let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND uid = $2");
             if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(from_folder)
                 .bind(uid)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?
             {
                 sources.push(message_from_row(&row));
             }
         }
         sources.sort_by_key(|m| m.uid);
-        let to_account = Self::folder_account_in(&mut tx, to_folder).await?;
-        let from_account = Self::folder_account_in(&mut tx, from_folder).await?;
+        let to_account = Self::folder_account_in(tx, to_folder).await?;
+        let from_account = Self::folder_account_in(tx, from_folder).await?;
         let total: i64 = sources.iter().map(|m| m.size).sum();
         if !(remove_source && to_account == from_account) {
-            Self::check_quota_in(&mut tx, to_account, total).await?;
+            Self::check_quota_in(tx, to_account, total).await?;
         }
         let mut pairs = vec![];
         for message in &sources {
             let meta: String = sqlx::query_scalar("SELECT meta FROM messages WHERE id = $1")
                 .bind(message.id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
             let uid = Self::insert_message_in(
-                &mut tx,
+                tx,
                 to_folder,
                 to_account,
                 &message.blob_id,
@@ -383,19 +462,14 @@ impl Store {
             .await?;
             sqlx::query("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
                 .bind(message.blob_id.clone())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             pairs.push((message.uid, uid));
         }
         if remove_source {
-            Self::remove_messages_in(&mut tx, from_folder, &sources).await?;
+            Self::remove_messages_in(tx, from_folder, &sources).await?;
         }
-        tx.commit().await?;
-        self.changed(to_account, to_folder);
-        if remove_source {
-            self.changed(from_account, from_folder);
-        }
-        Ok(pairs)
+        Ok((from_account, to_account, pairs))
     }
 
     /// APPEND: stores a message in a folder, checking the quota strictly. Returns its UID.
@@ -409,22 +483,28 @@ impl Store {
         let meta = MessageMeta::compute(raw).to_json();
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(raw).await?;
-        let mut tx = self.begin_write().await?;
-        let account_id = Self::folder_account_in(&mut tx, folder_id).await?;
-        Self::check_quota_in(&mut tx, account_id, raw.len() as i64).await?;
-        self.blob_ref_in(&mut tx, &blob_id, raw, 1).await?;
-        let uid = Self::insert_message_in(
-            &mut tx,
-            folder_id,
-            account_id,
-            &blob_id,
-            raw.len() as i64,
-            flags,
-            internal_date,
-            &meta,
-        )
-        .await?;
-        tx.commit().await?;
+        let (store, raw, flags) = (self.clone(), raw.to_vec(), flags.to_string());
+        let (account_id, uid) = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let account_id = Self::folder_account_in(tx, folder_id).await?;
+                    Self::check_quota_in(tx, account_id, raw.len() as i64).await?;
+                    store.blob_ref_in(tx, &blob_id, &raw, 1).await?;
+                    let uid = Self::insert_message_in(
+                        tx,
+                        folder_id,
+                        account_id,
+                        &blob_id,
+                        raw.len() as i64,
+                        &flags,
+                        internal_date,
+                        &meta,
+                    )
+                    .await?;
+                    Ok((account_id, uid))
+                })
+            })
+            .await?;
         self.changed(account_id, folder_id);
         Ok(uid)
     }
@@ -544,7 +624,7 @@ impl Store {
         sqlx::query("UPDATE folders SET subscribed = $1 WHERE id = $2")
             .bind(subscribed as i64)
             .bind(folder_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

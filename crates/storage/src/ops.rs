@@ -763,7 +763,7 @@ impl Store {
         .bind(target.to_string())
         .bind(doc_ref.to_string())
         .bind(detail.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

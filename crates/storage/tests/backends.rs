@@ -12,7 +12,7 @@ use std::sync::Arc;
 use common::{for_each_backend, Ctx};
 use storage::meta::MessageMeta;
 use storage::{
-    AccountStatus, Delivery, DeliveryTarget, Error, FolderChoice, NewPerson, NewUnit,
+    AccountStatus, Delivery, DeliveryTarget, Error, FlagChange, FolderChoice, NewPerson, NewUnit,
     OutboundEnvelope, Resolved, Store,
 };
 use unicode_normalization::UnicodeNormalization;
@@ -936,6 +936,80 @@ async fn a_failing_delivery_does_not_take_its_batch_down() {
         assert_eq!(s.count_messages().await.unwrap(), 15);
         assert_eq!(ctx.scalar_i64("SELECT COUNT(*) FROM blobs", "").await, 15);
         assert_eq!(s.folder(a, "INBOX").await.unwrap().uidnext, 16);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_committed_writes_fail_alone() {
+    for_each_backend("group_commit", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let [a, _, _] = directory(s).await;
+        let inbox_id = s.folder(a, "INBOX").await.unwrap().id;
+        s.set_quota("ntatuyet.stttt@kontum.gov.vn", 40_000)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..30u32 {
+            let store = s.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every third APPEND is too large for the quota; the rest fit.
+                let body = if i % 3 == 2 {
+                    "y".repeat(50_000)
+                } else {
+                    "x".to_string()
+                };
+                let raw = message(&format!("Thư {i}"), &body);
+                (
+                    i,
+                    store
+                        .append_message(inbox_id, &raw, "", 1_700_000_000)
+                        .await,
+                )
+            }));
+        }
+        let mut uids = vec![];
+        for task in tasks {
+            match task.await.unwrap() {
+                (i, Ok(uid)) => {
+                    assert_ne!(i % 3, 2, "[{}] oversized append accepted", ctx.name());
+                    uids.push(uid);
+                }
+                (i, Err(e)) => {
+                    assert_eq!(i % 3, 2, "[{}] good append failed: {e}", ctx.name());
+                    assert!(matches!(e, Error::OverQuota), "[{}] {e:?}", ctx.name());
+                }
+            }
+        }
+        uids.sort();
+        assert_eq!(uids, (1..=20).collect::<Vec<i64>>(), "[{}]", ctx.name());
+        // Flags on all twenty at once from many tasks; then an expunge of half of them.
+        let mut tasks = Vec::new();
+        for uid in 1..=20i64 {
+            let store = s.clone();
+            let flag = if uid % 2 == 0 { "\\Deleted" } else { "\\Seen" };
+            tasks.push(tokio::spawn(async move {
+                store
+                    .store_flags(inbox_id, &[uid], FlagChange::Add, &[flag.to_string()], None)
+                    .await
+            }));
+        }
+        for task in tasks {
+            let (updated, failed) = task.await.unwrap().unwrap();
+            assert_eq!((updated.len(), failed.len()), (1, 0));
+        }
+        let gone = s.expunge(inbox_id, None).await.unwrap();
+        assert_eq!(gone, (1..=10).map(|i| i * 2).collect::<Vec<i64>>());
+        let left = s.messages(inbox_id).await.unwrap();
+        assert_eq!(left.len(), 10);
+        assert!(left.iter().all(|m| m.flags == "\\Seen"), "[{}]", ctx.name());
+        let expected: i64 = left.iter().map(|m| m.size).sum();
+        assert_eq!(
+            used_bytes(s, a).await,
+            expected,
+            "[{}] quota exact",
+            ctx.name()
+        );
     })
     .await;
 }

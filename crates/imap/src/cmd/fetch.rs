@@ -6,6 +6,7 @@
 //! [`FLUSH_AT`] bytes, so a FETCH's memory does not grow with the messages it returns.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use storage::meta::MessageMeta;
 use storage::{BlobReader, FlagChange, MessageRow};
@@ -23,7 +24,7 @@ pub const STREAM_MIN: u64 = 64 * 1024;
 /// The response buffer is written out once it holds this much.
 pub const FLUSH_AT: usize = 256 * 1024;
 
-fn root(meta: &Option<MessageMeta>) -> &storage::meta::Part {
+fn root(meta: &Option<Arc<MessageMeta>>) -> &storage::meta::Part {
     &meta.as_ref().expect("loaded").root
 }
 

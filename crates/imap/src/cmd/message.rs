@@ -258,7 +258,7 @@ impl Session {
                 row,
                 max_seq,
                 max_uid,
-                meta: meta.as_ref(),
+                meta: meta.as_deref(),
                 header,
             };
             if search::matches(criteria, &candidate) {

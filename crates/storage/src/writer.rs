@@ -1,0 +1,127 @@
+//! Group commit for small writes (IMAP STORE, APPEND, EXPUNGE, COPY/MOVE, audit events).
+//!
+//! Each write is a closure over a transaction. One task runs them: it takes every write queued
+//! at that moment, runs each inside its own SAVEPOINT (a failing write is rolled back alone and
+//! gets its own error), commits once — one fsync for the whole batch — and only then answers
+//! each caller. So an OK to the client still means the change is durable, while twenty
+//! sessions flagging messages at once cost one commit, not twenty queued ones.
+//!
+//! Invariant: a write closure uses only the transaction it is given (never `begin_write`: the
+//! writer holds the only SQLite write connection while it runs a batch).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Error, Result, Store};
+
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Most writes in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// A queued write with its result type erased.
+pub(crate) trait WriteOp: Send {
+    /// Runs the write; true when it succeeded (and its savepoint may be released).
+    fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, bool>;
+    /// Answers the caller once the batch's fate is known.
+    fn finish(self: Box<Self>, committed: std::result::Result<(), String>);
+}
+
+struct Op<T, F> {
+    job: Option<F>,
+    outcome: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> WriteOp for Op<T, F>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T>> + Send + 'static,
+{
+    fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(job) = self.job.take() else {
+                return false;
+            };
+            let outcome = job(tx).await;
+            let ok = outcome.is_ok();
+            self.outcome = Some(outcome);
+            ok
+        })
+    }
+
+    fn finish(self: Box<Self>, committed: std::result::Result<(), String>) {
+        let answer = match (self.outcome, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(e)) => Err(Error::Io(std::io::Error::other(e))),
+            (None, Ok(())) => Err(Error::Io(std::io::Error::other("write was not run"))),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+pub(crate) type WriteQueue = mpsc::UnboundedSender<Box<dyn WriteOp>>;
+
+impl Store {
+    /// Runs `job` in the next group commit; returns its result once committed.
+    pub(crate) async fn write<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let op: Box<dyn WriteOp> = Box::new(Op {
+            job: Some(job),
+            outcome: None,
+            reply,
+        });
+        self.writes
+            .send(op)
+            .map_err(|_| Error::Io(std::io::Error::other("writer stopped")))?;
+        answer
+            .await
+            .map_err(|_| Error::Io(std::io::Error::other("writer dropped the write")))?
+    }
+
+    pub(crate) async fn run_writer(self, mut queue: mpsc::UnboundedReceiver<Box<dyn WriteOp>>) {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            let committed = self.run_batch(&mut batch).await;
+            for op in batch {
+                op.finish(committed.clone());
+            }
+        }
+    }
+
+    async fn run_batch(&self, batch: &mut [Box<dyn WriteOp>]) -> std::result::Result<(), String> {
+        let mut tx = self.begin_write().await.map_err(|e| e.to_string())?;
+        for op in batch.iter_mut() {
+            savepoint(&mut tx, "SAVEPOINT w").await?;
+            if op.run(&mut tx).await {
+                savepoint(&mut tx, "RELEASE w").await?;
+            } else {
+                savepoint(&mut tx, "ROLLBACK TO w").await?;
+                savepoint(&mut tx, "RELEASE w").await?;
+            }
+        }
+        tx.commit().await.map_err(|e| e.to_string())
+    }
+}
+
+async fn savepoint(tx: &mut Tx, sql: &'static str) -> std::result::Result<(), String> {
+    sqlx::query(sql)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
