@@ -226,6 +226,9 @@ pub struct Accounts {
     pub min_password_length: usize,
     /// Retired passwords that may not be reused (0 = no rule).
     pub password_history: i64,
+    /// How long a successful password check is remembered in memory, so that reconnecting
+    /// clients skip the argon2 computation (0 = check every time).
+    pub login_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -363,6 +366,7 @@ impl Default for Accounts {
             unit_quota_mb: 10240,
             min_password_length: 10,
             password_history: 5,
+            login_cache_secs: 600,
         }
     }
 }

@@ -116,6 +116,7 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    policy::password::set_verified_cache(Duration::from_secs(config.accounts.login_cache_secs));
     std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
         format!(
             "server.data_dir: creating {}",

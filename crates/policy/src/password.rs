@@ -1,6 +1,9 @@
 //! Password hashing (argon2id, PHC strings only) and initial password generation.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher, Version};
 use rand::Rng;
@@ -56,8 +59,90 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Successful checks remembered for a while, so that a client reconnecting (phones, and
+/// desktop clients that open several connections) does not cost a 19 MiB, tens-of-ms argon2
+/// computation each time. An entry is a SHA-256 over a per-process random key, the stored PHC
+/// string and the password: a password change (new PHC) makes old entries useless, failures are
+/// never remembered, and nothing here outlives the process.
+struct Verified {
+    key: [u8; 32],
+    entries: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// At most this many remembered checks; beyond it the oldest half is dropped.
+const VERIFIED_MAX: usize = 100_000;
+/// How long a successful check is remembered, in seconds (0 = never).
+static VERIFIED_SECS: AtomicU64 = AtomicU64::new(600);
+static VERIFIED: LazyLock<Verified> = LazyLock::new(|| Verified {
+    key: rand::random(),
+    entries: Mutex::new(HashMap::new()),
+});
+
+/// Sets how long a successful password check is remembered (`accounts.login_cache_secs`).
+pub fn set_verified_cache(ttl: Duration) {
+    VERIFIED_SECS.store(ttl.as_secs(), Ordering::Relaxed);
+    if ttl.is_zero() {
+        VERIFIED
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+fn verified_key(password: &str, phc: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(VERIFIED.key);
+    hasher.update((phc.len() as u64).to_be_bytes());
+    hasher.update(phc.as_bytes());
+    hasher.update(password.as_bytes());
+    hasher.finalize().into()
+}
+
+fn recently_verified(key: &[u8; 32]) -> bool {
+    let ttl = VERIFIED_SECS.load(Ordering::Relaxed);
+    if ttl == 0 {
+        return false;
+    }
+    let entries = VERIFIED.entries.lock().unwrap_or_else(|e| e.into_inner());
+    entries
+        .get(key)
+        .is_some_and(|at| at.elapsed() < Duration::from_secs(ttl))
+}
+
+fn remember_verified(key: [u8; 32]) {
+    let ttl = Duration::from_secs(VERIFIED_SECS.load(Ordering::Relaxed));
+    if ttl.is_zero() {
+        return;
+    }
+    let mut entries = VERIFIED.entries.lock().unwrap_or_else(|e| e.into_inner());
+    if entries.len() >= VERIFIED_MAX {
+        entries.retain(|_, at| at.elapsed() < ttl);
+        if entries.len() >= VERIFIED_MAX / 2 {
+            let mut ages: Vec<Instant> = entries.values().copied().collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            entries.retain(|_, at| *at > cut);
+        }
+    }
+    entries.insert(key, Instant::now());
+}
+
 /// True when `password` matches the PHC string. Malformed or non-argon2id hashes never match.
 pub fn verify(password: &str, phc: &str) -> bool {
+    let key = verified_key(password, phc);
+    if recently_verified(&key) {
+        return true;
+    }
+    let ok = verify_argon2(password, phc);
+    if ok {
+        remember_verified(key);
+    }
+    ok
+}
+
+fn verify_argon2(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
@@ -148,6 +233,19 @@ mod tests {
         assert!(!verify("Mật khẩu 123", &phc.replace("t=2", "t=3")));
         assert!(!verify("Mật khẩu 123", &phc.replace("argon2id", "argon2i")));
         assert!(!verify("x", DUMMY_PHC));
+    }
+
+    #[test]
+    fn successful_checks_are_remembered_and_nothing_else() {
+        let phc = hash("Mật khẩu 456").unwrap();
+        assert!(!recently_verified(&verified_key("Mật khẩu 456", &phc)));
+        assert!(!verify("sai mật khẩu", &phc));
+        assert!(!recently_verified(&verified_key("sai mật khẩu", &phc)));
+        assert!(verify("Mật khẩu 456", &phc));
+        assert!(recently_verified(&verified_key("Mật khẩu 456", &phc)));
+        // The same password under a new hash (a reset) is checked again from scratch.
+        let other = hash("Mật khẩu 456").unwrap();
+        assert!(!recently_verified(&verified_key("Mật khẩu 456", &other)));
     }
 
     #[test]
