@@ -215,8 +215,6 @@ impl Store {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 30000").await?;
-                            // Reads go through the OS page cache without a copy per page.
-                            conn.execute("PRAGMA mmap_size = 1073741824").await?;
                         }
                         Ok(())
                     })
