@@ -250,7 +250,21 @@ impl Store {
             writes,
         };
         tokio::spawn(store.clone().run_committer(jobs));
-        tokio::spawn(store.clone().run_writer(write_queue));
+        // The writer runs on a thread of its own: a batch is a chain of statements, each a
+        // round trip to the SQLite thread, and on the shared runtime every round trip would wait
+        // behind the sessions' work.
+        let writer_store = store.clone();
+        std::thread::Builder::new()
+            .name("govmail-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(writer_store.run_writer(write_queue)),
+                    Err(e) => tracing::error!(error = %e, "writer runtime failed to start"),
+                }
+            })?;
         if options.migrate {
             store.migrate().await?;
         }

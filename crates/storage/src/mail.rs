@@ -198,6 +198,32 @@ impl Store {
         Ok(rows.iter().map(crate::mailbox::message_from_row).collect())
     }
 
+    /// The messages of a folder with these UIDs, in UID order (FETCH of a few messages need
+    /// not read the whole folder).
+    pub async fn messages_with_uids(
+        &self,
+        folder_id: i64,
+        uids: &[i64],
+    ) -> Result<Vec<MessageRow>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id \
+                 FROM messages WHERE folder_id = $1 AND uid IN ({}) ORDER BY uid",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
+            for uid in chunk {
+                query = query.bind(*uid);
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            out.extend(rows.iter().map(crate::mailbox::message_from_row));
+        }
+        Ok(out)
+    }
+
     /// Total number of message rows (all folders), for tests and metrics.
     pub async fn count_messages(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages")

@@ -87,7 +87,17 @@ impl Session {
                 Err(e) => return Ok(self.server_error(e)),
             }
         }
-        let rows = match store.messages(folder_id).await {
+        // A few messages are looked up by UID; a large part of the folder is read whole.
+        let n_known = match &self.state {
+            crate::session::State::Selected { mailbox, .. } => mailbox.uids.len(),
+            _ => 0,
+        };
+        let rows = if uids.len() * 4 < n_known {
+            store.messages_with_uids(folder_id, &uids).await
+        } else {
+            store.messages(folder_id).await
+        };
+        let rows = match rows {
             Ok(r) => r,
             Err(e) => return Ok(self.server_error(e)),
         };
