@@ -253,7 +253,7 @@ impl Store {
         // The writer runs on a thread of its own: a batch is a chain of statements, each a
         // round trip to the SQLite thread, and on the shared runtime every round trip would wait
         // behind the sessions' work.
-        let writer_store = store.clone();
+        let (write_pool, write_backend) = (store.writer.clone(), store.backend);
         std::thread::Builder::new()
             .name("govmail-writer".into())
             .spawn(move || {
@@ -261,7 +261,9 @@ impl Store {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(writer_store.run_writer(write_queue)),
+                    Ok(runtime) => {
+                        runtime.block_on(writer::run_writer(write_pool, write_backend, write_queue))
+                    }
                     Err(e) => tracing::error!(error = %e, "writer runtime failed to start"),
                 }
             })?;

@@ -86,36 +86,50 @@ impl Store {
             .await
             .map_err(|_| Error::Io(std::io::Error::other("writer dropped the write")))?
     }
+}
 
-    pub(crate) async fn run_writer(self, mut queue: mpsc::UnboundedReceiver<Box<dyn WriteOp>>) {
-        while let Some(first) = queue.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
-                }
-            }
-            let committed = self.run_batch(&mut batch).await;
-            for op in batch {
-                op.finish(committed.clone());
+/// The writer task. It holds the write pool, not a `Store`: when the last `Store` is dropped
+/// the queue closes and the task (and its thread) ends.
+pub(crate) async fn run_writer(
+    pool: sqlx::AnyPool,
+    backend: crate::Backend,
+    mut queue: mpsc::UnboundedReceiver<Box<dyn WriteOp>>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
             }
         }
-    }
-
-    async fn run_batch(&self, batch: &mut [Box<dyn WriteOp>]) -> std::result::Result<(), String> {
-        let mut tx = self.begin_write().await.map_err(|e| e.to_string())?;
-        for op in batch.iter_mut() {
-            savepoint(&mut tx, "SAVEPOINT w").await?;
-            if op.run(&mut tx).await {
-                savepoint(&mut tx, "RELEASE w").await?;
-            } else {
-                savepoint(&mut tx, "ROLLBACK TO w").await?;
-                savepoint(&mut tx, "RELEASE w").await?;
-            }
+        let committed = run_batch(&pool, backend, &mut batch).await;
+        for op in batch {
+            op.finish(committed.clone());
         }
-        tx.commit().await.map_err(|e| e.to_string())
     }
+}
+
+async fn run_batch(
+    pool: &sqlx::AnyPool,
+    backend: crate::Backend,
+    batch: &mut [Box<dyn WriteOp>],
+) -> std::result::Result<(), String> {
+    let begin = match backend {
+        crate::Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        crate::Backend::Postgres => pool.begin().await,
+    };
+    let mut tx = begin.map_err(|e| e.to_string())?;
+    for op in batch.iter_mut() {
+        savepoint(&mut tx, "SAVEPOINT w").await?;
+        if op.run(&mut tx).await {
+            savepoint(&mut tx, "RELEASE w").await?;
+        } else {
+            savepoint(&mut tx, "ROLLBACK TO w").await?;
+            savepoint(&mut tx, "RELEASE w").await?;
+        }
+    }
+    tx.commit().await.map_err(|e| e.to_string())
 }
 
 async fn savepoint(tx: &mut Tx, sql: &'static str) -> std::result::Result<(), String> {
