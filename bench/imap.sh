@@ -3,7 +3,8 @@
 # ITERATIONS sessions of LOGIN, SELECT INBOX, FETCH 1:* (UID FLAGS ENVELOPE), FETCH of 3 bodies
 # (BODY.PEEK[]), UID STORE +FLAGS/-FLAGS (\Seen), APPEND (4 KiB), UID SEARCH SUBJECT, UID SEARCH
 # UNSEEN, LOGOUT — against, in the same run, all on 127.0.0.1:
-#   (a) govmail (release, SQLite, no clamd, plaintext LOGIN allowed on loopback),
+#   (a) govmail (release, SQLite, no clamd, plaintext LOGIN allowed on loopback), and for the
+#       login mix once more with accounts.login_cache_secs=0 (argon2id on every LOGIN),
 #   (b) Dovecot 2.3 from Debian, maildir, default mode (a process per connection),
 #   (c) the same Dovecot in high-performance mode (login and imap processes reused).
 # Every server starts empty; every user's INBOX is filled with the same MESSAGES messages of
@@ -19,7 +20,8 @@
 #
 # Usage: bench/imap.sh [ITERATIONS]      (default 50 sessions per client)
 # Environment: CLIENTS (20), MESSAGES (200), ROUNDS (10), ITERATIONS_SESSION (10; 0 skips the
-#              session mix), SKIP_BUILD=1 to use the existing release binaries.
+#              session mix), NOCACHE_PASS (1; 0 skips the pass without the login cache),
+#              SKIP_BUILD=1 to use the existing release binaries.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
@@ -85,6 +87,16 @@ govmail_start "$TMP/govmail" "$IMAP_PORT" "$SMTP_PORT" "$USERS"
 run_load govmail "$IMAP_PORT" "$GOVMAIL_PID"
 echo "govmail server_rss_kib_after=$(awk '/^VmRSS:/ {print $2}' "/proc/$GOVMAIL_PID/status")"
 govmail_stop
+# (a') govmail with accounts.login_cache_secs=0: every LOGIN runs argon2id, as in Dovecot.
+if [[ "${NOCACHE_PASS:-1}" == 1 ]]; then
+    IMAP_PORT=$(free_port)
+    SMTP_PORT=$(free_port)
+    govmail_start "$TMP/govmail-nocache" "$IMAP_PORT" "$SMTP_PORT" "$USERS" \
+        --set "accounts.login_cache_secs=0"
+    "$LOAD" populate --label govmail-nocache --addr "127.0.0.1:$IMAP_PORT" --users "$USERS" --messages "$MESSAGES"
+    run_mix "govmail-nocache/login" "$IMAP_PORT" "$GOVMAIL_PID" "$ITERATIONS" 1
+    govmail_stop
+fi
 
 # (b), (c) Dovecot
 dovecot_users "$TMP/users" "$USERS"
@@ -100,6 +112,12 @@ done
 
 mixes=(login)
 (( ITERATIONS_SESSION > 0 )) && mixes+=(session)
+if [[ -n "${RATE[govmail-nocache/login]:-}" ]]; then
+    for mode in default fast; do
+        echo "ratio mix=login govmail-without-login-cache/dovecot-$mode" \
+            "commands_per_s=$(echo "scale=2; ${RATE[govmail-nocache/login]} / ${RATE[dovecot-$mode/login]}" | bc)"
+    done
+fi
 for mix in "${mixes[@]}"; do
     echo "# mix $mix commands/s: govmail=${RATE[govmail/$mix]} dovecot-default=${RATE[dovecot-default/$mix]} dovecot-fast=${RATE[dovecot-fast/$mix]}"
     for mode in default fast; do
