@@ -26,6 +26,7 @@ pub mod blob;
 pub mod directory;
 pub mod events;
 pub mod lifecycle;
+pub mod listing;
 pub mod mail;
 pub mod mailbox;
 pub mod meta;
@@ -143,6 +144,8 @@ pub struct Store {
     pub(crate) changes: tokio::sync::broadcast::Sender<FolderChange>,
     /// Parses read from the `meta` column, by message id.
     pub(crate) metas: std::sync::Arc<meta_cache::MetaCache>,
+    /// Folder listings shared by sessions (see `listing`).
+    pub(crate) listings: std::sync::Arc<listing::ListingCache>,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
 }
@@ -247,6 +250,7 @@ impl Store {
             committer,
             changes: tokio::sync::broadcast::channel(1024).0,
             metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
+            listings: Default::default(),
             writes,
         };
         tokio::spawn(store.clone().run_committer(jobs));

@@ -187,7 +187,13 @@ impl Store {
         Ok(folder_from_row(&row))
     }
 
+    /// Every message of a folder in UID order (a copy of the shared listing).
     pub async fn messages(&self, folder_id: i64) -> Result<Vec<MessageRow>> {
+        Ok(self.listing(folder_id).await?.rows.clone())
+    }
+
+    /// Every message row of a folder, read from the database.
+    pub(crate) async fn read_folder_rows(&self, folder_id: i64) -> Result<Vec<MessageRow>> {
         let rows = sqlx::query(
             "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id \
              FROM messages WHERE folder_id = $1 ORDER BY uid",

@@ -1015,6 +1015,104 @@ async fn group_committed_writes_fail_alone() {
 }
 
 #[tokio::test]
+async fn folder_listings_follow_every_change() {
+    for_each_backend("listing", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let [a, _, _] = directory(s).await;
+        let inbox_id = s.folder(a, "INBOX").await.unwrap().id;
+        let archive = s.folder(a, "Archive").await.unwrap().id;
+        for i in 0..5 {
+            s.append_message(inbox_id, &message(&format!("m{i}"), "x"), "", 1)
+                .await
+                .unwrap();
+        }
+        let first = s.listing(inbox_id).await.unwrap();
+        assert_eq!(first.rows.len(), 5);
+        // Unchanged folder: the same shared listing.
+        assert!(Arc::ptr_eq(&first, &s.listing(inbox_id).await.unwrap()));
+        s.store_flags(
+            inbox_id,
+            &[2, 4],
+            FlagChange::Add,
+            &["\\Deleted".into()],
+            None,
+        )
+        .await
+        .unwrap();
+        s.deliver(delivery(message("m5", "y"), vec![inbox(a)], None))
+            .await
+            .unwrap();
+        s.copy_messages(inbox_id, &[1], archive, true)
+            .await
+            .unwrap();
+        let after = s.listing(inbox_id).await.unwrap();
+        let seen: Vec<(i64, String)> = after
+            .rows
+            .iter()
+            .map(|r| (r.uid, r.flags.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (2, "\\Deleted".to_string()),
+                (3, String::new()),
+                (4, "\\Deleted".to_string()),
+                (5, String::new()),
+                (6, String::new())
+            ],
+            "[{}]",
+            ctx.name()
+        );
+        s.expunge(inbox_id, None).await.unwrap();
+        let uids: Vec<i64> = s
+            .messages(inbox_id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.uid)
+            .collect();
+        assert_eq!(uids, vec![3, 5, 6], "[{}]", ctx.name());
+        let moved: Vec<i64> = s
+            .messages(archive)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.uid)
+            .collect();
+        assert_eq!(moved, vec![1], "[{}]", ctx.name());
+        // What the listing says is what the database says.
+        let fresh: Vec<i64> = sqlx_uids(&ctx, inbox_id).await;
+        assert_eq!(fresh, vec![3, 5, 6]);
+    })
+    .await;
+}
+
+async fn sqlx_uids(ctx: &Ctx, folder_id: i64) -> Vec<i64> {
+    let n = ctx
+        .scalar_i64(
+            &format!("SELECT COUNT(*) FROM messages WHERE folder_id = {folder_id}"),
+            "",
+        )
+        .await;
+    let mut uids = vec![];
+    for uid in 1..=10 {
+        let found = ctx
+            .scalar_i64(
+                &format!(
+                    "SELECT COUNT(*) FROM messages WHERE folder_id = {folder_id} AND uid = {uid}"
+                ),
+                "",
+            )
+            .await;
+        if found == 1 {
+            uids.push(uid);
+        }
+    }
+    assert_eq!(uids.len() as i64, n);
+    uids
+}
+
+#[tokio::test]
 async fn outbound_envelope_creates_queue_entries() {
     for_each_backend("queue", |ctx: Ctx| async move {
         let s = &ctx.store;

@@ -112,10 +112,11 @@ impl Session {
             self.condstore = true;
         }
         let changes = self.context.store.subscribe_changes();
-        let messages = match self.context.store.messages(folder.id).await {
-            Ok(m) => m,
+        let listing = match self.context.store.listing(folder.id).await {
+            Ok(l) => l,
             Err(e) => return self.server_error(e),
         };
+        let messages = &listing.rows;
         let first_unseen = messages.iter().position(|m| {
             !m.flags
                 .split_whitespace()
@@ -147,7 +148,7 @@ impl Session {
         if let Some((uidvalidity, known_modseq, known_uids)) = qresync {
             if i64::from(uidvalidity) == folder.uidvalidity {
                 if let Err(e) = self
-                    .resynchronise(folder.id, &messages, known_modseq, known_uids.as_ref())
+                    .resynchronise(folder.id, messages, known_modseq, known_uids.as_ref())
                     .await
                 {
                     return self.server_error(e);

@@ -205,10 +205,11 @@ impl Session {
             return Done::bad("No mailbox selected");
         };
         let store = self.context.store.clone();
-        let rows = match store.messages(folder_id).await {
-            Ok(r) => r,
+        let listing = match store.listing(folder_id).await {
+            Ok(l) => l,
             Err(e) => return self.server_error(e),
         };
+        let rows = &listing.rows;
         let (need_meta, need_header) = search::needs(criteria);
         let State::Selected { mailbox, .. } = &self.state else {
             return Done::bad("No mailbox selected");

@@ -1,0 +1,136 @@
+//! Folder listings (the small columns of every message of a folder) kept in memory between
+//! commands and shared by every session on the folder. A listing is valid for the folder's
+//! HIGHESTMODSEQ it was read at; when the folder has moved on, only the rows changed since and
+//! the UIDs expunged since are read and applied. Every change to a folder's messages raises
+//! its HIGHESTMODSEQ in the same transaction (the same rule IMAP's CONDSTORE/QRESYNC catch-up
+//! relies on), so a listing is never stale after the one-row check.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::{MessageRow, Result, Store};
+
+/// Listings are dropped (all of them) once they hold more rows than this.
+const MAX_ROWS: usize = 250_000;
+
+#[derive(Debug)]
+pub struct Listing {
+    pub highestmodseq: i64,
+    /// In UID order.
+    pub rows: Vec<MessageRow>,
+}
+
+#[derive(Default)]
+pub struct ListingCache {
+    inner: Mutex<(HashMap<i64, Arc<Listing>>, usize)>,
+}
+
+impl ListingCache {
+    fn get(&self, folder_id: i64) -> Option<Arc<Listing>> {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.get(&folder_id).cloned()
+    }
+
+    fn put(&self, folder_id: i64, listing: Arc<Listing>) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, rows) = &mut *guard;
+        if let Some(old) = map.remove(&folder_id) {
+            *rows -= old.rows.len();
+        }
+        if *rows + listing.rows.len() > MAX_ROWS {
+            map.clear();
+            *rows = 0;
+        }
+        *rows += listing.rows.len();
+        map.insert(folder_id, listing);
+    }
+
+    fn forget(&self, folder_id: i64) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, rows) = &mut *guard;
+        if let Some(old) = map.remove(&folder_id) {
+            *rows -= old.rows.len();
+        }
+    }
+}
+
+/// `rows` with the UIDs in `gone` removed and `changed` put in (replacing rows of the same UID).
+fn apply(rows: &[MessageRow], changed: Vec<MessageRow>, gone: &[i64]) -> Vec<MessageRow> {
+    let mut by_uid: std::collections::BTreeMap<i64, MessageRow> =
+        rows.iter().map(|r| (r.uid, r.clone())).collect();
+    for uid in gone {
+        by_uid.remove(uid);
+    }
+    for row in changed {
+        by_uid.insert(row.uid, row);
+    }
+    by_uid.into_values().collect()
+}
+
+impl Store {
+    /// Every message of a folder in UID order, from the shared listing when it is current.
+    /// An unknown folder has none.
+    pub async fn listing(&self, folder_id: i64) -> Result<Arc<Listing>> {
+        let highest: Option<i64> =
+            sqlx::query_scalar("SELECT highestmodseq FROM folders WHERE id = $1")
+                .bind(folder_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(highest) = highest else {
+            self.listings.forget(folder_id);
+            return Ok(Arc::new(Listing {
+                highestmodseq: 0,
+                rows: vec![],
+            }));
+        };
+        let cached = self.listings.get(folder_id);
+        let rows = match cached {
+            Some(listing) if listing.highestmodseq == highest => return Ok(listing),
+            Some(listing) if listing.highestmodseq < highest => {
+                // Rows read below may already hold changes newer than `highest`: applying
+                // them again at the next catch-up is harmless (the same values).
+                let changed = self
+                    .messages_changed_since(folder_id, listing.highestmodseq)
+                    .await?;
+                let gone = self
+                    .expunged_since(folder_id, listing.highestmodseq)
+                    .await?;
+                apply(&listing.rows, changed, &gone)
+            }
+            _ => self.read_folder_rows(folder_id).await?,
+        };
+        let listing = Arc::new(Listing {
+            highestmodseq: highest,
+            rows,
+        });
+        self.listings.put(folder_id, listing.clone());
+        Ok(listing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(uid: i64, flags: &str) -> MessageRow {
+        MessageRow {
+            id: uid * 10,
+            folder_id: 1,
+            uid,
+            modseq: uid,
+            flags: flags.into(),
+            internal_date: 0,
+            size: 1,
+            blob_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn changes_apply_in_uid_order() {
+        let rows = vec![row(1, ""), row(2, ""), row(4, "")];
+        let out = apply(&rows, vec![row(5, ""), row(2, "\\Seen")], &[1, 3]);
+        let uids: Vec<i64> = out.iter().map(|r| r.uid).collect();
+        assert_eq!(uids, vec![2, 4, 5]);
+        assert_eq!(out[0].flags, "\\Seen");
+    }
+}
