@@ -254,23 +254,33 @@ impl Store {
             writes,
         };
         tokio::spawn(store.clone().run_committer(jobs));
-        // The writer runs on a thread of its own: a batch is a chain of statements, each a
-        // round trip to the SQLite thread, and on the shared runtime every round trip would wait
-        // behind the sessions' work.
         let (write_pool, write_backend) = (store.writer.clone(), store.backend);
-        std::thread::Builder::new()
-            .name("govmail-writer".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => {
-                        runtime.block_on(writer::run_writer(write_pool, write_backend, write_queue))
-                    }
-                    Err(e) => tracing::error!(error = %e, "writer runtime failed to start"),
-                }
-            })?;
+        match backend {
+            // SQLite: the writer runs on a thread of its own. A batch is a chain of statements,
+            // each a round trip to the SQLite thread; on the shared runtime every round trip
+            // would wait behind the sessions' work.
+            Backend::Sqlite => {
+                std::thread::Builder::new()
+                    .name("govmail-writer".into())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime.block_on(writer::run_writer(
+                                write_pool,
+                                write_backend,
+                                write_queue,
+                            )),
+                            Err(e) => tracing::error!(error = %e, "writer runtime failed to start"),
+                        }
+                    })?;
+            }
+            // PostgreSQL connections are sockets of this runtime: the writer stays on it.
+            Backend::Postgres => {
+                tokio::spawn(writer::run_writer(write_pool, write_backend, write_queue));
+            }
+        }
         if options.migrate {
             store.migrate().await?;
         }
