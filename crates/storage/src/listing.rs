@@ -45,7 +45,7 @@ impl ListingCache {
         map.insert(folder_id, listing);
     }
 
-    fn forget(&self, folder_id: i64) {
+    pub(crate) fn forget(&self, folder_id: i64) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, rows) = &mut *guard;
         if let Some(old) = map.remove(&folder_id) {

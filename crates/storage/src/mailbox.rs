@@ -529,6 +529,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.listings.forget(folder_id);
         self.changed(account_id, folder_id);
         Ok(())
     }
