@@ -621,10 +621,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         Self::set_credential_in(&mut tx, account_id, phc).await?;
-        if must_change {
-            // A reset (BD-9.5, KT-7.5): sessions opened with the old password end.
-            Self::bump_session_epoch_in(&mut tx, account_id).await?;
-        }
+        // Sessions opened with the old password end, after a reset (BD-9.5, KT-7.5) and after
+        // the owner's own change alike: a password changed because it leaked must not leave
+        // the intruder's open sessions running.
+        Self::bump_session_epoch_in(&mut tx, account_id).await?;
         sqlx::query("UPDATE accounts SET must_change_password = $1 WHERE id = $2")
             .bind(must_change as i64)
             .bind(account_id)

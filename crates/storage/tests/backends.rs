@@ -1113,6 +1113,23 @@ async fn sqlx_uids(ctx: &Ctx, folder_id: i64) -> Vec<i64> {
 }
 
 #[tokio::test]
+async fn every_password_change_ends_open_sessions() {
+    for_each_backend("epoch", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let [a, _, _] = directory(s).await;
+        let before = s.session_epoch(a).await.unwrap();
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        // The owner's own change (must_change = false) and an administrator's reset (true).
+        s.set_password("ntatuyet.stttt@kontum.gov.vn", phc, false).await.unwrap();
+        let after_change = s.session_epoch(a).await.unwrap();
+        assert!(after_change > before, "[{}]", ctx.name());
+        s.set_password("ntatuyet.stttt@kontum.gov.vn", phc, true).await.unwrap();
+        assert!(s.session_epoch(a).await.unwrap() > after_change, "[{}]", ctx.name());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn outbound_envelope_creates_queue_entries() {
     for_each_backend("queue", |ctx: Ctx| async move {
         let s = &ctx.store;
