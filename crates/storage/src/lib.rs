@@ -253,12 +253,14 @@ impl Store {
             listings: Default::default(),
             writes,
         };
-        tokio::spawn(store.clone().run_committer(jobs));
+        // The delivery committer holds a detached handle, so that the queues close (and both
+        // tasks end) when the last `Store` is dropped.
+        let committer_task = store.detached().run_committer(jobs);
         let (write_pool, write_backend) = (store.writer.clone(), store.backend);
         match backend {
-            // SQLite: the writer runs on a thread of its own. A batch is a chain of statements,
-            // each a round trip to the SQLite thread; on the shared runtime every round trip
-            // would wait behind the sessions' work.
+            // SQLite: the writer and the delivery committer run on a thread of their own. A
+            // batch is a chain of statements, each a round trip to the SQLite thread; on the
+            // shared runtime every round trip would wait behind the sessions' work.
             Backend::Sqlite => {
                 std::thread::Builder::new()
                     .name("govmail-writer".into())
@@ -267,17 +269,21 @@ impl Store {
                             .enable_all()
                             .build()
                         {
-                            Ok(runtime) => runtime.block_on(writer::run_writer(
-                                write_pool,
-                                write_backend,
-                                write_queue,
-                            )),
+                            Ok(runtime) => {
+                                runtime.spawn(committer_task);
+                                runtime.block_on(writer::run_writer(
+                                    write_pool,
+                                    write_backend,
+                                    write_queue,
+                                ))
+                            }
                             Err(e) => tracing::error!(error = %e, "writer runtime failed to start"),
                         }
                     })?;
             }
             // PostgreSQL connections are sockets of this runtime: the writer stays on it.
             Backend::Postgres => {
+                tokio::spawn(committer_task);
                 tokio::spawn(writer::run_writer(write_pool, write_backend, write_queue));
             }
         }
@@ -295,6 +301,16 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// A handle for the store's own background tasks: everything but the queues to those
+    /// tasks (its senders are closed), so it does not keep them alive.
+    fn detached(&self) -> Store {
+        Store {
+            committer: tokio::sync::mpsc::unbounded_channel().0,
+            writes: tokio::sync::mpsc::unbounded_channel().0,
+            ..self.clone()
+        }
     }
 
     pub fn backend(&self) -> Backend {
