@@ -22,54 +22,12 @@ impl Output {
         rows: &[T],
         cells: impl Fn(&T) -> Vec<String>,
     ) {
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(rows).expect("serialisable")
-            );
-            return;
-        }
-        let data: Vec<Vec<String>> = rows.iter().map(cells).collect();
-        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-        for row in &data {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
-        }
-        let line = |cells: Vec<String>| {
-            let padded: Vec<String> = cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
-                .collect();
-            println!("{}", padded.join("  ").trim_end());
-        };
-        line(headers.iter().map(|h| h.to_string()).collect());
-        for row in data {
-            line(row);
-        }
+        crate::ops::print_table(self.json, headers, rows, cells);
     }
 
     /// Prints one record as `key: value` lines (or a JSON object).
     pub(crate) fn record<T: Serialize>(&self, value: &T) {
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).expect("serialisable")
-            );
-            return;
-        }
-        let json = serde_json::to_value(value).expect("serialisable");
-        if let serde_json::Value::Object(map) = json {
-            for (key, value) in map {
-                let text = match value {
-                    serde_json::Value::String(s) => s,
-                    serde_json::Value::Null => "-".into(),
-                    other => other.to_string(),
-                };
-                println!("{key}: {text}");
-            }
-        }
+        crate::ops::print_record(self.json, value);
     }
 
     pub(crate) fn done(&self, message: &str) {

@@ -12,13 +12,16 @@
 //!
 //! Needs `GOVMAIL_TEST_CLAMD` (a private clamd): run the tests with `scripts/test`.
 
+mod served;
+
+use served::{free_port, Served};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
@@ -147,22 +150,12 @@ impl Install {
     }
 }
 
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `govmail serve`; killed (SIGKILL) when dropped.
 struct Server {
-    child: Option<Child>,
+    served: Served,
     mx: SocketAddr,
     submission: SocketAddr,
     submissions: SocketAddr,
-    stderr_path: PathBuf,
 }
 
 impl Server {
@@ -187,7 +180,6 @@ impl Server {
             "serve-{}-{attempt}.stderr",
             STARTS.fetch_add(1, Ordering::SeqCst)
         ));
-        let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = install.command();
         for set in [
             format!("server.hostname={HOSTNAME}"),
@@ -207,90 +199,23 @@ impl Server {
         ] {
             cmd.arg("--set").arg(set);
         }
-        cmd.arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr));
-        let mut child = cmd.spawn().expect("spawning govmail serve");
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, lines_rx) = mpsc::channel::<String>();
-        // Keeps draining stdout for the server's whole life.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines_tx.send(line);
-            }
-        });
-        let mut addrs: BTreeMap<String, SocketAddr> = BTreeMap::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let fail = |child: &mut Child, why: &str| -> String {
-            let _ = child.kill();
-            let _ = child.wait();
-            format!(
-                "{why}; stderr:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            )
-        };
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) => {
-                    // "listening smtp Mx 127.0.0.1:PORT"
-                    if let Some(rest) = line.strip_prefix("listening smtp ") {
-                        if let Some((kind, addr)) = rest.split_once(' ') {
-                            if let Ok(addr) = addr.trim().parse() {
-                                addrs.insert(kind.to_string(), addr);
-                            }
-                        }
-                    }
-                    if line.starts_with("govmail serving") {
-                        break;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(fail(&mut child, "govmail serve exited before serving"));
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(fail(
-                        &mut child,
-                        "no \"govmail serving\" on stdout within 60 s",
-                    ));
-                }
-            }
-        }
-        let expect = |kind: &str, port: u16| -> SocketAddr {
-            let addr = *addrs
-                .get(kind)
-                .unwrap_or_else(|| panic!("no \"listening smtp {kind}\" line: {addrs:?}"));
-            assert_eq!(addr.port(), port, "{kind} listens where configured");
-            addr
-        };
-        let server = Server {
-            mx: expect("Mx", ports[0]),
-            submission: expect("Submission", ports[1]),
-            submissions: expect("Submissions", ports[2]),
-            child: Some(child),
-            stderr_path,
-        };
-        Ok(server)
+        cmd.arg("serve");
+        let served = Served::spawn(cmd, stderr_path)?;
+        Ok(Server {
+            mx: served.addr("smtp Mx", ports[0]),
+            submission: served.addr("smtp Submission", ports[1]),
+            submissions: served.addr("smtp Submissions", ports[2]),
+            served,
+        })
     }
 
     /// SIGKILL, no chance to clean up.
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.served.kill();
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
+        self.served.log()
     }
 }
 

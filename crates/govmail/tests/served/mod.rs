@@ -1,0 +1,114 @@
+//! A `govmail serve` child process for tests that drive the real binary: started, waited for
+//! ("govmail serving" on stdout), its listeners read from the "listening KIND ADDR" lines,
+//! SIGKILLed when dropped. Shared by the test files that include it with `mod served;`.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Served {
+    child: Option<Child>,
+    /// "smtp Mx", "smtp Submission", "imap", "imaps", ... → address.
+    addrs: BTreeMap<String, SocketAddr>,
+    stderr_path: PathBuf,
+}
+
+impl Served {
+    /// Runs `cmd` (the binary with its options, ending in `serve`), stderr to `stderr_path`,
+    /// and waits up to 60 s for "govmail serving". Err (with the server's stderr) when it
+    /// exits or stays silent; the caller may retry on "cannot listen".
+    pub fn spawn(mut cmd: Command, stderr_path: PathBuf) -> Result<Served, String> {
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        let mut child = cmd.spawn().expect("spawning govmail serve");
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines_rx) = mpsc::channel::<String>();
+        // Keeps draining stdout for the server's whole life.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut served = Served {
+            child: Some(child),
+            addrs: BTreeMap::new(),
+            stderr_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some((kind, addr)) = line
+                        .strip_prefix("listening ")
+                        .and_then(|rest| rest.rsplit_once(' '))
+                    {
+                        if let Ok(addr) = addr.trim().parse() {
+                            served.addrs.insert(kind.to_string(), addr);
+                        }
+                    }
+                    if line.starts_with("govmail serving") {
+                        return Ok(served);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(served.fail("govmail serve exited before serving"));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(served.fail("no \"govmail serving\" on stdout within 60 s"));
+                }
+            }
+        }
+    }
+
+    fn fail(mut self, why: &str) -> String {
+        self.kill();
+        format!("{why}; stderr:\n{}", self.log())
+    }
+
+    /// The address of the listener `kind`, which must be on `port`.
+    pub fn addr(&self, kind: &str, port: u16) -> SocketAddr {
+        let addr = *self
+            .addrs
+            .get(kind)
+            .unwrap_or_else(|| panic!("no \"listening {kind}\" line: {:?}", self.addrs));
+        assert_eq!(addr.port(), port, "{kind} listens where configured");
+        addr
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
