@@ -730,6 +730,9 @@ async fn users_cannot_reach_other_mailboxes() {
     assert_eq!(c.ok("SEARCH ALL").await, vec!["* SEARCH"]);
     c.fails("GETACL \"../ttbinh.stttt@kontum.gov.vn/INBOX\"", "NO")
         .await;
+    // A person's own mailbox is not shared (grants are for unit mailboxes).
+    c.fails("SETACL INBOX ttbinh.stttt@kontum.gov.vn lr", "NO [CANNOT]")
+        .await;
 }
 
 #[tokio::test]

@@ -405,6 +405,16 @@ impl Store {
         Ok(Self::unit_from_row(&row))
     }
 
+    /// The abbreviation of the unit whose mailbox `account_id` is, if it is one.
+    pub async fn unit_of_account(&self, account_id: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT abbrev FROM units WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn list_units(&self) -> Result<Vec<Unit>> {
         let sql = format!("{} ORDER BY d.name, u.abbrev", Self::UNIT_SELECT);
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

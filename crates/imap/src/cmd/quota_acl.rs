@@ -109,6 +109,19 @@ impl Session {
             return done;
         }
         let store = self.context.store.clone();
+        // Rights are granted on unit mailboxes (BD-10, KT-8); a person's own mailbox is not
+        // shared, so a grant there would have no effect: refuse it rather than pretend.
+        if mailbox.unit_address.is_none() {
+            match store.unit_of_account(mailbox.owner).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Done::no(
+                        "[CANNOT] Personal mailboxes are not shared; mail for several people goes to the unit mailbox",
+                    )
+                }
+                Err(e) => return self.server_error(e),
+            }
+        }
         let grantee = match store.login_record(identifier).await {
             Ok(Some(record)) => record,
             Ok(None) => return Done::no("[NONEXISTENT] No such user"),
