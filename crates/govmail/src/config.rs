@@ -25,6 +25,7 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Config {
     pub server: Server,
     pub storage: Storage,
@@ -200,6 +201,7 @@ pub struct Listen {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Tls {
     /// Empty: a self-signed pair is generated in `<data_dir>/tls/`.
     pub cert: String,
@@ -297,6 +299,7 @@ pub struct SpamRule {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Dns {
     /// Resolver addresses (`IP:port`); empty = the system's resolv.conf.
     pub resolvers: Vec<String>,
@@ -334,16 +337,6 @@ impl Default for Listen {
             imaps: vec!["127.0.0.1:1993".into()],
             http: vec!["127.0.0.1:8080".into()],
             https: vec![],
-        }
-    }
-}
-
-impl Default for Tls {
-    fn default() -> Self {
-        Tls {
-            cert: String::new(),
-            key: String::new(),
-            allow_plaintext_loopback: false,
         }
     }
 }
@@ -400,36 +393,6 @@ impl Default for Spam {
             allow_senders: vec![],
             deny_senders: vec![],
             rules: vec![],
-        }
-    }
-}
-
-impl Default for Dns {
-    fn default() -> Self {
-        Dns { resolvers: vec![] }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: Server::default(),
-            storage: Storage::default(),
-            listen: Listen::default(),
-            tls: Tls::default(),
-            antivirus: Antivirus::default(),
-            accounts: Accounts::default(),
-            smtp: Smtp::default(),
-            imap: Imap::default(),
-            spam: Spam::default(),
-            dns: Dns::default(),
-            autoconfig: Autoconfig::default(),
-            health: Health::default(),
-            outbound: Outbound::default(),
-            dkim: Dkim::default(),
-            forwarding: Forwarding::default(),
-            retention: crate::ops::RetentionConfig::default(),
-            reports: crate::ops::ReportsConfig::default(),
         }
     }
 }

@@ -241,7 +241,7 @@ fn fresh_pg_database(base: &str, test: &str) -> (String, String) {
             .expect("CREATE DATABASE");
         let _ = admin.close().await;
     });
-    (with_database(&base, &name), name)
+    (with_database(base, &name), name)
 }
 
 fn drop_pg_database(base: &str, name: &str) {

@@ -798,13 +798,13 @@ fn mbsync_folder(i: usize) -> &'static str {
 /// Initial Maildir flags (letters, sorted).
 fn mbsync_initial_info(i: usize) -> String {
     let mut info = String::new();
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         info.push('F');
     }
-    if i % 13 == 0 {
+    if i.is_multiple_of(13) {
         info.push('R');
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         info.push('S');
     }
     info

@@ -451,8 +451,9 @@ pub fn is_identity(encoding: &str) -> bool {
     matches!(encoding, "7bit" | "8bit" | "binary")
 }
 
-/// Undoes a transfer encoding; Err for an unknown one (the caller answers NO [UNKNOWN-CTE]).
-pub fn decode_body(body: &[u8], encoding: &str) -> Result<Vec<u8>, ()> {
+/// Undoes a transfer encoding; None for an unknown one or undecodable content (the caller
+/// answers NO [UNKNOWN-CTE]).
+pub fn decode_body(body: &[u8], encoding: &str) -> Option<Vec<u8>> {
     match encoding {
         "base64" => {
             let clean: Vec<u8> = body
@@ -466,11 +467,11 @@ pub fn decode_body(body: &[u8], encoding: &str) -> Result<Vec<u8>, ()> {
                     base64::engine::general_purpose::STANDARD_NO_PAD
                         .decode(clean.trim_ascii_end().strip_suffix(b"=").unwrap_or(&clean))
                 })
-                .map_err(|_| ())
+                .ok()
         }
-        "quoted-printable" => Ok(decode_quoted_printable(body)),
-        "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
-        _ => Err(()),
+        "quoted-printable" => Some(decode_quoted_printable(body)),
+        "7bit" | "8bit" | "binary" => Some(body.to_vec()),
+        _ => None,
     }
 }
 
@@ -479,7 +480,7 @@ pub fn decode_body(body: &[u8], encoding: &str) -> Result<Vec<u8>, ()> {
 pub fn binary_bytes(blob: &[u8], root: &Part, path: &[u32]) -> Option<Result<Vec<u8>, ()>> {
     let (start, end, encoding) = binary_source(root, blob.len() as u64, path)?;
     let body = slice(blob, start as u32, end as u32);
-    Some(decode_body(body, &encoding))
+    Some(decode_body(body, &encoding).ok_or(()))
 }
 
 /// `dd-Mon-yyyy hh:mm:ss +0000` (RFC 9051 date-time).

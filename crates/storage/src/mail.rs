@@ -267,6 +267,7 @@ impl Store {
     }
 
     /// Inside a transaction: appends one message to a folder; returns its UID.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn insert_message_in(
         tx: &mut Tx,
         folder_id: i64,

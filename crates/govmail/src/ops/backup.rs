@@ -205,9 +205,8 @@ pub async fn restore(
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    match &summary.database {
-        Some(db) => println!("database restored: {}", db.display()),
-        None => {}
+    if let Some(db) = &summary.database {
+        println!("database restored: {}", db.display())
     }
     println!(
         "{} message bodies restored ({}) under {}",

@@ -70,11 +70,9 @@ impl ProgressBar {
         self.phase = phase.to_string();
         self.last = Some(Instant::now());
         const WIDTH: u64 = 30;
-        let filled = if total == 0 {
-            WIDTH
-        } else {
-            (done.min(total) * WIDTH) / total
-        };
+        let filled = (done.min(total) * WIDTH)
+            .checked_div(total)
+            .unwrap_or(WIDTH);
         let bar = format!(
             "{}{}",
             "#".repeat(filled as usize),

@@ -475,7 +475,8 @@ pub async fn report(
             }
             let mut calendar = calendar;
             if let Some(hours) = args.unread_hours {
-                if !(hours >= 0.0) {
+                // NaN is refused too.
+                if hours.is_nan() || hours < 0.0 {
                     bail!("--unread-hours must be 0 or more");
                 }
                 calendar.unread_hours = hours;
@@ -1220,7 +1221,7 @@ pub fn vn_int(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);
@@ -1294,10 +1295,10 @@ pub fn bar_chart(
     );
     let mut x = label_w;
     for (name, color) in series {
-        let _ = write!(
+        let _ = writeln!(
             svg,
             "<rect x=\"{x}\" y=\"4\" width=\"12\" height=\"12\" fill=\"{color}\"/>\
-             <text x=\"{}\" y=\"14\">{}</text>\n",
+             <text x=\"{}\" y=\"14\">{}</text>",
             x + 16.0,
             esc(name)
         );
@@ -1310,9 +1311,9 @@ pub fn bar_chart(
         } else {
             label.clone()
         };
-        let _ = write!(
+        let _ = writeln!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
             label_w - 6.0,
             y0 + group_h / 2.0,
             esc(&shown)
@@ -1321,10 +1322,10 @@ pub fn bar_chart(
             let w = (value / max * chart_w).max(0.0);
             let y = y0 + j as f64 * bar_h;
             let color = series.get(j).map(|s| s.1).unwrap_or("#888");
-            let _ = write!(
+            let _ = writeln!(
                 svg,
                 "<rect x=\"{label_w}\" y=\"{y}\" width=\"{w:.1}\" height=\"{}\" fill=\"{color}\">\
-                 <title>{}: {}</title></rect><text x=\"{:.1}\" y=\"{}\">{}</text>\n",
+                 <title>{}: {}</title></rect><text x=\"{:.1}\" y=\"{}\">{}</text>",
                 bar_h - 1.0,
                 esc(label),
                 esc(&value_text(*value)),
@@ -1353,10 +1354,10 @@ pub fn checks_html(report: &ChecksReport) -> String {
     let from = parse_date(&report.from).map(date_vn).unwrap_or_default();
     let to = parse_date(&report.to).map(date_vn).unwrap_or_default();
     let mut body = String::new();
-    let _ = write!(
+    let _ = writeln!(
         body,
         "<p>Số ngày làm việc trong kỳ: <b>{}</b>. Buổi sáng: mở hộp thư trong khoảng {}; buổi chiều: {} \
-         (giờ địa phương, UTC{}). Lập lúc {}.</p>\n",
+         (giờ địa phương, UTC{}). Lập lúc {}.</p>",
         report.working_days.len(),
         esc(&report.morning_window),
         esc(&report.afternoon_window),
@@ -1443,10 +1444,10 @@ pub fn checks_html(report: &ChecksReport) -> String {
             .filter_map(|d| parse_date(&d.date).map(date_vn))
             .collect();
         let _ =
-            write!(
+            writeln!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n {}\">{}%</td><td class=\"small\">{}</td></tr>\n",
+             <td class=\"n {}\">{}%</td><td class=\"small\">{}</td></tr>",
             esc(&p.unit),
             esc(&p.name),
             esc(&p.address),
@@ -1475,9 +1476,9 @@ pub fn checks_html(report: &ChecksReport) -> String {
                        <th>Người gửi</th><th>Tiêu đề</th></tr>\n",
         );
         for row in &report.unread {
-            let _ = write!(
+            let _ = writeln!(
                 body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&row.unit),
                 esc(&row.folder),
                 esc(&row.received_at),
@@ -1498,7 +1499,7 @@ pub fn checks_html(report: &ChecksReport) -> String {
 pub fn usage_html(report: &UsageReport) -> String {
     let t = &report.total;
     let mut body = String::new();
-    let _ = write!(
+    let _ = writeln!(
         body,
         "<div class=\"cards\">\
          <div class=\"card\">Tài khoản đang hoạt động<b>{}</b></div>\
@@ -1506,7 +1507,7 @@ pub fn usage_html(report: &UsageReport) -> String {
          <div class=\"card\">Thư đã nhận<b>{}</b></div>\
          <div class=\"card\">Dung lượng sử dụng<b>{}</b></div>\
          <div class=\"card\">Thư nhiễm virus bị chặn<b>{}</b></div>\
-         <div class=\"card\">Thư rác bị chặn hoặc chuyển vào Junk<b>{}</b></div></div>\n",
+         <div class=\"card\">Thư rác bị chặn hoặc chuyển vào Junk<b>{}</b></div></div>",
         vn_int(t.accounts_active as i64),
         vn_int(t.sent_internal + t.sent_external),
         vn_int(t.received_internal + t.received_external),
@@ -1594,11 +1595,11 @@ pub fn usage_html(report: &UsageReport) -> String {
         .map(|r| (*r, ""))
         .chain([(t, " class=\"total\"")])
     {
-        let _ = write!(
+        let _ = writeln!(
             body,
             "<tr{class}><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             esc(&label(r)),
             vn_int(r.accounts_active as i64),
             vn_int(r.accounts_used as i64),
@@ -1613,13 +1614,13 @@ pub fn usage_html(report: &UsageReport) -> String {
         );
     }
     body.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         body,
         "<p class=\"small\">Tài khoản đang hoạt động: tài khoản cá nhân được cấp trước khi kết thúc kỳ, chưa nghỉ việc \
          trước khi bắt đầu kỳ và không bị khoá. Tài khoản có sử dụng: chủ tài khoản đã mở hộp thư ít nhất một lần \
          trong kỳ. Thư gửi ra ngoài: thư có ít nhất một người nhận ngoài hệ thống. Dung lượng tính tại thời điểm lập \
          báo cáo ({}). Một thư bị chặn được tính cho mỗi đơn vị có người nhận (hoặc người gửi) liên quan và một lần \
-         trong tổng toàn tỉnh.</p>\n",
+         trong tổng toàn tỉnh.</p>",
         esc(&report.generated_at)
     );
     page(

@@ -151,11 +151,7 @@ impl Session {
                 _ => {}
             }
         }
-        self.untagged(
-            &format!("ENABLED {}", enabled.join(" "))
-                .trim_end()
-                .to_string(),
-        );
+        self.untagged(format!("ENABLED {}", enabled.join(" ")).trim_end());
         Done::ok("ENABLE completed")
     }
 

@@ -228,7 +228,7 @@ impl Session {
                 let unknown = items.iter().any(|item| match item {
                     FetchItem::Binary { part, .. } | FetchItem::BinarySize { part } => {
                         fetch::binary_source(&meta.root, blob.len(), part)
-                            .is_some_and(|(_, _, e)| fetch::decode_body(b"", &e).is_err())
+                            .is_some_and(|(_, _, e)| fetch::decode_body(b"", &e).is_none())
                     }
                     _ => false,
                 });
@@ -358,7 +358,7 @@ impl Session {
                             }
                             Some((start, end, encoding)) => {
                                 let body = blob.read_range(start, end).await?;
-                                let decoded = fetch::decode_body(&body, &encoding).ok();
+                                let decoded = fetch::decode_body(&body, &encoding);
                                 if decoded.is_none() && !streamed {
                                     return Ok(unknown_cte());
                                 }
@@ -379,9 +379,9 @@ impl Session {
                             Some((start, end, encoding)) => {
                                 let body = blob.read_range(start, end).await?;
                                 match fetch::decode_body(&body, &encoding) {
-                                    Ok(bytes) => bytes.len().to_string(),
-                                    Err(()) if !streamed => return Ok(unknown_cte()),
-                                    Err(()) => "NIL".to_string(),
+                                    Some(bytes) => bytes.len().to_string(),
+                                    None if !streamed => return Ok(unknown_cte()),
+                                    None => "NIL".to_string(),
                                 }
                             }
                         };

@@ -446,7 +446,7 @@ impl Session {
             ));
             let mut units: Vec<String> = shared_names
                 .iter()
-                .filter_map(|d| d.splitn(3, '/').nth(1).map(|u| format!("{root}/{u}")))
+                .filter_map(|d| d.split('/').nth(1).map(|u| format!("{root}/{u}")))
                 .collect();
             units.dedup();
             for unit in units {

@@ -1417,7 +1417,8 @@ fn check_no_panic(input: &[u8]) {
 /// The hand-written LIST / CREATE / APPEND parsers agree with imap-codec on the basic forms.
 #[test]
 fn own_parsers_agree_with_codec() {
-    let cases: &[(&[u8], fn(&mut Cursor<'_>) -> Result<Command, String>)] = &[
+    type Parser = fn(&mut Cursor<'_>) -> Result<Command, String>;
+    let cases: &[(&[u8], Parser)] = &[
         (b"A1 LIST \"\" \"*\"\r\n", list::parse),
         (b"A1 LIST inbox %\r\n", list::parse),
         (b"A1 LIST \"a b\" {3}\r\nx.*\r\n", list::parse),
