@@ -120,6 +120,21 @@ pub enum UserCmd {
         #[arg(long)]
         mb: i64,
     },
+    /// Forward incoming mail (BD-11, KT-9): to a hosted address, or outside the province's
+    /// domains only where `[forwarding]` allows it (never to public webmail). --off removes it.
+    Forward {
+        address: String,
+        #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+        to: Option<String>,
+        /// The account keeps no copy of its own.
+        #[arg(long)]
+        no_copy: bool,
+        #[arg(long)]
+        off: bool,
+        /// The written request or decision, for the audit log.
+        #[arg(long = "ref", default_value = "")]
+        doc_ref: String,
+    },
     /// Set a new password (from stdin, or generated and printed once).
     Passwd {
         address: String,
@@ -404,6 +419,25 @@ pub async fn user(
                 .await?;
             out.done(&format!("{address}: login allowed"));
         }
+        UserCmd::Forward {
+            address,
+            to,
+            no_copy,
+            off,
+            doc_ref,
+        } => {
+            forward(
+                store,
+                config,
+                out,
+                &address,
+                to.as_deref(),
+                !no_copy,
+                off,
+                &doc_ref,
+            )
+            .await?
+        }
         UserCmd::Quota { address, mb } => {
             if mb < 0 {
                 bail!("--mb must not be negative");
@@ -550,5 +584,77 @@ pub async fn events(store: &Store, out: &Output, action: &str, limit: i64) -> an
             e.doc_ref.clone(),
         ]
     });
+    Ok(())
+}
+
+/// `user forward`: checks the target against the forwarding policy before keeping the rule
+/// (delivery checks it again, in case the policy changes later).
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    store: &Store,
+    config: &Config,
+    out: &Output,
+    address: &str,
+    to: Option<&str>,
+    keep_copy: bool,
+    off: bool,
+    doc_ref: &str,
+) -> anyhow::Result<()> {
+    if off {
+        let had = store.clear_forward(address).await?;
+        store
+            .log_event(
+                "cli",
+                "forward.clear",
+                address,
+                doc_ref,
+                serde_json::json!({}),
+            )
+            .await?;
+        out.done(&if had {
+            format!("{address}: forwarding off")
+        } else {
+            format!("{address}: had no forwarding")
+        });
+        return Ok(());
+    }
+    let target = to.context("--to is required")?.trim();
+    let domain = target.rsplit_once('@').map_or("", |(_, d)| d);
+    let local = store.is_local_domain(domain).await?;
+    smtp::outbound::forwarding::check_forward(&config.forwarding_policy(), target, local)
+        .map_err(|why| anyhow::anyhow!("--to {target}: {why}"))?;
+    if local {
+        let own = match store.resolve(address).await? {
+            storage::Resolved::Account(a) => Some(a.account_id),
+            _ => None,
+        };
+        match store.resolve(target).await? {
+            storage::Resolved::Unknown => bail!("--to {target}: no such mailbox here"),
+            storage::Resolved::Account(a) if Some(a.account_id) == own => {
+                bail!("--to {target}: an account cannot forward to itself")
+            }
+            _ => {}
+        }
+    }
+    store
+        .set_forward(address, target, keep_copy, doc_ref)
+        .await?;
+    store
+        .log_event(
+            "cli",
+            "forward.set",
+            address,
+            doc_ref,
+            serde_json::json!({"target": target, "keep_copy": keep_copy}),
+        )
+        .await?;
+    out.done(&format!(
+        "{address}: incoming mail is forwarded to {target}{}",
+        if keep_copy {
+            ""
+        } else {
+            " (no copy kept here)"
+        }
+    ));
     Ok(())
 }

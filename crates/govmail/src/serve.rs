@@ -110,6 +110,7 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
         },
         auth_max_failures: config.smtp.auth_max_failures,
         auth_lock: Duration::from_secs(config.smtp.auth_lock_secs),
+        forwarding: config.forwarding_policy(),
     }
 }
 

@@ -559,6 +559,36 @@ fn admin_scenario(inst: &Install) {
     assert!(line.contains("--address"), "{line}");
     let (_, line) = inst.fails(&["domain", "add", "x.gov.vn", "--naming", "weird"], None);
     assert!(line.contains("--naming"), "{line}");
+    // Forward rules: checked against the policy when set (BD-11, KT-9).
+    let (_, line) = inst.fails(&["user", "forward", TUYET, "--to", "canbo@gmail.com"], None);
+    assert!(line.contains("public webmail"), "[{label}] {line}");
+    let (_, line) = inst.fails(
+        &["user", "forward", TUYET, "--to", "vanthu@mic.gov.vn"],
+        None,
+    );
+    assert!(line.contains("--to vanthu@mic.gov.vn"), "[{label}] {line}");
+    let (_, line) = inst.fails(
+        &["user", "forward", TUYET, "--to", "nobody@kontum.gov.vn"],
+        None,
+    );
+    assert!(line.contains("no such mailbox"), "[{label}] {line}");
+    let (_, line) = inst.fails(&["user", "forward", TUYET, "--to", TUYET], None);
+    assert!(line.contains("itself"), "[{label}] {line}");
+    let out = inst.ok(&[
+        "user",
+        "forward",
+        TUYET,
+        "--to",
+        "stttt@kontum.gov.vn",
+        "--ref",
+        "12/GM-STTTT",
+    ]);
+    assert!(
+        out.contains("forwarded to stttt@kontum.gov.vn"),
+        "[{label}] {out}"
+    );
+    let out = inst.ok(&["user", "forward", TUYET, "--off"]);
+    assert!(out.contains("forwarding off"), "[{label}] {out}");
     // None of the failures created anything.
     assert_eq!(
         inst.json(&["user", "list", "--json"])

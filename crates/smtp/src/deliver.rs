@@ -258,6 +258,19 @@ impl Session {
                 )),
             }
         }
+        // Forward rules (BD-11, KT-9): one hop, never from junk, each target checked again
+        // against the policy (it may have changed since the rule was set).
+        if !junk && !accounts.is_empty() {
+            let ids: Vec<i64> = accounts.iter().copied().collect();
+            let forwards = store.forwards_for(&ids).await.unwrap_or_default();
+            for forward in forwards {
+                if apply_forward(&context, &forward, &mut accounts, &mut remote).await
+                    && !forward.keep_copy
+                {
+                    accounts.remove(&forward.account_id);
+                }
+            }
+        }
         let folder = if junk {
             FolderChoice::SpecialUse("\\Junk")
         } else {
@@ -348,5 +361,60 @@ impl Session {
                 )
             }
         }
+    }
+}
+
+/// Adds a forward rule's target to the delivery: a hosted account gets its own copy (the
+/// target's own rule is not followed: one hop, no loops); an outside address joins the queued
+/// recipients if the forwarding policy allows it now. True when the mail was forwarded.
+async fn apply_forward(
+    context: &crate::Context,
+    forward: &storage::Forward,
+    accounts: &mut BTreeSet<i64>,
+    remote: &mut Vec<(String, Option<String>, Option<String>)>,
+) -> bool {
+    let store = &context.store;
+    let domain = forward.target.rsplit_once('@').map_or("", |(_, d)| d);
+    let local = context.is_local_domain(domain).await.unwrap_or(false);
+    let refused = |why: String| async move {
+        tracing::warn!(account = %forward.address, target = %forward.target, %why, "forward refused");
+        let _ = store
+            .log_event(
+                "smtp",
+                "forward.refused",
+                &forward.address,
+                &forward.doc_ref,
+                serde_json::json!({"target": forward.target, "why": why}),
+            )
+            .await;
+        false
+    };
+    if let Err(why) = crate::outbound::forwarding::check_forward(
+        &context.settings.forwarding,
+        &forward.target,
+        local,
+    ) {
+        return refused(why.to_string()).await;
+    }
+    if !local {
+        if !remote
+            .iter()
+            .any(|(r, _, _)| r.eq_ignore_ascii_case(&forward.target))
+        {
+            remote.push((forward.target.clone(), None, None));
+        }
+        return true;
+    }
+    match store.resolve(&forward.target).await {
+        Ok(storage::Resolved::Account(target)) if target.account_id != forward.account_id => {
+            accounts.insert(target.account_id);
+            true
+        }
+        Ok(storage::Resolved::Group { members, .. }) => {
+            accounts.extend(members.iter().map(|m| m.account_id));
+            true
+        }
+        Ok(_) => refused("no such mailbox here".to_string()).await,
+        Err(e) => refused(e.to_string()).await,
     }
 }

@@ -50,6 +50,8 @@ pub struct Settings {
     pub spam: policy::spam::SpamConfig,
     pub auth_max_failures: u32,
     pub auth_lock: Duration,
+    /// Which forward rules may send mail outside the hosted domains (BD-11, KT-9).
+    pub forwarding: outbound::forwarding::ForwardingPolicy,
 }
 
 impl Settings {
@@ -79,6 +81,7 @@ impl Settings {
             },
             auth_max_failures: 5,
             auth_lock: Duration::from_secs(300),
+            forwarding: Default::default(),
         }
     }
 }

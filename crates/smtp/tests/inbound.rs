@@ -105,6 +105,76 @@ async fn group_reaches_each_member_once() {
 }
 
 #[tokio::test]
+async fn forward_rules_deliver_inside_and_follow_the_policy_outside() {
+    let server = start_with(
+        |s| {
+            s.forwarding.enabled = true;
+            s.forwarding.allowed_domains = vec!["mic.gov.vn".into()];
+        },
+        None,
+    )
+    .await;
+    let store = &server.store;
+    let send = |subject: &'static str| {
+        let addr = server.mx;
+        async move {
+            let mut c = Client::connect(addr).await;
+            c.cmd("EHLO client.example.org", "250").await;
+            let reply = c
+                .send_mail(
+                    "sender@example.org",
+                    &[USER_A],
+                    &message("sender@example.org", USER_A, subject, "Nội dung"),
+                )
+                .await;
+            assert!(reply.starts_with("250"), "{reply}");
+        }
+    };
+    // Inside the province, keeping a copy: both mailboxes get the message.
+    store.set_forward(USER_A, USER_B, true, "").await.unwrap();
+    send("Thư 1").await;
+    assert_eq!(server.inbox(server.account_a).await.len(), 1);
+    assert_eq!(server.inbox(server.account_b).await.len(), 1);
+    // Without a copy: only the target.
+    store.set_forward(USER_A, USER_B, false, "").await.unwrap();
+    send("Thư 2").await;
+    assert_eq!(server.inbox(server.account_a).await.len(), 1);
+    assert_eq!(server.inbox(server.account_b).await.len(), 2);
+    // Outside, to an allowed domain: queued for delivery, copy kept.
+    store
+        .set_forward(USER_A, "vanthu@mic.gov.vn", true, "")
+        .await
+        .unwrap();
+    send("Thư 3").await;
+    assert_eq!(server.inbox(server.account_a).await.len(), 2);
+    let queued: Vec<String> = store
+        .queue_entries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.recipient)
+        .collect();
+    assert_eq!(queued, vec!["vanthu@mic.gov.vn".to_string()]);
+    // A rule the policy refuses (public webmail; say, written before the policy changed):
+    // nothing leaves, the mailbox keeps the message even without a copy, and it is logged.
+    store
+        .set_forward(USER_A, "canbo@gmail.com", false, "")
+        .await
+        .unwrap();
+    send("Thư 4").await;
+    assert_eq!(server.inbox(server.account_a).await.len(), 3);
+    assert_eq!(store.queue_entries().await.unwrap().len(), 1);
+    let events = store.events("forward.refused", 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].target, USER_A);
+    // Off again: plain delivery.
+    assert!(store.clear_forward(USER_A).await.unwrap());
+    send("Thư 5").await;
+    assert_eq!(server.inbox(server.account_a).await.len(), 4);
+    assert_eq!(server.inbox(server.account_b).await.len(), 2);
+}
+
+#[tokio::test]
 async fn unknown_and_departed_recipients_are_refused() {
     let server = start().await;
     server

@@ -25,6 +25,7 @@
 pub mod blob;
 pub mod directory;
 pub mod events;
+pub mod forwards;
 pub mod lifecycle;
 pub mod listing;
 pub mod mail;
@@ -46,6 +47,7 @@ use sqlx::{AnyPool, Executor};
 pub use blob::{BlobReader, BlobStore};
 pub use directory::*;
 pub use events::Event;
+pub use forwards::Forward;
 pub use lifecycle::{Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};
 pub use mail::*;
 pub use mailbox::{apply_flags, FlagChange, FolderCounts};
