@@ -103,9 +103,21 @@ pub(crate) async fn run_writer(
                 Err(_) => break,
             }
         }
-        let committed = run_batch(&pool, backend, &mut batch).await;
-        for op in batch {
-            op.finish(committed.clone());
+        // Each batch in a task of its own: a panicking write fails its batch (the callers'
+        // answers are dropped, so they get an error) and the writer goes on.
+        let task_pool = pool.clone();
+        let outcome = tokio::spawn(async move {
+            let committed = run_batch(&task_pool, backend, &mut batch).await;
+            (batch, committed)
+        })
+        .await;
+        match outcome {
+            Ok((batch, committed)) => {
+                for op in batch {
+                    op.finish(committed.clone());
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a write batch panicked; its writes failed"),
         }
     }
 }
@@ -138,4 +150,49 @@ async fn savepoint(tx: &mut Tx, sql: &'static str) -> std::result::Result<(), St
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Error, Store, StoreOptions};
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions::new(
+            format!("sqlite://{}", dir.path().join("w.db").display()),
+            dir.path(),
+        ))
+        .await
+        .unwrap();
+        let failed: Result<(), Error> = store
+            .write(|_tx| Box::pin(async { panic!("a bug in a write") }))
+            .await;
+        assert!(failed.is_err());
+        // A write that fails cleanly rolls back alone; the next one commits.
+        let refused: Result<(), Error> = store
+            .write(|tx| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO domains (name, naming_rule, created_at) VALUES ('a.vn', 'free', 0)")
+                        .execute(&mut **tx)
+                        .await?;
+                    Err(Error::Invalid("changed my mind".into()))
+                })
+            })
+            .await;
+        assert!(matches!(refused, Err(Error::Invalid(_))));
+        store.add_domain("b.vn", "free").await.unwrap();
+        let names: Vec<String> = store
+            .list_domains()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, vec!["b.vn".to_string()]);
+        store
+            .log_event("test", "after.panic", "", "", serde_json::json!({}))
+            .await
+            .unwrap();
+    }
 }
