@@ -417,7 +417,26 @@ impl Store {
     pub(crate) async fn run_committer(self, mut jobs: mpsc::UnboundedReceiver<CommitJob>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let outcome = self.commit_batch(&batch).await;
+            // In a task of its own: a panic fails this batch (its callers' answers are
+            // dropped, so they get an error and the senders retry), not every later delivery.
+            let store = self.clone();
+            let taken = std::mem::take(&mut batch);
+            let outcome = match tokio::spawn(async move {
+                let outcome = store.commit_batch(&taken).await;
+                (taken, outcome)
+            })
+            .await
+            {
+                Ok((taken, outcome)) => {
+                    batch = taken;
+                    outcome
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a delivery batch panicked; its deliveries failed");
+                    batch = Vec::with_capacity(MAX_BATCH);
+                    continue;
+                }
+            };
             match outcome {
                 Ok(results) => {
                     for (job, result) in batch.drain(..).zip(results) {
