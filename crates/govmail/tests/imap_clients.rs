@@ -199,15 +199,7 @@ struct Server {
 
 impl Server {
     fn start(install: &Install) -> Server {
-        let mut last_error = String::new();
-        for attempt in 0..5 {
-            match Server::try_start(install, attempt) {
-                Ok(server) => return server,
-                Err(e) if e.contains("cannot listen") || e.contains("in use") => last_error = e,
-                Err(e) => panic!("govmail serve did not start: {e}"),
-            }
-        }
-        panic!("govmail serve could not bind its ports: {last_error}");
+        served::with_retries(|attempt| Server::try_start(install, attempt))
     }
 
     fn try_start(install: &Install, attempt: u32) -> Result<Server, String> {

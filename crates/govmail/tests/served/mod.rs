@@ -21,6 +21,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `try_start` until it succeeds, with a new attempt when a port picked as free was taken
+/// before the server bound it; panics on any other failure.
+pub fn with_retries<T>(mut try_start: impl FnMut(u32) -> Result<T, String>) -> T {
+    let mut last_error = String::new();
+    for attempt in 0..5 {
+        match try_start(attempt) {
+            Ok(server) => return server,
+            Err(e) if e.contains("cannot listen") || e.contains("in use") => last_error = e,
+            Err(e) => panic!("govmail serve did not start: {e}"),
+        }
+    }
+    panic!("govmail serve could not bind its ports: {last_error}");
+}
+
 pub struct Served {
     child: Option<Child>,
     /// "smtp Mx", "smtp Submission", "imap", "imaps", ... → address.
