@@ -14,6 +14,7 @@ mod ops;
 mod password_page;
 mod serve;
 mod staff;
+mod text;
 mod tls;
 
 use std::path::PathBuf;

@@ -14,6 +14,8 @@
 //!
 //! This file is self-contained (no `crate::` paths) so the integration test can include it.
 
+use crate::text::escape_html as escape;
+use policy::password::constant_time_eq;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -574,22 +576,6 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Escapes text for HTML element content and double- or single-quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 // ----- CSRF and peer helpers -----
 
 /// 32 random bytes, hex: 64 characters.
@@ -613,10 +599,6 @@ fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == CSRF_COOKIE)
         .map(|(_, value)| value.trim().to_string())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The client's IP, from `ConnectInfo` (set by [`serve_tls`] or by

@@ -10,6 +10,8 @@ use storage::{NewPerson, Store};
 
 use crate::admin::{generated_address, Output};
 use crate::config::Config;
+use crate::ops::require_ref;
+use crate::text::csv_field;
 
 #[derive(Subcommand, Debug)]
 pub enum UserLifecycle {
@@ -106,13 +108,6 @@ pub enum DirectoryCmd {
     },
     /// Every person as CSV: address,name,unit,position,phone,status.
     Export,
-}
-
-fn require_ref(doc_ref: &str) -> anyhow::Result<()> {
-    if doc_ref.trim().is_empty() {
-        bail!("--ref needs the decision or request number (KT-5.2)");
-    }
-    Ok(())
 }
 
 /// `read` → lrs, `handle` → lrswite (RFC 4314), `send` → the send right.
@@ -400,14 +395,6 @@ fn csv_fields(line: &str) -> Vec<String> {
     }
     fields.push(field);
     fields.into_iter().map(|f| f.trim().to_string()).collect()
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 pub async fn directory(

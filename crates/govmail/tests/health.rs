@@ -2,29 +2,16 @@
 //! back, /metrics parses with Python's prometheus_client, autoconfig documents are valid XML
 //! naming the right host, ports and socket types.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod served;
+
+use served::free_port;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_govmail");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// GET (or POST with a body) over plain HTTP/1.1; returns (status, body).
 fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
@@ -131,24 +118,7 @@ fn readyz_metrics_and_autoconfig() {
         assert!(out.status.success(), "{args:?}: {out:?}");
     };
     setup(&["domain", "add", "kontum.gov.vn"]);
-    let mut cmd = Command::new(BIN);
-    for set in &sets {
-        cmd.arg("--set").arg(set);
-    }
-    let mut child = cmd
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Server(child);
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.contains("govmail serving") {
-            break;
-        }
-    }
+    let _server = served::serve(&sets, data.with_extension("stderr"));
 
     let body = wait_ready(http_port, 200, Duration::from_secs(10));
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -3,29 +3,16 @@
 //! imaplib and smtplib work → transfer → mail to the old address still arrives → leave →
 //! login refused, the open IDLE session closed, mail refused naming the unit's address.
 
+mod served;
+
+use served::free_port;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_govmail");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Install {
     data: std::path::PathBuf,
@@ -214,23 +201,7 @@ fn hire_change_password_transfer_leave() {
         format!("listen.https=[\"127.0.0.1:{https}\"]"),
         format!("listen.http=[\"127.0.0.1:{http}\"]"),
     ];
-    let mut cmd = Command::new(BIN);
-    for set in &sets {
-        cmd.arg("--set").arg(set);
-    }
-    let mut child = cmd
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Server(child);
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().contains("govmail serving") {
-            break;
-        }
-    }
+    let _server = served::serve(&sets, install.data.with_extension("stderr"));
 
     // KT-7.1: the initial password opens nothing until changed.
     let mut c = Line::connect(imap);

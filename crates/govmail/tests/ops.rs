@@ -6,9 +6,13 @@
 //! Reports run on SQLite and on PostgreSQL (`GOVMAIL_TEST_PG_URL`; without it the test fails
 //! unless `GOVMAIL_TEST_SKIP_PG=1`).
 
+#[path = "../../storage/tests/common/fixtures.rs"]
+mod fixtures;
 #[allow(dead_code, unused_imports)]
 #[path = "../src/ops/mod.rs"]
 mod ops;
+#[path = "../src/text.rs"]
+mod text;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,7 +25,7 @@ use ops::ReportsConfig;
 use sqlx::Connection;
 use storage::meta::MessageMeta;
 use storage::ops::DeliveryNote;
-use storage::{Delivery, DeliveryTarget, FolderChoice, NewPerson, NewUnit, Store, StoreOptions};
+use storage::{Delivery, DeliveryTarget, FolderChoice, Store, StoreOptions};
 
 // ------------------------------------------------------------------ CLI and config wiring
 
@@ -330,8 +334,7 @@ fn calendar_counts_working_time() {
 
 // ------------------------------------------------------------------ backends
 
-const DOMAIN: &str = "kontum.gov.vn";
-const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$qLml5cbXmYxYhVsxzrs5gZBUYcGmDS8IYKCWeb0nCXw";
+use fixtures::{person, unit, DOMAIN};
 
 fn pg_base_url() -> Option<String> {
     match std::env::var("GOVMAIL_TEST_PG_URL") {
@@ -406,29 +409,6 @@ async fn stores(test: &str, tmp: &Path) -> Vec<(&'static str, Store)> {
         ));
     }
     out
-}
-
-fn person(address: &str, name: &str, unit: Option<&str>) -> NewPerson {
-    NewPerson {
-        full_name: name.to_string(),
-        address: address.to_string(),
-        unit_abbrev: unit.map(str::to_string),
-        position: String::new(),
-        phone: String::new(),
-        password_phc: PHC.to_string(),
-        must_change_password: false,
-        quota_bytes: 0,
-    }
-}
-
-fn unit(abbrev: &str, name: &str) -> NewUnit {
-    NewUnit {
-        domain: DOMAIN.to_string(),
-        abbrev: abbrev.to_string(),
-        name: name.to_string(),
-        parent_abbrev: None,
-        quota_bytes: 0,
-    }
 }
 
 struct Fixture {
@@ -539,12 +519,14 @@ async fn seed_checks(s: &Store, f: &Fixture) {
     open(s, f, "b", "stttt", "2030-03-08", "12:00").await; // Fri afternoon (window start)
     open(s, f, "a", "stttt", "2030-03-09", "18:00").await; // Sat: after the window (end excluded)
     open(s, f, "a", "stttt", "2030-03-11", "09:00").await; // after --to
-                                                           // VPUB's unit mailbox.
+
+    // VPUB's unit mailbox.
     open(s, f, "h", "vpub", "2030-03-04", "10:00").await;
     open(s, f, "h", "vpub", "2030-03-04", "15:00").await;
     open(s, f, "h", "vpub", "2030-03-05", "10:00").await;
     open(s, f, "h", "vpub", "2030-03-06", "10:00").await; // the holiday: not a working day
-                                                          // Personal mailboxes.
+
+    // Personal mailboxes.
     for day in ["2030-03-04", "2030-03-05", "2030-03-07"] {
         open(s, f, "a", "a", day, "08:30").await;
     }
@@ -555,80 +537,30 @@ async fn seed_checks(s: &Store, f: &Fixture) {
     open(s, f, "h", "h", "2030-03-04", "07:45").await;
     open(s, f, "h", "h", "2030-03-06", "07:45").await; // holiday
     open(s, f, "d", "d", "2030-03-04", "08:00").await; // departed: not listed at all
-                                                       // Unit mail, read or not (now = Sun 10 March 10:00).
-    let stttt = f.id("stttt");
-    append(
-        s,
-        stttt,
-        "INBOX",
-        &raw("m1 thứ sáu", 600),
-        "",
-        at("2030-03-08", "16:00"),
-    )
-    .await;
-    append(
-        s,
-        stttt,
-        "INBOX",
-        &raw("m2 thứ bảy", 600),
-        "",
-        at("2030-03-09", "08:00"),
-    )
-    .await;
-    append(
-        s,
-        stttt,
-        "INBOX",
-        &raw("m3 đã đọc", 600),
-        "\\Seen",
-        at("2030-03-05", "09:00"),
-    )
-    .await;
-    append(
-        s,
-        stttt,
-        "Công văn",
-        &raw("m4 công văn", 600),
-        "\\Flagged",
-        at("2030-03-07", "12:00"),
-    )
-    .await;
-    append(
-        s,
-        stttt,
-        "Junk",
-        &raw("m5 rác", 600),
-        "",
-        at("2030-03-04", "09:00"),
-    )
-    .await;
-    append(
-        s,
-        stttt,
-        "INBOX",
-        &raw("m6 xoá", 600),
-        "\\Deleted",
-        at("2030-03-04", "09:00"),
-    )
-    .await;
-    append(
-        s,
-        stttt,
-        "INBOX",
-        &raw("m7 tuần trước", 600),
-        "",
-        at("2030-03-01", "09:00"),
-    )
-    .await;
-    append(
-        s,
-        f.id("vpub"),
-        "INBOX",
-        &raw("v1 ngày lễ", 600),
-        "",
-        at("2030-03-06", "10:00"),
-    )
-    .await;
+
+    // Unit mail, read or not (now = Sun 10 March 10:00).
+    #[rustfmt::skip]
+    let mail = [
+        ("stttt", "INBOX", "m1 thứ sáu", "", "2030-03-08", "16:00"),
+        ("stttt", "INBOX", "m2 thứ bảy", "", "2030-03-09", "08:00"),
+        ("stttt", "INBOX", "m3 đã đọc", "\\Seen", "2030-03-05", "09:00"),
+        ("stttt", "Công văn", "m4 công văn", "\\Flagged", "2030-03-07", "12:00"),
+        ("stttt", "Junk", "m5 rác", "", "2030-03-04", "09:00"),
+        ("stttt", "INBOX", "m6 xoá", "\\Deleted", "2030-03-04", "09:00"),
+        ("stttt", "INBOX", "m7 tuần trước", "", "2030-03-01", "09:00"),
+        ("vpub", "INBOX", "v1 ngày lễ", "", "2030-03-06", "10:00"),
+    ];
+    for (who, folder, subject, flags, day, time) in mail {
+        append(
+            s,
+            f.id(who),
+            folder,
+            &raw(subject, 600),
+            flags,
+            at(day, time),
+        )
+        .await;
+    }
 }
 
 fn unit_days(report: &ChecksReport, unit: &str) -> Vec<(String, Vec<String>, Vec<String>)> {

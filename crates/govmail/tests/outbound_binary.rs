@@ -2,34 +2,20 @@
 //! being delivered when the server is SIGKILLed; after a restart it is delivered, once.
 //! DNS comes from a server the test controls; the receiving MTA is a sink in the test.
 
+mod served;
+
+use served::{free_port, Served};
+
 #[path = "../../smtp/tests/common/dns.rs"]
 mod dns;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_govmail");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// An SMTP sink: records every message; while `stall` is set it never answers the final dot.
 async fn sink(
@@ -86,26 +72,10 @@ async fn sink(
     }
 }
 
-fn start(data: &std::path::Path, sets: &[String]) -> Server {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--set")
-        .arg(format!("server.data_dir={}", data.display()));
-    for set in sets {
-        cmd.arg("--set").arg(set);
-    }
-    let mut child = cmd
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().contains("govmail serving") {
-            break;
-        }
-    }
-    Server(child)
+fn start(data: &std::path::Path, sets: &[String]) -> Served {
+    let mut all = vec![format!("server.data_dir={}", data.display())];
+    all.extend_from_slice(sets);
+    served::serve(&all, data.with_extension("stderr"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

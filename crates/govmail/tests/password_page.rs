@@ -4,6 +4,9 @@
 #[allow(dead_code)]
 #[path = "../src/password_page.rs"]
 mod password_page;
+#[allow(dead_code)]
+#[path = "../src/text.rs"]
+mod text;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -55,7 +55,7 @@ fn with_work_area<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
 }
 
 /// Constant-time equality of two byte strings of public length.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -169,7 +169,7 @@ fn verify_argon2(password: &str, phc: &str) -> bool {
         argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, area)
     })
     .is_ok()
-        && same_bytes(&computed, expected)
+        && constant_time_eq(&computed, expected)
 }
 
 /// Checks the minimum length rule.

@@ -262,9 +262,18 @@ impl Session {
         // against the policy (it may have changed since the rule was set).
         if !junk && !accounts.is_empty() {
             let ids: Vec<i64> = accounts.iter().copied().collect();
-            let forwards = store.forwards_for(&ids).await.unwrap_or_default();
+            let forwards = match store.forwards_for(&ids).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(session = %self.id, error = %e, "forward rules unreadable");
+                    return reply(
+                        C451_LOCAL_ERROR,
+                        "Local error in processing, try again later",
+                    );
+                }
+            };
             for forward in forwards {
-                if apply_forward(&context, &forward, &mut accounts, &mut remote).await
+                if apply_forward(&context, &forward, body.len(), &mut accounts, &mut remote).await
                     && !forward.keep_copy
                 {
                     accounts.remove(&forward.account_id);
@@ -365,11 +374,13 @@ impl Session {
 }
 
 /// Adds a forward rule's target to the delivery: a hosted account gets its own copy (the
-/// target's own rule is not followed: one hop, no loops); an outside address joins the queued
-/// recipients if the forwarding policy allows it now. True when the mail was forwarded.
+/// target's own rule is not followed: one hop, no loops) if it could receive the mail by RCPT
+/// (active, room in its quota); an outside address joins the queued recipients if the
+/// forwarding policy allows it now. True when the mail was forwarded.
 async fn apply_forward(
     context: &crate::Context,
     forward: &storage::Forward,
+    size: usize,
     accounts: &mut BTreeSet<i64>,
     remote: &mut Vec<(String, Option<String>, Option<String>)>,
 ) -> bool {
@@ -405,14 +416,29 @@ async fn apply_forward(
         }
         return true;
     }
+    let can_receive = |a: &storage::AccountRef| {
+        a.status == storage::AccountStatus::Active
+            && (a.quota_bytes == 0 || a.used_bytes + size as i64 <= a.quota_bytes)
+    };
     match store.resolve(&forward.target).await {
-        Ok(storage::Resolved::Account(target)) if target.account_id != forward.account_id => {
+        Ok(storage::Resolved::Account(target)) if target.account_id == forward.account_id => {
+            refused("forwards to itself".to_string()).await
+        }
+        Ok(storage::Resolved::Account(target)) if can_receive(&target) => {
             accounts.insert(target.account_id);
             true
         }
+        Ok(storage::Resolved::Account(_)) => {
+            refused("target mailbox closed or full".to_string()).await
+        }
         Ok(storage::Resolved::Group { members, .. }) => {
-            accounts.extend(members.iter().map(|m| m.account_id));
-            true
+            let receiving: Vec<i64> = members
+                .iter()
+                .filter(|m| m.account_id != forward.account_id && can_receive(m))
+                .map(|m| m.account_id)
+                .collect();
+            accounts.extend(&receiving);
+            !receiving.is_empty()
         }
         Ok(_) => refused("no such mailbox here".to_string()).await,
         Err(e) => refused(e.to_string()).await,

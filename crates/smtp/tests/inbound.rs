@@ -172,6 +172,17 @@ async fn forward_rules_deliver_inside_and_follow_the_policy_outside() {
     send("Thư 5").await;
     assert_eq!(server.inbox(server.account_a).await.len(), 4);
     assert_eq!(server.inbox(server.account_b).await.len(), 2);
+    // A hosted target that could not receive the mail by RCPT (login denied) gets none; the
+    // mailbox keeps it although the rule says no copy.
+    store.set_forward(USER_A, USER_B, false, "").await.unwrap();
+    store
+        .set_status(USER_B, storage::AccountStatus::Disabled)
+        .await
+        .unwrap();
+    send("Thư 6").await;
+    assert_eq!(server.inbox(server.account_a).await.len(), 5);
+    assert_eq!(server.inbox(server.account_b).await.len(), 2);
+    assert_eq!(store.events("forward.refused", 10).await.unwrap().len(), 2);
 }
 
 #[tokio::test]

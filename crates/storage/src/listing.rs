@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::{MessageRow, Result, Store};
 
-/// Listings are dropped (all of them) once they hold more rows than this.
+/// Listings are dropped (all of them) once they hold more rows than this; a single larger
+/// listing is not kept.
 const MAX_ROWS: usize = 250_000;
 
 #[derive(Debug)]
@@ -36,6 +37,10 @@ impl ListingCache {
         let (map, rows) = &mut *guard;
         if let Some(old) = map.remove(&folder_id) {
             *rows -= old.rows.len();
+        }
+        if listing.rows.len() > MAX_ROWS {
+            // Too large to keep: read again next time rather than evict everything else.
+            return;
         }
         if *rows + listing.rows.len() > MAX_ROWS {
             map.clear();

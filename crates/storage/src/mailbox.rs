@@ -83,7 +83,7 @@ impl Store {
         .await?)
     }
 
-    fn changed(&self, account_id: i64, folder_id: i64) {
+    pub(crate) fn changed(&self, account_id: i64, folder_id: i64) {
         self.notify_change(FolderChange {
             account_id,
             folder_id,
@@ -247,7 +247,7 @@ impl Store {
         Ok((updated, failed))
     }
 
-    async fn store_flags_in(
+    pub(crate) async fn store_flags_in(
         tx: &mut Tx,
         folder_id: i64,
         uids: Vec<i64>,
@@ -306,7 +306,7 @@ impl Store {
         Ok(uids)
     }
 
-    async fn expunge_in(
+    pub(crate) async fn expunge_in(
         tx: &mut Tx,
         folder_id: i64,
         only_uids: Option<Vec<i64>>,

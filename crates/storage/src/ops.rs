@@ -949,12 +949,31 @@ impl Store {
     /// exactly those): quota usage, blob references, the VANISHED log and HIGHESTMODSEQ move
     /// with them, and open sessions are told. Returns the UIDs removed.
     pub async fn remove_messages(&self, folder_id: i64, uids: &[i64]) -> Result<Vec<i64>> {
-        let deleted = vec!["\\Deleted".to_string()];
         let mut removed = vec![];
         for chunk in uids.chunks(500) {
-            self.store_flags(folder_id, chunk, FlagChange::Add, &deleted, None)
+            // Flag and expunge in one transaction: never a \Deleted flag left behind alone.
+            let chunk = chunk.to_vec();
+            let (account_id, gone) = self
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let deleted = vec!["\\Deleted".to_string()];
+                        Self::store_flags_in(
+                            tx,
+                            folder_id,
+                            chunk.clone(),
+                            FlagChange::Add,
+                            deleted,
+                            None,
+                        )
+                        .await?;
+                        Self::expunge_in(tx, folder_id, Some(chunk)).await
+                    })
+                })
                 .await?;
-            removed.extend(self.expunge(folder_id, Some(chunk)).await?);
+            if !gone.is_empty() {
+                self.changed(account_id, folder_id);
+            }
+            removed.extend(gone);
         }
         Ok(removed)
     }

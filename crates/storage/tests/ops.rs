@@ -7,39 +7,15 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use common::fixtures::{person, unit, DOMAIN};
 use common::{for_each_backend, Ctx};
 use storage::meta::MessageMeta;
 use storage::ops::{
     BackupOptions, DeliveryNote, FolderMatch, FolderRule, PurgeCriteria, RetentionPolicy,
 };
-use storage::{Backend, Delivery, DeliveryTarget, Error, FolderChoice, NewPerson, NewUnit, Store};
+use storage::{Backend, Delivery, DeliveryTarget, Error, FolderChoice, Store};
 
-const DOMAIN: &str = "kontum.gov.vn";
-const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$qLml5cbXmYxYhVsxzrs5gZBUYcGmDS8IYKCWeb0nCXw";
 const DAY: i64 = 86_400;
-
-fn person(address: &str, name: &str, unit: Option<&str>) -> NewPerson {
-    NewPerson {
-        full_name: name.to_string(),
-        address: address.to_string(),
-        unit_abbrev: unit.map(str::to_string),
-        position: String::new(),
-        phone: String::new(),
-        password_phc: PHC.to_string(),
-        must_change_password: false,
-        quota_bytes: 0,
-    }
-}
-
-fn unit(abbrev: &str, name: &str) -> NewUnit {
-    NewUnit {
-        domain: DOMAIN.to_string(),
-        abbrev: abbrev.to_string(),
-        name: name.to_string(),
-        parent_abbrev: None,
-        quota_bytes: 0,
-    }
-}
 
 struct Dir {
     a: i64,

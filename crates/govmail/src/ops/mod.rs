@@ -97,6 +97,14 @@ impl ProgressBar {
     }
 }
 
+/// Lifecycle and purge commands name the written decision or request (KT-5.2).
+pub(crate) fn require_ref(doc_ref: &str) -> anyhow::Result<()> {
+    if doc_ref.trim().is_empty() {
+        anyhow::bail!("--ref needs the decision or request number (KT-5.2)");
+    }
+    Ok(())
+}
+
 /// Prints rows as an aligned table (or, with `json`, the serialised values).
 pub(crate) fn print_table<T: serde::Serialize>(
     json: bool,

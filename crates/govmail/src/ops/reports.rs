@@ -14,6 +14,7 @@
 //! Dates are local (`reports.utc_offset`); working days, hours, check windows and holidays
 //! come from `[reports]`.
 
+use crate::text::{csv_field, escape_html as esc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -763,14 +764,6 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) || text.starts_with(' ') || text.ends_with(' ') {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
 fn csv_line(out: &mut String, fields: &[String]) {
     let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
     out.push_str(&line.join(","));
@@ -1200,21 +1193,6 @@ pub fn usage_csv(report: &UsageReport) -> String {
 }
 
 // ====================================================================== HTML
-
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// 12345 → "12.345" (Vietnamese grouping).
 pub fn vn_int(n: i64) -> String {

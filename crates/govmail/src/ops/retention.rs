@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use storage::ops::{FolderMatch, FolderRule, PurgeCriteria, RetentionPolicy, RetentionReport};
@@ -375,9 +374,8 @@ pub async fn purge(
         }
         return Ok(());
     }
-    let Some(doc_ref) = args.doc_ref.as_deref().filter(|r| !r.trim().is_empty()) else {
-        bail!("--ref needs the decision or request number (KT-5.2)");
-    };
+    let doc_ref = args.doc_ref.as_deref().unwrap_or("");
+    super::require_ref(doc_ref)?;
     let mut bar = ProgressBar::new();
     let removed = store
         .purge_remove(&matches, &criteria, "cli", doc_ref, &mut |p, d, t| {

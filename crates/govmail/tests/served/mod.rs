@@ -35,6 +35,16 @@ pub fn with_retries<T>(mut try_start: impl FnMut(u32) -> Result<T, String>) -> T
     panic!("govmail serve could not bind its ports: {last_error}");
 }
 
+/// `govmail --set S... serve`, started and waited for; panics (with its stderr) on failure.
+pub fn serve(sets: &[String], stderr_path: PathBuf) -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_govmail"));
+    for set in sets {
+        cmd.arg("--set").arg(set);
+    }
+    cmd.arg("serve");
+    Served::spawn(cmd, stderr_path).unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub struct Served {
     child: Option<Child>,
     /// "smtp Mx", "smtp Submission", "imap", "imaps", ... → address.

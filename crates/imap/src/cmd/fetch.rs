@@ -113,7 +113,7 @@ impl Session {
                         | FetchItem::Rfc822Text
                 )
             });
-        let mut flags_changed = vec![];
+        let mut flags_changed = std::collections::HashSet::new();
         if sets_seen {
             let unseen: Vec<i64> = uids
                 .iter()
@@ -140,7 +140,7 @@ impl Session {
                     Ok((updated, _)) => {
                         self.note_own_changes(&updated);
                         for row in updated {
-                            flags_changed.push(row.uid);
+                            flags_changed.insert(row.uid);
                             by_uid.insert(row.uid, row);
                         }
                     }

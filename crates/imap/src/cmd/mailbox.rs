@@ -117,6 +117,10 @@ impl Session {
             Err(e) => return self.server_error(e),
         };
         let messages = &listing.rows;
+        // The listing is read after the folder row: a message delivered in between is in the
+        // listing, so UIDNEXT and HIGHESTMODSEQ must not be older than it.
+        let uidnext = folder.uidnext.max(messages.last().map_or(1, |m| m.uid + 1));
+        let highestmodseq = folder.highestmodseq.max(listing.highestmodseq);
         let first_unseen = messages.iter().position(|m| {
             !m.flags
                 .split_whitespace()
@@ -137,14 +141,8 @@ impl Session {
             "OK [UIDVALIDITY {}] UIDs valid",
             folder.uidvalidity
         ));
-        self.untagged(&format!(
-            "OK [UIDNEXT {}] Predicted next UID",
-            folder.uidnext
-        ));
-        self.untagged(&format!(
-            "OK [HIGHESTMODSEQ {}] Highest",
-            folder.highestmodseq
-        ));
+        self.untagged(&format!("OK [UIDNEXT {}] Predicted next UID", uidnext));
+        self.untagged(&format!("OK [HIGHESTMODSEQ {}] Highest", highestmodseq));
         if let Some((uidvalidity, known_modseq, known_uids)) = qresync {
             if i64::from(uidvalidity) == folder.uidvalidity {
                 if let Err(e) = self
@@ -171,7 +169,7 @@ impl Session {
                 read_only,
                 uidvalidity: folder.uidvalidity,
                 uids: messages.iter().map(|m| m.uid).collect(),
-                modseq_seen: folder.highestmodseq,
+                modseq_seen: highestmodseq,
                 own_modseqs: vec![],
                 changes,
             }),

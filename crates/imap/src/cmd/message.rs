@@ -225,10 +225,10 @@ impl Session {
         let by_uid: HashMap<i64, &MessageRow> = rows.iter().map(|r| (r.uid, r)).collect();
         let mut metas = if need_meta {
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            store
-                .message_metas(folder_id, &ids)
-                .await
-                .unwrap_or_default()
+            match store.message_metas(folder_id, &ids).await {
+                Ok(m) => m,
+                Err(e) => return self.server_error(e),
+            }
         } else {
             Default::default()
         };
@@ -243,14 +243,20 @@ impl Session {
             } else {
                 None
             };
-            let blob = if need_header {
-                store.read_blob(&row.blob_id).await.ok()
-            } else {
-                None
-            };
-            let header = match (&blob, &meta) {
-                (Some(blob), Some(meta)) => {
-                    Some(&blob[..(meta.root.offset_body as usize).min(blob.len())])
+            // Only the header block is read, not the whole message.
+            let header = match (need_header, &meta) {
+                (true, Some(meta)) => {
+                    let read = match store.open_blob(&row.blob_id, row.size).await {
+                        Ok(mut blob) => blob
+                            .read_range(0, u64::from(meta.root.offset_body))
+                            .await
+                            .map_err(storage::Error::Io),
+                        Err(e) => Err(e),
+                    };
+                    match read {
+                        Ok(bytes) => Some(bytes),
+                        Err(e) => return self.server_error(e),
+                    }
                 }
                 _ => None,
             };
@@ -260,7 +266,7 @@ impl Session {
                 max_seq,
                 max_uid,
                 meta: meta.as_deref(),
-                header,
+                header: header.as_deref(),
             };
             if search::matches(criteria, &candidate) {
                 hits.push(if uid { row.uid } else { seq as i64 });

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
