@@ -159,7 +159,11 @@ pub async fn queue(store: &Store, out: &Output, cmd: QueueCmd) -> anyhow::Result
                         .next();
                     (from, meta.envelope.subject)
                 }
-                Err(_) => (None, None),
+                Err(e) => {
+                    // A queued entry whose body is gone is a fault worth seeing.
+                    eprintln!("warning: the queued message body is unreadable: {e}");
+                    (None, None)
+                }
             };
             out.record(&EntryView {
                 queued: when(Some(entry.queued_at)),
@@ -316,9 +320,7 @@ pub async fn dkim(
             {
                 bail!("--selector {selector:?}: letters, digits, '-' and '.' only");
             }
-            if !store.is_local_domain(&domain).await.unwrap_or(false) {
-                eprintln!("warning: {domain} is not a hosted domain (govmail domain add {domain})");
-            }
+            warn_unless_hosted(store, &domain).await?;
             let key = match algorithm.as_str() {
                 "ed25519" => rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519),
                 _ => rcgen::KeyPair::generate_rsa_for(
@@ -419,9 +421,7 @@ pub async fn dns(
     domain: &str,
 ) -> anyhow::Result<()> {
     let domain = normalize_domain(domain)?;
-    if !store.is_local_domain(&domain).await.unwrap_or(false) {
-        eprintln!("warning: {domain} is not a hosted domain (govmail domain add {domain})");
-    }
+    warn_unless_hosted(store, &domain).await?;
     let mut input = records::RecordsInput::new(&domain, settings.hostname);
     input.submission_port = settings.submission;
     input.submissions_port = settings.submissions;
@@ -470,5 +470,13 @@ pub async fn dns(
         settings.hostname
     );
     print!("{}", records::zone_text(&list));
+    Ok(())
+}
+
+/// Warns when `domain` is not hosted here; a database error is an error, not "not hosted".
+async fn warn_unless_hosted(store: &Store, domain: &str) -> anyhow::Result<()> {
+    if !store.is_local_domain(domain).await? {
+        eprintln!("warning: {domain} is not a hosted domain (govmail domain add {domain})");
+    }
     Ok(())
 }

@@ -302,49 +302,6 @@ impl Store {
         Ok(uid)
     }
 
-    /// Inside a transaction: a delivered copy. Picks the target folder and takes its UID in
-    /// one statement (the hot path of every delivery). Returns (folder id, UID).
-    async fn insert_delivered_in(
-        tx: &mut Tx,
-        target: &DeliveryTarget,
-        blob_id: &str,
-        size: i64,
-        internal_date: i64,
-        meta_json: &str,
-    ) -> Result<(i64, i64)> {
-        let special = match &target.folder {
-            FolderChoice::Inbox => "",
-            FolderChoice::SpecialUse(flag) => flag,
-        };
-        let row = sqlx::query(
-            "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
-             WHERE id = (SELECT id FROM folders WHERE account_id = $1 AND \
-               ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
-               ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
-             RETURNING id, uidnext - 1, highestmodseq",
-        )
-        .bind(target.account_id)
-        .bind(special.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("INBOX of account {}", target.account_id)))?;
-        let (folder_id, uid, modseq): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-        Self::insert_row_in(
-            tx,
-            folder_id,
-            uid,
-            modseq,
-            target.account_id,
-            blob_id,
-            size,
-            &target.flags,
-            internal_date,
-            meta_json,
-        )
-        .await?;
-        Ok((folder_id, uid))
-    }
-
     #[allow(clippy::too_many_arguments)]
     async fn insert_row_in(
         tx: &mut Tx,
@@ -382,35 +339,10 @@ impl Store {
         Ok(())
     }
 
+    /// One delivery on its own (after its batch failed): the batch path with a batch of one.
     async fn commit_one_in(&self, tx: &mut Tx, job: &CommitJob) -> Result<Delivered> {
-        let delivery = &job.delivery;
-        let size = delivery.raw.len() as i64;
-        let n_refs = delivery.targets.len() as i64 + delivery.outbound.is_some() as i64;
-        self.blob_ref_in(tx, &job.blob_id, &delivery.raw, n_refs)
-            .await?;
-        let meta_json = delivery.meta.to_json();
-        let mut placed = Vec::with_capacity(delivery.targets.len());
-        for target in &delivery.targets {
-            let (folder_id, uid) = Self::insert_delivered_in(
-                tx,
-                target,
-                &job.blob_id,
-                size,
-                delivery.internal_date,
-                &meta_json,
-            )
-            .await?;
-            placed.push((target.account_id, folder_id, uid));
-        }
-        let queue_id = match &delivery.outbound {
-            Some(envelope) => Some(Self::enqueue_in(tx, &job.blob_id, size, envelope).await?),
-            None => None,
-        };
-        Ok(Delivered {
-            blob_id: job.blob_id.clone(),
-            placed,
-            queue_id,
-        })
+        let mut delivered = self.commit_many_in(tx, std::slice::from_ref(job)).await?;
+        Ok(delivered.remove(0))
     }
 
     /// The committer loop: one transaction per batch of waiting deliveries.
