@@ -774,6 +774,29 @@ async fn hostile_input_gets_bad_and_bounded_memory() {
 }
 
 #[tokio::test]
+async fn total_connection_cap_is_enforced() {
+    let server = start_with(|s| {
+        s.max_connections = 2;
+        s.max_connections_per_ip = 100;
+    })
+    .await;
+    let a = Client::connect(server.imap).await;
+    let b = Client::connect(server.imap).await;
+    assert!(a.greeting.starts_with("* OK") && b.greeting.starts_with("* OK"));
+    let third = Client::connect(server.imap).await;
+    assert!(
+        third.greeting.starts_with("* BYE [UNAVAILABLE]"),
+        "{}",
+        third.greeting
+    );
+    // A slot freed is a slot usable again.
+    drop((a, third));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = Client::connect(server.imap).await;
+    assert!(again.greeting.starts_with("* OK"), "{}", again.greeting);
+}
+
+#[tokio::test]
 async fn limits_autologout_connections_and_auth_throttling() {
     let server = start_with(|s| {
         s.idle_timeout = Duration::from_secs(1);
