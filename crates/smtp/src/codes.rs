@@ -71,6 +71,8 @@ pub const C550_POLICY: (u16, &str) = (550, "5.7.1");
 pub const C552_TOO_BIG: (u16, &str) = (552, "5.3.4");
 pub const C554_VIRUS: (u16, &str) = (554, "5.7.1");
 pub const C554_NO_VALID_RCPTS: (u16, &str) = (554, "5.5.1");
+/// RFC 5321 2.3.8: CR and LF only as CRLF (smuggling defence).
+pub const C554_BARE_LINE_ENDING: (u16, &str) = (554, "5.5.2");
 
 /// Builds a reply from a named pair.
 pub fn reply(pair: (u16, &'static str), text: impl Into<String>) -> Reply {

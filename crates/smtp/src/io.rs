@@ -1,15 +1,16 @@
 //! Bounded reading: command lines, DATA (dot-unstuffed), BDAT chunks. Memory never exceeds the
 //! configured line and message limits, whatever the peer sends.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 /// One command line, or why there is none.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     /// Including its line ending.
     Complete(Vec<u8>),
-    /// Longer than the limit; the rest up to LF was read and discarded.
-    TooLong,
+    /// Longer than the limit; the rest up to LF was read and discarded. `crlf`: it ended in
+    /// CRLF rather than a bare LF.
+    TooLong { crlf: bool },
     /// Longer than the limit and no LF within `discard_limit` bytes: give up on the peer.
     Endless,
     Eof,
@@ -25,6 +26,7 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
     let mut line = Vec::new();
     let mut discarding = false;
     let mut discarded = 0usize;
+    let mut last = 0u8;
     loop {
         let buf = reader.fill_buf().await?;
         if buf.is_empty() {
@@ -37,17 +39,25 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(
         let n = chunk.len();
         if !discarding && line.len() + n > max {
             discarding = true;
+            last = line.last().copied().unwrap_or(0);
             line = Vec::new();
         }
         if discarding {
             discarded += n;
+            if found {
+                last = if n >= 2 { chunk[n - 2] } else { last };
+            } else if let Some(&b) = chunk.last() {
+                last = b;
+            }
         } else {
             line.extend_from_slice(chunk);
         }
         reader.consume(n);
         if found {
             return Ok(if discarding {
-                Line::TooLong
+                Line::TooLong {
+                    crlf: last == b'\r',
+                }
             } else {
                 Line::Complete(line)
             });
@@ -71,12 +81,20 @@ pub enum DataEnd {
     TooBig,
     /// A line over the limit; read to the end and dropped.
     LineTooLong,
+    /// A bare CR, or an end-of-data look-alike made with a bare LF (`\n.\n`, `\r\n.\n`,
+    /// `\n.\r\n`): read to the real `<CRLF>.<CRLF>` and refused (SMTP smuggling).
+    BareLineEnding,
     /// The peer sent an endless line or closed mid-message.
     Broken,
 }
 
-/// Reads DATA up to the terminating `.` line (RFC 5321 4.1.1.4), undoing dot-stuffing
-/// (4.5.2) and turning bare LF into CRLF. Stores at most `max_size` bytes.
+/// Reads DATA up to the terminating `<CRLF>.<CRLF>` (RFC 5321 4.1.1.4), undoing dot-stuffing
+/// (4.5.2). Stores at most `max_size` bytes.
+///
+/// Line endings (RFC 5321 2.3.8, the SMTP smuggling defence): only `.` CRLF after a CRLF ends
+/// the data. A line ending in a bare LF is taken as ending in CRLF (Postfix's
+/// `smtpd_forbid_bare_newline = normalize`), but a `.` line next to a bare LF — what a lenient
+/// receiver would take for the end — and any bare CR make the whole message refused.
 pub async fn read_data<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     max_line: usize,
@@ -85,20 +103,32 @@ pub async fn read_data<R: AsyncBufRead + Unpin>(
     let mut message = Vec::with_capacity(8192.min(max_size));
     let mut too_big = false;
     let mut line_too_long = false;
+    let mut bare = false;
+    // The DATA command line itself ended in CRLF (the session reads only complete lines).
+    let mut after_crlf = true;
     loop {
         match read_line(reader, max_line, max_size).await? {
             Line::Complete(line) => {
-                if line == b".\r\n" || line == b".\n" {
-                    break;
+                let crlf = line.ends_with(b"\r\n");
+                let content = if crlf {
+                    &line[..line.len() - 2]
+                } else {
+                    &line[..line.len() - 1]
+                };
+                if content == b"." {
+                    if crlf && after_crlf {
+                        break;
+                    }
+                    bare = true;
                 }
-                if too_big || line_too_long {
+                if content.contains(&b'\r') {
+                    bare = true;
+                }
+                after_crlf = crlf;
+                if too_big || line_too_long || bare {
                     continue;
                 }
-                let content = line.strip_prefix(b".").unwrap_or(&line);
-                let body = content
-                    .strip_suffix(b"\r\n")
-                    .or_else(|| content.strip_suffix(b"\n"))
-                    .unwrap_or(content);
+                let body = content.strip_prefix(b".").unwrap_or(content);
                 if message.len() + body.len() + 2 > max_size {
                     too_big = true;
                     message = Vec::new();
@@ -107,21 +137,66 @@ pub async fn read_data<R: AsyncBufRead + Unpin>(
                 message.extend_from_slice(body);
                 message.extend_from_slice(b"\r\n");
             }
-            Line::TooLong => {
+            Line::TooLong { crlf } => {
                 line_too_long = true;
+                after_crlf = crlf;
                 message = Vec::new();
             }
             Line::Endless | Line::Eof => return Ok(DataEnd::Broken),
+        }
+        if bare && !message.is_empty() {
+            message = Vec::new();
         }
     }
     Ok(if too_big {
         DataEnd::TooBig
     } else if line_too_long {
         DataEnd::LineTooLong
+    } else if bare {
+        DataEnd::BareLineEnding
     } else {
         DataEnd::Message(message)
     })
 }
+
+/// How a BDAT body's line endings look (RFC 3030 without BINARYMIME: text with CRLF).
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyLines {
+    /// Every line ends in CRLF.
+    Clean,
+    /// Bare LFs, made CRLF.
+    Normalised,
+    /// A bare CR: refused, as in DATA.
+    BareCr,
+}
+
+/// Makes every bare LF of `body` CRLF; a bare CR is reported, not changed.
+pub fn normalise_line_endings(body: &mut Vec<u8>) -> BodyLines {
+    let mut bare_lf = 0usize;
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            b'\r' if body.get(i + 1) != Some(&b'\n') => return BodyLines::BareCr,
+            b'\n' if i == 0 || body[i - 1] != b'\r' => bare_lf += 1,
+            _ => {}
+        }
+    }
+    if bare_lf == 0 {
+        return BodyLines::Clean;
+    }
+    let mut out = Vec::with_capacity(body.len() + bare_lf);
+    for (i, &b) in body.iter().enumerate() {
+        if b == b'\n' && (i == 0 || body[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    *body = out;
+    BodyLines::Normalised
+}
+
+/// Bytes read at a time from a BDAT chunk: memory grows with what arrives, never with what a
+/// BDAT command announces.
+const CHUNK_READ: usize = 64 * 1024;
 
 /// Reads a BDAT chunk of `size` bytes (RFC 3030 2): appended to `body` when it fits within
 /// `max_size`, else read and dropped. Returns false when the chunk did not fit.
@@ -131,20 +206,21 @@ pub async fn read_chunk<R: AsyncBufRead + Unpin>(
     body: &mut Vec<u8>,
     max_size: usize,
 ) -> std::io::Result<bool> {
-    if body.len().saturating_add(size) <= max_size {
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..]).await?;
-        return Ok(true);
-    }
+    let fits = body.len().saturating_add(size) <= max_size;
     let mut left = size;
-    let mut scratch = vec![0u8; 64 * 1024];
     while left > 0 {
-        let n = left.min(scratch.len());
-        reader.read_exact(&mut scratch[..n]).await?;
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let n = buf.len().min(left).min(CHUNK_READ);
+        if fits {
+            body.extend_from_slice(&buf[..n]);
+        }
+        reader.consume(n);
         left -= n;
     }
-    Ok(false)
+    Ok(fits)
 }
 
 #[cfg(test)]
@@ -176,7 +252,11 @@ mod tests {
         );
         assert_eq!(
             lines(b"0123456789ABCDEF\r\nOK\r\n", 10).await,
-            vec![Line::TooLong, Line::Complete(b"OK\r\n".to_vec()), Line::Eof]
+            vec![
+                Line::TooLong { crlf: true },
+                Line::Complete(b"OK\r\n".to_vec()),
+                Line::Eof
+            ]
         );
         assert_eq!(lines(&[b'x'; 100], 10).await, vec![Line::Endless]);
     }
@@ -203,5 +283,82 @@ mod tests {
             read_data(&mut reader, 10, 100).await.unwrap(),
             DataEnd::Broken
         );
+        let mut reader = tokio::io::BufReader::new(&b"abc\r\n"[..]);
+        assert_eq!(
+            read_data(&mut reader, 10, 100).await.unwrap(),
+            DataEnd::Broken
+        );
+    }
+
+    /// Every end-of-data look-alike with a bare LF or CR (the SMTP smuggling vectors): none
+    /// ends the data, the real `<CRLF>.<CRLF>` does, and the message is refused.
+    #[tokio::test]
+    async fn only_crlf_dot_crlf_ends_data() {
+        for smuggle in [
+            &b"a\n.\nMAIL FROM:<x@y>\r\n"[..],
+            b"a\r\n.\nMAIL FROM:<x@y>\r\n",
+            b"a\n.\r\nMAIL FROM:<x@y>\r\n",
+            b"a\r.\r\nMAIL FROM:<x@y>\r\n",
+            b"a\r\n.\r.\r\n",
+            b".\n",
+        ] {
+            let mut input = smuggle.to_vec();
+            input.extend_from_slice(b"rest\r\n.\r\nNEXT\r\n");
+            let mut reader = tokio::io::BufReader::with_capacity(5, &input[..]);
+            assert_eq!(
+                read_data(&mut reader, 100, 1000).await.unwrap(),
+                DataEnd::BareLineEnding,
+                "{:?}",
+                String::from_utf8_lossy(smuggle)
+            );
+            let mut rest = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut rest).await.unwrap();
+            assert_eq!(rest, b"NEXT\r\n", "read up to the real end only");
+        }
+        // Bare LF line endings elsewhere are made CRLF.
+        let mut reader = tokio::io::BufReader::new(&b"a\nb\r\n..c\n\r\n.\r\n"[..]);
+        assert_eq!(
+            read_data(&mut reader, 100, 1000).await.unwrap(),
+            DataEnd::Message(b"a\r\nb\r\n.c\r\n\r\n".to_vec())
+        );
+        // An empty message: the DATA line's CRLF precedes the dot.
+        let mut reader = tokio::io::BufReader::new(&b".\r\n"[..]);
+        assert_eq!(
+            read_data(&mut reader, 100, 1000).await.unwrap(),
+            DataEnd::Message(vec![])
+        );
+    }
+
+    #[test]
+    fn bdat_line_endings() {
+        let mut body = b"a\r\nb\n".to_vec();
+        assert_eq!(normalise_line_endings(&mut body), BodyLines::Normalised);
+        assert_eq!(body, b"a\r\nb\r\n");
+        assert_eq!(normalise_line_endings(&mut body), BodyLines::Clean);
+        let mut body = b"a\rb\r\n".to_vec();
+        assert_eq!(normalise_line_endings(&mut body), BodyLines::BareCr);
+        let mut body = b"a\r".to_vec();
+        assert_eq!(normalise_line_endings(&mut body), BodyLines::BareCr);
+    }
+
+    /// An announced size allocates nothing: memory follows the bytes that arrive.
+    #[tokio::test]
+    async fn bdat_reads_what_arrives() {
+        let mut reader = tokio::io::BufReader::new(&b"0123456789"[..]);
+        let mut body = Vec::new();
+        let err = read_chunk(&mut reader, 52_000_000, &mut body, 60_000_000)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(body, b"0123456789");
+        assert!(body.capacity() < 1024 * 1024, "{}", body.capacity());
+        let mut reader = tokio::io::BufReader::new(&b"abcdefNEXT"[..]);
+        let mut body = b"xy".to_vec();
+        assert!(read_chunk(&mut reader, 6, &mut body, 100).await.unwrap());
+        assert_eq!(body, b"xyabcdef");
+        let mut body = Vec::new();
+        let mut reader = tokio::io::BufReader::new(&b"abcdefNEXT"[..]);
+        assert!(!read_chunk(&mut reader, 6, &mut body, 5).await.unwrap());
+        assert!(body.is_empty());
     }
 }

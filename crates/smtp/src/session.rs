@@ -221,7 +221,7 @@ impl Session {
                     let _ = flush(&mut io, &mut out).await;
                     return Ok(Outcome::Closed);
                 }
-                Line::TooLong => {
+                Line::TooLong { .. } => {
                     // RFC 5321 4.5.3.1.4 / 4.5.3.1.6.
                     reply(
                         C500_LINE_TOO_LONG,

@@ -143,15 +143,13 @@ impl Store {
         if let Some(meta) = self.metas.get(message_id) {
             return Ok(meta);
         }
-        let text: String = sqlx::query_scalar("SELECT meta FROM messages WHERE id = $1")
+        let row = sqlx::query("SELECT meta, size FROM messages WHERE id = $1")
             .bind(message_id)
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| Error::NotFound(format!("message {message_id}")))?;
-        let meta = Arc::new(
-            MessageMeta::from_json(&text)
-                .ok_or_else(|| Error::Invalid(format!("meta of message {message_id}")))?,
-        );
+        let text: String = row.get(0);
+        let meta = Arc::new(read_meta(message_id, &text, row.get(1)));
         self.metas
             .insert_sized(message_id, meta.clone(), text.len());
         Ok(meta)
@@ -179,7 +177,7 @@ impl Store {
             let placeholders: Vec<String> =
                 (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT id, meta FROM messages WHERE folder_id = $1 AND id IN ({})",
+                "SELECT id, meta, size FROM messages WHERE folder_id = $1 AND id IN ({})",
                 placeholders.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
@@ -187,13 +185,11 @@ impl Store {
                 query = query.bind(*id);
             }
             for row in query.fetch_all(&self.pool).await? {
+                let id: i64 = row.get(0);
                 let text: String = row.get(1);
-                if let Some(meta) = MessageMeta::from_json(&text) {
-                    let id: i64 = row.get(0);
-                    let meta = Arc::new(meta);
-                    self.metas.insert_sized(id, meta.clone(), text.len());
-                    out.insert(id, meta);
-                }
+                let meta = Arc::new(read_meta(id, &text, row.get(2)));
+                self.metas.insert_sized(id, meta.clone(), text.len());
+                out.insert(id, meta);
             }
         }
         Ok(out)
@@ -681,4 +677,13 @@ mod tests {
             "$Label1"
         );
     }
+}
+
+/// A stored parse read back; one that cannot be (written by an older version without depth
+/// bounds) degrades to a text/plain structure spanning the message, so FETCH still answers.
+fn read_meta(message_id: i64, text: &str, size: i64) -> MessageMeta {
+    MessageMeta::from_json(text).unwrap_or_else(|| {
+        tracing::warn!(message_id, "stored parse unreadable; served as plain text");
+        MessageMeta::degraded(u32::try_from(size).unwrap_or(u32::MAX), 0)
+    })
 }

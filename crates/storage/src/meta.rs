@@ -71,6 +71,180 @@ pub struct MessageMeta {
 /// Most body text kept for searching, per message.
 const MAX_SEARCH_TEXT: usize = 256 * 1024;
 
+/// The deepest part nesting a stored parse may have, whatever the configuration: a part at
+/// depth k sits 2 + 2k levels deep in the stored JSON, its envelope's addresses 3 more, and
+/// serde_json reads back at most 128 levels.
+pub const HARD_MAX_DEPTH: u32 = 60;
+
+/// Bounds on what one message may make the parser build. Input beyond them is never refused:
+/// it stays in the message, unparsed (an opaque leaf or the tail of the last part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Deepest part nesting (multipart and message/rfc822 levels); deeper parts are leaves.
+    pub max_depth: u32,
+    /// Most MIME parts (Content-Type fields and boundary lines) parsed; later ones are left
+    /// inside the last part parsed.
+    pub max_parts: u32,
+    /// Most bytes in one header block; the rest of the message is left unparsed.
+    pub max_header_bytes: u32,
+    /// Most header fields in one header block; likewise.
+    pub max_header_fields: u32,
+    /// Most addresses kept per address field of an envelope.
+    pub max_addresses: u32,
+}
+
+impl Default for ParseLimits {
+    fn default() -> ParseLimits {
+        ParseLimits {
+            max_depth: 50,
+            max_parts: 5000,
+            max_header_bytes: 512 * 1024,
+            max_header_fields: 2000,
+            max_addresses: 1000,
+        }
+    }
+}
+
+impl ParseLimits {
+    /// The same limits with the depth clamped to what the stored JSON can hold.
+    pub fn clamped(self) -> ParseLimits {
+        ParseLimits {
+            max_depth: self.max_depth.clamp(1, HARD_MAX_DEPTH),
+            max_parts: self.max_parts.max(1),
+            max_header_bytes: self.max_header_bytes.max(1024),
+            max_header_fields: self.max_header_fields.max(16),
+            max_addresses: self.max_addresses.max(1),
+        }
+    }
+}
+
+static LIMITS: std::sync::OnceLock<ParseLimits> = std::sync::OnceLock::new();
+
+/// Sets the process-wide parse limits (the binary calls it once from its configuration,
+/// before any message is parsed). Returns false when they were already set.
+pub fn set_parse_limits(limits: ParseLimits) -> bool {
+    LIMITS.set(limits.clamped()).is_ok()
+}
+
+/// The process-wide parse limits (defaults until set).
+pub fn parse_limits() -> ParseLimits {
+    LIMITS.get().copied().unwrap_or_default()
+}
+
+/// Nested message/rfc822 levels mail-parser may build: its nested messages are dropped
+/// recursively, so their depth must stay far below what a 2 MiB thread stack holds.
+const MAX_MESSAGE_FIELDS: u32 = 400;
+
+/// Where mail-parser must stop reading `raw` so that what it builds stays within `limits`:
+/// the start of the first line that would exceed a bound, or `raw.len()`.
+///
+/// A linear scan, over-approximating what mail-parser sees: every `Content-Type` field is a
+/// part (and the only way to nest), every `--` line after a multipart type may be a boundary,
+/// a header block starts at the top, after a possible boundary and after the header block of
+/// a message/rfc822 or digest part.
+fn parse_cut(raw: &[u8], limits: &ParseLimits) -> usize {
+    let mut in_header = true;
+    let mut header_bytes = 0usize;
+    let mut header_fields = 0u32;
+    let mut block_nests = false;
+    let mut seen_multipart = false;
+    let mut content_types = 0u32;
+    let mut message_types = 0u32;
+    let mut boundaries = 0u32;
+    let mut pos = 0usize;
+    while pos < raw.len() {
+        let end = raw[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| pos + i + 1);
+        let line = &raw[pos..end];
+        let content = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .unwrap_or(line);
+        if in_header {
+            if content.is_empty() {
+                in_header = block_nests;
+                block_nests = false;
+                header_bytes = 0;
+                header_fields = 0;
+            } else {
+                header_bytes += line.len();
+                if !matches!(content[0], b' ' | b'\t') {
+                    header_fields += 1;
+                }
+                if header_bytes > limits.max_header_bytes as usize
+                    || header_fields > limits.max_header_fields
+                {
+                    return pos;
+                }
+                if is_content_type(content) {
+                    content_types += 1;
+                    let value = content[12..].to_ascii_lowercase();
+                    // The type may be on a continuation line: then assume the worst.
+                    let folded = value.iter().all(|b| matches!(b, b' ' | b'\t' | b':'));
+                    if folded || contains(&value, b"message") || contains(&value, b"digest") {
+                        message_types += 1;
+                        block_nests = true;
+                    }
+                    if folded || contains(&value, b"multipart") {
+                        seen_multipart = true;
+                    }
+                    if content_types > limits.max_parts || message_types > MAX_MESSAGE_FIELDS {
+                        return pos;
+                    }
+                }
+            }
+        } else if seen_multipart && content.starts_with(b"--") {
+            boundaries += 1;
+            if boundaries > limits.max_parts.saturating_mul(2) {
+                return pos;
+            }
+            in_header = true;
+        }
+        pos = end;
+    }
+    raw.len()
+}
+
+/// A `Content-Type:` field line (name case-insensitive, blanks allowed before the colon).
+fn is_content_type(line: &[u8]) -> bool {
+    line.len() >= 13
+        && line[..12].eq_ignore_ascii_case(b"content-type")
+        && line[12..].iter().find(|b| !matches!(b, b' ' | b'\t')) == Some(&b':')
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What building one stored parse carries along.
+struct Builder<'r> {
+    raw: &'r [u8],
+    /// Where parsing stopped; a part ending there ends at `raw.len()`.
+    cut: usize,
+    limits: ParseLimits,
+    parts: u32,
+    meta: MessageMeta,
+}
+
+impl Builder<'_> {
+    /// An offset of mail-parser's, made absolute, within the raw bytes.
+    fn offset(&self, base: u32, offset: u32) -> u32 {
+        base.saturating_add(offset).min(self.raw.len() as u32)
+    }
+
+    /// An end offset: a part that runs to where parsing stopped runs to the end of the bytes.
+    fn end_offset(&self, base: u32, offset: u32) -> u32 {
+        let end = base.saturating_add(offset) as usize;
+        if end >= self.cut {
+            self.raw.len() as u32
+        } else {
+            end as u32
+        }
+    }
+}
+
 fn addr(a: &mail_parser::Addr) -> MailAddr {
     MailAddr {
         name: a.name.as_ref().map(|n| n.to_string()),
@@ -79,22 +253,26 @@ fn addr(a: &mail_parser::Addr) -> MailAddr {
     }
 }
 
-fn addrs(address: Option<&Address>) -> Vec<MailAddr> {
-    match address {
+/// At most `max` addresses (group markers included); a group cut short still ends.
+fn addrs(address: Option<&Address>, max: usize) -> Vec<MailAddr> {
+    let mut out = match address {
         None => vec![],
-        Some(Address::List(list)) => list.iter().map(addr).collect(),
+        Some(Address::List(list)) => list.iter().take(max).map(addr).collect(),
         Some(Address::Group(groups)) => {
             let mut out = vec![];
             for group in groups {
+                if out.len() >= max {
+                    break;
+                }
                 match &group.name {
                     // Addresses outside any group come as a nameless group.
-                    None => out.extend(group.addresses.iter().map(addr)),
+                    None => out.extend(group.addresses.iter().take(max).map(addr)),
                     Some(name) => {
                         out.push(MailAddr {
                             group: Some(name.to_string()),
                             ..MailAddr::default()
                         });
-                        out.extend(group.addresses.iter().map(addr));
+                        out.extend(group.addresses.iter().take(max).map(addr));
                         out.push(MailAddr {
                             group: Some(String::new()),
                             ..MailAddr::default()
@@ -104,7 +282,24 @@ fn addrs(address: Option<&Address>) -> Vec<MailAddr> {
             }
             out
         }
+    };
+    if out.len() > max {
+        out.truncate(max);
+        // RFC 9051 7.5.2: group markers come in pairs.
+        let mut open = false;
+        for a in &out {
+            if let Some(g) = &a.group {
+                open = !g.is_empty();
+            }
+        }
+        if open {
+            out.push(MailAddr {
+                group: Some(String::new()),
+                ..MailAddr::default()
+            });
+        }
     }
+    out
 }
 
 /// The raw value of a header field of `headers` (absolute offsets into `raw`), unfolded.
@@ -123,8 +318,9 @@ fn raw_value(headers: &[mail_parser::Header], raw: &[u8], name: &str) -> Option<
     Some(unfolded.join(" "))
 }
 
-fn envelope_of(message: &mail_parser::Message, raw: &[u8]) -> Envelope {
+fn envelope_of(message: &mail_parser::Message, raw: &[u8], limits: &ParseLimits) -> Envelope {
     let headers = message.parts.first().map(|p| &p.headers[..]).unwrap_or(&[]);
+    let max = limits.max_addresses as usize;
     // RFC 9051 7.5.2: message-id and in-reply-to are the header values as written.
     let raw_field = |name: &str| raw_value(headers, raw, name).filter(|v| !v.is_empty());
     // A Subject present but empty is "", not NIL.
@@ -140,48 +336,15 @@ fn envelope_of(message: &mail_parser::Message, raw: &[u8]) -> Envelope {
         date: raw_field("Date"),
         date_ts: message.date().map(|d| d.to_timestamp()),
         subject,
-        from: addrs(message.from()),
-        sender: addrs(message.sender()),
-        reply_to: addrs(message.reply_to()),
-        to: addrs(message.to()),
-        cc: addrs(message.cc()),
-        bcc: addrs(message.bcc()),
+        from: addrs(message.from(), max),
+        sender: addrs(message.sender(), max),
+        reply_to: addrs(message.reply_to(), max),
+        to: addrs(message.to(), max),
+        cc: addrs(message.cc(), max),
+        bcc: addrs(message.bcc(), max),
         in_reply_to: raw_field("In-Reply-To"),
         message_id: raw_field("Message-ID"),
     }
-}
-
-/// RFC 2046 5.1.5: in multipart/digest a part without Content-Type is message/rfc822; its
-/// body is parsed as the message it holds (offsets relative to that body).
-fn digest_message(
-    part: &mail_parser::MessagePart,
-    base: u32,
-    raw: &[u8],
-    meta: &mut MessageMeta,
-) -> Part {
-    let offset_header = base + part.offset_header;
-    let offset_body = base + part.offset_body;
-    let offset_end = base + part.offset_end;
-    let body = raw
-        .get(offset_body as usize..(offset_end as usize).min(raw.len()))
-        .unwrap_or(&[]);
-    let mut out = Part {
-        content_type: "message".into(),
-        subtype: "rfc822".into(),
-        offset_header,
-        offset_body,
-        offset_end,
-        lines: count_lines(body),
-        ..Part::default()
-    };
-    if let Some(nested) = MessageParser::default().parse(body) {
-        out.envelope = Some(Box::new(envelope_of(&nested, body)));
-        if !nested.parts.is_empty() {
-            out.children
-                .push(part_of(&nested, 0, offset_body, raw, meta, false));
-        }
-    }
-    out
 }
 
 /// Parameters as written: mail-parser adds `<name>-language` for RFC 2231 language tags,
@@ -204,18 +367,21 @@ fn count_lines(bytes: &[u8]) -> u32 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u32
 }
 
+/// One part of `message` and, within the bounds, the parts it holds.
+///
+/// Recursion depth is `depth`, never more than [`HARD_MAX_DEPTH`]: a multipart or message at
+/// the depth limit, or reached after the part limit, is kept as a leaf (its bytes are intact;
+/// FETCH shows it as a body without parts).
 fn part_of(
     message: &mail_parser::Message,
     index: usize,
     base: u32,
-    raw: &[u8],
-    meta: &mut MessageMeta,
+    builder: &mut Builder,
     in_digest: bool,
+    depth: u32,
 ) -> Part {
     let part = &message.parts[index];
-    if in_digest && part.content_type().is_none() {
-        return digest_message(part, base, raw, meta);
-    }
+    builder.parts += 1;
     let (content_type, subtype, params) = match part.content_type() {
         Some(ct) => {
             let kind = ct.c_type.to_ascii_lowercase();
@@ -227,20 +393,21 @@ fn part_of(
             };
             (kind, subtype, clean_params(ct.attributes.as_deref()))
         }
+        // RFC 2046 5.1.5: in multipart/digest a part without Content-Type is message/rfc822.
+        None if in_digest => ("message".to_string(), "rfc822".to_string(), vec![]),
         None => ("text".to_string(), "plain".to_string(), vec![]),
     };
+    let raw = builder.raw;
     let disposition = part.content_disposition().map(|d| {
         (
             d.c_type.to_ascii_lowercase(),
             clean_params(d.attributes.as_deref()),
         )
     });
-    let offset_header = base + part.offset_header;
-    let offset_body = base + part.offset_body;
-    let offset_end = base + part.offset_end;
-    let body_bytes = raw
-        .get(offset_body as usize..(offset_end as usize).min(raw.len()))
-        .unwrap_or(&[]);
+    let offset_header = builder.offset(base, part.offset_header);
+    let offset_body = builder.offset(base, part.offset_body).max(offset_header);
+    let offset_end = builder.end_offset(base, part.offset_end).max(offset_body);
+    let body_bytes = &raw[offset_body as usize..offset_end as usize];
     let mut out = Part {
         content_type,
         subtype,
@@ -264,11 +431,18 @@ fn part_of(
         envelope: None,
     };
     if let Some(name) = part.attachment_name() {
-        meta.attachment_names.push(name.to_string());
+        builder.meta.attachment_names.push(name.to_string());
     }
+    // Below the bounds, parts are kept as leaves.
+    let may_nest = depth < builder.limits.max_depth && builder.parts < builder.limits.max_parts;
     match &part.body {
+        _ if out.content_type == "multipart" && !may_nest => {
+            // Kept whole, unparsed: shown as text, so its lines count.
+            out.lines = count_lines(body_bytes);
+        }
         PartType::Text(text) | PartType::Html(text) => {
             out.lines = count_lines(body_bytes);
+            let meta = &mut builder.meta;
             if meta.text.len() < MAX_SEARCH_TEXT {
                 let room = MAX_SEARCH_TEXT - meta.text.len();
                 let mut cut = text.len().min(room);
@@ -284,13 +458,18 @@ fn part_of(
                 // No usable boundary: shown as text, so its lines count.
                 out.lines = count_lines(body_bytes);
             }
+            let digest = out.subtype == "digest";
             for &child in children {
                 let child = child as usize;
-                if child != index && child < message.parts.len() {
-                    let digest = out.subtype == "digest";
-                    out.children
-                        .push(part_of(message, child, base, raw, meta, digest));
+                // mail-parser lists children after their parent; anything else is ignored.
+                if child <= index || child >= message.parts.len() {
+                    continue;
                 }
+                if builder.parts >= builder.limits.max_parts {
+                    break;
+                }
+                let child = part_of(message, child, base, builder, digest, depth + 1);
+                out.children.push(child);
             }
         }
         PartType::Binary(_) | PartType::InlineBinary(_) if out.content_type == "multipart" => {
@@ -300,12 +479,19 @@ fn part_of(
         PartType::Binary(_) | PartType::InlineBinary(_) => {}
         PartType::Message(nested) => {
             out.lines = count_lines(body_bytes);
-            out.envelope = Some(Box::new(envelope_of(nested, raw)));
-            // mail-parser parses an inline message in the same stream: its offsets are already
-            // absolute.
-            if !nested.parts.is_empty() {
-                out.children
-                    .push(part_of(nested, 0, base, raw, meta, false));
+            // mail-parser parses an inline message in the same stream (offsets already
+            // absolute); an encoded one (base64/QP, which RFC 2046 5.2.1 forbids) from its
+            // decoded bytes: its header is read there, its parts are not slices of ours.
+            let inline = part.encoding == mail_parser::Encoding::None;
+            let nested_raw: &[u8] = if inline {
+                raw
+            } else {
+                nested.raw_message.as_ref()
+            };
+            out.envelope = Some(Box::new(envelope_of(nested, nested_raw, &builder.limits)));
+            if inline && may_nest && !nested.parts.is_empty() {
+                let child = part_of(nested, 0, base, builder, false, depth + 1);
+                out.children.push(child);
             }
         }
     }
@@ -313,41 +499,75 @@ fn part_of(
 }
 
 impl MessageMeta {
-    /// Parses `raw` once. Never fails: unparseable input yields a text/plain root spanning it.
+    /// Parses `raw` once within the process-wide [`parse_limits`]. Never fails: unparseable
+    /// input yields a text/plain root spanning it.
     pub fn compute(raw: &[u8]) -> MessageMeta {
-        let mut meta = MessageMeta::default();
-        match MessageParser::default().parse(raw) {
-            Some(message) if !message.parts.is_empty() => {
-                meta.envelope = envelope_of(&message, raw);
-                meta.root = part_of(&message, 0, 0, raw, &mut meta, false);
-            }
-            _ => {
-                meta.root = Part {
-                    content_type: "text".into(),
-                    subtype: "plain".into(),
-                    offset_end: raw.len() as u32,
-                    lines: count_lines(raw),
-                    ..Part::default()
-                };
-            }
+        MessageMeta::compute_with(raw, &parse_limits())
+    }
+
+    /// Parses `raw` once within `limits`. Never fails and never panics (a panic inside the
+    /// MIME parser yields the text/plain parse).
+    pub fn compute_with(raw: &[u8], limits: &ParseLimits) -> MessageMeta {
+        let limits = limits.clamped();
+        let built = std::panic::catch_unwind(|| MessageMeta::build(raw, &limits));
+        built.unwrap_or_else(|_| {
+            tracing::warn!(bytes = raw.len(), "MIME parser panicked; kept as plain text");
+            MessageMeta::degraded(raw.len() as u32, count_lines(raw))
+        })
+    }
+
+    fn build(raw: &[u8], limits: &ParseLimits) -> MessageMeta {
+        // Offsets are u32: larger input is never parsed (the size limits are far below).
+        if raw.len() >= u32::MAX as usize {
+            return MessageMeta::degraded(u32::MAX, 0);
         }
-        meta
+        let cut = parse_cut(raw, limits);
+        let mut builder = Builder {
+            raw,
+            cut,
+            limits: *limits,
+            parts: 0,
+            meta: MessageMeta::default(),
+        };
+        match MessageParser::default().parse(&raw[..cut]) {
+            Some(message) if !message.parts.is_empty() => {
+                builder.meta.envelope = envelope_of(&message, raw, limits);
+                let root = part_of(&message, 0, 0, &mut builder, false, 0);
+                builder.meta.root = root;
+                builder.meta
+            }
+            _ => MessageMeta::degraded(raw.len() as u32, count_lines(raw)),
+        }
+    }
+
+    /// The parse of a message of `len` bytes that cannot be parsed (or whose stored parse
+    /// cannot be read back): one text/plain part spanning it, no envelope.
+    pub fn degraded(len: u32, lines: u32) -> MessageMeta {
+        MessageMeta {
+            root: Part {
+                content_type: "text".into(),
+                subtype: "plain".into(),
+                offset_end: len,
+                lines,
+                ..Part::default()
+            },
+            ..MessageMeta::default()
+        }
     }
 
     /// Accounts for `n` bytes of header fields prepended to the parsed message (trace headers):
     /// the root header still starts at 0, everything else moves by `n`.
     pub fn shift(&mut self, n: u32) {
-        fn shift_part(part: &mut Part, n: u32, is_root: bool) {
-            if !is_root {
-                part.offset_header += n;
-            }
+        // Iterative: the stack used must not grow with the depth.
+        self.root.offset_body += n;
+        self.root.offset_end += n;
+        let mut stack: Vec<&mut Part> = self.root.children.iter_mut().collect();
+        while let Some(part) = stack.pop() {
+            part.offset_header += n;
             part.offset_body += n;
             part.offset_end += n;
-            for child in &mut part.children {
-                shift_part(child, n, false);
-            }
+            stack.extend(part.children.iter_mut());
         }
-        shift_part(&mut self.root, n, true);
     }
 
     pub fn to_json(&self) -> String {
@@ -395,5 +615,191 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
     fn garbage_still_has_a_root() {
         let meta = MessageMeta::compute(b"\xff\xfe no headers at all");
         assert!(meta.root.offset_end > 0);
+    }
+
+    /// `depth` multiparts, each holding the next, around one text part.
+    pub(crate) fn multipart_bomb(depth: usize) -> Vec<u8> {
+        let mut s = String::from("From: a@b.vn\r\nSubject: bomb\r\n");
+        for i in 0..depth {
+            s.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        s.push_str("Content-Type: text/plain\r\n\r\nhi\r\n");
+        for i in (0..depth).rev() {
+            s.push_str(&format!("--b{i}--\r\n"));
+        }
+        s.into_bytes()
+    }
+
+    /// `depth` message/rfc822 parts, each holding the next.
+    pub(crate) fn rfc822_bomb(depth: usize) -> Vec<u8> {
+        let mut s = String::from("From: a@b.vn\r\nSubject: bomb\r\n");
+        for _ in 0..depth {
+            s.push_str("Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n");
+        }
+        s.push_str("\r\nhi\r\n");
+        s.into_bytes()
+    }
+
+    fn depth_of(part: &Part) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(part, 0usize)];
+        while let Some((p, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            stack.extend(p.children.iter().map(|c| (c, d + 1)));
+        }
+        deepest
+    }
+
+    fn check_offsets(part: &Part, len: u32) {
+        let mut stack = vec![part];
+        while let Some(p) = stack.pop() {
+            assert!(p.offset_header <= p.offset_body, "{p:?}");
+            assert!(p.offset_body <= p.offset_end);
+            assert!(p.offset_end <= len);
+            stack.extend(p.children.iter());
+        }
+    }
+
+    /// Runs `f` on a thread with a tokio worker's stack (2 MiB): a stack overflow aborts.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn nesting_bombs_stay_bounded_and_read_back() {
+        for depth in [100, 1_000, 10_000, 50_000] {
+            for (kind, raw) in [("multipart", multipart_bomb(depth)), ("rfc822", rfc822_bomb(depth))] {
+                let len = raw.len() as u32;
+                let meta = on_small_stack(move || MessageMeta::compute(&raw));
+                let limits = ParseLimits::default();
+                assert!(
+                    depth_of(&meta.root) <= limits.max_depth as usize,
+                    "{kind} {depth}: depth {}",
+                    depth_of(&meta.root)
+                );
+                assert_eq!(meta.root.offset_end, len, "{kind} {depth}: root spans the message");
+                assert_eq!(meta.envelope.subject.as_deref(), Some("bomb"));
+                check_offsets(&meta.root, len);
+                let json = meta.to_json();
+                let back = on_small_stack(move || MessageMeta::from_json(&json));
+                assert_eq!(back.as_ref(), Some(&meta), "{kind} {depth}: reads back");
+            }
+        }
+    }
+
+    #[test]
+    fn configured_depth_is_clamped_to_what_json_holds() {
+        let limits = ParseLimits {
+            max_depth: 10_000,
+            ..ParseLimits::default()
+        };
+        let meta = MessageMeta::compute_with(&multipart_bomb(200), &limits);
+        assert_eq!(depth_of(&meta.root), HARD_MAX_DEPTH as usize);
+        assert!(MessageMeta::from_json(&meta.to_json()).is_some());
+        let shallow = ParseLimits {
+            max_depth: 3,
+            ..ParseLimits::default()
+        };
+        let meta = MessageMeta::compute_with(&multipart_bomb(10), &shallow);
+        assert_eq!(depth_of(&meta.root), 3);
+        // The leaf at the limit is the multipart kept whole.
+        let mut leaf = &meta.root;
+        while let Some(c) = leaf.children.first() {
+            leaf = c;
+        }
+        assert_eq!(leaf.content_type, "multipart");
+        assert!(leaf.lines > 0);
+    }
+
+    #[test]
+    fn part_count_is_bounded() {
+        let mut s = String::from("Subject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for i in 0..20_000 {
+            s.push_str(&format!("--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"));
+        }
+        s.push_str("--b--\r\n");
+        let raw = s.into_bytes();
+        let limits = ParseLimits {
+            max_parts: 100,
+            ..ParseLimits::default()
+        };
+        let meta = MessageMeta::compute_with(&raw, &limits);
+        assert!(meta.root.children.len() < 100, "{}", meta.root.children.len());
+        assert_eq!(meta.root.offset_end as usize, raw.len());
+        check_offsets(&meta.root, raw.len() as u32);
+        // Parts beyond the bound stay inside the multipart's body: nothing is lost.
+        let last = meta.root.children.last().unwrap();
+        assert!(last.offset_end as usize <= raw.len());
+        assert!(raw[last.offset_end as usize..].ends_with(b"part 19999\r\n--b--\r\n"));
+    }
+
+    #[test]
+    fn header_bombs_are_cut() {
+        let mut s = String::from("Subject: headers\r\n");
+        for i in 0..50_000 {
+            s.push_str(&format!("X-Filler-{i}: y\r\n"));
+        }
+        s.push_str("To: ");
+        for i in 0..5_000 {
+            s.push_str(&format!("u{i}@x.vn, "));
+        }
+        s.push_str("last@x.vn\r\n\r\nbody\r\n");
+        let raw = s.into_bytes();
+        let meta = MessageMeta::compute(&raw);
+        assert_eq!(meta.envelope.subject.as_deref(), Some("headers"));
+        assert_eq!(meta.root.offset_end as usize, raw.len());
+        check_offsets(&meta.root, raw.len() as u32);
+        // A To: of 5,001 addresses within the header bound is kept to the address bound.
+        let mut s = String::from("Subject: to\r\nTo: ");
+        for i in 0..5_000 {
+            s.push_str(&format!("u{i}@x.vn, "));
+        }
+        s.push_str("last@x.vn\r\n\r\nbody\r\n");
+        let meta = MessageMeta::compute(&s.into_bytes());
+        assert_eq!(meta.envelope.to.len(), ParseLimits::default().max_addresses as usize);
+    }
+
+    #[test]
+    fn encoded_nested_messages_have_no_foreign_offsets() {
+        let inner = "Subject: inner\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\n\r\nx\r\n--q--\r\n";
+        let b64 = {
+            const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let bytes = inner.as_bytes();
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let n = chunk.len();
+                let v = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+                for i in 0..4 {
+                    if i <= n {
+                        out.push(T[(v >> (18 - 6 * i) & 63) as usize] as char);
+                    } else {
+                        out.push('=');
+                    }
+                }
+            }
+            out
+        };
+        let raw = format!("Subject: outer\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n");
+        let meta = MessageMeta::compute(raw.as_bytes());
+        assert_eq!(meta.root.content_type, "message");
+        assert_eq!(meta.root.envelope.as_ref().unwrap().subject.as_deref(), Some("inner"));
+        assert!(meta.root.children.is_empty());
+        check_offsets(&meta.root, raw.len() as u32);
+    }
+
+    #[test]
+    fn stored_parse_shift_is_iterative() {
+        let mut meta = MessageMeta::compute(&multipart_bomb(40));
+        let before = meta.clone();
+        meta.shift(10);
+        assert_eq!(meta.root.offset_header, 0);
+        assert_eq!(meta.root.children[0].offset_header, before.root.children[0].offset_header + 10);
     }
 }

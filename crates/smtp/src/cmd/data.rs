@@ -3,11 +3,18 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codes::*;
-use crate::io::{read_chunk, read_data, DataEnd};
+use crate::io::{normalise_line_endings, read_chunk, read_data, BodyLines, DataEnd};
 use crate::session::{flush, Io, Next, Session};
 
 fn timed_out() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "data transfer timed out")
+}
+
+fn bare_line_ending() -> Reply {
+    reply(
+        C554_BARE_LINE_ENDING,
+        "Message refused: bare CR or LF in or next to an end of data (RFC 5321 2.3.8)",
+    )
 }
 
 impl Session {
@@ -79,6 +86,10 @@ impl Session {
                     ),
                 )
             }
+            DataEnd::BareLineEnding => {
+                self.transaction = None;
+                bare_line_ending()
+            }
             DataEnd::Broken => {
                 reply(
                     C500_LINE_TOO_LONG,
@@ -144,7 +155,13 @@ impl Session {
             .encode(out);
             return Ok(Next::Continue);
         }
-        let body = std::mem::take(&mut transaction.bdat_body);
+        let mut body = std::mem::take(&mut transaction.bdat_body);
+        // No BINARYMIME: the body is text, its lines end in CRLF as in DATA.
+        if normalise_line_endings(&mut body) == BodyLines::BareCr {
+            self.transaction = None;
+            bare_line_ending().encode(out);
+            return Ok(Next::Continue);
+        }
         self.accept_message(body).await.encode(out);
         Ok(Next::Continue)
     }
