@@ -52,11 +52,16 @@ pub const C421_TIMEOUT: (u16, &str) = (421, "4.4.2");
 pub const C451_LOCAL_ERROR: (u16, &str) = (451, "4.3.0");
 pub const C451_AV_UNAVAILABLE: (u16, &str) = (451, "4.7.1");
 pub const C452_OVER_QUOTA: (u16, &str) = (452, "4.2.2");
+/// RFC 3463 4.3.1: mail system full.
+pub const C452_SYSTEM_FULL: (u16, &str) = (452, "4.3.1");
 pub const C452_TOO_MANY_RCPTS: (u16, &str) = (452, "4.5.3");
 pub const C454_AUTH_TEMP: (u16, &str) = (454, "4.7.0");
 pub const C500_SYNTAX: (u16, &str) = (500, "5.5.2");
 pub const C500_LINE_TOO_LONG: (u16, &str) = (500, "5.5.0");
 pub const C501_ARGS: (u16, &str) = (501, "5.5.4");
+pub const C501_ARGS_SYNTAX: (u16, &str) = (501, "5.5.2");
+/// RFC 6531 3.7.4.1: a non-ASCII address in a transaction without SMTPUTF8.
+pub const C553_NON_ASCII: (u16, &str) = (553, "5.6.7");
 pub const C501_BAD_SENDER: (u16, &str) = (501, "5.1.7");
 pub const C501_BAD_RCPT: (u16, &str) = (501, "5.1.3");
 pub const C502_NOT_IMPLEMENTED: (u16, &str) = (502, "5.5.1");

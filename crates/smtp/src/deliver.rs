@@ -109,10 +109,10 @@ impl Session {
 
         // 2. Submission: the From: header must be an address the user may send as.
         if let Some(user) = &self.auth {
-            let allowed = store
-                .sendable_addresses(user.account_id)
-                .await
-                .unwrap_or_default();
+            let allowed = match store.sendable_addresses(user.account_id).await {
+                Ok(list) => list,
+                Err(e) => return transient(&self.id, "sender lookup failed", &e),
+            };
             let bad = meta
                 .envelope
                 .from
@@ -273,10 +273,14 @@ impl Session {
                 }
             };
             for forward in forwards {
-                if apply_forward(&context, &forward, body.len(), &mut accounts, &mut remote).await
-                    && !forward.keep_copy
+                match apply_forward(&context, &forward, body.len(), &mut accounts, &mut remote)
+                    .await
                 {
-                    accounts.remove(&forward.account_id);
+                    Ok(true) if !forward.keep_copy => {
+                        accounts.remove(&forward.account_id);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return transient(&self.id, "forward target lookup failed", &e),
                 }
             }
         }
@@ -362,14 +366,22 @@ impl Session {
                     format!("Ok: queued as {}", &delivered.blob_id[..16]),
                 )
             }
-            Err(e) => {
-                tracing::error!(session = %self.id, error = %e, "delivery commit failed");
-                reply(
-                    C451_LOCAL_ERROR,
-                    "Local error in processing, try again later",
-                )
-            }
+            Err(e) => transient(&self.id, "delivery commit failed", &e),
         }
+    }
+}
+
+/// The answer to a storage failure in a transaction: always 4xx so the sender retries
+/// (RFC 5321 4.2.5), 452 4.3.1 when the disk is full (RFC 3463).
+fn transient(session: &impl std::fmt::Display, what: &str, e: &storage::Error) -> Reply {
+    tracing::error!(session = %session, error = %e, "{what}");
+    if e.is_storage_full() {
+        reply(C452_SYSTEM_FULL, "Insufficient system storage, try again later")
+    } else {
+        reply(
+            C451_LOCAL_ERROR,
+            "Local error in processing, try again later",
+        )
     }
 }
 
@@ -383,10 +395,11 @@ async fn apply_forward(
     size: usize,
     accounts: &mut BTreeSet<i64>,
     remote: &mut Vec<(String, Option<String>, Option<String>)>,
-) -> bool {
+) -> Result<bool, storage::Error> {
     let store = &context.store;
     let domain = forward.target.rsplit_once('@').map_or("", |(_, d)| d);
-    let local = context.is_local_domain(domain).await.unwrap_or(false);
+    // A lookup failure is passing: the whole delivery is retried, never forwarded elsewhere.
+    let local = context.is_local_domain(domain).await?;
     let refused = |why: String| async move {
         tracing::warn!(account = %forward.address, target = %forward.target, %why, "forward refused");
         let _ = store
@@ -405,7 +418,7 @@ async fn apply_forward(
         &forward.target,
         local,
     ) {
-        return refused(why.to_string()).await;
+        return Ok(refused(why.to_string()).await);
     }
     if !local {
         if !remote
@@ -414,24 +427,24 @@ async fn apply_forward(
         {
             remote.push((forward.target.clone(), None, None));
         }
-        return true;
+        return Ok(true);
     }
     let can_receive = |a: &storage::AccountRef| {
         a.status == storage::AccountStatus::Active
             && (a.quota_bytes == 0 || a.used_bytes + size as i64 <= a.quota_bytes)
     };
-    match store.resolve(&forward.target).await {
-        Ok(storage::Resolved::Account(target)) if target.account_id == forward.account_id => {
+    Ok(match store.resolve(&forward.target).await? {
+        storage::Resolved::Account(target) if target.account_id == forward.account_id => {
             refused("forwards to itself".to_string()).await
         }
-        Ok(storage::Resolved::Account(target)) if can_receive(&target) => {
+        storage::Resolved::Account(target) if can_receive(&target) => {
             accounts.insert(target.account_id);
             true
         }
-        Ok(storage::Resolved::Account(_)) => {
+        storage::Resolved::Account(_) => {
             refused("target mailbox closed or full".to_string()).await
         }
-        Ok(storage::Resolved::Group { members, .. }) => {
+        storage::Resolved::Group { members, .. } => {
             let receiving: Vec<i64> = members
                 .iter()
                 .filter(|m| m.account_id != forward.account_id && can_receive(m))
@@ -440,7 +453,6 @@ async fn apply_forward(
             accounts.extend(&receiving);
             !receiving.is_empty()
         }
-        Ok(_) => refused("no such mailbox here".to_string()).await,
-        Err(e) => refused(e.to_string()).await,
-    }
+        storage::Resolved::Unknown => refused("no such mailbox here".to_string()).await,
+    })
 }

@@ -1,7 +1,7 @@
 //! Bounded reading: command lines, DATA (dot-unstuffed), BDAT chunks. Memory never exceeds the
 //! configured line and message limits, whatever the peer sends.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 
 /// One command line, or why there is none.
 #[derive(Debug, PartialEq, Eq)]
@@ -192,6 +192,52 @@ pub fn normalise_line_endings(body: &mut Vec<u8>) -> BodyLines {
     }
     *body = out;
     BodyLines::Normalised
+}
+
+/// A reader that counts the bytes consumed through it (the data-rate watchdog reads the
+/// count while a transfer runs).
+pub struct Counting<'a, R> {
+    inner: &'a mut R,
+    count: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl<'a, R> Counting<'a, R> {
+    pub fn new(inner: &'a mut R, count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        Counting { inner, count }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<'_, R> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut *this.inner).poll_read(cx, buf);
+        this.count.fetch_add(
+            buf.filled().len() - before,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        poll
+    }
+}
+
+impl<R: AsyncBufRead + Unpin> AsyncBufRead for Counting<'_, R> {
+    fn poll_fill_buf(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<&[u8]>> {
+        std::pin::Pin::new(&mut *self.get_mut().inner).poll_fill_buf(cx)
+    }
+
+    fn consume(self: std::pin::Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        this.count
+            .fetch_add(amt, std::sync::atomic::Ordering::Relaxed);
+        std::pin::Pin::new(&mut *this.inner).consume(amt);
+    }
 }
 
 /// Bytes read at a time from a BDAT chunk: memory grows with what arrives, never with what a

@@ -41,6 +41,14 @@ pub struct Settings {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub idle_timeout: Duration,
+    /// When fewer than a tenth of the connection slots are free, an unauthenticated session
+    /// waiting longer than this for a command line is closed (421) to make room.
+    pub pressure_idle_timeout: Duration,
+    /// Deadline of a TLS handshake (STARTTLS or port 465).
+    pub tls_handshake_timeout: Duration,
+    /// Slowest DATA/BDAT transfer accepted, in bytes per second, after a first
+    /// `idle_timeout / 10` of grace.
+    pub min_data_rate: usize,
     pub max_messages_per_connection: usize,
     pub max_commands_before_mail: usize,
     pub max_errors: usize,
@@ -63,8 +71,11 @@ impl Settings {
             max_recipients: 100,
             max_line_length: 4096,
             max_connections: 1000,
-            max_connections_per_ip: 50,
+            max_connections_per_ip: 20,
             idle_timeout: Duration::from_secs(300),
+            pressure_idle_timeout: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(10),
+            min_data_rate: 1024,
             max_messages_per_connection: 100,
             max_commands_before_mail: 20,
             max_errors: 10,
@@ -95,6 +106,8 @@ pub struct Context {
     pub auth_throttle: Arc<policy::limits::AuthThrottle>,
     pub per_ip: policy::limits::PerIpConnections,
     pub connections: Arc<tokio::sync::Semaphore>,
+    /// Connections waiting for a slot (see `server::slot`).
+    pub slot_waiters: std::sync::atomic::AtomicUsize,
     /// SPF/DKIM/DMARC for MX mail; `None` skips the checks (no DNS at all).
     pub authenticator: Option<authres::Authenticator>,
     /// Wakes the outbound worker when a message was queued (else it finds it at its next poll).
@@ -123,6 +136,7 @@ impl Context {
             auth_throttle,
             per_ip: Default::default(),
             connections,
+            slot_waiters: Default::default(),
             authenticator: None,
             outbound_waker: None,
             local_domains: Default::default(),
@@ -153,6 +167,35 @@ impl Context {
         let answer = domains.contains(&domain.to_lowercase());
         *self.local_domains.lock().unwrap() = (Some(std::time::Instant::now()), domains);
         Ok(answer)
+    }
+
+    /// True when fewer than a tenth of the connection slots are free: slow unauthenticated
+    /// sessions are then shed.
+    pub fn under_pressure(&self) -> bool {
+        self.connections.available_permits().saturating_mul(10) < self.settings.max_connections
+    }
+
+    /// The domain a bare `postmaster` recipient names (RFC 5321 4.5.1): the hosted domain the
+    /// host name lies in (mail.kontum.gov.vn → kontum.gov.vn), else the first hosted domain,
+    /// else the host name itself.
+    pub async fn postmaster_domain(&self) -> Result<String, storage::Error> {
+        let hostname = self.settings.hostname.to_lowercase();
+        let mut candidate = hostname.as_str();
+        loop {
+            if self.is_local_domain(candidate).await? {
+                return Ok(candidate.to_string());
+            }
+            match candidate.split_once('.') {
+                Some((_, rest)) if rest.contains('.') => candidate = rest,
+                _ => break,
+            }
+        }
+        let domains = self.store.list_domains().await?;
+        Ok(domains
+            .into_iter()
+            .map(|d| d.name)
+            .min()
+            .unwrap_or(hostname))
     }
 
     /// Enables SPF/DKIM/DMARC checks with this authenticator.

@@ -149,6 +149,34 @@ async fn accept_loop(
     .await;
 }
 
+/// How long a connection arriving when every slot is taken waits for one, while slow
+/// unauthenticated sessions are shed (they check twice a second).
+const SLOT_WAIT: Duration = Duration::from_secs(3);
+
+/// A connection slot: at once if one is free; when all are taken, the first one freed within
+/// [`SLOT_WAIT`] — at most a tenth of the slots' worth of connections wait, the rest are
+/// refused at once.
+async fn slot(context: &Context) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(permit) = context.connections.clone().try_acquire_owned() {
+        return Some(permit);
+    }
+    let waiting = context
+        .slot_waiters
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let permit = if waiting < context.settings.max_connections / 10 + 1 {
+        tokio::time::timeout(SLOT_WAIT, context.connections.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    } else {
+        None
+    };
+    context
+        .slot_waiters
+        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    permit
+}
+
 async fn refuse(mut stream: TcpStream, text: &str) {
     let mut out = vec![];
     reply(C421_TOO_BUSY, text).encode(&mut out);
@@ -167,18 +195,21 @@ async fn connection(
     // Connection caps (total, then per IP), answered with 421 4.7.0 before any session.
     metrics::counter!("govmail_connections_total", "protocol" => "smtp", "listener" => kind.name())
         .increment(1);
-    let Ok(_permit) = context.connections.clone().try_acquire_owned() else {
-        metrics::counter!("govmail_connections_refused_total", "protocol" => "smtp", "reason" => "total").increment(1);
-        tracing::warn!(%peer, "connection refused: server connection limit");
-        return refuse(stream, "Too many connections, try again later").await;
-    };
+    // Per IP first: one address never waits for, or takes, the slots others free.
     if !context
         .per_ip
         .try_acquire(peer.ip(), context.settings.max_connections_per_ip)
     {
+        metrics::counter!("govmail_connections_refused_total", "protocol" => "smtp", "reason" => "per_ip").increment(1);
         tracing::warn!(%peer, "connection refused: per-IP connection limit");
         return refuse(stream, "Too many connections from your address").await;
     }
+    let Some(_permit) = slot(&context).await else {
+        context.per_ip.release(peer.ip());
+        metrics::counter!("govmail_connections_refused_total", "protocol" => "smtp", "reason" => "total").increment(1);
+        tracing::warn!(%peer, "connection refused: server connection limit");
+        return refuse(stream, "Too many connections, try again later").await;
+    };
     let mut session = Session::new(context.clone(), kind, peer, shutdown);
     let result = async {
         match kind {
@@ -187,7 +218,7 @@ async fn connection(
                     return;
                 };
                 let handshake =
-                    tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)).await;
+                    tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(stream)).await;
                 if let Ok(Ok(tls)) = handshake {
                     session.set_tls();
                     let _ = session.run(tls).await;
@@ -199,7 +230,7 @@ async fn connection(
                         return;
                     };
                     let handshake =
-                        tokio::time::timeout(Duration::from_secs(30), acceptor.accept(plain)).await;
+                        tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(plain)).await;
                     if let Ok(Ok(tls)) = handshake {
                         session.set_tls();
                         let _ = session.run(tls).await;

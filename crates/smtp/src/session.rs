@@ -22,6 +22,18 @@ use crate::io::{read_line, Line};
 use crate::server::ListenerKind;
 use crate::Context;
 
+/// How often a waiting session looks at its deadlines and at the connection pressure.
+const PRESSURE_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How waiting for a command line ended.
+enum WaitEnd {
+    Line(std::io::Result<Line>),
+    Shutdown,
+    Timeout,
+    /// Shed to free a connection slot.
+    Shed,
+}
+
 /// How a session run ended.
 pub enum Outcome<S> {
     Closed,
@@ -191,24 +203,56 @@ impl Session {
             if io.buffer().is_empty() {
                 flush(&mut io, &mut out).await?;
             }
-            let line = tokio::select! {
-                line = tokio::time::timeout(
-                    settings.idle_timeout,
-                    read_line(&mut io, settings.max_line_length, settings.max_line_length * 4),
-                ) => line,
-                _ = self.shutdown.changed() => {
+            // One command line, within the idle timeout in all; when connection slots run
+            // low, an unauthenticated session that has waited longer than the pressure
+            // timeout for its line is shed to make room (slowloris).
+            let started = tokio::time::Instant::now();
+            let sheddable = self.auth.is_none();
+            let context = &self.context;
+            let shutdown = &mut self.shutdown;
+            let wait = async {
+                let read = read_line(&mut io, settings.max_line_length, settings.max_line_length * 4);
+                tokio::pin!(read);
+                let mut tick = tokio::time::interval(PRESSURE_CHECK);
+                loop {
+                    tokio::select! {
+                        line = &mut read => return WaitEnd::Line(line),
+                        _ = shutdown.changed() => return WaitEnd::Shutdown,
+                        _ = tick.tick() => {
+                            let waited = started.elapsed();
+                            if waited >= settings.idle_timeout {
+                                return WaitEnd::Timeout;
+                            }
+                            if sheddable
+                                && waited >= settings.pressure_idle_timeout
+                                && context.under_pressure()
+                            {
+                                return WaitEnd::Shed;
+                            }
+                        }
+                    }
+                }
+            }
+            .await;
+            let line = match wait {
+                WaitEnd::Line(line) => line?,
+                WaitEnd::Shutdown => {
                     reply(C421_SHUTDOWN, format!("{} shutting down, try again later", settings.hostname)).encode(&mut out);
                     flush(&mut io, &mut out).await?;
                     return Ok(Outcome::Closed);
                 }
-            };
-            let line = match line {
-                Err(_) => {
+                WaitEnd::Timeout => {
                     reply(C421_TIMEOUT, "Idle timeout, closing connection").encode(&mut out);
                     let _ = flush(&mut io, &mut out).await;
                     return Ok(Outcome::Closed);
                 }
-                Ok(line) => line?,
+                WaitEnd::Shed => {
+                    metrics::counter!("govmail_connections_shed_total", "protocol" => "smtp").increment(1);
+                    tracing::info!(session = %self.id, "slow client shed: connection slots low");
+                    reply(C421_TOO_BUSY, "Too slow while the server is busy, try again later").encode(&mut out);
+                    let _ = tokio::time::timeout(PRESSURE_CHECK, flush(&mut io, &mut out)).await;
+                    return Ok(Outcome::Closed);
+                }
             };
             let line = match line {
                 Line::Complete(line) => line,
@@ -263,6 +307,14 @@ impl Session {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        if let Some(problem) = command_line_problem(line) {
+            reply(C501_ARGS_SYNTAX, problem).encode(out);
+            if self.error_limit_reached() {
+                reply(C421_TOO_BUSY, "Too many errors, closing connection").encode(out);
+                return Ok(Next::Close);
+            }
+            return Ok(Next::Continue);
+        }
         let parsed = Request::parse(&mut line.iter());
         let request = match parsed {
             Ok(request) => request,
@@ -377,4 +429,21 @@ impl Session {
         };
         Ok(next)
     }
+}
+
+/// Why a command line cannot be a command, before parsing: RFC 5321 2.3.8 / 4.1.1 allow no
+/// control characters but the CRLF ending, and RFC 6531 3.3 allows only UTF-8 beyond ASCII.
+fn command_line_problem(line: &[u8]) -> Option<&'static str> {
+    let content = line.strip_suffix(b"\n").unwrap_or(line);
+    let content = content.strip_suffix(b"\r").unwrap_or(content);
+    if content
+        .iter()
+        .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        return Some("Control characters (NUL, bare CR or LF) are not allowed in commands");
+    }
+    if std::str::from_utf8(content).is_err() {
+        return Some("Command is not valid UTF-8");
+    }
+    None
 }

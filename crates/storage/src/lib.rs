@@ -83,6 +83,30 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Database(_) | Error::Io(_))
     }
+
+    /// True when the disk (or the database's) is full: SQLite's SQLITE_FULL (13),
+    /// PostgreSQL's `53100 disk_full`, or ENOSPC/EDQUOT writing a blob.
+    pub fn is_storage_full(&self) -> bool {
+        fn io_full(e: &std::io::Error) -> bool {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) || matches!(e.raw_os_error(), Some(28 | 122))
+        }
+        match self {
+            Error::Io(e) => io_full(e),
+            Error::Database(sqlx::Error::Io(e)) => io_full(e),
+            Error::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or("");
+                // SQLite reports extended result codes; the primary code is the low byte.
+                code == "53100"
+                    || code.parse::<i32>().is_ok_and(|c| c & 0xff == 13)
+                    || db.message().contains("database or disk is full")
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,11 +3,48 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codes::*;
-use crate::io::{normalise_line_endings, read_chunk, read_data, BodyLines, DataEnd};
+use crate::io::{normalise_line_endings, read_chunk, read_data, BodyLines, Counting, DataEnd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::session::{flush, Io, Next, Session};
 
 fn timed_out() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "data transfer timed out")
+}
+
+/// Runs a DATA or BDAT transfer under its deadlines: all of it within four idle periods, and
+/// after a grace of a tenth of one, on average at least `min_data_rate` bytes per second
+/// (slow senders holding a connection slot are cut off). `progress` counts bytes read.
+async fn within_deadlines<T>(
+    settings: &crate::Settings,
+    progress: &AtomicUsize,
+    transfer: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    let started = tokio::time::Instant::now();
+    let grace = settings.idle_timeout / 10;
+    tokio::pin!(transfer);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            done = &mut transfer => return done,
+            _ = tick.tick() => {
+                let elapsed = started.elapsed();
+                if elapsed >= settings.idle_timeout * 4 {
+                    return Err(timed_out());
+                }
+                if let Some(slow) = elapsed.checked_sub(grace) {
+                    let needed = (slow.as_secs_f64() * settings.min_data_rate as f64) as usize;
+                    if progress.load(Ordering::Relaxed) < needed {
+                        return Err(timed_out());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reply when a transfer missed its deadlines (RFC 3463 4.4.2: connection dropped).
+fn too_slow() -> Reply {
+    reply(C421_TIMEOUT, "Data transfer too slow, closing connection")
 }
 
 fn bare_line_ending() -> Reply {
@@ -58,12 +95,18 @@ impl Session {
         flush(io, out).await?;
         let settings = &self.context.settings;
         // A whole transfer may take at most four idle periods: slow senders are cut off.
-        let end = tokio::time::timeout(
-            settings.idle_timeout * 4,
-            read_data(io, settings.max_line_length, settings.max_message_size),
-        )
-        .await
-        .map_err(|_| timed_out())??;
+        let progress = AtomicUsize::new(0);
+        let mut counted = Counting::new(io, &progress);
+        let read = read_data(&mut counted, settings.max_line_length, settings.max_message_size);
+        let end = match within_deadlines(settings, &progress, read).await {
+            Ok(end) => end,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                self.transaction = None;
+                too_slow().encode(out);
+                return Ok(Next::Close);
+            }
+            Err(e) => return Err(e),
+        };
         let answer = match end {
             DataEnd::Message(body) => self.accept_message(body).await,
             DataEnd::TooBig => {
@@ -114,7 +157,6 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let settings = self.context.settings.clone();
-        let deadline = settings.idle_timeout * 4;
         let refusal = self.data_refusal();
         // The chunk follows the command whatever we answer: read it (bounded), then reply.
         let mut scratch = Vec::new();
@@ -127,9 +169,18 @@ impl Session {
         } else {
             settings.max_message_size
         };
-        let fits = tokio::time::timeout(deadline, read_chunk(io, chunk_size, target, limit))
-            .await
-            .map_err(|_| timed_out())??;
+        let progress = AtomicUsize::new(0);
+        let mut counted = Counting::new(io, &progress);
+        let read = read_chunk(&mut counted, chunk_size, target, limit);
+        let fits = match within_deadlines(&settings, &progress, read).await {
+            Ok(fits) => fits,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                self.transaction = None;
+                too_slow().encode(out);
+                return Ok(Next::Close);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(refusal) = refusal {
             refusal.encode(out);
             return Ok(self.after_error());

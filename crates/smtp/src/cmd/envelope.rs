@@ -63,6 +63,15 @@ impl Session {
             return Next::Continue;
         }
         let address = from.address.trim().to_string();
+        let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
+        if !smtputf8 && !address.is_ascii() {
+            reply(
+                C553_NON_ASCII,
+                "Non-ASCII sender address needs the SMTPUTF8 parameter",
+            )
+            .encode(out);
+            return self.after_error();
+        }
         if !address.is_empty() {
             if let Err(problem) = parse_mailbox(&address) {
                 let text = match problem {
@@ -95,13 +104,16 @@ impl Session {
             (None, _) => {
                 // MX: mail claiming one of our domains must come through submission.
                 if let Ok(mailbox) = parse_mailbox(&address) {
-                    if self
-                        .context
-                        .store
-                        .is_local_domain(&mailbox.domain)
-                        .await
-                        .unwrap_or(false)
-                    {
+                    let local = match self.context.is_local_domain(&mailbox.domain).await {
+                        Ok(local) => local,
+                        Err(e) => {
+                            // A passing fault is not "not ours": the sender retries.
+                            tracing::warn!(session = %self.id, error = %e, "domain lookup failed");
+                            reply(C451_LOCAL_ERROR, "Temporary lookup failure").encode(out);
+                            return Next::Continue;
+                        }
+                    };
+                    if local {
                         reply(
                             C550_POLICY,
                             "Sender address is in a local domain: authenticate on submission",
@@ -122,7 +134,7 @@ impl Session {
             } else {
                 None
             },
-            smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
+            smtputf8,
             ..Transaction::default()
         });
         reply(C250_SENDER_OK, "Sender OK").encode(out);
@@ -147,7 +159,26 @@ impl Session {
             reply(C452_TOO_MANY_RCPTS, "Too many recipients").encode(out);
             return Next::Continue;
         }
-        let address = to.address.trim().to_string();
+        let mut address = to.address.trim().to_string();
+        if !transaction.smtputf8 && !address.is_ascii() {
+            reply(
+                C553_NON_ASCII,
+                "Non-ASCII recipient address needs SMTPUTF8 on MAIL",
+            )
+            .encode(out);
+            return self.after_error();
+        }
+        // RFC 5321 4.5.1: "postmaster" without a domain must be accepted: it names ours.
+        if address.eq_ignore_ascii_case("postmaster") {
+            match self.context.postmaster_domain().await {
+                Ok(domain) => address = format!("postmaster@{domain}"),
+                Err(e) => {
+                    tracing::warn!(session = %self.id, error = %e, "domain lookup failed");
+                    reply(C451_LOCAL_ERROR, "Temporary lookup failure").encode(out);
+                    return Next::Continue;
+                }
+            }
+        }
         let mailbox = match parse_mailbox(&address) {
             Ok(m) => m,
             Err(AddressProblem::Syntax(text)) => {
