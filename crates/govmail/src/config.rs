@@ -260,6 +260,12 @@ pub struct Imap {
     pub idle_timeout_secs: u64,
     pub max_line_length: usize,
     pub max_errors: usize,
+    /// Folders per account (INBOX included); CREATE beyond answers NO [LIMIT].
+    pub max_folders: usize,
+    /// Hierarchy levels in a folder name.
+    pub max_folder_depth: usize,
+    /// Bytes (UTF-8) in a folder name.
+    pub max_folder_name_bytes: usize,
 }
 
 impl Default for Imap {
@@ -270,6 +276,9 @@ impl Default for Imap {
             idle_timeout_secs: 1800,
             max_line_length: 65_536,
             max_errors: 20,
+            max_folders: 1000,
+            max_folder_depth: 16,
+            max_folder_name_bytes: 1024,
         }
     }
 }
@@ -670,10 +679,15 @@ impl Config {
                 self.imap.max_connections_per_ip,
             ),
             ("imap.max_errors", self.imap.max_errors),
+            ("imap.max_folders", self.imap.max_folders),
+            ("imap.max_folder_depth", self.imap.max_folder_depth),
         ] {
             if value == 0 {
                 return Err(err(key, "must be at least 1"));
             }
+        }
+        if self.imap.max_folder_name_bytes < 255 {
+            return Err(err("imap.max_folder_name_bytes", "must be at least 255"));
         }
         if self.imap.max_line_length < 1000 {
             return Err(err("imap.max_line_length", "must be at least 1000"));
@@ -797,6 +811,13 @@ mod tests {
             ),
             ("[smtp]\nmax_recipients = -1\n", &[], "smtp.max_recipients"),
             ("", &["smtp.max_recipients=0"], "smtp.max_recipients"),
+            ("", &["imap.max_folders=0"], "imap.max_folders"),
+            ("", &["imap.max_folder_depth=0"], "imap.max_folder_depth"),
+            (
+                "",
+                &["imap.max_folder_name_bytes=100"],
+                "imap.max_folder_name_bytes",
+            ),
             ("", &["nosection"], "nosection"),
             ("[bogus]\nx = 1\n", &[], "bogus"),
             ("[server\n", &[], "c.toml:1"),

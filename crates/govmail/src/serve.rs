@@ -60,6 +60,9 @@ fn imap_settings(config: &Config) -> imap::Settings {
         max_connections_per_ip: config.imap.max_connections_per_ip,
         max_errors: config.imap.max_errors,
         allow_plaintext_loopback: config.tls.allow_plaintext_loopback,
+        max_folders: config.imap.max_folders,
+        max_folder_depth: config.imap.max_folder_depth,
+        max_folder_name_bytes: config.imap.max_folder_name_bytes,
     }
 }
 

@@ -38,6 +38,14 @@ pub struct Settings {
     pub max_connections_per_ip: usize,
     pub max_errors: usize,
     pub allow_plaintext_loopback: bool,
+    /// Most folders one account may hold (INBOX included); CREATE beyond it answers
+    /// NO [LIMIT] and creates nothing.
+    pub max_folders: usize,
+    /// Most hierarchy levels in a folder name (`a/b/c` has 3).
+    pub max_folder_depth: usize,
+    /// Longest folder name in bytes of UTF-8 (each level is also at most
+    /// [`shared::MAX_PART_BYTES`]).
+    pub max_folder_name_bytes: usize,
 }
 
 impl Settings {
@@ -53,6 +61,9 @@ impl Settings {
             max_connections_per_ip: 200,
             max_errors: 20,
             allow_plaintext_loopback: false,
+            max_folders: 1000,
+            max_folder_depth: 16,
+            max_folder_name_bytes: 1024,
         }
     }
 }

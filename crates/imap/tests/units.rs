@@ -172,3 +172,137 @@ async fn shared_namespace_tricks_reach_nothing() {
     // Creating or deleting unit folders is not a delegate's business.
     a.fails("DELETE \"Đơn vị/STTTT/Sent\"", "NO").await;
 }
+
+/// Unit STTTT's INBOX with \Flagged on messages 1 and 2 (set by someone allowed to).
+async fn flagged_unit_server() -> (TestServer, i64) {
+    let (server, unit_account) = unit_server().await;
+    let inbox = server.store.folder(unit_account, "INBOX").await.unwrap();
+    server
+        .store
+        .store_flags(
+            inbox.id,
+            &[1, 2],
+            storage::FlagChange::Add,
+            &["\\Flagged".to_string()],
+            None,
+        )
+        .await
+        .unwrap();
+    (server, inbox.id)
+}
+
+/// Delegates A to STTTT with `rights`, logs in and selects the unit's INBOX.
+async fn select_as(server: &TestServer, rights: &str) -> (Client, Vec<String>, String) {
+    server
+        .store
+        .delegate("STTTT", USER_A, rights, false)
+        .await
+        .unwrap();
+    let mut a = Client::login(server.imap, USER_A).await;
+    a.ok("ENABLE UTF8=ACCEPT").await;
+    let (lines, status) = a.run("SELECT \"Đơn vị/STTTT/INBOX\"").await;
+    assert!(status.starts_with("OK"), "{rights}: {status}");
+    (a, lines, status)
+}
+
+/// What the PERMANENTFLAGS response code of a SELECT lists.
+fn permanent_flags(lines: &[String]) -> String {
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("* OK [PERMANENTFLAGS ("))
+        .unwrap_or_else(|| panic!("no PERMANENTFLAGS in {lines:?}"));
+    line["* OK [PERMANENTFLAGS (".len()..]
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// SELECT of a unit mailbox follows the delegate's rights: READ-ONLY only without "i", "e"
+/// and the "shared flag rights" (RFC 4314 5.2; every flag of a unit mailbox is one value for
+/// all its users, so those are "s", "t" and "w"), and PERMANENTFLAGS lists only the flags the
+/// rights let the user change (RFC 4314 5.1.1; which right each flag needs: RFC 4314 4).
+#[tokio::test]
+async fn select_of_a_unit_mailbox_reflects_the_rights() {
+    let (server, _) = flagged_unit_server().await;
+    // lr: nothing may change.
+    let (_, lines, status) = select_as(&server, "lr").await;
+    assert!(status.starts_with("OK [READ-ONLY]"), "{status}");
+    assert_eq!(permanent_flags(&lines), "");
+    // lri: messages may be added, so read-write, but no flag may change.
+    let (_, lines, status) = select_as(&server, "lri").await;
+    assert!(status.starts_with("OK [READ-WRITE]"), "{status}");
+    assert_eq!(permanent_flags(&lines), "");
+    // lrs: \Seen only.
+    let (_, lines, status) = select_as(&server, storage::RIGHTS_READ).await;
+    assert!(status.starts_with("OK [READ-WRITE]"), "{status}");
+    assert_eq!(permanent_flags(&lines), "\\Seen");
+    // lrst: \Seen and \Deleted, no keywords.
+    let (_, lines, _) = select_as(&server, "lrst").await;
+    assert_eq!(permanent_flags(&lines), "\\Deleted \\Seen");
+    // lrswite: \Seen through s, \Deleted through t, the others and new keywords through w.
+    let (_, lines, status) = select_as(&server, storage::RIGHTS_HANDLE).await;
+    assert!(status.starts_with("OK [READ-WRITE]"), "{status}");
+    assert_eq!(
+        permanent_flags(&lines),
+        "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*"
+    );
+}
+
+/// STORE in a unit mailbox changes only the flags the rights allow and leaves the others
+/// alone, also with FLAGS (replace); it fails, NO [NOPERM], only when it names no flag the
+/// user may change (RFC 4314 4: STORE "SHOULD NOT fail if the user has rights to modify at
+/// least one flag specified in the STORE").
+#[tokio::test]
+async fn store_in_a_unit_mailbox_changes_only_what_the_rights_allow() {
+    let (server, inbox) = flagged_unit_server().await;
+    let (mut a, _, _) = select_as(&server, storage::RIGHTS_READ).await;
+    assert_eq!(
+        a.ok("STORE 1 +FLAGS (\\Seen \\Answered)").await,
+        vec!["* 1 FETCH (FLAGS (\\Flagged \\Seen))"]
+    );
+    // FLAGS replaces only what A may change: \Flagged (needs w) stays.
+    assert_eq!(
+        a.ok("STORE 1 FLAGS ()").await,
+        vec!["* 1 FETCH (FLAGS (\\Flagged))"]
+    );
+    assert_eq!(
+        a.ok("STORE 2 FLAGS (\\Seen \\Deleted)").await,
+        vec!["* 2 FETCH (FLAGS (\\Flagged \\Seen))"]
+    );
+    a.fails("STORE 2 -FLAGS (\\Flagged)", "NO [NOPERM]").await;
+    a.fails("STORE 2 +FLAGS (\\Deleted \\Draft)", "NO [NOPERM]")
+        .await;
+    a.fails("STORE 3 FLAGS (\\Flagged)", "NO [NOPERM]").await;
+    let flags: Vec<String> = server
+        .store
+        .messages(inbox)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.flags)
+        .collect();
+    assert_eq!(flags, vec!["\\Flagged", "\\Flagged \\Seen", ""]);
+    // With "w" but not "t", FLAGS keeps \Deleted as it is and replaces the rest.
+    let (mut a, _, _) = select_as(&server, "lrsw").await;
+    server
+        .store
+        .store_flags(
+            inbox,
+            &[3],
+            storage::FlagChange::Add,
+            &["\\Deleted".to_string()],
+            None,
+        )
+        .await
+        .unwrap();
+    a.ok("NOOP").await;
+    assert_eq!(
+        a.ok("STORE 3 FLAGS (\\Answered $Urgent)").await,
+        vec!["* 3 FETCH (FLAGS (\\Deleted \\Answered $Urgent))"]
+    );
+    assert_eq!(
+        a.ok("STORE 3 FLAGS ($Later)").await,
+        vec!["* 3 FETCH (FLAGS (\\Deleted $Later))"]
+    );
+}

@@ -38,9 +38,18 @@ impl Session {
         self.state.user().cloned()
     }
 
-    /// A client's mailbox name to ours: modified UTF-7 unless UTF8=ACCEPT is enabled; no empty
-    /// components, no leading or trailing separator.
+    /// A client's mailbox name to ours: modified UTF-7 unless UTF8=ACCEPT is enabled, then
+    /// Unicode NFC, so that NFD and NFC spellings name one folder (RFC 9051 5.1: a name that
+    /// is not Net-Unicode, which RFC 5198 defines as NFC, is rejected or converted), and
+    /// `INBOX` in any case as its first level; no empty components, no leading or trailing
+    /// separator.
     pub(crate) fn decode_name(&self, raw: &str) -> Result<String, Done> {
+        let name = self.decode_name_raw(raw)?;
+        Ok(crate::shared::canonical_inbox(&crate::shared::nfc(&name)))
+    }
+
+    /// [`Session::decode_name`] without normalisation: the name exactly as the client sent it.
+    pub(crate) fn decode_name_raw(&self, raw: &str) -> Result<String, Done> {
         if raw.eq_ignore_ascii_case("INBOX") {
             return Ok("INBOX".to_string());
         }
@@ -105,8 +114,10 @@ impl Session {
         if let Err(done) = mailbox.require("r", "read messages") {
             return done;
         }
-        // RFC 4314 4: without a right to change anything, the mailbox opens read-only.
-        let read_only = read_only || !"stwe".chars().any(|r| mailbox.rights.contains(r));
+        // RFC 4314 5.2: READ-ONLY when none of "i", "e" and the "shared flag rights" is held.
+        // Every flag of a unit mailbox is one value for all its users (one row per message),
+        // so the shared flag rights are "s" (\Seen), "t" (\Deleted) and "w" (the others).
+        let read_only = read_only || !"iestw".chars().any(|r| mailbox.rights.contains(r));
         let folder = mailbox.folder.clone();
         if condstore {
             self.condstore = true;
@@ -127,11 +138,33 @@ impl Session {
                 .any(|f| f.eq_ignore_ascii_case("\\Seen"))
         });
         self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-        if read_only {
-            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
+        // RFC 4314 5.1.1: PERMANENTFLAGS reflects the user's rights: \Seen needs "s", \Deleted
+        // "t", every other flag and new keywords (\*) "w" (RFC 4314 4, STORE).
+        let permanent: Vec<&str> = if read_only {
+            vec![]
         } else {
-            self.untagged("OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
-        }
+            [
+                ("\\Answered", 'w'),
+                ("\\Flagged", 'w'),
+                ("\\Deleted", 't'),
+                ("\\Seen", 's'),
+                ("\\Draft", 'w'),
+                ("\\*", 'w'),
+            ]
+            .into_iter()
+            .filter(|(_, right)| mailbox.rights.contains(*right))
+            .map(|(flag, _)| flag)
+            .collect()
+        };
+        self.untagged(&format!(
+            "OK [PERMANENTFLAGS ({})] {}",
+            permanent.join(" "),
+            if permanent.is_empty() {
+                "No permanent flags permitted"
+            } else {
+                "Flags permitted"
+            }
+        ));
         self.untagged(&format!("{} EXISTS", messages.len()));
         self.untagged("0 RECENT");
         if let Some(index) = first_unseen {
@@ -241,9 +274,9 @@ impl Session {
     }
 
     pub(crate) async fn create(&mut self, raw: &str, special_use: Option<&str>) -> Done {
-        let Some(user) = self.user() else {
+        if self.user().is_none() {
             return Done::bad("Not authenticated");
-        };
+        }
         // RFC 9051 6.3.4: a trailing separator only says the name will have children.
         let name = match self.decode_name(raw.trim_end_matches('/')) {
             Ok(n) => n,
@@ -266,46 +299,66 @@ impl Session {
                 return Done::no("[USEATTR] Unsupported special-use attribute");
             }
         }
-        // Missing parents are created too (RFC 9051 6.3.4).
-        let parts: Vec<&str> = name.split('/').collect();
-        for depth in 1..parts.len() {
-            let parent = parts[..depth].join("/");
-            if self
-                .context
-                .store
-                .folder(user.account_id, &parent)
-                .await
-                .is_err()
-            {
-                if let Err(e) = self
-                    .context
-                    .store
-                    .create_folder(user.account_id, &parent)
-                    .await
-                {
-                    return self.server_error(e);
-                }
+        // Personal, or inside a unit with `k`; never a personal shadow of a shared name.
+        let target = match self.creation_target(&name).await {
+            Ok(t) => t,
+            Err(done) => return done,
+        };
+        if let Err(done) = crate::shared::check_new_name(&target.name, &self.context.settings) {
+            return done;
+        }
+        let existing = match self.context.store.folders(target.owner).await {
+            Ok(f) => f,
+            Err(e) => return self.server_error(e),
+        };
+        if existing.iter().any(|f| f.name == target.name) {
+            return Done::no("[ALREADYEXISTS] Mailbox already exists");
+        }
+        // Missing parents are created too (RFC 9051 6.3.4): all of them count against the
+        // limit, checked before any is created.
+        let parts: Vec<&str> = target.name.split('/').collect();
+        let missing: Vec<String> = (1..parts.len())
+            .map(|depth| parts[..depth].join("/"))
+            .filter(|parent| !existing.iter().any(|f| &f.name == parent))
+            .collect();
+        let max = self.context.settings.max_folders;
+        if existing.len() + missing.len() + 1 > max {
+            return Done::no(format!("[LIMIT] At most {max} folders per mailbox"));
+        }
+        for parent in &missing {
+            if let Err(e) = self.context.store.create_folder(target.owner, parent).await {
+                return self.server_error(e);
             }
         }
-        match self
+        if let Err(e) = self
             .context
             .store
-            .create_folder_with_use(user.account_id, &name, special_use)
+            .create_folder_with_use(target.owner, &target.name, special_use)
             .await
         {
-            Ok(_) => Done::ok("CREATE completed"),
-            Err(e) => self.server_error(e),
+            return self.server_error(e);
         }
+        if let Some(unit) = &target.unit_address {
+            self.audit_unit_folder(
+                "unit.folder-create",
+                unit,
+                serde_json::json!({"folder": target.name, "parents": missing}),
+            )
+            .await;
+        }
+        Done::ok("CREATE completed")
     }
 
     pub(crate) async fn delete(&mut self, raw: &str) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(m) if m.shared() => {
-                return Done::no("[NOPERM] Unit folders are managed by the IT centre")
-            }
-            Ok(m) => m.folder,
+        let mailbox = match self.resolve_folder(raw).await {
+            Ok(m) => m,
             Err(done) => return done,
         };
+        // RFC 4314 4: DELETE needs `x` on the mailbox (a person holds every right on their own).
+        if let Err(done) = mailbox.require("x", "delete this mailbox") {
+            return done;
+        }
+        let folder = mailbox.folder.clone();
         if folder.name == "INBOX" {
             return Done::no("[CANNOT] INBOX cannot be deleted");
         }
@@ -323,35 +376,96 @@ impl Session {
             Ok(_) => {}
             Err(e) => return self.server_error(e),
         }
-        match self.context.store.delete_folder(folder.id).await {
-            Ok(()) => Done::ok("DELETE completed"),
-            Err(e) => self.server_error(e),
+        if let Err(e) = self.context.store.delete_folder(folder.id).await {
+            return self.server_error(e);
         }
+        if let Some(unit) = &mailbox.unit_address {
+            self.audit_unit_folder(
+                "unit.folder-delete",
+                unit,
+                serde_json::json!({"folder": folder.name}),
+            )
+            .await;
+        }
+        Done::ok("DELETE completed")
     }
 
+    /// RENAME (RFC 9051 6.3.6) within one owner: the source is resolved like any mailbox (a
+    /// unit's needs `x`, RFC 4314 4), the target like a CREATE (a unit's needs `k`; reserved
+    /// names NO [CANNOT]). A unit's INBOX is never renamed: RENAME INBOX would move the unit's
+    /// mail out of the mailbox SMTP delivers to (RFC 9051 6.3.6 lets servers refuse it, NO).
     pub(crate) async fn rename(&mut self, from: &str, to: &str) -> Done {
-        let Some(user) = self.user() else {
-            return Done::bad("Not authenticated");
+        let source = match self.resolve_folder(from).await {
+            Ok(m) => m,
+            Err(done) => return done,
         };
-        let (from, to) = match (self.decode_name(from), self.decode_name(to)) {
-            (Ok(f), Ok(t)) => (f, t),
-            (Err(done), _) | (_, Err(done)) => return done,
+        if let Err(done) = source.require("x", "rename this mailbox") {
+            return done;
+        }
+        if source.shared() && source.folder.name == "INBOX" {
+            return Done::no("[CANNOT] A unit's INBOX cannot be renamed");
+        }
+        let to = match self.decode_name(to.trim_end_matches('/')) {
+            Ok(t) => t,
+            Err(done) => return done,
         };
+        let target = match self.creation_target(&to).await {
+            Ok(t) => t,
+            Err(done) => return done,
+        };
+        if target.owner != source.owner {
+            return Done::no("[CANNOT] Mailboxes move only within their own namespace");
+        }
+        let from = source.folder.name.clone();
+        let to = target.name;
         if to == "INBOX" {
             return Done::no("[ALREADYEXISTS] INBOX always exists");
         }
         if to.starts_with(&format!("{from}/")) {
             return Done::no("[CANNOT] Cannot move a mailbox into itself");
         }
-        match self
+        let existing = match self.context.store.folders(source.owner).await {
+            Ok(f) => f,
+            Err(e) => return self.server_error(e),
+        };
+        // The new name and every child's new name stay within the limits.
+        let prefix = format!("{from}/");
+        let mut new_names = vec![to.clone()];
+        if from != "INBOX" {
+            new_names.extend(
+                existing
+                    .iter()
+                    .filter_map(|f| f.name.strip_prefix(&prefix))
+                    .map(|rest| format!("{to}/{rest}")),
+            );
+        }
+        for name in &new_names {
+            if let Err(done) = crate::shared::check_new_name(name, &self.context.settings) {
+                return done;
+            }
+        }
+        // RENAME INBOX makes a new folder (RFC 9051 6.3.6).
+        let max = self.context.settings.max_folders;
+        if from == "INBOX" && existing.len() + 1 > max {
+            return Done::no(format!("[LIMIT] At most {max} folders per mailbox"));
+        }
+        if let Err(e) = self
             .context
             .store
-            .rename_folder(user.account_id, &from, &to)
+            .rename_folder(source.owner, &from, &to)
             .await
         {
-            Ok(()) => Done::ok("RENAME completed"),
-            Err(e) => self.server_error(e),
+            return self.server_error(e);
         }
+        if let Some(unit) = &source.unit_address {
+            self.audit_unit_folder(
+                "unit.folder-rename",
+                unit,
+                serde_json::json!({"from": from, "to": to}),
+            )
+            .await;
+        }
+        Done::ok("RENAME completed")
     }
 
     pub(crate) async fn subscribe(&mut self, raw: &str, subscribed: bool) -> Done {
@@ -403,6 +517,8 @@ impl Session {
             } else {
                 protocol::mutf7::decode(&full).unwrap_or(full)
             };
+            // Patterns are normalised like names, so an NFD pattern finds NFC names.
+            let decoded = crate::shared::nfc(&decoded);
             let decoded = if decoded.len() >= 5
                 && decoded[..5].eq_ignore_ascii_case("INBOX")
                 && !decoded[5..].starts_with(|c: char| c.is_alphanumeric())

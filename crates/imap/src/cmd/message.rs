@@ -1,7 +1,7 @@
 //! Selected-state commands on messages (FETCH is in `fetch`): STORE, SEARCH (and ESEARCH), COPY/MOVE with
 //! COPYUID (RFC 4315, RFC 6851), EXPUNGE / UID EXPUNGE (RFC 9051 6.4).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use storage::{FlagChange, MessageRow};
 
@@ -103,19 +103,28 @@ impl Session {
         if read_only {
             return Done::no("[READ-ONLY] Mailbox is read-only");
         }
-        // RFC 4314 4: \Seen needs s, \Deleted needs t, other flags need w.
+        // RFC 4314 4 (STORE): \Seen needs "s", \Deleted "t", every other flag "w". A STORE
+        // "SHOULD NOT fail if the user has rights to modify at least one flag specified": the
+        // flags the user may not change are left as they are, and only a STORE naming none
+        // the user may change answers NO [NOPERM].
         let rights = self.selected_rights().await;
-        for flag in flags {
-            let needed = if flag.eq_ignore_ascii_case("\\Seen") {
+        let may = |flag: &str| {
+            rights.contains(if flag.eq_ignore_ascii_case("\\Seen") {
                 's'
             } else if flag.eq_ignore_ascii_case("\\Deleted") {
                 't'
             } else {
                 'w'
-            };
-            if !rights.contains(needed) {
-                return Done::no(format!("[NOPERM] You may not set {flag} in this mailbox"));
-            }
+            })
+        };
+        let flags: Vec<String> = flags
+            .iter()
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .cloned()
+            .collect();
+        let permitted: Vec<String> = flags.iter().filter(|f| may(f)).cloned().collect();
+        if !flags.is_empty() && permitted.is_empty() {
+            return Done::no("[NOPERM] You may not change these flags in this mailbox");
         }
         let uids = match self.resolve(set, uid) {
             Ok(u) => u,
@@ -125,31 +134,66 @@ impl Session {
         if unchanged_since.is_some() {
             self.condstore = true;
         }
-        let flags: Vec<String> = flags
-            .iter()
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .cloned()
-            .collect();
         let mode = match mode {
             StoreMode::Replace => FlagChange::Replace,
             StoreMode::Add => FlagChange::Add,
             StoreMode::Remove => FlagChange::Remove,
         };
-        let (updated, failed) = match self
-            .context
-            .store
-            .store_flags(
-                folder_id,
-                &uids,
-                mode,
-                &flags,
-                unchanged_since.map(|m| m as i64),
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return self.server_error(e),
-        };
+        let steps: Vec<(FlagChange, Vec<String>)> =
+            if mode != FlagChange::Replace || "stw".chars().all(|r| rights.contains(r)) {
+                vec![(mode, permitted)]
+            } else {
+                // FLAGS without every flag right replaces only the flags the user may change:
+                // those the messages carry and the request does not name are removed, then the
+                // named ones added. Flags the user may not change are never touched.
+                let current = match self
+                    .context
+                    .store
+                    .messages_with_uids(folder_id, &uids)
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(e) => return self.server_error(e),
+                };
+                let mut remove: Vec<String> = vec![];
+                let carried = current.iter().flat_map(|r| r.flags.split_whitespace());
+                for flag in ["\\Seen", "\\Deleted"].into_iter().chain(carried) {
+                    let named = |list: &[String]| list.iter().any(|f| f.eq_ignore_ascii_case(flag));
+                    if may(flag) && !named(&permitted) && !named(&remove) {
+                        remove.push(flag.to_string());
+                    }
+                }
+                let mut steps = vec![];
+                if !remove.is_empty() {
+                    steps.push((FlagChange::Remove, remove));
+                }
+                if !permitted.is_empty() || steps.is_empty() {
+                    steps.push((FlagChange::Add, permitted));
+                }
+                steps
+            };
+        let mut rows: BTreeMap<i64, MessageRow> = BTreeMap::new();
+        let mut failed: Vec<i64> = vec![];
+        let mut pending = uids;
+        let mut since = unchanged_since.map(|m| m as i64);
+        for (change, list) in steps {
+            let (changed, failed_now) = match self
+                .context
+                .store
+                .store_flags(folder_id, &pending, change, &list, since)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return self.server_error(e),
+            };
+            // A second step works on what the first left: the MODSEQ it raised is our own.
+            since = None;
+            pending.retain(|u| !failed_now.contains(u));
+            failed.extend(failed_now);
+            rows.extend(changed.into_iter().map(|r| (r.uid, r)));
+        }
+        failed.sort_unstable();
+        let updated: Vec<MessageRow> = rows.into_values().collect();
         self.note_own_changes(&updated);
         for row in &updated {
             // RFC 7162 3.1.3: with CONDSTORE, MODSEQ is reported even for .SILENT.
