@@ -245,8 +245,25 @@ pub struct Smtp {
     pub max_messages_per_connection: usize,
     pub max_commands_before_mail: usize,
     pub max_errors: usize,
+    /// AUTH throttling, shared by SMTP AUTH, IMAP LOGIN and the /password page
+    /// (see `policy::limits`): wrong passwords for one login from one client IP before that
+    /// login is refused from that IP (only) for `auth_lock_secs` (0 = never).
     pub auth_max_failures: u32,
     pub auth_lock_secs: u64,
+    /// Delay before answering a wrong password; doubles per failure of the login from the IP.
+    pub auth_delay_ms: u64,
+    /// Cap of that delay.
+    pub auth_max_delay_ms: u64,
+    /// Failures older than this are forgotten.
+    pub auth_window_secs: u64,
+    /// Failures from one client IP (across logins) within the window that ban the IP (0 = never).
+    pub auth_ip_ban_failures: u32,
+    /// Distinct logins failing from one client IP within the window that ban the IP (0 = never).
+    pub auth_ip_ban_accounts: u32,
+    /// How long a banned IP is refused.
+    pub auth_ip_ban_secs: u64,
+    /// Most throttle entries kept in memory (per map); the least recently active go first.
+    pub auth_max_entries: usize,
     /// SPF/DKIM/DMARC checks on MX mail (needs DNS through `dns.resolvers`).
     pub check_sender_authentication: bool,
 }
@@ -387,6 +404,13 @@ impl Default for Smtp {
             max_errors: 10,
             auth_max_failures: 5,
             auth_lock_secs: 300,
+            auth_delay_ms: 2000,
+            auth_max_delay_ms: 15_000,
+            auth_window_secs: 600,
+            auth_ip_ban_failures: 20,
+            auth_ip_ban_accounts: 10,
+            auth_ip_ban_secs: 300,
+            auth_max_entries: 100_000,
             check_sender_authentication: true,
         }
     }
@@ -551,6 +575,22 @@ impl Config {
         }
     }
 
+    /// The AUTH throttle shared by SMTP, IMAP and the /password page (`smtp.auth_*`).
+    pub fn auth_throttle(&self) -> policy::limits::ThrottleConfig {
+        let s = &self.smtp;
+        policy::limits::ThrottleConfig {
+            max_failures: s.auth_max_failures,
+            lock: std::time::Duration::from_secs(s.auth_lock_secs),
+            first_delay: std::time::Duration::from_millis(s.auth_delay_ms),
+            max_delay: std::time::Duration::from_millis(s.auth_max_delay_ms),
+            window: std::time::Duration::from_secs(s.auth_window_secs),
+            ip_ban_failures: s.auth_ip_ban_failures,
+            ip_ban_accounts: s.auth_ip_ban_accounts,
+            ip_ban: std::time::Duration::from_secs(s.auth_ip_ban_secs),
+            max_entries: s.auth_max_entries,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.server.hostname.trim().is_empty()
             || self.server.hostname.contains(char::is_whitespace)
@@ -688,6 +728,29 @@ impl Config {
         }
         if self.imap.max_folder_name_bytes < 255 {
             return Err(err("imap.max_folder_name_bytes", "must be at least 255"));
+        }
+        if self.smtp.auth_window_secs == 0 {
+            return Err(err("smtp.auth_window_secs", "must be at least 1"));
+        }
+        if self.smtp.auth_max_entries < 1000 {
+            return Err(err("smtp.auth_max_entries", "must be at least 1000"));
+        }
+        for (key, value) in [
+            ("smtp.auth_ip_ban_failures", self.smtp.auth_ip_ban_failures),
+            ("smtp.auth_ip_ban_accounts", self.smtp.auth_ip_ban_accounts),
+        ] {
+            if value > 1000 {
+                return Err(err(key, "must be at most 1000 (0 = never ban)"));
+            }
+        }
+        if self.smtp.auth_max_failures > 0
+            && self.smtp.auth_ip_ban_failures > 0
+            && self.smtp.auth_ip_ban_failures <= self.smtp.auth_max_failures
+        {
+            return Err(err(
+                "smtp.auth_ip_ban_failures",
+                "must be above smtp.auth_max_failures: one person's typos must not ban their office",
+            ));
         }
         if self.imap.max_line_length < 1000 {
             return Err(err("imap.max_line_length", "must be at least 1000"));

@@ -5,8 +5,11 @@
 //!
 //! - CSRF: double submit. `GET` sets a random token in a `csrf` cookie (`HttpOnly; Secure;
 //!   SameSite=Strict; Path=/password`) and in a hidden field; a `POST` must carry both, equal.
-//! - Rate limit: the [`AuthThrottle`] SMTP and IMAP use, per IP and per address. A locked
-//!   client gets 429 without its password being checked.
+//! - Rate limit: the [`AuthThrottle`] SMTP and IMAP use (failures per address and client IP,
+//!   growing delays, short per-IP bans; never a lock of the account for everyone). A locked or
+//!   banned client gets 429 without its password being checked.
+//! - The address is put in its canonical form ([`policy::naming::canonical_login`]) once: it is
+//!   both the throttle key and the account looked up.
 //! - Rules: the current password must verify (an account still on its initial password is
 //!   accepted: that is the point), new twice the same, at least `min_length` characters, not the
 //!   current one, not one of the last `history` retired ones.
@@ -247,7 +250,7 @@ async fn change_password(
             );
         }
     };
-    let address = form.address.trim().to_string();
+    let address = policy::naming::canonical_login(&form.address);
     let reply = |status: StatusCode, message: Message| {
         form_response(&state, status, &form.csrf, &address, Some(message))
     };
@@ -272,8 +275,10 @@ async fn change_password(
         );
     }
     match state.throttle.check(ip, &address, Instant::now()) {
-        AuthGate::Locked(wait) => return locked(&state, &form.csrf, &address, wait),
-        AuthGate::Proceed(delay) => tokio::time::sleep(delay).await,
+        AuthGate::Locked(wait) | AuthGate::Banned(wait) => {
+            return locked(&state, &form.csrf, &address, wait)
+        }
+        AuthGate::Proceed => {}
     }
     if form.new != form.again {
         return reply(
@@ -320,15 +325,20 @@ async fn change_password(
     };
     match outcome {
         storage::LoginOutcome::Ok { .. } | storage::LoginOutcome::MustChangePassword => {
-            state.throttle.success(&address);
+            state.throttle.success(ip, &address);
         }
         storage::LoginOutcome::Refused => {
             let now = Instant::now();
-            if state.throttle.failure(ip, &address, now) {
-                tracing::warn!(%ip, login = %address, "password page: too many failures, locked");
-                if let AuthGate::Locked(wait) = state.throttle.check(ip, &address, now) {
-                    return locked(&state, &form.csrf, &address, wait);
-                }
+            let failure = state.throttle.failure(ip, &address, now);
+            if failure.locked || failure.banned {
+                tracing::warn!(%ip, login = %address, banned = failure.banned, "password page: too many failures");
+            }
+            // The answer waits (doubling per failure of this address from this client).
+            tokio::time::sleep(failure.delay).await;
+            if let AuthGate::Locked(wait) | AuthGate::Banned(wait) =
+                state.throttle.check(ip, &address, now)
+            {
+                return locked(&state, &form.csrf, &address, wait);
             }
             tracing::info!(%ip, login = %address, "password page: wrong address or password");
             return reply(

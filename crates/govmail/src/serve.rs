@@ -155,10 +155,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         hostname: config.server.hostname.clone(),
         min_free_bytes: config.health.min_free_mb * 1024 * 1024,
     });
-    let throttle = Arc::new(policy::limits::AuthThrottle::new(
-        config.smtp.auth_max_failures,
-        Duration::from_secs(config.smtp.auth_lock_secs),
-    ));
+    // One throttle for SMTP AUTH, IMAP LOGIN and the /password page.
+    let throttle = Arc::new(policy::limits::AuthThrottle::new(config.auth_throttle()));
     let mut smtp_context = smtp::Context::new(
         smtp_settings(&config),
         store.clone(),

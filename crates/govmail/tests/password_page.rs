@@ -67,6 +67,17 @@ impl Reply {
 }
 
 async fn start(max_failures: u32) -> Page {
+    start_throttled(policy::limits::ThrottleConfig {
+        max_failures,
+        lock: Duration::from_secs(60),
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(40),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn start_throttled(throttle: policy::limits::ThrottleConfig) -> Page {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(
         format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -90,10 +101,7 @@ async fn start(max_failures: u32) -> Page {
         .unwrap();
     let state = PasswordState {
         store: store.clone(),
-        throttle: Arc::new(policy::limits::AuthThrottle::new(
-            max_failures,
-            Duration::from_secs(60),
-        )),
+        throttle: Arc::new(policy::limits::AuthThrottle::new(throttle)),
         min_length: MIN_LENGTH,
         history: 5,
         hostname: "mail.kontum.gov.vn".into(),
@@ -188,6 +196,69 @@ impl Page {
             ],
         )
         .await
+    }
+
+    /// A full change attempt from the client address `from` (curl --interface; every
+    /// 127.x.y.z is loopback on Linux), the new password typed twice alike.
+    async fn change_from(
+        &self,
+        from: &str,
+        jar: &str,
+        address: &str,
+        current: &str,
+        new: &str,
+    ) -> Reply {
+        let mut args: Vec<String> = vec![
+            "--interface".into(),
+            from.into(),
+            "-c".into(),
+            jar.into(),
+            "-b".into(),
+            jar.into(),
+        ];
+        let mut get = args.clone();
+        get.push(self.url());
+        let token = self.curl(&get).await.token();
+        for (name, value) in [
+            ("csrf", token.as_str()),
+            ("address", address),
+            ("current", current),
+            ("new", new),
+            ("again", new),
+        ] {
+            args.push("--data-urlencode".into());
+            args.push(format!("{name}={value}"));
+        }
+        args.push(self.url());
+        self.curl(&args).await
+    }
+
+    async fn add_user(&self, address: &str, password: &str) {
+        self.store
+            .add_person(&NewPerson {
+                full_name: "Trần Thị Bình".into(),
+                address: address.into(),
+                unit_abbrev: None,
+                position: String::new(),
+                phone: String::new(),
+                password_phc: policy::password::hash(password).unwrap(),
+                must_change_password: false,
+                quota_bytes: 0,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn login_as(&self, address: &str, password: &str) -> LoginOutcome {
+        self.store
+            .check_login(
+                address,
+                password,
+                policy::password::verify,
+                policy::password::DUMMY_PHC,
+            )
+            .await
+            .unwrap()
     }
 
     async fn login(&self, password: &str) -> LoginOutcome {
@@ -438,4 +509,149 @@ async fn plain_http_is_not_served_and_shutdown_stops_the_listener() {
         .expect("serve_tls returns after shutdown")
         .unwrap();
     assert!(tokio::net::TcpStream::connect(page.addr).await.is_err());
+}
+
+// ----- throttling from several client addresses (127/8 is all loopback) -----
+
+const HERE: &str = "127.0.0.1";
+const ELSEWHERE: &str = "127.0.0.2";
+const USER_B: &str = "ttbinh.stttt@kontum.gov.vn";
+const PASSWORD_B: &str = "Mat-khau-cua-Binh-1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_from_one_address_never_lock_the_owner_out_from_another() {
+    let page = start(3).await;
+    let p1 = "Mat-khau-moi-2024";
+    for attempt in 1..=3 {
+        let reply = page
+            .change_from(HERE, &page.jar("attacker"), USER, "wrong-password", p1)
+            .await;
+        let expected = if attempt < 3 { 400 } else { 429 };
+        assert_eq!(reply.status, expected, "attempt {attempt}: {}", reply.body);
+    }
+    // The guessing address is refused for this address, even with the right password...
+    let reply = page
+        .change_from(HERE, &page.jar("attacker"), USER, INITIAL, p1)
+        .await;
+    assert_eq!(reply.status, 429);
+    // ...the owner on another address gets through at once.
+    let reply = page
+        .change_from(ELSEWHERE, &page.jar("owner"), USER, INITIAL, p1)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(matches!(page.login(p1).await, LoginOutcome::Ok { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_for_one_user_do_not_stop_a_colleague_behind_the_same_address() {
+    let page = start(3).await;
+    page.add_user(USER_B, PASSWORD_B).await;
+    let jar = page.jar("office");
+    for attempt in 1..=3 {
+        let reply = page
+            .change_from(HERE, &jar, USER, "wrong-password", "Mat-khau-moi-2024")
+            .await;
+        assert_ne!(reply.status, 200, "attempt {attempt}");
+    }
+    let new_b = "Mat-khau-moi-cua-Binh";
+    let reply = page
+        .change_from(HERE, &jar, USER_B, PASSWORD_B, new_b)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(matches!(
+        page.login_as(USER_B, new_b).await,
+        LoginOutcome::Ok { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spaces_case_trailing_dot_and_nfd_are_one_login() {
+    let page = start(3).await;
+    // An alias with Vietnamese letters, stored in NFC, and the same in NFD
+    // (ễ = e + U+0302 + U+0303, ă = a + U+0306).
+    let alias = "nguyễn.văn.an@kontum.gov.vn";
+    page.store.add_alias(alias, USER, None).await.unwrap();
+    let nfd = "nguye\u{302}\u{303}n.va\u{306}n.an@kontum.gov.vn";
+    assert_ne!(nfd, alias);
+    assert_eq!(policy::naming::canonical_login(nfd), alias);
+    let jar = page.jar("a");
+    let p1 = "Mat-khau-moi-2024";
+    // Three spellings share one entry: the third failure locks it.
+    let upper_dot = format!("{}.", alias.to_uppercase());
+    let spellings = [format!(" {alias}"), upper_dot.clone(), nfd.to_string()];
+    for (i, variant) in spellings.iter().enumerate() {
+        let reply = page
+            .change_from(HERE, &jar, variant, "wrong-password", p1)
+            .await;
+        let expected = if i < 2 { 400 } else { 429 };
+        assert_eq!(reply.status, expected, "{variant:?}: {}", reply.body);
+    }
+    for variant in [alias.to_string(), format!("{alias} ")] {
+        let reply = page.change_from(HERE, &jar, &variant, INITIAL, p1).await;
+        assert_eq!(reply.status, 429, "{variant:?}");
+    }
+    // The account is looked up by the same canonical form: the NFD spelling changes the
+    // owner's password from another address.
+    let reply = page
+        .change_from(ELSEWHERE, &page.jar("b"), nfd, INITIAL, p1)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body.contains(USER), "{}", reply.body);
+    assert!(matches!(page.login(p1).await, LoginOutcome::Ok { .. }));
+    // An ASCII address typed with spaces, capitals and a final dot: one entry too.
+    let p2 = "Mat-khau-thu-hai-2025";
+    for variant in [format!(" {USER}"), format!("{}.", USER.to_uppercase())] {
+        let reply = page
+            .change_from(ELSEWHERE, &page.jar("b"), &variant, "wrong-password", p2)
+            .await;
+        assert_eq!(reply.status, 400, "{variant:?}");
+    }
+    let reply = page
+        .change_from(ELSEWHERE, &page.jar("b"), &format!("{USER}\t"), "wrong", p2)
+        .await;
+    assert_eq!(reply.status, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_failing_across_logins_is_banned_briefly() {
+    let page = start_throttled(policy::limits::ThrottleConfig {
+        max_failures: 3,
+        lock: Duration::from_secs(60),
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(40),
+        ip_ban_failures: 4,
+        ip_ban_accounts: 0,
+        ip_ban: Duration::from_secs(2),
+        ..Default::default()
+    })
+    .await;
+    page.add_user(USER_B, PASSWORD_B).await;
+    let jar = page.jar("a");
+    let p1 = "Mat-khau-moi-2024";
+    for login in [USER, USER, "x1@kontum.gov.vn"] {
+        let reply = page.change_from(HERE, &jar, login, "wrong", p1).await;
+        assert_eq!(reply.status, 400, "{login}");
+    }
+    // The fourth failure bans the address: refused, and so is everyone from it.
+    let reply = page
+        .change_from(HERE, &jar, "x2@kontum.gov.vn", "wrong", p1)
+        .await;
+    assert_eq!(reply.status, 429);
+    assert!(reply.header("retry-after").is_some());
+    let new_b = "Mat-khau-moi-cua-Binh";
+    let reply = page
+        .change_from(HERE, &jar, USER_B, PASSWORD_B, new_b)
+        .await;
+    assert_eq!(reply.status, 429);
+    // Not other addresses.
+    let reply = page
+        .change_from(ELSEWHERE, &page.jar("b"), USER, INITIAL, p1)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // The ban lifts after the configured time.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let reply = page
+        .change_from(HERE, &jar, USER_B, PASSWORD_B, new_b)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }

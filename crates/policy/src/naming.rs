@@ -110,6 +110,22 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// The one form of a login name, used both for the account lookup and as the AUTH throttle key,
+/// so that what is throttled is always what is looked up: Unicode NFC, surrounding whitespace
+/// removed, lower case, trailing dots removed (`user@dom.` names the same domain as `user@dom`).
+///
+/// The result is a fixed point of itself and of `storage::normalize_address` (trim, trailing
+/// dots, lower case), so passing it to `Store::check_login` looks up exactly this string.
+pub fn canonical_login(login: &str) -> String {
+    let nfc: String = login.nfc().collect();
+    // Lower-casing may leave a string that is no longer NFC (İ → i + U+0307); normalise again.
+    let lower: String = nfc.trim().to_lowercase().nfc().collect();
+    lower
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_start()
+        .to_string()
+}
+
 /// The folded words of a name, extra spaces removed.
 pub fn name_words(full_name: &str) -> Vec<String> {
     fold(full_name)
@@ -262,5 +278,34 @@ mod tests {
             NamingRule::Free.person_local("Nguyễn Văn An", "STTTT"),
             None
         );
+    }
+
+    #[test]
+    fn canonical_login_table() {
+        let nfd: String = "nguyễn@kontum.gov.vn".nfd().collect();
+        assert_ne!(nfd, "nguyễn@kontum.gov.vn");
+        for (input, expected) in [
+            ("a@dom", "a@dom"),
+            (" a@dom", "a@dom"),
+            ("a@dom \t", "a@dom"),
+            ("A@DOM", "a@dom"),
+            ("a@dom.", "a@dom"),
+            (" A@Dom. ", "a@dom"),
+            ("a@dom..", "a@dom"),
+            ("a@dom . ", "a@dom"),
+            ("\u{a0}a@dom\u{3000}", "a@dom"),
+            ("NGUYỄN@KONTUM.GOV.VN", "nguyễn@kontum.gov.vn"),
+            (nfd.as_str(), "nguyễn@kontum.gov.vn"),
+            ("İ@x", "i\u{307}@x"),
+            ("", ""),
+            ("  ", ""),
+        ] {
+            let got = canonical_login(input);
+            assert_eq!(got, expected, "{input:?}");
+            assert_eq!(canonical_login(&got), got, "fixed point for {input:?}");
+            // What storage's normalize_address does must leave it unchanged.
+            assert_eq!(got.trim().trim_end_matches('.').to_lowercase(), got);
+            assert!(got.nfc().eq(got.chars()), "NFC for {input:?}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! SPF, DKIM and DMARC on MX mail, with DNS answered by a server the test controls.
+//! SPF, DKIM and DMARC on MX mail, with DNS answered by a server the test controls; and SMTP
+//! AUTH throttling (RFC 4954 replies) seen from several client addresses on 127/8.
 
 mod common;
 
@@ -68,4 +69,176 @@ async fn signed_aligned_mail_passes_and_forged_mail_with_p_reject_is_refused() {
         .await;
     assert!(reply.starts_with("550 5.7.1"), "{reply}");
     assert_eq!(server.inbox(server.account_a).await.len(), 1);
+}
+
+// ----- SMTP AUTH throttling -----
+//
+// RFC 4954: 235 2.7.0 authentication succeeded, 535 5.7.8 credentials invalid, 454 4.7.0
+// temporary authentication failure (what a throttled client gets: it may try again later).
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use policy::limits::ThrottleConfig;
+
+const HERE: &str = "127.0.0.1";
+const ELSEWHERE: &str = "127.0.0.2";
+
+fn plain(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}
+
+/// Per-login lock after 3 failures, small delays, production-like ban thresholds.
+fn throttle() -> ThrottleConfig {
+    ThrottleConfig {
+        max_failures: 3,
+        lock: Duration::from_secs(60),
+        first_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(80),
+        ip_ban_failures: 20,
+        ip_ban_accounts: 10,
+        ..Default::default()
+    }
+}
+
+async fn throttled_server(config: ThrottleConfig) -> TestServer {
+    start_throttled(
+        |s| {
+            s.allow_plaintext_loopback = true;
+            s.max_errors = 100;
+        },
+        config,
+    )
+    .await
+}
+
+/// One AUTH PLAIN on a fresh submission connection from `from`; asserts the reply code.
+async fn auth_from(server: &TestServer, from: &str, user: &str, password: &str, code: &str) {
+    let mut c = Client::connect_from(server.submission, from.parse::<IpAddr>().unwrap()).await;
+    c.cmd("EHLO client.example.org", "250").await;
+    c.cmd(&format!("AUTH PLAIN {}", plain(user, password)), code)
+        .await;
+}
+
+#[tokio::test]
+async fn auth_failures_from_one_address_never_lock_the_owner_out_from_another() {
+    let server = throttled_server(throttle()).await;
+    let mut c = Client::connect_from(server.submission, HERE.parse().unwrap()).await;
+    c.cmd("EHLO client.example.org", "250").await;
+    for expected_delay in [20, 40, 80] {
+        let started = Instant::now();
+        c.cmd(
+            &format!("AUTH PLAIN {}", plain(USER_A, "wrong")),
+            "535 5.7.8",
+        )
+        .await;
+        // The failure is answered only after the delay (doubling per failure).
+        assert!(started.elapsed() >= Duration::from_millis(expected_delay));
+    }
+    // The guessing address is now refused for this login, even with the right password...
+    c.cmd(
+        &format!("AUTH PLAIN {}", plain(USER_A, PASSWORD_A)),
+        "454 4.7.0",
+    )
+    .await;
+    // ...the owner on another address gets in at once.
+    auth_from(&server, ELSEWHERE, USER_A, PASSWORD_A, "235 2.7.0").await;
+    auth_from(&server, ELSEWHERE, USER_A, PASSWORD_A, "235 2.7.0").await;
+    assert_eq!(
+        server.store.events("auth.locked", 10).await.unwrap().len(),
+        1
+    );
+    assert!(server
+        .store
+        .events("auth.banned", 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn auth_failures_for_one_user_do_not_stop_a_colleague_behind_the_same_address() {
+    let server = throttled_server(throttle()).await;
+    for _ in 0..3 {
+        auth_from(&server, HERE, USER_A, "wrong", "535 5.7.8").await;
+    }
+    auth_from(&server, HERE, USER_A, PASSWORD_A, "454 4.7.0").await;
+    auth_from(&server, HERE, USER_B, PASSWORD_B, "235 2.7.0").await;
+    // The colleague's own typo does not lock them either.
+    auth_from(&server, HERE, USER_B, "typo", "535 5.7.8").await;
+    auth_from(&server, HERE, USER_B, PASSWORD_B, "235 2.7.0").await;
+}
+
+#[tokio::test]
+async fn spaces_case_trailing_dot_and_nfd_are_one_login() {
+    let server = throttled_server(throttle()).await;
+    // An alias with Vietnamese letters, stored in NFC.
+    let alias = "nguyễn.văn.an@kontum.gov.vn";
+    server.store.add_alias(alias, USER_A, None).await.unwrap();
+    // The same in NFD: ễ = e + U+0302 + U+0303, ă = a + U+0306.
+    let nfd = "nguye\u{302}\u{303}n.va\u{306}n.an@kontum.gov.vn".to_string();
+    assert_ne!(nfd, alias);
+    assert_eq!(policy::naming::canonical_login(&nfd), alias);
+
+    // Three spellings of the alias share one entry: the third failure locks it.
+    let upper_dot = format!("{}.", alias.to_uppercase());
+    for variant in [format!(" {alias}"), upper_dot.clone(), nfd.clone()] {
+        auth_from(&server, HERE, &variant, "wrong", "535 5.7.8").await;
+    }
+    for variant in [alias.to_string(), format!("{alias} "), nfd.clone()] {
+        auth_from(&server, HERE, &variant, PASSWORD_A, "454 4.7.0").await;
+    }
+    // Another login from the same address is not affected.
+    auth_from(&server, HERE, USER_B, PASSWORD_B, "235 2.7.0").await;
+    // The account is looked up by the same canonical form: every spelling logs in.
+    for variant in [nfd.as_str(), upper_dot.as_str(), &format!(" {alias}")] {
+        auth_from(&server, ELSEWHERE, variant, PASSWORD_A, "235 2.7.0").await;
+    }
+
+    // The same for the plain ASCII address.
+    for variant in [
+        format!(" {USER_A}"),
+        format!("{}.", USER_A.to_uppercase()),
+        format!("{USER_A} "),
+    ] {
+        auth_from(&server, ELSEWHERE, &variant, "wrong", "535 5.7.8").await;
+    }
+    auth_from(&server, ELSEWHERE, USER_A, PASSWORD_A, "454 4.7.0").await;
+}
+
+#[tokio::test]
+async fn an_address_failing_across_logins_is_banned_briefly() {
+    let server = throttled_server(ThrottleConfig {
+        ip_ban_failures: 6,
+        ip_ban_accounts: 0,
+        ip_ban: Duration::from_secs(2),
+        ..throttle()
+    })
+    .await;
+    // Five failures over several logins: no ban yet, the colleague still gets in.
+    for login in [
+        USER_A,
+        USER_A,
+        "x1@kontum.gov.vn",
+        "x2@kontum.gov.vn",
+        "x3@kontum.gov.vn",
+    ] {
+        auth_from(&server, HERE, login, "wrong", "535 5.7.8").await;
+    }
+    auth_from(&server, HERE, USER_B, PASSWORD_B, "235 2.7.0").await;
+    // The sixth bans the address: every login from it is refused, right password or not.
+    auth_from(&server, HERE, "x4@kontum.gov.vn", "wrong", "535 5.7.8").await;
+    auth_from(&server, HERE, USER_B, PASSWORD_B, "454 4.7.0").await;
+    auth_from(&server, HERE, USER_A, PASSWORD_A, "454 4.7.0").await;
+    assert_eq!(
+        server.store.events("auth.banned", 10).await.unwrap().len(),
+        1
+    );
+    // Not other addresses.
+    auth_from(&server, ELSEWHERE, USER_B, PASSWORD_B, "235 2.7.0").await;
+    // The ban lifts after auth_ip_ban_secs.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    auth_from(&server, HERE, USER_B, PASSWORD_B, "235 2.7.0").await;
+    auth_from(&server, HERE, USER_A, PASSWORD_A, "235 2.7.0").await;
 }

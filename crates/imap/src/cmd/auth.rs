@@ -16,15 +16,19 @@ impl Session {
             // RFC 9051 6.2.3: no cleartext passwords.
             return Done::no("[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
         }
+        // The one form of the login: the throttle key and the account looked up are the same.
+        let login = &policy::naming::canonical_login(login);
+        let ip = self.peer.ip();
         let throttle = self.context.auth_throttle.clone();
-        match throttle.check(self.peer.ip(), login, Instant::now()) {
-            AuthGate::Locked(left) => {
+        match throttle.check(ip, login, Instant::now()) {
+            // RFC 5530 3: UNAVAILABLE, a temporary condition; the client may retry later.
+            AuthGate::Locked(left) | AuthGate::Banned(left) => {
                 return Done::no(format!(
                     "[UNAVAILABLE] Too many failed logins, try again in {} s",
                     left.as_secs().max(1)
                 ))
             }
-            AuthGate::Proceed(delay) => tokio::time::sleep(delay).await,
+            AuthGate::Proceed => {}
         }
         let outcome = self
             .context
@@ -41,7 +45,7 @@ impl Session {
                 account_id,
                 address,
             }) => {
-                throttle.success(login);
+                throttle.success(ip, login);
                 tracing::info!(session = %self.id, user = %address, "imap login");
                 let epoch = self
                     .context
@@ -58,25 +62,40 @@ impl Session {
                 };
                 Done::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
             }
-            Ok(LoginOutcome::MustChangePassword) => Done::no(format!(
-                "[ALERT] Your initial password must be changed first: https://{}/password",
-                self.context.settings.hostname
-            )),
+            Ok(LoginOutcome::MustChangePassword) => {
+                // The password was right: nothing to hold against this client.
+                throttle.success(ip, login);
+                Done::no(format!(
+                    "[ALERT] Your initial password must be changed first: https://{}/password",
+                    self.context.settings.hostname
+                ))
+            }
             Ok(LoginOutcome::Refused) => {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "imap").increment(1);
-                if throttle.failure(self.peer.ip(), login, Instant::now()) {
+                let failure = throttle.failure(ip, login, Instant::now());
+                for (hit, kind) in [
+                    (failure.locked, "auth.locked"),
+                    (failure.banned, "auth.banned"),
+                ] {
+                    if !hit {
+                        continue;
+                    }
+                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind, "repeated auth failures");
                     let _ = self
                         .context
                         .store
                         .log_event(
                             "imap",
-                            "auth.locked",
+                            kind,
                             login,
                             "",
-                            serde_json::json!({"ip": self.peer.ip().to_string()}),
+                            serde_json::json!({"ip": ip.to_string()}),
                         )
                         .await;
                 }
+                // The answer waits (doubling per failure of this login from this address).
+                tokio::time::sleep(failure.delay).await;
+                // RFC 5530 3 / RFC 9051 7.1: wrong name or password.
                 Done::no("[AUTHENTICATIONFAILED] Invalid credentials")
             }
             Err(e) => {

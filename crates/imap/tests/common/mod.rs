@@ -40,7 +40,26 @@ pub fn tls_config() -> Arc<rustls::ServerConfig> {
     )
 }
 
+/// The AUTH throttle tests run with: production thresholds, delays of milliseconds.
+pub fn test_throttle() -> policy::limits::ThrottleConfig {
+    policy::limits::ThrottleConfig {
+        max_failures: 5,
+        lock: Duration::from_secs(60),
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(40),
+        ..Default::default()
+    }
+}
+
 pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
+    start_throttled(tweak, test_throttle()).await
+}
+
+/// Like [`start_with`], with this AUTH throttle configuration.
+pub async fn start_throttled(
+    tweak: impl FnOnce(&mut Settings),
+    throttle: policy::limits::ThrottleConfig,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(
         format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -69,10 +88,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestServer {
     let mut settings = Settings::for_hostname("mail.kontum.gov.vn");
     settings.allow_plaintext_loopback = true;
     tweak(&mut settings);
-    let throttle = Arc::new(policy::limits::AuthThrottle::new(
-        5,
-        Duration::from_secs(60),
-    ));
+    let throttle = Arc::new(policy::limits::AuthThrottle::new(throttle));
     let context = Arc::new(Context::new(
         settings,
         store.clone(),
@@ -139,7 +155,18 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Client::from_stream(TcpStream::connect(addr).await.unwrap()).await
+    }
+
+    /// Connects from `local` (any 127.x.y.z works on Linux: all of 127/8 is loopback), so a
+    /// test can be several clients on several addresses.
+    pub async fn connect_from(addr: SocketAddr, local: std::net::IpAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(local, 0)).unwrap();
+        Client::from_stream(socket.connect(addr).await.unwrap()).await
+    }
+
+    async fn from_stream(stream: TcpStream) -> Client {
         let mut client = Client {
             reader: BufReader::new(stream),
             next: 1,

@@ -129,9 +129,13 @@ impl Session {
                 Next::Continue
             });
         };
+        // The one form of the login: the throttle key and the account looked up are the same.
+        let login = policy::naming::canonical_login(&login);
+        let ip = self.peer.ip();
         let throttle = self.context.auth_throttle.clone();
-        match throttle.check(self.peer.ip(), &login, Instant::now()) {
-            AuthGate::Locked(left) => {
+        match throttle.check(ip, &login, Instant::now()) {
+            // RFC 4954 6: 454 4.7.0, a temporary failure; the client may try again later.
+            AuthGate::Locked(left) | AuthGate::Banned(left) => {
                 reply(
                     C454_AUTH_TEMP,
                     format!(
@@ -140,9 +144,13 @@ impl Session {
                     ),
                 )
                 .encode(out);
-                return Ok(Next::Continue);
+                return Ok(if self.error_limit_reached() {
+                    Next::Close
+                } else {
+                    Next::Continue
+                });
             }
-            AuthGate::Proceed(delay) => tokio::time::sleep(delay).await,
+            AuthGate::Proceed => {}
         }
         let check = match self
             .context
@@ -167,7 +175,7 @@ impl Session {
                 account_id,
                 address,
             } => {
-                throttle.success(&login);
+                throttle.success(ip, &login);
                 tracing::info!(session = %self.id, user = %address, "authenticated");
                 self.auth = Some(AuthUser {
                     account_id,
@@ -176,6 +184,8 @@ impl Session {
                 reply(C235_AUTH_OK, "Authentication successful").encode(out);
             }
             LoginOutcome::MustChangePassword => {
+                // The password was right: nothing to hold against this client.
+                throttle.success(ip, &login);
                 // KT-7.1: the initial password must be changed before use.
                 reply(
                     C535_AUTH_FAILED,
@@ -188,20 +198,29 @@ impl Session {
             }
             LoginOutcome::Refused => {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "smtp").increment(1);
-                if throttle.failure(self.peer.ip(), &login, Instant::now()) {
-                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, "auth locked after repeated failures");
+                let failure = throttle.failure(ip, &login, Instant::now());
+                for (hit, kind) in [
+                    (failure.locked, "auth.locked"),
+                    (failure.banned, "auth.banned"),
+                ] {
+                    if !hit {
+                        continue;
+                    }
+                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind, "repeated auth failures");
                     let _ = self
                         .context
                         .store
                         .log_event(
                             "smtp",
-                            "auth.locked",
+                            kind,
                             &login,
                             "",
-                            serde_json::json!({"ip": self.peer.ip().to_string()}),
+                            serde_json::json!({"ip": ip.to_string()}),
                         )
                         .await;
                 }
+                // The answer waits (doubling per failure of this login from this address).
+                tokio::time::sleep(failure.delay).await;
                 reply(C535_AUTH_FAILED, "Authentication credentials invalid").encode(out);
                 if self.error_limit_reached() {
                     return Ok(Next::Close);

@@ -71,6 +71,35 @@ pub async fn start_custom(
     clamd_url: Option<String>,
     authenticator: Option<smtp::authres::Authenticator>,
 ) -> TestServer {
+    start_full(tweak, clamd_url, authenticator, None).await
+}
+
+/// The AUTH throttle tests run with: `auth_max_failures` and `auth_lock` from the settings,
+/// delays of milliseconds, production per-IP ban thresholds.
+pub fn test_throttle(settings: &Settings) -> policy::limits::ThrottleConfig {
+    policy::limits::ThrottleConfig {
+        max_failures: settings.auth_max_failures,
+        lock: settings.auth_lock,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(40),
+        ..Default::default()
+    }
+}
+
+/// Like [`start_with`] (no clamd), with this AUTH throttle configuration.
+pub async fn start_throttled(
+    tweak: impl FnOnce(&mut Settings),
+    throttle: policy::limits::ThrottleConfig,
+) -> TestServer {
+    start_full(tweak, None, None, Some(throttle)).await
+}
+
+async fn start_full(
+    tweak: impl FnOnce(&mut Settings),
+    clamd_url: Option<String>,
+    authenticator: Option<smtp::authres::Authenticator>,
+    throttle: Option<policy::limits::ThrottleConfig>,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(
         format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -116,8 +145,7 @@ pub async fn start_custom(
     settings.idle_timeout = Duration::from_secs(20);
     tweak(&mut settings);
     let throttle = Arc::new(policy::limits::AuthThrottle::new(
-        settings.auth_max_failures,
-        settings.auth_lock,
+        throttle.unwrap_or_else(|| test_throttle(&settings)),
     ));
     let mut context = Context::new(
         settings,
@@ -191,7 +219,18 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Client::from_stream(TcpStream::connect(addr).await.unwrap()).await
+    }
+
+    /// Connects from `local` (any 127.x.y.z works on Linux: all of 127/8 is loopback), so a
+    /// test can be several clients on several addresses.
+    pub async fn connect_from(addr: SocketAddr, local: std::net::IpAddr) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(local, 0)).unwrap();
+        Client::from_stream(socket.connect(addr).await.unwrap()).await
+    }
+
+    async fn from_stream(stream: TcpStream) -> Client {
         let mut client = Client {
             reader: BufReader::new(stream),
             greeting: String::new(),
