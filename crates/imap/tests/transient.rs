@@ -1,0 +1,64 @@
+//! A database failing under a running IMAP server: the answer is a temporary one,
+//! `NO [UNAVAILABLE]` (RFC 5530 3: "Temporary failure because a subsystem is down"), never
+//! `[SERVERBUG]`, and the connection stays usable.
+
+mod common;
+
+use common::*;
+
+/// Runs `sql` on the test database from a second connection while the server keeps running,
+/// as an operator's tool (or a damaged database) would. The imap crate has no SQL driver of
+/// its own, so this connection is Python's sqlite3 (scripts/test installs python3).
+async fn sql_from_outside(server: &TestServer, sql: &str) {
+    let db = server.dir.path().join("t.db");
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)\n\
+             c.executescript(sys.argv[2])\n\
+             c.close()",
+        )
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .await
+        .expect("python3 runs (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Before the fix every storage error other than quota / exists / not found was
+/// `NO [SERVERBUG]`: a client takes that for a server defect, not something to retry.
+#[tokio::test]
+async fn append_with_the_database_failing_is_unavailable_and_the_session_goes_on() {
+    let server = start().await;
+    let mut c = Client::login(server.imap, USER_A).await;
+    let raw = String::from_utf8(message("Tạm thời", "Nội dung")).unwrap();
+    let append = format!("APPEND INBOX {{{}+}}\r\n{raw}", raw.len());
+
+    sql_from_outside(&server, "ALTER TABLE messages RENAME TO messages_broken").await;
+    let status = c.fails(&append, "NO [UNAVAILABLE]").await;
+    assert!(!status.contains("SERVERBUG"), "{status}");
+    // The connection is still usable while the fault lasts...
+    c.ok("NOOP").await;
+    let status = c.fails(&append, "NO [UNAVAILABLE]").await;
+    assert!(!status.contains("SERVERBUG"), "{status}");
+    sql_from_outside(&server, "ALTER TABLE messages_broken RENAME TO messages").await;
+
+    // ...and once it is over, the retried APPEND works; the failed ones left nothing behind.
+    let (_, status) = c.run(&append).await;
+    assert!(status.starts_with("OK [APPENDUID "), "{status}");
+    let lines = c.ok("SELECT INBOX").await;
+    assert!(lines.iter().any(|l| l == "* 1 EXISTS"), "{lines:?}");
+    let lines = c.ok("FETCH 1 RFC822.SIZE").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("RFC822.SIZE {}", raw.len()))),
+        "{lines:?}"
+    );
+}
