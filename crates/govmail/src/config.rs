@@ -35,6 +35,7 @@ pub struct Config {
     pub accounts: Accounts,
     pub smtp: Smtp,
     pub imap: Imap,
+    pub mime: Mime,
     pub spam: Spam,
     pub dns: Dns,
     pub autoconfig: Autoconfig,
@@ -242,6 +243,12 @@ pub struct Smtp {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub idle_timeout_secs: u64,
+    /// When fewer than a tenth of the slots are free, unauthenticated sessions waiting longer
+    /// than this for a command are closed to make room.
+    pub pressure_idle_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
+    /// Slowest DATA/BDAT accepted (bytes per second, after idle_timeout_secs / 10 of grace).
+    pub min_data_rate: usize,
     pub max_messages_per_connection: usize,
     pub max_commands_before_mail: usize,
     pub max_errors: usize,
@@ -296,6 +303,45 @@ impl Default for Imap {
             max_folders: 1000,
             max_folder_depth: 16,
             max_folder_name_bytes: 1024,
+        }
+    }
+}
+
+/// Bounds on the parse of one message (SMTP and APPEND alike). What lies beyond them is kept,
+/// unparsed: the message is still delivered and its bytes served intact.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mime {
+    /// Deepest multipart / message/rfc822 nesting parsed (at most 60).
+    pub max_depth: u32,
+    pub max_parts: u32,
+    pub max_header_bytes: u32,
+    pub max_header_fields: u32,
+    /// Addresses kept per ENVELOPE address field.
+    pub max_addresses: u32,
+}
+
+impl Default for Mime {
+    fn default() -> Self {
+        let d = storage::meta::ParseLimits::default();
+        Mime {
+            max_depth: d.max_depth,
+            max_parts: d.max_parts,
+            max_header_bytes: d.max_header_bytes,
+            max_header_fields: d.max_header_fields,
+            max_addresses: d.max_addresses,
+        }
+    }
+}
+
+impl Mime {
+    pub fn limits(&self) -> storage::meta::ParseLimits {
+        storage::meta::ParseLimits {
+            max_depth: self.max_depth,
+            max_parts: self.max_parts,
+            max_header_bytes: self.max_header_bytes,
+            max_header_fields: self.max_header_fields,
+            max_addresses: self.max_addresses,
         }
     }
 }
@@ -397,8 +443,11 @@ impl Default for Smtp {
             max_recipients: 100,
             max_line_length: 4096,
             max_connections: 1000,
-            max_connections_per_ip: 50,
+            max_connections_per_ip: 20,
             idle_timeout_secs: 300,
+            pressure_idle_timeout_secs: 5,
+            tls_handshake_timeout_secs: 10,
+            min_data_rate: 1024,
             max_messages_per_connection: 100,
             max_commands_before_mail: 20,
             max_errors: 10,
@@ -604,6 +653,15 @@ impl Config {
             return Err(err("server.log_format", "must be \"text\" or \"json\""));
         }
         check_creatable_dir("server.data_dir", &self.server.data_dir)?;
+        if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
+            return Err(err(
+                "mime.max_depth",
+                format!("must be 1..={}", storage::meta::HARD_MAX_DEPTH),
+            ));
+        }
+        if self.mime.max_parts == 0 || self.mime.max_addresses == 0 {
+            return Err(err("mime.max_parts", "mime limits must be above 0"));
+        }
         let url = self.storage_url();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")

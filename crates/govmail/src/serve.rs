@@ -77,6 +77,9 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
         max_connections: config.smtp.max_connections,
         max_connections_per_ip: config.smtp.max_connections_per_ip,
         idle_timeout: Duration::from_secs(config.smtp.idle_timeout_secs),
+        pressure_idle_timeout: Duration::from_secs(config.smtp.pressure_idle_timeout_secs),
+        tls_handshake_timeout: Duration::from_secs(config.smtp.tls_handshake_timeout_secs),
+        min_data_rate: config.smtp.min_data_rate,
         max_messages_per_connection: config.smtp.max_messages_per_connection,
         max_commands_before_mail: config.smtp.max_commands_before_mail,
         max_errors: config.smtp.max_errors,
@@ -155,6 +158,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         hostname: config.server.hostname.clone(),
         min_free_bytes: config.health.min_free_mb * 1024 * 1024,
     });
+    storage::meta::set_parse_limits(config.mime.limits());
     // One throttle for SMTP AUTH, IMAP LOGIN and the /password page.
     let throttle = Arc::new(policy::limits::AuthThrottle::new(config.auth_throttle()));
     let mut smtp_context = smtp::Context::new(

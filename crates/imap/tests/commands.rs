@@ -353,25 +353,25 @@ async fn folders_list_create_rename_delete_subscribe() {
         c.ok("LIST \"\" \"\"").await,
         vec!["* LIST (\\Noselect) \"/\" \"\""]
     );
-    c.ok("CREATE \"Đơn vị/Báo cáo\"").await;
+    c.ok("CREATE \"Tổ chức/Báo cáo\"").await;
     // Without UTF8=ACCEPT names go out in modified UTF-7.
     let lines = c.ok("LIST \"\" \"*\"").await;
     assert!(
         lines
             .iter()
-            .any(|l| l.contains(&imap::protocol::mutf7::encode("Đơn vị/Báo cáo"))),
+            .any(|l| l.contains(&imap::protocol::mutf7::encode("Tổ chức/Báo cáo"))),
         "{lines:?}"
     );
     c.ok("ENABLE UTF8=ACCEPT").await;
-    let lines = c.ok("LIST \"\" \"Đơn vị/%\"").await;
+    let lines = c.ok("LIST \"\" \"Tổ chức/%\"").await;
     assert_eq!(
         lines,
-        vec!["* LIST (\\HasNoChildren) \"/\" \"Đơn vị/Báo cáo\""]
+        vec!["* LIST (\\HasNoChildren) \"/\" \"Tổ chức/Báo cáo\""]
     );
     c.fails("CREATE INBOX", "NO").await;
-    c.fails("CREATE \"Đơn vị/Báo cáo\"", "NO [ALREADYEXISTS]")
+    c.fails("CREATE \"Tổ chức/Báo cáo\"", "NO [ALREADYEXISTS]")
         .await;
-    c.ok("RENAME \"Đơn vị\" \"Phòng ban\"").await;
+    c.ok("RENAME \"Tổ chức\" \"Phòng ban\"").await;
     let lines = c.ok("LIST \"\" \"Phòng ban/*\"").await;
     assert_eq!(
         lines,

@@ -381,7 +381,7 @@ impl Session {
                 initial_response,
             } => self.auth(io, out, mechanism, &initial_response).await?,
             Request::Mail { from } => self.mail(out, from).await,
-            Request::Rcpt { to } => self.rcpt(out, to).await,
+            Request::Rcpt { to } => self.rcpt(out, to, names_bare_postmaster(line)).await,
             Request::Data => self.data(io, out).await?,
             Request::Bdat {
                 chunk_size,
@@ -446,4 +446,14 @@ fn command_line_problem(line: &[u8]) -> Option<&'static str> {
         return Some("Command is not valid UTF-8");
     }
     None
+}
+
+/// True for `RCPT TO:<postmaster>` in any case (RFC 5321 4.5.1): smtp-proto reads that path
+/// as the empty one, so the raw line tells them apart.
+fn names_bare_postmaster(line: &[u8]) -> bool {
+    let lower = line.to_ascii_lowercase();
+    lower
+        .strip_prefix(b"rcpt to:")
+        .map(|rest| rest.trim_ascii_start())
+        .is_some_and(|path| path.starts_with(b"<postmaster>"))
 }

@@ -118,6 +118,18 @@ impl Served {
         addr
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// True while the child has not exited.
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// SIGKILL, no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -82,6 +82,13 @@ impl Session {
             storage::Error::OverQuota => Done::no("[OVERQUOTA] Quota exceeded"),
             storage::Error::AlreadyExists(_) => Done::no("[ALREADYEXISTS] Mailbox already exists"),
             storage::Error::NotFound(_) => Done::no("[NONEXISTENT] No such mailbox"),
+            // RFC 5530 UNAVAILABLE: a passing fault (database, disk full); the client retries.
+            e if e.is_storage_full() => {
+                Done::no("[UNAVAILABLE] Server storage is full, try again later")
+            }
+            storage::Error::Database(_) | storage::Error::Io(_) => {
+                Done::no("[UNAVAILABLE] Temporary storage failure, try again later")
+            }
             _ => Done::no("[SERVERBUG] Internal error, try again"),
         }
     }

@@ -149,7 +149,12 @@ impl Session {
         }
     }
 
-    pub(crate) async fn rcpt(&mut self, out: &mut Vec<u8>, to: RcptTo<Cow<'_, str>>) -> Next {
+    pub(crate) async fn rcpt(
+        &mut self,
+        out: &mut Vec<u8>,
+        to: RcptTo<Cow<'_, str>>,
+        bare_postmaster: bool,
+    ) -> Next {
         let Some(transaction) = &self.transaction else {
             reply(C503_SEQUENCE, "Need MAIL before RCPT").encode(out);
             return self.after_error();
@@ -169,7 +174,7 @@ impl Session {
             return self.after_error();
         }
         // RFC 5321 4.5.1: "postmaster" without a domain must be accepted: it names ours.
-        if address.eq_ignore_ascii_case("postmaster") {
+        if bare_postmaster || address.eq_ignore_ascii_case("postmaster") {
             match self.context.postmaster_domain().await {
                 Ok(domain) => address = format!("postmaster@{domain}"),
                 Err(e) => {
