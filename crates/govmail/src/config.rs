@@ -282,6 +282,9 @@ pub struct Imap {
     pub max_connections_per_ip: usize,
     /// Autologout after this much inactivity (RFC 9051 5.4: at least 30 minutes).
     pub idle_timeout_secs: u64,
+    /// Time a connection has to log in, in all (slow or idle unauthenticated clients).
+    pub login_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
     pub max_line_length: usize,
     pub max_errors: usize,
     /// Folders per account (INBOX included); CREATE beyond answers NO [LIMIT].
@@ -298,6 +301,8 @@ impl Default for Imap {
             max_connections: 20_000,
             max_connections_per_ip: 200,
             idle_timeout_secs: 1800,
+            login_timeout_secs: 180,
+            tls_handshake_timeout_secs: 10,
             max_line_length: 65_536,
             max_errors: 20,
             max_folders: 1000,

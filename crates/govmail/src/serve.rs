@@ -56,6 +56,8 @@ fn imap_settings(config: &Config) -> imap::Settings {
         max_literal: config.smtp.max_message_size,
         max_command: 1024 * 1024,
         idle_timeout: Duration::from_secs(config.imap.idle_timeout_secs),
+        login_timeout: Duration::from_secs(config.imap.login_timeout_secs),
+        tls_handshake_timeout: Duration::from_secs(config.imap.tls_handshake_timeout_secs),
         max_connections: config.imap.max_connections,
         max_connections_per_ip: config.imap.max_connections_per_ip,
         max_errors: config.imap.max_errors,

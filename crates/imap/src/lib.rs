@@ -34,6 +34,10 @@ pub struct Settings {
     /// Largest command including its literals, except APPEND's message.
     pub max_command: usize,
     pub idle_timeout: Duration,
+    /// Time a connection has to log in, in all (Dovecot's pre-login limit is 3 minutes).
+    pub login_timeout: Duration,
+    /// Deadline of a TLS handshake (STARTTLS or port 993).
+    pub tls_handshake_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub max_errors: usize,
@@ -57,6 +61,8 @@ impl Settings {
             max_command: 1024 * 1024,
             // RFC 9051 5.4: at least 30 minutes.
             idle_timeout: Duration::from_secs(30 * 60),
+            login_timeout: Duration::from_secs(180),
+            tls_handshake_timeout: Duration::from_secs(10),
             max_connections: 20_000,
             max_connections_per_ip: 200,
             max_errors: 20,

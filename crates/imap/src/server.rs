@@ -165,7 +165,7 @@ async fn connection(
     match (tls, acceptor) {
         (true, Some(acceptor)) => {
             if let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)).await
+                tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(stream)).await
             {
                 session.set_tls();
                 let _ = session.run(stream).await;
@@ -177,7 +177,7 @@ async fn connection(
                 (session.run(stream).await, acceptor)
             {
                 if let Ok(Ok(stream)) =
-                    tokio::time::timeout(Duration::from_secs(30), acceptor.accept(plain)).await
+                    tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(plain)).await
                 {
                     session.set_tls();
                     let _ = session.run(stream).await;

@@ -104,6 +104,8 @@ pub struct Session {
     pub(crate) revocations: tokio::sync::broadcast::Receiver<(i64, i64)>,
     /// Responses waiting to be written.
     pub(crate) out: Vec<u8>,
+    /// When the connection was accepted: a session must log in within the login timeout.
+    pub(crate) connected_at: tokio::time::Instant,
 }
 
 pub(crate) type Io<S> = BufReader<S>;
@@ -167,6 +169,7 @@ impl Session {
             n_errors: 0,
             shutdown,
             out: Vec::with_capacity(256),
+            connected_at: tokio::time::Instant::now(),
         }
     }
 
@@ -346,7 +349,17 @@ impl Session {
         }
         loop {
             self.flush(&mut io).await?;
-            let idle = self.context.settings.idle_timeout;
+            // Before login, the whole session has the login timeout (slow or idle clients
+            // holding slots are cut off); after, each command waits up to the autologout.
+            let settings = &self.context.settings;
+            let authenticated = self.state.user().is_some();
+            let idle = if authenticated {
+                settings.idle_timeout
+            } else {
+                settings
+                    .login_timeout
+                    .saturating_sub(self.connected_at.elapsed())
+            };
             let mut shutdown = self.shutdown.clone();
             let mut revoked = self.revocations.resubscribe();
             let account = self.state.user().map(|u| (u.account_id, u.epoch));
@@ -364,6 +377,12 @@ impl Session {
                 }
             };
             let frame = match frame {
+                Err(_) if !authenticated => {
+                    // RFC 9051 5.4 bounds only the timer after authentication.
+                    self.untagged("BYE [UNAVAILABLE] Login took too long");
+                    let _ = self.flush(&mut io).await;
+                    return Ok(Outcome::Closed);
+                }
                 Err(_) => {
                     // RFC 9051 5.4: autologout after at least 30 minutes of inactivity.
                     self.untagged("BYE Autologout; idle for too long");
