@@ -687,3 +687,26 @@ fn read_meta(message_id: i64, text: &str, size: i64) -> MessageMeta {
         MessageMeta::degraded(u32::try_from(size).unwrap_or(u32::MAX), 0)
     })
 }
+
+#[cfg(test)]
+mod stored_parse_tests {
+    use super::*;
+
+    /// A parse stored before the depth bounds (here 200 nested parts: deeper than serde_json
+    /// reads back) is served as one text/plain part spanning the message, not an error.
+    #[test]
+    fn an_unreadable_stored_parse_degrades_to_plain_text() {
+        let mut json = String::new();
+        for _ in 0..200 {
+            json.push_str(r#"{"content_type":"multipart","subtype":"mixed","params":[],"id":null,"description":null,"encoding":null,"disposition":null,"language":[],"offset_header":0,"offset_body":0,"offset_end":10,"lines":0,"envelope":null,"children":["#);
+        }
+        json.push_str(&"]}".repeat(200));
+        let stored = format!(r#"{{"envelope":{{}},"root":{json},"text":"","attachment_names":[]}}"#);
+        assert!(MessageMeta::from_json(&stored).is_none(), "deeper than serde_json reads");
+        let meta = read_meta(7, &stored, 1234);
+        assert_eq!(meta.root.content_type, "text");
+        assert_eq!(meta.root.subtype, "plain");
+        assert_eq!(meta.root.offset_end, 1234);
+        assert!(meta.root.children.is_empty());
+    }
+}
