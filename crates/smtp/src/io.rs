@@ -10,7 +10,9 @@ pub enum Line {
     Complete(Vec<u8>),
     /// Longer than the limit; the rest up to LF was read and discarded. `crlf`: it ended in
     /// CRLF rather than a bare LF.
-    TooLong { crlf: bool },
+    TooLong {
+        crlf: bool,
+    },
     /// Longer than the limit and no LF within `discard_limit` bytes: give up on the peer.
     Endless,
     Eof,
@@ -168,10 +170,14 @@ pub enum BodyLines {
     Normalised,
     /// A bare CR: refused, as in DATA.
     BareCr,
+    /// With CRLF for each bare LF it would exceed the size limit (DATA counts it so too):
+    /// left unchanged, refused.
+    TooBig,
 }
 
-/// Makes every bare LF of `body` CRLF; a bare CR is reported, not changed.
-pub fn normalise_line_endings(body: &mut Vec<u8>) -> BodyLines {
+/// Makes every bare LF of `body` CRLF, unless that makes it longer than `max_size`; a bare CR
+/// is reported, not changed.
+pub fn normalise_line_endings(body: &mut Vec<u8>, max_size: usize) -> BodyLines {
     let mut bare_lf = 0usize;
     for (i, &b) in body.iter().enumerate() {
         match b {
@@ -182,6 +188,9 @@ pub fn normalise_line_endings(body: &mut Vec<u8>) -> BodyLines {
     }
     if bare_lf == 0 {
         return BodyLines::Clean;
+    }
+    if body.len() + bare_lf > max_size {
+        return BodyLines::TooBig;
     }
     let mut out = Vec::with_capacity(body.len() + bare_lf);
     for (i, &b) in body.iter().enumerate() {
@@ -358,7 +367,9 @@ mod tests {
                 String::from_utf8_lossy(smuggle)
             );
             let mut rest = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut rest).await.unwrap();
+            tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut rest)
+                .await
+                .unwrap();
             assert_eq!(rest, b"NEXT\r\n", "read up to the real end only");
         }
         // Bare LF line endings elsewhere are made CRLF.
@@ -378,13 +389,19 @@ mod tests {
     #[test]
     fn bdat_line_endings() {
         let mut body = b"a\r\nb\n".to_vec();
-        assert_eq!(normalise_line_endings(&mut body), BodyLines::Normalised);
+        assert_eq!(
+            normalise_line_endings(&mut body, 100),
+            BodyLines::Normalised
+        );
         assert_eq!(body, b"a\r\nb\r\n");
-        assert_eq!(normalise_line_endings(&mut body), BodyLines::Clean);
+        assert_eq!(normalise_line_endings(&mut body, 100), BodyLines::Clean);
         let mut body = b"a\rb\r\n".to_vec();
-        assert_eq!(normalise_line_endings(&mut body), BodyLines::BareCr);
+        assert_eq!(normalise_line_endings(&mut body, 100), BodyLines::BareCr);
         let mut body = b"a\r".to_vec();
-        assert_eq!(normalise_line_endings(&mut body), BodyLines::BareCr);
+        assert_eq!(normalise_line_endings(&mut body, 100), BodyLines::BareCr);
+        let mut body = b"abc\n".to_vec();
+        assert_eq!(normalise_line_endings(&mut body, 4), BodyLines::TooBig);
+        assert_eq!(body, b"abc\n");
     }
 
     /// An announced size allocates nothing: memory follows the bytes that arrive.

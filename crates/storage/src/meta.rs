@@ -131,25 +131,36 @@ pub fn parse_limits() -> ParseLimits {
     LIMITS.get().copied().unwrap_or_default()
 }
 
+/// Stack of the parse thread: a base, and room for one nesting level per 29 input bytes (the
+/// shortest `Content-Type:message/rfc822` + blank line) at up to ~700 bytes of frames each
+/// (unoptimised builds; optimised ones need a fraction), capped.
+const PARSE_STACK_BASE: usize = 8 << 20;
+const PARSE_STACK_PER_BYTE: usize = 24;
+const PARSE_STACK_MAX: usize = 1 << 30;
+
 /// Nested message/rfc822 levels mail-parser may build: its nested messages are dropped
-/// recursively, so their depth must stay far below what a 2 MiB thread stack holds.
+/// recursively, so their depth must stay far below what a thread stack holds.
 const MAX_MESSAGE_FIELDS: u32 = 400;
 
 /// Where mail-parser must stop reading `raw` so that what it builds stays within `limits`:
 /// the start of the first line that would exceed a bound, or `raw.len()`.
 ///
-/// A linear scan, over-approximating what mail-parser sees: every `Content-Type` field is a
-/// part (and the only way to nest), every `--` line after a multipart type may be a boundary,
-/// a header block starts at the top, after a possible boundary and after the header block of
-/// a message/rfc822 or digest part.
+/// A linear scan, over-approximating what mail-parser sees. Nesting (the only thing that can
+/// exhaust a stack) is counted without trusting any header/body state, since mail-parser's
+/// reading of malformed input (bare CRs, digests' implicit message parts) differs from any
+/// simple one: every line mentioning `message` or `digest` anywhere, and after a digest every
+/// `--` line, counts as one possible level. Part and header counts follow header blocks (top,
+/// after a possible boundary, after a message/rfc822 or digest part's header block).
 fn parse_cut(raw: &[u8], limits: &ParseLimits) -> usize {
     let mut in_header = true;
     let mut header_bytes = 0usize;
     let mut header_fields = 0u32;
     let mut block_nests = false;
+    let mut block_typed = false;
     let mut seen_multipart = false;
+    let mut seen_digest = false;
     let mut content_types = 0u32;
-    let mut message_types = 0u32;
+    let mut nesting = 0u32;
     let mut boundaries = 0u32;
     let mut pos = 0usize;
     while pos < raw.len() {
@@ -158,19 +169,38 @@ fn parse_cut(raw: &[u8], limits: &ParseLimits) -> usize {
             .position(|&b| b == b'\n')
             .map_or(raw.len(), |i| pos + i + 1);
         let line = &raw[pos..end];
-        let content = line
+        // Whatever mail-parser skips before a field name (CR, blanks) is skipped here too.
+        let start = line
+            .iter()
+            .position(|b| !matches!(b, b'\r' | b' ' | b'\t'))
+            .unwrap_or(line.len());
+        let content = line[start..]
             .strip_suffix(b"\n")
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .unwrap_or(line);
+            .unwrap_or(&line[start..]);
+        let lower = line.to_ascii_lowercase();
+        let mentions_digest = contains(&lower, b"digest");
+        if contains(&lower, b"message") || mentions_digest {
+            nesting += 1;
+        }
+        seen_digest |= mentions_digest;
+        if seen_digest && content.starts_with(b"--") {
+            nesting += 1;
+        }
+        if nesting > MAX_MESSAGE_FIELDS {
+            return pos;
+        }
         if in_header {
-            if content.is_empty() {
-                in_header = block_nests;
+            if line.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                // A digest's part without Content-Type holds a message: its header follows.
+                in_header = block_nests || (seen_digest && !block_typed);
                 block_nests = false;
+                block_typed = false;
                 header_bytes = 0;
                 header_fields = 0;
             } else {
                 header_bytes += line.len();
-                if !matches!(content[0], b' ' | b'\t') {
+                if start == 0 {
                     header_fields += 1;
                 }
                 if header_bytes > limits.max_header_bytes as usize
@@ -180,17 +210,17 @@ fn parse_cut(raw: &[u8], limits: &ParseLimits) -> usize {
                 }
                 if is_content_type(content) {
                     content_types += 1;
+                    block_typed = true;
                     let value = content[12..].to_ascii_lowercase();
                     // The type may be on a continuation line: then assume the worst.
                     let folded = value.iter().all(|b| matches!(b, b' ' | b'\t' | b':'));
                     if folded || contains(&value, b"message") || contains(&value, b"digest") {
-                        message_types += 1;
                         block_nests = true;
                     }
                     if folded || contains(&value, b"multipart") {
                         seen_multipart = true;
                     }
-                    if content_types > limits.max_parts || message_types > MAX_MESSAGE_FIELDS {
+                    if content_types > limits.max_parts {
                         return pos;
                     }
                 }
@@ -509,9 +539,25 @@ impl MessageMeta {
     /// MIME parser yields the text/plain parse).
     pub fn compute_with(raw: &[u8], limits: &ParseLimits) -> MessageMeta {
         let limits = limits.clamped();
-        let built = std::panic::catch_unwind(|| MessageMeta::build(raw, &limits));
-        built.unwrap_or_else(|_| {
-            tracing::warn!(bytes = raw.len(), "MIME parser panicked; kept as plain text");
+        // mail-parser builds (and drops) nested messages recursively, and a message/rfc822 part
+        // that is base64 or quoted-printable hides its own nesting from `parse_cut`: the parse
+        // runs on a thread whose stack grows with the input (only the pages touched are used),
+        // so no input can overflow it.
+        let stack = PARSE_STACK_BASE
+            .saturating_add(raw.len().saturating_mul(PARSE_STACK_PER_BYTE))
+            .min(PARSE_STACK_MAX);
+        let built = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("mime-parse".into())
+                .stack_size(stack)
+                .spawn_scoped(scope, || {
+                    std::panic::catch_unwind(|| MessageMeta::build(raw, &limits)).ok()
+                })
+                .ok()
+                .and_then(|thread| thread.join().ok().flatten())
+        });
+        built.unwrap_or_else(|| {
+            tracing::warn!(bytes = raw.len(), "MIME parser failed; kept as plain text");
             MessageMeta::degraded(raw.len() as u32, count_lines(raw))
         })
     }
@@ -675,7 +721,10 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
     #[test]
     fn nesting_bombs_stay_bounded_and_read_back() {
         for depth in [100, 1_000, 10_000, 50_000] {
-            for (kind, raw) in [("multipart", multipart_bomb(depth)), ("rfc822", rfc822_bomb(depth))] {
+            for (kind, raw) in [
+                ("multipart", multipart_bomb(depth)),
+                ("rfc822", rfc822_bomb(depth)),
+            ] {
                 let len = raw.len() as u32;
                 let meta = on_small_stack(move || MessageMeta::compute(&raw));
                 let limits = ParseLimits::default();
@@ -684,7 +733,10 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
                     "{kind} {depth}: depth {}",
                     depth_of(&meta.root)
                 );
-                assert_eq!(meta.root.offset_end, len, "{kind} {depth}: root spans the message");
+                assert_eq!(
+                    meta.root.offset_end, len,
+                    "{kind} {depth}: root spans the message"
+                );
                 assert_eq!(meta.envelope.subject.as_deref(), Some("bomb"));
                 check_offsets(&meta.root, len);
                 let json = meta.to_json();
@@ -720,9 +772,12 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
 
     #[test]
     fn part_count_is_bounded() {
-        let mut s = String::from("Subject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+        let mut s =
+            String::from("Subject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
         for i in 0..20_000 {
-            s.push_str(&format!("--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"));
+            s.push_str(&format!(
+                "--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"
+            ));
         }
         s.push_str("--b--\r\n");
         let raw = s.into_bytes();
@@ -731,7 +786,11 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
             ..ParseLimits::default()
         };
         let meta = MessageMeta::compute_with(&raw, &limits);
-        assert!(meta.root.children.len() < 100, "{}", meta.root.children.len());
+        assert!(
+            meta.root.children.len() < 100,
+            "{}",
+            meta.root.children.len()
+        );
         assert_eq!(meta.root.offset_end as usize, raw.len());
         check_offsets(&meta.root, raw.len() as u32);
         // Parts beyond the bound stay inside the multipart's body: nothing is lost.
@@ -763,7 +822,10 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
         }
         s.push_str("last@x.vn\r\n\r\nbody\r\n");
         let meta = MessageMeta::compute(&s.into_bytes());
-        assert_eq!(meta.envelope.to.len(), ParseLimits::default().max_addresses as usize);
+        assert_eq!(
+            meta.envelope.to.len(),
+            ParseLimits::default().max_addresses as usize
+        );
     }
 
     #[test]
@@ -775,7 +837,9 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
             let mut out = String::new();
             for chunk in bytes.chunks(3) {
                 let n = chunk.len();
-                let v = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+                let v = (chunk[0] as u32) << 16
+                    | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+                    | *chunk.get(2).unwrap_or(&0) as u32;
                 for i in 0..4 {
                     if i <= n {
                         out.push(T[(v >> (18 - 6 * i) & 63) as usize] as char);
@@ -789,7 +853,10 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
         let raw = format!("Subject: outer\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n");
         let meta = MessageMeta::compute(raw.as_bytes());
         assert_eq!(meta.root.content_type, "message");
-        assert_eq!(meta.root.envelope.as_ref().unwrap().subject.as_deref(), Some("inner"));
+        assert_eq!(
+            meta.root.envelope.as_ref().unwrap().subject.as_deref(),
+            Some("inner")
+        );
         assert!(meta.root.children.is_empty());
         check_offsets(&meta.root, raw.len() as u32);
     }
@@ -800,6 +867,9 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
         let before = meta.clone();
         meta.shift(10);
         assert_eq!(meta.root.offset_header, 0);
-        assert_eq!(meta.root.children[0].offset_header, before.root.children[0].offset_header + 10);
+        assert_eq!(
+            meta.root.children[0].offset_header,
+            before.root.children[0].offset_header + 10
+        );
     }
 }

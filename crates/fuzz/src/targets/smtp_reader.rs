@@ -216,8 +216,13 @@ fn check_bdat_body(mut body: Vec<u8>, max_size: usize) {
         .iter()
         .enumerate()
         .any(|(i, &b)| b == b'\r' && original.get(i + 1) != Some(&b'\n'));
-    match normalise_line_endings(&mut body) {
+    match normalise_line_endings(&mut body, max_size) {
         BodyLines::BareCr => assert!(bare_cr, "BareCr without a bare CR"),
+        BodyLines::TooBig => {
+            assert!(!bare_cr && bare_lf > 0);
+            assert!(original.len() + bare_lf > max_size, "TooBig within the limit");
+            assert_eq!(body, original, "a refused body is left unchanged");
+        }
         BodyLines::Clean => {
             assert!(!bare_cr && bare_lf == 0, "Clean body with a bare CR or LF");
             assert_eq!(body, original);

@@ -4,8 +4,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codes::*;
 use crate::io::{normalise_line_endings, read_chunk, read_data, BodyLines, Counting, DataEnd};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::session::{flush, Io, Next, Session};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn timed_out() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "data transfer timed out")
@@ -97,7 +97,11 @@ impl Session {
         // A whole transfer may take at most four idle periods: slow senders are cut off.
         let progress = AtomicUsize::new(0);
         let mut counted = Counting::new(io, &progress);
-        let read = read_data(&mut counted, settings.max_line_length, settings.max_message_size);
+        let read = read_data(
+            &mut counted,
+            settings.max_line_length,
+            settings.max_message_size,
+        );
         let end = match within_deadlines(settings, &progress, read).await {
             Ok(end) => end,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
@@ -208,10 +212,26 @@ impl Session {
         }
         let mut body = std::mem::take(&mut transaction.bdat_body);
         // No BINARYMIME: the body is text, its lines end in CRLF as in DATA.
-        if normalise_line_endings(&mut body) == BodyLines::BareCr {
-            self.transaction = None;
-            bare_line_ending().encode(out);
-            return Ok(Next::Continue);
+        match normalise_line_endings(&mut body, settings.max_message_size) {
+            BodyLines::Clean | BodyLines::Normalised => {}
+            BodyLines::BareCr => {
+                self.transaction = None;
+                bare_line_ending().encode(out);
+                return Ok(Next::Continue);
+            }
+            // CRLF for each bare LF would take it past the limit, as DATA counts it.
+            BodyLines::TooBig => {
+                self.transaction = None;
+                reply(
+                    C552_TOO_BIG,
+                    format!(
+                        "Message exceeds fixed limit of {} bytes",
+                        settings.max_message_size
+                    ),
+                )
+                .encode(out);
+                return Ok(Next::Continue);
+            }
         }
         self.accept_message(body).await.encode(out);
         Ok(Next::Continue)
