@@ -174,6 +174,8 @@ pub struct Store {
     pub(crate) listings: std::sync::Arc<listing::ListingCache>,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
+    /// Message counters not yet written (see `ops::flow`), shared by every clone.
+    pub(crate) flow: std::sync::Arc<ops::FlowCounters>,
 }
 
 /// Current time as Unix seconds.
@@ -278,6 +280,7 @@ impl Store {
             metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
             listings: Default::default(),
             writes,
+            flow: Default::default(),
         };
         // The delivery committer holds a detached handle, so that the queues close (and both
         // tasks end) when the last `Store` is dropped.

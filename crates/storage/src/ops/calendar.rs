@@ -1,0 +1,43 @@
+//! Local calendar days: the UTC offset that mail-flow counters and reports bucket days by.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Offset of local time from UTC in seconds, used to bucket message counters by local day.
+/// Default: +07:00 (Vietnam); the binary sets it from `reports.utc_offset`.
+///
+/// A process-wide setting rather than a `Store` field: the binary sets it once from its
+/// configuration before any store is opened, and the reports read it where no store is at hand.
+static LOCAL_OFFSET: AtomicI32 = AtomicI32::new(7 * 3600);
+
+/// Sets the local UTC offset (seconds east of UTC) used for day buckets.
+pub fn set_local_offset(seconds: i32) {
+    LOCAL_OFFSET.store(seconds, Ordering::Relaxed);
+}
+
+pub fn local_offset() -> i32 {
+    LOCAL_OFFSET.load(Ordering::Relaxed)
+}
+
+/// The local calendar date of a Unix time as YYYYMMDD.
+pub fn local_day(at: i64, offset_seconds: i32) -> i64 {
+    let offset =
+        time::UtcOffset::from_whole_seconds(offset_seconds).unwrap_or(time::UtcOffset::UTC);
+    let date = time::OffsetDateTime::from_unix_timestamp(at)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .to_offset(offset)
+        .date();
+    date.year() as i64 * 10_000 + u8::from(date.month()) as i64 * 100 + date.day() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_days() {
+        // 2026-01-01 00:30 in UTC+7 is 2025-12-31 17:30 UTC.
+        let at = 1_767_202_200;
+        assert_eq!(local_day(at, 7 * 3600), 20260101);
+        assert_eq!(local_day(at, 0), 20251231);
+    }
+}
