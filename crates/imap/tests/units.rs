@@ -218,9 +218,9 @@ fn permanent_flags(lines: &[String]) -> String {
         .to_string()
 }
 
-/// SELECT of a unit mailbox follows the delegate's rights: READ-ONLY without "i", "e", "t"
-/// and "w" (RFC 4314 5.2 requires it without "i", "e" and the shared flag rights; "s" alone
-/// is kept read-only so a reader never marks the unit's mail as read for everyone), and PERMANENTFLAGS lists only the flags the
+/// SELECT of a unit mailbox follows the delegate's rights: READ-ONLY only without "i", "e"
+/// and the "shared flag rights" (RFC 4314 5.2; every flag of a unit mailbox is one value for
+/// all its users, so those are "s", "t" and "w"), and PERMANENTFLAGS lists only the flags the
 /// rights let the user change (RFC 4314 5.1.1; which right each flag needs: RFC 4314 4).
 #[tokio::test]
 async fn select_of_a_unit_mailbox_reflects_the_rights() {
@@ -233,11 +233,10 @@ async fn select_of_a_unit_mailbox_reflects_the_rights() {
     let (_, lines, status) = select_as(&server, "lri").await;
     assert!(status.starts_with("OK [READ-WRITE]"), "{status}");
     assert_eq!(permanent_flags(&lines), "");
-    // lrs, the read-only delegate: READ-ONLY, so reading never marks the unit's shared
-    // \Seen for everyone (issue 11 item 7); no permanent flags.
+    // lrs: \Seen only.
     let (_, lines, status) = select_as(&server, storage::RIGHTS_READ).await;
-    assert!(status.starts_with("OK [READ-ONLY]"), "{status}");
-    assert_eq!(permanent_flags(&lines), "");
+    assert!(status.starts_with("OK [READ-WRITE]"), "{status}");
+    assert_eq!(permanent_flags(&lines), "\\Seen");
     // lrst: \Seen and \Deleted, no keywords.
     let (_, lines, _) = select_as(&server, "lrst").await;
     assert_eq!(permanent_flags(&lines), "\\Deleted \\Seen");

@@ -121,12 +121,10 @@ impl Session {
         if let Err(done) = mailbox.require("r", "read messages") {
             return done;
         }
-        // RFC 4314 5.2: READ-ONLY is required when none of "i", "e" and the shared flag rights
-        // is held. Every flag of a unit mailbox is one value for all its users, so "s" alone
-        // would let a read-only delegate (lrs) mark the unit's mail as read for the head and
-        // every other delegate just by reading it: "s" alone opens it READ-ONLY too (the RFC
-        // allows READ-ONLY beyond the required cases), so reading never sets \Seen.
-        let read_only = read_only || !"ietw".chars().any(|r| mailbox.rights.contains(r));
+        // RFC 4314 5.2: READ-ONLY when none of "i", "e" and the "shared flag rights" is held.
+        // Every flag of a unit mailbox is one value for all its users (one row per message),
+        // so the shared flag rights are "s" (\Seen), "t" (\Deleted) and "w" (the others).
+        let read_only = read_only || !"iestw".chars().any(|r| mailbox.rights.contains(r));
         let folder = mailbox.folder.clone();
         if condstore {
             self.condstore = true;
