@@ -512,6 +512,9 @@ async fn endless_lines_and_slow_clients_are_cut_off() {
     stall.cmd(&format!("RCPT TO:<{USER_A}>"), "250").await;
     stall.cmd("DATA", "354").await;
     stall.send(b"Subject: slow\r\n").await;
+    // RFC 5321 3.8 / RFC 3463 4.4.2: the server says why before it closes.
+    let reply = stall.read_reply().await;
+    assert!(reply.starts_with("421 4.4.2"), "{reply}");
     assert!(stall.is_closed().await, "stalled DATA is closed");
     assert!(server.inbox(server.account_a).await.is_empty());
 }
