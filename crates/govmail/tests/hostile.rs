@@ -38,10 +38,20 @@ impl Install {
             tmp: tempfile::tempdir().unwrap(),
         };
         install.admin(&["domain", "add", DOMAIN, "--naming", "kontum"], None);
-        install.admin(&["unit", "add", "--abbrev", "STTTT", "--name", "Sở TT&TT"], None);
+        install.admin(
+            &["unit", "add", "--abbrev", "STTTT", "--name", "Sở TT&TT"],
+            None,
+        );
         install.admin(
             &[
-                "user", "add", "--name", "Nguyễn Văn An", "--unit", "STTTT", "--address", USER,
+                "user",
+                "add",
+                "--name",
+                "Nguyễn Văn An",
+                "--unit",
+                "STTTT",
+                "--address",
+                USER,
                 "--password-stdin",
             ],
             Some(&format!("{PASSWORD}\n")),
@@ -270,7 +280,10 @@ impl Imap {
             .unwrap();
             assert!(n > 0, "connection closed");
             if let Some(rest) = line.strip_prefix(format!("{tag} ").as_bytes()) {
-                return (String::from_utf8_lossy(rest).trim_end().to_string(), untagged);
+                return (
+                    String::from_utf8_lossy(rest).trim_end().to_string(),
+                    untagged,
+                );
             }
             untagged.extend_from_slice(&line);
             // A literal: {n}CRLF then n bytes (RFC 9051 4.3).
@@ -332,7 +345,11 @@ async fn nesting_bombs_leave_the_server_up_and_the_inbox_readable() {
         let mut smtp = Smtp::open(local, server.mx).await;
         let end = smtp.send(USER, bomb).await;
         assert!(end.starts_with("250"), "SMTP bomb refused: {end}");
-        assert!(server.alive(), "server died on an SMTP bomb:\n{}", server.served.log());
+        assert!(
+            server.alive(),
+            "server died on an SMTP bomb:\n{}",
+            server.served.log()
+        );
     }
     let mut imap = Imap::login(server.imap).await;
     for bomb in &bombs {
@@ -348,7 +365,10 @@ async fn nesting_bombs_leave_the_server_up_and_the_inbox_readable() {
     let fetches = text.matches(" FETCH (").count();
     assert_eq!(fetches, 2 * bombs.len(), "one FETCH response per message");
     for depth in [100, 1_000, 10_000] {
-        assert!(text.contains(&format!("\"bomb {depth}\"")), "ENVELOPE subject of depth {depth}");
+        assert!(
+            text.contains(&format!("\"bomb {depth}\"")),
+            "ENVELOPE subject of depth {depth}"
+        );
     }
     // Bytes intact: the APPENDed 10,000-level bombs come back byte for byte.
     let n = 2 * bombs.len();
@@ -362,7 +382,10 @@ async fn nesting_bombs_leave_the_server_up_and_the_inbox_readable() {
             "{}",
             String::from_utf8_lossy(&untagged[..untagged.len().min(80)])
         );
-        assert_eq!(&untagged[header.len()..header.len() + bomb.len()], &bomb[..]);
+        assert_eq!(
+            &untagged[header.len()..header.len() + bomb.len()],
+            &bomb[..]
+        );
         assert!(seq <= n);
     }
     assert!(server.alive());
@@ -452,7 +475,10 @@ async fn slowloris_does_not_keep_out_a_legitimate_sender() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     attackers.abort_all();
     eprintln!("slowloris: VmRSS {rss_before} kB before, {rss_after} kB during");
-    assert!(rss_after < 150 * 1024, "VmRSS {rss_after} kB under slowloris");
+    assert!(
+        rss_after < 150 * 1024,
+        "VmRSS {rss_after} kB under slowloris"
+    );
 }
 
 /// Issue 11 items 4 and "memory stays bounded": 20 connections each announcing
@@ -476,7 +502,10 @@ async fn bdat_bombs_and_idle_connections_keep_memory_bounded() {
             .cmd("MAIL FROM:<x@partner.example.org>")
             .await
             .starts_with("250"));
-        assert!(smtp.cmd(&format!("RCPT TO:<{USER}>")).await.starts_with("250"));
+        assert!(smtp
+            .cmd(&format!("RCPT TO:<{USER}>"))
+            .await
+            .starts_with("250"));
         smtp.io
             .get_mut()
             .write_all(b"BDAT 52000000 LAST\r\n0123456789")
@@ -488,7 +517,9 @@ async fn bdat_bombs_and_idle_connections_keep_memory_bounded() {
     let rss_bdat = server.rss_kib();
     let mut idle = Vec::with_capacity(2000);
     for i in 0..2000u32 {
-        let from: IpAddr = format!("127.0.{}.{}", 10 + i / 200, 1 + i % 200).parse().unwrap();
+        let from: IpAddr = format!("127.0.{}.{}", 10 + i / 200, 1 + i % 200)
+            .parse()
+            .unwrap();
         idle.push(connect_from(from, server.mx).await.unwrap());
     }
     // Every idle connection has been greeted (its session exists).
@@ -504,7 +535,10 @@ async fn bdat_bombs_and_idle_connections_keep_memory_bounded() {
          {rss_idle} kB with 2,000 idle connections more"
     );
     assert!(rss_bdat < 150 * 1024, "VmRSS {rss_bdat} kB with BDAT bombs");
-    assert!(rss_idle < 150 * 1024, "VmRSS {rss_idle} kB with 2,000 idle connections");
+    assert!(
+        rss_idle < 150 * 1024,
+        "VmRSS {rss_idle} kB with 2,000 idle connections"
+    );
     drop(bombs);
     drop(idle);
     // Still serving.

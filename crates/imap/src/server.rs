@@ -164,8 +164,11 @@ async fn connection(
     let acceptor = context.tls.clone();
     match (tls, acceptor) {
         (true, Some(acceptor)) => {
-            if let Ok(Ok(stream)) =
-                tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(stream)).await
+            if let Ok(Ok(stream)) = tokio::time::timeout(
+                context.settings.tls_handshake_timeout,
+                acceptor.accept(stream),
+            )
+            .await
             {
                 session.set_tls();
                 let _ = session.run(stream).await;
@@ -176,8 +179,11 @@ async fn connection(
             if let (Ok(Outcome::StartTls(plain)), Some(acceptor)) =
                 (session.run(stream).await, acceptor)
             {
-                if let Ok(Ok(stream)) =
-                    tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(plain)).await
+                if let Ok(Ok(stream)) = tokio::time::timeout(
+                    context.settings.tls_handshake_timeout,
+                    acceptor.accept(plain),
+                )
+                .await
                 {
                     session.set_tls();
                     let _ = session.run(stream).await;

@@ -376,7 +376,10 @@ impl Session {
 fn transient(session: &impl std::fmt::Display, what: &str, e: &storage::Error) -> Reply {
     tracing::error!(session = %session, error = %e, "{what}");
     if e.is_storage_full() {
-        reply(C452_SYSTEM_FULL, "Insufficient system storage, try again later")
+        reply(
+            C452_SYSTEM_FULL,
+            "Insufficient system storage, try again later",
+        )
     } else {
         reply(
             C451_LOCAL_ERROR,
@@ -441,9 +444,7 @@ async fn apply_forward(
             accounts.insert(target.account_id);
             true
         }
-        storage::Resolved::Account(_) => {
-            refused("target mailbox closed or full".to_string()).await
-        }
+        storage::Resolved::Account(_) => refused("target mailbox closed or full".to_string()).await,
         storage::Resolved::Group { members, .. } => {
             let receiving: Vec<i64> = members
                 .iter()

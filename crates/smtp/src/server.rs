@@ -217,8 +217,11 @@ async fn connection(
                 let Some(acceptor) = context.tls.clone() else {
                     return;
                 };
-                let handshake =
-                    tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(stream)).await;
+                let handshake = tokio::time::timeout(
+                    context.settings.tls_handshake_timeout,
+                    acceptor.accept(stream),
+                )
+                .await;
                 if let Ok(Ok(tls)) = handshake {
                     session.set_tls();
                     let _ = session.run(tls).await;
@@ -229,8 +232,11 @@ async fn connection(
                     let Some(acceptor) = context.tls.clone() else {
                         return;
                     };
-                    let handshake =
-                        tokio::time::timeout(context.settings.tls_handshake_timeout, acceptor.accept(plain)).await;
+                    let handshake = tokio::time::timeout(
+                        context.settings.tls_handshake_timeout,
+                        acceptor.accept(plain),
+                    )
+                    .await;
                     if let Ok(Ok(tls)) = handshake {
                         session.set_tls();
                         let _ = session.run(tls).await;

@@ -211,7 +211,11 @@ impl Session {
             let context = &self.context;
             let shutdown = &mut self.shutdown;
             let wait = async {
-                let read = read_line(&mut io, settings.max_line_length, settings.max_line_length * 4);
+                let read = read_line(
+                    &mut io,
+                    settings.max_line_length,
+                    settings.max_line_length * 4,
+                );
                 tokio::pin!(read);
                 let mut tick = tokio::time::interval(PRESSURE_CHECK);
                 loop {
@@ -237,7 +241,11 @@ impl Session {
             let line = match wait {
                 WaitEnd::Line(line) => line?,
                 WaitEnd::Shutdown => {
-                    reply(C421_SHUTDOWN, format!("{} shutting down, try again later", settings.hostname)).encode(&mut out);
+                    reply(
+                        C421_SHUTDOWN,
+                        format!("{} shutting down, try again later", settings.hostname),
+                    )
+                    .encode(&mut out);
                     flush(&mut io, &mut out).await?;
                     return Ok(Outcome::Closed);
                 }
@@ -247,9 +255,14 @@ impl Session {
                     return Ok(Outcome::Closed);
                 }
                 WaitEnd::Shed => {
-                    metrics::counter!("govmail_connections_shed_total", "protocol" => "smtp").increment(1);
+                    metrics::counter!("govmail_connections_shed_total", "protocol" => "smtp")
+                        .increment(1);
                     tracing::info!(session = %self.id, "slow client shed: connection slots low");
-                    reply(C421_TOO_BUSY, "Too slow while the server is busy, try again later").encode(&mut out);
+                    reply(
+                        C421_TOO_BUSY,
+                        "Too slow while the server is busy, try again later",
+                    )
+                    .encode(&mut out);
                     let _ = tokio::time::timeout(PRESSURE_CHECK, flush(&mut io, &mut out)).await;
                     return Ok(Outcome::Closed);
                 }

@@ -701,8 +701,12 @@ mod stored_parse_tests {
             json.push_str(r#"{"content_type":"multipart","subtype":"mixed","params":[],"id":null,"description":null,"encoding":null,"disposition":null,"language":[],"offset_header":0,"offset_body":0,"offset_end":10,"lines":0,"envelope":null,"children":["#);
         }
         json.push_str(&"]}".repeat(200));
-        let stored = format!(r#"{{"envelope":{{}},"root":{json},"text":"","attachment_names":[]}}"#);
-        assert!(MessageMeta::from_json(&stored).is_none(), "deeper than serde_json reads");
+        let stored =
+            format!(r#"{{"envelope":{{}},"root":{json},"text":"","attachment_names":[]}}"#);
+        assert!(
+            MessageMeta::from_json(&stored).is_none(),
+            "deeper than serde_json reads"
+        );
         let meta = read_meta(7, &stored, 1234);
         assert_eq!(meta.root.content_type, "text");
         assert_eq!(meta.root.subtype, "plain");

@@ -220,7 +220,10 @@ fn check_bdat_body(mut body: Vec<u8>, max_size: usize) {
         BodyLines::BareCr => assert!(bare_cr, "BareCr without a bare CR"),
         BodyLines::TooBig => {
             assert!(!bare_cr && bare_lf > 0);
-            assert!(original.len() + bare_lf > max_size, "TooBig within the limit");
+            assert!(
+                original.len() + bare_lf > max_size,
+                "TooBig within the limit"
+            );
             assert_eq!(body, original, "a refused body is left unchanged");
         }
         BodyLines::Clean => {
