@@ -108,6 +108,9 @@ pub struct Context {
     pub connections: Arc<tokio::sync::Semaphore>,
     /// Connections waiting for a slot (see `server::slot`).
     pub slot_waiters: std::sync::atomic::AtomicUsize,
+    /// Woken when a connection arrives while slots run low: waiting sessions then check
+    /// whether they are to be shed.
+    pub pressure: tokio::sync::Notify,
     /// SPF/DKIM/DMARC for MX mail; `None` skips the checks (no DNS at all).
     pub authenticator: Option<authres::Authenticator>,
     /// Wakes the outbound worker when a message was queued (else it finds it at its next poll).
@@ -137,6 +140,7 @@ impl Context {
             per_ip: Default::default(),
             connections,
             slot_waiters: Default::default(),
+            pressure: Default::default(),
             authenticator: None,
             outbound_waker: None,
             local_domains: Default::default(),

@@ -204,6 +204,9 @@ async fn connection(
         tracing::warn!(%peer, "connection refused: per-IP connection limit");
         return refuse(stream, "Too many connections from your address").await;
     }
+    if context.under_pressure() {
+        context.pressure.notify_waiters();
+    }
     let Some(_permit) = slot(&context).await else {
         context.per_ip.release(peer.ip());
         metrics::counter!("govmail_connections_refused_total", "protocol" => "smtp", "reason" => "total").increment(1);

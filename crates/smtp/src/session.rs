@@ -25,6 +25,29 @@ use crate::Context;
 /// How often a waiting session looks at its deadlines and at the connection pressure.
 const PRESSURE_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// When a session waiting since `started` for a command line must look again: at the idle
+/// deadline, or — unauthenticated, with slots running low — once the pressure timeout has
+/// passed, then every [`PRESSURE_CHECK`].
+fn next_check(
+    settings: &crate::Settings,
+    started: tokio::time::Instant,
+    sheddable: bool,
+    under_pressure: bool,
+) -> tokio::time::Instant {
+    let idle_deadline = started + settings.idle_timeout;
+    if !(sheddable && under_pressure) {
+        return idle_deadline;
+    }
+    let now = tokio::time::Instant::now();
+    let shed_from = started + settings.pressure_idle_timeout;
+    let next = if now < shed_from {
+        shed_from
+    } else {
+        now + PRESSURE_CHECK
+    };
+    next.min(idle_deadline)
+}
+
 /// How waiting for a command line ended.
 enum WaitEnd {
     Line(std::io::Result<Line>),
@@ -217,22 +240,26 @@ impl Session {
                     settings.max_line_length * 4,
                 );
                 tokio::pin!(read);
-                let mut tick = tokio::time::interval(PRESSURE_CHECK);
+                // No timer ticks while nothing can happen: wake at the next deadline, or when
+                // the listener reports that slots are running low.
+                let mut next = next_check(&settings, started, sheddable, context.under_pressure());
                 loop {
                     tokio::select! {
                         line = &mut read => return WaitEnd::Line(line),
                         _ = shutdown.changed() => return WaitEnd::Shutdown,
-                        _ = tick.tick() => {
+                        _ = context.pressure.notified(), if sheddable => {
+                            next = next_check(&settings, started, sheddable, true);
+                        }
+                        _ = tokio::time::sleep_until(next) => {
                             let waited = started.elapsed();
                             if waited >= settings.idle_timeout {
                                 return WaitEnd::Timeout;
                             }
-                            if sheddable
-                                && waited >= settings.pressure_idle_timeout
-                                && context.under_pressure()
-                            {
+                            let pressure = context.under_pressure();
+                            if sheddable && waited >= settings.pressure_idle_timeout && pressure {
                                 return WaitEnd::Shed;
                             }
+                            next = next_check(&settings, started, sheddable, pressure);
                         }
                     }
                 }

@@ -178,9 +178,8 @@ fn parse_cut(raw: &[u8], limits: &ParseLimits) -> usize {
             .strip_suffix(b"\n")
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
             .unwrap_or(&line[start..]);
-        let lower = line.to_ascii_lowercase();
-        let mentions_digest = contains(&lower, b"digest");
-        if contains(&lower, b"message") || mentions_digest {
+        let mentions_digest = contains(line, b"digest");
+        if contains(line, b"message") || mentions_digest {
             nesting += 1;
         }
         seen_digest |= mentions_digest;
@@ -211,13 +210,13 @@ fn parse_cut(raw: &[u8], limits: &ParseLimits) -> usize {
                 if is_content_type(content) {
                     content_types += 1;
                     block_typed = true;
-                    let value = content[12..].to_ascii_lowercase();
+                    let value = &content[12..];
                     // The type may be on a continuation line: then assume the worst.
                     let folded = value.iter().all(|b| matches!(b, b' ' | b'\t' | b':'));
-                    if folded || contains(&value, b"message") || contains(&value, b"digest") {
+                    if folded || contains(value, b"message") || contains(value, b"digest") {
                         block_nests = true;
                     }
-                    if folded || contains(&value, b"multipart") {
+                    if folded || contains(value, b"multipart") {
                         seen_multipart = true;
                     }
                     if content_types > limits.max_parts {
@@ -244,8 +243,11 @@ fn is_content_type(line: &[u8]) -> bool {
         && line[12..].iter().find(|b| !matches!(b, b' ' | b'\t')) == Some(&b':')
 }
 
+/// Whether `haystack` contains `needle` (lowercase ASCII), ignoring ASCII case.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// What building one stored parse carries along.
