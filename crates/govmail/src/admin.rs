@@ -178,7 +178,13 @@ pub async fn domain(store: &Store, out: &Output, cmd: DomainCmd) -> anyhow::Resu
                 .map_err(|e| anyhow::anyhow!("--naming {e}"))?;
             let domain = store.add_domain(&name, &naming).await?;
             store
-                .log_event("cli", "domain.add", &domain.name, "", serde_json::json!({}))
+                .log_event(
+                    "cli",
+                    storage::Action::DomainAdd,
+                    &domain.name,
+                    "",
+                    serde_json::json!({}),
+                )
                 .await?;
             out.record(&domain);
         }
@@ -228,7 +234,7 @@ pub async fn unit(
             store
                 .log_event(
                     "cli",
-                    "unit.add",
+                    storage::Action::UnitAdd,
                     &unit.address,
                     "",
                     serde_json::json!({"name": unit.name}),
@@ -377,7 +383,7 @@ pub async fn user(
             store
                 .log_event(
                     "cli",
-                    "user.add",
+                    storage::Action::UserAdd,
                     &person.address,
                     "",
                     serde_json::json!({"name": person.full_name}),
@@ -408,14 +414,26 @@ pub async fn user(
         UserCmd::Disable { address } => {
             store.set_status(&address, AccountStatus::Disabled).await?;
             store
-                .log_event("cli", "user.disable", &address, "", serde_json::json!({}))
+                .log_event(
+                    "cli",
+                    storage::Action::UserDisable,
+                    &address,
+                    "",
+                    serde_json::json!({}),
+                )
                 .await?;
             out.done(&format!("{address}: login denied"));
         }
         UserCmd::Enable { address } => {
             store.set_status(&address, AccountStatus::Active).await?;
             store
-                .log_event("cli", "user.enable", &address, "", serde_json::json!({}))
+                .log_event(
+                    "cli",
+                    storage::Action::UserEnable,
+                    &address,
+                    "",
+                    serde_json::json!({}),
+                )
                 .await?;
             out.done(&format!("{address}: login allowed"));
         }
@@ -446,7 +464,7 @@ pub async fn user(
             store
                 .log_event(
                     "cli",
-                    "user.quota",
+                    storage::Action::UserQuota,
                     &address,
                     "",
                     serde_json::json!({"mb": mb}),
@@ -463,7 +481,13 @@ pub async fn user(
                 .set_password(&address, &policy::password::hash(&password)?, generated)
                 .await?;
             store
-                .log_event("cli", "user.passwd", &address, "", serde_json::json!({}))
+                .log_event(
+                    "cli",
+                    storage::Action::UserPasswd,
+                    &address,
+                    "",
+                    serde_json::json!({}),
+                )
                 .await?;
             if generated {
                 if out.json {
@@ -491,7 +515,7 @@ pub async fn alias(store: &Store, out: &Output, cmd: AliasCmd) -> anyhow::Result
             store
                 .log_event(
                     "cli",
-                    "alias.add",
+                    storage::Action::AliasAdd,
                     &alias,
                     "",
                     serde_json::json!({"target": target}),
@@ -502,7 +526,13 @@ pub async fn alias(store: &Store, out: &Output, cmd: AliasCmd) -> anyhow::Result
         AliasCmd::Remove { alias } => {
             store.remove_alias(&alias).await?;
             store
-                .log_event("cli", "alias.remove", &alias, "", serde_json::json!({}))
+                .log_event(
+                    "cli",
+                    storage::Action::AliasRemove,
+                    &alias,
+                    "",
+                    serde_json::json!({}),
+                )
                 .await?;
             out.done(&format!("{alias} removed"));
         }
@@ -524,7 +554,7 @@ pub async fn group(store: &Store, out: &Output, cmd: GroupCmd) -> anyhow::Result
             store
                 .log_event(
                     "cli",
-                    "group.add",
+                    storage::Action::GroupAdd,
                     &address,
                     "",
                     serde_json::json!({"name": name}),
@@ -537,7 +567,7 @@ pub async fn group(store: &Store, out: &Output, cmd: GroupCmd) -> anyhow::Result
             store
                 .log_event(
                     "cli",
-                    "group.member-remove",
+                    storage::Action::GroupMemberRemove,
                     &group,
                     "",
                     serde_json::json!({"member": member}),
@@ -561,7 +591,7 @@ pub async fn group(store: &Store, out: &Output, cmd: GroupCmd) -> anyhow::Result
             store
                 .log_event(
                     "cli",
-                    "group.member-add",
+                    storage::Action::GroupMemberAdd,
                     &group,
                     "",
                     serde_json::json!({"member": member}),
@@ -579,7 +609,7 @@ pub async fn events(store: &Store, out: &Output, action: &str, limit: i64) -> an
         vec![
             e.at.to_string(),
             e.actor.clone(),
-            e.action.clone(),
+            e.action.to_string(),
             e.target.clone(),
             e.doc_ref.clone(),
         ]
@@ -605,7 +635,7 @@ async fn forward(
         store
             .log_event(
                 "cli",
-                "forward.clear",
+                storage::Action::ForwardClear,
                 address,
                 doc_ref,
                 serde_json::json!({}),
@@ -642,7 +672,7 @@ async fn forward(
     store
         .log_event(
             "cli",
-            "forward.set",
+            storage::Action::ForwardSet,
             address,
             doc_ref,
             serde_json::json!({"target": target, "keep_copy": keep_copy}),

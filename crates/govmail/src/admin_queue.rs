@@ -192,7 +192,7 @@ pub async fn queue(store: &Store, out: &Output, cmd: QueueCmd) -> anyhow::Result
             store
                 .log_event(
                     "cli",
-                    "queue.retry",
+                    storage::Action::QueueRetry,
                     &after.recipient,
                     &doc_ref,
                     serde_json::json!({"queue_id": id, "was": before.status, "sender": after.sender}),
@@ -221,7 +221,7 @@ pub async fn queue(store: &Store, out: &Output, cmd: QueueCmd) -> anyhow::Result
             store
                 .log_event(
                     "cli",
-                    "queue.delete",
+                    storage::Action::QueueDelete,
                     &entry.recipient,
                     &doc_ref,
                     serde_json::json!({"queue_id": id, "status": entry.status, "sender": entry.sender}),
@@ -341,7 +341,7 @@ pub async fn dkim(
             store
                 .log_event(
                     "cli",
-                    "dkim.generate",
+                    storage::Action::DkimGenerate,
                     &domain,
                     "",
                     serde_json::json!({"selector": selector, "algorithm": algorithm,

@@ -414,7 +414,7 @@ async fn change_password(
         .store
         .log_event(
             &record.address,
-            "user.password-change",
+            storage::Action::UserPasswordChange,
             &record.address,
             "",
             detail,

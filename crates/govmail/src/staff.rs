@@ -175,7 +175,7 @@ async fn hire_one(
     store
         .log_event(
             "cli",
-            "user.hire",
+            storage::Action::UserHire,
             &person.address,
             doc_ref,
             serde_json::json!({"name": person.full_name, "unit": unit.abbrev}),
@@ -228,7 +228,7 @@ pub async fn user(
             store
                 .log_event(
                     "cli",
-                    "user.transfer",
+                    storage::Action::UserTransfer,
                     &moved.address,
                     &doc_ref,
                     serde_json::json!({"from": person.address, "from_unit": person.unit, "to_unit": unit.abbrev, "alias_until": expires}),
@@ -247,7 +247,7 @@ pub async fn user(
             store
                 .log_event(
                     "cli",
-                    "user.leave",
+                    storage::Action::UserLeave,
                     &person.address,
                     &doc_ref,
                     serde_json::json!({"reason": reason}),
@@ -264,7 +264,7 @@ pub async fn user(
             store
                 .log_event(
                     "cli",
-                    "user.reset-password",
+                    storage::Action::UserResetPassword,
                     &address,
                     &doc_ref,
                     serde_json::json!({}),
@@ -289,7 +289,7 @@ pub async fn unit(store: &Store, out: &Output, cmd: UnitMailbox) -> anyhow::Resu
             store
                 .log_event(
                     "cli",
-                    "unit.set-head",
+                    storage::Action::UnitSetHead,
                     &unit.address,
                     &doc_ref,
                     serde_json::json!({"head": address}),
@@ -310,7 +310,7 @@ pub async fn unit(store: &Store, out: &Output, cmd: UnitMailbox) -> anyhow::Resu
             store
                 .log_event(
                     "cli",
-                    "unit.delegate",
+                    storage::Action::UnitDelegate,
                     &unit.address,
                     &doc_ref,
                     serde_json::json!({"grantee": address, "rights": acl, "send": send}),
@@ -340,7 +340,7 @@ pub async fn unit(store: &Store, out: &Output, cmd: UnitMailbox) -> anyhow::Resu
             store
                 .log_event(
                     "cli",
-                    "unit.revoke",
+                    storage::Action::UnitRevoke,
                     &unit.address,
                     &doc_ref,
                     serde_json::json!({"grantee": address}),
@@ -364,7 +364,7 @@ pub async fn unit(store: &Store, out: &Output, cmd: UnitMailbox) -> anyhow::Resu
             store
                 .log_event(
                     "cli",
-                    "unit.handover",
+                    storage::Action::UnitHandover,
                     &unit.address,
                     &doc_ref,
                     serde_json::json!({"from": previous, "to": to}),

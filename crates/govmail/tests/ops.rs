@@ -474,7 +474,7 @@ async fn open(s: &Store, f: &Fixture, actor: &str, mailbox: &str, day: &str, hhm
     s.log_event_at(
         at(day, hhmm),
         &addr(actor),
-        "mailbox.open",
+        storage::Action::MailboxOpen,
         "INBOX",
         "",
         serde_json::json!({"account_id": f.id(mailbox)}),
@@ -836,7 +836,7 @@ async fn usage_report_matches_hand_answers() {
         append(&s, f.id("h"), "INBOX", &rh, "", at("2030-01-02", "08:00")).await;
         append(&s, f.id("n"), "INBOX", &rn, "", at("2030-01-02", "08:00")).await;
         // Refusals.
-        let refused = |action: &'static str,
+        let refused = |action: storage::Action,
                        when: i64,
                        target: &'static str,
                        recipients: serde_json::Value| {
@@ -856,35 +856,35 @@ async fn usage_report_matches_hand_answers() {
         };
         use serde_json::json;
         refused(
-            "virus.refused",
+            storage::Action::VirusRefused,
             at("2030-01-10", "09:00"),
             "bad@evil.example",
             json!([addr("a"), addr("c")]),
         )
         .await;
         refused(
-            "virus.refused",
+            storage::Action::VirusRefused,
             at("2030-02-10", "09:00"),
             "b@kontum.gov.vn",
             json!(["x@outside.example"]),
         )
         .await;
         refused(
-            "virus.refused",
+            storage::Action::VirusRefused,
             at("2030-03-10", "09:00"),
             "bad@evil.example",
             json!([addr("a"), addr("b")]),
         )
         .await;
         refused(
-            "virus.refused",
+            storage::Action::VirusRefused,
             at("2030-07-10", "09:00"),
             "bad@evil.example",
             json!([addr("a")]),
         )
         .await;
         refused(
-            "spam.rejected",
+            storage::Action::SpamRejected,
             at("2030-05-10", "09:00"),
             "spam@evil.example",
             json!([addr("h")]),
@@ -893,7 +893,7 @@ async fn usage_report_matches_hand_answers() {
         s.log_event_at(
             at("2030-05-11", "09:00"),
             "smtp",
-            "spam.rejected",
+            storage::Action::SpamRejected,
             "spam@evil.example",
             "",
             json!({"score": 20.0}),

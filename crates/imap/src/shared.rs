@@ -253,7 +253,7 @@ impl Session {
     /// Records a change to a unit's folders (create, delete, rename) with who made it.
     pub(crate) async fn audit_unit_folder(
         &self,
-        action: &str,
+        action: storage::Action,
         unit: &str,
         detail: serde_json::Value,
     ) {
@@ -311,7 +311,7 @@ impl Session {
     }
 
     /// Records who read or handled what in a unit mailbox.
-    pub(crate) async fn audit_unit(&self, action: &str, uids: &[i64]) {
+    pub(crate) async fn audit_unit(&self, action: storage::Action, uids: &[i64]) {
         let State::Selected { user, mailbox } = &self.state else {
             return;
         };

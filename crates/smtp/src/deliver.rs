@@ -65,7 +65,7 @@ impl Session {
                     let _ = store
                         .log_event(
                             "smtp",
-                            "virus.refused",
+                            storage::Action::VirusRefused,
                             &transaction.from,
                             "",
                             serde_json::json!({"signature": signature, "peer": self.peer.ip().to_string(),
@@ -187,7 +187,7 @@ impl Session {
                     let _ = store
                         .log_event(
                             "smtp",
-                            "spam.rejected",
+                            storage::Action::SpamRejected,
                             &transaction.from,
                             "",
                             serde_json::json!({"score": verdict.score, "tests": verdict.tests,
@@ -204,7 +204,7 @@ impl Session {
                     let _ = store
                         .log_event(
                             "smtp",
-                            "spam.junked",
+                            storage::Action::SpamJunked,
                             &transaction.from,
                             "",
                             serde_json::json!({"score": verdict.score}),
@@ -310,7 +310,7 @@ impl Session {
                     let _ = store
                         .log_event(
                             &user.address,
-                            "unit.send",
+                            storage::Action::UnitSend,
                             &owner.address,
                             "",
                             serde_json::json!({"recipients": transaction.recipients.len()}),
@@ -408,7 +408,7 @@ async fn apply_forward(
         let _ = store
             .log_event(
                 "smtp",
-                "forward.refused",
+                storage::Action::ForwardRefused,
                 &forward.address,
                 &forward.doc_ref,
                 serde_json::json!({"target": forward.target, "why": why}),

@@ -179,7 +179,7 @@ fn split_address(address: &str) -> Result<(String, String)> {
     }
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+use crate::Tx;
 
 fn unique_violation(err: sqlx::Error, what: String) -> Error {
     match &err {

@@ -4,14 +4,14 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::{now, Result, Store};
+use crate::{now, Action, Result, Store};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Event {
     pub id: i64,
     pub at: i64,
     pub actor: String,
-    pub action: String,
+    pub action: Action,
     pub target: String,
     pub doc_ref: String,
     pub detail: serde_json::Value,
@@ -22,34 +22,16 @@ impl Store {
     pub async fn log_event(
         &self,
         actor: &str,
-        action: &str,
+        action: Action,
         target: &str,
         doc_ref: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
         // Through the group commit: sessions log events (mailbox opened, unit read) often.
-        let values = [
-            actor.to_string(),
-            action.to_string(),
-            target.to_string(),
-            doc_ref.to_string(),
-            detail.to_string(),
-        ];
-        let at = now();
+        let row = EventRow::new(now(), actor, action, target, doc_ref, &detail);
         self.write(move |tx| {
             Box::pin(async move {
-                let [actor, action, target, doc_ref, detail] = values;
-                sqlx::query(
-                    "INSERT INTO events (at, actor, action, target, doc_ref, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(at)
-                .bind(actor)
-                .bind(action)
-                .bind(target)
-                .bind(doc_ref)
-                .bind(detail)
-                .execute(&mut **tx)
-                .await?;
+                row.insert().execute(&mut **tx).await?;
                 Ok(())
             })
         })
@@ -70,13 +52,56 @@ impl Store {
     }
 }
 
+/// An event as written: the one place that knows the `events` columns on insert.
+pub(crate) struct EventRow {
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    doc_ref: String,
+    detail: String,
+}
+
+impl EventRow {
+    pub(crate) fn new(
+        at: i64,
+        actor: &str,
+        action: Action,
+        target: &str,
+        doc_ref: &str,
+        detail: &serde_json::Value,
+    ) -> EventRow {
+        EventRow {
+            at,
+            actor: actor.to_string(),
+            action: action.as_str().to_string(),
+            target: target.to_string(),
+            doc_ref: doc_ref.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// The INSERT, ready for any executor (pool or transaction).
+    pub(crate) fn insert(self) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        sqlx::query(
+            "INSERT INTO events (at, actor, action, target, doc_ref, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.at)
+        .bind(self.actor)
+        .bind(self.action)
+        .bind(self.target)
+        .bind(self.doc_ref)
+        .bind(self.detail)
+    }
+}
+
 /// An `events` row selected as `id, at, actor, action, target, doc_ref, detail`.
 pub(crate) fn event_from_row(r: &sqlx::any::AnyRow) -> Event {
     Event {
         id: r.get(0),
         at: r.get(1),
         actor: r.get(2),
-        action: r.get(3),
+        action: Action::from_name(&r.get::<String, _>(3)),
         target: r.get(4),
         doc_ref: r.get(5),
         detail: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),

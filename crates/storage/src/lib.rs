@@ -22,6 +22,7 @@
 //! - Blob files are written and fsync'd (file and directory) before the transaction that refers
 //!   to them commits.
 
+pub mod action;
 pub mod blob;
 pub mod directory;
 pub mod events;
@@ -44,8 +45,12 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use action::Action;
 pub use blob::{BlobReader, BlobStore};
 pub use directory::*;
+
+/// The one transaction type every storage module writes through.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub use events::Event;
 pub use forwards::Forward;
 pub use lifecycle::{Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};

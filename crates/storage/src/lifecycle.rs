@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::{normalize_address, now, Error, Person, Result, Store};
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+use crate::Tx;
 
 /// RFC 4314 rights for each delegation level (KT-8 written authorisation).
 pub const RIGHTS_READ: &str = "lrs";

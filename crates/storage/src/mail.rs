@@ -99,7 +99,7 @@ pub struct FolderChange {
     pub folder_id: i64,
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+use crate::Tx;
 
 /// The special-use flag a folder choice names ("" = INBOX).
 fn folder_key(choice: &FolderChoice) -> &'static str {

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use sqlx::Row;
 
 use crate::meta::MessageMeta;
-use crate::{now, Error, FolderChange, MessageRow, Result, Store};
+use crate::{now, Action, Error, FolderChange, MessageRow, Result, Store};
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+use crate::Tx;
 
 /// How STORE changes flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -648,7 +648,7 @@ impl Store {
     ) -> Result<()> {
         self.log_event(
             actor,
-            "mailbox.open",
+            Action::MailboxOpen,
             folder,
             "",
             serde_json::json!({"account_id": owner_account_id, "at": now()}),

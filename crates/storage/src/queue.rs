@@ -83,7 +83,7 @@ pub struct QueueUpdate {
     pub delay_notified: bool,
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+use crate::Tx;
 
 const ENTRY_SELECT: &str = "SELECT r.id, r.message_id, m.sender, r.recipient, r.domain, r.status, \
      r.attempts, r.next_attempt, r.last_error, r.last_attempt, r.remote_mta, r.notify, r.orcpt, \

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Error, Result, Store};
 
-pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+use crate::Tx;
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Most writes in one transaction.
@@ -191,7 +191,13 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["b.vn".to_string()]);
         store
-            .log_event("test", "after.panic", "", "", serde_json::json!({}))
+            .log_event(
+                "test",
+                crate::Action::DomainAdd,
+                "",
+                "",
+                serde_json::json!({}),
+            )
             .await
             .unwrap();
     }

@@ -1330,7 +1330,7 @@ async fn events_round_trip() {
         });
         s.log_event(
             "cli",
-            "user.add",
+            storage::Action::UserAdd,
             "ntatuyet.stttt@kontum.gov.vn",
             "QĐ 12/QĐ-STTTT",
             detail.clone(),
@@ -1339,7 +1339,7 @@ async fn events_round_trip() {
         .unwrap();
         s.log_event(
             "smtp",
-            "virus.refused",
+            storage::Action::VirusRefused,
             "nvan.stttt@kontum.gov.vn",
             "",
             serde_json::json!({"virus": "Eicar-Signature"}),
@@ -1348,7 +1348,7 @@ async fn events_round_trip() {
         .unwrap();
         s.log_event(
             "cli",
-            "user.disable",
+            storage::Action::UserDisable,
             "ntatuyet.stttt@kontum.gov.vn",
             "",
             serde_json::json!({}),
@@ -1392,12 +1392,24 @@ async fn events_prefix_is_literal_and_case_sensitive() {
     // backends, with no LIKE wildcards and no case folding.
     for_each_backend("events_prefix", |ctx: Ctx| async move {
         let s = &ctx.store;
-        s.log_event("cli", "user.add", "x", "", serde_json::json!({}))
-            .await
-            .unwrap();
-        s.log_event("cli", "user.disable", "x", "", serde_json::json!({}))
-            .await
-            .unwrap();
+        s.log_event(
+            "cli",
+            storage::Action::UserAdd,
+            "x",
+            "",
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+        s.log_event(
+            "cli",
+            storage::Action::UserDisable,
+            "x",
+            "",
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap();
         assert_eq!(s.events("user.", 10).await.unwrap().len(), 2);
         let mut wrong = Vec::new();
         for (prefix, why) in [

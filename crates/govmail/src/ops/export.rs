@@ -301,7 +301,7 @@ pub async fn export(store: &Store, json: bool, args: ExportArgs) -> anyhow::Resu
     store
         .log_event(
             "cli",
-            "mailbox.export",
+            storage::Action::MailboxExport,
             &summary.address,
             &args.doc_ref,
             serde_json::json!({"format": summary.format, "path": summary.path,

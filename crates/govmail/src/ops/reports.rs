@@ -625,7 +625,10 @@ pub async fn checks_report(
     let start = calendar.day_start(from);
     let end = calendar.day_start(to.next_day().context("--to is too far")?);
     let mut opens: HashMap<i64, Vec<Open>> = HashMap::new();
-    for event in store.events_between("mailbox.open", start, end).await? {
+    for event in store
+        .events_between(storage::Action::MailboxOpen, start, end)
+        .await?
+    {
         if let Some(owner) = event.detail.get("account_id").and_then(|v| v.as_i64()) {
             opens.entry(owner).or_default().push(Open {
                 at: event.at,
@@ -1032,7 +1035,10 @@ pub async fn usage_report(
     };
     // Accounts, use and storage.
     let mut used_accounts = BTreeSet::new();
-    for event in store.events_between("mailbox.open", start, end).await? {
+    for event in store
+        .events_between(storage::Action::MailboxOpen, start, end)
+        .await?
+    {
         if let Some(owner) = event.detail.get("account_id").and_then(|v| v.as_i64()) {
             used_accounts.insert(owner);
         }
@@ -1071,7 +1077,10 @@ pub async fn usage_report(
     // Refusals, counted once per unit concerned (recipients' units and, for mail our own
     // users tried to send, the sender's) and once in the total.
     let owners = store.address_owners().await?;
-    for (action, virus) in [("virus.refused", true), ("spam.rejected", false)] {
+    for (action, virus) in [
+        (storage::Action::VirusRefused, true),
+        (storage::Action::SpamRejected, false),
+    ] {
         for event in store.events_between(action, start, end).await? {
             let mut units = BTreeSet::new();
             let mut addresses: Vec<String> = event

@@ -158,7 +158,7 @@ impl Session {
             )
         });
         if reads_body {
-            self.audit_unit("unit.read", &uids).await;
+            self.audit_unit(storage::Action::UnitRead, &uids).await;
         }
         let needs_meta = items.iter().any(|i| {
             !matches!(

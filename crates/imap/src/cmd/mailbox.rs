@@ -347,7 +347,7 @@ impl Session {
         }
         if let Some(unit) = &target.unit_address {
             self.audit_unit_folder(
-                "unit.folder-create",
+                storage::Action::UnitFolderCreate,
                 unit,
                 serde_json::json!({"folder": target.name, "parents": missing}),
             )
@@ -388,7 +388,7 @@ impl Session {
         }
         if let Some(unit) = &mailbox.unit_address {
             self.audit_unit_folder(
-                "unit.folder-delete",
+                storage::Action::UnitFolderDelete,
                 unit,
                 serde_json::json!({"folder": folder.name}),
             )
@@ -466,7 +466,7 @@ impl Session {
         }
         if let Some(unit) = &source.unit_address {
             self.audit_unit_folder(
-                "unit.folder-rename",
+                storage::Action::UnitFolderRename,
                 unit,
                 serde_json::json!({"from": from, "to": to}),
             )

@@ -130,7 +130,7 @@ impl Session {
             Ok(u) => u,
             Err(done) => return done,
         };
-        self.audit_unit("unit.handle", &uids).await;
+        self.audit_unit(storage::Action::UnitHandle, &uids).await;
         if unchanged_since.is_some() {
             self.condstore = true;
         }
@@ -394,8 +394,15 @@ impl Session {
         if !rights.contains('r') || (remove && !(rights.contains('t') && rights.contains('e'))) {
             return Done::no("[NOPERM] You may not move messages out of this mailbox");
         }
-        self.audit_unit(if remove { "unit.handle" } else { "unit.read" }, &uids)
-            .await;
+        self.audit_unit(
+            if remove {
+                storage::Action::UnitHandle
+            } else {
+                storage::Action::UnitRead
+            },
+            &uids,
+        )
+        .await;
         if uids.is_empty() {
             return Done::ok(if remove {
                 "MOVE completed (nothing to move)"

@@ -169,7 +169,7 @@ impl Session {
                 let _ = store
                     .log_event(
                         &actor,
-                        "acl.set",
+                        storage::Action::AclSet,
                         &mailbox.display,
                         "",
                         serde_json::json!({"grantee": grantee.address, "rights": new_rights}),

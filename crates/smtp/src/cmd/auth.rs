@@ -200,13 +200,13 @@ impl Session {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "smtp").increment(1);
                 let failure = throttle.failure(ip, &login, Instant::now());
                 for (hit, kind) in [
-                    (failure.locked, "auth.locked"),
-                    (failure.banned, "auth.banned"),
+                    (failure.locked, storage::Action::AuthLocked),
+                    (failure.banned, storage::Action::AuthBanned),
                 ] {
                     if !hit {
                         continue;
                     }
-                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind, "repeated auth failures");
+                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind = %kind, "repeated auth failures");
                     let _ = self
                         .context
                         .store

@@ -816,7 +816,7 @@ impl Worker {
                     .store
                     .log_event(
                         "outbound",
-                        "queue.failed",
+                        storage::Action::QueueFailed,
                         &entry.recipient,
                         "",
                         serde_json::json!({
@@ -855,7 +855,7 @@ impl Worker {
                 .store
                 .log_event(
                     "outbound",
-                    "queue.notice_dropped",
+                    storage::Action::QueueNoticeDropped,
                     &entry.sender,
                     "",
                     serde_json::json!({"queue_id": entry.id, "action": action.as_str()}),

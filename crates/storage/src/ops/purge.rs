@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{envelope_of, first_from, Progress};
-use crate::{Error, Result, Store};
+use crate::{Action, Error, Result, Store};
 
 /// What `govmail purge` looks for. Every given criterion must match.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -194,7 +194,7 @@ impl Store {
                 })
                 .collect();
             let mut tx = self.begin_write().await?;
-            Self::log_events_in(&mut tx, actor, "purge.message", doc_ref, &events).await?;
+            Self::log_events_in(&mut tx, actor, Action::PurgeMessage, doc_ref, &events).await?;
             tx.commit().await?;
             removed_count += events.len() as u64;
             done += items.len() as u64;

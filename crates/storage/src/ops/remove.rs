@@ -5,9 +5,10 @@
 //! [`Store::expunge`]), so quota usage, blob reference counts, the `expunged` log (QRESYNC)
 //! and folder HIGHESTMODSEQ stay exact, and IMAP sessions see ordinary expunges.
 
-use crate::{now, FlagChange, Result, Store};
+use crate::events::EventRow;
+use crate::{now, Action, FlagChange, Result, Store};
 
-pub(super) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+use crate::Tx;
 
 impl Store {
     /// Removes messages by UID the way an IMAP client does (`\Deleted`, then UID EXPUNGE of
@@ -47,23 +48,16 @@ impl Store {
     pub(super) async fn log_events_in(
         tx: &mut Tx,
         actor: &str,
-        action: &str,
+        action: Action,
         doc_ref: &str,
         events: &[(String, serde_json::Value)],
     ) -> Result<()> {
         let at = now();
         for (target, detail) in events {
-            sqlx::query(
-                "INSERT INTO events (at, actor, action, target, doc_ref, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(at)
-            .bind(actor.to_string())
-            .bind(action.to_string())
-            .bind(target.clone())
-            .bind(doc_ref.to_string())
-            .bind(detail.to_string())
-            .execute(&mut **tx)
-            .await?;
+            EventRow::new(at, actor, action.clone(), target, doc_ref, detail)
+                .insert()
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }

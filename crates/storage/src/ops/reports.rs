@@ -7,8 +7,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{envelope_of, first_from};
-use crate::events::Event;
-use crate::{Result, Store};
+use crate::events::{Event, EventRow};
+use crate::{Action, Result, Store};
 
 /// An account as the reports and retention see it: kind, status and the unit it belongs to
 /// (a unit mailbox belongs to its own unit, a person to the unit they work in).
@@ -50,32 +50,25 @@ impl Store {
         &self,
         at: i64,
         actor: &str,
-        action: &str,
+        action: Action,
         target: &str,
         doc_ref: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO events (at, actor, action, target, doc_ref, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(at)
-        .bind(actor.to_string())
-        .bind(action.to_string())
-        .bind(target.to_string())
-        .bind(doc_ref.to_string())
-        .bind(detail.to_string())
-        .execute(&self.writer)
-        .await?;
+        EventRow::new(at, actor, action, target, doc_ref, &detail)
+            .insert()
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
     /// Events with exactly this action and `from <= at < to`, oldest first.
-    pub async fn events_between(&self, action: &str, from: i64, to: i64) -> Result<Vec<Event>> {
+    pub async fn events_between(&self, action: Action, from: i64, to: i64) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT id, at, actor, action, target, doc_ref, detail FROM events \
              WHERE action = $1 AND at >= $2 AND at < $3 ORDER BY at, id",
         )
-        .bind(action.to_string())
+        .bind(action.as_str().to_string())
         .bind(from)
         .bind(to)
         .fetch_all(&self.pool)

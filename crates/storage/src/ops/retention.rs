@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::reports::OpsAccount;
-use crate::{MessageRow, Result, Store};
+use crate::{Action, MessageRow, Result, Store};
 
 /// A folder with its owner, for retention.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -260,7 +260,7 @@ impl Store {
                     )
                 })
                 .collect();
-            Self::log_events_in(&mut tx, "retention", "retention.expire", "", &events).await?;
+            Self::log_events_in(&mut tx, "retention", Action::RetentionExpire, "", &events).await?;
             events = report
                 .departed
                 .iter()
@@ -272,7 +272,8 @@ impl Store {
                     )
                 })
                 .collect();
-            Self::log_events_in(&mut tx, "retention", "retention.departed", "", &events).await?;
+            Self::log_events_in(&mut tx, "retention", Action::RetentionDeparted, "", &events)
+                .await?;
             tx.commit().await?;
             match self.gc_blobs_guarded(policy.gc_min_age_secs).await? {
                 Some(n) => report.blobs = n,
