@@ -141,6 +141,19 @@ impl std::fmt::Display for Action {
     }
 }
 
+/// Compares with a stored name (`event.action == "user.add"`).
+impl PartialEq<&str> for Action {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
+impl PartialEq<str> for Action {
+    fn eq(&self, name: &str) -> bool {
+        self.as_str() == name
+    }
+}
+
 impl Serialize for Action {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -167,6 +180,7 @@ mod tests {
         let other = Action::from_name("sieve.upload");
         assert_eq!(other, Action::Other("sieve.upload".into()));
         assert_eq!(other.as_str(), "sieve.upload");
+        assert!(other == "sieve.upload" && Action::UserAdd == "user.add");
         assert_eq!(serde_json::to_string(&other).unwrap(), "\"sieve.upload\"");
     }
 }
