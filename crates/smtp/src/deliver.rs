@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use policy::antivirus::Verdict;
 use policy::spam::{self, Action};
-use storage::{Delivery, DeliveryTarget, FolderChoice, MessageMeta, OutboundEnvelope};
+use storage::{
+    Delivery, DeliveryTarget, FolderChoice, MessageMeta, OutboundEnvelope, OutboundRecipient,
+};
 
 use crate::codes::*;
 use crate::server::ListenerKind;
@@ -251,11 +253,11 @@ impl Session {
         for recipient in &transaction.recipients {
             match &recipient.target {
                 RecipientTarget::Local(ids) => accounts.extend(ids.iter().copied()),
-                RecipientTarget::Remote => remote.push((
-                    recipient.address.clone(),
-                    recipient.notify.clone(),
-                    recipient.orcpt.clone(),
-                )),
+                RecipientTarget::Remote => remote.push(OutboundRecipient {
+                    address: recipient.address.clone(),
+                    notify: recipient.notify.clone(),
+                    orcpt: recipient.orcpt.clone(),
+                }),
             }
         }
         // Forward rules (BD-11, KT-9): one hop, never from junk, each target checked again
@@ -397,7 +399,7 @@ async fn apply_forward(
     forward: &storage::Forward,
     size: usize,
     accounts: &mut BTreeSet<i64>,
-    remote: &mut Vec<(String, Option<String>, Option<String>)>,
+    remote: &mut Vec<OutboundRecipient>,
 ) -> Result<bool, storage::Error> {
     let store = &context.store;
     let domain = forward.target.rsplit_once('@').map_or("", |(_, d)| d);
@@ -426,9 +428,9 @@ async fn apply_forward(
     if !local {
         if !remote
             .iter()
-            .any(|(r, _, _)| r.eq_ignore_ascii_case(&forward.target))
+            .any(|r| r.address.eq_ignore_ascii_case(&forward.target))
         {
-            remote.push((forward.target.clone(), None, None));
+            remote.push(OutboundRecipient::new(forward.target.clone()));
         }
         return Ok(true);
     }

@@ -18,7 +18,9 @@ use smtp::outbound::forwarding::{check_forward, ForwardRefusal, ForwardingPolicy
 use smtp::outbound::{
     dkim, dsn, parse_duration, records, strip_return_path, DkimKeyConfig, OutboundSettings, Worker,
 };
-use storage::{Delivery, MessageMeta, OutboundEnvelope, QueueEntry, Store, StoreOptions};
+use storage::{
+    Delivery, MessageMeta, OutboundEnvelope, OutboundRecipient, QueueEntry, Store, StoreOptions,
+};
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
@@ -602,7 +604,7 @@ async fn enqueue_many(store: &Store, n: usize) -> Vec<String> {
                 targets: vec![],
                 outbound: Some(OutboundEnvelope {
                     sender: "sender@kontum.gov.vn".into(),
-                    recipients: rcpts.into_iter().map(|r| (r, None, None)).collect(),
+                    recipients: rcpts.into_iter().map(OutboundRecipient::new).collect(),
                     ..Default::default()
                 }),
                 internal_date: storage::now(),
@@ -695,7 +697,7 @@ async fn deliveries_per_destination_domain_are_limited() {
                 targets: vec![],
                 outbound: Some(OutboundEnvelope {
                     sender: "a@kontum.gov.vn".into(),
-                    recipients: vec![(format!("r{i}@example.org"), None, None)],
+                    recipients: vec![OutboundRecipient::new(format!("r{i}@example.org"))],
                     ..Default::default()
                 }),
                 internal_date: storage::now(),

@@ -73,8 +73,38 @@ pub struct OutboundEnvelope {
     pub account_id: Option<i64>,
     pub env_id: Option<String>,
     pub ret: Option<String>,
-    /// (recipient, notify, orcpt)
-    pub recipients: Vec<(String, Option<String>, Option<String>)>,
+    pub recipients: Vec<OutboundRecipient>,
+}
+
+/// One recipient outside our domains, with the DSN parameters its RCPT carried (RFC 3461).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRecipient {
+    /// The forward path, `local@domain`.
+    pub address: String,
+    /// DSN NOTIFY, e.g. `FAILURE,DELAY` or `NEVER`; None when not given.
+    pub notify: Option<String>,
+    /// DSN ORCPT, the original recipient: `rfc822;addr` or just the address.
+    pub orcpt: Option<String>,
+}
+
+impl OutboundRecipient {
+    /// A recipient without DSN parameters (a forward target, a test).
+    pub fn new(address: impl Into<String>) -> OutboundRecipient {
+        OutboundRecipient {
+            address: address.into(),
+            notify: None,
+            orcpt: None,
+        }
+    }
+
+    /// The lower-case domain of the address ("" when there is none).
+    pub fn domain(&self) -> String {
+        self.address
+            .rsplit_once('@')
+            .map(|(_, domain)| domain)
+            .unwrap_or("")
+            .to_lowercase()
+    }
 }
 
 /// Where each target's copy landed.

@@ -142,21 +142,16 @@ impl Store {
         .bind(at)
         .fetch_one(&mut **tx)
         .await?;
-        for (recipient, notify, orcpt) in &envelope.recipients {
-            let domain = recipient
-                .rsplit_once('@')
-                .map(|(_, d)| d)
-                .unwrap_or("")
-                .to_lowercase();
+        for recipient in &envelope.recipients {
             sqlx::query(
                 "INSERT INTO queue_recipients (message_id, recipient, domain, notify, orcpt, next_attempt) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(message_id)
-            .bind(recipient.clone())
-            .bind(domain)
-            .bind(notify.clone())
-            .bind(orcpt.clone())
+            .bind(recipient.address.clone())
+            .bind(recipient.domain())
+            .bind(recipient.notify.clone())
+            .bind(recipient.orcpt.clone())
             .bind(at)
             .execute(&mut **tx)
             .await?;

@@ -13,7 +13,7 @@ use common::{for_each_backend, Ctx};
 use storage::meta::MessageMeta;
 use storage::{
     AccountStatus, Delivery, DeliveryTarget, Error, FlagChange, FolderChoice, NewPerson, NewUnit,
-    OutboundEnvelope, Resolved, Store,
+    OutboundEnvelope, OutboundRecipient, Resolved, Store,
 };
 use unicode_normalization::UnicodeNormalization;
 
@@ -1142,16 +1142,16 @@ async fn outbound_envelope_creates_queue_entries() {
             env_id: Some("ENV-1".into()),
             ret: Some("HDRS".into()),
             recipients: vec![
-                (
-                    "vanthu@mic.gov.vn".into(),
-                    Some("FAILURE,DELAY".into()),
-                    None,
-                ),
-                (
-                    "someone@Example.COM".into(),
-                    None,
-                    Some("rfc822;someone@example.com".into()),
-                ),
+                OutboundRecipient {
+                    address: "vanthu@mic.gov.vn".into(),
+                    notify: Some("FAILURE,DELAY".into()),
+                    orcpt: None,
+                },
+                OutboundRecipient {
+                    address: "someone@Example.COM".into(),
+                    notify: None,
+                    orcpt: Some("rfc822;someone@example.com".into()),
+                },
             ],
         };
         let d = s
@@ -1192,7 +1192,7 @@ async fn outbound_envelope_creates_queue_entries() {
                 vec![],
                 Some(OutboundEnvelope {
                     sender: "nvan.stttt@kontum.gov.vn".into(),
-                    recipients: vec![("a@b.vn".into(), None, None)],
+                    recipients: vec![OutboundRecipient::new("a@b.vn")],
                     ..Default::default()
                 }),
             ))
