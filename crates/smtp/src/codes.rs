@@ -84,6 +84,19 @@ pub fn reply(pair: (u16, &'static str), text: impl Into<String>) -> Reply {
     Reply::new(pair.0, pair.1, text)
 }
 
+/// The reply to a storage failure: always 4xx so the sender retries (RFC 5321 4.2.5), never
+/// a refusal; 452 4.3.1 when the disk is full (RFC 3463), else 451 4.3.0 with `text`.
+pub fn storage_fault(error: &storage::Error, text: &str) -> Reply {
+    if error.is_storage_full() {
+        reply(
+            C452_SYSTEM_FULL,
+            "Insufficient system storage, try again later",
+        )
+    } else {
+        reply(C451_LOCAL_ERROR, text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

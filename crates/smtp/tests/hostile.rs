@@ -539,3 +539,38 @@ async fn forward_target_lookup_fault_is_451() {
     );
     assert_eq!(server.inbox(server.account_b).await.len(), 1, "forwarded");
 }
+
+/// An audit event that cannot be recorded is a storage failure like any other: 451 4.3.0 and
+/// nothing delivered, so the event is never missing for a delivered message (here the refused
+/// forward to a public webmail provider, BD-11, KT-9).
+///
+/// Before the delivery decision was split from its action, event errors were ignored (250
+/// without the `forward.refused` record), as was a failing owner lookup of a unit send.
+#[tokio::test]
+async fn unrecorded_audit_event_is_451() {
+    let _shared = MEMORY_MEASUREMENT.read().await;
+    let server = start_with(|_| {}, None).await;
+    server
+        .store
+        .set_forward(USER_A, "someone@gmail.com", false, "")
+        .await
+        .unwrap();
+    let body = message("sender@example.org", USER_A, "chuyển tiếp", "x");
+    let mut c = Client::connect(server.mx).await;
+    c.cmd("EHLO client.example.org", "250").await;
+    c.cmd("MAIL FROM:<sender@example.org>", "250").await;
+    c.cmd(&format!("RCPT TO:<{USER_A}>"), "250").await;
+    break_table(&server, "events").await;
+    let reply = data(&mut c, &body).await;
+    assert!(reply.starts_with("451 4.3.0"), "{reply}");
+    mend_table(&server, "events").await;
+    assert!(server.inbox(server.account_a).await.is_empty());
+    let reply = c.send_mail("sender@example.org", &[USER_A], &body).await;
+    assert!(reply.starts_with("250"), "{reply}");
+    assert_eq!(server.inbox(server.account_a).await.len(), 1, "kept");
+    let events = server.store.events("forward.", 100).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.action == "forward.refused"),
+        "{events:?}"
+    );
+}

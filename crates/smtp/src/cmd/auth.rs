@@ -207,7 +207,9 @@ impl Session {
                         continue;
                     }
                     tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind = %kind, "repeated auth failures");
-                    let _ = self
+                    // The refusal stands whether or not the event is recorded (a 454 would
+                    // invite the guesser to retry at once).
+                    if let Err(e) = self
                         .context
                         .store
                         .log_event(
@@ -217,7 +219,10 @@ impl Session {
                             "",
                             serde_json::json!({"ip": ip.to_string()}),
                         )
-                        .await;
+                        .await
+                    {
+                        tracing::error!(session = %self.id, error = %e, kind, "auth event not recorded");
+                    }
                 }
                 // The answer waits (doubling per failure of this login from this address).
                 tokio::time::sleep(failure.delay).await;

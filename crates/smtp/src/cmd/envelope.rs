@@ -88,7 +88,7 @@ impl Session {
                     Ok(list) => list,
                     Err(e) => {
                         tracing::warn!(session = %self.id, error = %e, "sender lookup failed");
-                        reply(C451_LOCAL_ERROR, "Temporary lookup failure").encode(out);
+                        storage_fault(&e, "Temporary lookup failure").encode(out);
                         return Next::Continue;
                     }
                 };
@@ -109,7 +109,7 @@ impl Session {
                         Err(e) => {
                             // A passing fault is not "not ours": the sender retries.
                             tracing::warn!(session = %self.id, error = %e, "domain lookup failed");
-                            reply(C451_LOCAL_ERROR, "Temporary lookup failure").encode(out);
+                            storage_fault(&e, "Temporary lookup failure").encode(out);
                             return Next::Continue;
                         }
                     };
@@ -179,7 +179,7 @@ impl Session {
                 Ok(domain) => address = format!("postmaster@{domain}"),
                 Err(e) => {
                     tracing::warn!(session = %self.id, error = %e, "domain lookup failed");
-                    reply(C451_LOCAL_ERROR, "Temporary lookup failure").encode(out);
+                    storage_fault(&e, "Temporary lookup failure").encode(out);
                     return Next::Continue;
                 }
             }
@@ -200,7 +200,7 @@ impl Session {
             Ok(local) => local,
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "domain lookup failed");
-                reply(C451_LOCAL_ERROR, "Temporary lookup failure").encode(out);
+                storage_fault(&e, "Temporary lookup failure").encode(out);
                 return Next::Continue;
             }
         };
@@ -230,7 +230,7 @@ impl Session {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "recipient lookup failed");
-                reply(C451_LOCAL_ERROR, "Temporary lookup failure").encode(out);
+                storage_fault(&e, "Temporary lookup failure").encode(out);
                 return Next::Continue;
             }
         };

@@ -1,0 +1,133 @@
+//! Acting on an assessment: audit events first, then the refusal or the durable commit,
+//! metrics, and the reply.
+
+use std::sync::Arc;
+
+use storage::{Delivery, FolderChoice, MessageMeta, OutboundEnvelope};
+
+use super::assess::{Assessment, Reason, Verdict};
+use super::transient;
+use crate::codes::*;
+use crate::session::{Session, Transaction};
+
+impl Session {
+    /// Records the assessment's events, then refuses or commits the message. An event that
+    /// cannot be recorded is a storage failure like any other: 4xx, and nothing committed.
+    pub(super) async fn act(
+        &self,
+        transaction: &Transaction,
+        body: Vec<u8>,
+        meta: MessageMeta,
+        assessment: Assessment,
+    ) -> Reply {
+        let context = &self.context;
+        let store = &context.store;
+        for event in &assessment.events {
+            let logged = store
+                .log_event(
+                    &event.actor,
+                    event.action.clone(),
+                    &event.target,
+                    &event.doc_ref,
+                    event.detail.clone(),
+                )
+                .await;
+            if let Err(e) = logged {
+                return transient(&self.id, "audit event not recorded", &e);
+            }
+        }
+        if let Some(refusal) = assessment.verdict.refusal() {
+            match &assessment.verdict {
+                Verdict::Virus { signature } => {
+                    tracing::warn!(session = %self.id, %signature, from = %transaction.from, "virus refused");
+                    metrics::counter!("govmail_viruses_total").increment(1);
+                    metrics::counter!("govmail_messages_total", "result" => "virus").increment(1);
+                }
+                Verdict::ScannerUnavailable => {
+                    metrics::counter!("govmail_messages_total", "result" => "av_unavailable")
+                        .increment(1);
+                }
+                Verdict::Spam { .. } => {
+                    metrics::counter!("govmail_messages_total", "result" => "spam").increment(1);
+                }
+                Verdict::ForeignFrom { .. } | Verdict::Deliver => {}
+            }
+            return refusal;
+        }
+        let mut junk = false;
+        for reason in &assessment.reasons {
+            match reason {
+                Reason::Junk { .. } => {
+                    junk = true;
+                    metrics::counter!("govmail_spam_junked_total").increment(1);
+                }
+                Reason::ForwardRefused {
+                    address,
+                    target,
+                    why,
+                } => {
+                    tracing::warn!(account = %address, %target, %why, "forward refused");
+                }
+                _ => {}
+            }
+        }
+
+        let prefix = assessment.prepend;
+        let mut raw = Vec::with_capacity(prefix.len() + body.len());
+        raw.extend_from_slice(prefix.as_bytes());
+        raw.extend_from_slice(&body);
+        let mut meta = meta;
+        meta.shift(prefix.len() as u32);
+        let remote = assessment.remote;
+        let targets = assessment.targets;
+        // Daily counters for the usage report (KT-12); buffered, written every few seconds.
+        let flow = storage::ops::DeliveryNote {
+            sender_account: self.auth.as_ref().map(|u| u.account_id),
+            recipient_accounts: targets
+                .iter()
+                .filter(|t| t.folder != FolderChoice::SpecialUse("\\Sent"))
+                .map(|t| t.account_id)
+                .collect(),
+            remote_recipients: remote.len(),
+            junk,
+            bytes: body.len() as i64,
+        };
+        let delivery = Delivery {
+            raw: Arc::new(raw),
+            meta: Arc::new(meta),
+            targets,
+            outbound: (!remote.is_empty()).then(|| OutboundEnvelope {
+                sender: transaction.from.clone(),
+                account_id: self.auth.as_ref().map(|u| u.account_id),
+                env_id: transaction.env_id.clone(),
+                ret: transaction.ret.clone(),
+                recipients: remote,
+            }),
+            internal_date: storage::now(),
+        };
+        match store.deliver(delivery).await {
+            Ok(delivered) => {
+                store.note_delivery(flow);
+                if delivered.queue_id.is_some() {
+                    if let Some(waker) = &context.outbound_waker {
+                        waker.notify_one();
+                    }
+                }
+                let kind = if self.auth.is_some() {
+                    "submitted"
+                } else {
+                    "received"
+                };
+                metrics::counter!("govmail_messages_total", "result" => "accepted", "kind" => kind)
+                    .increment(1);
+                tracing::info!(session = %self.id, from = %transaction.from, n_rcpt = transaction.recipients.len(),
+                    size = body.len(), junk, blob = %delivered.blob_id, reasons = ?assessment.reasons, "message accepted");
+                reply(
+                    C250_OK,
+                    format!("Ok: queued as {}", &delivered.blob_id[..16]),
+                )
+            }
+            Err(e) => transient(&self.id, "delivery commit failed", &e),
+        }
+    }
+}

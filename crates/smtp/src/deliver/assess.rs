@@ -1,0 +1,564 @@
+//! The decision about a received message, without I/O (after mox's `smtpserver/analyze.go`):
+//! from the message and the [`Facts`] gathered for it (scan result, the addresses a user may
+//! send as, the spam check, forward rules with their targets, the owner of the sender
+//! address), [`assess`] says what to do — a [`Verdict`], the header fields to prepend, the
+//! folder, the local and outside recipients, the audit events to record, and the named
+//! [`Reason`]s — and the caller acts on it.
+//!
+//! Checks in issue order: antivirus (BD-7.6, KT-5.1), the From: header of submitted mail,
+//! spam for mail from outside (BD-7.5, KT-5.1), trace headers (RFC 5321 4.4), forward rules
+//! (BD-11, KT-9: one hop, never from junk), the unit's Sent copy (BD-10, KT-8).
+//!
+//! Invariant: nothing here reads the clock, the network or storage; the same inputs give the
+//! same assessment.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use policy::spam::{self, Action};
+use storage::{
+    AccountRef, AccountStatus, DeliveryTarget, FolderChoice, Forward, MessageMeta,
+    OutboundRecipient, Resolved,
+};
+
+use crate::authres::AuthReport;
+use crate::codes::*;
+use crate::outbound::forwarding::check_forward;
+use crate::session::{AuthUser, RecipientTarget, Transaction};
+use crate::{AvFailure, Settings};
+
+/// The message as received, and who sent it how.
+pub(crate) struct Arrival<'a> {
+    pub transaction: &'a Transaction,
+    /// The submitting user; None on MX.
+    pub user: Option<&'a AuthUser>,
+    /// Mail from outside (MX, unauthenticated): authentication results and spam are checked.
+    pub from_outside: bool,
+    pub meta: &'a MessageMeta,
+    /// Size of the message as received, before any header is prepended.
+    pub size: usize,
+    pub trace: Trace<'a>,
+}
+
+/// What the `Received:` field names (RFC 5321 4.4).
+pub(crate) struct Trace<'a> {
+    pub session_id: &'a str,
+    pub helo: Option<&'a str>,
+    pub peer: IpAddr,
+    /// `SMTP`, `ESMTP`, `ESMTPS`, `ESMTPA` or `ESMTPSA` (RFC 3848).
+    pub protocol: &'static str,
+    /// RFC 5322 date-time of the arrival.
+    pub date: &'a str,
+}
+
+/// What the antivirus scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// No scanner configured.
+    #[default]
+    Off,
+    Clean,
+    Infected(String),
+    /// The scanner could not be asked or gave no clear answer.
+    Failed,
+}
+
+/// The spam check of mail from outside.
+#[derive(Debug, Clone)]
+pub(crate) struct SpamCheck {
+    /// SPF/DKIM/DMARC results (None: no authenticator configured).
+    pub auth: Option<AuthReport>,
+    pub verdict: spam::Verdict,
+}
+
+/// A forward rule of a local recipient and where its target lives.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardFacts {
+    pub rule: Forward,
+    pub target: ForwardTarget,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ForwardTarget {
+    /// Not in a hosted domain.
+    Outside,
+    /// In a hosted domain: what the address resolves to.
+    Hosted(Resolved),
+}
+
+/// The facts that needed I/O, gathered in the order the checks apply. A fact not gathered
+/// (None, empty) is one that cannot matter: the assessment so far already refused the
+/// message, or the check does not apply.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facts {
+    pub scan: Scan,
+    /// Submission: the addresses the user may send as.
+    pub sendable: Option<Vec<String>>,
+    pub spam: Option<SpamCheck>,
+    /// Forward rules of the local recipients, in the order storage gives them.
+    pub forwards: Vec<ForwardFacts>,
+    /// Submission: the account the envelope sender address belongs to (another account than
+    /// the user's when a delegate or head sends as a unit).
+    pub sender_owner: Option<AccountRef>,
+}
+
+impl Facts {
+    /// The spam check sent the message to Junk.
+    pub fn junk(&self) -> bool {
+        self.spam
+            .as_ref()
+            .is_some_and(|check| check.verdict.action == Action::Junk)
+    }
+}
+
+/// What becomes of the message.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    /// Commit the local copies and the queue entry.
+    Deliver,
+    /// 554 5.7.1: a virus.
+    Virus { signature: String },
+    /// 451 4.7.1: the scanner failed and the policy is to have the sender retry.
+    ScannerUnavailable,
+    /// 550 5.7.1: the From: header names an address the user may not send as.
+    ForeignFrom { user: String, address: String },
+    /// 550 5.7.1: spam over the reject score.
+    Spam { score: f64 },
+}
+
+impl Verdict {
+    /// The reply refusing the message; None for [`Verdict::Deliver`].
+    pub fn refusal(&self) -> Option<Reply> {
+        Some(match self {
+            Verdict::Deliver => return None,
+            Verdict::Virus { signature } => reply(
+                C554_VIRUS,
+                format!("Message refused: virus found ({signature})"),
+            ),
+            Verdict::ScannerUnavailable => reply(
+                C451_AV_UNAVAILABLE,
+                "Virus scanner unavailable, try again later",
+            ),
+            Verdict::ForeignFrom { user, address } => reply(
+                C550_POLICY,
+                format!("{user} may not send as {address} (From: header)"),
+            ),
+            Verdict::Spam { score } => reply(
+                C550_POLICY,
+                format!("Message refused as spam (score {score:.1})"),
+            ),
+        })
+    }
+}
+
+/// Why an accepted message goes where it goes (refusals are in the [`Verdict`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reason {
+    /// The scanner failed; accepted and tagged `X-Virus-Scan: failed`.
+    ScanFailedTagged,
+    /// Spam score over the tag score: `X-Spam-Status: Yes`.
+    SpamTagged { score: f64 },
+    /// Spam score over the junk score: the Junk folder, no forwarding.
+    Junk { score: f64 },
+    /// A forward rule sent the message on.
+    Forwarded { address: String, target: String },
+    /// A forward rule that may not be followed now; the message stays in the mailbox.
+    ForwardRefused {
+        address: String,
+        target: String,
+        why: String,
+    },
+    /// Sent as a unit: the unit's Sent folder keeps a copy.
+    UnitSentCopy { unit: String },
+}
+
+/// An audit event to record (`Store::log_event`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Event {
+    pub actor: String,
+    pub action: storage::Action,
+    pub target: String,
+    pub doc_ref: String,
+    pub detail: serde_json::Value,
+}
+
+/// The decision and everything the caller needs to act on it.
+#[derive(Debug, Clone)]
+pub(crate) struct Assessment {
+    pub verdict: Verdict,
+    /// Header fields to put before the message, trace fields first.
+    pub prepend: String,
+    pub folder: FolderChoice,
+    /// Local copies, each account once.
+    pub targets: Vec<DeliveryTarget>,
+    /// Recipients for the outbound queue.
+    pub remote: Vec<OutboundRecipient>,
+    /// Recorded before the reply (before the commit for a delivery).
+    pub events: Vec<Event>,
+    pub reasons: Vec<Reason>,
+}
+
+/// Decides what becomes of a message.
+pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> Assessment {
+    let transaction = arrival.transaction;
+    let mut assessment = Assessment {
+        verdict: Verdict::Deliver,
+        prepend: String::new(),
+        folder: FolderChoice::Inbox,
+        targets: vec![],
+        remote: vec![],
+        events: vec![],
+        reasons: vec![],
+    };
+    let recipients = || {
+        serde_json::Value::from(
+            transaction
+                .recipients
+                .iter()
+                .map(|r| r.address.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut extra = String::new();
+
+    // 1. Antivirus: every message, received or submitted.
+    match &facts.scan {
+        Scan::Off | Scan::Clean => {}
+        Scan::Infected(signature) => {
+            assessment.events.push(Event {
+                actor: "smtp".into(),
+                action: storage::Action::VirusRefused,
+                target: transaction.from.clone(),
+                doc_ref: String::new(),
+                detail: serde_json::json!({"signature": signature,
+                    "peer": arrival.trace.peer.to_string(), "recipients": recipients()}),
+            });
+            assessment.verdict = Verdict::Virus {
+                signature: signature.clone(),
+            };
+            return assessment;
+        }
+        Scan::Failed => match settings.av_on_failure {
+            AvFailure::Tempfail => {
+                assessment.verdict = Verdict::ScannerUnavailable;
+                return assessment;
+            }
+            AvFailure::AcceptAndTag => {
+                extra.push_str("X-Virus-Scan: failed (scanner unavailable)\r\n");
+                assessment.reasons.push(Reason::ScanFailedTagged);
+            }
+        },
+    }
+
+    // 2. Submission: the From: header must be an address the user may send as.
+    if let (Some(user), Some(allowed)) = (arrival.user, &facts.sendable) {
+        let foreign = arrival
+            .meta
+            .envelope
+            .from
+            .iter()
+            .filter_map(|a| a.address.as_deref())
+            .find(|a| !allowed.contains(&storage::normalize_address(a)));
+        if let Some(address) = foreign {
+            assessment.verdict = Verdict::ForeignFrom {
+                user: user.address.clone(),
+                address: address.to_string(),
+            };
+            return assessment;
+        }
+    }
+
+    // 3. Authentication results and spam, for mail from outside.
+    if let Some(check) = facts.spam.as_ref().filter(|_| arrival.from_outside) {
+        if let Some(auth) = &check.auth {
+            extra.push_str(&auth.header);
+        }
+        let verdict = &check.verdict;
+        if settings.spam.enabled {
+            extra.push_str(&spam_headers(verdict, settings.spam.tag_score));
+        }
+        match verdict.action {
+            Action::Reject => {
+                assessment.events.push(Event {
+                    actor: "smtp".into(),
+                    action: storage::Action::SpamRejected,
+                    target: transaction.from.clone(),
+                    doc_ref: String::new(),
+                    detail: serde_json::json!({"score": verdict.score, "tests": verdict.tests,
+                        "recipients": recipients()}),
+                });
+                assessment.verdict = Verdict::Spam {
+                    score: verdict.score,
+                };
+                return assessment;
+            }
+            Action::Junk => {
+                assessment.events.push(Event {
+                    actor: "smtp".into(),
+                    action: storage::Action::SpamJunked,
+                    target: transaction.from.clone(),
+                    doc_ref: String::new(),
+                    detail: serde_json::json!({"score": verdict.score}),
+                });
+                assessment.reasons.push(Reason::Junk {
+                    score: verdict.score,
+                });
+                assessment.folder = FolderChoice::SpecialUse("\\Junk");
+            }
+            Action::Tag => assessment.reasons.push(Reason::SpamTagged {
+                score: verdict.score,
+            }),
+            Action::Deliver => {}
+        }
+    }
+    let junk = assessment.folder != FolderChoice::Inbox;
+
+    // 4. Trace fields (RFC 5321 4.4): Return-Path and Received, before the rest.
+    assessment.prepend = format!(
+        "{}{extra}",
+        trace_fields(transaction, &arrival.trace, &settings.hostname)
+    );
+
+    // 5. Targets: each local account once; outside recipients to the queue. Forward rules
+    // apply one hop, never to junk; each target is checked against the policy again (it may
+    // have changed since the rule was set).
+    let mut accounts = local_accounts(transaction);
+    let mut remote: Vec<OutboundRecipient> = transaction
+        .recipients
+        .iter()
+        .filter(|r| r.target == RecipientTarget::Remote)
+        .map(|r| OutboundRecipient {
+            address: r.address.clone(),
+            notify: r.notify.clone(),
+            orcpt: r.orcpt.clone(),
+        })
+        .collect();
+    if !junk && !accounts.is_empty() {
+        for forward in &facts.forwards {
+            let forwarded = apply_forward(
+                forward,
+                settings,
+                arrival.size,
+                &mut accounts,
+                &mut remote,
+                &mut assessment,
+            );
+            if forwarded && !forward.rule.keep_copy {
+                accounts.remove(&forward.rule.account_id);
+            }
+        }
+    }
+    assessment.targets = accounts
+        .into_iter()
+        .map(|account_id| DeliveryTarget {
+            account_id,
+            folder: assessment.folder.clone(),
+            flags: String::new(),
+        })
+        .collect();
+    assessment.remote = remote;
+
+    // 6. Sent as a unit (a delegate with the send right, or the head): the unit's Sent
+    // folder keeps a copy, so the unit's record is complete.
+    if let (Some(user), Some(owner)) = (arrival.user, &facts.sender_owner) {
+        if owner.account_id != user.account_id {
+            assessment.targets.push(DeliveryTarget {
+                account_id: owner.account_id,
+                folder: FolderChoice::SpecialUse("\\Sent"),
+                flags: "\\Seen".to_string(),
+            });
+            assessment.events.push(Event {
+                actor: user.address.clone(),
+                action: storage::Action::UnitSend,
+                target: owner.address.clone(),
+                doc_ref: String::new(),
+                detail: serde_json::json!({"recipients": transaction.recipients.len()}),
+            });
+            assessment.reasons.push(Reason::UnitSentCopy {
+                unit: owner.address.clone(),
+            });
+        }
+    }
+    assessment
+}
+
+/// The local accounts the recipients name, each once.
+pub(crate) fn local_accounts(transaction: &Transaction) -> BTreeSet<i64> {
+    let mut accounts = BTreeSet::new();
+    for recipient in &transaction.recipients {
+        if let RecipientTarget::Local(ids) = &recipient.target {
+            accounts.extend(ids.iter().copied());
+        }
+    }
+    accounts
+}
+
+/// Scores mail from outside (the Subject: as decoded by the parse, the rest raw).
+pub(crate) fn score_spam(
+    settings: &Settings,
+    sender: &str,
+    body: &[u8],
+    meta: &MessageMeta,
+    auth: Option<&AuthReport>,
+) -> spam::Verdict {
+    let mut headers = header_fields(body);
+    if let Some(subject) = &meta.envelope.subject {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("subject"));
+        headers.push(("Subject".into(), subject.clone()));
+    }
+    spam::score(
+        &settings.spam,
+        &spam::Message {
+            sender,
+            headers: &headers,
+            body_text: &meta.text,
+            has_message_id: meta.envelope.message_id.is_some(),
+            has_date: meta.envelope.date.is_some(),
+            spf: auth.map(|r| r.spf).unwrap_or_default(),
+            dkim: auth.map(|r| r.dkim).unwrap_or_default(),
+            dmarc: auth.map(|r| r.dmarc).unwrap_or_default(),
+            dmarc_policy_reject: auth.is_some_and(|r| r.dmarc_policy_reject),
+        },
+    )
+}
+
+/// Follows one forward rule: a hosted account gets its own copy (the target's own rule is not
+/// followed: one hop, no loops) if it could receive the mail by RCPT (active, room in its
+/// quota); an outside address joins the queued recipients if the forwarding policy allows it
+/// now. True when the mail was forwarded.
+fn apply_forward(
+    forward: &ForwardFacts,
+    settings: &Settings,
+    size: usize,
+    accounts: &mut BTreeSet<i64>,
+    remote: &mut Vec<OutboundRecipient>,
+    assessment: &mut Assessment,
+) -> bool {
+    let rule = &forward.rule;
+    let mut refused = |why: String| {
+        assessment.events.push(Event {
+            actor: "smtp".into(),
+            action: storage::Action::ForwardRefused,
+            target: rule.address.clone(),
+            doc_ref: rule.doc_ref.clone(),
+            detail: serde_json::json!({"target": rule.target, "why": why}),
+        });
+        assessment.reasons.push(Reason::ForwardRefused {
+            address: rule.address.clone(),
+            target: rule.target.clone(),
+            why,
+        });
+        false
+    };
+    let hosted = matches!(forward.target, ForwardTarget::Hosted(_));
+    if let Err(why) = check_forward(&settings.forwarding, &rule.target, hosted) {
+        return refused(why.to_string());
+    }
+    let can_receive = |a: &AccountRef| {
+        a.status == AccountStatus::Active
+            && (a.quota_bytes == 0 || a.used_bytes + size as i64 <= a.quota_bytes)
+    };
+    let forwarded = match &forward.target {
+        ForwardTarget::Outside => {
+            if !remote
+                .iter()
+                .any(|r| r.address.eq_ignore_ascii_case(&rule.target))
+            {
+                remote.push(OutboundRecipient::new(rule.target.clone()));
+            }
+            true
+        }
+        ForwardTarget::Hosted(Resolved::Account(target))
+            if target.account_id == rule.account_id =>
+        {
+            return refused("forwards to itself".to_string())
+        }
+        ForwardTarget::Hosted(Resolved::Account(target)) if can_receive(target) => {
+            accounts.insert(target.account_id);
+            true
+        }
+        ForwardTarget::Hosted(Resolved::Account(_)) => {
+            return refused("target mailbox closed or full".to_string())
+        }
+        ForwardTarget::Hosted(Resolved::Group { members, .. }) => {
+            let receiving: Vec<i64> = members
+                .iter()
+                .filter(|m| m.account_id != rule.account_id && can_receive(m))
+                .map(|m| m.account_id)
+                .collect();
+            accounts.extend(&receiving);
+            !receiving.is_empty()
+        }
+        ForwardTarget::Hosted(Resolved::Unknown) => {
+            return refused("no such mailbox here".to_string())
+        }
+    };
+    if forwarded {
+        assessment.reasons.push(Reason::Forwarded {
+            address: rule.address.clone(),
+            target: rule.target.clone(),
+        });
+    }
+    forwarded
+}
+
+/// `Return-Path:` and `Received:` (RFC 5321 4.4); `for` only with a single recipient.
+fn trace_fields(transaction: &Transaction, trace: &Trace, hostname: &str) -> String {
+    let for_clause = match transaction.recipients.as_slice() {
+        [only] => format!("\r\n\tfor <{}>", only.address),
+        _ => String::new(),
+    };
+    format!(
+        "Return-Path: <{}>\r\nReceived: from {} ({} [{}])\r\n\tby {hostname} with {} id {}{for_clause};\r\n\t{}\r\n",
+        transaction.from,
+        trace.helo.unwrap_or("unknown"),
+        trace.peer,
+        trace.peer,
+        trace.protocol,
+        trace.session_id,
+        trace.date,
+    )
+}
+
+/// `X-Spam-Score:` and `X-Spam-Status:` (SpamAssassin's form).
+fn spam_headers(verdict: &spam::Verdict, tag_score: f64) -> String {
+    let flag = if verdict.action == Action::Deliver {
+        "No"
+    } else {
+        "Yes"
+    };
+    let tests = if verdict.tests.is_empty() {
+        "NONE".to_string()
+    } else {
+        verdict.tests.join(",")
+    };
+    format!(
+        "X-Spam-Score: {:.1}\r\nX-Spam-Status: {flag}, score={:.1} required={tag_score:.1} tests={tests}\r\n",
+        verdict.score, verdict.score,
+    )
+}
+
+/// Unfolded header fields of the message's top header block (raw, undecoded).
+fn header_fields(body: &[u8]) -> Vec<(String, String)> {
+    let end = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .unwrap_or(body.len());
+    let text = String::from_utf8_lossy(&body[..end]);
+    let mut fields: Vec<(String, String)> = vec![];
+    for line in text.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests;
