@@ -8,7 +8,9 @@
 //! - STARTTLS discards anything buffered after the command (RFC 3207 4.2) and resets the
 //!   session to the state after the greeting.
 //! - The envelope lives in a [`Transaction`] that MAIL creates and RSET, HELO/EHLO, STARTTLS and
-//!   the end of DATA/BDAT drop.
+//!   the end of DATA/BDAT drop ([`Session::end_transaction`]).
+//! - Who reads the next bytes is a [`Receive`] state: command lines, or the message data that
+//!   DATA and BDAT announce, read right after the command (`cmd/data.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,10 +99,45 @@ pub struct Transaction {
     pub ret: Option<String>,
     pub smtputf8: bool,
     pub recipients: Vec<Recipient>,
-    /// BDAT chunks received so far.
-    pub bdat_body: Vec<u8>,
-    /// A BDAT chunk overflowed the size limit: the rest is read and dropped.
-    pub bdat_too_big: bool,
+}
+
+/// Who reads the next bytes of the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Receive {
+    /// A command line. `chunked`: the message of this transaction arriving in BDAT chunks,
+    /// until BDAT LAST (RFC 3030 2).
+    Command { chunked: Option<Chunked> },
+    /// The DATA body after 354, up to `<CRLF>.<CRLF>` (RFC 5321 4.1.1.4).
+    Data,
+    /// A BDAT chunk of `size` octets, appended to `message` (the chunks so far); `last` ends
+    /// the message.
+    Chunk {
+        size: usize,
+        last: bool,
+        message: Vec<u8>,
+    },
+    /// A BDAT chunk of `size` octets, read and dropped (the chunk follows the command whatever
+    /// the answer): BDAT was refused (`refusal`, given once the chunk is read), or the message
+    /// is over the size limit (None).
+    DiscardChunk {
+        size: usize,
+        last: bool,
+        refusal: Option<Reply>,
+    },
+}
+
+impl Receive {
+    /// Command lines, no message in progress.
+    pub(crate) const COMMANDS: Receive = Receive::Command { chunked: None };
+}
+
+/// A message arriving in BDAT chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Chunked {
+    /// The chunks so far.
+    Receiving(Vec<u8>),
+    /// Over the size limit: the remaining chunks are read and dropped, BDAT LAST answers 552.
+    TooBig,
 }
 
 /// What the loop does after a command.
@@ -122,6 +159,7 @@ pub struct Session {
     pub(crate) esmtp: bool,
     pub(crate) auth: Option<AuthUser>,
     pub(crate) transaction: Option<Transaction>,
+    pub(crate) receive: Receive,
     pub(crate) n_messages: usize,
     pub(crate) n_commands_before_mail: usize,
     pub(crate) n_errors: usize,
@@ -179,6 +217,7 @@ impl Session {
             esmtp: false,
             auth: None,
             transaction: None,
+            receive: Receive::COMMANDS,
             n_messages: 0,
             n_commands_before_mail: 0,
             n_errors: 0,
@@ -192,7 +231,13 @@ impl Session {
         self.helo = None;
         self.esmtp = false;
         self.auth = None;
+        self.end_transaction();
+    }
+
+    /// Drops the envelope and any message data received for it.
+    pub(crate) fn end_transaction(&mut self) {
         self.transaction = None;
+        self.receive = Receive::COMMANDS;
     }
 
     /// True when AUTH may be offered and used on this connection.
@@ -422,13 +467,14 @@ impl Session {
             } => self.auth(io, out, mechanism, &initial_response).await?,
             Request::Mail { from } => self.mail(out, from).await,
             Request::Rcpt { to } => self.rcpt(out, to, names_bare_postmaster(line)).await,
-            Request::Data => self.data(io, out).await?,
+            Request::Data => self.data(out),
             Request::Bdat {
                 chunk_size,
                 is_last,
-            } => self.bdat(io, out, chunk_size, is_last).await?,
+            } => self.bdat(chunk_size, is_last),
             Request::Rset => {
-                self.transaction = None;
+                // RFC 3030 3: RSET also clears the BDAT chunks received.
+                self.end_transaction();
                 reply(C250_OK, "Reset").encode(out);
                 Next::Continue
             }
@@ -467,7 +513,11 @@ impl Session {
                 Next::Continue
             }
         };
-        Ok(next)
+        match next {
+            // DATA or BDAT: the message data follows the command.
+            Next::Continue => self.receive_data(io, out).await,
+            next => Ok(next),
+        }
     }
 }
 

@@ -1,10 +1,13 @@
 //! DATA (RFC 5321 4.1.1.4) and BDAT (RFC 3030 CHUNKING).
+//!
+//! The commands only set who reads the next bytes ([`Receive`]); [`Session::receive_data`]
+//! then reads the message data they announced, under the transfer deadlines.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codes::*;
 use crate::io::{normalise_line_endings, read_chunk, read_data, BodyLines, Counting, DataEnd};
-use crate::session::{flush, Io, Next, Session};
+use crate::session::{flush, Chunked, Io, Next, Receive, Session};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn timed_out() -> std::io::Error {
@@ -66,25 +69,26 @@ impl Session {
         }
     }
 
-    pub(crate) async fn data<S>(
-        &mut self,
-        io: &mut Io<S>,
-        out: &mut Vec<u8>,
-    ) -> std::io::Result<Next>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
+    fn too_big(&self) -> Reply {
+        reply(
+            C552_TOO_BIG,
+            format!(
+                "Message exceeds fixed limit of {} bytes",
+                self.context.settings.max_message_size
+            ),
+        )
+    }
+
+    /// DATA: 354, then the body is read.
+    pub(crate) fn data(&mut self, out: &mut Vec<u8>) -> Next {
         if let Some(refusal) = self.data_refusal() {
             refusal.encode(out);
-            return Ok(self.after_error());
+            return self.after_error();
         }
-        if self
-            .transaction
-            .as_ref()
-            .is_some_and(|t| !t.bdat_body.is_empty() || t.bdat_too_big)
-        {
+        if matches!(self.receive, Receive::Command { chunked: Some(_) }) {
+            // RFC 3030 3: DATA after BDAT in the same transaction is a sequence error.
             reply(C503_SEQUENCE, "DATA not allowed after BDAT").encode(out);
-            return Ok(Next::Continue);
+            return Next::Continue;
         }
         Reply::new(
             C354_START_DATA,
@@ -92,8 +96,101 @@ impl Session {
             "Start mail input; end with <CRLF>.<CRLF>",
         )
         .encode(out);
+        self.receive = Receive::Data;
+        Next::Continue
+    }
+
+    /// BDAT: the chunk follows the command whatever we answer; it is read (kept, or dropped
+    /// when refused or over the limit), then answered.
+    pub(crate) fn bdat(&mut self, chunk_size: usize, is_last: bool) -> Next {
+        let refusal = self.data_refusal();
+        let chunked = match std::mem::replace(&mut self.receive, Receive::COMMANDS) {
+            Receive::Command { chunked } => chunked,
+            _ => None,
+        };
+        self.receive = match (refusal, chunked) {
+            (Some(refusal), _) => Receive::DiscardChunk {
+                size: chunk_size,
+                last: is_last,
+                refusal: Some(refusal),
+            },
+            (None, Some(Chunked::TooBig)) => Receive::DiscardChunk {
+                size: chunk_size,
+                last: is_last,
+                refusal: None,
+            },
+            (None, Some(Chunked::Receiving(message))) => Receive::Chunk {
+                size: chunk_size,
+                last: is_last,
+                message,
+            },
+            (None, None) => Receive::Chunk {
+                size: chunk_size,
+                last: is_last,
+                message: Vec::new(),
+            },
+        };
+        Next::Continue
+    }
+
+    /// Reads the message data the last command announced, if any, and answers it.
+    pub(crate) async fn receive_data<S>(
+        &mut self,
+        io: &mut Io<S>,
+        out: &mut Vec<u8>,
+    ) -> std::io::Result<Next>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match std::mem::replace(&mut self.receive, Receive::COMMANDS) {
+            Receive::Command { chunked } => {
+                self.receive = Receive::Command { chunked };
+                Ok(Next::Continue)
+            }
+            Receive::Data => self.receive_body(io, out).await,
+            Receive::Chunk {
+                size,
+                last,
+                mut message,
+            } => {
+                let max = self.context.settings.max_message_size;
+                let Some(fits) = self.transfer(io, out, size, &mut message, max).await? else {
+                    return Ok(Next::Close);
+                };
+                let chunked = if fits {
+                    Chunked::Receiving(message)
+                } else {
+                    Chunked::TooBig
+                };
+                self.end_chunk(out, size, last, chunked).await;
+                Ok(Next::Continue)
+            }
+            Receive::DiscardChunk {
+                size,
+                last,
+                refusal,
+            } => {
+                let Some(_) = self.transfer(io, out, size, &mut Vec::new(), 0).await? else {
+                    return Ok(Next::Close);
+                };
+                if let Some(refusal) = refusal {
+                    refusal.encode(out);
+                    return Ok(self.after_error());
+                }
+                self.end_chunk(out, size, last, Chunked::TooBig).await;
+                Ok(Next::Continue)
+            }
+        }
+    }
+
+    /// The DATA body (after 354).
+    async fn receive_body<S>(&mut self, io: &mut Io<S>, out: &mut Vec<u8>) -> std::io::Result<Next>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
         flush(io, out).await?;
-        let settings = &self.context.settings;
+        let context = self.context.clone();
+        let settings = &context.settings;
         // A whole transfer may take at most four idle periods: slow senders are cut off.
         let progress = AtomicUsize::new(0);
         let mut counted = Counting::new(io, &progress);
@@ -105,7 +202,7 @@ impl Session {
         let end = match within_deadlines(settings, &progress, read).await {
             Ok(end) => end,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                self.transaction = None;
+                self.end_transaction();
                 too_slow().encode(out);
                 return Ok(Next::Close);
             }
@@ -114,17 +211,11 @@ impl Session {
         let answer = match end {
             DataEnd::Message(body) => self.accept_message(body).await,
             DataEnd::TooBig => {
-                self.transaction = None;
-                reply(
-                    C552_TOO_BIG,
-                    format!(
-                        "Message exceeds fixed limit of {} bytes",
-                        settings.max_message_size
-                    ),
-                )
+                self.end_transaction();
+                self.too_big()
             }
             DataEnd::LineTooLong => {
-                self.transaction = None;
+                self.end_transaction();
                 reply(
                     C500_LINE_TOO_LONG,
                     format!(
@@ -134,7 +225,7 @@ impl Session {
                 )
             }
             DataEnd::BareLineEnding => {
-                self.transaction = None;
+                self.end_transaction();
                 bare_line_ending()
             }
             DataEnd::Broken => {
@@ -150,90 +241,62 @@ impl Session {
         Ok(Next::Continue)
     }
 
-    pub(crate) async fn bdat<S>(
+    /// Reads a BDAT chunk into `message` if it fits within `max` (see [`read_chunk`]) under
+    /// the transfer deadlines. None: too slow, told 421, the connection is to close.
+    async fn transfer<S>(
         &mut self,
         io: &mut Io<S>,
         out: &mut Vec<u8>,
-        chunk_size: usize,
-        is_last: bool,
-    ) -> std::io::Result<Next>
+        size: usize,
+        message: &mut Vec<u8>,
+        max: usize,
+    ) -> std::io::Result<Option<bool>>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let settings = self.context.settings.clone();
-        let refusal = self.data_refusal();
-        // The chunk follows the command whatever we answer: read it (bounded), then reply.
-        let mut scratch = Vec::new();
-        let target = match (&refusal, self.transaction.as_mut()) {
-            (None, Some(t)) if !t.bdat_too_big => &mut t.bdat_body,
-            _ => &mut scratch,
-        };
-        let limit = if refusal.is_some() {
-            0
-        } else {
-            settings.max_message_size
-        };
         let progress = AtomicUsize::new(0);
         let mut counted = Counting::new(io, &progress);
-        let read = read_chunk(&mut counted, chunk_size, target, limit);
-        let fits = match within_deadlines(&settings, &progress, read).await {
-            Ok(fits) => fits,
+        let read = read_chunk(&mut counted, size, message, max);
+        match within_deadlines(&settings, &progress, read).await {
+            Ok(fits) => Ok(Some(fits)),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                self.transaction = None;
+                self.end_transaction();
                 too_slow().encode(out);
-                return Ok(Next::Close);
+                Ok(None)
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After an accepted BDAT chunk: 250, or with LAST the message's answer.
+    async fn end_chunk(&mut self, out: &mut Vec<u8>, size: usize, last: bool, chunked: Chunked) {
+        if !last {
+            reply(C250_OK, format!("{size} octets received")).encode(out);
+            self.receive = Receive::Command {
+                chunked: Some(chunked),
+            };
+            return;
+        }
+        let Chunked::Receiving(mut body) = chunked else {
+            self.end_transaction();
+            self.too_big().encode(out);
+            return;
         };
-        if let Some(refusal) = refusal {
-            refusal.encode(out);
-            return Ok(self.after_error());
-        }
-        let transaction = self.transaction.as_mut().expect("checked by data_refusal");
-        if !fits {
-            transaction.bdat_too_big = true;
-            transaction.bdat_body = Vec::new();
-        }
-        if !is_last {
-            reply(C250_OK, format!("{chunk_size} octets received")).encode(out);
-            return Ok(Next::Continue);
-        }
-        if transaction.bdat_too_big {
-            self.transaction = None;
-            reply(
-                C552_TOO_BIG,
-                format!(
-                    "Message exceeds fixed limit of {} bytes",
-                    settings.max_message_size
-                ),
-            )
-            .encode(out);
-            return Ok(Next::Continue);
-        }
-        let mut body = std::mem::take(&mut transaction.bdat_body);
         // No BINARYMIME: the body is text, its lines end in CRLF as in DATA.
-        match normalise_line_endings(&mut body, settings.max_message_size) {
-            BodyLines::Clean | BodyLines::Normalised => {}
+        let max = self.context.settings.max_message_size;
+        let answer = match normalise_line_endings(&mut body, max) {
+            BodyLines::Clean | BodyLines::Normalised => self.accept_message(body).await,
             BodyLines::BareCr => {
-                self.transaction = None;
-                bare_line_ending().encode(out);
-                return Ok(Next::Continue);
+                self.end_transaction();
+                bare_line_ending()
             }
             // CRLF for each bare LF would take it past the limit, as DATA counts it.
             BodyLines::TooBig => {
-                self.transaction = None;
-                reply(
-                    C552_TOO_BIG,
-                    format!(
-                        "Message exceeds fixed limit of {} bytes",
-                        settings.max_message_size
-                    ),
-                )
-                .encode(out);
-                return Ok(Next::Continue);
+                self.end_transaction();
+                self.too_big()
             }
-        }
-        self.accept_message(body).await.encode(out);
-        Ok(Next::Continue)
+        };
+        answer.encode(out);
     }
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use crate::codes::*;
 use crate::server::ListenerKind;
-use crate::session::{Next, Recipient, RecipientTarget, Session, Transaction};
+use crate::session::{Next, Receive, Recipient, RecipientTarget, Session, Transaction};
 use policy::mailflow::{parse_mailbox, AddressProblem};
 use storage::{AccountStatus, Resolved};
 
@@ -137,6 +137,8 @@ impl Session {
             smtputf8,
             ..Transaction::default()
         });
+        // A new transaction starts with no message data.
+        self.receive = Receive::COMMANDS;
         reply(C250_SENDER_OK, "Sender OK").encode(out);
         Next::Continue
     }

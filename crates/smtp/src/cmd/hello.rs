@@ -11,7 +11,7 @@ impl Session {
             return Next::Continue;
         }
         // RFC 5321 4.1.4: EHLO resets the transaction.
-        self.transaction = None;
+        self.end_transaction();
         self.helo = Some(host.to_string());
         self.esmtp = extended;
         let settings = &self.context.settings;
