@@ -418,9 +418,10 @@ impl Session {
                     smtp_proto::Error::InvalidParameter { param } => {
                         reply(C501_ARGS, format!("Invalid parameter {param}"))
                     }
-                    smtp_proto::Error::UnsupportedParameter { param } => {
-                        Reply::new(555, "5.5.4", format!("Unsupported parameter {param}"))
-                    }
+                    smtp_proto::Error::UnsupportedParameter { param } => reply(
+                        C555_PARAM_NOT_SUPPORTED,
+                        format!("Unsupported parameter {param}"),
+                    ),
                     _ => reply(C500_SYNTAX, "Syntax error"),
                 };
                 r.encode(out);

@@ -62,6 +62,16 @@ impl Session {
             .encode(out);
             return Next::Continue;
         }
+        // RFC 3030 3: BODY=BINARYMIME only where BINARYMIME is offered, and it is not (RFC
+        // 5321 4.1.1.11: a parameter the server cannot implement is 555).
+        if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
+            reply(
+                C555_PARAM_NOT_SUPPORTED,
+                "BODY=BINARYMIME is not supported here",
+            )
+            .encode(out);
+            return self.after_error();
+        }
         let address = from.address.trim().to_string();
         let smtputf8 = from.flags & smtp_proto::MAIL_SMTPUTF8 != 0;
         if !smtputf8 && !address.is_ascii() {

@@ -100,6 +100,46 @@ async fn start_full(
     authenticator: Option<smtp::authres::Authenticator>,
     throttle: Option<policy::limits::ThrottleConfig>,
 ) -> TestServer {
+    let (store, dir, ids) = test_store().await;
+    let context = Arc::new(test_context(
+        &store,
+        tweak,
+        clamd_url,
+        authenticator,
+        throttle,
+    ));
+    let any = vec!["127.0.0.1:0".to_string()];
+    let server = Server::bind(context, &any, &any, &any).await.unwrap();
+    let addr = |kind| {
+        server
+            .local_addrs()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .unwrap()
+            .1
+    };
+    let (mx, submission, submissions) = (
+        addr(ListenerKind::Mx),
+        addr(ListenerKind::Submission),
+        addr(ListenerKind::Submissions),
+    );
+    let shutdown = server.shutdown_handle();
+    tokio::spawn(server.run());
+    TestServer {
+        store,
+        dir,
+        mx,
+        submission,
+        submissions,
+        shutdown,
+        account_a: ids[0],
+        account_b: ids[1],
+    }
+}
+
+/// A fresh SQLite store with the test directory: a domain, a unit, USER_A and USER_B (their
+/// account ids returned), and GROUP with both.
+async fn test_store() -> (Store, tempfile::TempDir, Vec<i64>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(
         format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -141,50 +181,91 @@ async fn start_full(
     store.add_group(GROUP, "Các sở", "anyone").await.unwrap();
     store.add_group_member(GROUP, USER_A).await.unwrap();
     store.add_group_member(GROUP, USER_B).await.unwrap();
+    (store, dir, ids)
+}
+
+/// The context every session of a test server shares: test settings (20 s idle timeout)
+/// adjusted by `tweak`, a self-signed certificate, the AUTH throttle.
+fn test_context(
+    store: &Store,
+    tweak: impl FnOnce(&mut Settings),
+    clamd_url: Option<String>,
+    authenticator: Option<smtp::authres::Authenticator>,
+    throttle: Option<policy::limits::ThrottleConfig>,
+) -> Context {
     let mut settings = Settings::for_hostname("mx.kontum.gov.vn");
     settings.idle_timeout = Duration::from_secs(20);
     tweak(&mut settings);
     let throttle = Arc::new(policy::limits::AuthThrottle::new(
         throttle.unwrap_or_else(|| test_throttle(&settings)),
     ));
-    let mut context = Context::new(
+    let context = Context::new(
         settings,
         store.clone(),
         clamd_url.map(|u| clamd(&u)),
         Some(tls_config()),
         throttle,
     );
-    if let Some(authenticator) = authenticator {
-        context = context.with_authenticator(authenticator);
+    match authenticator {
+        Some(authenticator) => context.with_authenticator(authenticator),
+        None => context,
     }
-    let context = Arc::new(context);
-    let any = vec!["127.0.0.1:0".to_string()];
-    let server = Server::bind(context, &any, &any, &any).await.unwrap();
-    let addr = |kind| {
-        server
-            .local_addrs()
-            .into_iter()
-            .find(|(k, _)| *k == kind)
-            .unwrap()
-            .1
-    };
-    let (mx, submission, submissions) = (
-        addr(ListenerKind::Mx),
-        addr(ListenerKind::Submission),
-        addr(ListenerKind::Submissions),
-    );
-    let shutdown = server.shutdown_handle();
-    tokio::spawn(server.run());
-    TestServer {
+}
+
+/// One session over an in-memory pipe (`testkit::pair`), no listener: the store and accounts
+/// as [`TestServer`] has them. Dropping it ends the session as a shutdown would.
+pub struct InMemory {
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+    pub account_a: i64,
+    pub account_b: i64,
+    /// The session's task: how its `run` ended.
+    pub session: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Kept: a dropped sender reads as a shutdown.
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl InMemory {
+    pub async fn inbox(&self, account_id: i64) -> Vec<Vec<u8>> {
+        let folder = self.store.folder(account_id, "INBOX").await.unwrap();
+        let mut out = vec![];
+        for row in self.store.messages(folder.id).await.unwrap() {
+            out.push(self.store.read_blob(&row.blob_id).await.unwrap());
+        }
+        out
+    }
+
+    /// Tells the session the server is shutting down.
+    pub fn shut_down(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Runs a [`smtp::session::Session`] of `kind` (settings adjusted by `tweak`, no clamd) on
+/// the server end of an in-memory pipe, the peer at 127.0.0.1; returns the client's end
+/// before the greeting is read.
+pub async fn in_memory(
+    kind: ListenerKind,
+    tweak: impl FnOnce(&mut Settings),
+) -> (testkit::Conversation, InMemory) {
+    let (store, dir, ids) = test_store().await;
+    let context = Arc::new(test_context(&store, tweak, None, None, None));
+    let (conversation, server_end) = testkit::pair();
+    let (shutdown, stopped) = tokio::sync::watch::channel(false);
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let session = tokio::spawn(async move {
+        let mut session = smtp::session::Session::new(context, kind, peer, stopped);
+        session.run(server_end).await.map(|_| ())
+    });
+    let harness = InMemory {
         store,
         dir,
-        mx,
-        submission,
-        submissions,
-        shutdown,
         account_a: ids[0],
         account_b: ids[1],
-    }
+        session,
+        shutdown,
+    };
+    (conversation, harness)
 }
 
 pub async fn start() -> TestServer {
