@@ -214,14 +214,14 @@ impl Session {
                         .store
                         .log_event(
                             "smtp",
-                            kind,
+                            kind.clone(),
                             &login,
                             "",
                             serde_json::json!({"ip": ip.to_string()}),
                         )
                         .await
                     {
-                        tracing::error!(session = %self.id, error = %e, kind, "auth event not recorded");
+                        tracing::error!(session = %self.id, error = %e, kind = %kind, "auth event not recorded");
                     }
                 }
                 // The answer waits (doubling per failure of this login from this address).

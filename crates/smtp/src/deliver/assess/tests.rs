@@ -126,7 +126,11 @@ fn code(assessment: &Assessment) -> String {
 }
 
 fn actions(assessment: &Assessment) -> Vec<&str> {
-    assessment.events.iter().map(|e| e.action.as_str()).collect()
+    assessment
+        .events
+        .iter()
+        .map(|e| e.action.as_str())
+        .collect()
 }
 
 fn inbox(account_id: i64) -> DeliveryTarget {
