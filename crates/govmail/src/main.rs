@@ -169,7 +169,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::Directory(cmd) => staff::directory(&store, &config, &out, cmd).await,
                 Command::Report(cmd) => ops::report(&store, &config.reports, cli.json, cmd).await,
                 Command::Retention(cmd) => {
-                    ops::retention(&store, &config.retention, cli.json, cmd).await
+                    ops::retention(&store, &config.retention, &config.reports, cli.json, cmd).await
                 }
                 Command::Purge(args) => ops::purge(&store, &config.reports, cli.json, args).await,
                 Command::Backup(args) => {

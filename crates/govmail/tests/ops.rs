@@ -1386,9 +1386,15 @@ async fn backup_commands_and_retention_task() {
 
     // Retention command and task.
     let config = ops::RetentionConfig::default();
-    ops::retention(&s, &config, false, ops::RetentionCmd::Run { dry_run: true })
-        .await
-        .unwrap();
+    ops::retention(
+        &s,
+        &config,
+        &ReportsConfig::default(),
+        false,
+        ops::RetentionCmd::Run { dry_run: true },
+    )
+    .await
+    .unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(ops::retention_task(s.clone(), config.clone(), rx));
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;

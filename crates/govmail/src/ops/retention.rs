@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 use storage::ops::{FolderMatch, FolderRule, PurgeCriteria, RetentionPolicy, RetentionReport};
 use storage::Store;
+use time::UtcOffset;
 
 use super::reports::ReportsConfig;
 use super::{human_bytes, print_record, print_table, ProgressBar};
@@ -164,6 +165,7 @@ pub enum RetentionCmd {
 pub async fn retention(
     store: &Store,
     config: &RetentionConfig,
+    reports: &ReportsConfig,
     json: bool,
     cmd: RetentionCmd,
 ) -> anyhow::Result<()> {
@@ -171,11 +173,11 @@ pub async fn retention(
     let report = store
         .retention(&config.policy(), storage::now(), dry_run)
         .await?;
-    print_retention(json, &report);
+    print_retention(json, &report, reports.local_offset());
     Ok(())
 }
 
-fn print_retention(json: bool, report: &RetentionReport) {
+fn print_retention(json: bool, report: &RetentionReport, offset: UtcOffset) {
     if json {
         print_record(true, report);
         return;
@@ -204,7 +206,7 @@ fn print_retention(json: bool, report: &RetentionReport) {
             "(all folders)".to_string(),
             format!(
                 "departed {}{}",
-                super::reports::local_date_text(d.departed_at),
+                super::reports::local_date_text(d.departed_at, offset),
                 if d.credential_removed {
                     ", credential removed"
                 } else {
@@ -343,6 +345,7 @@ pub async fn purge(
         since,
     };
     let matches = store.purge_find(&criteria).await?;
+    let offset = reports.local_offset();
     if !json || args.dry_run {
         print_table(
             json,
@@ -353,7 +356,7 @@ pub async fn purge(
                     m.address.clone(),
                     m.folder.clone(),
                     m.uid.to_string(),
-                    super::reports::local_time_text(m.internal_date),
+                    super::reports::local_time_text(m.internal_date, offset),
                     m.from.clone(),
                     m.subject.clone(),
                 ]
