@@ -8,36 +8,9 @@ use clap::Subcommand;
 use serde::Serialize;
 use storage::{AccountStatus, NewPerson, NewUnit, Store};
 
+use crate::addresses::generated_address;
 use crate::config::Config;
-
-pub struct Output {
-    pub json: bool,
-}
-
-impl Output {
-    /// Prints rows as a table (or a JSON array).
-    pub(crate) fn table<T: Serialize>(
-        &self,
-        headers: &[&str],
-        rows: &[T],
-        cells: impl Fn(&T) -> Vec<String>,
-    ) {
-        crate::ops::print_table(self.json, headers, rows, cells);
-    }
-
-    /// Prints one record as `key: value` lines (or a JSON object).
-    pub(crate) fn record<T: Serialize>(&self, value: &T) {
-        crate::ops::print_record(self.json, value);
-    }
-
-    pub(crate) fn done(&self, message: &str) {
-        if self.json {
-            println!("{}", serde_json::json!({ "ok": true, "message": message }));
-        } else {
-            println!("{message}");
-        }
-    }
-}
+use crate::output::Output;
 
 #[derive(Subcommand, Debug)]
 pub enum DomainCmd {
@@ -302,31 +275,6 @@ fn new_password(config: &Config, from_stdin: bool) -> anyhow::Result<(String, bo
     } else {
         Ok((policy::password::generate(), true))
     }
-}
-
-/// The first free address by the domain's naming rule (KT-4 or a template), skipping
-/// reserved names and numbering collisions.
-pub(crate) async fn generated_address(
-    store: &Store,
-    full_name: &str,
-    unit: &storage::Unit,
-) -> anyhow::Result<String> {
-    let domain = store.domain(&unit.domain).await?;
-    let rule =
-        policy::naming::NamingRule::parse(&domain.naming_rule).map_err(anyhow::Error::msg)?;
-    let Some(stem) = rule.person_local(full_name, &unit.abbrev) else {
-        bail!(
-            "domain {} uses free naming (BD-5): give --address",
-            domain.name
-        );
-    };
-    for local in policy::naming::candidates(&stem).take(1000) {
-        let address = format!("{local}@{}", unit.domain);
-        if matches!(store.resolve(&address).await?, storage::Resolved::Unknown) {
-            return Ok(address);
-        }
-    }
-    bail!("could not generate a free address for {full_name:?}");
 }
 
 #[derive(Serialize)]

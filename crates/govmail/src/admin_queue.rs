@@ -10,7 +10,7 @@ use serde::Serialize;
 use smtp::outbound::{dkim as outbound_dkim, records, DkimKeyConfig};
 use storage::{QueueEntry, Store};
 
-use crate::admin::Output;
+use crate::output::Output;
 
 #[derive(Subcommand, Debug)]
 pub enum QueueCmd {

@@ -6,11 +6,13 @@
 //! - [`tls`]: certificate loading and self-signed generation.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 
+mod addresses;
 mod admin;
 mod admin_queue;
 mod config;
 mod http;
 mod ops;
+mod output;
 mod password_page;
 mod serve;
 mod staff;
@@ -159,7 +161,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Backup(args) if args.is_verify() => ops::backup_verify(args, cli.json).await,
         command => {
             let store = open_store(&config).await?;
-            let out = admin::Output { json: cli.json };
+            let out = output::Output { json: cli.json };
             match command {
                 Command::Domain(cmd) => admin::domain(&store, &out, cmd).await,
                 Command::Unit(cmd) => admin::unit(&store, &config, &out, cmd).await,

@@ -8,9 +8,10 @@ use clap::Subcommand;
 use serde::Serialize;
 use storage::{NewPerson, Store};
 
-use crate::admin::{generated_address, Output};
+use crate::addresses::generated_address;
 use crate::config::Config;
 use crate::ops::require_ref;
+use crate::output::Output;
 use crate::text::csv_field;
 
 #[derive(Subcommand, Debug)]
