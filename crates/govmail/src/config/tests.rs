@@ -1,0 +1,99 @@
+//! Loading and validation: defaults, one-line errors naming the key, overrides, and the
+//! shipped files.
+
+use std::path::Path;
+
+use super::*;
+
+fn load_text(text: &str, overrides: &[&str]) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    Config::load(Some(&path), &overrides)
+}
+
+#[test]
+fn defaults_are_valid() {
+    let config = Config::load(None, &[]).unwrap();
+    assert_eq!(config.antivirus.on_failure, "tempfail");
+}
+
+#[test]
+fn each_mistake_names_its_key() {
+    let table: &[(&str, &[&str], &str)] = &[
+        ("[server]\nhostnam = \"x\"\n", &[], "server"),
+        ("[listen]\nsmtp = [\"nonsense\"]\n", &[], "listen.smtp[0]"),
+        ("[listen]\nsmtp = \"0.0.0.0:25\"\n", &[], "listen.smtp"),
+        ("[storage]\nurl = \"mysql://x\"\n", &[], "storage.url"),
+        (
+            "[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+            &[],
+            "tls.cert",
+        ),
+        (
+            "[antivirus]\nclamd = \"tcp://nohost\"\n",
+            &[],
+            "antivirus.clamd",
+        ),
+        (
+            "[antivirus]\non_failure = \"ignore\"\n",
+            &[],
+            "antivirus.on_failure",
+        ),
+        ("[smtp]\nmax_recipients = -1\n", &[], "smtp.max_recipients"),
+        ("", &["smtp.max_recipients=0"], "smtp.max_recipients"),
+        ("", &["imap.max_folders=0"], "imap.max_folders"),
+        ("", &["imap.max_folder_depth=0"], "imap.max_folder_depth"),
+        (
+            "",
+            &["imap.max_folder_name_bytes=100"],
+            "imap.max_folder_name_bytes",
+        ),
+        ("", &["nosection"], "nosection"),
+        ("[bogus]\nx = 1\n", &[], "bogus"),
+        ("[server\n", &[], "c.toml:1"),
+    ];
+    for (text, overrides, key) in table {
+        let e = load_text(text, overrides).expect_err(text);
+        assert!(
+            e.to_string().contains(key),
+            "{text:?}: {e} should name {key}"
+        );
+        assert_eq!(e.to_string().lines().count(), 1, "{e}");
+    }
+}
+
+#[test]
+fn overrides_win_and_parse_types() {
+    let config = load_text(
+        "[smtp]\nmax_recipients = 5\n",
+        &[
+            "smtp.max_recipients=7",
+            "listen.smtp=[\"127.0.0.1:0\"]",
+            "server.hostname=mx.test",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.smtp.max_recipients, 7);
+    assert_eq!(config.listen.smtp, vec!["127.0.0.1:0".to_string()]);
+    assert_eq!(config.server.hostname, "mx.test");
+}
+
+#[test]
+fn shipped_config_files_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    for name in ["govmail.toml", "dev.toml"] {
+        let path = root.join(name);
+        // The annotated file points TLS at /etc/govmail; blank those for the check.
+        Config::load(
+            Some(&path),
+            &[
+                "tls.cert=".into(),
+                "tls.key=".into(),
+                "server.data_dir=/tmp/govmail-config-test".into(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

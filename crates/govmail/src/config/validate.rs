@@ -1,0 +1,259 @@
+//! Checks of the whole configuration before anything starts: every problem is one line that
+//! names its key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::{err, Config, ConfigError};
+
+impl Config {
+    /// Every check, in order; the first problem found is the error.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.hostname.trim().is_empty()
+            || self.server.hostname.contains(char::is_whitespace)
+        {
+            return Err(err(
+                "server.hostname",
+                "must be a host name, e.g. mail.kontum.gov.vn",
+            ));
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return Err(err("server.log_format", "must be \"text\" or \"json\""));
+        }
+        check_creatable_dir("server.data_dir", &self.server.data_dir)?;
+        if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
+            return Err(err(
+                "mime.max_depth",
+                format!("must be 1..={}", storage::meta::HARD_MAX_DEPTH),
+            ));
+        }
+        if self.mime.max_parts == 0 || self.mime.max_addresses == 0 {
+            return Err(err("mime.max_parts", "mime limits must be above 0"));
+        }
+        let url = self.storage_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "storage.url",
+                format!("{url:?}: use sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB"),
+            ));
+        }
+        if let Some(path) = storage::sqlite_path(&url) {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                check_creatable_dir("storage.url", parent)?;
+            }
+        }
+        if !matches!(self.storage.blob_store.as_str(), "" | "files" | "database") {
+            return Err(err(
+                "storage.blob_store",
+                "must be \"files\" or \"database\"",
+            ));
+        }
+        if self.storage.max_connections == 0 {
+            return Err(err("storage.max_connections", "must be at least 1"));
+        }
+        for (key, list) in [
+            ("listen.smtp", &self.listen.smtp),
+            ("listen.submission", &self.listen.submission),
+            ("listen.submissions", &self.listen.submissions),
+            ("listen.imap", &self.listen.imap),
+            ("listen.imaps", &self.listen.imaps),
+            ("listen.http", &self.listen.http),
+            ("listen.https", &self.listen.https),
+        ] {
+            for (i, addr) in list.iter().enumerate() {
+                addr.parse::<SocketAddr>()
+                    .map_err(|_| err(&format!("{key}[{i}]"), format!("{addr:?} is not IP:PORT")))?;
+            }
+        }
+        match (self.tls.cert.is_empty(), self.tls.key.is_empty()) {
+            (true, true) => {}
+            (false, false) => {
+                for (key, path) in [("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
+                    if !Path::new(path).is_file() {
+                        return Err(err(key, format!("{path}: no such file")));
+                    }
+                }
+            }
+            (true, false) => {
+                return Err(err("tls.cert", "set both tls.cert and tls.key, or neither"))
+            }
+            (false, true) => {
+                return Err(err("tls.key", "set both tls.cert and tls.key, or neither"))
+            }
+        }
+        if self.antivirus.enabled {
+            policy::antivirus::ClamdAddress::parse(&self.antivirus.clamd)
+                .map_err(|m| err("antivirus.clamd", m))?;
+        }
+        if !matches!(
+            self.antivirus.on_failure.as_str(),
+            "tempfail" | "accept-and-tag"
+        ) {
+            return Err(err(
+                "antivirus.on_failure",
+                "must be \"tempfail\" or \"accept-and-tag\"",
+            ));
+        }
+        if self.antivirus.timeout_secs == 0 {
+            return Err(err("antivirus.timeout_secs", "must be at least 1"));
+        }
+        if self.accounts.password_history < 0 {
+            return Err(err(
+                "accounts.password_history",
+                "must not be negative (0 = no reuse rule)",
+            ));
+        }
+        if self.accounts.min_password_length < 8 {
+            return Err(err("accounts.min_password_length", "must be at least 8"));
+        }
+        if self.accounts.default_quota_mb < 0 || self.accounts.unit_quota_mb < 0 {
+            return Err(err(
+                "accounts.default_quota_mb",
+                "must not be negative (0 = unlimited)",
+            ));
+        }
+        for (key, value) in [
+            ("smtp.max_message_size", self.smtp.max_message_size),
+            ("smtp.max_recipients", self.smtp.max_recipients),
+            ("smtp.max_line_length", self.smtp.max_line_length),
+            ("smtp.max_connections", self.smtp.max_connections),
+            (
+                "smtp.max_connections_per_ip",
+                self.smtp.max_connections_per_ip,
+            ),
+            (
+                "smtp.max_messages_per_connection",
+                self.smtp.max_messages_per_connection,
+            ),
+            (
+                "smtp.max_commands_before_mail",
+                self.smtp.max_commands_before_mail,
+            ),
+            ("smtp.max_errors", self.smtp.max_errors),
+        ] {
+            if value == 0 {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
+        for (key, value) in [
+            ("imap.max_connections", self.imap.max_connections),
+            (
+                "imap.max_connections_per_ip",
+                self.imap.max_connections_per_ip,
+            ),
+            ("imap.max_errors", self.imap.max_errors),
+            ("imap.max_folders", self.imap.max_folders),
+            ("imap.max_folder_depth", self.imap.max_folder_depth),
+        ] {
+            if value == 0 {
+                return Err(err(key, "must be at least 1"));
+            }
+        }
+        if self.imap.max_folder_name_bytes < 255 {
+            return Err(err("imap.max_folder_name_bytes", "must be at least 255"));
+        }
+        if self.smtp.auth_window_secs == 0 {
+            return Err(err("smtp.auth_window_secs", "must be at least 1"));
+        }
+        if self.smtp.auth_max_entries < 1000 {
+            return Err(err("smtp.auth_max_entries", "must be at least 1000"));
+        }
+        for (key, value) in [
+            ("smtp.auth_ip_ban_failures", self.smtp.auth_ip_ban_failures),
+            ("smtp.auth_ip_ban_accounts", self.smtp.auth_ip_ban_accounts),
+        ] {
+            if value > 1000 {
+                return Err(err(key, "must be at most 1000 (0 = never ban)"));
+            }
+        }
+        if self.smtp.auth_max_failures > 0
+            && self.smtp.auth_ip_ban_failures > 0
+            && self.smtp.auth_ip_ban_failures <= self.smtp.auth_max_failures
+        {
+            return Err(err(
+                "smtp.auth_ip_ban_failures",
+                "must be above smtp.auth_max_failures: one person's typos must not ban their office",
+            ));
+        }
+        if self.imap.max_line_length < 1000 {
+            return Err(err("imap.max_line_length", "must be at least 1000"));
+        }
+        if self.imap.idle_timeout_secs < 60 {
+            return Err(err(
+                "imap.idle_timeout_secs",
+                "must be at least 60 (RFC 9051 asks for 1800)",
+            ));
+        }
+        if self.smtp.max_line_length < 1000 {
+            return Err(err(
+                "smtp.max_line_length",
+                "must be at least 1000 (RFC 5321 4.5.3.1.6)",
+            ));
+        }
+        if !(self.spam.tag_score <= self.spam.junk_score
+            && self.spam.junk_score <= self.spam.reject_score)
+        {
+            return Err(err(
+                "spam.junk_score",
+                "need tag_score <= junk_score <= reject_score",
+            ));
+        }
+        for (i, rule) in self.spam.rules.iter().enumerate() {
+            if rule.target != "body" && !rule.target.starts_with("header:") {
+                return Err(err(
+                    &format!("spam.rules[{i}].target"),
+                    "must be \"body\" or \"header:NAME\"",
+                ));
+            }
+        }
+        self.outbound_settings()?;
+        self.retention
+            .validate()
+            .map_err(|(key, message)| err(&key, message))?;
+        self.reports
+            .validate()
+            .map_err(|(key, message)| err(&key, message))?;
+        smtp::outbound::forwarding::validate(&self.forwarding_policy())
+            .map_err(|m| err("forwarding.allowed_domains", m))?;
+        for (i, k) in self.dkim.keys.iter().enumerate() {
+            smtp::outbound::dkim::dns_txt_for_file(&k.private_key)
+                .map_err(|m| err(&format!("dkim.keys[{i}].private_key"), m))?;
+        }
+        for (i, addr) in self.dns.resolvers.iter().enumerate() {
+            addr.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    &format!("dns.resolvers[{i}]"),
+                    format!("{addr:?} is not IP:PORT"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A directory that exists, or whose nearest existing ancestor is a directory we could create
+/// it in.
+fn check_creatable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
+    let mut probe = Some(dir);
+    while let Some(path) = probe {
+        if path.as_os_str().is_empty() {
+            return Ok(());
+        }
+        if path.exists() {
+            if !path.is_dir() {
+                return Err(err(key, format!("{} is not a directory", path.display())));
+            }
+            let meta = std::fs::metadata(path)
+                .map_err(|e| err(key, format!("{}: {e}", path.display())))?;
+            if meta.permissions().readonly() {
+                return Err(err(key, format!("{} is read-only", path.display())));
+            }
+            return Ok(());
+        }
+        probe = path.parent();
+    }
+    Ok(())
+}
