@@ -6,90 +6,25 @@
 //! 421 when a server must close (RFC 5321 3.8), a tagged OK for FETCH (RFC 9051 6.4.5).
 
 mod served;
+mod support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use served::{free_port, Served};
+use support::{clamd_url, Install};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_govmail");
 const DOMAIN: &str = "kontum.gov.vn";
 const USER: &str = "nvan.stttt@kontum.gov.vn";
 const PASSWORD: &str = "mat-khau-An-2024";
 
-fn clamd_url() -> String {
-    std::env::var("GOVMAIL_TEST_CLAMD").expect(
-        "GOVMAIL_TEST_CLAMD is not set: run the tests with scripts/test (it starts a private clamd)",
-    )
-}
-
-/// A data dir with one domain, one unit and one user, made with the CLI.
-struct Install {
-    tmp: tempfile::TempDir,
-}
-
 impl Install {
+    /// A data dir with one domain, one unit and one user, made with the CLI.
     fn new() -> Install {
-        let install = Install {
-            tmp: tempfile::tempdir().unwrap(),
-        };
-        install.admin(&["domain", "add", DOMAIN, "--naming", "kontum"], None);
-        install.admin(
-            &["unit", "add", "--abbrev", "STTTT", "--name", "Sở TT&TT"],
-            None,
-        );
-        install.admin(
-            &[
-                "user",
-                "add",
-                "--name",
-                "Nguyễn Văn An",
-                "--unit",
-                "STTTT",
-                "--address",
-                USER,
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD}\n")),
-        );
-        install
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_remove("GOVMAIL_CONFIG")
-            .env_remove("RUST_LOG")
-            .arg("--set")
-            .arg(format!(
-                "server.data_dir={}",
-                self.tmp.path().join("data").display()
-            ));
-        cmd
-    }
-
-    fn admin(&self, args: &[&str], stdin: Option<&str>) {
-        use std::io::Write;
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "govmail {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Install::with_people(DOMAIN, "Sở TT&TT", &[("Nguyễn Văn An", USER, PASSWORD)])
     }
 
     /// `govmail serve` with the MX and IMAP listeners on free ports and `extra` settings.
@@ -116,7 +51,7 @@ impl Install {
                 cmd.arg("--set").arg(set);
             }
             cmd.arg("serve");
-            let stderr: PathBuf = self.tmp.path().join(format!("serve-{attempt}.stderr"));
+            let stderr: PathBuf = self.scratch(&format!("serve-{attempt}.stderr"));
             let served = Served::spawn(cmd, stderr)?;
             Ok(Server {
                 mx: served.addr("smtp Mx", ports[0]),

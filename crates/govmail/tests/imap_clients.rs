@@ -19,17 +19,17 @@
 //! (it installs them via `ensure_packages`).
 
 mod served;
+mod support;
 
 use served::{free_port, Served};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::{clamd_url, Install};
 
-const BIN: &str = env!("CARGO_BIN_EXE_govmail");
 const HOSTNAME: &str = "mail.kontum.gov.vn";
 const DOMAIN: &str = "kontum.gov.vn";
 const UNIT_NAME: &str = "Sở Thông tin và Truyền thông";
@@ -43,111 +43,12 @@ const PY_IMAPLIB_SESSION: &str = include_str!("support_imap/imaplib_session.py")
 const PY_IMAPLIB_STARTTLS: &str = include_str!("support_imap/imaplib_starttls.py");
 const PY_IMAPCLIENT: &str = include_str!("support_imap/imapclient_session.py");
 
-/// The private clamd of the test run.
-fn clamd_url() -> String {
-    std::env::var("GOVMAIL_TEST_CLAMD").expect(
-        "GOVMAIL_TEST_CLAMD is not set: run the tests with scripts/test (it starts a private clamd)",
-    )
-}
-
 // ------------------------------------------------------------------ installation and server
 
-/// One data dir, set up through the CLI: domain, unit STTTT, user A.
-struct Install {
-    tmp: tempfile::TempDir,
-}
-
 impl Install {
+    /// Domain, unit STTTT, user A.
     fn new() -> Install {
-        let install = Install {
-            tmp: tempfile::tempdir().unwrap(),
-        };
-        install.ok(&["domain", "add", DOMAIN, "--naming", "kontum"], None);
-        install.ok(
-            &["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME],
-            None,
-        );
-        install.ok(
-            &[
-                "user",
-                "add",
-                "--name",
-                NAME_A,
-                "--unit",
-                "STTTT",
-                "--address",
-                USER_A,
-                "--password-stdin",
-            ],
-            Some(&format!("{PASSWORD_A}\n")),
-        );
-        install
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.tmp.path().join("data")
-    }
-
-    fn scratch(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
-    /// The self-signed certificate `serve` generated.
-    fn cert_path(&self) -> PathBuf {
-        self.data_dir().join("tls").join("cert.pem")
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_remove("GOVMAIL_CONFIG")
-            .env_remove("RUST_LOG")
-            .arg("--set")
-            .arg(format!("server.data_dir={}", self.data_dir().display()));
-        cmd
-    }
-
-    /// Runs an admin command that must succeed.
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let mut cmd = self.command();
-        cmd.args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-        let mut child = cmd.spawn().expect("spawning govmail");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "govmail {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Opens the same store the server uses (fine while it runs: SQLite WAL).
-    async fn store(&self) -> storage::Store {
-        let mut options = storage::StoreOptions::new(
-            format!("sqlite://{}", self.data_dir().join("govmail.db").display()),
-            self.data_dir(),
-        );
-        options.migrate = false;
-        options.max_connections = 2;
-        storage::Store::open(&options)
-            .await
-            .expect("opening the store")
+        Install::with_people(DOMAIN, UNIT_NAME, &[(NAME_A, USER_A, PASSWORD_A)])
     }
 
     /// Runs one of the Python helpers (with `imaptest_common.py` next to it), bounded in time.

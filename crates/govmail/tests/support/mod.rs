@@ -1,0 +1,122 @@
+//! A data dir set up through the admin CLI as the IT centre would (`Install`), and the private
+//! clamd of the test run. Shared by the test files that include it with `mod support;`, next to
+//! `mod served;` (which runs `govmail serve` on such a data dir). A test file adds its own
+//! `impl Install` for what only it needs (its people, its Python helpers).
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_govmail");
+
+/// The private clamd of the test run.
+pub fn clamd_url() -> String {
+    std::env::var("GOVMAIL_TEST_CLAMD").expect(
+        "GOVMAIL_TEST_CLAMD is not set: run the tests with scripts/test (it starts a private clamd)",
+    )
+}
+
+/// One data dir (`data/` in a temporary dir, scratch files next to it), set up through the CLI.
+pub struct Install {
+    tmp: tempfile::TempDir,
+}
+
+impl Install {
+    /// Domain `domain` (KT-4 naming), unit STTTT named `unit_name`, and each
+    /// (name, address, password) as a person of that unit.
+    pub fn with_people(domain: &str, unit_name: &str, people: &[(&str, &str, &str)]) -> Install {
+        let install = Install {
+            tmp: tempfile::tempdir().unwrap(),
+        };
+        install.ok(&["domain", "add", domain, "--naming", "kontum"], None);
+        install.ok(
+            &["unit", "add", "--abbrev", "STTTT", "--name", unit_name],
+            None,
+        );
+        for &(name, address, password) in people {
+            install.ok(
+                &[
+                    "user",
+                    "add",
+                    "--name",
+                    name,
+                    "--unit",
+                    "STTTT",
+                    "--address",
+                    address,
+                    "--password-stdin",
+                ],
+                Some(&format!("{password}\n")),
+            );
+        }
+        install
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// The self-signed certificate `serve` generated.
+    pub fn cert_path(&self) -> PathBuf {
+        self.data_dir().join("tls").join("cert.pem")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_remove("GOVMAIL_CONFIG")
+            .env_remove("RUST_LOG")
+            .arg("--set")
+            .arg(format!("server.data_dir={}", self.data_dir().display()));
+        cmd
+    }
+
+    /// Runs an admin command that must succeed.
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        let mut child = cmd.spawn().expect("spawning govmail");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "govmail {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Opens the same store the server uses (fine while it runs: SQLite WAL).
+    pub async fn store(&self) -> storage::Store {
+        let mut options = storage::StoreOptions::new(
+            format!("sqlite://{}", self.data_dir().join("govmail.db").display()),
+            self.data_dir(),
+        );
+        options.migrate = false;
+        options.max_connections = 2;
+        storage::Store::open(&options)
+            .await
+            .expect("opening the store")
+    }
+}
