@@ -9,7 +9,6 @@ mod served;
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use served::{free_port, Served};
@@ -29,10 +28,9 @@ impl Install {
 
     /// `govmail serve` with the MX and IMAP listeners on free ports and `extra` settings.
     fn serve(&self, extra: &[String]) -> Server {
-        served::with_retries(|attempt| {
+        served::with_retries(|_attempt| {
             let ports = [free_port(), free_port()];
-            let mut cmd = self.command();
-            let sets = [
+            let mut sets = vec![
                 "server.hostname=mail.kontum.gov.vn".to_string(),
                 format!("listen.smtp=[\"127.0.0.1:{}\"]", ports[0]),
                 format!("listen.imap=[\"127.0.0.1:{}\"]", ports[1]),
@@ -47,11 +45,8 @@ impl Install {
                 "smtp.check_sender_authentication=false".into(),
                 "outbound.enabled=false".into(),
             ];
-            for set in sets.iter().chain(extra) {
-                cmd.arg("--set").arg(set);
-            }
-            cmd.arg("serve");
-            let stderr: PathBuf = self.scratch(&format!("serve-{attempt}.stderr"));
+            sets.extend_from_slice(extra);
+            let (cmd, stderr) = self.serve_command(&sets);
             let served = Served::spawn(cmd, stderr)?;
             Ok(Server {
                 mx: served.addr("smtp Mx", ports[0]),

@@ -100,18 +100,12 @@ struct Server {
 
 impl Server {
     fn start(install: &Install) -> Server {
-        served::with_retries(|attempt| Server::try_start(install, attempt))
+        served::with_retries(|_attempt| Server::try_start(install))
     }
 
-    fn try_start(install: &Install, attempt: u32) -> Result<Server, String> {
+    fn try_start(install: &Install) -> Result<Server, String> {
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let stderr_path = install.scratch(&format!(
-            "serve-{}-{attempt}.stderr",
-            STARTS.fetch_add(1, Ordering::SeqCst)
-        ));
-        let mut cmd = install.command();
-        for set in [
+        let (cmd, stderr_path) = install.serve_command(&[
             format!("server.hostname={HOSTNAME}"),
             format!("listen.smtp=[\"127.0.0.1:{}\"]", ports[0]),
             "listen.submission=[]".to_string(),
@@ -125,10 +119,7 @@ impl Server {
             "smtp.check_sender_authentication=false".to_string(),
             // No outbound delivery: it would look up other domains in DNS.
             "outbound.enabled=false".to_string(),
-        ] {
-            cmd.arg("--set").arg(set);
-        }
-        cmd.arg("serve");
+        ]);
         let served = Served::spawn(cmd, stderr_path)?;
         Ok(Server {
             mx: served.addr("smtp Mx", ports[0]),

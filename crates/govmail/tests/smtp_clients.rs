@@ -66,18 +66,12 @@ impl Server {
     /// Starts the server on free ports and waits for "govmail serving". Retries with other ports
     /// if one was taken between picking and binding.
     fn start(install: &Install) -> Server {
-        served::with_retries(|attempt| Server::try_start(install, attempt))
+        served::with_retries(|_attempt| Server::try_start(install))
     }
 
-    fn try_start(install: &Install, attempt: u32) -> Result<Server, String> {
+    fn try_start(install: &Install) -> Result<Server, String> {
         let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-        static STARTS: AtomicUsize = AtomicUsize::new(0);
-        let stderr_path = install.scratch(&format!(
-            "serve-{}-{attempt}.stderr",
-            STARTS.fetch_add(1, Ordering::SeqCst)
-        ));
-        let mut cmd = install.command();
-        for set in [
+        let (cmd, stderr_path) = install.serve_command(&[
             format!("server.hostname={HOSTNAME}"),
             format!("listen.smtp=[\"127.0.0.1:{}\"]", ports[0]),
             format!("listen.submission=[\"127.0.0.1:{}\"]", ports[1]),
@@ -92,10 +86,7 @@ impl Server {
             "smtp.check_sender_authentication=false".to_string(),
             // No outbound delivery: it would look up other domains in DNS.
             "outbound.enabled=false".to_string(),
-        ] {
-            cmd.arg("--set").arg(set);
-        }
-        cmd.arg("serve");
+        ]);
         let served = Served::spawn(cmd, stderr_path)?;
         Ok(Server {
             mx: served.addr("smtp Mx", ports[0]),

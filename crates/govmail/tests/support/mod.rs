@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const BIN: &str = env!("CARGO_BIN_EXE_govmail");
 
@@ -74,6 +75,22 @@ impl Install {
             .arg("--set")
             .arg(format!("server.data_dir={}", self.data_dir().display()));
         cmd
+    }
+
+    /// `govmail --set S... serve` on this data dir (not started), and a path of its own for the
+    /// server's stderr.
+    pub fn serve_command(&self, sets: &[String]) -> (Command, PathBuf) {
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let stderr_path = self.scratch(&format!(
+            "serve-{}.stderr",
+            STARTS.fetch_add(1, Ordering::SeqCst)
+        ));
+        let mut cmd = self.command();
+        for set in sets {
+            cmd.arg("--set").arg(set);
+        }
+        cmd.arg("serve");
+        (cmd, stderr_path)
     }
 
     /// Runs an admin command that must succeed.
