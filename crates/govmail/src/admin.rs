@@ -235,18 +235,7 @@ pub async fn unit(
             let unit = store.unit(&abbrev).await?;
             out.record(&unit);
             if !out.json {
-                out.table(
-                    &["GRANTEE", "RIGHTS", "SEND", "HEAD"],
-                    &store.grants_on(unit.account_id).await?,
-                    |g| {
-                        vec![
-                            g.grantee_address.clone(),
-                            g.rights.clone(),
-                            g.may_send.to_string(),
-                            g.head.to_string(),
-                        ]
-                    },
-                );
+                crate::staff::print_grants(out, &store.grants_on(unit.account_id).await?);
             }
         }
         UnitCmd::Mailbox(cmd) => crate::staff::unit(store, out, cmd).await?,

@@ -277,6 +277,18 @@ pub async fn user(
     Ok(())
 }
 
+/// Who holds rights on a unit mailbox: `unit show` and `unit delegate` print it.
+pub(crate) fn print_grants(out: &Output, grants: &[storage::Grant]) {
+    out.table(&["GRANTEE", "RIGHTS", "SEND", "HEAD"], grants, |g| {
+        vec![
+            g.grantee_address.clone(),
+            g.rights.clone(),
+            g.may_send.to_string(),
+            g.head.to_string(),
+        ]
+    });
+}
+
 pub async fn unit(store: &Store, out: &Output, cmd: UnitMailbox) -> anyhow::Result<()> {
     match cmd {
         UnitMailbox::SetHead {
@@ -317,18 +329,7 @@ pub async fn unit(store: &Store, out: &Output, cmd: UnitMailbox) -> anyhow::Resu
                     serde_json::json!({"grantee": address, "rights": acl, "send": send}),
                 )
                 .await?;
-            out.table(
-                &["GRANTEE", "RIGHTS", "SEND", "HEAD"],
-                &store.grants_on(unit.account_id).await?,
-                |g| {
-                    vec![
-                        g.grantee_address.clone(),
-                        g.rights.clone(),
-                        g.may_send.to_string(),
-                        g.head.to_string(),
-                    ]
-                },
-            );
+            print_grants(out, &store.grants_on(unit.account_id).await?);
         }
         UnitMailbox::Revoke {
             abbrev,
