@@ -347,7 +347,7 @@ async fn server_side(install: &Install) -> (Side, BTreeMap<String, (i64, i64)>) 
             });
             let flags = row
                 .flags
-                .split_whitespace()
+                .iter()
                 .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
                 .map(str::to_string)
                 .collect();

@@ -1052,7 +1052,7 @@ Subject: From lines\r\n\r\nFrom the start of a line\r\n>From quoted once\r\nnot 
         targets: vec![DeliveryTarget {
             account_id: a,
             folder: FolderChoice::Inbox,
-            flags: String::new(),
+            flags: storage::Flags::new(),
         }],
         outbound: None,
         internal_date: at("2030-03-05", "08:00"),

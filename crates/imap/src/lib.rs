@@ -1,28 +1,41 @@
 //! IMAP: IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) with the extensions clients use.
 //!
+//! Modules depend one way, from the wire up:
 //! - [`protocol`]: command parsing (imap-codec plus our own parsers for what it lacks) into
-//!   our own types, and response encoding helpers. Sessions never see imap-codec types.
-//! - [`server`]: listeners, connection caps, TLS.
-//! - [`session`]: one connection: the state enum, framing with literals, dispatch.
-//! - [`cmd`]: one module per command family.
-//! - [`selected`]: the selected folder's view (sequence numbers) and change notifications.
-//! - [`shared`]: unit mailboxes in the shared namespace, RFC 4314 rights, audit of reads.
-//! - [`fetch`]: FETCH rendering from what storage computed at delivery.
+//!   our own types, and which states each command is valid in. Sessions never see imap-codec
+//!   types.
+//! - [`encode`]: response encoding — strings and literals, status responses with typed
+//!   response codes, FETCH lines and items, sequence sets.
+//! - [`fetch`]: which bytes of a stored message a FETCH section or BINARY names.
 //! - [`search`]: SEARCH evaluation.
+//! - [`names`]: mailbox names in the client's form and ours, reserved names, name limits.
+//! - [`state`]: the [`Session`] value (state enum with each state's data) and the helpers
+//!   every command uses.
+//! - [`selected`]: the selected folder's view (sequence numbers) and the catch-up on
+//!   other sessions' changes.
+//! - [`shared`]: unit mailboxes in the shared namespace, RFC 4314 rights, audit of reads.
+//! - [`cmd`]: the state check, the dispatch, one module per command family.
+//! - [`session`]: one connection: framing with literals, the command loop.
+//! - [`server`]: listeners, connection caps, TLS.
 
 pub mod cmd;
+pub mod encode;
 pub mod fetch;
+pub mod names;
 pub mod protocol;
 pub mod search;
 pub mod selected;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use server::{Server, ShutdownHandle};
+pub use session::Outcome;
+pub use state::Session;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -48,7 +61,7 @@ pub struct Settings {
     /// Most hierarchy levels in a folder name (`a/b/c` has 3).
     pub max_folder_depth: usize,
     /// Longest folder name in bytes of UTF-8 (each level is also at most
-    /// [`shared::MAX_PART_BYTES`]).
+    /// [`names::MAX_PART_BYTES`]).
     pub max_folder_name_bytes: usize,
 }
 

@@ -76,12 +76,6 @@ fn day_number((year, month, day): (i32, u8, u8)) -> i64 {
         .unwrap_or(0)
 }
 
-fn has_flag(flags: &str, flag: &str) -> bool {
-    flags
-        .split_whitespace()
-        .any(|f| f.eq_ignore_ascii_case(flag))
-}
-
 /// Raw values of a header field in a header block, unfolded.
 fn header_values(header: &[u8], name: &str) -> Vec<String> {
     let text = String::from_utf8_lossy(header);
@@ -119,9 +113,9 @@ pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
         Not(k) => !matches(k, c),
         SequenceSet(set) => in_set(set, c.seq as i64, c.max_seq as i64),
         Uid(set) => in_set(set, c.row.uid, c.max_uid),
-        Flag(flag, wanted) => has_flag(&c.row.flags, flag) == *wanted,
+        Flag(flag, wanted) => c.row.flags.contains(flag) == *wanted,
         // Without \Recent (IMAP4rev2), NEW = unseen, OLD = all, RECENT = none.
-        New => !has_flag(&c.row.flags, "\\Seen"),
+        New => !c.row.flags.contains(storage::Flags::SEEN),
         Old => true,
         Recent => false,
         Before(date) => day_of(c.row.internal_date) < day_number(*date),

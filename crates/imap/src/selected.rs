@@ -4,7 +4,7 @@
 
 use tokio::sync::broadcast;
 
-use crate::session::{Session, State};
+use crate::encode::{sequence, FetchLine};
 
 pub struct Selected {
     pub folder_id: i64,
@@ -40,7 +40,7 @@ impl Selected {
         for &uid in uids {
             if let Some(seq) = self.seq_of(uid) {
                 self.uids.remove(seq - 1);
-                lines.push(format!("{seq} EXPUNGE"));
+                lines.push(sequence::expunge(seq));
                 gone.push(uid);
             }
         }
@@ -48,82 +48,69 @@ impl Selected {
             gone.sort_unstable();
             lines.clear();
             if !gone.is_empty() {
-                lines.push(format!("VANISHED {}", crate::cmd::message::compact(&gone)));
+                lines.push(sequence::vanished(&gone, false));
             }
         }
         lines
     }
-}
 
-/// Formats a flag list, e.g. `(\Seen $Forwarded)`.
-pub fn flag_list(flags: &str) -> String {
-    format!("({flags})")
-}
-
-impl Session {
-    /// Reports changes made by others since the last report. Expunges are held back while
-    /// `may_expunge` is false (during FETCH, STORE and SEARCH with sequence numbers).
-    pub(crate) async fn sync_selected(&mut self, may_expunge: bool) {
-        let (condstore, qresync) = (self.condstore, self.qresync);
-        let State::Selected { mailbox, .. } = &mut self.state else {
-            return;
-        };
+    /// The untagged lines (without `* `) that report changes made by others since the last
+    /// report. Expunges are held back while `may_expunge` is false (during FETCH, STORE and
+    /// SEARCH with sequence numbers, RFC 9051 7.5.1).
+    pub async fn catch_up(
+        &mut self,
+        store: &storage::Store,
+        condstore: bool,
+        qresync: bool,
+        may_expunge: bool,
+    ) -> Vec<String> {
         // Drain notifications; the folder row tells whether anything changed at all.
-        while mailbox.changes.try_recv().is_ok() {}
-        let store = self.context.store.clone();
-        let Ok(folder) = store.folder_by_id(mailbox.folder_id).await else {
-            return;
+        while self.changes.try_recv().is_ok() {}
+        let Ok(folder) = store.folder_by_id(self.folder_id).await else {
+            return vec![];
         };
-        if folder.highestmodseq <= mailbox.modseq_seen {
-            return;
+        if folder.highestmodseq <= self.modseq_seen {
+            return vec![];
         }
         let mut lines = vec![];
         let mut complete = true;
-        if let Ok(expunged) = store
-            .expunged_since(mailbox.folder_id, mailbox.modseq_seen)
-            .await
-        {
+        if let Ok(expunged) = store.expunged_since(self.folder_id, self.modseq_seen).await {
             if may_expunge {
-                lines = mailbox.forget(&expunged, qresync);
+                lines = self.forget(&expunged, qresync);
             } else {
-                complete = !expunged.iter().any(|u| mailbox.seq_of(*u).is_some());
+                complete = !expunged.iter().any(|u| self.seq_of(*u).is_some());
             }
         }
         let Ok(changed) = store
-            .messages_changed_since(mailbox.folder_id, mailbox.modseq_seen)
+            .messages_changed_since(self.folder_id, self.modseq_seen)
             .await
         else {
-            return;
+            return vec![];
         };
         let mut new_messages = false;
         for message in &changed {
-            if message.uid > mailbox.max_uid() {
-                mailbox.uids.push(message.uid);
+            if message.uid > self.max_uid() {
+                self.uids.push(message.uid);
                 new_messages = true;
-            } else if mailbox.own_modseqs.contains(&message.modseq) {
+            } else if self.own_modseqs.contains(&message.modseq) {
                 continue;
-            } else if let Some(seq) = mailbox.seq_of(message.uid) {
-                let modseq = if condstore {
-                    format!(" MODSEQ ({})", message.modseq)
-                } else {
-                    String::new()
-                };
-                lines.push(format!(
-                    "{seq} FETCH (UID {} FLAGS {}{modseq})",
-                    message.uid,
-                    flag_list(&message.flags)
-                ));
+            } else if let Some(seq) = self.seq_of(message.uid) {
+                let mut line = FetchLine::new(seq);
+                line.uid(message.uid);
+                line.flags(&message.flags);
+                if condstore {
+                    line.modseq(message.modseq);
+                }
+                lines.push(line.untagged_text());
             }
         }
         if new_messages {
-            lines.push(format!("{} EXISTS", mailbox.uids.len()));
+            lines.push(format!("{} EXISTS", self.uids.len()));
         }
         if complete {
-            mailbox.modseq_seen = folder.highestmodseq;
-            mailbox.own_modseqs.clear();
+            self.modseq_seen = folder.highestmodseq;
+            self.own_modseqs.clear();
         }
-        for line in lines {
-            self.untagged(&line);
-        }
+        lines
     }
 }

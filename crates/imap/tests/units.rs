@@ -280,7 +280,7 @@ async fn store_in_a_unit_mailbox_changes_only_what_the_rights_allow() {
         .await
         .unwrap()
         .into_iter()
-        .map(|m| m.flags)
+        .map(|m| m.flags.to_string())
         .collect();
     assert_eq!(flags, vec!["\\Flagged", "\\Flagged \\Seen", ""]);
     // With "w" but not "t", FLAGS keeps \Deleted as it is and replaces the rest.

@@ -26,6 +26,7 @@ pub mod action;
 pub mod blob;
 pub mod directory;
 pub mod events;
+pub mod flags;
 pub mod forwards;
 pub mod lifecycle;
 pub mod listing;
@@ -52,10 +53,11 @@ pub use directory::*;
 /// The one transaction type every storage module writes through.
 pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub use events::Event;
+pub use flags::{FlagChange, Flags};
 pub use forwards::Forward;
 pub use lifecycle::{Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};
 pub use mail::*;
-pub use mailbox::{apply_flags, FlagChange, FolderCounts};
+pub use mailbox::{apply_flags, FolderCounts};
 pub use meta::MessageMeta;
 pub use queue::QueueEntry;
 

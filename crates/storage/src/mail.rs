@@ -12,7 +12,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::meta::MessageMeta;
-use crate::{now, Backend, BlobStore, Error, Result, Store};
+use crate::{now, Backend, BlobStore, Error, Flags, Result, Store};
 
 /// Largest number of deliveries committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -35,7 +35,7 @@ pub struct MessageRow {
     pub folder_id: i64,
     pub uid: i64,
     pub modseq: i64,
-    pub flags: String,
+    pub flags: Flags,
     pub internal_date: i64,
     pub size: i64,
     pub blob_id: String,
@@ -53,7 +53,7 @@ pub enum FolderChoice {
 pub struct DeliveryTarget {
     pub account_id: i64,
     pub folder: FolderChoice,
-    pub flags: String,
+    pub flags: Flags,
 }
 
 /// A message ready to be committed: bytes, their parse, and where they go.
@@ -304,7 +304,7 @@ impl Store {
         account_id: i64,
         blob_id: &str,
         size: i64,
-        flags: &str,
+        flags: &Flags,
         internal_date: i64,
         meta_json: &str,
     ) -> Result<i64> {
@@ -341,7 +341,7 @@ impl Store {
         account_id: i64,
         blob_id: &str,
         size: i64,
-        flags: &str,
+        flags: &Flags,
         internal_date: i64,
         meta_json: &str,
     ) -> Result<()> {
@@ -352,7 +352,7 @@ impl Store {
         .bind(folder_id)
         .bind(uid)
         .bind(modseq)
-        .bind(flags.to_string())
+        .bind(flags.as_str().to_string())
         .bind(internal_date)
         .bind(size)
         .bind(blob_id.to_string())
@@ -606,7 +606,7 @@ impl Store {
                     .bind(row.folder_id)
                     .bind(row.uid)
                     .bind(row.modseq)
-                    .bind(row.target.flags.clone())
+                    .bind(row.target.flags.as_str().to_string())
                     .bind(job.delivery.internal_date)
                     .bind(job.delivery.raw.len() as i64)
                     .bind(job.blob_id.clone())

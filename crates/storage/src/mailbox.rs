@@ -12,17 +12,9 @@ use std::sync::Arc;
 use sqlx::Row;
 
 use crate::meta::MessageMeta;
-use crate::{now, Action, Error, FolderChange, MessageRow, Result, Store};
+use crate::{now, Action, Error, FlagChange, Flags, FolderChange, MessageRow, Result, Store};
 
 use crate::Tx;
-
-/// How STORE changes flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlagChange {
-    Replace,
-    Add,
-    Remove,
-}
 
 /// Counts for STATUS and SELECT.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,27 +25,10 @@ pub struct FolderCounts {
     pub size: i64,
 }
 
-fn flag_set(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_string).collect()
-}
-
-/// Applies a flag change; returns the new normalised flag string.
+/// Applies a flag change to stored flag text; returns the new stored text (see
+/// [`Flags::apply`]).
 pub fn apply_flags(current: &str, mode: FlagChange, flags: &[String]) -> String {
-    let mut set = match mode {
-        FlagChange::Replace => vec![],
-        _ => flag_set(current),
-    };
-    for flag in flags {
-        let present = set.iter().position(|f| f.eq_ignore_ascii_case(flag));
-        match (mode, present) {
-            (FlagChange::Remove, Some(i)) => {
-                set.remove(i);
-            }
-            (FlagChange::Remove, None) | (_, Some(_)) => {}
-            (_, None) => set.push(flag.clone()),
-        }
-    }
-    set.join(" ")
+    Flags::from_stored(current).apply(mode, flags).to_string()
 }
 
 /// A `messages` row selected as `id, folder_id, uid, modseq, flags, internal_date, size, blob_id`.
@@ -63,7 +38,7 @@ pub(crate) fn message_from_row(r: &sqlx::any::AnyRow) -> MessageRow {
         folder_id: r.get(1),
         uid: r.get(2),
         modseq: r.get(3),
-        flags: r.get(4),
+        flags: Flags::from_stored(r.get::<String, _>(4)),
         internal_date: r.get(5),
         size: r.get(6),
         blob_id: r.get(7),
@@ -272,11 +247,11 @@ impl Store {
                 failed.push(uid);
                 continue;
             }
-            let new_flags = apply_flags(&message.flags, mode, &flags);
+            let new_flags = message.flags.apply(mode, &flags);
             if new_flags != message.flags {
                 let modseq = Self::bump_modseq_in(tx, folder_id).await?;
                 sqlx::query("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3")
-                    .bind(new_flags.clone())
+                    .bind(new_flags.as_str().to_string())
                     .bind(modseq)
                     .bind(message.id)
                     .execute(&mut **tx)
@@ -473,13 +448,13 @@ impl Store {
         &self,
         folder_id: i64,
         raw: &[u8],
-        flags: &str,
+        flags: impl Into<Flags>,
         internal_date: i64,
     ) -> Result<i64> {
         let meta = MessageMeta::compute(raw).to_json();
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(raw).await?;
-        let (store, raw, flags) = (self.clone(), raw.to_vec(), flags.to_string());
+        let (store, raw, flags) = (self.clone(), raw.to_vec(), flags.into());
         let (account_id, uid) = self
             .write(move |tx| {
                 Box::pin(async move {

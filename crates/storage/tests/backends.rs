@@ -112,7 +112,7 @@ fn target(account_id: i64, folder: FolderChoice) -> DeliveryTarget {
     DeliveryTarget {
         account_id,
         folder,
-        flags: String::new(),
+        flags: storage::Flags::new(),
     }
 }
 
@@ -1049,7 +1049,7 @@ async fn folder_listings_follow_every_change() {
         let seen: Vec<(i64, String)> = after
             .rows
             .iter()
-            .map(|r| (r.uid, r.flags.clone()))
+            .map(|r| (r.uid, r.flags.to_string()))
             .collect();
         assert_eq!(
             seen,
@@ -1477,7 +1477,7 @@ async fn gc_removes_orphan_blob_files() {
             targets: vec![DeliveryTarget {
                 account_id: a,
                 folder: FolderChoice::Inbox,
-                flags: String::new(),
+                flags: storage::Flags::new(),
             }],
             outbound: None,
             internal_date: storage::now(),
@@ -1516,7 +1516,7 @@ async fn small_blobs_inline_large_blobs_as_files() {
                 targets: vec![DeliveryTarget {
                     account_id: a,
                     folder: FolderChoice::Inbox,
-                    flags: String::new(),
+                    flags: storage::Flags::new(),
                 }],
                 outbound: None,
                 internal_date: storage::now(),

@@ -318,7 +318,7 @@ fn deliver_to(raw: &[u8], targets: &[(i64, FolderChoice)]) -> Delivery {
             .map(|(account, folder)| DeliveryTarget {
                 account_id: *account,
                 folder: folder.clone(),
-                flags: String::new(),
+                flags: storage::Flags::new(),
             })
             .collect(),
         outbound: None,

@@ -14,9 +14,8 @@
 //!   `.HEADER.FIELDS (...)`, `.HEADER.FIELDS.NOT (...)` and `BINARY[path]` render without a
 //!   panic (HEADER/TEXT exist for the message and its message/rfc822 parts).
 
-use imap::fetch::{
-    binary_bytes, body_structure, envelope, find_part, section_bytes, section_label,
-};
+use imap::encode::{body_structure, envelope, section_label};
+use imap::fetch::{binary_bytes, find_part, section_bytes};
 use imap::protocol::{Section, SectionText};
 use storage::meta::{MessageMeta, Part};
 

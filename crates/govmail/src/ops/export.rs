@@ -254,7 +254,7 @@ pub async fn export_mailbox(
                 }
                 for m in messages {
                     let raw = store.read_blob(&m.blob_id).await?;
-                    let info = maildir_flags(&m.flags);
+                    let info = maildir_flags(m.flags.as_str());
                     let base = format!("{}.M{}.{host},S={}", m.internal_date, m.id, raw.len());
                     let path = if info.is_empty() {
                         dir.join("new").join(base)

@@ -8,13 +8,14 @@ use policy::limits::AuthGate;
 use storage::LoginOutcome;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite};
 
-use crate::session::{Done, Io, Session, State, User};
+use crate::encode::{Code, Done};
+use crate::state::{Io, Session, State, User};
 
 impl Session {
     pub(crate) async fn login(&mut self, login: &str, password: &str) -> Done {
         if !self.login_allowed() {
             // RFC 9051 6.2.3: no cleartext passwords.
-            return Done::no("[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+            return Done::no_with(Code::PrivacyRequired, "Use STARTTLS or port 993 first");
         }
         // The one form of the login: the throttle key and the account looked up are the same.
         let login = &policy::naming::canonical_login(login);
@@ -23,10 +24,13 @@ impl Session {
         match throttle.check(ip, login, Instant::now()) {
             // RFC 5530 3: UNAVAILABLE, a temporary condition; the client may retry later.
             AuthGate::Locked(left) | AuthGate::Banned(left) => {
-                return Done::no(format!(
-                    "[UNAVAILABLE] Too many failed logins, try again in {} s",
-                    left.as_secs().max(1)
-                ))
+                return Done::no_with(
+                    Code::Unavailable,
+                    format!(
+                        "Too many failed logins, try again in {} s",
+                        left.as_secs().max(1)
+                    ),
+                )
             }
             AuthGate::Proceed => {}
         }
@@ -60,15 +64,18 @@ impl Session {
                         epoch,
                     },
                 };
-                Done::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
+                Done::ok_with(Code::Capability(self.capabilities()), "Logged in")
             }
             Ok(LoginOutcome::MustChangePassword) => {
                 // The password was right: nothing to hold against this client.
                 throttle.success(ip, login);
-                Done::no(format!(
-                    "[ALERT] Your initial password must be changed first: https://{}/password",
-                    self.context.settings.hostname
-                ))
+                Done::no_with(
+                    Code::Alert,
+                    format!(
+                        "Your initial password must be changed first: https://{}/password",
+                        self.context.settings.hostname
+                    ),
+                )
             }
             Ok(LoginOutcome::Refused) => {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "imap").increment(1);
@@ -96,11 +103,11 @@ impl Session {
                 // The answer waits (doubling per failure of this login from this address).
                 tokio::time::sleep(failure.delay).await;
                 // RFC 5530 3 / RFC 9051 7.1: wrong name or password.
-                Done::no("[AUTHENTICATIONFAILED] Invalid credentials")
+                Done::no_with(Code::AuthenticationFailed, "Invalid credentials")
             }
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "login lookup failed");
-                Done::no("[UNAVAILABLE] Temporary failure, try again")
+                Done::no_with(Code::Unavailable, "Temporary failure, try again")
             }
         }
     }
@@ -116,10 +123,13 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         if !mechanism.eq_ignore_ascii_case("PLAIN") {
-            return Ok(Done::no("[CANNOT] Only PLAIN is supported"));
+            return Ok(Done::no_with(Code::Cannot, "Only PLAIN is supported"));
         }
         if !self.login_allowed() {
-            return Ok(Done::no("[PRIVACYREQUIRED] Use STARTTLS or port 993 first"));
+            return Ok(Done::no_with(
+                Code::PrivacyRequired,
+                "Use STARTTLS or port 993 first",
+            ));
         }
         let response = match initial {
             Some(bytes) => bytes,
@@ -177,7 +187,7 @@ impl Session {
     pub(crate) fn namespace(&mut self) -> Done {
         // RFC 2342: personal folders at the root, '/' as the separator.
         // Unit mailboxes shared with the user live under "Đơn vị/" (the shared namespace).
-        let shared = self.encode_name(&format!("{}/", crate::shared::SHARED_ROOT));
+        let shared = self.encode_name(&format!("{}/", crate::names::SHARED_ROOT));
         self.untagged(&format!("NAMESPACE ((\"\" \"/\")) NIL (({shared} \"/\"))"));
         Done::ok("NAMESPACE completed")
     }

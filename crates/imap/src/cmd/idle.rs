@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite};
 
-use crate::session::{Done, Io, Session, State};
+use crate::encode::Done;
+use crate::state::{Io, Session, State};
 
 /// Fallback poll for changes that do not come through this process's notifications.
 const POLL: Duration = Duration::from_secs(30);
@@ -61,7 +62,7 @@ impl Session {
                     _ = tokio::time::sleep(POLL) => Event::Changed,
                     _ = tokio::time::sleep_until(deadline) => Event::Deadline,
                     _ = shutdown.changed() => Event::Shutdown,
-                    _ = crate::session::wait_revoked(&mut revoked, account) => Event::Revoked,
+                    _ = crate::state::wait_revoked(&mut revoked, account) => Event::Revoked,
                 }
             };
             match event {

@@ -1,25 +1,12 @@
 //! SELECT/EXAMINE, UNSELECT/CLOSE, CREATE, DELETE, RENAME, SUBSCRIBE, LIST/LSUB (with
 //! LIST-EXTENDED, SPECIAL-USE, LIST-STATUS), STATUS, APPEND (RFC 9051 6.3).
 
-use storage::Folder;
+use storage::{Flags, Folder};
 
+use crate::encode::{sequence, Code, Done, FetchLine, Status};
 use crate::protocol::{self, ListOptions, StatusItem};
 use crate::selected::Selected;
-use crate::session::{Done, Session, State, User};
-
-/// A quoted string for a response (mailbox names never hold CR/LF).
-pub(crate) fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
+use crate::state::{Session, State};
 
 /// `*` matches anything, `%` anything but the separator (RFC 9051 6.3.9).
 fn wildcard_match(pattern: &[char], name: &[char]) -> bool {
@@ -34,65 +21,6 @@ fn wildcard_match(pattern: &[char], name: &[char]) -> bool {
 }
 
 impl Session {
-    pub(crate) fn user(&self) -> Option<User> {
-        self.state.user().cloned()
-    }
-
-    /// A client's mailbox name to ours: modified UTF-7 unless UTF8=ACCEPT is enabled, then
-    /// Unicode NFC, so that NFD and NFC spellings name one folder (RFC 9051 5.1: a name that
-    /// is not Net-Unicode, which RFC 5198 defines as NFC, is rejected or converted), and
-    /// `INBOX` in any case as its first level; no empty components, no leading or trailing
-    /// separator.
-    pub(crate) fn decode_name(&self, raw: &str) -> Result<String, Done> {
-        let name = self.decode_name_raw(raw)?;
-        Ok(crate::shared::canonical_inbox(&crate::shared::nfc(&name)))
-    }
-
-    /// [`Session::decode_name`] without normalisation: the name exactly as the client sent it.
-    pub(crate) fn decode_name_raw(&self, raw: &str) -> Result<String, Done> {
-        if raw.eq_ignore_ascii_case("INBOX") {
-            return Ok("INBOX".to_string());
-        }
-        let name = if self.utf8 || !raw.contains('&') {
-            raw.to_string()
-        } else {
-            protocol::mutf7::decode(raw)
-                .ok_or_else(|| Done::bad("Mailbox name is not valid modified UTF-7"))?
-        };
-        if name.is_empty()
-            || name.split('/').any(|part| part.is_empty())
-            || name.chars().any(char::is_control)
-        {
-            return Err(Done::no("[CANNOT] Invalid mailbox name"));
-        }
-        Ok(name)
-    }
-
-    pub(crate) fn encode_name(&self, name: &str) -> String {
-        if self.utf8 || name.is_ascii() {
-            quote(name)
-        } else {
-            quote(&protocol::mutf7::encode(name))
-        }
-    }
-
-    pub(crate) fn server_error(&self, error: storage::Error) -> Done {
-        tracing::warn!(session = %self.id, error = %error, "storage error");
-        match error {
-            storage::Error::OverQuota => Done::no("[OVERQUOTA] Quota exceeded"),
-            storage::Error::AlreadyExists(_) => Done::no("[ALREADYEXISTS] Mailbox already exists"),
-            storage::Error::NotFound(_) => Done::no("[NONEXISTENT] No such mailbox"),
-            // RFC 5530 UNAVAILABLE: a passing fault (database, disk full); the client retries.
-            e if e.is_storage_full() => {
-                Done::no("[UNAVAILABLE] Server storage is full, try again later")
-            }
-            storage::Error::Database(_) | storage::Error::Io(_) => {
-                Done::no("[UNAVAILABLE] Temporary storage failure, try again later")
-            }
-            _ => Done::no("[SERVERBUG] Internal error, try again"),
-        }
-    }
-
     pub(crate) async fn select(
         &mut self,
         raw: &str,
@@ -111,7 +39,7 @@ impl Session {
         // A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2); the closing of the
         // previous one is announced (RFC 9051 7.1, RFC 7162 3.2.11).
         if matches!(self.state, State::Selected { .. }) {
-            self.untagged("OK [CLOSED] Previous mailbox closed");
+            self.untagged_status(Status::Ok, Some(&Code::Closed), "Previous mailbox closed");
         }
         self.state = State::Authenticated { user: user.clone() };
         let mailbox = match self.resolve_folder(raw).await {
@@ -139,11 +67,7 @@ impl Session {
         // listing, so UIDNEXT and HIGHESTMODSEQ must not be older than it.
         let uidnext = folder.uidnext.max(messages.last().map_or(1, |m| m.uid + 1));
         let highestmodseq = folder.highestmodseq.max(listing.highestmodseq);
-        let first_unseen = messages.iter().position(|m| {
-            !m.flags
-                .split_whitespace()
-                .any(|f| f.eq_ignore_ascii_case("\\Seen"))
-        });
+        let first_unseen = messages.iter().position(|m| !m.flags.contains(Flags::SEEN));
         self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
         // RFC 4314 5.1.1: PERMANENTFLAGS reflects the user's rights: \Seen needs "s", \Deleted
         // "t", every other flag and new keywords (\*) "w" (RFC 4314 4, STORE).
@@ -163,26 +87,26 @@ impl Session {
             .map(|(flag, _)| flag)
             .collect()
         };
-        self.untagged(&format!(
-            "OK [PERMANENTFLAGS ({})] {}",
-            permanent.join(" "),
-            if permanent.is_empty() {
-                "No permanent flags permitted"
-            } else {
-                "Flags permitted"
-            }
-        ));
+        let text = if permanent.is_empty() {
+            "No permanent flags permitted"
+        } else {
+            "Flags permitted"
+        };
+        self.untagged_status(Status::Ok, Some(&Code::PermanentFlags(permanent)), text);
         self.untagged(&format!("{} EXISTS", messages.len()));
         self.untagged("0 RECENT");
         if let Some(index) = first_unseen {
-            self.untagged(&format!("OK [UNSEEN {}] First unseen", index + 1));
+            self.untagged_status(Status::Ok, Some(&Code::Unseen(index + 1)), "First unseen");
         }
-        self.untagged(&format!(
-            "OK [UIDVALIDITY {}] UIDs valid",
-            folder.uidvalidity
-        ));
-        self.untagged(&format!("OK [UIDNEXT {}] Predicted next UID", uidnext));
-        self.untagged(&format!("OK [HIGHESTMODSEQ {}] Highest", highestmodseq));
+        let uidvalidity = Code::UidValidity(folder.uidvalidity);
+        self.untagged_status(Status::Ok, Some(&uidvalidity), "UIDs valid");
+        self.untagged_status(
+            Status::Ok,
+            Some(&Code::UidNext(uidnext)),
+            "Predicted next UID",
+        );
+        let highest = Code::HighestModSeq(highestmodseq);
+        self.untagged_status(Status::Ok, Some(&highest), "Highest");
         if let Some((uidvalidity, known_modseq, known_uids)) = qresync {
             if i64::from(uidvalidity) == folder.uidvalidity {
                 if let Err(e) = self
@@ -215,9 +139,9 @@ impl Session {
             }),
         };
         if read_only {
-            Done::ok("[READ-ONLY] EXAMINE completed")
+            Done::ok_with(Code::ReadOnly, "EXAMINE completed")
         } else {
-            Done::ok("[READ-WRITE] SELECT completed")
+            Done::ok_with(Code::ReadWrite, "SELECT completed")
         }
     }
 
@@ -243,20 +167,15 @@ impl Session {
             .filter(|u| known(*u))
             .collect();
         if !gone.is_empty() {
-            self.untagged(&format!(
-                "VANISHED (EARLIER) {}",
-                crate::cmd::message::compact(&gone)
-            ));
+            self.untagged(&sequence::vanished(&gone, true));
         }
         for (index, message) in messages.iter().enumerate() {
             if message.modseq > since && known(message.uid) {
-                self.untagged(&format!(
-                    "{} FETCH (UID {} FLAGS {} MODSEQ ({}))",
-                    index + 1,
-                    message.uid,
-                    crate::selected::flag_list(&message.flags),
-                    message.modseq
-                ));
+                let mut line = FetchLine::new(index + 1);
+                line.uid(message.uid);
+                line.flags(&message.flags);
+                line.modseq(message.modseq);
+                self.untagged(&line.untagged_text());
             }
         }
         Ok(())
@@ -290,7 +209,7 @@ impl Session {
             Err(done) => return done,
         };
         if name == "INBOX" {
-            return Done::no("[ALREADYEXISTS] INBOX always exists");
+            return Done::no_with(Code::AlreadyExists, "INBOX always exists");
         }
         if let Some(flag) = special_use {
             let known = [
@@ -303,7 +222,7 @@ impl Session {
                 "\\Trash",
             ];
             if !known.iter().any(|k| k.eq_ignore_ascii_case(flag)) {
-                return Done::no("[USEATTR] Unsupported special-use attribute");
+                return Done::no_with(Code::UseAttr, "Unsupported special-use attribute");
             }
         }
         // Personal, or inside a unit with `k`; never a personal shadow of a shared name.
@@ -311,7 +230,7 @@ impl Session {
             Ok(t) => t,
             Err(done) => return done,
         };
-        if let Err(done) = crate::shared::check_new_name(&target.name, &self.context.settings) {
+        if let Err(done) = crate::names::check_new_name(&target.name, &self.context.settings) {
             return done;
         }
         let existing = match self.context.store.folders(target.owner).await {
@@ -319,7 +238,7 @@ impl Session {
             Err(e) => return self.server_error(e),
         };
         if existing.iter().any(|f| f.name == target.name) {
-            return Done::no("[ALREADYEXISTS] Mailbox already exists");
+            return Done::no_with(Code::AlreadyExists, "Mailbox already exists");
         }
         // Missing parents are created too (RFC 9051 6.3.4): all of them count against the
         // limit, checked before any is created.
@@ -330,7 +249,7 @@ impl Session {
             .collect();
         let max = self.context.settings.max_folders;
         if existing.len() + missing.len() + 1 > max {
-            return Done::no(format!("[LIMIT] At most {max} folders per mailbox"));
+            return Done::no_with(Code::Limit, format!("At most {max} folders per mailbox"));
         }
         for parent in &missing {
             if let Err(e) = self.context.store.create_folder(target.owner, parent).await {
@@ -367,18 +286,18 @@ impl Session {
         }
         let folder = mailbox.folder.clone();
         if folder.name == "INBOX" {
-            return Done::no("[CANNOT] INBOX cannot be deleted");
+            return Done::no_with(Code::Cannot, "INBOX cannot be deleted");
         }
         if let State::Selected { mailbox, .. } = &self.state {
             if mailbox.folder_id == folder.id {
-                return Done::no("[INUSE] Unselect the mailbox first");
+                return Done::no_with(Code::InUse, "Unselect the mailbox first");
             }
         }
         // Folders with children keep their place (RFC 9051 6.3.5): refuse instead of orphaning.
         let prefix = format!("{}/", folder.name);
         match self.context.store.folders(folder.account_id).await {
             Ok(all) if all.iter().any(|f| f.name.starts_with(&prefix)) => {
-                return Done::no("[HASCHILDREN] Delete the subfolders first")
+                return Done::no_with(Code::HasChildren, "Delete the subfolders first")
             }
             Ok(_) => {}
             Err(e) => return self.server_error(e),
@@ -410,7 +329,7 @@ impl Session {
             return done;
         }
         if source.shared() && source.folder.name == "INBOX" {
-            return Done::no("[CANNOT] A unit's INBOX cannot be renamed");
+            return Done::no_with(Code::Cannot, "A unit's INBOX cannot be renamed");
         }
         let to = match self.decode_name(to.trim_end_matches('/')) {
             Ok(t) => t,
@@ -421,15 +340,18 @@ impl Session {
             Err(done) => return done,
         };
         if target.owner != source.owner {
-            return Done::no("[CANNOT] Mailboxes move only within their own namespace");
+            return Done::no_with(
+                Code::Cannot,
+                "Mailboxes move only within their own namespace",
+            );
         }
         let from = source.folder.name.clone();
         let to = target.name;
         if to == "INBOX" {
-            return Done::no("[ALREADYEXISTS] INBOX always exists");
+            return Done::no_with(Code::AlreadyExists, "INBOX always exists");
         }
         if to.starts_with(&format!("{from}/")) {
-            return Done::no("[CANNOT] Cannot move a mailbox into itself");
+            return Done::no_with(Code::Cannot, "Cannot move a mailbox into itself");
         }
         let existing = match self.context.store.folders(source.owner).await {
             Ok(f) => f,
@@ -447,14 +369,14 @@ impl Session {
             );
         }
         for name in &new_names {
-            if let Err(done) = crate::shared::check_new_name(name, &self.context.settings) {
+            if let Err(done) = crate::names::check_new_name(name, &self.context.settings) {
                 return done;
             }
         }
         // RENAME INBOX makes a new folder (RFC 9051 6.3.6).
         let max = self.context.settings.max_folders;
         if from == "INBOX" && existing.len() + 1 > max {
-            return Done::no(format!("[LIMIT] At most {max} folders per mailbox"));
+            return Done::no_with(Code::Limit, format!("At most {max} folders per mailbox"));
         }
         if let Err(e) = self
             .context
@@ -525,7 +447,7 @@ impl Session {
                 protocol::mutf7::decode(&full).unwrap_or(full)
             };
             // Patterns are normalised like names, so an NFD pattern finds NFC names.
-            let decoded = crate::shared::nfc(&decoded);
+            let decoded = crate::names::nfc(&decoded);
             let decoded = if decoded.len() >= 5
                 && decoded[..5].eq_ignore_ascii_case("INBOX")
                 && !decoded[5..].starts_with(|c: char| c.is_alphanumeric())
@@ -559,7 +481,7 @@ impl Session {
         let shared = self.shared_folders().await;
         if !shared.is_empty() {
             let shared_names: Vec<String> = shared.iter().map(|(d, _, _)| d.clone()).collect();
-            let root = crate::shared::SHARED_ROOT.to_string();
+            let root = crate::names::SHARED_ROOT.to_string();
             entries.push((
                 root.clone(),
                 None,
@@ -653,7 +575,7 @@ impl Session {
         {
             Done::ok("STATUS completed")
         } else {
-            Done::no("[SERVERBUG] STATUS failed")
+            Done::no_with(Code::ServerBug, "STATUS failed")
         }
     }
 
@@ -669,35 +591,34 @@ impl Session {
                 Ok(()) => m.folder,
                 Err(done) => return done,
             },
-            Err(done) if done.text.starts_with("[NONEXISTENT]") => {
-                return Done::no("[TRYCREATE] No such mailbox")
+            Err(done) if done.has_code(&Code::NonExistent) => {
+                return Done::no_with(Code::TryCreate, "No such mailbox")
             }
             Err(done) => return done,
         };
         if message.len() > self.context.settings.max_literal {
-            return Done::no("[TOOBIG] Message too large");
+            return Done::no_with(Code::TooBig, "Message too large");
         }
         if message.is_empty() {
-            return Done::no("[CANNOT] Empty message");
+            return Done::no_with(Code::Cannot, "Empty message");
         }
-        let flags: Vec<String> = flags
-            .iter()
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .cloned()
-            .collect();
+        let flags = Flags::from_names(flags.iter().filter(|f| !f.eq_ignore_ascii_case("\\Recent")));
         let internal_date = date
             .map(|(seconds, _)| seconds)
             .unwrap_or_else(storage::now);
         match self
             .context
             .store
-            .append_message(folder.id, &message, &flags.join(" "), internal_date)
+            .append_message(folder.id, &message, flags, internal_date)
             .await
         {
-            Ok(uid) => Done::ok(format!(
-                "[APPENDUID {} {uid}] APPEND completed",
-                folder.uidvalidity
-            )),
+            Ok(uid) => Done::ok_with(
+                Code::AppendUid {
+                    uidvalidity: folder.uidvalidity,
+                    uid,
+                },
+                "APPEND completed",
+            ),
             Err(e) => self.server_error(e),
         }
     }

@@ -5,89 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use storage::{FlagChange, MessageRow};
 
-use crate::protocol::{SearchKey, SearchReturn, SeqBound, SequenceSet, StoreMode};
+use crate::encode::{compact, Code, Done, FetchLine, Status};
+use crate::protocol::{SearchKey, SearchReturn, SequenceSet, StoreMode};
 use crate::search::{self, Candidate};
-use crate::selected::flag_list;
-use crate::session::{Done, Session, State};
-
-/// Compact `1:3,5` form of sorted numbers.
-pub(crate) fn compact(numbers: &[i64]) -> String {
-    let mut parts = vec![];
-    let mut i = 0;
-    while i < numbers.len() {
-        let start = numbers[i];
-        let mut end = start;
-        while i + 1 < numbers.len() && numbers[i + 1] == end + 1 {
-            i += 1;
-            end = numbers[i];
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}:{end}")
-        });
-        i += 1;
-    }
-    parts.join(",")
-}
+use crate::state::{Session, State};
 
 impl Session {
-    /// The UIDs a set names, ascending. Sequence numbers beyond the mailbox are an error.
-    pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<i64>, Done> {
-        let State::Selected { mailbox, .. } = &self.state else {
-            return Err(Done::bad("No mailbox selected"));
-        };
-        let n = mailbox.uids.len() as i64;
-        if uid {
-            let max = mailbox.max_uid();
-            return Ok(mailbox
-                .uids
-                .iter()
-                .copied()
-                .filter(|u| search::in_set(set, *u, max))
-                .collect());
-        }
-        for (a, b) in &set.0 {
-            for bound in [a, b] {
-                if let SeqBound::Value(v) = bound {
-                    if *v as i64 > n || *v == 0 {
-                        return Err(Done::bad("Invalid message sequence number"));
-                    }
-                }
-            }
-        }
-        Ok(mailbox
-            .uids
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| search::in_set(set, *i as i64 + 1, n))
-            .map(|(_, u)| *u)
-            .collect())
-    }
-
-    pub(crate) fn selected_ids(&self) -> Option<(i64, bool, i64)> {
-        match &self.state {
-            State::Selected { mailbox, .. } => {
-                Some((mailbox.folder_id, mailbox.read_only, mailbox.uidvalidity))
-            }
-            _ => None,
-        }
-    }
-
-    /// Remembers changes this session reported itself.
-    pub(crate) fn note_own_changes(&mut self, rows: &[MessageRow]) {
-        if let State::Selected { mailbox, .. } = &mut self.state {
-            mailbox.own_modseqs.extend(rows.iter().map(|r| r.modseq));
-        }
-    }
-
-    pub(crate) fn seq_of(&self, uid: i64) -> Option<usize> {
-        match &self.state {
-            State::Selected { mailbox, .. } => mailbox.seq_of(uid),
-            _ => None,
-        }
-    }
-
     pub(crate) async fn store(
         &mut self,
         uid: bool,
@@ -101,7 +24,7 @@ impl Session {
             return Done::bad("No mailbox selected");
         };
         if read_only {
-            return Done::no("[READ-ONLY] Mailbox is read-only");
+            return Done::no_with(Code::ReadOnly, "Mailbox is read-only");
         }
         // RFC 4314 4 (STORE): \Seen needs "s", \Deleted "t", every other flag "w". A STORE
         // "SHOULD NOT fail if the user has rights to modify at least one flag specified": the
@@ -124,7 +47,10 @@ impl Session {
             .collect();
         let permitted: Vec<String> = flags.iter().filter(|f| may(f)).cloned().collect();
         if !flags.is_empty() && permitted.is_empty() {
-            return Done::no("[NOPERM] You may not change these flags in this mailbox");
+            return Done::no_with(
+                Code::NoPerm,
+                "You may not change these flags in this mailbox",
+            );
         }
         let uids = match self.resolve(set, uid) {
             Ok(u) => u,
@@ -156,7 +82,7 @@ impl Session {
                     Err(e) => return self.server_error(e),
                 };
                 let mut remove: Vec<String> = vec![];
-                let carried = current.iter().flat_map(|r| r.flags.split_whitespace());
+                let carried = current.iter().flat_map(|r| r.flags.iter());
                 for flag in ["\\Seen", "\\Deleted"].into_iter().chain(carried) {
                     let named = |list: &[String]| list.iter().any(|f| f.eq_ignore_ascii_case(flag));
                     if may(flag) && !named(&permitted) && !named(&remove) {
@@ -203,20 +129,17 @@ impl Session {
             let Some(seq) = self.seq_of(row.uid) else {
                 continue;
             };
-            let mut line = format!("{seq} FETCH (");
-            let mut parts = vec![];
+            let mut line = FetchLine::new(seq);
             if !silent {
-                parts.push(format!("FLAGS {}", flag_list(&row.flags)));
+                line.flags(&row.flags);
             }
             if uid {
-                parts.push(format!("UID {}", row.uid));
+                line.uid(row.uid);
             }
             if self.condstore {
-                parts.push(format!("MODSEQ ({})", row.modseq));
+                line.modseq(row.modseq);
             }
-            line.push_str(&parts.join(" "));
-            line.push(')');
-            self.untagged(&line);
+            self.untagged(&line.untagged_text());
         }
         if !failed.is_empty() {
             let numbers: Vec<i64> = if uid {
@@ -227,10 +150,10 @@ impl Session {
                     .filter_map(|u| self.seq_of(*u).map(|s| s as i64))
                     .collect()
             };
-            return Done::ok(format!(
-                "[MODIFIED {}] Conditional STORE failed for some messages",
-                compact(&numbers)
-            ));
+            return Done::ok_with(
+                Code::Modified(numbers),
+                "Conditional STORE failed for some messages",
+            );
         }
         Done::ok(if uid {
             "UID STORE completed"
@@ -373,7 +296,7 @@ impl Session {
             return Done::bad("No mailbox selected");
         };
         if remove && read_only {
-            return Done::no("[READ-ONLY] Mailbox is read-only");
+            return Done::no_with(Code::ReadOnly, "Mailbox is read-only");
         }
         let uids = match self.resolve(set, uid) {
             Ok(u) => u,
@@ -381,8 +304,8 @@ impl Session {
         };
         let target = match self.resolve_folder(mailbox).await {
             Ok(m) => m,
-            Err(done) if done.text.starts_with("[NONEXISTENT]") => {
-                return Done::no("[TRYCREATE] No such mailbox")
+            Err(done) if done.has_code(&Code::NonExistent) => {
+                return Done::no_with(Code::TryCreate, "No such mailbox")
             }
             Err(done) => return done,
         };
@@ -392,7 +315,10 @@ impl Session {
         }
         let rights = self.selected_rights().await;
         if !rights.contains('r') || (remove && !(rights.contains('t') && rights.contains('e'))) {
-            return Done::no("[NOPERM] You may not move messages out of this mailbox");
+            return Done::no_with(
+                Code::NoPerm,
+                "You may not move messages out of this mailbox",
+            );
         }
         self.audit_unit(
             if remove {
@@ -420,32 +346,18 @@ impl Session {
             Err(e) => return self.server_error(e),
         };
         let sources: Vec<i64> = pairs.iter().map(|p| p.0).collect();
-        let destinations: Vec<i64> = pairs.iter().map(|p| p.1).collect();
-        let copyuid = format!(
-            "[COPYUID {} {} {}]",
-            target.folder.uidvalidity,
-            compact(&sources),
-            compact(&destinations)
-        );
+        let copyuid = Code::CopyUid {
+            uidvalidity: target.folder.uidvalidity,
+            sources: sources.clone(),
+            destinations: pairs.iter().map(|p| p.1).collect(),
+        };
         if remove {
             // RFC 6851 4.3: COPYUID in an untagged OK, then the expunges.
-            self.untagged(&format!("OK {copyuid} Moved"));
+            self.untagged_status(Status::Ok, Some(&copyuid), "Moved");
             self.report_expunged(&sources);
             Done::ok("MOVE completed")
         } else {
-            Done::ok(format!("{copyuid} COPY completed"))
-        }
-    }
-
-    /// Reports expunged UIDs (EXPUNGE or VANISHED) and drops them from the view.
-    fn report_expunged(&mut self, uids: &[i64]) {
-        let qresync = self.qresync;
-        let lines = match &mut self.state {
-            State::Selected { mailbox, .. } => mailbox.forget(uids, qresync),
-            _ => vec![],
-        };
-        for line in lines {
-            self.untagged(&line);
+            Done::ok_with(copyuid, "COPY completed")
         }
     }
 
@@ -454,10 +366,10 @@ impl Session {
             return Done::bad("No mailbox selected");
         };
         if read_only {
-            return Done::no("[READ-ONLY] Mailbox is read-only");
+            return Done::no_with(Code::ReadOnly, "Mailbox is read-only");
         }
         if !self.selected_rights().await.contains('e') {
-            return Done::no("[NOPERM] You may not expunge in this mailbox");
+            return Done::no_with(Code::NoPerm, "You may not expunge in this mailbox");
         }
         let only_uids = match only {
             Some(set) => match self.resolve(set, true) {
@@ -488,14 +400,5 @@ fn uses_modseq(key: &SearchKey) -> bool {
         SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
         SearchKey::Not(k) => uses_modseq(k),
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn compact_ranges() {
-        assert_eq!(super::compact(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
-        assert_eq!(super::compact(&[]), "");
     }
 }

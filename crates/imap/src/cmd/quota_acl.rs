@@ -1,8 +1,9 @@
 //! QUOTA (RFC 9208, STORAGE resource in KiB) and ACL (RFC 4314) for a user's own mailboxes:
 //! the owner holds every right. Delegated rights on unit mailboxes build on this.
 
-use crate::cmd::mailbox::quote;
-use crate::session::{Done, Session};
+use crate::encode::strings::quote;
+use crate::encode::{Code, Done};
+use crate::state::Session;
 
 /// Every RFC 4314 right.
 const ALL_RIGHTS: &str = "lrswipkxtea";
@@ -30,7 +31,7 @@ impl Session {
 
     pub(crate) async fn get_quota(&mut self, root: &str) -> Done {
         if !root.is_empty() {
-            return Done::no("[NONEXISTENT] No such quota root");
+            return Done::no_with(Code::NonExistent, "No such quota root");
         }
         match self.quota_line().await {
             Ok(()) => Done::ok("GETQUOTA completed"),
@@ -115,8 +116,7 @@ impl Session {
             match store.unit_of_account(mailbox.owner).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    return Done::no(
-                        "[CANNOT] Personal mailboxes are not shared; mail for several people goes to the unit mailbox",
+                    return Done::no_with(Code::Cannot, "Personal mailboxes are not shared; mail for several people goes to the unit mailbox",
                     )
                 }
                 Err(e) => return self.server_error(e),
@@ -124,11 +124,11 @@ impl Session {
         }
         let grantee = match store.login_record(identifier).await {
             Ok(Some(record)) => record,
-            Ok(None) => return Done::no("[NONEXISTENT] No such user"),
+            Ok(None) => return Done::no_with(Code::NonExistent, "No such user"),
             Err(e) => return self.server_error(e),
         };
         if grantee.account_id == mailbox.owner {
-            return Done::no("[CANNOT] The owner always has every right");
+            return Done::no_with(Code::Cannot, "The owner always has every right");
         }
         let current = store
             .rights(mailbox.owner, grantee.account_id)

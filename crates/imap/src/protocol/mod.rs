@@ -11,7 +11,6 @@ mod append;
 mod convert;
 mod create;
 mod date;
-pub mod encode;
 mod esearch;
 mod lexer;
 mod list;
@@ -26,6 +25,7 @@ use std::fmt;
 
 use imap_codec::{decode::CommandDecodeError, decode::Decoder, CommandCodec};
 
+pub(crate) use lexer::is_astring_char;
 pub use literal::{literal_at_end, Literal};
 pub use types::*;
 

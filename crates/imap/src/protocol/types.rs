@@ -278,3 +278,67 @@ pub struct Tagged {
     pub tag: String,
     pub command: Command,
 }
+
+/// The states a command is valid in (RFC 9051 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidIn {
+    /// CAPABILITY, NOOP, LOGOUT (RFC 9051 6.1) and ID (RFC 2971).
+    Any,
+    /// STARTTLS, LOGIN, AUTHENTICATE (RFC 9051 6.2).
+    NotAuthenticated,
+    /// Authenticated and Selected (RFC 9051 6.3).
+    Authenticated,
+    /// Selected only (RFC 9051 6.4).
+    Selected,
+}
+
+impl Command {
+    /// The states this command is valid in; a new command is valid in Authenticated and
+    /// Selected unless it is listed here.
+    pub fn valid_in(&self) -> ValidIn {
+        use Command::*;
+        match self {
+            Capability | Noop | Logout | Id => ValidIn::Any,
+            StartTls | Login { .. } | Authenticate { .. } => ValidIn::NotAuthenticated,
+            Check
+            | Close
+            | Unselect
+            | Expunge { .. }
+            | Search { .. }
+            | Fetch { .. }
+            | Store { .. }
+            | Copy { .. }
+            | Move { .. } => ValidIn::Selected,
+            _ => ValidIn::Authenticated,
+        }
+    }
+
+    /// True for the commands during which no EXPUNGE may be sent, since the client's sequence
+    /// numbers must not shift under it: FETCH, STORE and SEARCH with sequence numbers
+    /// (RFC 9051 7.5.1).
+    pub fn pins_sequence_numbers(&self) -> bool {
+        matches!(
+            self,
+            Command::Fetch { uid: false, .. }
+                | Command::Store { uid: false, .. }
+                | Command::Search { uid: false, .. }
+        )
+    }
+
+    /// A low-cardinality label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Command::Fetch { .. } => "fetch",
+            Command::Store { .. } => "store",
+            Command::Search { .. } => "search",
+            Command::Select { .. } => "select",
+            Command::Append { .. } => "append",
+            Command::Copy { .. } | Command::Move { .. } => "copy_move",
+            Command::Expunge { .. } => "expunge",
+            Command::Idle => "idle",
+            Command::List { .. } | Command::Status { .. } => "list_status",
+            Command::Login { .. } | Command::Authenticate { .. } => "login",
+            _ => "other",
+        }
+    }
+}

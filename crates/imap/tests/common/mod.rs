@@ -127,7 +127,7 @@ impl TestServer {
                 targets: vec![DeliveryTarget {
                     account_id,
                     folder: FolderChoice::Inbox,
-                    flags: String::new(),
+                    flags: storage::Flags::new(),
                 }],
                 outbound: None,
                 internal_date: storage::now(),

@@ -353,7 +353,7 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
         .map(|account_id| DeliveryTarget {
             account_id,
             folder: assessment.folder.clone(),
-            flags: String::new(),
+            flags: storage::Flags::new(),
         })
         .collect();
     assessment.remote = remote;
@@ -365,7 +365,7 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
             assessment.targets.push(DeliveryTarget {
                 account_id: owner.account_id,
                 folder: FolderChoice::SpecialUse("\\Sent"),
-                flags: "\\Seen".to_string(),
+                flags: storage::Flags::from_names([storage::Flags::SEEN]),
             });
             assessment.events.push(Event {
                 actor: user.address.clone(),

@@ -252,7 +252,7 @@ impl Worker {
                 targets: vec![storage::DeliveryTarget {
                     account_id,
                     folder: storage::FolderChoice::Inbox,
-                    flags: String::new(),
+                    flags: storage::Flags::new(),
                 }],
                 outbound: None,
                 internal_date: storage::now(),

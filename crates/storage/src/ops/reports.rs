@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{envelope_of, first_from};
 use crate::events::{Event, EventRow};
-use crate::{Action, Result, Store};
+use crate::{Action, Flags, Result, Store};
 
 /// An account as the reports and retention see it: kind, status and the unit it belongs to
 /// (a unit mailbox belongs to its own unit, a person to the unit they work in).
@@ -36,12 +36,6 @@ pub struct UnreadMessage {
     pub internal_date: i64,
     pub from: String,
     pub subject: String,
-}
-
-fn flag_set_has(flags: &str, flag: &str) -> bool {
-    flags
-        .split_whitespace()
-        .any(|f| f.eq_ignore_ascii_case(flag))
 }
 
 impl Store {
@@ -154,8 +148,8 @@ impl Store {
             {
                 continue;
             }
-            let flags: String = r.get(4);
-            if flag_set_has(&flags, "\\Seen") || flag_set_has(&flags, "\\Deleted") {
+            let flags = Flags::from_stored(r.get::<String, _>(4));
+            if flags.contains(Flags::SEEN) || flags.contains(Flags::DELETED) {
                 continue;
             }
             let envelope = envelope_of(&r.get::<String, _>(5));

@@ -137,7 +137,7 @@ fn inbox(account_id: i64) -> DeliveryTarget {
     DeliveryTarget {
         account_id,
         folder: FolderChoice::Inbox,
-        flags: String::new(),
+        flags: storage::Flags::new(),
     }
 }
 

@@ -1,0 +1,288 @@
+//! What a session knows, and the helpers every command uses: the [`Session`] value (the
+//! connection's facts, the RFC 9051 3 state enum with each state's data, the extensions the
+//! client enabled, the response buffer), mailbox names in the client's form, the selected
+//! mailbox's sequence numbers, and the mapping of storage faults to responses.
+//!
+//! Layering: `protocol` (parse) → `encode` → this module (and `selected`, `shared`) →
+//! `cmd` (one module per command family) → `session` (framing and the command loop).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use storage::MessageRow;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use crate::encode::{self, Code, Done, Status};
+use crate::protocol::{SeqBound, SequenceSet};
+use crate::selected::Selected;
+use crate::Context;
+
+/// The logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub account_id: i64,
+    pub address: String,
+    /// The account's session epoch at login: a higher one ends this session.
+    pub epoch: i64,
+}
+
+/// RFC 9051 3: the connection states, each with its data.
+pub enum State {
+    NotAuthenticated,
+    Authenticated { user: User },
+    Selected { user: User, mailbox: Box<Selected> },
+    Logout,
+}
+
+impl State {
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            State::Authenticated { user } | State::Selected { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+}
+
+/// One IMAP connection's session. Built by [`Session::new`], driven by [`Session::run`]
+/// (both in `session`); commands are `impl Session` blocks in `cmd`.
+pub struct Session {
+    pub(crate) context: Arc<Context>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) id: String,
+    pub(crate) tls: bool,
+    pub(crate) greeted: bool,
+    pub(crate) state: State,
+    /// ENABLE CONDSTORE / QRESYNC / UTF8=ACCEPT (RFC 5161).
+    pub(crate) condstore: bool,
+    /// ENABLE QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) (RFC 7162).
+    pub(crate) qresync: bool,
+    pub(crate) utf8: bool,
+    pub(crate) n_errors: usize,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) revocations: tokio::sync::broadcast::Receiver<(i64, i64)>,
+    /// Responses waiting to be written.
+    pub(crate) out: Vec<u8>,
+    /// When the connection was accepted: a session must log in within the login timeout.
+    pub(crate) connected_at: tokio::time::Instant,
+}
+
+pub(crate) type Io<S> = BufReader<S>;
+
+impl Session {
+    /// True when LOGIN/AUTHENTICATE may be used (RFC 9051 6.2.3: not in cleartext).
+    pub(crate) fn login_allowed(&self) -> bool {
+        self.tls || (self.context.settings.allow_plaintext_loopback && self.peer.ip().is_loopback())
+    }
+
+    pub fn capabilities(&self) -> String {
+        let mut caps = vec!["IMAP4rev1", "IMAP4rev2"];
+        if !self.tls && self.context.tls.is_some() {
+            caps.push("STARTTLS");
+        }
+        if self.login_allowed() {
+            caps.extend(["AUTH=PLAIN", "SASL-IR"]);
+        } else {
+            caps.push("LOGINDISABLED");
+        }
+        caps.extend([
+            "LITERAL+",
+            "ENABLE",
+            "ID",
+            "IDLE",
+            "NAMESPACE",
+            "UIDPLUS",
+            "MOVE",
+            "UNSELECT",
+            "CHILDREN",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "CONDSTORE",
+            "QRESYNC",
+            "ESEARCH",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
+            "UTF8=ACCEPT",
+            "STATUS=SIZE",
+            "ACL",
+            "BINARY",
+        ]);
+        let mut text = caps.join(" ");
+        text.push_str(&format!(
+            " APPENDLIMIT={}",
+            self.context.settings.max_literal
+        ));
+        text
+    }
+
+    /// Queues `* text` and CRLF.
+    pub(crate) fn untagged(&mut self, text: &str) {
+        self.out.extend_from_slice(b"* ");
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Queues `* OK [code] text` (or NO, BAD).
+    pub(crate) fn untagged_status(&mut self, status: Status, code: Option<&Code>, text: &str) {
+        self.untagged(&encode::untagged_status(status, code, text));
+    }
+
+    /// Queues the tagged line that ends a command.
+    pub(crate) fn finish(&mut self, tag: &str, done: Done) {
+        done.write_tagged(tag, &mut self.out);
+    }
+
+    pub(crate) async fn flush<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Io<S>,
+    ) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            io.get_mut().write_all(&self.out).await?;
+            io.get_mut().flush().await?;
+            self.out.clear();
+            if self.out.capacity() > 64 * 1024 {
+                self.out = Vec::with_capacity(256);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a protocol error; true when the connection should be closed.
+    pub(crate) fn count_error(&mut self) -> bool {
+        self.n_errors += 1;
+        if self.n_errors >= self.context.settings.max_errors {
+            self.untagged("BYE Too many protocol errors");
+            return true;
+        }
+        false
+    }
+
+    pub(crate) fn user(&self) -> Option<User> {
+        self.state.user().cloned()
+    }
+
+    /// A client's mailbox name to ours (see [`crate::names::decode`]).
+    pub(crate) fn decode_name(&self, raw: &str) -> Result<String, Done> {
+        crate::names::decode(raw, self.utf8)
+    }
+
+    /// [`Session::decode_name`] without normalisation: the name exactly as the client sent it.
+    pub(crate) fn decode_name_raw(&self, raw: &str) -> Result<String, Done> {
+        crate::names::decode_raw(raw, self.utf8)
+    }
+
+    /// Our mailbox name as the client reads it, quoted.
+    pub(crate) fn encode_name(&self, name: &str) -> String {
+        crate::names::encode(name, self.utf8)
+    }
+
+    /// Maps a storage failure to the tagged NO (logged): user errors keep their response code,
+    /// passing faults answer [UNAVAILABLE] (RFC 5530) so the client retries.
+    pub(crate) fn server_error(&self, error: storage::Error) -> Done {
+        tracing::warn!(session = %self.id, error = %error, "storage error");
+        match error {
+            storage::Error::OverQuota => Done::no_with(Code::OverQuota, "Quota exceeded"),
+            storage::Error::AlreadyExists(_) => {
+                Done::no_with(Code::AlreadyExists, "Mailbox already exists")
+            }
+            storage::Error::NotFound(_) => Done::no_with(Code::NonExistent, "No such mailbox"),
+            // RFC 5530 UNAVAILABLE: a passing fault (database, disk full); the client retries.
+            e if e.is_storage_full() => {
+                Done::no_with(Code::Unavailable, "Server storage is full, try again later")
+            }
+            storage::Error::Database(_) | storage::Error::Io(_) => Done::no_with(
+                Code::Unavailable,
+                "Temporary storage failure, try again later",
+            ),
+            _ => Done::no_with(Code::ServerBug, "Internal error, try again"),
+        }
+    }
+
+    /// (folder id, read-only, UIDVALIDITY) of the selected mailbox.
+    pub(crate) fn selected_ids(&self) -> Option<(i64, bool, i64)> {
+        match &self.state {
+            State::Selected { mailbox, .. } => {
+                Some((mailbox.folder_id, mailbox.read_only, mailbox.uidvalidity))
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn seq_of(&self, uid: i64) -> Option<usize> {
+        match &self.state {
+            State::Selected { mailbox, .. } => mailbox.seq_of(uid),
+            _ => None,
+        }
+    }
+
+    /// The UIDs a set names, ascending. Sequence numbers beyond the mailbox are an error.
+    pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<i64>, Done> {
+        let State::Selected { mailbox, .. } = &self.state else {
+            return Err(Done::bad("No mailbox selected"));
+        };
+        let n = mailbox.uids.len() as i64;
+        if uid {
+            let max = mailbox.max_uid();
+            return Ok(mailbox
+                .uids
+                .iter()
+                .copied()
+                .filter(|u| crate::search::in_set(set, *u, max))
+                .collect());
+        }
+        for (a, b) in &set.0 {
+            for bound in [a, b] {
+                if let SeqBound::Value(v) = bound {
+                    if *v as i64 > n || *v == 0 {
+                        return Err(Done::bad("Invalid message sequence number"));
+                    }
+                }
+            }
+        }
+        Ok(mailbox
+            .uids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| crate::search::in_set(set, *i as i64 + 1, n))
+            .map(|(_, u)| *u)
+            .collect())
+    }
+
+    /// Remembers changes this session reported itself.
+    pub(crate) fn note_own_changes(&mut self, rows: &[MessageRow]) {
+        if let State::Selected { mailbox, .. } = &mut self.state {
+            mailbox.own_modseqs.extend(rows.iter().map(|r| r.modseq));
+        }
+    }
+
+    /// Reports expunged UIDs (EXPUNGE or VANISHED) and drops them from the view.
+    pub(crate) fn report_expunged(&mut self, uids: &[i64]) {
+        let qresync = self.qresync;
+        let lines = match &mut self.state {
+            State::Selected { mailbox, .. } => mailbox.forget(uids, qresync),
+            _ => vec![],
+        };
+        for line in lines {
+            self.untagged(&line);
+        }
+    }
+}
+
+/// Resolves when the logged-in account's sessions must end; never when nobody is logged in.
+pub(crate) async fn wait_revoked(
+    revocations: &mut tokio::sync::broadcast::Receiver<(i64, i64)>,
+    account: Option<(i64, i64)>,
+) {
+    let Some((account_id, epoch)) = account else {
+        return std::future::pending().await;
+    };
+    loop {
+        match revocations.recv().await {
+            Ok((id, new_epoch)) if id == account_id && new_epoch > epoch => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return std::future::pending().await,
+        }
+    }
+}
