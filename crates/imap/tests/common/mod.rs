@@ -1,12 +1,13 @@
 //! IMAP test harness: a real server on 127.0.0.1 ephemeral ports over a fresh SQLite store,
-//! users with mail, and a tagged line client.
+//! users with mail, and a tagged line client; or one session over an in-memory pipe
+//! ([`converse`]) on the same fixture.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imap::{Context, Server, Settings, ShutdownHandle};
+use imap::{Context, Server, Session, Settings, ShutdownHandle};
 use storage::{
     Delivery, DeliveryTarget, FolderChoice, MessageMeta, NewPerson, Store, StoreOptions,
 };
@@ -60,6 +61,51 @@ pub async fn start_throttled(
     tweak: impl FnOnce(&mut Settings),
     throttle: policy::limits::ThrottleConfig,
 ) -> TestServer {
+    let Fixture {
+        store,
+        dir,
+        context,
+        account_a,
+        account_b,
+    } = fixture_throttled(tweak, throttle).await;
+    let any = vec!["127.0.0.1:0".to_string()];
+    let server = Server::bind(context, &any, &any).await.unwrap();
+    let addrs = server.local_addrs();
+    let imap = addrs.iter().find(|(_, tls)| !tls).unwrap().0;
+    let imaps = addrs.iter().find(|(_, tls)| *tls).unwrap().0;
+    let shutdown = server.shutdown_handle();
+    tokio::spawn(server.run());
+    TestServer {
+        store,
+        dir,
+        imap,
+        imaps,
+        shutdown,
+        account_a,
+        account_b,
+    }
+}
+
+/// What a server runs on: a fresh SQLite store in a temporary directory with the domain and
+/// the two users [`USER_A`] and [`USER_B`], and the [`Context`] sessions share (plaintext
+/// login allowed on loopback, a TLS configuration for STARTTLS).
+pub struct Fixture {
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+    pub context: Arc<Context>,
+    pub account_a: i64,
+    pub account_b: i64,
+}
+
+/// The [`Fixture`] the TCP harness ([`start_with`]) runs its listeners on.
+pub async fn fixture_with(tweak: impl FnOnce(&mut Settings)) -> Fixture {
+    fixture_throttled(tweak, test_throttle()).await
+}
+
+async fn fixture_throttled(
+    tweak: impl FnOnce(&mut Settings),
+    throttle: policy::limits::ThrottleConfig,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreOptions::new(
         format!("sqlite://{}", dir.path().join("t.db").display()),
@@ -95,22 +141,63 @@ pub async fn start_throttled(
         Some(tls_config()),
         throttle,
     ));
-    let any = vec!["127.0.0.1:0".to_string()];
-    let server = Server::bind(context, &any, &any).await.unwrap();
-    let addrs = server.local_addrs();
-    let imap = addrs.iter().find(|(_, tls)| !tls).unwrap().0;
-    let imaps = addrs.iter().find(|(_, tls)| *tls).unwrap().0;
-    let shutdown = server.shutdown_handle();
-    tokio::spawn(server.run());
-    TestServer {
+    Fixture {
         store,
         dir,
-        imap,
-        imaps,
-        shutdown,
+        context,
         account_a: ids[0],
         account_b: ids[1],
     }
+}
+
+/// One session on the server end of an in-memory pipe ([`testkit::pair`]), as if a client
+/// had connected from loopback; returns the client's end with the greeting read.
+pub async fn converse(fixture: &Fixture) -> (testkit::Conversation, String) {
+    let (mut client, server_end) = testkit::pair();
+    let peer: SocketAddr = "127.0.0.1:50143".parse().unwrap();
+    // A sender kept for as long as the session runs: it is never shut down from here.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut session = Session::new(fixture.context.clone(), peer, shutdown_rx);
+    tokio::spawn(async move {
+        let _ = session.run(server_end).await;
+        drop(shutdown_tx);
+    });
+    let greeting = client.line().await;
+    (client, greeting)
+}
+
+/// [`converse`], then LOGIN as `user`.
+pub async fn converse_as(fixture: &Fixture, user: &str) -> testkit::Conversation {
+    let (mut client, _) = converse(fixture).await;
+    client
+        .imap(&format!("LOGIN {user} {PASSWORD}"))
+        .await
+        .expect("OK");
+    client
+}
+
+impl Fixture {
+    /// Delivers a message to an account's INBOX the way SMTP does.
+    pub async fn deliver(&self, account_id: i64, raw: &[u8]) {
+        deliver(&self.store, account_id, raw).await;
+    }
+}
+
+async fn deliver(store: &Store, account_id: i64, raw: &[u8]) {
+    store
+        .deliver(Delivery {
+            raw: Arc::new(raw.to_vec()),
+            meta: Arc::new(MessageMeta::compute(raw)),
+            targets: vec![DeliveryTarget {
+                account_id,
+                folder: FolderChoice::Inbox,
+                flags: storage::Flags::new(),
+            }],
+            outbound: None,
+            internal_date: storage::now(),
+        })
+        .await
+        .unwrap();
 }
 
 pub async fn start() -> TestServer {
@@ -120,20 +207,7 @@ pub async fn start() -> TestServer {
 impl TestServer {
     /// Delivers a message to an account's INBOX the way SMTP does.
     pub async fn deliver(&self, account_id: i64, raw: &[u8]) {
-        self.store
-            .deliver(Delivery {
-                raw: Arc::new(raw.to_vec()),
-                meta: Arc::new(MessageMeta::compute(raw)),
-                targets: vec![DeliveryTarget {
-                    account_id,
-                    folder: FolderChoice::Inbox,
-                    flags: storage::Flags::new(),
-                }],
-                outbound: None,
-                internal_date: storage::now(),
-            })
-            .await
-            .unwrap();
+        deliver(&self.store, account_id, raw).await;
     }
 }
 
