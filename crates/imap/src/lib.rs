@@ -1,18 +1,18 @@
 //! IMAP: IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) with the extensions clients use.
 //!
-//! Modules depend one way, from the wire up:
+//! Modules depend one way, each on those listed before it:
 //! - [`protocol`]: command parsing (imap-codec plus our own parsers for what it lacks) into
 //!   our own types, and which states each command is valid in. Sessions never see imap-codec
 //!   types.
-//! - [`encode`]: response encoding — strings and literals, status responses with typed
-//!   response codes, FETCH lines and items, sequence sets.
 //! - [`fetch`]: which bytes of a stored message a FETCH section or BINARY names.
 //! - [`search`]: SEARCH evaluation.
+//! - [`encode`]: response encoding — strings and literals, status responses with typed
+//!   response codes, FETCH lines and items, sequence sets.
 //! - [`names`]: mailbox names in the client's form and ours, reserved names, name limits.
-//! - [`state`]: the [`Session`] value (state enum with each state's data) and the helpers
-//!   every command uses.
 //! - [`selected`]: the selected folder's view (sequence numbers) and the catch-up on
 //!   other sessions' changes.
+//! - [`state`]: the [`Session`] value (state enum with each state's data) and the helpers
+//!   every command uses.
 //! - [`shared`]: unit mailboxes in the shared namespace, RFC 4314 rights, audit of reads.
 //! - [`cmd`]: the state check, the dispatch, one module per command family.
 //! - [`session`]: one connection: framing with literals, the command loop.

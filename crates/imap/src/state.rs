@@ -3,8 +3,8 @@
 //! client enabled, the response buffer), mailbox names in the client's form, the selected
 //! mailbox's sequence numbers, and the mapping of storage faults to responses.
 //!
-//! Layering: `protocol` (parse) → `encode` → this module (and `selected`, `shared`) →
-//! `cmd` (one module per command family) → `session` (framing and the command loop).
+//! Layering: `protocol` (parse) → `encode` → `names`, `selected` → this module → `shared`
+//! → `cmd` (one module per command family) → `session` (framing and the command loop).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
