@@ -16,7 +16,8 @@
 //! - [`shared`]: unit mailboxes in the shared namespace, RFC 4314 rights, audit of reads.
 //! - [`cmd`]: the state check, the dispatch, one module per command family.
 //! - [`session`]: one connection: framing with literals, the command loop.
-//! - [`server`]: listeners, connection caps, TLS.
+//! - [`server`]: the listener kinds' sessions and `* BYE` refusals on the shared `listener`
+//!   skeleton (accept loop, connection caps, TLS deadline, shutdown); the account watcher.
 
 pub mod cmd;
 pub mod encode;
@@ -92,8 +93,8 @@ pub struct Context {
     pub store: storage::Store,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub auth_throttle: Arc<policy::limits::AuthThrottle>,
-    pub per_ip: policy::limits::PerIpConnections,
-    pub connections: Arc<tokio::sync::Semaphore>,
+    /// Connection caps of every IMAP listener (per IP, then total; no wait for a slot).
+    pub gate: listener::Gate,
     /// (account id, session epoch) of accounts whose sessions must end (see `server`).
     pub revocations: tokio::sync::broadcast::Sender<(i64, i64)>,
 }
@@ -105,14 +106,17 @@ impl Context {
         tls: Option<Arc<rustls::ServerConfig>>,
         auth_throttle: Arc<policy::limits::AuthThrottle>,
     ) -> Context {
-        let connections = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+        let gate = listener::Gate::new(
+            settings.max_connections,
+            settings.max_connections_per_ip,
+            Duration::ZERO,
+        );
         Context {
             settings,
             store,
             tls: tls.map(tokio_rustls::TlsAcceptor::from),
             auth_throttle,
-            per_ip: Default::default(),
-            connections,
+            gate,
             revocations: tokio::sync::broadcast::channel(256).0,
         }
     }

@@ -1,32 +1,43 @@
-//! IMAP listeners: accept, connection caps (total and per IP, answered with `* BYE`), implicit
-//! TLS on imaps, sessions, shutdown.
+//! IMAP listeners: imap (STARTTLS) and imaps (implicit TLS), the `* BYE` refusals, which
+//! session runs on a connection, and the account watcher. The accept loop, the connection
+//! caps, the TLS deadline and shutdown are the shared `listener` crate's.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use listener::{Refused, ShutdownSignal};
+use tokio::net::TcpStream;
 
 use crate::session::{Outcome, Session};
 use crate::Context;
 
-#[derive(Clone)]
-pub struct ShutdownHandle(watch::Sender<bool>);
+/// Stops every listener and session of a [`Server`].
+pub use listener::Shutdown as ShutdownHandle;
 
-impl ShutdownHandle {
-    pub fn trigger(&self) {
-        let _ = self.0.send(true);
+/// Which service a listener offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Port 143: plaintext, STARTTLS before login.
+    Imap,
+    /// Port 993: implicit TLS (RFC 8314).
+    Imaps,
+}
+
+impl ListenerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Imap => "imap",
+            ListenerKind::Imaps => "imaps",
+        }
+    }
+
+    pub fn implicit_tls(self) -> bool {
+        self == ListenerKind::Imaps
     }
 }
 
-pub struct Server {
-    context: Arc<Context>,
-    /// (listener, implicit TLS)
-    listeners: Vec<(TcpListener, bool)>,
-    shutdown: watch::Sender<bool>,
-}
+pub struct Server(listener::Server<Context>);
 
 impl Server {
     pub async fn bind(
@@ -34,55 +45,36 @@ impl Server {
         imap: &[String],
         imaps: &[String],
     ) -> std::io::Result<Server> {
-        let mut listeners = vec![];
-        for (addrs, tls) in [(imap, false), (imaps, true)] {
-            for addr in addrs {
-                let socket = TcpListener::bind(addr).await.map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                })?;
-                listeners.push((socket, tls));
-            }
-        }
-        Ok(Server {
-            context,
-            listeners,
-            shutdown: watch::channel(false).0,
-        })
+        let addresses = [(ListenerKind::Imap, imap), (ListenerKind::Imaps, imaps)];
+        listener::Server::bind(context, &addresses)
+            .await
+            .map(Server)
     }
 
     /// (address, implicit TLS) of every listener.
     pub fn local_addrs(&self) -> Vec<(SocketAddr, bool)> {
-        self.listeners
-            .iter()
-            .filter_map(|(l, tls)| l.local_addr().ok().map(|a| (a, *tls)))
+        self.0
+            .local_addrs()
+            .into_iter()
+            .map(|(kind, addr)| (addr, kind.implicit_tls()))
             .collect()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.shutdown.clone())
+        self.0.shutdown_handle()
     }
 
+    /// Accepts and watches accounts until shutdown; then waits (bounded) for sessions to
+    /// finish. Sessions see the shutdown at their next command and say `* BYE`.
     pub async fn run(self) {
-        let mut loops = tokio::task::JoinSet::new();
-        loops.spawn(watch_accounts(
-            self.context.clone(),
-            self.shutdown.subscribe(),
-        ));
-        for (listener, tls) in self.listeners {
-            loops.spawn(accept_loop(
-                self.context.clone(),
-                listener,
-                tls,
-                self.shutdown.subscribe(),
-            ));
-        }
-        while loops.join_next().await.is_some() {}
+        let watcher = watch_accounts(self.0.protocol().clone(), self.0.shutdown_handle().signal());
+        tokio::join!(watcher, self.0.run());
     }
 }
 
 /// Polls storage for accounts whose logins must end (disabled, departed, password reset —
 /// possibly by the admin CLI in another process) and tells the sessions.
-async fn watch_accounts(context: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+async fn watch_accounts(context: Arc<Context>, mut shutdown: ShutdownSignal) {
     let mut since = storage::now();
     loop {
         tokio::select! {
@@ -100,97 +92,61 @@ async fn watch_accounts(context: Arc<Context>, mut shutdown: watch::Receiver<boo
     }
 }
 
-async fn accept_loop(
-    context: Arc<Context>,
-    listener: TcpListener,
-    tls: bool,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut sessions = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::warn!(error = %e, "imap accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        while sessions.try_join_next().is_some() {}
-        let context = context.clone();
-        let shutdown = shutdown.clone();
-        let span = tracing::info_span!("imap", session = tracing::field::Empty, %peer, tls);
-        sessions.spawn(tracing::Instrument::instrument(
-            connection(context, stream, peer, tls, shutdown),
-            span,
-        ));
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while sessions.join_next().await.is_some() {}
-    })
-    .await;
-}
+impl listener::Protocol for Context {
+    type Kind = ListenerKind;
+    const NAME: &'static str = "imap";
 
-async fn refuse(mut stream: TcpStream, text: &str) {
-    let line = format!("* BYE [UNAVAILABLE] {text}\r\n");
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(line.as_bytes())).await;
-}
-
-async fn connection(
-    context: Arc<Context>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: bool,
-    shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    metrics::counter!("govmail_connections_total", "protocol" => "imap", "listener" => if tls { "imaps" } else { "imap" })
-        .increment(1);
-    let Ok(_permit) = context.connections.clone().try_acquire_owned() else {
-        return refuse(stream, "Too many connections, try again later").await;
-    };
-    if !context
-        .per_ip
-        .try_acquire(peer.ip(), context.settings.max_connections_per_ip)
-    {
-        return refuse(stream, "Too many connections from your address").await;
+    fn kind_name(kind: ListenerKind) -> &'static str {
+        kind.name()
     }
-    metrics::gauge!("govmail_imap_sessions").increment(1.0);
-    let mut session = Session::new(context.clone(), peer, shutdown);
-    let acceptor = context.tls.clone();
-    match (tls, acceptor) {
-        (true, Some(acceptor)) => {
-            if let Ok(Ok(stream)) = tokio::time::timeout(
-                context.settings.tls_handshake_timeout,
-                acceptor.accept(stream),
-            )
-            .await
-            {
-                session.set_tls();
-                let _ = session.run(stream).await;
-            }
-        }
-        (true, None) => {}
-        (false, acceptor) => {
-            if let (Ok(Outcome::StartTls(plain)), Some(acceptor)) =
-                (session.run(stream).await, acceptor)
-            {
-                if let Ok(Ok(stream)) = tokio::time::timeout(
-                    context.settings.tls_handshake_timeout,
-                    acceptor.accept(plain),
-                )
-                .await
-                {
+
+    fn gate(&self) -> &listener::Gate {
+        &self.gate
+    }
+
+    fn span(&self, kind: ListenerKind, peer: SocketAddr) -> tracing::Span {
+        let tls = kind.implicit_tls();
+        tracing::info_span!("imap", session = tracing::field::Empty, %peer, tls)
+    }
+
+    /// RFC 9051 7.1.5: BYE with the UNAVAILABLE response code (RFC 5530).
+    fn refusal(&self, refused: Refused) -> Vec<u8> {
+        let text = match refused {
+            Refused::PerIp => "Too many connections from your address",
+            Refused::Total => "Too many connections, try again later",
+        };
+        format!("* BYE [UNAVAILABLE] {text}\r\n").into_bytes()
+    }
+
+    async fn serve(
+        self: Arc<Self>,
+        kind: ListenerKind,
+        stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: ShutdownSignal,
+    ) {
+        metrics::gauge!("govmail_imap_sessions").increment(1.0);
+        let mut session = Session::new(self.clone(), peer, shutdown);
+        let deadline = self.settings.tls_handshake_timeout;
+        match (kind, &self.tls) {
+            (ListenerKind::Imaps, Some(acceptor)) => {
+                if let Some(tls) = listener::tls::handshake(acceptor, stream, deadline).await {
                     session.set_tls();
-                    let _ = session.run(stream).await;
+                    let _ = session.run(tls).await;
+                }
+            }
+            (ListenerKind::Imaps, None) => {}
+            (ListenerKind::Imap, acceptor) => {
+                if let (Ok(Outcome::StartTls(plain)), Some(acceptor)) =
+                    (session.run(stream).await, acceptor)
+                {
+                    if let Some(tls) = listener::tls::handshake(acceptor, plain, deadline).await {
+                        session.set_tls();
+                        let _ = session.run(tls).await;
+                    }
                 }
             }
         }
+        metrics::gauge!("govmail_imap_sessions").decrement(1.0);
     }
-    metrics::gauge!("govmail_imap_sessions").decrement(1.0);
-    context.per_ip.release(peer.ip());
 }

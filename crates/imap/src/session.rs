@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::watch;
 
 use crate::cmd::Next;
 use crate::protocol;
@@ -51,35 +50,19 @@ fn tag_of(line: &[u8]) -> Option<String> {
     .then(|| tag.to_string())
 }
 
-/// A new session id, also recorded on the connection's tracing span (every log line has it).
-fn session_id() -> String {
-    let id = next_session_id();
-    tracing::Span::current().record("session", id.as_str());
-    id
-}
-
-fn next_session_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "i{:x}-{}",
-        storage::now(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Session {
     pub fn new(
         context: Arc<Context>,
         peer: SocketAddr,
-        shutdown: watch::Receiver<bool>,
+        shutdown: impl Into<listener::ShutdownSignal>,
     ) -> Session {
         let revocations = context.revocations.subscribe();
         Session {
             revocations,
             context,
             peer,
-            id: session_id(),
+            // Also recorded on the connection's tracing span (every log line has it).
+            id: listener::session_id("i"),
             tls: false,
             greeted: false,
             state: State::NotAuthenticated,
@@ -87,7 +70,7 @@ impl Session {
             qresync: false,
             utf8: false,
             n_errors: 0,
-            shutdown,
+            shutdown: shutdown.into(),
             out: Vec::with_capacity(256),
             connected_at: tokio::time::Instant::now(),
         }

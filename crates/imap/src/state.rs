@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use storage::MessageRow;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::watch;
 
 use crate::encode::{self, Code, Done, Status};
 use crate::protocol::{SeqBound, SequenceSet};
@@ -59,7 +58,7 @@ pub struct Session {
     pub(crate) qresync: bool,
     pub(crate) utf8: bool,
     pub(crate) n_errors: usize,
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: listener::ShutdownSignal,
     pub(crate) revocations: tokio::sync::broadcast::Receiver<(i64, i64)>,
     /// Responses waiting to be written.
     pub(crate) out: Vec<u8>,

@@ -1,6 +1,8 @@
 //! SMTP: MX inbound, submission (STARTTLS and implicit TLS), local delivery and queueing.
 //!
-//! - [`server`]: listeners, connection limits, TLS handshakes, shutdown.
+//! - [`server`]: the listener kinds' sessions and 421 refusals on the shared `listener`
+//!   skeleton (accept loop, connection caps, TLS deadline, shutdown).
+//! - [`listener_kind`]: which service a listener offers (MX, submission, submissions).
 //! - [`session`]: one connection's state and the command loop.
 //! - [`cmd`]: one module per command family (greeting/EHLO, AUTH, envelope, DATA/BDAT).
 //! - [`deliver`]: what happens to a received message: antivirus, spam, trace headers, commit.
@@ -13,6 +15,7 @@ pub mod cmd;
 pub mod codes;
 pub mod deliver;
 pub mod io;
+pub mod listener_kind;
 pub mod outbound;
 pub mod server;
 pub mod session;
@@ -20,7 +23,8 @@ pub mod session;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use server::{Listener, ListenerKind, Server, ShutdownHandle};
+pub use listener_kind::ListenerKind;
+pub use server::{Listener, Server, ShutdownHandle};
 
 /// What clamd trouble means for a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +108,9 @@ pub struct Context {
     pub clamd: Option<policy::antivirus::Clamd>,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub auth_throttle: Arc<policy::limits::AuthThrottle>,
-    pub per_ip: policy::limits::PerIpConnections,
-    pub connections: Arc<tokio::sync::Semaphore>,
-    /// Connections waiting for a slot (see `server::slot`).
-    pub slot_waiters: std::sync::atomic::AtomicUsize,
-    /// Woken when a connection arrives while slots run low: waiting sessions then check
-    /// whether they are to be shed.
-    pub pressure: tokio::sync::Notify,
+    /// Connection caps of every SMTP listener (per IP, then total with a short wait for a
+    /// slot); it also tells waiting sessions when slots run low, so they shed slow clients.
+    pub gate: listener::Gate,
     /// SPF/DKIM/DMARC for MX mail; `None` skips the checks (no DNS at all).
     pub authenticator: Option<authres::Authenticator>,
     /// Wakes the outbound worker when a message was queued (else it finds it at its next poll).
@@ -130,17 +130,18 @@ impl Context {
         tls: Option<Arc<rustls::ServerConfig>>,
         auth_throttle: Arc<policy::limits::AuthThrottle>,
     ) -> Context {
-        let connections = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+        let gate = listener::Gate::new(
+            settings.max_connections,
+            settings.max_connections_per_ip,
+            server::SLOT_WAIT,
+        );
         Context {
             settings,
             store,
             clamd,
             tls: tls.map(tokio_rustls::TlsAcceptor::from),
             auth_throttle,
-            per_ip: Default::default(),
-            connections,
-            slot_waiters: Default::default(),
-            pressure: Default::default(),
+            gate,
             authenticator: None,
             outbound_waker: None,
             local_domains: Default::default(),
@@ -171,12 +172,6 @@ impl Context {
         let answer = domains.contains(&domain.to_lowercase());
         *self.local_domains.lock().unwrap() = (Some(std::time::Instant::now()), domains);
         Ok(answer)
-    }
-
-    /// True when fewer than a tenth of the connection slots are free: slow unauthenticated
-    /// sessions are then shed.
-    pub fn under_pressure(&self) -> bool {
-        self.connections.available_permits().saturating_mul(10) < self.settings.max_connections
     }
 
     /// The domain a bare `postmaster` recipient names (RFC 5321 4.5.1): the hosted domain the

@@ -17,11 +17,10 @@ use std::sync::Arc;
 
 use smtp_proto::Request;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::watch;
 
 use crate::codes::*;
 use crate::io::{read_line, Line};
-use crate::server::ListenerKind;
+use crate::listener_kind::ListenerKind;
 use crate::Context;
 
 /// How often a waiting session looks at its deadlines and at the connection pressure.
@@ -163,7 +162,7 @@ pub struct Session {
     pub(crate) n_messages: usize,
     pub(crate) n_commands_before_mail: usize,
     pub(crate) n_errors: usize,
-    shutdown: watch::Receiver<bool>,
+    shutdown: listener::ShutdownSignal,
 }
 
 /// The buffered stream a session reads commands from and writes replies to.
@@ -182,35 +181,19 @@ pub(crate) async fn flush<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// A new session id, also recorded on the connection's tracing span (every log line has it).
-fn session_id() -> String {
-    let id = next_session_id();
-    tracing::Span::current().record("session", id.as_str());
-    id
-}
-
-fn next_session_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "s{:x}-{}",
-        storage::now(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Session {
     pub fn new(
         context: Arc<Context>,
         kind: ListenerKind,
         peer: SocketAddr,
-        shutdown: watch::Receiver<bool>,
+        shutdown: impl Into<listener::ShutdownSignal>,
     ) -> Session {
         Session {
             context,
             kind,
             peer,
-            id: session_id(),
+            // Also recorded on the connection's tracing span (every log line has it).
+            id: listener::session_id("s"),
             tls: false,
             greeted: false,
             helo: None,
@@ -221,7 +204,7 @@ impl Session {
             n_messages: 0,
             n_commands_before_mail: 0,
             n_errors: 0,
-            shutdown,
+            shutdown: shutdown.into(),
         }
     }
 
@@ -287,12 +270,13 @@ impl Session {
                 tokio::pin!(read);
                 // No timer ticks while nothing can happen: wake at the next deadline, or when
                 // the listener reports that slots are running low.
-                let mut next = next_check(&settings, started, sheddable, context.under_pressure());
+                let mut next =
+                    next_check(&settings, started, sheddable, context.gate.under_pressure());
                 loop {
                     tokio::select! {
                         line = &mut read => return WaitEnd::Line(line),
                         _ = shutdown.changed() => return WaitEnd::Shutdown,
-                        _ = context.pressure.notified(), if sheddable => {
+                        _ = context.gate.pressure_notified(), if sheddable => {
                             next = next_check(&settings, started, sheddable, true);
                         }
                         _ = tokio::time::sleep_until(next) => {
@@ -300,7 +284,7 @@ impl Session {
                             if waited >= settings.idle_timeout {
                                 return WaitEnd::Timeout;
                             }
-                            let pressure = context.under_pressure();
+                            let pressure = context.gate.under_pressure();
                             if sheddable && waited >= settings.pressure_idle_timeout && pressure {
                                 return WaitEnd::Shed;
                             }

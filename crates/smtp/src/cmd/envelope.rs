@@ -4,7 +4,7 @@ use smtp_proto::{MailFrom, RcptTo};
 use std::borrow::Cow;
 
 use crate::codes::*;
-use crate::server::ListenerKind;
+use crate::listener_kind::ListenerKind;
 use crate::session::{Next, Receive, Recipient, RecipientTarget, Session, Transaction};
 use policy::mailflow::{parse_mailbox, AddressProblem};
 use storage::{AccountStatus, Resolved};

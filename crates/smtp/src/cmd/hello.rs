@@ -1,7 +1,7 @@
 //! EHLO/HELO (RFC 5321 4.1.1.1) and STARTTLS (RFC 3207).
 
 use crate::codes::*;
-use crate::server::ListenerKind;
+use crate::listener_kind::ListenerKind;
 use crate::session::{Next, Session};
 
 impl Session {

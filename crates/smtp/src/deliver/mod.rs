@@ -21,7 +21,7 @@ use policy::antivirus;
 use storage::{MessageMeta, Resolved};
 
 use crate::codes::*;
-use crate::server::ListenerKind;
+use crate::listener_kind::ListenerKind;
 use crate::session::Session;
 use assess::{assess, Arrival, Facts, ForwardFacts, ForwardTarget, Scan, SpamCheck, Trace};
 
