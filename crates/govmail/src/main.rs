@@ -138,7 +138,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
-    storage::ops::set_local_offset(config.reports.offset_seconds());
     match cli.command {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
@@ -219,6 +218,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<storage::Store> {
     }
     options.max_connections = config.storage.max_connections;
     options.inline_blob_max = config.storage.inline_blob_max;
+    options.utc_offset_secs = config.reports.offset_seconds();
     storage::Store::open(&options)
         .await
         .with_context(|| format!("opening storage {}", redact(&config.storage_url())))

@@ -788,7 +788,6 @@ fn check_html(html: &str, needles: &[&str]) {
 async fn usage_report_matches_hand_answers() {
     let tmp = tempfile::tempdir().unwrap();
     for (backend, s) in stores("usage", tmp.path()).await {
-        storage::ops::set_local_offset(7 * 3600);
         let f = seed_directory(&s).await;
         // Openings of their own mailboxes in H1: a and h; b only opened the unit mailbox; c
         // opened hers on 1 July (H2).

@@ -143,6 +143,9 @@ pub struct StoreOptions {
     /// Memory for message parses read from the database (ENVELOPE, BODYSTRUCTURE, SEARCH),
     /// in bytes of their stored form.
     pub meta_cache_bytes: usize,
+    /// Offset of local time from UTC in seconds: the calendar day mail-flow counters are
+    /// bucketed by. Default +07:00 (Vietnam); the binary sets it from `reports.utc_offset`.
+    pub utc_offset_secs: i32,
 }
 
 impl StoreOptions {
@@ -155,6 +158,7 @@ impl StoreOptions {
             inline_blob_max: 128 * 1024,
             migrate: true,
             meta_cache_bytes: 64 << 20,
+            utc_offset_secs: 7 * 3600,
         }
     }
 }
@@ -183,6 +187,8 @@ pub struct Store {
     pub(crate) writes: writer::WriteQueue,
     /// Message counters not yet written (see `ops::flow`), shared by every clone.
     pub(crate) flow: std::sync::Arc<ops::FlowCounters>,
+    /// See [`StoreOptions::utc_offset_secs`].
+    pub(crate) local_offset: i32,
 }
 
 /// Current time as Unix seconds.
@@ -288,6 +294,7 @@ impl Store {
             listings: Default::default(),
             writes,
             flow: Default::default(),
+            local_offset: options.utc_offset_secs,
         };
         // The delivery committer holds a detached handle, so that the queues close (and both
         // tasks end) when the last `Store` is dropped.
@@ -347,6 +354,11 @@ impl Store {
             writes: tokio::sync::mpsc::unbounded_channel().0,
             ..self.clone()
         }
+    }
+
+    /// Offset of local time from UTC in seconds (see [`StoreOptions::utc_offset_secs`]).
+    pub fn local_offset(&self) -> i32 {
+        self.local_offset
     }
 
     pub fn backend(&self) -> Backend {

@@ -519,7 +519,7 @@ async fn message_counters_are_batched_per_local_day() {
             bytes: 400,
         });
         s.flush_mail_flow().await.unwrap();
-        let today = storage::ops::local_day(storage::now(), storage::ops::local_offset());
+        let today = storage::ops::local_day(storage::now(), s.local_offset());
         let rows = s.mail_flow(today - 1, today + 1).await.unwrap();
         let got: BTreeSet<(i64, String, i64, i64)> = rows
             .iter()

@@ -1,23 +1,5 @@
 //! Local calendar days: the UTC offset that mail-flow counters and reports bucket days by.
 
-use std::sync::atomic::{AtomicI32, Ordering};
-
-/// Offset of local time from UTC in seconds, used to bucket message counters by local day.
-/// Default: +07:00 (Vietnam); the binary sets it from `reports.utc_offset`.
-///
-/// A process-wide setting rather than a `Store` field: the binary sets it once from its
-/// configuration before any store is opened, and the reports read it where no store is at hand.
-static LOCAL_OFFSET: AtomicI32 = AtomicI32::new(7 * 3600);
-
-/// Sets the local UTC offset (seconds east of UTC) used for day buckets.
-pub fn set_local_offset(seconds: i32) {
-    LOCAL_OFFSET.store(seconds, Ordering::Relaxed);
-}
-
-pub fn local_offset() -> i32 {
-    LOCAL_OFFSET.load(Ordering::Relaxed)
-}
-
 /// The local calendar date of a Unix time as YYYYMMDD.
 pub fn local_day(at: i64, offset_seconds: i32) -> i64 {
     let offset =

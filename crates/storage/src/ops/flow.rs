@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::calendar::{local_day, local_offset};
+use super::calendar::local_day;
 use crate::{now, Error, Result, Store};
 
 /// One accepted message, as the usage report counts it. Built by SMTP after `deliver`
@@ -61,7 +61,7 @@ impl Store {
 
     /// [`Store::note_delivery`] for a delivery at time `at` (imports of old counts, tests).
     pub fn note_delivery_at(&self, at: i64, note: DeliveryNote) {
-        let day = local_day(at, local_offset());
+        let day = local_day(at, self.local_offset);
         let schedule = {
             let mut guard = self.flow.lock().expect("flow lock");
             let buffer = &mut *guard;

@@ -26,7 +26,7 @@ use crate::{Error, Result};
 
 pub use backup::{BackupOptions, BackupSummary};
 pub use backup_dir::{hash_file, read_manifest, Manifest, ManifestBlob, ManifestFile, MANIFEST};
-pub use calendar::{local_day, local_offset, set_local_offset};
+pub use calendar::local_day;
 pub(crate) use flow::FlowCounters;
 pub use flow::{DeliveryNote, FlowRow};
 pub use purge::{PurgeCriteria, PurgeMatch};

@@ -63,7 +63,7 @@ impl ReportsConfig {
             .unwrap_or_else(|| UtcOffset::from_whole_seconds(7 * 3600).expect("in range"))
     }
 
-    /// Seconds east of UTC (for `storage::ops::set_local_offset`).
+    /// Seconds east of UTC (for `storage::StoreOptions::utc_offset_secs`).
     pub fn offset_seconds(&self) -> i32 {
         self.local_offset().whole_seconds()
     }
