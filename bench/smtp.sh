@@ -37,7 +37,7 @@ start_govmail() { # start_govmail DATA_DIR PORT CLAMD_ENABLED
         --set "antivirus.clamd=tcp://127.0.0.1:$CLAMD_PORT"
         --set "listen.smtp=[\"127.0.0.1:$port\"]" --set "listen.submission=[]"
         --set "listen.submissions=[]" --set "listen.imap=[]" --set "listen.imaps=[]"
-        --set "listen.http=[]" --set "listen.https=[]" --set "outbound.enabled=false" --set "smtp.check_sender_authentication=false"
+        --set "listen.http=[]" --set "listen.https=[]" --set "outbound.enabled=false" --set "smtp.check_sender_authentication=false" --set "smtp.max_connections_per_ip=1000"
         --set "smtp.max_messages_per_connection=100000" --set "spam.enabled=true"
         --set "server.log_level=warn")
     "$G" "${S[@]}" domain add bench.test >/dev/null
