@@ -1055,6 +1055,7 @@ Subject: From lines\r\n\r\nFrom the start of a line\r\n>From quoted once\r\nnot 
         }],
         outbound: None,
         internal_date: at("2030-03-05", "08:00"),
+        events: vec![],
     })
     .await
     .unwrap();

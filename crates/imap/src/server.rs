@@ -111,11 +111,7 @@ impl listener::Protocol for Context {
 
     /// RFC 9051 7.1.5: BYE with the UNAVAILABLE response code (RFC 5530).
     fn refusal(&self, refused: Refused) -> Vec<u8> {
-        let text = match refused {
-            Refused::PerIp => "Too many connections from your address",
-            Refused::Total => "Too many connections, try again later",
-        };
-        format!("* BYE [UNAVAILABLE] {text}\r\n").into_bytes()
+        format!("* BYE [UNAVAILABLE] {}\r\n", refused.text()).into_bytes()
     }
 
     async fn serve(

@@ -34,6 +34,14 @@ impl Refused {
             Refused::Total => "total",
         }
     }
+
+    /// The words a refusal says, whatever the protocol wraps them in.
+    pub fn text(self) -> &'static str {
+        match self {
+            Refused::PerIp => "Too many connections from your address",
+            Refused::Total => "Too many connections, try again later",
+        }
+    }
 }
 
 /// Connection caps of one protocol (all its listeners share them).

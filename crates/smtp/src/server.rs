@@ -82,12 +82,8 @@ impl listener::Protocol for Context {
 
     /// Connection caps are answered with 421 4.7.0 before any session.
     fn refusal(&self, refused: Refused) -> Vec<u8> {
-        let text = match refused {
-            Refused::PerIp => "Too many connections from your address",
-            Refused::Total => "Too many connections, try again later",
-        };
         let mut out = vec![];
-        reply(C421_TOO_BUSY, text).encode(&mut out);
+        reply(C421_TOO_BUSY, refused.text()).encode(&mut out);
         out
     }
 

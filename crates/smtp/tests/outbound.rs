@@ -608,6 +608,7 @@ async fn enqueue_many(store: &Store, n: usize) -> Vec<String> {
                     ..Default::default()
                 }),
                 internal_date: storage::now(),
+                events: vec![],
             })
             .await
             .unwrap();
@@ -701,6 +702,7 @@ async fn deliveries_per_destination_domain_are_limited() {
                     ..Default::default()
                 }),
                 internal_date: storage::now(),
+                events: vec![],
             })
             .await
             .unwrap();

@@ -52,6 +52,31 @@ impl Store {
     }
 }
 
+/// An event to record with a delivery ([`crate::Delivery::events`]): written in the same
+/// transaction as the message, so the audit trail never shows a message that was not
+/// delivered, nor misses one that was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub actor: String,
+    pub action: Action,
+    pub target: String,
+    pub doc_ref: String,
+    pub detail: serde_json::Value,
+}
+
+impl NewEvent {
+    pub(crate) fn row(&self, at: i64) -> EventRow {
+        EventRow::new(
+            at,
+            &self.actor,
+            self.action.clone(),
+            &self.target,
+            &self.doc_ref,
+            &self.detail,
+        )
+    }
+}
+
 /// An event as written: the one place that knows the `events` columns on insert.
 pub(crate) struct EventRow {
     at: i64,

@@ -52,7 +52,7 @@ pub use directory::*;
 
 /// The one transaction type every storage module writes through.
 pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
-pub use events::Event;
+pub use events::{Event, NewEvent};
 pub use flags::{FlagChange, Flags};
 pub use forwards::Forward;
 pub use lifecycle::{Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};

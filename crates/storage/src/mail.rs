@@ -65,6 +65,8 @@ pub struct Delivery {
     /// Recipients outside our domains, for the outbound queue (empty = none).
     pub outbound: Option<OutboundEnvelope>,
     pub internal_date: i64,
+    /// Audit events committed with the message (and only if it is).
+    pub events: Vec<crate::NewEvent>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -632,6 +634,9 @@ impl Store {
                 ),
                 None => None,
             };
+            for event in &job.delivery.events {
+                event.row(at).insert().execute(&mut **tx).await?;
+            }
             results.push(Delivered {
                 blob_id: job.blob_id.clone(),
                 placed: std::mem::take(&mut placed[index]),

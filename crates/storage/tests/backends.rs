@@ -105,6 +105,7 @@ fn delivery(
         targets,
         outbound,
         internal_date: storage::now(),
+        events: vec![],
     }
 }
 
@@ -700,6 +701,34 @@ async fn default_folders_exist() {
             s.create_folder(a, "INBOX").await,
             Err(Error::AlreadyExists(_))
         ));
+    })
+    .await;
+}
+
+/// A delivery's audit events commit with it: recorded when the message is, absent when its
+/// commit fails (here: a target account that does not exist).
+#[tokio::test]
+async fn delivery_events_commit_with_the_message() {
+    for_each_backend("delivery_events", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let [a, _, _] = directory(s).await;
+        let event = |target: &str| storage::NewEvent {
+            actor: "smtp".into(),
+            action: storage::Action::UnitSend,
+            target: target.into(),
+            doc_ref: String::new(),
+            detail: serde_json::json!({"n": 1}),
+        };
+        let mut ok = delivery(message("có", "giao"), vec![inbox(a)], None);
+        ok.events = vec![event("delivered")];
+        s.deliver(ok).await.unwrap();
+        let mut bad = delivery(message("không", "giao"), vec![inbox(987_654)], None);
+        bad.events = vec![event("not delivered")];
+        assert!(s.deliver(bad).await.is_err(), "[{}]", ctx.name());
+        let events = s.events("unit.send", 10).await.unwrap();
+        let targets: Vec<&str> = events.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["delivered"], "[{}]", ctx.name());
+        assert_eq!(events[0].detail, serde_json::json!({"n": 1}));
     })
     .await;
 }
@@ -1481,6 +1510,7 @@ async fn gc_removes_orphan_blob_files() {
             }],
             outbound: None,
             internal_date: storage::now(),
+            events: vec![],
         })
         .await
         .unwrap();
@@ -1520,6 +1550,7 @@ async fn small_blobs_inline_large_blobs_as_files() {
                 }],
                 outbound: None,
                 internal_date: storage::now(),
+                events: vec![],
             })
             .await
             .unwrap();

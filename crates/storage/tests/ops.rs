@@ -323,6 +323,7 @@ fn deliver_to(raw: &[u8], targets: &[(i64, FolderChoice)]) -> Delivery {
             .collect(),
         outbound: None,
         internal_date: storage::now(),
+        events: vec![],
     }
 }
 

@@ -113,27 +113,14 @@ pub fn envelope(env: &Envelope, utf8: bool, out: &mut Vec<u8>) {
     nstring(env.subject.as_deref(), utf8, out);
     out.push(b' ');
     addresses(&env.from, utf8, out);
-    out.push(b' ');
-    addresses(
-        if env.sender.is_empty() {
-            &env.from
-        } else {
-            &env.sender
-        },
-        utf8,
-        out,
-    );
-    out.push(b' ');
-    addresses(
-        if env.reply_to.is_empty() {
-            &env.from
-        } else {
-            &env.reply_to
-        },
-        utf8,
-        out,
-    );
-    for list in [&env.to, &env.cc, &env.bcc] {
+    let or_from = |list| if Vec::is_empty(list) { &env.from } else { list };
+    for list in [
+        or_from(&env.sender),
+        or_from(&env.reply_to),
+        &env.to,
+        &env.cc,
+        &env.bcc,
+    ] {
         out.push(b' ');
         addresses(list, utf8, out);
     }

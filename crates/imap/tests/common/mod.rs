@@ -195,6 +195,7 @@ async fn deliver(store: &Store, account_id: i64, raw: &[u8]) {
             }],
             outbound: None,
             internal_date: storage::now(),
+            events: vec![],
         })
         .await
         .unwrap();

@@ -1,5 +1,5 @@
-//! Acting on an assessment: audit events first, then the refusal or the durable commit,
-//! metrics, and the reply.
+//! Acting on an assessment: the refusal (its audit events recorded first) or the durable
+//! commit (its audit events in the same transaction), metrics, and the reply.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use crate::codes::*;
 use crate::session::{Session, Transaction};
 
 impl Session {
-    /// Records the assessment's events, then refuses or commits the message. An event that
+    /// Refuses or commits the message with the assessment's audit events. An event that
     /// cannot be recorded is a storage failure like any other: 4xx, and nothing committed.
     pub(super) async fn act(
         &self,
@@ -22,21 +22,21 @@ impl Session {
     ) -> Reply {
         let context = &self.context;
         let store = &context.store;
-        for event in &assessment.events {
-            let logged = store
-                .log_event(
-                    &event.actor,
-                    event.action.clone(),
-                    &event.target,
-                    &event.doc_ref,
-                    event.detail.clone(),
-                )
-                .await;
-            if let Err(e) = logged {
-                return transient(&self.id, "audit event not recorded", &e);
-            }
-        }
         if let Some(refusal) = assessment.verdict.refusal() {
+            for event in assessment.events {
+                let logged = store
+                    .log_event(
+                        &event.actor,
+                        event.action,
+                        &event.target,
+                        &event.doc_ref,
+                        event.detail,
+                    )
+                    .await;
+                if let Err(e) = logged {
+                    return transient(&self.id, "audit event not recorded", &e);
+                }
+            }
             match &assessment.verdict {
                 Verdict::Virus { signature } => {
                     tracing::warn!(session = %self.id, %signature, from = %transaction.from, "virus refused");
@@ -104,6 +104,7 @@ impl Session {
                 recipients: remote,
             }),
             internal_date: storage::now(),
+            events: assessment.events,
         };
         match store.deliver(delivery).await {
             Ok(delivered) => {

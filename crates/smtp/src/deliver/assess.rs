@@ -172,16 +172,6 @@ pub(crate) enum Reason {
     UnitSentCopy { unit: String },
 }
 
-/// An audit event to record (`Store::log_event`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Event {
-    pub actor: String,
-    pub action: storage::Action,
-    pub target: String,
-    pub doc_ref: String,
-    pub detail: serde_json::Value,
-}
-
 /// The decision and everything the caller needs to act on it.
 #[derive(Debug, Clone)]
 pub(crate) struct Assessment {
@@ -194,8 +184,45 @@ pub(crate) struct Assessment {
     /// Recipients for the outbound queue.
     pub remote: Vec<OutboundRecipient>,
     /// Recorded before the reply (before the commit for a delivery).
-    pub events: Vec<Event>,
+    pub events: Vec<storage::NewEvent>,
     pub reasons: Vec<Reason>,
+}
+
+/// The refusal the facts gathered so far call for, if any: checks 1–3 of [`assess`], in
+/// order (antivirus for every message; the From: of a submission; spam over the reject score
+/// for mail from outside). Gathering asks it after each step, so a refused message costs no
+/// further look-ups.
+pub(crate) fn refusal(arrival: &Arrival, facts: &Facts, settings: &Settings) -> Option<Verdict> {
+    match &facts.scan {
+        Scan::Infected(signature) => {
+            return Some(Verdict::Virus {
+                signature: signature.clone(),
+            })
+        }
+        Scan::Failed if settings.av_on_failure == AvFailure::Tempfail => {
+            return Some(Verdict::ScannerUnavailable)
+        }
+        Scan::Off | Scan::Clean | Scan::Failed => {}
+    }
+    if let (Some(user), Some(allowed)) = (arrival.user, &facts.sendable) {
+        let foreign = arrival
+            .meta
+            .envelope
+            .from
+            .iter()
+            .filter_map(|a| a.address.as_deref())
+            .find(|a| !allowed.contains(&storage::normalize_address(a)));
+        if let Some(address) = foreign {
+            return Some(Verdict::ForeignFrom {
+                user: user.address.clone(),
+                address: address.to_string(),
+            });
+        }
+    }
+    let check = facts.spam.as_ref().filter(|_| arrival.from_outside)?;
+    (check.verdict.action == Action::Reject).then_some(Verdict::Spam {
+        score: check.verdict.score,
+    })
 }
 
 /// Decides what becomes of a message.
@@ -221,54 +248,39 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
     };
     let mut extra = String::new();
 
-    // 1. Antivirus: every message, received or submitted.
-    match &facts.scan {
-        Scan::Off | Scan::Clean => {}
-        Scan::Infected(signature) => {
-            assessment.events.push(Event {
+    // 1.–3. Antivirus, the From: of a submission, spam over the reject score.
+    if let Some(verdict) = refusal(arrival, facts, settings) {
+        let detail = match &verdict {
+            Verdict::Virus { signature } => Some((
+                storage::Action::VirusRefused,
+                serde_json::json!({"signature": signature,
+                    "peer": arrival.trace.peer.to_string(), "recipients": recipients()}),
+            )),
+            Verdict::Spam { .. } => facts.spam.as_ref().map(|check| {
+                (
+                    storage::Action::SpamRejected,
+                    serde_json::json!({"score": check.verdict.score, "tests": check.verdict.tests,
+                        "recipients": recipients()}),
+                )
+            }),
+            _ => None,
+        };
+        if let Some((action, detail)) = detail {
+            assessment.events.push(storage::NewEvent {
                 actor: "smtp".into(),
-                action: storage::Action::VirusRefused,
+                action,
                 target: transaction.from.clone(),
                 doc_ref: String::new(),
-                detail: serde_json::json!({"signature": signature,
-                    "peer": arrival.trace.peer.to_string(), "recipients": recipients()}),
+                detail,
             });
-            assessment.verdict = Verdict::Virus {
-                signature: signature.clone(),
-            };
-            return assessment;
         }
-        Scan::Failed => match settings.av_on_failure {
-            AvFailure::Tempfail => {
-                assessment.verdict = Verdict::ScannerUnavailable;
-                return assessment;
-            }
-            AvFailure::AcceptAndTag => {
-                extra.push_str("X-Virus-Scan: failed (scanner unavailable)\r\n");
-                assessment.reasons.push(Reason::ScanFailedTagged);
-            }
-        },
+        assessment.verdict = verdict;
+        return assessment;
     }
-
-    // 2. Submission: the From: header must be an address the user may send as.
-    if let (Some(user), Some(allowed)) = (arrival.user, &facts.sendable) {
-        let foreign = arrival
-            .meta
-            .envelope
-            .from
-            .iter()
-            .filter_map(|a| a.address.as_deref())
-            .find(|a| !allowed.contains(&storage::normalize_address(a)));
-        if let Some(address) = foreign {
-            assessment.verdict = Verdict::ForeignFrom {
-                user: user.address.clone(),
-                address: address.to_string(),
-            };
-            return assessment;
-        }
+    if facts.scan == Scan::Failed {
+        extra.push_str("X-Virus-Scan: failed (scanner unavailable)\r\n");
+        assessment.reasons.push(Reason::ScanFailedTagged);
     }
-
-    // 3. Authentication results and spam, for mail from outside.
     if let Some(check) = facts.spam.as_ref().filter(|_| arrival.from_outside) {
         if let Some(auth) = &check.auth {
             extra.push_str(&auth.header);
@@ -278,22 +290,8 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
             extra.push_str(&spam_headers(verdict, settings.spam.tag_score));
         }
         match verdict.action {
-            Action::Reject => {
-                assessment.events.push(Event {
-                    actor: "smtp".into(),
-                    action: storage::Action::SpamRejected,
-                    target: transaction.from.clone(),
-                    doc_ref: String::new(),
-                    detail: serde_json::json!({"score": verdict.score, "tests": verdict.tests,
-                        "recipients": recipients()}),
-                });
-                assessment.verdict = Verdict::Spam {
-                    score: verdict.score,
-                };
-                return assessment;
-            }
             Action::Junk => {
-                assessment.events.push(Event {
+                assessment.events.push(storage::NewEvent {
                     actor: "smtp".into(),
                     action: storage::Action::SpamJunked,
                     target: transaction.from.clone(),
@@ -308,7 +306,7 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
             Action::Tag => assessment.reasons.push(Reason::SpamTagged {
                 score: verdict.score,
             }),
-            Action::Deliver => {}
+            Action::Reject | Action::Deliver => {}
         }
     }
     let junk = assessment.folder != FolderChoice::Inbox;
@@ -367,7 +365,7 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
                 folder: FolderChoice::SpecialUse("\\Sent"),
                 flags: storage::Flags::from_names([storage::Flags::SEEN]),
             });
-            assessment.events.push(Event {
+            assessment.events.push(storage::NewEvent {
                 actor: user.address.clone(),
                 action: storage::Action::UnitSend,
                 target: owner.address.clone(),
@@ -436,7 +434,7 @@ fn apply_forward(
 ) -> bool {
     let rule = &forward.rule;
     let mut refused = |why: String| {
-        assessment.events.push(Event {
+        assessment.events.push(storage::NewEvent {
             actor: "smtp".into(),
             action: storage::Action::ForwardRefused,
             target: rule.address.clone(),

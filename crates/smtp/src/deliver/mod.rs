@@ -90,7 +90,7 @@ impl Session {
         let settings = &context.settings;
         let store = &context.store;
         let transaction = arrival.transaction;
-        let refused = |facts: &Facts| assess(arrival, facts, settings).verdict.refusal().is_some();
+        let refused = |facts: &Facts| assess::refusal(arrival, facts, settings).is_some();
         let fault = |what: &str, e: storage::Error| transient(&self.id, what, &e);
 
         // 1. Antivirus: every message, received or submitted.

@@ -256,6 +256,7 @@ impl Worker {
                 }],
                 outbound: None,
                 internal_date: storage::now(),
+                events: vec![],
             })
             .await
             .map_err(|e| e.to_string())?;

@@ -233,27 +233,12 @@ pub(super) async fn session(
         .map(|r| (!r.is_positive()).then(|| r.to_result_failure()))
         .collect();
     let accepted = results.iter().filter(|r| r.is_none()).count();
-    let finish = |results: Vec<Option<RcptResult>>, fill: RcptResult| -> Vec<RcptResult> {
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| fill.clone()))
-            .collect()
-    };
     let data_reply = match data_reply {
         Some(r) => r,
         None => {
             // Nobody accepted: no DATA was sent.
             conn.quit().await;
-            return HostOutcome::Done(
-                finish(
-                    results,
-                    RcptResult::Temporary {
-                        reply: "451 4.3.0 internal: no reply".into(),
-                        status: "4.3.0".into(),
-                    },
-                ),
-                caps.dsn,
-            );
+            return nobody_accepted(results, caps.dsn);
         }
     };
     if accepted == 0 {
@@ -263,16 +248,7 @@ pub(super) async fn session(
             let _ = conn.read_reply(timeout, "the reply to the data").await;
         }
         conn.quit().await;
-        return HostOutcome::Done(
-            finish(
-                results,
-                RcptResult::Temporary {
-                    reply: "451 4.3.0 internal: no reply".into(),
-                    status: "4.3.0".into(),
-                },
-            ),
-            caps.dsn,
-        );
+        return nobody_accepted(results, caps.dsn);
     }
     if data_reply.code != 354 {
         conn.quit().await;
@@ -317,4 +293,27 @@ pub(super) async fn session(
         final_reply.to_result_failure()
     };
     HostOutcome::Done(finish(results, fill), caps.dsn)
+}
+
+/// The outcome when no recipient was accepted: every recipient keeps its own RCPT result
+/// (those without one get a transient failure).
+fn nobody_accepted(results: Vec<Option<RcptResult>>, dsn: bool) -> HostOutcome {
+    HostOutcome::Done(
+        finish(
+            results,
+            RcptResult::Temporary {
+                reply: "451 4.3.0 internal: no reply".into(),
+                status: "4.3.0".into(),
+            },
+        ),
+        dsn,
+    )
+}
+
+/// Each recipient's result: its own failure, else `fill`.
+fn finish(results: Vec<Option<RcptResult>>, fill: RcptResult) -> Vec<RcptResult> {
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| fill.clone()))
+        .collect()
 }
