@@ -16,11 +16,16 @@
 #   mix "session" one LOGIN/SELECT/LOGOUT around ROUNDS repetitions of the FETCH .. SEARCH
 #                 block (ITERATIONS_SESSION sessions/client), like a client that stays logged in:
 #                 what the IMAP engine itself costs.
+#   mix "long"    (issue 12) LONG_CLIENTS clients each keep LONG_SESSIONS sessions open for
+#                 LONG_SECONDS, several sessions per mailbox, a random mix of SELECT, FETCH,
+#                 STORE with keywords, EXPUNGE, APPEND, COPY, SEARCH, STATUS
+#                 (bench/imap-load/src/stress.rs has the weights).
 # Prints per-command p50/p99 latency, commands/s, server CPU seconds, and govmail/Dovecot ratios.
 #
 # Usage: bench/imap.sh [ITERATIONS]      (default 50 sessions per client)
 # Environment: CLIENTS (20), MESSAGES (200), ROUNDS (10), ITERATIONS_SESSION (10; 0 skips the
-#              session mix), NOCACHE_PASS (1; 0 skips the pass without the login cache),
+#              session mix), LONG_SECONDS (30; 0 skips the long mix), LONG_CLIENTS (10),
+#              LONG_SESSIONS (3), NOCACHE_PASS (1; 0 skips the pass without the login cache),
 #              SKIP_BUILD=1 to use the existing release binaries.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
@@ -32,6 +37,9 @@ CLIENTS=${CLIENTS:-20}
 MESSAGES=${MESSAGES:-200}
 ROUNDS=${ROUNDS:-10}
 ITERATIONS_SESSION=${ITERATIONS_SESSION:-10}
+LONG_SECONDS=${LONG_SECONDS:-30}
+LONG_CLIENTS=${LONG_CLIENTS:-10}
+LONG_SESSIONS=${LONG_SESSIONS:-3}
 USERS=$CLIENTS
 
 "$ROOT/bench/peers/dovecot.sh" install
@@ -57,7 +65,7 @@ echo "# IMAP command mix: $CLIENTS clients x $ITERATIONS sessions, $MESSAGES mes
 echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), other cargo/rustc processes: $busy, $(date -u +%FT%TZ)"
 echo "# $("$G" --version 2>/dev/null || echo govmail), $(/usr/sbin/dovecot --version | sed 's/^/dovecot /')"
 
-declare -A RATE CPU
+declare -A RATE CPU CPUPC
 run_mix() { # run_mix LABEL PORT SERVER_PID ITERATIONS ROUNDS
     local label=$1 port=$2 pid=$3 iterations=$4 rounds=$5 out cpu0 cpu1
     cpu0=$(tree_cpu_seconds "$pid")
@@ -71,12 +79,28 @@ run_mix() { # run_mix LABEL PORT SERVER_PID ITERATIONS ROUNDS
     CPU[$label]=$(echo "$cpu1 - $cpu0" | bc)
     echo "$label server_cpu_seconds=${CPU[$label]} server_cpu_ms_per_command=$(echo "scale=3; 1000 * ${CPU[$label]} / $commands" | bc)"
 }
+run_long() { # run_long LABEL PORT SERVER_PID
+    local label=$1 port=$2 pid=$3 out cpu0 cpu1 commands
+    cpu0=$(tree_cpu_seconds "$pid")
+    out=$("$LOAD" stress --label "$label" --addr "127.0.0.1:$port" --clients "$LONG_CLIENTS" \
+        --users "$USERS" --sessions "$LONG_SESSIONS" --seconds "$LONG_SECONDS" --populated "$MESSAGES")
+    cpu1=$(tree_cpu_seconds "$pid")
+    echo "$out"
+    RATE[$label]=$(echo "$out" | sed -n 's/.*SUMMARY.* commands_per_s=\([0-9.]*\).*/\1/p')
+    commands=$(echo "$out" | sed -n 's/.*SUMMARY.* commands=\([0-9]*\).*/\1/p')
+    CPU[$label]=$(echo "$cpu1 - $cpu0" | bc)
+    CPUPC[$label]=$(echo "scale=4; 1000 * ${CPU[$label]} / $commands" | bc)
+    echo "$label server_cpu_seconds=${CPU[$label]} server_cpu_ms_per_command=${CPUPC[$label]}"
+}
 run_load() { # run_load NAME PORT SERVER_PID
     local name=$1 port=$2 pid=$3
     "$LOAD" populate --label "$name" --addr "127.0.0.1:$port" --users "$USERS" --messages "$MESSAGES"
     run_mix "$name/login" "$port" "$pid" "$ITERATIONS" 1
     if (( ITERATIONS_SESSION > 0 )); then
         run_mix "$name/session" "$port" "$pid" "$ITERATIONS_SESSION" "$ROUNDS"
+    fi
+    if (( LONG_SECONDS > 0 )); then
+        run_long "$name/long" "$port" "$pid"
     fi
 }
 
@@ -112,6 +136,7 @@ done
 
 mixes=(login)
 (( ITERATIONS_SESSION > 0 )) && mixes+=(session)
+(( LONG_SECONDS > 0 )) && mixes+=(long)
 if [[ -n "${RATE[govmail-nocache/login]:-}" ]]; then
     for mode in default fast; do
         echo "ratio mix=login govmail-without-login-cache/dovecot-$mode" \
@@ -126,3 +151,9 @@ for mix in "${mixes[@]}"; do
             "server_cpu_seconds=$(echo "scale=2; ${CPU[govmail/$mix]} / ${CPU[dovecot-$mode/$mix]}" | bc)"
     done
 done
+if (( LONG_SECONDS > 0 )); then
+    for mode in default fast; do
+        echo "ratio mix=long govmail/dovecot-$mode" \
+            "server_cpu_per_command=$(echo "scale=2; ${CPUPC[govmail/long]} / ${CPUPC[dovecot-$mode/long]}" | bc)"
+    done
+fi

@@ -12,6 +12,8 @@
 //!   the server's memory before and after (VmRSS of a pid, or RSS and PSS summed over a process
 //!   tree for Dovecot), delivers one message to one user and checks that every idling
 //!   connection of that user reports EXISTS.
+//! - `stress`: long sessions, several per mailbox, a random mix of SELECT, FETCH, STORE with
+//!   keywords, EXPUNGE, APPEND, COPY, SEARCH and STATUS for a fixed time (`stress.rs`).
 //! - `hash-password`: an argon2id PHC string with govmail's parameters (argon2 defaults), so
 //!   that the Dovecot peer verifies exactly the same hash as govmail.
 
@@ -20,6 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+
+mod stress;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -141,6 +145,26 @@ enum Cmd {
         /// --server-tree) passes this many MiB. 0 = no limit.
         #[arg(long, default_value_t = 8192)]
         max_server_rss_mib: u64,
+    },
+    /// Long sessions, several per mailbox, a random command mix (see `stress.rs`).
+    Stress {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 10)]
+        clients: usize,
+        #[arg(long, default_value_t = 20)]
+        users: usize,
+        /// Sessions each client keeps open (session j of client i: account (i + 4j) mod USERS + 1).
+        #[arg(long, default_value_t = 3)]
+        sessions: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// APPENDed message size in bytes.
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        /// Messages each INBOX was populated with.
+        #[arg(long, default_value_t = 200)]
+        populated: usize,
     },
     /// Print an argon2id PHC string (govmail's parameters) of the password.
     HashPassword {
@@ -347,6 +371,30 @@ impl Client {
         }
     }
 
+    /// Sends a command; the untagged lines and whether it ended in OK (`NO` is an answer,
+    /// `BAD` an error).
+    async fn command_status(&mut self, text: &str) -> Result<(Vec<Vec<u8>>, bool)> {
+        let tag = self.next_tag();
+        let wire = format!("{tag} {text}\r\n");
+        self.io.get_mut().write_all(wire.as_bytes()).await?;
+        let mut untagged = vec![];
+        loop {
+            self.read_line().await?;
+            let line = &self.line;
+            if line.len() > tag.len() && line.starts_with(tag.as_bytes()) && line[tag.len()] == b' '
+            {
+                let rest = &line[tag.len() + 1..];
+                if rest.starts_with(b"OK") || rest.starts_with(b"NO") {
+                    return Ok((untagged, rest.starts_with(b"OK")));
+                }
+                return fail(format!("{text}: {}", String::from_utf8_lossy(line).trim()));
+            }
+            if line.starts_with(b"* ") {
+                untagged.push(line.clone());
+            }
+        }
+    }
+
     async fn command(&mut self, text: &str) -> Result<Reply> {
         let tag = self.next_tag();
         let wire = format!("{tag} {text}\r\n");
@@ -378,7 +426,7 @@ impl Client {
     }
 
     /// APPEND with LITERAL+ when the server offers it, else a synchronising literal.
-    async fn append(&mut self, mailbox: &str, flags: &str, message: &[u8]) -> Result<()> {
+    async fn append(&mut self, mailbox: &str, flags: &str, message: &[u8]) -> Result<Reply> {
         let tag = self.next_tag();
         let flags = if flags.is_empty() {
             String::new()
@@ -398,7 +446,7 @@ impl Client {
             self.io.get_mut().write_all(message).await?;
             self.io.get_mut().write_all(b"\r\n").await?;
         }
-        self.finish(&tag, "APPEND").await.map(|_| ())
+        self.finish(&tag, "APPEND").await
     }
 
     async fn logout(&mut self) -> Result<()> {
@@ -1130,6 +1178,26 @@ fn main() {
                     Duration::from_secs(exists_timeout_secs),
                     max_server_rss_mib,
                 )
+                .await
+            }
+            Cmd::Stress {
+                target,
+                clients,
+                users,
+                sessions,
+                seconds,
+                size,
+                populated,
+            } => {
+                stress::stress(stress::StressSpec {
+                    target,
+                    clients,
+                    users,
+                    sessions: sessions.max(1),
+                    seconds,
+                    size,
+                    populated,
+                })
                 .await
             }
             Cmd::HashPassword { password } => {
