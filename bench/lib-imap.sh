@@ -21,7 +21,7 @@ GOVMAIL_PID=""
 govmail_start() {
     local dir=$1 imap_port=$2 smtp_port=$3 users=$4
     shift 4
-    local S=(--set "server.data_dir=$dir" --set "antivirus.enabled=false"
+    local S=(--no-config --set "server.data_dir=$dir" --set "antivirus.enabled=false"
         --set "listen.smtp=[\"127.0.0.1:$smtp_port\"]" --set "listen.submission=[]"
         --set "listen.submissions=[]" --set "listen.imap=[\"127.0.0.1:$imap_port\"]"
         --set "listen.imaps=[]" --set "listen.http=[]"

@@ -33,7 +33,7 @@ clamd_start "$TMP/clamd" "$CLAMD_PORT" >/dev/null
 
 start_govmail() { # start_govmail DATA_DIR PORT CLAMD_ENABLED
     local dir=$1 port=$2 av=$3
-    local S=(--set "server.data_dir=$dir" --set "antivirus.enabled=$av"
+    local S=(--no-config --set "server.data_dir=$dir" --set "antivirus.enabled=$av"
         --set "antivirus.clamd=tcp://127.0.0.1:$CLAMD_PORT"
         --set "listen.smtp=[\"127.0.0.1:$port\"]" --set "listen.submission=[]"
         --set "listen.submissions=[]" --set "listen.imap=[]" --set "listen.imaps=[]"

@@ -428,12 +428,12 @@ pub async fn user(
                 .await?;
             if generated {
                 if out.json {
-                    println!(
+                    crate::outln!(
                         "{}",
                         serde_json::json!({"address": address, "initial_password": password})
                     );
                 } else {
-                    println!(
+                    crate::outln!(
                         "{address}: new initial password (shown once, must be changed): {password}"
                     );
                 }

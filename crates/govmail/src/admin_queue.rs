@@ -366,7 +366,7 @@ pub async fn dkim(
                 value: txt,
                 comment: format!("DKIM key {selector} for {domain}"),
             }]);
-            println!(
+            crate::outln!(
                 "DKIM key ({}) written to {}\n",
                 if algorithm == "ed25519" {
                     "Ed25519"
@@ -375,8 +375,8 @@ pub async fn dkim(
                 },
                 path.display()
             );
-            println!("1. Publish this DNS record:\n\n{record}");
-            println!(
+            crate::outln!("1. Publish this DNS record:\n\n{record}");
+            crate::outln!(
                 "2. Add to the configuration, then restart govmail:\n\n\
                  [[dkim.keys]]\n\
                  domain = \"{domain}\"\n\
@@ -384,7 +384,7 @@ pub async fn dkim(
                  private_key = \"{}\"\n",
                 path.display()
             );
-            println!(
+            crate::outln!(
                 "Check the record first (e.g. `dig +short TXT {selector}._domainkey.{domain}`): \
                  mail signed before it is visible fails DKIM at the receivers."
             );
@@ -455,21 +455,21 @@ pub async fn dns(
                 comment: &r.comment,
             })
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&rows).expect("serialisable")
         );
         return Ok(());
     }
-    println!(
+    crate::outln!(
         "; DNS records for {domain} (served by {})",
         settings.hostname
     );
-    println!(
+    crate::outln!(
         "; Also: the reverse DNS (PTR) of this server's public IP must name {}.\n",
         settings.hostname
     );
-    print!("{}", records::zone_text(&list));
+    crate::out!("{}", records::zone_text(&list));
     Ok(())
 }
 

@@ -34,9 +34,12 @@ use config::Config;
     about = "The province mail system: SMTP, IMAP, directory, operations"
 )]
 pub struct Cli {
-    /// Configuration file (TOML). Without it, built-in development defaults.
-    #[arg(long, global = true, env = "GOVMAIL_CONFIG")]
+    /// Configuration file (TOML). Without it: $GOVMAIL_CONFIG, else /etc/govmail/govmail.toml.
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// No file: built-in development defaults (./data, loopback ports) plus --set overrides.
+    #[arg(long, global = true, conflicts_with = "config")]
+    no_config: bool,
     /// Override a key: --set section.key=value (repeatable).
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -105,9 +108,41 @@ enum Command {
     },
 }
 
+/// Where the configuration comes from when `--config` is not given.
+const DEFAULT_CONFIG: &str = "/etc/govmail/govmail.toml";
+
+/// `--config`, else `$GOVMAIL_CONFIG`, else [`DEFAULT_CONFIG`] if it exists; `--no-config`: none.
+/// Err: the one line to print when there is no configuration at all.
+fn config_path(cli: &Cli) -> Result<Option<PathBuf>, String> {
+    if cli.no_config {
+        return Ok(None);
+    }
+    if let Some(path) = &cli.config {
+        return Ok(Some(path.clone()));
+    }
+    if let Some(path) = std::env::var_os("GOVMAIL_CONFIG").filter(|p| !p.is_empty()) {
+        return Ok(Some(PathBuf::from(path)));
+    }
+    let default = PathBuf::from(DEFAULT_CONFIG);
+    if default.exists() {
+        return Ok(Some(default));
+    }
+    Err(format!(
+        "govmail: no configuration: give --config FILE, set GOVMAIL_CONFIG or create \
+         {DEFAULT_CONFIG} (--no-config: built-in development defaults)"
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref(), &cli.overrides) {
+    let path = match config_path(&cli) {
+        Ok(path) => path,
+        Err(line) => {
+            eprintln!("{line}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(path.as_deref(), &cli.overrides) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
@@ -115,7 +150,7 @@ fn main() -> ExitCode {
         }
     };
     if let Command::CheckConfig = cli.command {
-        println!("config ok");
+        crate::outln!("config ok");
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -143,7 +178,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.migrate().await.context("applying migrations")?;
-            println!("migrations applied ({})", store.backend_name());
+            crate::outln!("migrations applied ({})", store.backend_name());
             Ok(())
         }
         Command::CheckConfig => Ok(()),

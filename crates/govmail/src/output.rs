@@ -25,9 +25,9 @@ impl Output {
 
     pub(crate) fn done(&self, message: &str) {
         if self.json {
-            println!("{}", serde_json::json!({ "ok": true, "message": message }));
+            crate::outln!("{}", serde_json::json!({ "ok": true, "message": message }));
         } else {
-            println!("{message}");
+            crate::outln!("{message}");
         }
     }
 }

@@ -475,9 +475,9 @@ pub async fn directory(
             );
         }
         DirectoryCmd::Export => {
-            println!("address,name,unit,position,phone,status");
+            crate::outln!("address,name,unit,position,phone,status");
             for p in store.list_persons(None).await? {
-                println!(
+                crate::outln!(
                     "{},{},{},{},{},{}",
                     csv_field(&p.address),
                     csv_field(&p.full_name),

@@ -66,8 +66,11 @@ impl Install {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.env_remove("GOVMAIL_CONFIG")
-            .env_remove("RUST_LOG")
-            .arg("--set")
+            .env_remove("RUST_LOG");
+        if !args.contains(&"--config") {
+            cmd.arg("--no-config");
+        }
+        cmd.arg("--set")
             .arg(format!("server.data_dir={}", self.data_dir().display()));
         if let Some(url) = &self.storage_url {
             cmd.arg("--set").arg(format!("storage.url={url}"));
@@ -736,8 +739,8 @@ fn check_config_on_the_shipped_file() {
         "check-config",
     ]);
     assert_eq!(out.trim(), "config ok");
-    // As shipped, its TLS files do not exist here: the error names tls.cert.
-    let (code, line) = inst.fails(
+    // As shipped, its TLS files do not exist here: one line names tls.cert, one tls.key.
+    let out = inst.run(
         &[
             "--config",
             shipped,
@@ -749,8 +752,12 @@ fn check_config_on_the_shipped_file() {
         ],
         None,
     );
-    assert_eq!(code, 2, "{line}");
-    assert!(line.contains("tls.cert"), "{line}");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].contains("tls.cert"), "{stderr}");
+    assert!(lines[1].contains("tls.key"), "{stderr}");
     // Only one of the pair set.
     let (code, line) = inst.fails(
         &[
@@ -768,6 +775,184 @@ fn check_config_on_the_shipped_file() {
     );
     assert_eq!(code, 2, "{line}");
     assert!(line.contains("tls."), "{line}");
+}
+
+/// Issue 17 item 1: `check-config` names every mistake, one line each, not only the first —
+/// a bad type, an unknown key, a bad list element and a failed range check at once.
+#[test]
+fn check_config_lists_every_mistake() {
+    let inst = Install::sqlite();
+    let config = inst.tmp.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\nhostnam = \"x\"\n[listen]\nsmtp = [\"nonsense\"]\n\
+             imap = 143\n[smtp]\nmax_recipients = 0\n",
+            inst.data_dir().display()
+        ),
+    )
+    .unwrap();
+    let out = inst.run(&["--config", config.to_str().unwrap(), "check-config"], None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    for key in ["hostnam", "listen.imap", "listen.smtp[0]", "smtp.max_recipients"] {
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(key)).count(),
+            1,
+            "{key} once in:\n{stderr}"
+        );
+    }
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(lines.iter().all(|l| l.starts_with("config: ")), "{stderr}");
+}
+
+/// Issue 17 item 1: without `--config`, `$GOVMAIL_CONFIG` or /etc/govmail/govmail.toml, every
+/// command stops with one line saying so (and creates nothing); `--help` and `--version`
+/// still work; `$GOVMAIL_CONFIG` is read when set; `--no-config` is the explicit way to run
+/// on the development defaults.
+#[test]
+fn no_configuration_stops_every_command() {
+    if Path::new("/etc/govmail/govmail.toml").exists() {
+        eprintln!("skipped: /etc/govmail/govmail.toml exists on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bare = |args: &[&str], env: Option<&Path>| {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(dir.path())
+            .env_remove("GOVMAIL_CONFIG")
+            .env_remove("RUST_LOG")
+            .args(args)
+            .stdin(Stdio::null());
+        if let Some(path) = env {
+            cmd.env("GOVMAIL_CONFIG", path);
+        }
+        cmd.output().unwrap()
+    };
+    for args in [
+        &["user", "list"][..],
+        &["domain", "add", "kontum.gov.vn"],
+        &["check-config"],
+        &["serve"],
+        &["migrate"],
+        &["--set", "server.data_dir=./x", "events"],
+    ] {
+        let out = bare(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("no configuration"), "{stderr}");
+        assert!(stderr.contains("--config"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing may be created in the working directory"
+    );
+    for args in [&["--help"][..], &["--version"], &["user", "--help"]] {
+        let out = bare(args, None);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    // $GOVMAIL_CONFIG names the file.
+    let data = dir.path().join("from-env");
+    let file = dir.path().join("env.toml");
+    std::fs::write(
+        &file,
+        format!("[server]\ndata_dir = \"{}\"\n", data.display()),
+    )
+    .unwrap();
+    let out = bare(&["domain", "add", "kontum.gov.vn"], Some(&file));
+    assert!(out.status.success(), "{out:?}");
+    assert!(data.join("govmail.db").exists());
+    // A $GOVMAIL_CONFIG that does not exist is an error naming it, not the defaults.
+    let missing = dir.path().join("missing.toml");
+    let out = bare(&["domain", "list"], Some(&missing));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+    // --no-config and --config together are refused by the parser.
+    let out = bare(&["--no-config", "--config", "x.toml", "check-config"], None);
+    assert!(!out.status.success());
+    // The explicit development defaults.
+    let out = bare(&["--no-config", "check-config"], None);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Issue 17 item 4: a reader that goes away (`govmail user list | head -2`) ends the command
+/// quietly — status 0 and nothing on stderr — never a panic (status 101). The reader is
+/// closed before the command writes anything, so every printing command meets the closed
+/// pipe; and a real `| head -2` over more output than a pipe holds.
+#[test]
+fn closed_pipe_ends_quietly() {
+    let inst = Install::sqlite();
+    inst.ok(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
+    inst.ok(&["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME]);
+    inst.ok_stdin(
+        &["user", "add", "--name", NAME, "--unit", "STTTT", "--password-stdin"],
+        Some("a-strong-password-1\n"),
+    );
+    for args in [
+        &["user", "list"][..],
+        &["user", "list", "--json"],
+        &["user", "show", TUYET],
+        &["domain", "list"],
+        &["unit", "list"],
+        &["events"],
+        &["directory", "export"],
+        &["dns", "kontum.gov.vn"],
+    ] {
+        let mut child = inst
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    // More than a pipe buffer (64 KiB) of events through `head -2`.
+    let url = inst.url();
+    block_on(async {
+        let mut options = storage::StoreOptions::new(url, inst.data_dir());
+        options.max_connections = 2;
+        let store = storage::Store::open(&options).await.unwrap();
+        for i in 0..1500 {
+            store
+                .log_event(
+                    "cli",
+                    storage::Action::UserPasswd,
+                    &format!("person{i}.stttt@kontum.gov.vn"),
+                    "",
+                    serde_json::json!({}),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let script = format!(
+        "set -o pipefail; \"$0\" --no-config --set server.data_dir={} events --limit 5000 | head -2 >/dev/null; echo \"status=$?\"",
+        inst.data_dir().display()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .arg(BIN)
+        .env_remove("GOVMAIL_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 0, or 141 (128 + SIGPIPE) had the process been killed by the signal: never 101.
+    assert!(
+        stdout.trim() == "status=0" || stdout.trim() == "status=141",
+        "{stdout} {stderr}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 // ------------------------------------------------------------------ kill -9

@@ -22,6 +22,7 @@ struct Install {
 impl Install {
     fn cli(&self, args: &[&str]) -> String {
         let out = Command::new(BIN)
+            .arg("--no-config")
             .arg("--set")
             .arg(format!("server.data_dir={}", self.data.display()))
             .args(args)

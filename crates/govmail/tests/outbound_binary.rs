@@ -93,7 +93,7 @@ async fn delivery_interrupted_by_sigkill_completes_after_restart() {
     let data = tmp.path().join("data");
     let cli = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--set")
+        cmd.arg("--no-config").arg("--set")
             .arg(format!("server.data_dir={}", data.display()))
             .args(args)
             .stdin(Stdio::piped())
@@ -210,6 +210,7 @@ fn dkim_generate_dns_records_and_queue_commands() {
     let data = tmp.path().join("data");
     let run = |args: &[&str]| {
         let out = Command::new(BIN)
+            .arg("--no-config")
             .arg("--set")
             .arg(format!("server.data_dir={}", data.display()))
             .args(args)

@@ -138,6 +138,49 @@ async fn delegates_see_the_unit_in_the_shared_namespace_with_their_rights() {
     a.fails("FETCH 1 BODY.PEEK[]", "NO [NOPERM]").await;
 }
 
+/// Issue 17 item 7: a unit folder counts against the unit's quota, so GETQUOTAROOT on it names
+/// the unit's quota root and that root's QUOTA is the unit's usage and limit, not the
+/// delegate's own (RFC 9208 4.3: "QUOTAROOT" with the mailbox and its roots, then a "QUOTA"
+/// response per root; 5.1: STORAGE in units of 1024 octets). GETQUOTA on that root (4.2)
+/// answers the same; on a root the user cannot see, NO.
+#[tokio::test]
+async fn getquotaroot_on_a_unit_folder_reports_the_units_quota() {
+    let (server, unit_account) = unit_server().await;
+    server
+        .store
+        .delegate("STTTT", USER_A, storage::RIGHTS_READ, false)
+        .await
+        .unwrap();
+    server.store.set_quota(UNIT, 10 * 1024 * 1024).await.unwrap();
+    server.store.set_quota(USER_A, 3 * 1024 * 1024).await.unwrap();
+    let unit = server.store.account_ref(unit_account).await.unwrap();
+    assert!(unit.used_bytes > 0);
+    let unit_used_kib = (unit.used_bytes + 1023) / 1024;
+
+    let mut a = Client::login(server.imap, USER_A).await;
+    a.ok("ENABLE UTF8=ACCEPT").await;
+    assert_eq!(
+        a.ok("GETQUOTAROOT \"Đơn vị/STTTT/INBOX\"").await,
+        vec![
+            "* QUOTAROOT \"Đơn vị/STTTT/INBOX\" \"Đơn vị/STTTT\"".to_string(),
+            format!("* QUOTA \"Đơn vị/STTTT\" (STORAGE {unit_used_kib} 10240)"),
+        ]
+    );
+    assert_eq!(
+        a.ok("GETQUOTA \"Đơn vị/STTTT\"").await,
+        vec![format!(
+            "* QUOTA \"Đơn vị/STTTT\" (STORAGE {unit_used_kib} 10240)"
+        )]
+    );
+    // The delegate's own mailbox keeps the personal root and quota.
+    let own = a.ok("GETQUOTAROOT INBOX").await;
+    assert_eq!(own[0], "* QUOTAROOT \"INBOX\" \"\"");
+    assert!(own[1].ends_with(" 3072)"), "{own:?}");
+    a.fails("GETQUOTA \"Đơn vị/VPUB\"", "NO [NONEXISTENT]").await;
+    a.fails("GETQUOTA \"Đơn vị/STTTT/INBOX\"", "NO [NONEXISTENT]")
+        .await;
+}
+
 #[tokio::test]
 async fn shared_namespace_tricks_reach_nothing() {
     let (server, _) = unit_server().await;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::*;
 
-fn load_text(text: &str, overrides: &[&str]) -> Result<Config, ConfigError> {
+fn load_text(text: &str, overrides: &[&str]) -> Result<Config, ConfigErrors> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).unwrap();
@@ -60,7 +60,8 @@ fn each_mistake_names_its_key() {
             e.to_string().contains(key),
             "{text:?}: {e} should name {key}"
         );
-        assert_eq!(e.to_string().lines().count(), 1, "{e}");
+        // One line per mistake (the TLS pair is two: cert and key).
+        assert!(e.0.iter().all(|p| p.to_string().lines().count() == 1), "{e}");
     }
 }
 
@@ -96,4 +97,31 @@ fn shipped_config_files_are_valid() {
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+}
+
+#[test]
+fn every_mistake_is_listed_once() {
+    let e = load_text(
+        "[server]\nhostnam = \"x\"\n[listen]\nsmtp = [\"nonsense\"]\nimap = 1\n[bogus]\n",
+        &["smtp.max_recipients=0", "nosection", "imap.max_folders=0"],
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    for key in [
+        "hostnam",
+        "listen.imap",
+        "bogus",
+        "listen.smtp[0]",
+        "smtp.max_recipients",
+        "nosection",
+        "imap.max_folders",
+    ] {
+        assert_eq!(
+            e.0.iter().filter(|p| p.to_string().contains(key)).count(),
+            1,
+            "{key} once in:\n{text}"
+        );
+    }
+    assert_eq!(e.0.len(), 7, "{text}");
+    assert_eq!(text.lines().count(), 7, "{text}");
 }

@@ -7,52 +7,58 @@ use std::path::Path;
 use super::{err, Config, ConfigError};
 
 impl Config {
-    /// Every check, in order; the first problem found is the error.
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    /// Every check, in order; every problem found, one per key.
+    pub(super) fn validate(&self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        self.check_all(&mut problems);
+        problems
+    }
+
+    fn check_all(&self, problems: &mut Vec<ConfigError>) {
         if self.server.hostname.trim().is_empty()
             || self.server.hostname.contains(char::is_whitespace)
         {
-            return Err(err(
+            problems.push(err(
                 "server.hostname",
                 "must be a host name, e.g. mail.kontum.gov.vn",
             ));
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
-            return Err(err("server.log_format", "must be \"text\" or \"json\""));
+            problems.push(err("server.log_format", "must be \"text\" or \"json\""));
         }
-        check_creatable_dir("server.data_dir", &self.server.data_dir)?;
+        note(problems, check_creatable_dir("server.data_dir", &self.server.data_dir));
         if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
-            return Err(err(
+            problems.push(err(
                 "mime.max_depth",
                 format!("must be 1..={}", storage::meta::HARD_MAX_DEPTH),
             ));
         }
         if self.mime.max_parts == 0 || self.mime.max_addresses == 0 {
-            return Err(err("mime.max_parts", "mime limits must be above 0"));
+            problems.push(err("mime.max_parts", "mime limits must be above 0"));
         }
         let url = self.storage_url();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
             || url.starts_with("postgresql://"))
         {
-            return Err(err(
+            problems.push(err(
                 "storage.url",
                 format!("{url:?}: use sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB"),
             ));
         }
         if let Some(path) = storage::sqlite_path(&url) {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                check_creatable_dir("storage.url", parent)?;
+                note(problems, check_creatable_dir("storage.url", parent));
             }
         }
         if !matches!(self.storage.blob_store.as_str(), "" | "files" | "database") {
-            return Err(err(
+            problems.push(err(
                 "storage.blob_store",
                 "must be \"files\" or \"database\"",
             ));
         }
         if self.storage.max_connections == 0 {
-            return Err(err("storage.max_connections", "must be at least 1"));
+            problems.push(err("storage.max_connections", "must be at least 1"));
         }
         for (key, list) in [
             ("listen.smtp", &self.listen.smtp),
@@ -64,8 +70,9 @@ impl Config {
             ("listen.https", &self.listen.https),
         ] {
             for (i, addr) in list.iter().enumerate() {
-                addr.parse::<SocketAddr>()
-                    .map_err(|_| err(&format!("{key}[{i}]"), format!("{addr:?} is not IP:PORT")))?;
+                if addr.parse::<SocketAddr>().is_err() {
+                    problems.push(err(&format!("{key}[{i}]"), format!("{addr:?} is not IP:PORT")));
+                }
             }
         }
         match (self.tls.cert.is_empty(), self.tls.key.is_empty()) {
@@ -73,44 +80,45 @@ impl Config {
             (false, false) => {
                 for (key, path) in [("tls.cert", &self.tls.cert), ("tls.key", &self.tls.key)] {
                     if !Path::new(path).is_file() {
-                        return Err(err(key, format!("{path}: no such file")));
+                        problems.push(err(key, format!("{path}: no such file")));
                     }
                 }
             }
             (true, false) => {
-                return Err(err("tls.cert", "set both tls.cert and tls.key, or neither"))
+                problems.push(err("tls.cert", "set both tls.cert and tls.key, or neither"))
             }
             (false, true) => {
-                return Err(err("tls.key", "set both tls.cert and tls.key, or neither"))
+                problems.push(err("tls.key", "set both tls.cert and tls.key, or neither"))
             }
         }
         if self.antivirus.enabled {
-            policy::antivirus::ClamdAddress::parse(&self.antivirus.clamd)
-                .map_err(|m| err("antivirus.clamd", m))?;
+            if let Err(m) = policy::antivirus::ClamdAddress::parse(&self.antivirus.clamd) {
+                problems.push(err("antivirus.clamd", m));
+            }
         }
         if !matches!(
             self.antivirus.on_failure.as_str(),
             "tempfail" | "accept-and-tag"
         ) {
-            return Err(err(
+            problems.push(err(
                 "antivirus.on_failure",
                 "must be \"tempfail\" or \"accept-and-tag\"",
             ));
         }
         if self.antivirus.timeout_secs == 0 {
-            return Err(err("antivirus.timeout_secs", "must be at least 1"));
+            problems.push(err("antivirus.timeout_secs", "must be at least 1"));
         }
         if self.accounts.password_history < 0 {
-            return Err(err(
+            problems.push(err(
                 "accounts.password_history",
                 "must not be negative (0 = no reuse rule)",
             ));
         }
         if self.accounts.min_password_length < 8 {
-            return Err(err("accounts.min_password_length", "must be at least 8"));
+            problems.push(err("accounts.min_password_length", "must be at least 8"));
         }
         if self.accounts.default_quota_mb < 0 || self.accounts.unit_quota_mb < 0 {
-            return Err(err(
+            problems.push(err(
                 "accounts.default_quota_mb",
                 "must not be negative (0 = unlimited)",
             ));
@@ -135,7 +143,7 @@ impl Config {
             ("smtp.max_errors", self.smtp.max_errors),
         ] {
             if value == 0 {
-                return Err(err(key, "must be at least 1"));
+                problems.push(err(key, "must be at least 1"));
             }
         }
         for (key, value) in [
@@ -149,46 +157,46 @@ impl Config {
             ("imap.max_folder_depth", self.imap.max_folder_depth),
         ] {
             if value == 0 {
-                return Err(err(key, "must be at least 1"));
+                problems.push(err(key, "must be at least 1"));
             }
         }
         if self.imap.max_folder_name_bytes < 255 {
-            return Err(err("imap.max_folder_name_bytes", "must be at least 255"));
+            problems.push(err("imap.max_folder_name_bytes", "must be at least 255"));
         }
         if self.smtp.auth_window_secs == 0 {
-            return Err(err("smtp.auth_window_secs", "must be at least 1"));
+            problems.push(err("smtp.auth_window_secs", "must be at least 1"));
         }
         if self.smtp.auth_max_entries < 1000 {
-            return Err(err("smtp.auth_max_entries", "must be at least 1000"));
+            problems.push(err("smtp.auth_max_entries", "must be at least 1000"));
         }
         for (key, value) in [
             ("smtp.auth_ip_ban_failures", self.smtp.auth_ip_ban_failures),
             ("smtp.auth_ip_ban_accounts", self.smtp.auth_ip_ban_accounts),
         ] {
             if value > 1000 {
-                return Err(err(key, "must be at most 1000 (0 = never ban)"));
+                problems.push(err(key, "must be at most 1000 (0 = never ban)"));
             }
         }
         if self.smtp.auth_max_failures > 0
             && self.smtp.auth_ip_ban_failures > 0
             && self.smtp.auth_ip_ban_failures <= self.smtp.auth_max_failures
         {
-            return Err(err(
+            problems.push(err(
                 "smtp.auth_ip_ban_failures",
                 "must be above smtp.auth_max_failures: one person's typos must not ban their office",
             ));
         }
         if self.imap.max_line_length < 1000 {
-            return Err(err("imap.max_line_length", "must be at least 1000"));
+            problems.push(err("imap.max_line_length", "must be at least 1000"));
         }
         if self.imap.idle_timeout_secs < 60 {
-            return Err(err(
+            problems.push(err(
                 "imap.idle_timeout_secs",
                 "must be at least 60 (RFC 9051 asks for 1800)",
             ));
         }
         if self.smtp.max_line_length < 1000 {
-            return Err(err(
+            problems.push(err(
                 "smtp.max_line_length",
                 "must be at least 1000 (RFC 5321 4.5.3.1.6)",
             ));
@@ -196,41 +204,49 @@ impl Config {
         if !(self.spam.tag_score <= self.spam.junk_score
             && self.spam.junk_score <= self.spam.reject_score)
         {
-            return Err(err(
+            problems.push(err(
                 "spam.junk_score",
                 "need tag_score <= junk_score <= reject_score",
             ));
         }
         for (i, rule) in self.spam.rules.iter().enumerate() {
             if rule.target != "body" && !rule.target.starts_with("header:") {
-                return Err(err(
+                problems.push(err(
                     &format!("spam.rules[{i}].target"),
                     "must be \"body\" or \"header:NAME\"",
                 ));
             }
         }
-        self.outbound_settings()?;
-        self.retention
-            .validate()
-            .map_err(|(key, message)| err(&key, message))?;
-        self.reports
-            .validate()
-            .map_err(|(key, message)| err(&key, message))?;
-        smtp::outbound::forwarding::validate(&self.forwarding_policy())
-            .map_err(|m| err("forwarding.allowed_domains", m))?;
+        note(problems, self.outbound_settings().map(|_| ()));
+        if let Err((key, message)) = self.retention.validate() {
+            problems.push(err(&key, message));
+        }
+        if let Err((key, message)) = self.reports.validate() {
+            problems.push(err(&key, message));
+        }
+        if let Err(m) = smtp::outbound::forwarding::validate(&self.forwarding_policy()) {
+            problems.push(err("forwarding.allowed_domains", m));
+        }
         for (i, k) in self.dkim.keys.iter().enumerate() {
-            smtp::outbound::dkim::dns_txt_for_file(&k.private_key)
-                .map_err(|m| err(&format!("dkim.keys[{i}].private_key"), m))?;
+            if let Err(m) = smtp::outbound::dkim::dns_txt_for_file(&k.private_key) {
+                problems.push(err(&format!("dkim.keys[{i}].private_key"), m));
+            }
         }
         for (i, addr) in self.dns.resolvers.iter().enumerate() {
-            addr.parse::<SocketAddr>().map_err(|_| {
-                err(
+            if addr.parse::<SocketAddr>().is_err() {
+                problems.push(err(
                     &format!("dns.resolvers[{i}]"),
                     format!("{addr:?} is not IP:PORT"),
-                )
-            })?;
+                ));
+            }
         }
-        Ok(())
+    }
+}
+
+/// Keeps the problem of one check that stops at its first.
+fn note(problems: &mut Vec<ConfigError>, result: Result<(), ConfigError>) {
+    if let Err(e) = result {
+        problems.push(e);
     }
 }
 

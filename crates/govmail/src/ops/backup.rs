@@ -134,13 +134,13 @@ pub async fn backup_verify(args: BackupArgs, json: bool) -> anyhow::Result<()> {
     let report = storage::ops::verify_backup(&dir, &mut |p, d, t| bar.update(p, d, t)).await?;
     bar.finish();
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({"ok": report.is_ok(), "dir": dir.display().to_string(),
                 "started_at": manifest.started_at_utc, "report": report})
         );
     } else {
-        println!(
+        crate::outln!(
             "backup {} taken {}: database {}, {} of {} blobs ok, {} missing, {} corrupt{}{}",
             dir.display(),
             manifest.started_at_utc,
@@ -202,24 +202,24 @@ pub async fn restore(
             })?;
     bar.finish();
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
     if let Some(db) = &summary.database {
-        println!("database restored: {}", db.display())
+        crate::outln!("database restored: {}", db.display())
     }
-    println!(
+    crate::outln!(
         "{} message bodies restored ({}) under {}",
         summary.blobs,
         human_bytes(summary.bytes as i64),
         data_dir.join("blobs").display()
     );
     if let Some(hint) = &summary.pg_restore_hint {
-        println!("PostgreSQL backup: restore the database with\n  {hint}");
+        crate::outln!("PostgreSQL backup: restore the database with\n  {hint}");
     }
     if let (Some(db), Some(configured)) = (&summary.database, storage::sqlite_path(storage_url)) {
         if configured != *db {
-            println!(
+            crate::outln!(
                 "note: storage.url points at {}; start with --set server.data_dir={} \
                  --set storage.url=sqlite://{}",
                 configured.display(),

@@ -311,7 +311,7 @@ pub async fn export(store: &Store, json: bool, args: ExportArgs) -> anyhow::Resu
     if json {
         print_record(true, &summary);
     } else {
-        println!(
+        crate::outln!(
             "exported {} messages ({}) in {} folders of {} to {} ({:?})",
             summary.messages,
             human_bytes(summary.bytes as i64),

@@ -113,7 +113,7 @@ pub(crate) fn print_table<T: serde::Serialize>(
     cells: impl Fn(&T) -> Vec<String>,
 ) {
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(rows).expect("serialisable")
         );
@@ -132,7 +132,7 @@ pub(crate) fn print_table<T: serde::Serialize>(
             .enumerate()
             .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        crate::outln!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in data {
@@ -143,7 +143,7 @@ pub(crate) fn print_table<T: serde::Serialize>(
 /// Prints one record as `key: value` lines (or a JSON object).
 pub(crate) fn print_record<T: serde::Serialize>(json: bool, value: &T) {
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(value).expect("serialisable")
         );
@@ -156,7 +156,7 @@ pub(crate) fn print_record<T: serde::Serialize>(json: bool, value: &T) {
                 serde_json::Value::Null => "-".into(),
                 other => other.to_string(),
             };
-            println!("{key}: {text}");
+            crate::outln!("{key}: {text}");
         }
     }
 }

@@ -233,7 +233,7 @@ fn print_retention(json: bool, report: &RetentionReport, offset: UtcOffset) {
             },
         );
     }
-    println!(
+    crate::outln!(
         "retention: {verb} {} messages ({}) in {} folders, {} departed accounts; {} blobs {}",
         report.messages(),
         human_bytes(report.bytes()),
@@ -370,7 +370,7 @@ pub async fn purge(
         .len();
     if args.dry_run {
         if !json {
-            println!(
+            crate::outln!(
                 "purge (dry run): {} messages in {mailboxes} mailboxes would be removed",
                 matches.len()
             );
@@ -387,13 +387,13 @@ pub async fn purge(
         .await?;
     bar.finish();
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({"matched": matches.len(), "removed": removed,
                 "mailboxes": mailboxes, "ref": doc_ref, "messages": matches})
         );
     } else {
-        println!(
+        crate::outln!(
             "purge: removed {removed} of {} matching messages from {mailboxes} mailboxes (ref {doc_ref}); \
              each removal is in the audit log (govmail events --action purge.)",
             matches.len()

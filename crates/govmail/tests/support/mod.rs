@@ -72,6 +72,7 @@ impl Install {
         let mut cmd = Command::new(BIN);
         cmd.env_remove("GOVMAIL_CONFIG")
             .env_remove("RUST_LOG")
+            .arg("--no-config")
             .arg("--set")
             .arg(format!("server.data_dir={}", self.data_dir().display()));
         cmd

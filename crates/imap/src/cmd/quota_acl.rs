@@ -9,31 +9,57 @@ use crate::state::Session;
 const ALL_RIGHTS: &str = "lrswipkxtea";
 
 impl Session {
-    async fn quota_line(&mut self) -> Result<(), Done> {
-        let user = self.user().ok_or_else(|| Done::bad("Not authenticated"))?;
+    /// The QUOTA line of the account `owner` under the root name `root` (already encoded).
+    async fn quota_line(&mut self, owner: i64, root: &str) -> Result<(), Done> {
         let account = self
             .context
             .store
-            .account_ref(user.account_id)
+            .account_ref(owner)
             .await
             .map_err(|e| self.server_error(e))?;
         let used_kib = (account.used_bytes + 1023) / 1024;
+        // RFC 9208 5.1: STORAGE usage and limit in units of 1024 octets.
         if account.quota_bytes > 0 {
             self.untagged(&format!(
-                "QUOTA \"\" (STORAGE {used_kib} {})",
+                "QUOTA {root} (STORAGE {used_kib} {})",
                 account.quota_bytes / 1024
             ));
         } else {
-            self.untagged("QUOTA \"\" ()");
+            self.untagged(&format!("QUOTA {root} ()"));
         }
         Ok(())
     }
 
-    pub(crate) async fn get_quota(&mut self, root: &str) -> Done {
-        if !root.is_empty() {
-            return Done::no_with(Code::NonExistent, "No such quota root");
+    /// The quota root of a mailbox and the account it counts against: "" for the user's own
+    /// mailboxes, `Đơn vị/<ABBR>` for a unit's (the unit's quota, not the delegate's).
+    fn quota_root_of(mailbox: &crate::shared::MailboxRef) -> String {
+        if mailbox.shared() {
+            mailbox.display.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")
+        } else {
+            String::new()
         }
-        match self.quota_line().await {
+    }
+
+    pub(crate) async fn get_quota(&mut self, root: &str) -> Done {
+        let Some(user) = self.user() else {
+            return Done::bad("Not authenticated");
+        };
+        let own = user.account_id;
+        if root.is_empty() {
+            return match self.quota_line(own, "\"\"").await {
+                Ok(()) => Done::ok("GETQUOTA completed"),
+                Err(done) => done,
+            };
+        }
+        // RFC 9208 4.2: a unit's root names the unit mailbox the user can see.
+        // `root` is as the client wrote it (maybe modified UTF-7): resolve `<root>/INBOX` and
+        // accept it only when that is a unit's INBOX, i.e. `root` is exactly `Đơn vị/<ABBR>`.
+        let mailbox = match self.resolve_folder(&format!("{root}/INBOX")).await {
+            Ok(m) if m.shared() && m.display.split('/').count() == 3 => m,
+            _ => return Done::no_with(Code::NonExistent, "No such quota root"),
+        };
+        let name = self.encode_name(&Self::quota_root_of(&mailbox));
+        match self.quota_line(mailbox.owner, &name).await {
             Ok(()) => Done::ok("GETQUOTA completed"),
             Err(done) => done,
         }
@@ -45,8 +71,15 @@ impl Session {
             Err(done) => return done,
         };
         let name = self.encode_name(&mailbox.display);
-        self.untagged(&format!("QUOTAROOT {name} \"\""));
-        match self.quota_line().await {
+        let root = Self::quota_root_of(&mailbox);
+        let root_name = if root.is_empty() {
+            "\"\"".to_string()
+        } else {
+            self.encode_name(&root)
+        };
+        // RFC 9208 4.3: QUOTAROOT names the mailbox and its roots, then one QUOTA per root.
+        self.untagged(&format!("QUOTAROOT {name} {root_name}"));
+        match self.quota_line(mailbox.owner, &root_name).await {
             Ok(()) => Done::ok("GETQUOTAROOT completed"),
             Err(done) => done,
         }

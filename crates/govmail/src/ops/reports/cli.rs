@@ -156,7 +156,7 @@ pub async fn report(
             std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("report written to {}", path.display());
         }
-        None => print!("{text}"),
+        None => crate::out!("{text}"),
     }
     Ok(())
 }
