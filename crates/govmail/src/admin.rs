@@ -144,7 +144,32 @@ pub enum GroupCmd {
     List,
 }
 
-pub async fn domain(store: &Store, out: &Output, cmd: DomainCmd) -> anyhow::Result<()> {
+/// Why postmaster@/abuse@/dmarc@ would not be delivered (`server.admin_group` unset or not a
+/// hosted address), as one line for the admin; None when they reach the group.
+pub(crate) async fn role_address_problem(
+    store: &Store,
+    admin_group: &str,
+) -> anyhow::Result<Option<String>> {
+    let admin_group = admin_group.trim();
+    if admin_group.is_empty() {
+        return Ok(Some(
+            "server.admin_group is not set: postmaster@, abuse@ and dmarc@ of the hosted domains answer 550 (RFC 5321 4.5.1, RFC 2142)".into(),
+        ));
+    }
+    if matches!(store.resolve(admin_group).await?, storage::Resolved::Unknown) {
+        return Ok(Some(format!(
+            "server.admin_group {admin_group} does not exist: create it (govmail group add {admin_group} --name ...) so postmaster@, abuse@ and dmarc@ reach it"
+        )));
+    }
+    Ok(None)
+}
+
+pub async fn domain(
+    store: &Store,
+    config: &Config,
+    out: &Output,
+    cmd: DomainCmd,
+) -> anyhow::Result<()> {
     match cmd {
         DomainCmd::Add { name, naming } => {
             policy::naming::NamingRule::parse(&naming)
@@ -160,6 +185,9 @@ pub async fn domain(store: &Store, out: &Output, cmd: DomainCmd) -> anyhow::Resu
                 )
                 .await?;
             out.record(&domain);
+            if let Some(problem) = role_address_problem(store, &config.server.admin_group).await? {
+                eprintln!("warning: {problem}");
+            }
         }
         DomainCmd::List => {
             let domains = store.list_domains().await?;

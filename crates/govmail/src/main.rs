@@ -197,7 +197,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             let out = output::Output { json: cli.json };
             match command {
-                Command::Domain(cmd) => admin::domain(&store, &out, cmd).await,
+                Command::Domain(cmd) => admin::domain(&store, &config, &out, cmd).await,
                 Command::Unit(cmd) => admin::unit(&store, &config, &out, cmd).await,
                 Command::User(cmd) => admin::user(&store, &config, &out, cmd).await,
                 Command::Alias(cmd) => admin::alias(&store, &out, cmd).await,

@@ -119,6 +119,9 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
         auth_max_failures: config.smtp.auth_max_failures,
         auth_lock: Duration::from_secs(config.smtp.auth_lock_secs),
         forwarding: config.forwarding_policy(),
+        role_target: Some(config.server.admin_group.trim())
+            .filter(|a| !a.is_empty())
+            .map(str::to_string),
     }
 }
 
@@ -262,6 +265,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let smtp_shutdown = smtp.shutdown_handle();
     let smtp_task = tokio::spawn(smtp.run());
     tracing::info!(hostname = %config.server.hostname, backend = store.backend_name(), "govmail serving");
+    match crate::admin::role_address_problem(&store, &config.server.admin_group).await {
+        Ok(Some(problem)) => tracing::warn!("{problem}"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "checking server.admin_group"),
+    }
     println!("govmail serving (pid {})", std::process::id());
     shutdown_signal().await;
     tracing::info!("shutting down");

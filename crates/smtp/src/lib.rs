@@ -64,7 +64,14 @@ pub struct Settings {
     pub auth_lock: Duration,
     /// Which forward rules may send mail outside the hosted domains (BD-11, KT-9).
     pub forwarding: outbound::forwarding::ForwardingPolicy,
+    /// Where the role addresses ([`ROLE_LOCALS`]) of every hosted domain go when no account,
+    /// alias or group of that name exists: the IT centre's group (`server.admin_group`).
+    pub role_target: Option<String>,
 }
+
+/// Local parts that exist at every hosted domain: `postmaster` (RFC 5321 4.5.1: MUST),
+/// `abuse` (RFC 2142 2), and the DMARC report address `govmail dns` publishes.
+pub const ROLE_LOCALS: [&str; 3] = ["postmaster", "abuse", outbound::records::DMARC_RUA_LOCAL];
 
 impl Settings {
     /// Defaults suitable for tests.
@@ -97,6 +104,7 @@ impl Settings {
             auth_max_failures: 5,
             auth_lock: Duration::from_secs(300),
             forwarding: Default::default(),
+            role_target: None,
         }
     }
 }

@@ -402,6 +402,64 @@ async fn bare_postmaster_is_accepted_in_any_case() {
     }
 }
 
+/// Issue 17 item 3: `postmaster@` (RFC 5321 4.5.1: "MUST support" it for every domain it
+/// accepts mail for), `abuse@` (RFC 2142 2) and the DMARC report address `govmail dns`
+/// publishes (`rua=mailto:dmarc@DOMAIN`) exist at every hosted domain and reach the admin
+/// group, from any sender (the group's own policy is for internal posting, not role mail).
+/// An address defined under that name keeps precedence; other unknown names stay 550
+/// (RFC 5321 3.6.2/4.2.2: 550 mailbox unavailable).
+#[tokio::test]
+async fn role_addresses_of_every_domain_reach_the_admin_group() {
+    let _shared = MEMORY_MEASUREMENT.read().await;
+    const ADMINS: &str = "quantri@kontum.gov.vn";
+    let server = start_with(|s| s.role_target = Some(ADMINS.into()), None).await;
+    server.store.add_domain("binhduong.gov.vn", "free").await.unwrap();
+    server.store.add_group(ADMINS, "Quản trị", "members").await.unwrap();
+    server.store.add_group_member(ADMINS, USER_B).await.unwrap();
+    // An explicitly defined abuse@ at the first domain wins.
+    server
+        .store
+        .add_alias(&format!("abuse@{DOMAIN}"), USER_A, None)
+        .await
+        .unwrap();
+    let dmarc_rua = smtp::outbound::records::RecordsInput::new("binhduong.gov.vn", "mx")
+        .dmarc_rua;
+    let mut c = Client::connect(server.mx).await;
+    c.cmd("EHLO client.example.org", "250").await;
+    let mut to_admins = 0;
+    for rcpt in [
+        format!("postmaster@{DOMAIN}"),
+        format!("dmarc@{DOMAIN}"),
+        "Postmaster@binhduong.gov.vn".to_string(),
+        "ABUSE@binhduong.gov.vn".to_string(),
+        dmarc_rua,
+    ] {
+        c.cmd("MAIL FROM:<reporter@example.org>", "250").await;
+        c.cmd(&format!("RCPT TO:<{rcpt}>"), "250").await;
+        let reply = data(
+            &mut c,
+            &message("reporter@example.org", &rcpt, "Báo cáo lạm dụng", "x"),
+        )
+        .await;
+        assert!(reply.starts_with("250"), "{rcpt}: {reply}");
+        to_admins += 1;
+        assert_eq!(
+            server.inbox(server.account_b).await.len(),
+            to_admins,
+            "<{rcpt}> reaches the admin group"
+        );
+    }
+    c.cmd("MAIL FROM:<reporter@example.org>", "250").await;
+    c.cmd(&format!("RCPT TO:<abuse@{DOMAIN}>"), "250").await;
+    let reply = data(&mut c, &message("reporter@example.org", "abuse", "alias", "x")).await;
+    assert!(reply.starts_with("250"), "{reply}");
+    assert_eq!(server.inbox(server.account_a).await.len(), 1);
+    assert_eq!(server.inbox(server.account_b).await.len(), to_admins);
+    c.cmd("MAIL FROM:<reporter@example.org>", "250").await;
+    c.cmd(&format!("RCPT TO:<webmaster@{DOMAIN}>"), "550 5.1.1")
+        .await;
+}
+
 /// MX lookups with the database failing answer 451 4.3.0 (RFC 5321 4.2.5: the sender keeps the
 /// mail and retries), never a 5xx nor a wrong 250.
 ///

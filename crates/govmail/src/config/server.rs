@@ -14,6 +14,9 @@ pub struct Server {
     /// "text" or "json".
     pub log_format: String,
     pub log_level: String,
+    /// The IT centre's group (or account): postmaster@, abuse@ and dmarc@ of every hosted
+    /// domain reach it unless an address of that name exists.
+    pub admin_group: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,6 +62,7 @@ impl Default for Server {
             data_dir: PathBuf::from("./data"),
             log_format: "text".into(),
             log_level: "info".into(),
+            admin_group: String::new(),
         }
     }
 }

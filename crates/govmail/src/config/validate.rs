@@ -23,6 +23,13 @@ impl Config {
                 "must be a host name, e.g. mail.kontum.gov.vn",
             ));
         }
+        let admin_group = self.server.admin_group.trim();
+        if !admin_group.is_empty() && policy::mailflow::parse_mailbox(admin_group).is_err() {
+            problems.push(err(
+                "server.admin_group",
+                format!("{admin_group:?} is not an address, e.g. quantri@kontum.gov.vn"),
+            ));
+        }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             problems.push(err("server.log_format", "must be \"text\" or \"json\""));
         }

@@ -9,6 +9,14 @@ use crate::session::{Next, Receive, Recipient, RecipientTarget, Session, Transac
 use policy::mailflow::{parse_mailbox, AddressProblem};
 use storage::{AccountStatus, Resolved};
 
+/// A role address's local part ([`crate::ROLE_LOCALS`]), in any case (RFC 5321 4.5.1:
+/// "postmaster" is case-insensitive).
+fn is_role_local(local: &str) -> bool {
+    crate::ROLE_LOCALS
+        .iter()
+        .any(|role| local.eq_ignore_ascii_case(role))
+}
+
 fn notify_text(flags: u64) -> Option<String> {
     let mut parts = vec![];
     if flags & smtp_proto::RCPT_NOTIFY_NEVER != 0 {
@@ -239,6 +247,36 @@ impl Session {
             return Next::Continue;
         }
         let resolved = match store.resolve(&mailbox.key()).await {
+            // RFC 5321 4.5.1, RFC 2142 2: postmaster, abuse (and the DMARC report address)
+            // exist at every hosted domain; unless defined, they reach the admin group.
+            Ok(Resolved::Unknown) if is_role_local(&mailbox.local) => {
+                match &self.context.settings.role_target {
+                    Some(target) => match store.resolve(target).await {
+                        Ok(Resolved::Unknown) => {
+                            tracing::warn!(session = %self.id, %target, "server.admin_group is not a hosted address");
+                            Resolved::Unknown
+                        }
+                        // The IT centre's group takes role mail from anyone.
+                        Ok(Resolved::Group {
+                            group_id, members, ..
+                        }) => Resolved::Group {
+                            group_id,
+                            send_policy: "anyone".into(),
+                            members,
+                        },
+                        Ok(other) => other,
+                        Err(e) => {
+                            tracing::warn!(session = %self.id, error = %e, "recipient lookup failed");
+                            storage_fault(&e, "Temporary lookup failure").encode(out);
+                            return Next::Continue;
+                        }
+                    },
+                    None => {
+                        tracing::warn!(session = %self.id, %address, "role address without server.admin_group");
+                        Resolved::Unknown
+                    }
+                }
+            }
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "recipient lookup failed");

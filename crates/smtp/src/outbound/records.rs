@@ -32,12 +32,16 @@ pub struct RecordsInput {
     pub imaps_port: Option<u16>,
 }
 
+/// The local part of the DMARC aggregate report address `govmail dns` publishes (`rua=`);
+/// it exists at every hosted domain (see [`crate::ROLE_LOCALS`]).
+pub const DMARC_RUA_LOCAL: &str = "dmarc";
+
 impl RecordsInput {
     /// Standard ports, DMARC quarantine with reports to `dmarc@domain`.
     pub fn new(domain: &str, hostname: &str) -> RecordsInput {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
         RecordsInput {
-            dmarc_rua: format!("dmarc@{domain}"),
+            dmarc_rua: format!("{DMARC_RUA_LOCAL}@{domain}"),
             domain,
             hostname: hostname.trim().trim_end_matches('.').to_ascii_lowercase(),
             dkim: None,
