@@ -156,7 +156,10 @@ pub(crate) async fn role_address_problem(
             "server.admin_group is not set: postmaster@, abuse@ and dmarc@ of the hosted domains answer 550 (RFC 5321 4.5.1, RFC 2142)".into(),
         ));
     }
-    if matches!(store.resolve(admin_group).await?, storage::Resolved::Unknown) {
+    if matches!(
+        store.resolve(admin_group).await?,
+        storage::Resolved::Unknown
+    ) {
         return Ok(Some(format!(
             "server.admin_group {admin_group} does not exist: create it (govmail group add {admin_group} --name ...) so postmaster@, abuse@ and dmarc@ reach it"
         )));
@@ -283,6 +286,16 @@ fn read_password_stdin() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// The PHC: light argon2id for a generated initial password, the full cost for one a person
+/// chose (see `policy::password::hash_initial`).
+fn hash_for(password: &str, generated: bool) -> anyhow::Result<String> {
+    Ok(if generated {
+        policy::password::hash_initial(password)?
+    } else {
+        policy::password::hash(password)?
+    })
+}
+
 /// The password to set: from stdin (checked against the length rule) or generated.
 fn new_password(config: &Config, from_stdin: bool) -> anyhow::Result<(String, bool)> {
     if from_stdin {
@@ -332,7 +345,7 @@ pub async fn user(
                 }
             };
             let (password, generated) = new_password(config, password_stdin)?;
-            let phc = policy::password::hash(&password)?;
+            let phc = hash_for(&password, generated)?;
             let person = store
                 .add_person(&NewPerson {
                     full_name: name.trim().to_string(),
@@ -443,7 +456,7 @@ pub async fn user(
         } => {
             let (password, generated) = new_password(config, password_stdin)?;
             store
-                .set_password(&address, &policy::password::hash(&password)?, generated)
+                .set_password(&address, &hash_for(&password, generated)?, generated)
                 .await?;
             store
                 .log_event(

@@ -10,6 +10,7 @@ mod addresses;
 mod admin;
 mod admin_queue;
 mod config;
+mod directory;
 mod http;
 mod ops;
 mod output;
@@ -83,7 +84,7 @@ enum Command {
     Dns { domain: String },
     /// The electronic directory: bulk import and export (CSV).
     #[command(subcommand)]
-    Directory(staff::DirectoryCmd),
+    Directory(directory::DirectoryCmd),
     /// Compliance (KT-11) and usage (KT-12) reports: CSV, JSON or a self-contained HTML page.
     #[command(subcommand)]
     Report(ops::ReportCmd),
@@ -202,7 +203,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::User(cmd) => admin::user(&store, &config, &out, cmd).await,
                 Command::Alias(cmd) => admin::alias(&store, &out, cmd).await,
                 Command::Group(cmd) => admin::group(&store, &out, cmd).await,
-                Command::Directory(cmd) => staff::directory(&store, &config, &out, cmd).await,
+                Command::Directory(cmd) => directory::directory(&store, &config, &out, cmd).await,
                 Command::Report(cmd) => ops::report(&store, &config.reports, cli.json, cmd).await,
                 Command::Retention(cmd) => {
                     ops::retention(&store, &config.retention, &config.reports, cli.json, cmd).await

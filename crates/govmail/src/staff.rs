@@ -1,9 +1,7 @@
 //! The staff lifecycle and unit mailboxes (BD-8, BD-10, KT-6, KT-8), each change recorded in
 //! the audit log with the written decision or request number (`--ref`, KT-5.2).
 
-use std::io::Write;
-
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
 use serde::Serialize;
 use storage::{NewPerson, Store};
@@ -12,7 +10,6 @@ use crate::addresses::generated_address;
 use crate::config::Config;
 use crate::ops::require_ref;
 use crate::output::Output;
-use crate::text::csv_field;
 
 #[derive(Subcommand, Debug)]
 pub enum UserLifecycle {
@@ -96,21 +93,6 @@ pub enum UnitMailbox {
     },
 }
 
-#[derive(Subcommand, Debug)]
-pub enum DirectoryCmd {
-    /// Bulk hire from CSV with the columns name,unit,position,phone (a header line is allowed).
-    Import {
-        file: std::path::PathBuf,
-        #[arg(long)]
-        dry_run: bool,
-        /// Decision number recorded for every hire.
-        #[arg(long = "ref", default_value = "import")]
-        doc_ref: String,
-    },
-    /// Every person as CSV: address,name,unit,position,phone,status.
-    Export,
-}
-
 /// `read` → lrs, `handle` → lrswite (RFC 4314), `send` → the send right.
 pub fn parse_rights(spec: &str) -> anyhow::Result<(String, bool)> {
     let mut rights = String::new();
@@ -168,7 +150,7 @@ async fn hire_one(
             unit_abbrev: Some(unit.abbrev.clone()),
             position: position.to_string(),
             phone: phone.to_string(),
-            password_phc: policy::password::hash(&password)?,
+            password_phc: policy::password::hash_initial(&password)?,
             must_change_password: true,
             quota_bytes: config.accounts.default_quota_mb * 1024 * 1024,
         })
@@ -260,7 +242,7 @@ pub async fn user(
             require_ref(&doc_ref)?;
             let password = policy::password::generate();
             store
-                .set_password(&address, &policy::password::hash(&password)?, true)
+                .set_password(&address, &policy::password::hash_initial(&password)?, true)
                 .await?;
             store
                 .log_event(
@@ -378,120 +360,6 @@ pub async fn unit(store: &Store, out: &Output, cmd: UnitMailbox) -> anyhow::Resu
     Ok(())
 }
 
-/// Splits one CSV line (RFC 4180 quotes).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = vec![];
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(std::mem::take(&mut field)),
-            (c, _) => field.push(c),
-        }
-    }
-    fields.push(field);
-    fields.into_iter().map(|f| f.trim().to_string()).collect()
-}
-
-pub async fn directory(
-    store: &Store,
-    config: &Config,
-    out: &Output,
-    cmd: DirectoryCmd,
-) -> anyhow::Result<()> {
-    match cmd {
-        DirectoryCmd::Import {
-            file,
-            dry_run,
-            doc_ref,
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let rows: Vec<Vec<String>> = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(csv_fields)
-                .filter(|f| !f[0].eq_ignore_ascii_case("name"))
-                .collect();
-            let total = rows.len();
-            let mut results = vec![];
-            for (i, row) in rows.iter().enumerate() {
-                let (name, unit) = (
-                    row.first().cloned().unwrap_or_default(),
-                    row.get(1).cloned().unwrap_or_default(),
-                );
-                let position = row.get(2).cloned().unwrap_or_default();
-                let phone = row.get(3).cloned().unwrap_or_default();
-                if name.is_empty() || unit.is_empty() {
-                    bail!("line {}: name and unit are required", i + 1);
-                }
-                if dry_run {
-                    let u = store.unit(&unit).await?;
-                    let address = generated_address(store, &name, &u).await?;
-                    results.push(serde_json::json!({"name": name, "unit": u.abbrev, "address": address, "action": "would hire"}));
-                } else {
-                    let hired =
-                        hire_one(store, config, &name, &unit, &position, &phone, &doc_ref).await?;
-                    results.push(serde_json::to_value(&hired)?);
-                }
-                if !out.json {
-                    // A progress bar on stderr, so stdout stays the result.
-                    let width = 30;
-                    let done = (i + 1) * width / total.max(1);
-                    eprint!(
-                        "\r[{}{}] {}/{}",
-                        "#".repeat(done),
-                        " ".repeat(width - done),
-                        i + 1,
-                        total
-                    );
-                    let _ = std::io::stderr().flush();
-                }
-            }
-            if !out.json {
-                eprintln!();
-            }
-            out.table(
-                &["NAME", "UNIT", "ADDRESS", "INITIAL PASSWORD / ACTION"],
-                &results,
-                |r| {
-                    vec![
-                        r["name"].as_str().unwrap_or("").to_string(),
-                        r["unit"].as_str().unwrap_or("").to_string(),
-                        r["address"].as_str().unwrap_or("").to_string(),
-                        r.get("initial_password")
-                            .or(r.get("action"))
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("")
-                            .to_string(),
-                    ]
-                },
-            );
-        }
-        DirectoryCmd::Export => {
-            crate::outln!("address,name,unit,position,phone,status");
-            for p in store.list_persons(None).await? {
-                crate::outln!(
-                    "{},{},{},{},{},{}",
-                    csv_field(&p.address),
-                    csv_field(&p.full_name),
-                    csv_field(p.unit.as_deref().unwrap_or("")),
-                    csv_field(&p.position),
-                    csv_field(&p.phone),
-                    p.status.as_str()
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,10 +372,5 @@ mod tests {
             ("lrswite".to_string(), true)
         );
         assert!(parse_rights("admin").is_err());
-        assert_eq!(
-            csv_fields("\"Nguyễn Văn An\",STTTT,\"Chuyên viên, phòng A\","),
-            vec!["Nguyễn Văn An", "STTTT", "Chuyên viên, phòng A", ""]
-        );
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
     }
 }

@@ -65,8 +65,7 @@ impl Install {
     /// `govmail --set server.data_dir=... [--set storage.url=...] ARGS...`
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.env_remove("GOVMAIL_CONFIG")
-            .env_remove("RUST_LOG");
+        cmd.env_remove("GOVMAIL_CONFIG").env_remove("RUST_LOG");
         if !args.contains(&"--config") {
             cmd.arg("--no-config");
         }
@@ -792,11 +791,19 @@ fn check_config_lists_every_mistake() {
         ),
     )
     .unwrap();
-    let out = inst.run(&["--config", config.to_str().unwrap(), "check-config"], None);
+    let out = inst.run(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    for key in ["hostnam", "listen.imap", "listen.smtp[0]", "smtp.max_recipients"] {
+    for key in [
+        "hostnam",
+        "listen.imap",
+        "listen.smtp[0]",
+        "smtp.max_recipients",
+    ] {
         assert_eq!(
             lines.iter().filter(|l| l.contains(key)).count(),
             1,
@@ -889,7 +896,15 @@ fn closed_pipe_ends_quietly() {
     inst.ok(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
     inst.ok(&["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME]);
     inst.ok_stdin(
-        &["user", "add", "--name", NAME, "--unit", "STTTT", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "--name",
+            NAME,
+            "--unit",
+            "STTTT",
+            "--password-stdin",
+        ],
         Some("a-strong-password-1\n"),
     );
     for args in [
@@ -953,6 +968,187 @@ fn closed_pipe_ends_quietly() {
         "{stdout} {stderr}"
     );
     assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// Issue 17 item 2: a file with bad rows imports nothing — not the good rows before them —
+/// and every problem names its line and column (file:line:column); a quoted field running over
+/// two lines (RFC 4180 2.6) keeps the later line numbers right. No progress bar when stderr
+/// is not a terminal (item 5).
+#[test]
+fn directory_import_reports_every_problem_and_imports_nothing() {
+    let inst = Install::sqlite();
+    inst.ok(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
+    inst.ok(&["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME]);
+    let csv = inst.tmp.path().join("nhân sự.csv");
+    std::fs::write(
+        &csv,
+        "name,unit,position,phone\n\
+         Nguyễn Văn An,STTTT,\"Chuyên viên,\nphòng A\",0260\n\
+         Trần Thị Bình,XYZ,,\n\
+         ,STTTT,,\n\
+         Lê Văn Cường,STTTT,a,b,c\n\
+         Phạm Thị Dung,STTTT,,\n",
+    )
+    .unwrap();
+    let out = inst.run(
+        &[
+            "directory",
+            "import",
+            csv.to_str().unwrap(),
+            "--ref",
+            "1/QĐ",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = csv.display().to_string();
+    // Line 2 holds a field that ends on line 3, so the unknown unit is on line 4.
+    for (line, column, what) in [
+        (4, 15, "unit (2): no unit \"XYZ\""),
+        (5, 1, "name (1): the name is empty"),
+        (6, 24, "extra (5)"),
+    ] {
+        let prefix = format!("{file}:{line}:{column}: {what}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&prefix)),
+            "{prefix:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains("[#"),
+        "progress bar: {stderr}"
+    );
+    assert!(inst
+        .json(&["user", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(inst
+        .json(&["events", "--action", "user.", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // --dry-run finds the same problems.
+    let out = inst.run(
+        &["directory", "import", csv.to_str().unwrap(), "--dry-run"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), stderr);
+    // Not UTF-8: the line is named.
+    let latin1 = inst.tmp.path().join("latin1.csv");
+    std::fs::write(&latin1, b"a,STTTT\nNguy\xe9n,STTTT\n").unwrap();
+    let (_, line) = inst.fails(&["directory", "import", latin1.to_str().unwrap()], None);
+    assert!(line.contains("latin1.csv:2: not UTF-8"), "{line}");
+}
+
+/// Issue 17 item 2: `--dry-run` prints exactly what the real run then does — the same rows,
+/// lines and addresses, names repeated in the file numbered as the real import numbers them
+/// (KT-4: a second "Nguyễn Văn An" of STTTT is nvan2.stttt), after an address already taken.
+#[test]
+fn directory_import_dry_run_matches_the_real_run() {
+    let inst = Install::sqlite();
+    inst.ok(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
+    inst.ok(&["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME]);
+    inst.ok(&[
+        "unit",
+        "add",
+        "--abbrev",
+        "VPUB",
+        "--name",
+        "Văn phòng UBND",
+    ]);
+    inst.ok_stdin(
+        &[
+            "user",
+            "add",
+            "--name",
+            "Nguyễn Văn An",
+            "--unit",
+            "STTTT",
+            "--password-stdin",
+        ],
+        Some("a-strong-password-1\n"),
+    );
+    let csv = inst.tmp.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "Nguyễn Văn An,STTTT,,\nNguyễn Văn An,stttt,,\nNguyễn Văn An,VPUB,,\n\nTrần Thị Bình,STTTT,,\n",
+    )
+    .unwrap();
+    let path = csv.to_str().unwrap();
+    let dry = inst.json(&["directory", "import", path, "--dry-run", "--json"]);
+    let rows = |v: &serde_json::Value| -> Vec<(u64, String, String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["line"].as_u64().unwrap(),
+                    r["name"].as_str().unwrap().to_string(),
+                    r["unit"].as_str().unwrap().to_string(),
+                    r["address"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let expected = vec![
+        (
+            1,
+            "Nguyễn Văn An".into(),
+            "STTTT".into(),
+            "nvan2.stttt@kontum.gov.vn".into(),
+        ),
+        (
+            2,
+            "Nguyễn Văn An".into(),
+            "STTTT".into(),
+            "nvan3.stttt@kontum.gov.vn".into(),
+        ),
+        (
+            3,
+            "Nguyễn Văn An".into(),
+            "VPUB".into(),
+            "nvan.vpub@kontum.gov.vn".into(),
+        ),
+        (
+            5,
+            "Trần Thị Bình".into(),
+            "STTTT".into(),
+            "ttbinh.stttt@kontum.gov.vn".into(),
+        ),
+    ];
+    assert_eq!(rows(&dry), expected);
+    assert!(dry
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["action"] == "would hire"));
+    assert_eq!(
+        inst.json(&["user", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let real = inst.json(&["directory", "import", path, "--json", "--ref", "1/QĐ"]);
+    assert_eq!(rows(&real), expected);
+    for row in real.as_array().unwrap() {
+        let address = row["address"].as_str().unwrap();
+        let shown = inst.json(&["user", "show", address, "--json"]);
+        assert_eq!(shown["must_change_password"], true, "{address}");
+        assert!(row["initial_password"].as_str().unwrap().len() >= 16);
+    }
+    let hires = inst.json(&["events", "--action", "user.hire", "--json"]);
+    assert_eq!(hires.as_array().unwrap().len(), 4);
+    assert!(hires
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["doc_ref"] == "1/QĐ"));
 }
 
 // ------------------------------------------------------------------ kill -9

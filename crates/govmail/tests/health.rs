@@ -112,7 +112,8 @@ fn readyz_metrics_and_autoconfig() {
     ];
     let setup = |args: &[&str]| {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--no-config").arg("--set")
+        cmd.arg("--no-config")
+            .arg("--set")
             .arg(format!("server.data_dir={}", data.display()));
         let out = cmd.args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {out:?}");

@@ -93,7 +93,8 @@ async fn delivery_interrupted_by_sigkill_completes_after_restart() {
     let data = tmp.path().join("data");
     let cli = |args: &[&str], stdin: Option<&str>| {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--no-config").arg("--set")
+        cmd.arg("--no-config")
+            .arg("--set")
             .arg(format!("server.data_dir={}", data.display()))
             .args(args)
             .stdin(Stdio::piped())

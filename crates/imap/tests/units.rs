@@ -151,8 +151,16 @@ async fn getquotaroot_on_a_unit_folder_reports_the_units_quota() {
         .delegate("STTTT", USER_A, storage::RIGHTS_READ, false)
         .await
         .unwrap();
-    server.store.set_quota(UNIT, 10 * 1024 * 1024).await.unwrap();
-    server.store.set_quota(USER_A, 3 * 1024 * 1024).await.unwrap();
+    server
+        .store
+        .set_quota(UNIT, 10 * 1024 * 1024)
+        .await
+        .unwrap();
+    server
+        .store
+        .set_quota(USER_A, 3 * 1024 * 1024)
+        .await
+        .unwrap();
     let unit = server.store.account_ref(unit_account).await.unwrap();
     assert!(unit.used_bytes > 0);
     let unit_used_kib = (unit.used_bytes + 1023) / 1024;
@@ -176,7 +184,8 @@ async fn getquotaroot_on_a_unit_folder_reports_the_units_quota() {
     let own = a.ok("GETQUOTAROOT INBOX").await;
     assert_eq!(own[0], "* QUOTAROOT \"INBOX\" \"\"");
     assert!(own[1].ends_with(" 3072)"), "{own:?}");
-    a.fails("GETQUOTA \"Đơn vị/VPUB\"", "NO [NONEXISTENT]").await;
+    a.fails("GETQUOTA \"Đơn vị/VPUB\"", "NO [NONEXISTENT]")
+        .await;
     a.fails("GETQUOTA \"Đơn vị/STTTT/INBOX\"", "NO [NONEXISTENT]")
         .await;
 }

@@ -180,6 +180,20 @@ pub fn check_strength(password: &str, min_len: usize) -> Result<(), PasswordErro
     Ok(())
 }
 
+/// The PHC of an initial password made by [`generate`] (16 characters of 57: 93 bits of
+/// entropy), which the person must change at first use (KT-7.1). argon2id's cost protects
+/// guessable, human-chosen passwords; no amount of guessing reaches a 93-bit random one, so
+/// these use light parameters (1 MiB, one pass: about a millisecond instead of tens) and a
+/// bulk import of thousands of people does not spend minutes hashing. Still argon2id PHC,
+/// checked by [`verify`] like any other.
+pub fn hash_initial(password: &str) -> Result<String, PasswordError> {
+    let params = Params::new(1024, 1, 1, None).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
 /// A random initial password: 16 characters from an alphabet without look-alikes
 /// (no 0/O, 1/l/I), easy to read aloud or copy from a printed handover note.
 pub fn generate() -> String {
@@ -193,6 +207,15 @@ pub fn generate() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initial_password_hash_is_argon2id_and_verifies() {
+        let password = generate();
+        let phc = hash_initial(&password).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
+        assert!(verify(&password, &phc));
+        assert!(!verify("something-else-1", &phc));
+    }
 
     #[test]
     fn hash_is_argon2id_and_verifies() {

@@ -413,8 +413,16 @@ async fn role_addresses_of_every_domain_reach_the_admin_group() {
     let _shared = MEMORY_MEASUREMENT.read().await;
     const ADMINS: &str = "quantri@kontum.gov.vn";
     let server = start_with(|s| s.role_target = Some(ADMINS.into()), None).await;
-    server.store.add_domain("binhduong.gov.vn", "free").await.unwrap();
-    server.store.add_group(ADMINS, "Quản trị", "members").await.unwrap();
+    server
+        .store
+        .add_domain("binhduong.gov.vn", "free")
+        .await
+        .unwrap();
+    server
+        .store
+        .add_group(ADMINS, "Quản trị", "members")
+        .await
+        .unwrap();
     server.store.add_group_member(ADMINS, USER_B).await.unwrap();
     // An explicitly defined abuse@ at the first domain wins.
     server
@@ -422,8 +430,7 @@ async fn role_addresses_of_every_domain_reach_the_admin_group() {
         .add_alias(&format!("abuse@{DOMAIN}"), USER_A, None)
         .await
         .unwrap();
-    let dmarc_rua = smtp::outbound::records::RecordsInput::new("binhduong.gov.vn", "mx")
-        .dmarc_rua;
+    let dmarc_rua = smtp::outbound::records::RecordsInput::new("binhduong.gov.vn", "mx").dmarc_rua;
     let mut c = Client::connect(server.mx).await;
     c.cmd("EHLO client.example.org", "250").await;
     let mut to_admins = 0;
@@ -451,7 +458,11 @@ async fn role_addresses_of_every_domain_reach_the_admin_group() {
     }
     c.cmd("MAIL FROM:<reporter@example.org>", "250").await;
     c.cmd(&format!("RCPT TO:<abuse@{DOMAIN}>"), "250").await;
-    let reply = data(&mut c, &message("reporter@example.org", "abuse", "alias", "x")).await;
+    let reply = data(
+        &mut c,
+        &message("reporter@example.org", "abuse", "alias", "x"),
+    )
+    .await;
     assert!(reply.starts_with("250"), "{reply}");
     assert_eq!(server.inbox(server.account_a).await.len(), 1);
     assert_eq!(server.inbox(server.account_b).await.len(), to_admins);

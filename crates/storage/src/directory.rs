@@ -281,7 +281,7 @@ impl Store {
             })
     }
 
-    async fn insert_account_in(
+    pub(crate) async fn insert_account_in(
         tx: &mut Tx,
         kind: &str,
         address: &str,
@@ -593,7 +593,7 @@ impl Store {
         Ok(())
     }
 
-    async fn set_credential_in(tx: &mut Tx, account_id: i64, phc: &str) -> Result<()> {
+    pub(crate) async fn set_credential_in(tx: &mut Tx, account_id: i64, phc: &str) -> Result<()> {
         if !phc.starts_with("$argon2id$") {
             return Err(Error::Invalid(
                 "only argon2id PHC strings are stored".into(),

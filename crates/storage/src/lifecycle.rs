@@ -12,6 +12,23 @@ use crate::{normalize_address, now, Error, Person, Result, Store};
 
 use crate::Tx;
 
+/// One hire of a bulk import (`govmail directory import`): the person (address already
+/// chosen) and the detail of its `user.hire` event.
+#[derive(Debug, Clone)]
+pub struct BulkHire {
+    pub person: crate::NewPerson,
+    pub detail: serde_json::Value,
+}
+
+/// A bulk import that was rolled back: which hire (index into the list) failed, or None for
+/// the transaction itself, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct BulkHireError {
+    pub index: Option<usize>,
+    pub error: Error,
+}
+
 /// RFC 4314 rights for each delegation level (KT-8 written authorisation).
 pub const RIGHTS_READ: &str = "lrs";
 pub const RIGHTS_HANDLE: &str = "lrswite";
@@ -32,6 +49,85 @@ pub struct Grant {
 }
 
 impl Store {
+    /// Adds every person, each with its `user.hire` event, in one transaction: all of them or,
+    /// on the first failure, none. Returns the account ids in order.
+    pub async fn hire_all(
+        &self,
+        hires: &[BulkHire],
+        actor: &str,
+        doc_ref: &str,
+    ) -> std::result::Result<Vec<i64>, BulkHireError> {
+        let fail = |index: usize| {
+            move |error: Error| BulkHireError {
+                index: Some(index),
+                error,
+            }
+        };
+        let whole = |error: Error| BulkHireError { index: None, error };
+        let mut unit_ids: std::collections::HashMap<String, i64> = Default::default();
+        for (index, hire) in hires.iter().enumerate() {
+            if let Some(abbrev) = &hire.person.unit_abbrev {
+                if !unit_ids.contains_key(abbrev) {
+                    let unit = self.unit(abbrev).await.map_err(fail(index))?;
+                    unit_ids.insert(abbrev.clone(), unit.id);
+                }
+            }
+        }
+        let mut tx = self.begin_write().await.map_err(whole)?;
+        let mut ids = Vec::with_capacity(hires.len());
+        for (index, hire) in hires.iter().enumerate() {
+            let new = &hire.person;
+            let address = normalize_address(&new.address);
+            if new.full_name.trim().is_empty() {
+                return Err(fail(index)(Error::Invalid("person name is empty".into())));
+            }
+            let account_id = Self::insert_account_in(
+                &mut tx,
+                "person",
+                &address,
+                &new.full_name,
+                new.must_change_password,
+                new.quota_bytes,
+            )
+            .await
+            .map_err(fail(index))?;
+            let unit_id = new
+                .unit_abbrev
+                .as_ref()
+                .and_then(|a| unit_ids.get(a).copied());
+            sqlx::query(
+                "INSERT INTO persons (account_id, full_name, job_position, unit_id, phone) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(account_id)
+            .bind(new.full_name.clone())
+            .bind(new.position.clone())
+            .bind(unit_id)
+            .bind(new.phone.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail(index)(e.into()))?;
+            Self::set_credential_in(&mut tx, account_id, &new.password_phc)
+                .await
+                .map_err(fail(index))?;
+            crate::events::EventRow::new(
+                now(),
+                actor,
+                crate::Action::UserHire,
+                &address,
+                doc_ref,
+                &hire.detail,
+            )
+            .insert()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| fail(index)(e.into()))?;
+            ids.push(account_id);
+        }
+        tx.commit().await.map_err(|e| whole(e.into()))?;
+        Ok(ids)
+    }
+
     async fn account_id_in(tx: &mut Tx, address: &str) -> Result<i64> {
         sqlx::query_scalar(
             "SELECT account_id FROM addresses WHERE address = $1 AND account_id IS NOT NULL",

@@ -1666,3 +1666,72 @@ async fn mailbox_operations_on_both_backends() {
     })
     .await;
 }
+
+/// Issue 17 item 2: `hire_all` is one transaction. A failing hire (here the third repeats the
+/// first's address) leaves no person, address, folder or event of the batch behind, and names
+/// the failing hire's index; a clean batch adds every person with its `user.hire` event.
+#[tokio::test]
+async fn hire_all_is_all_or_nothing() {
+    for_each_backend("hire_all", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        s.add_domain(DOMAIN, "kontum").await.unwrap();
+        s.add_unit(&unit("STTTT", "Sở Thông tin và Truyền thông", None))
+            .await
+            .unwrap();
+        let hire = |address: &str, name: &str| storage::BulkHire {
+            person: person(address, name, Some("STTTT")),
+            detail: serde_json::json!({"name": name}),
+        };
+        let accounts_before = ctx.scalar_i64("SELECT COUNT(*) FROM accounts", "").await;
+        let folders_before = ctx.scalar_i64("SELECT COUNT(*) FROM folders", "").await;
+        let bad = [
+            hire("nvan.stttt@kontum.gov.vn", "Nguyễn Văn An"),
+            hire("ttbinh.stttt@kontum.gov.vn", "Trần Thị Bình"),
+            hire("NVAN.stttt@kontum.gov.vn", "Nguyễn Văn An"),
+        ];
+        let e = s.hire_all(&bad, "cli", "1/QĐ").await.unwrap_err();
+        assert_eq!(e.index, Some(2), "[{}] {e}", ctx.name());
+        assert!(matches!(e.error, Error::AlreadyExists(_)), "{e}");
+        assert_eq!(
+            ctx.scalar_i64("SELECT COUNT(*) FROM accounts", "").await,
+            accounts_before,
+            "[{}] rolled back",
+            ctx.name()
+        );
+        assert_eq!(
+            ctx.scalar_i64("SELECT COUNT(*) FROM folders", "").await,
+            folders_before
+        );
+        assert!(s.events("user.hire", 10).await.unwrap().is_empty());
+        assert!(matches!(
+            s.person("ttbinh.stttt@kontum.gov.vn").await,
+            Err(Error::NotFound(_))
+        ));
+        // Unknown unit: named by index, nothing written.
+        let mut stray = hire("x.vpub@kontum.gov.vn", "X");
+        stray.person.unit_abbrev = Some("VPUB".into());
+        let e = s
+            .hire_all(&[bad[0].clone(), stray], "cli", "1/QĐ")
+            .await
+            .unwrap_err();
+        assert_eq!(e.index, Some(1));
+        assert!(s.list_persons(None).await.unwrap().is_empty());
+
+        let ids = s.hire_all(&bad[..2], "cli", "1/QĐ").await.unwrap();
+        assert_eq!(ids.len(), 2);
+        let binh = s.person("ttbinh.stttt@kontum.gov.vn").await.unwrap();
+        assert_eq!(binh.account_id, ids[1]);
+        assert_eq!(binh.unit.as_deref(), Some("STTTT"));
+        assert!(binh.must_change_password);
+        let hires = s.events("user.hire", 10).await.unwrap();
+        assert_eq!(hires.len(), 2);
+        assert!(hires
+            .iter()
+            .all(|e| e.doc_ref == "1/QĐ" && e.actor == "cli"));
+        assert_eq!(
+            s.folders(ids[0]).await.unwrap().len(),
+            s.folders(ids[1]).await.unwrap().len()
+        );
+    })
+    .await;
+}

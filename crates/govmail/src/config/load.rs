@@ -44,7 +44,10 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Confi
 
 /// Removes what a deserialisation error points at (the key, or the unknown field it names), so
 /// the rest can be checked too. False when nothing could be removed.
-fn remove_bad_key(table: &mut toml::Table, error: &serde_path_to_error::Error<toml::de::Error>) -> bool {
+fn remove_bad_key(
+    table: &mut toml::Table,
+    error: &serde_path_to_error::Error<toml::de::Error>,
+) -> bool {
     let mut keys: Vec<String> = vec![];
     for segment in error.path().iter() {
         match segment {

@@ -61,7 +61,10 @@ fn each_mistake_names_its_key() {
             "{text:?}: {e} should name {key}"
         );
         // One line per mistake (the TLS pair is two: cert and key).
-        assert!(e.0.iter().all(|p| p.to_string().lines().count() == 1), "{e}");
+        assert!(
+            e.0.iter().all(|p| p.to_string().lines().count() == 1),
+            "{e}"
+        );
     }
 }
 

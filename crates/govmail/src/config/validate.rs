@@ -33,7 +33,10 @@ impl Config {
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             problems.push(err("server.log_format", "must be \"text\" or \"json\""));
         }
-        note(problems, check_creatable_dir("server.data_dir", &self.server.data_dir));
+        note(
+            problems,
+            check_creatable_dir("server.data_dir", &self.server.data_dir),
+        );
         if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
             problems.push(err(
                 "mime.max_depth",
@@ -78,7 +81,10 @@ impl Config {
         ] {
             for (i, addr) in list.iter().enumerate() {
                 if addr.parse::<SocketAddr>().is_err() {
-                    problems.push(err(&format!("{key}[{i}]"), format!("{addr:?} is not IP:PORT")));
+                    problems.push(err(
+                        &format!("{key}[{i}]"),
+                        format!("{addr:?} is not IP:PORT"),
+                    ));
                 }
             }
         }

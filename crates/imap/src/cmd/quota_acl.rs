@@ -34,7 +34,12 @@ impl Session {
     /// mailboxes, `Đơn vị/<ABBR>` for a unit's (the unit's quota, not the delegate's).
     fn quota_root_of(mailbox: &crate::shared::MailboxRef) -> String {
         if mailbox.shared() {
-            mailbox.display.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")
+            mailbox
+                .display
+                .splitn(3, '/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("/")
         } else {
             String::new()
         }
