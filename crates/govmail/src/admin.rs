@@ -585,7 +585,7 @@ pub async fn events(store: &Store, out: &Output, action: &str, limit: i64) -> an
     let events = store.events(action, limit).await?;
     out.table(&["AT", "ACTOR", "ACTION", "TARGET", "REF"], &events, |e| {
         vec![
-            e.at.to_string(),
+            out.time(e.at),
             e.actor.clone(),
             e.action.to_string(),
             e.target.clone(),

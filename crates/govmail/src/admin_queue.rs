@@ -62,21 +62,10 @@ pub enum DkimCmd {
     },
 }
 
-fn when(at: Option<i64>) -> String {
+/// A time as `out` shows it (see `output`), or "-" when there is none.
+fn when(out: &Output, at: Option<i64>) -> String {
     match at {
-        Some(at) if at > 0 => time::OffsetDateTime::from_unix_timestamp(at)
-            .map(|t| {
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                )
-            })
-            .unwrap_or_else(|_| at.to_string()),
+        Some(at) if at > 0 => out.time(at),
         _ => "-".into(),
     }
 }
@@ -127,7 +116,7 @@ pub async fn queue(store: &Store, out: &Output, cmd: QueueCmd) -> anyhow::Result
                         e.status.clone(),
                         e.attempts.to_string(),
                         if e.status == "pending" {
-                            when(Some(e.next_attempt))
+                            when(out, Some(e.next_attempt))
                         } else {
                             "-".into()
                         },
@@ -166,14 +155,14 @@ pub async fn queue(store: &Store, out: &Output, cmd: QueueCmd) -> anyhow::Result
                 }
             };
             out.record(&EntryView {
-                queued: when(Some(entry.queued_at)),
+                queued: when(out, Some(entry.queued_at)),
                 next_attempt_at: if entry.status == "pending" {
-                    when(Some(entry.next_attempt))
+                    when(out, Some(entry.next_attempt))
                 } else {
                     "-".into()
                 },
-                last_attempt_at: when(entry.last_attempt),
-                lease_until_at: when(entry.lease_until),
+                last_attempt_at: when(out, entry.last_attempt),
+                lease_until_at: when(out, entry.lease_until),
                 from,
                 subject,
                 entry: &entry,

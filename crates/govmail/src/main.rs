@@ -146,12 +146,23 @@ fn main() -> ExitCode {
     let config = match Config::load(path.as_deref(), &cli.overrides) {
         Ok(config) => config,
         Err(e) => {
+            if cli.json && matches!(cli.command, Command::CheckConfig) {
+                let problems: Vec<_> =
+                    e.0.iter()
+                        .map(|p| serde_json::json!({"key": p.key, "message": p.message}))
+                        .collect();
+                crate::outln!("{}", serde_json::json!({"ok": false, "problems": problems}));
+            }
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
     if let Command::CheckConfig = cli.command {
-        crate::outln!("config ok");
+        if cli.json {
+            crate::outln!("{}", serde_json::json!({"ok": true, "problems": []}));
+        } else {
+            crate::outln!("config ok");
+        }
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -179,7 +190,14 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.migrate().await.context("applying migrations")?;
-            crate::outln!("migrations applied ({})", store.backend_name());
+            if cli.json {
+                crate::outln!(
+                    "{}",
+                    serde_json::json!({"ok": true, "backend": store.backend_name()})
+                );
+            } else {
+                crate::outln!("migrations applied ({})", store.backend_name());
+            }
             Ok(())
         }
         Command::CheckConfig => Ok(()),
@@ -196,7 +214,10 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Backup(args) if args.is_verify() => ops::backup_verify(args, cli.json).await,
         command => {
             let store = open_store(&config).await?;
-            let out = output::Output { json: cli.json };
+            let out = output::Output {
+                json: cli.json,
+                offset: config.reports.local_offset(),
+            };
             match command {
                 Command::Domain(cmd) => admin::domain(&store, &config, &out, cmd).await,
                 Command::Unit(cmd) => admin::unit(&store, &config, &out, cmd).await,

@@ -23,8 +23,10 @@ async fn bind_all(key: &str, addrs: &[String]) -> anyhow::Result<Vec<TcpListener
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
+    // Colours only for a person watching a terminal, never into a log file or journal.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if config.server.log_format == "json" {
         builder.json().try_init()

@@ -1331,7 +1331,119 @@ fn serve_survives_kill_9() {
     // One last start after everything: still serving, then a clean (SIGTERM-less) kill by Drop.
     let last = start_server(&inst, http_port, "serve-last.log");
     assert_eq!(http_get(http_port, "/healthz").0, 200);
+    let log_path = last.stderr_log.clone();
     drop(last);
+    // Issue 17 item 5: a log written to a file carries no ANSI colour codes (ESC [).
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("govmail serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape in the log file:\n{log}"
+    );
+}
+
+/// Issue 17 item 5: times are ISO 8601 (RFC 3339 5.6) — local with the offset of
+/// `reports.utc_offset` in tables and records, UTC ("Z") in JSON, the same instant — and
+/// every printing command answers `--json` with JSON (directory export included).
+#[test]
+fn times_are_iso_8601_and_every_command_speaks_json() {
+    let inst = Install::sqlite();
+    inst.ok(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
+    inst.ok(&["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME]);
+    inst.ok_stdin(
+        &[
+            "user",
+            "add",
+            "--name",
+            NAME,
+            "--unit",
+            "STTTT",
+            "--password-stdin",
+        ],
+        Some("a-strong-password-1\n"),
+    );
+    let local = |text: &str| {
+        // YYYY-MM-DDTHH:MM:SS+07:00
+        let b = text.as_bytes();
+        text.len() == 25
+            && text.ends_with("+07:00")
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+    };
+    let utc = |text: &str| text.len() == 20 && text.ends_with('Z') && text.as_bytes()[10] == b'T';
+    let seconds = |text: &str| -> i64 {
+        // Days from civil (proleptic Gregorian) for the check, independent of the server code.
+        let n = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
+        let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+        let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * m + 2) / 5 + d - 1;
+        let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+        let offset = if text.ends_with('Z') {
+            0
+        } else {
+            let sign = if &text[19..20] == "-" { -1 } else { 1 };
+            sign * (n(20..22) * 3600 + n(23..25) * 60)
+        };
+        days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19) - offset
+    };
+    // events: the table's AT column and the JSON's `at` name the same instant.
+    let table = inst.ok(&["events", "--action", "user.add"]);
+    let row = table.lines().nth(1).expect("one event row");
+    let at_local = row.split_whitespace().next().unwrap();
+    assert!(local(at_local), "{table}");
+    let events = inst.json(&["events", "--action", "user.add", "--json"]);
+    let at_utc = events[0]["at"].as_str().unwrap();
+    assert!(utc(at_utc), "{events}");
+    assert_eq!(seconds(at_local), seconds(at_utc));
+    // user show: created_at likewise.
+    let shown = inst.ok(&["user", "show", TUYET]);
+    let created_local = record_field(&shown, "created_at")[0];
+    assert!(local(created_local), "{shown}");
+    let shown = inst.json(&["user", "show", TUYET, "--json"]);
+    let created_utc = shown["created_at"].as_str().unwrap();
+    assert!(utc(created_utc), "{shown}");
+    assert_eq!(seconds(created_local), seconds(created_utc));
+    assert!((seconds(created_utc) - seconds(at_utc)).abs() < 60);
+    // Another offset from the configuration.
+    let other = inst.ok(&["--set", "reports.utc_offset=-03:30", "user", "show", TUYET]);
+    let created_west = record_field(&other, "created_at")[0];
+    assert!(created_west.ends_with("-03:30"), "{other}");
+    assert_eq!(seconds(created_west), seconds(created_utc));
+
+    // directory export --json: the people as JSON, not CSV.
+    let export = inst.json(&["directory", "export", "--json"]);
+    assert_eq!(export[0]["address"], TUYET, "{export}");
+    assert!(utc(export[0]["created_at"].as_str().unwrap()));
+    // Every printing command answers --json with JSON on stdout.
+    for args in [
+        &["domain", "list", "--json"][..],
+        &["unit", "list", "--json"],
+        &["unit", "show", "STTTT", "--json"],
+        &["user", "list", "--json"],
+        &["group", "list", "--json"],
+        &["events", "--json"],
+        &["queue", "list", "--json"],
+        &["dns", "kontum.gov.vn", "--json"],
+        &["check-config", "--json"],
+        &["migrate", "--json"],
+        &["retention", "run", "--dry-run", "--json"],
+        &["user", "quota", TUYET, "--mb", "100", "--json"],
+    ] {
+        let _ = inst.json(args);
+    }
+    let out = inst.run(
+        &["--set", "smtp.max_recipients=0", "check-config", "--json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["problems"][0]["key"], "smtp.max_recipients");
 }
 
 #[test]
