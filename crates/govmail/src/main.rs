@@ -231,7 +231,14 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 }
                 Command::Purge(args) => ops::purge(&store, &config.reports, cli.json, args).await,
                 Command::Backup(args) => {
-                    ops::backup(&store, &config.storage_url(), cli.json, args).await
+                    ops::backup(
+                        &store,
+                        &config.storage_url(),
+                        &config.server.data_dir,
+                        cli.json,
+                        args,
+                    )
+                    .await
                 }
                 Command::Export(args) => ops::export(&store, cli.json, args).await,
                 Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,

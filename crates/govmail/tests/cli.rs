@@ -1151,6 +1151,108 @@ fn directory_import_dry_run_matches_the_real_run() {
         .all(|e| e["doc_ref"] == "1/QĐ"));
 }
 
+/// Issue 17 item 6: a backup carries the DKIM keys (`data_dir/dkim`) and the generated TLS pair
+/// (`data_dir/tls`); `backup verify` re-hashes them (a changed or missing key fails it, named);
+/// `restore` puts them back byte for byte, readable by their owner only.
+#[test]
+fn backup_carries_dkim_keys_and_the_tls_pair() {
+    use std::os::unix::fs::PermissionsExt;
+    let inst = Install::sqlite();
+    inst.ok(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
+    let generated = inst.json(&["dkim", "generate", "kontum.gov.vn", "--json"]);
+    let key = PathBuf::from(generated["private_key"].as_str().unwrap());
+    assert!(key.starts_with(inst.data_dir().join("dkim")), "{key:?}");
+    let key_rel = key
+        .strip_prefix(inst.data_dir())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    // What `serve` generates when tls.cert/tls.key are empty.
+    let tls = inst.data_dir().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("cert.pem"), "-----BEGIN CERTIFICATE-----\nx\n").unwrap();
+    std::fs::write(tls.join("key.pem"), "-----BEGIN PRIVATE KEY-----\ny\n").unwrap();
+
+    let backup = inst.tmp.path().join("backup");
+    let taken = inst.json(&["backup", "--to", backup.to_str().unwrap(), "--json"]);
+    let carried: Vec<&str> = taken["key_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        carried,
+        [key_rel.as_str(), "tls/cert.pem", "tls/key.pem"],
+        "{taken}"
+    );
+    let copy = backup.join("files").join(&key_rel);
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&key).unwrap());
+    assert_eq!(
+        std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let verified = inst.ok(&["backup", "verify", backup.to_str().unwrap()]);
+    assert!(verified.contains("3 of 3 key files ok"), "{verified}");
+
+    // Restore: the keys come back.
+    let restored = inst.tmp.path().join("restored");
+    inst.ok(&[
+        "restore",
+        backup.to_str().unwrap(),
+        "--to",
+        restored.to_str().unwrap(),
+    ]);
+    for rel in [key_rel.as_str(), "tls/cert.pem", "tls/key.pem"] {
+        let back = restored.join(rel);
+        assert_eq!(
+            std::fs::read(&back).unwrap(),
+            std::fs::read(inst.data_dir().join(rel)).unwrap(),
+            "{rel}"
+        );
+        assert_eq!(
+            std::fs::metadata(&back).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    // A changed key fails verify (and restore), naming the file; so does a missing one.
+    std::fs::write(&copy, "tampered").unwrap();
+    let out = inst.run(&["backup", "verify", backup.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("corrupt: files/{key_rel}")),
+        "{stderr}"
+    );
+    let again = inst.tmp.path().join("restored-2");
+    let out = inst.run(
+        &[
+            "restore",
+            backup.to_str().unwrap(),
+            "--to",
+            again.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!out.status.success(), "restore of a tampered key");
+    assert!(!again.join(&key_rel).exists());
+    std::fs::remove_file(backup.join("files/tls/key.pem")).unwrap();
+    let out = inst.run(
+        &["backup", "verify", backup.to_str().unwrap(), "--json"],
+        None,
+    );
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["report"]["files_missing"][0], "tls/key.pem");
+    assert_eq!(report["report"]["files_corrupt"][0], key_rel.as_str());
+    // The next backup mends both.
+    inst.ok(&["backup", "--to", backup.to_str().unwrap()]);
+    inst.ok(&["backup", "verify", backup.to_str().unwrap()]);
+}
+
 // ------------------------------------------------------------------ kill -9
 
 /// A running `govmail serve`; killed (SIGKILL) when dropped.

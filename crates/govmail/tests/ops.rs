@@ -1318,6 +1318,7 @@ async fn backup_commands_and_retention_task() {
     ops::backup(
         &s,
         &url,
+        &data,
         false,
         args(&format!("backup --to {}", dir.display())),
     )
@@ -1353,6 +1354,7 @@ async fn backup_commands_and_retention_task() {
     ops::backup(
         &s,
         &url,
+        &data,
         true,
         args(&format!("backup --to {}", dir.display())),
     )

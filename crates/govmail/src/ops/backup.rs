@@ -77,12 +77,15 @@ struct BackupOut<'a> {
     blobs_kept: u64,
     bytes_copied: String,
     stale_removed: u64,
+    /// Key files carried (DKIM keys, the generated TLS pair).
+    key_files: Vec<String>,
 }
 
 /// `govmail backup --to DIR` (not `verify`: see [`backup_verify`]).
 pub async fn backup(
     store: &Store,
     storage_url: &str,
+    data_dir: &Path,
     json: bool,
     args: BackupArgs,
 ) -> anyhow::Result<()> {
@@ -96,6 +99,7 @@ pub async fn backup(
         rehash_existing: !args.quick,
         pg_dump: args.pg_dump,
         pg_url: storage_url.to_string(),
+        data_dir: Some(data_dir.to_path_buf()),
     };
     let mut bar = ProgressBar::new();
     let summary = store
@@ -119,6 +123,7 @@ pub async fn backup(
             blobs_kept: summary.blobs_kept,
             bytes_copied: human_bytes(summary.bytes_copied as i64),
             stale_removed: summary.stale_removed,
+            key_files: m.files.iter().map(|f| f.path.clone()).collect(),
         },
     );
     Ok(())
@@ -141,7 +146,8 @@ pub async fn backup_verify(args: BackupArgs, json: bool) -> anyhow::Result<()> {
         );
     } else {
         crate::outln!(
-            "backup {} taken {}: database {}, {} of {} blobs ok, {} missing, {} corrupt{}{}",
+            "backup {} taken {}: database {}, {} of {} blobs ok, {} missing, {} corrupt, \
+             {} of {} key files ok{}{}",
             dir.display(),
             manifest.started_at_utc,
             if report.database_ok { "ok" } else { "CORRUPT" },
@@ -149,6 +155,8 @@ pub async fn backup_verify(args: BackupArgs, json: bool) -> anyhow::Result<()> {
             manifest.blobs.len(),
             report.missing.len(),
             report.corrupt.len(),
+            report.files_ok,
+            manifest.files.len(),
             if report.unlisted.is_empty() {
                 String::new()
             } else {
@@ -172,13 +180,19 @@ pub async fn backup_verify(args: BackupArgs, json: bool) -> anyhow::Result<()> {
         for id in &report.unlisted {
             eprintln!("not in manifest: {id}");
         }
+        for path in &report.files_missing {
+            eprintln!("missing: files/{path}");
+        }
+        for path in &report.files_corrupt {
+            eprintln!("corrupt: files/{path}");
+        }
     }
     if !report.is_ok() {
         bail!(
             "backup verify: {} is damaged ({} missing, {} corrupt{})",
             dir.display(),
-            report.missing.len(),
-            report.corrupt.len(),
+            report.missing.len() + report.files_missing.len(),
+            report.corrupt.len() + report.files_corrupt.len(),
             if report.database_ok { "" } else { ", database" }
         );
     }
@@ -213,6 +227,11 @@ pub async fn restore(
         summary.blobs,
         human_bytes(summary.bytes as i64),
         data_dir.join("blobs").display()
+    );
+    crate::outln!(
+        "{} key files restored (DKIM keys, TLS pair) under {}",
+        summary.files,
+        data_dir.display()
     );
     if let Some(hint) = &summary.pg_restore_hint {
         crate::outln!("PostgreSQL backup: restore the database with\n  {hint}");

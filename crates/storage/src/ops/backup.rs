@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::backup_dir::{
-    blob_files_in, blob_rel_path, copy_hashed, fsync_dir, hash_file, snapshot_contents, Manifest,
-    ManifestBlob, ManifestFile, MANIFEST, MANIFEST_FORMAT,
+    blob_files_in, blob_rel_path, copy_hashed, copy_hashed_mode, fsync_dir, hash_file,
+    key_files_in, snapshot_contents, Manifest, ManifestBlob, ManifestFile, ManifestKeyFile,
+    KEY_FILES_DIR, MANIFEST, MANIFEST_FORMAT,
 };
 use super::gc::GcFileLock;
 use super::{blocking, io_other, Progress};
@@ -40,6 +41,9 @@ pub struct BackupOptions {
     /// The database URL (PostgreSQL only: what pg_dump connects to; the password is passed
     /// in the environment, not on the command line).
     pub pg_url: String,
+    /// The data directory whose key files (`KEY_DIRS`: DKIM keys, the generated TLS pair)
+    /// the backup carries; None: none.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for BackupOptions {
@@ -48,6 +52,7 @@ impl Default for BackupOptions {
             rehash_existing: true,
             pg_dump: "pg_dump".into(),
             pg_url: String::new(),
+            data_dir: None,
         }
     }
 }
@@ -228,6 +233,28 @@ impl Store {
                 problems.join("; ")
             )));
         }
+        // The key files: small, copied every time, readable by the owner only.
+        let files = match &options.data_dir {
+            Some(data_dir) => {
+                let (data_dir, dir) = (data_dir.clone(), dir.clone());
+                blocking(move || {
+                    let mut files = vec![];
+                    for (rel, src) in key_files_in(&data_dir)? {
+                        let dst = dir.join(KEY_FILES_DIR).join(&rel);
+                        let (sha256, size) = copy_hashed_mode(&src, &dst, true)?;
+                        fsync_dir(dst.parent().expect("under files/"))?;
+                        files.push(ManifestKeyFile {
+                            path: rel,
+                            size,
+                            sha256,
+                        });
+                    }
+                    Ok(files)
+                })
+                .await?
+            }
+            None => vec![],
+        };
         {
             let dir = dir.clone();
             blocking(move || {
@@ -256,6 +283,7 @@ impl Store {
             },
             blobs: listed,
             messages,
+            files,
         };
         let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         let manifest_dir = dir.clone();
@@ -273,6 +301,7 @@ impl Store {
         .await?;
         // The new manifest is in place: files no backup refers to any more go.
         let keep: BTreeSet<String> = manifest.blobs.iter().map(|b| b.id.clone()).collect();
+        let keep_files: BTreeSet<String> = manifest.files.iter().map(|f| f.path.clone()).collect();
         let prune_dir = dir.clone();
         let stale_removed = blocking(move || {
             let mut removed = 0u64;
@@ -281,6 +310,12 @@ impl Store {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with("govmail-") && name != db_name && entry.file_type()?.is_file() {
                     std::fs::remove_file(entry.path())?;
+                }
+            }
+            // A key no longer in the data directory (a retired DKIM key) leaves the backup too.
+            for (rel, path) in key_files_in(&prune_dir.join(KEY_FILES_DIR))? {
+                if !keep_files.contains(&rel) {
+                    std::fs::remove_file(path)?;
                 }
             }
             for (id, path) in blob_files_in(&prune_dir.join("blobs"))? {

@@ -26,6 +26,82 @@ pub struct Manifest {
     pub blobs: Vec<ManifestBlob>,
     /// Messages in the snapshot (SQLite; PostgreSQL: counted just before the dump).
     pub messages: i64,
+    /// Key files of the data directory ([`KEY_DIRS`]), kept under `files/` in the backup.
+    /// Absent in backups made before they were carried.
+    #[serde(default)]
+    pub files: Vec<ManifestKeyFile>,
+}
+
+/// One key file of a backup: its path relative to the data directory (and to `files/`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestKeyFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Directories of the data directory a backup carries besides the database and the blobs:
+/// the DKIM signing keys (`govmail dkim generate`) and the generated TLS pair. Without them
+/// a restored server would sign nothing and present a new certificate.
+pub const KEY_DIRS: [&str; 2] = ["dkim", "tls"];
+/// Directory of a backup holding the key files.
+pub const KEY_FILES_DIR: &str = "files";
+/// How deep below a key directory files are looked for.
+const KEY_DEPTH: usize = 3;
+
+/// A manifest path a restore may write: relative, under a [`KEY_DIRS`] directory, plain
+/// components only (no `..`, no absolute path, no hidden files).
+pub(super) fn is_key_path(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    path.len() <= 1024
+        && !path.contains('\\')
+        && parts.len() >= 2
+        && parts.len() <= KEY_DEPTH + 1
+        && KEY_DIRS.contains(&parts[0])
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && !p.starts_with('.') && *p != "..")
+}
+
+/// Every regular file under the [`KEY_DIRS`] of `data_dir` (symbolic links and hidden files
+/// left out), as (path relative to `data_dir`, full path), sorted.
+pub(super) fn key_files_in(data_dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    fn walk(
+        dir: &Path,
+        rel: &str,
+        depth: usize,
+        out: &mut Vec<(String, PathBuf)>,
+    ) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            let path = format!("{rel}/{name}");
+            if kind.is_file() {
+                out.push((path, entry.path()));
+            } else if kind.is_dir() && depth < KEY_DEPTH {
+                walk(&entry.path(), &path, depth + 1, out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut out = vec![];
+    for dir in KEY_DIRS {
+        walk(&data_dir.join(dir), dir, 1, &mut out)?;
+    }
+    out.retain(|(rel, _)| is_key_path(rel));
+    out.sort();
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -72,6 +148,13 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             path.display()
         )));
     }
+    if let Some(bad) = manifest.files.iter().find(|f| !is_key_path(&f.path)) {
+        return Err(Error::Invalid(format!(
+            "{}: bad key file path {:?}",
+            path.display(),
+            bad.path
+        )));
+    }
     if let Some(bad) = manifest.blobs.iter().find(|b| !is_blob_id(&b.id)) {
         return Err(Error::Invalid(format!(
             "{}: bad blob id {:?}",
@@ -101,6 +184,16 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 
 /// Copies `from` to `to` durably (temporary file, fsync, rename); returns (sha256, length).
 pub(super) fn copy_hashed(from: &Path, to: &Path) -> std::io::Result<(String, u64)> {
+    copy_hashed_mode(from, to, false)
+}
+
+/// [`copy_hashed`]; `private`: the copy is readable by its owner only (mode 0600 from its
+/// creation on), for private keys.
+pub(super) fn copy_hashed_mode(
+    from: &Path,
+    to: &Path,
+    private: bool,
+) -> std::io::Result<(String, u64)> {
     let parent = to.parent().expect("destination has a parent");
     std::fs::create_dir_all(parent)?;
     let tmp = parent.join(format!(
@@ -110,7 +203,17 @@ pub(super) fn copy_hashed(from: &Path, to: &Path) -> std::io::Result<(String, u6
     ));
     let result = (|| {
         let mut src = std::fs::File::open(from)?;
-        let mut dst = std::fs::File::create(&tmp)?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut dst = open.open(&tmp)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         let mut len = 0u64;

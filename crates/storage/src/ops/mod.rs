@@ -25,7 +25,10 @@ use crate::meta::Envelope;
 use crate::{Error, Result};
 
 pub use backup::{BackupOptions, BackupSummary};
-pub use backup_dir::{hash_file, read_manifest, Manifest, ManifestBlob, ManifestFile, MANIFEST};
+pub use backup_dir::{
+    hash_file, read_manifest, Manifest, ManifestBlob, ManifestFile, ManifestKeyFile, KEY_DIRS,
+    MANIFEST,
+};
 pub use calendar::local_day;
 pub(crate) use flow::FlowCounters;
 pub use flow::{DeliveryNote, FlowRow};

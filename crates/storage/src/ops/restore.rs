@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::backup_dir::{
-    blob_files_in, blob_rel_path, copy_hashed, fsync_dir, hash_file, open_sqlite_file,
-    read_manifest, snapshot_contents, Manifest,
+    blob_files_in, blob_rel_path, copy_hashed, copy_hashed_mode, fsync_dir, hash_file,
+    open_sqlite_file, read_manifest, snapshot_contents, Manifest, KEY_FILES_DIR,
 };
 use super::{blocking, Progress};
 use crate::{Error, Result};
@@ -27,6 +27,12 @@ pub struct VerifyReport {
     pub unlisted: Vec<String>,
     /// Files in the blob directory the manifest does not list (harmless).
     pub extra: u64,
+    /// Key files (DKIM keys, the TLS pair) whose SHA-256 matches the manifest.
+    pub files_ok: u64,
+    /// Key files listed in the manifest but absent.
+    pub files_missing: Vec<String>,
+    /// Key files whose size or SHA-256 does not match the manifest.
+    pub files_corrupt: Vec<String>,
 }
 
 impl VerifyReport {
@@ -35,6 +41,8 @@ impl VerifyReport {
             && self.missing.is_empty()
             && self.corrupt.is_empty()
             && self.unlisted.is_empty()
+            && self.files_missing.is_empty()
+            && self.files_corrupt.is_empty()
     }
 }
 
@@ -45,6 +53,8 @@ pub struct RestoreSummary {
     pub database: Option<PathBuf>,
     pub blobs: u64,
     pub bytes: u64,
+    /// Key files put back (DKIM keys, the TLS pair).
+    pub files: u64,
     /// For a pg_dump backup: the command that restores the database.
     pub pg_restore_hint: Option<String>,
 }
@@ -102,6 +112,20 @@ pub async fn verify_backup(dir: &Path, progress: Progress<'_>) -> Result<VerifyR
             Some(_) => report.corrupt.push(blob.id.clone()),
         }
         progress("blobs", i as u64 + 1, total);
+    }
+    for file in &manifest.files {
+        let path = dir.join(KEY_FILES_DIR).join(&file.path);
+        let outcome = blocking(move || match hash_file(&path) {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?;
+        match outcome {
+            None => report.files_missing.push(file.path.clone()),
+            Some((sha, len)) if sha == file.sha256 && len == file.size => report.files_ok += 1,
+            Some(_) => report.files_corrupt.push(file.path.clone()),
+        }
     }
     let listed: BTreeSet<String> = manifest.blobs.iter().map(|b| b.id.clone()).collect();
     let blob_dir = dir.join("blobs");
@@ -189,6 +213,7 @@ async fn restore_into(
         database: None,
         blobs: 0,
         bytes: 0,
+        files: 0,
         pg_restore_hint: None,
     };
     let src_db = dir.join(&manifest.database.file);
@@ -245,6 +270,23 @@ async fn restore_into(
         summary.blobs += 1;
         summary.bytes += len;
         progress("blobs", i as u64 + 1, total);
+    }
+    for file in &manifest.files {
+        let from = dir.join(KEY_FILES_DIR).join(&file.path);
+        let to = data_dir.join(&file.path);
+        let (sha, len) = blocking(move || {
+            let done = copy_hashed_mode(&from, &to, true)?;
+            fsync_dir(to.parent().expect("under a key directory"))?;
+            Ok(done)
+        })
+        .await?;
+        if sha != file.sha256 || len != file.size {
+            return Err(Error::Invalid(format!(
+                "{} in the backup is corrupt (sha256 {sha}); run `govmail backup verify`",
+                file.path
+            )));
+        }
+        summary.files += 1;
     }
     let data_dir = data_dir.to_path_buf();
     blocking(move || {
