@@ -606,6 +606,88 @@ async fn over_quota_recipient_gets_452() {
     c.cmd(&format!("RCPT TO:<{USER_A}>"), "250").await;
 }
 
+/// Issue 17 item 8, RFC 5322 3.6.2: "If the originator of the message can be indicated by a
+/// single mailbox and the author and transmitter are identical, the "Sender:" field SHOULD NOT
+/// be used. Otherwise, both fields SHOULD appear." A delegate writing as the unit (From: the
+/// unit) gets `Sender:` naming the delegate — name as RFC 2047 encoded-words (2.: "=?" charset
+/// "?" encoding "?" encoded-text "?="; 4.1 B = base64 of the UTF-8 bytes), then the address —
+/// in the copy the recipient gets and in the unit's Sent; a message the user writes as
+/// themself gets none; a Sender: naming somebody else is refused 550 5.7.1.
+#[tokio::test]
+async fn delegate_sending_as_the_unit_is_named_in_sender() {
+    let server = start_with(|s| s.allow_plaintext_loopback = true, None).await;
+    server
+        .store
+        .delegate("STTTT", USER_B, storage::RIGHTS_HANDLE, true)
+        .await
+        .unwrap();
+    let unit = server.store.unit("STTTT").await.unwrap();
+    let mut b = Client::connect(server.submission).await;
+    b.cmd("EHLO client.example.org", "250").await;
+    b.cmd(&format!("AUTH PLAIN {}", plain(USER_B, PASSWORD_B)), "235")
+        .await;
+    let reply = b
+        .send_mail(
+            &unit.address,
+            &[USER_A],
+            &message(&unit.address, USER_A, "Thông báo của Sở", "Nội dung"),
+        )
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    // "Trần Thị Bình" in UTF-8, base64 (RFC 4648 4).
+    let expected = format!("Sender: =?UTF-8?B?VHLhuqduIFRo4buLIELDrG5o?= <{USER_B}>\r\n");
+    let received = server.folder_messages(server.account_a, "INBOX").await;
+    let sent = server.folder_messages(unit.account_id, "Sent").await;
+    for (what, raw) in [("received", &received[0]), ("unit Sent", &sent[0])] {
+        let text = String::from_utf8_lossy(raw);
+        let header = &text[..text.find("\r\n\r\n").unwrap() + 2];
+        assert_eq!(
+            header.matches("\r\nSender:").count() + header.starts_with("Sender:") as usize,
+            1,
+            "{what}: {header}"
+        );
+        assert!(header.contains(&expected), "{what}: {header}");
+        assert!(
+            header.contains(&format!("From: <{}>", unit.address)),
+            "{header}"
+        );
+    }
+    // Writing as themself: no Sender:.
+    let reply = b
+        .send_mail(USER_B, &[USER_A], &message(USER_B, USER_A, "Riêng", "x"))
+        .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let received = server.folder_messages(server.account_a, "INBOX").await;
+    let own = String::from_utf8_lossy(&received[1]);
+    assert!(!own.contains("\r\nSender:"), "{own}");
+    // The client's own Sender: naming the delegate is kept, not doubled.
+    let with_sender = message(&unit.address, USER_A, "Có Sender", "x").replacen(
+        "To:",
+        &format!("Sender: <{USER_B}>\r\nTo:"),
+        1,
+    );
+    let reply = b.send_mail(&unit.address, &[USER_A], &with_sender).await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let received = server.folder_messages(server.account_a, "INBOX").await;
+    let kept = String::from_utf8_lossy(&received[2]);
+    assert_eq!(kept.matches("Sender:").count(), 1, "{kept}");
+    // A Sender: naming someone else: refused.
+    let forged = message(&unit.address, USER_A, "Giả", "x").replacen(
+        "To:",
+        &format!("Sender: <{USER_A}>\r\nTo:"),
+        1,
+    );
+    let reply = b.send_mail(&unit.address, &[USER_A], &forged).await;
+    assert!(reply.starts_with("550 5.7.1"), "{reply}");
+    assert_eq!(
+        server
+            .folder_messages(server.account_a, "INBOX")
+            .await
+            .len(),
+        3
+    );
+}
+
 /// KT-8: a delegate holding the send right sends as the unit (a copy lands in the unit's
 /// Sent); a delegate without it cannot; nobody else can.
 #[tokio::test]

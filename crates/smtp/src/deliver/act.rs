@@ -50,7 +50,7 @@ impl Session {
                 Verdict::Spam { .. } => {
                     metrics::counter!("govmail_messages_total", "result" => "spam").increment(1);
                 }
-                Verdict::ForeignFrom { .. } | Verdict::Deliver => {}
+                Verdict::ForeignFrom { .. } | Verdict::ForeignSender { .. } | Verdict::Deliver => {}
             }
             return refusal;
         }

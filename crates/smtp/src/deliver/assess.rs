@@ -100,6 +100,8 @@ pub(crate) struct Facts {
     /// Submission: the account the envelope sender address belongs to (another account than
     /// the user's when a delegate or head sends as a unit).
     pub sender_owner: Option<AccountRef>,
+    /// Submission: who submits (name, own addresses) and whose the From: addresses are.
+    pub submitter: Option<Submitter>,
 }
 
 impl Facts {
@@ -122,6 +124,9 @@ pub(crate) enum Verdict {
     ScannerUnavailable,
     /// 550 5.7.1: the From: header names an address the user may not send as.
     ForeignFrom { user: String, address: String },
+    /// 550 5.7.1: the Sender: header names someone other than the user (RFC 5322 3.6.2: the
+    /// Sender is the one who transmits).
+    ForeignSender { user: String, address: String },
     /// 550 5.7.1: spam over the reject score.
     Spam { score: f64 },
 }
@@ -142,6 +147,10 @@ impl Verdict {
             Verdict::ForeignFrom { user, address } => reply(
                 C550_POLICY,
                 format!("{user} may not send as {address} (From: header)"),
+            ),
+            Verdict::ForeignSender { user, address } => reply(
+                C550_POLICY,
+                format!("Sender: {address} is not {user}, who sends this message"),
             ),
             Verdict::Spam { score } => reply(
                 C550_POLICY,
@@ -214,6 +223,12 @@ pub(crate) fn refusal(arrival: &Arrival, facts: &Facts, settings: &Settings) -> 
             .find(|a| !allowed.contains(&storage::normalize_address(a)));
         if let Some(address) = foreign {
             return Some(Verdict::ForeignFrom {
+                user: user.address.clone(),
+                address: address.to_string(),
+            });
+        }
+        if let Some(address) = sender::foreign_sender(arrival, facts) {
+            return Some(Verdict::ForeignSender {
                 user: user.address.clone(),
                 address: address.to_string(),
             });
@@ -310,6 +325,11 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
         }
     }
     let junk = assessment.folder != FolderChoice::Inbox;
+
+    // RFC 5322 3.6.2: sent for someone else (a unit): Sender: names the official.
+    if let Some(field) = sender::sender_field(arrival, facts) {
+        extra.push_str(&field);
+    }
 
     // 4. Trace fields (RFC 5321 4.4): Return-Path and Received, before the rest.
     assessment.prepend = format!(
@@ -557,6 +577,9 @@ fn header_fields(body: &[u8]) -> Vec<(String, String)> {
     }
     fields
 }
+
+mod sender;
+pub(crate) use sender::Submitter;
 
 #[cfg(test)]
 mod tests;

@@ -105,6 +105,11 @@ impl Session {
         if let Some(user) = arrival.user {
             let sendable = store.sendable_addresses(user.account_id).await;
             facts.sendable = Some(sendable.map_err(|e| fault("sender lookup failed", e))?);
+            facts.submitter = Some(
+                self.submitter(user, arrival.meta)
+                    .await
+                    .map_err(|e| fault("sender lookup failed", e))?,
+            );
             if refused(&facts) {
                 return Ok(facts);
             }
@@ -159,6 +164,43 @@ impl Session {
             }
         }
         Ok(facts)
+    }
+
+    /// Who submits (name, own addresses) and whose the From: addresses are (RFC 5322 3.6.2).
+    async fn submitter(
+        &self,
+        user: &crate::session::AuthUser,
+        meta: &MessageMeta,
+    ) -> Result<assess::Submitter, storage::Error> {
+        let store = &self.context.store;
+        let mut submitter = assess::Submitter {
+            own: vec![storage::normalize_address(&user.address)],
+            ..Default::default()
+        };
+        match store.person(&user.address).await {
+            Ok(person) => {
+                submitter.name = Some(person.full_name);
+                submitter
+                    .own
+                    .extend(person.aliases.iter().map(|a| storage::normalize_address(a)));
+            }
+            Err(storage::Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        for address in meta
+            .envelope
+            .from
+            .iter()
+            .filter_map(|a| a.address.as_deref())
+        {
+            submitter
+                .author_accounts
+                .push(match store.resolve(address).await? {
+                    Resolved::Account(account) => Some(account.account_id),
+                    _ => None,
+                });
+        }
+        Ok(submitter)
     }
 
     async fn scan(&self, body: &[u8]) -> Scan {
