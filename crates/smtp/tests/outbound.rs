@@ -325,6 +325,135 @@ async fn temporary_failures_are_retried_on_schedule_then_delivered() {
     w.shutdown(Duration::from_secs(5)).await;
 }
 
+/// Issue 17 item 9, RFC 3461 4.1/6.2 and RFC 3464 2.3.3: NOTIFY=SUCCESS asks for a notice on
+/// success. Handed to a server without the DSN extension, we say so ourselves: Action
+/// "relayed" (2.3.3: "relayed or gatewayed into an environment that does not accept
+/// responsibility for generating DSNs upon successful delivery"), Status 2.x.x, into the
+/// sender's INBOX. Handed to one that offers DSN, NOTIFY is passed on (RFC 3461 5.2.2) and
+/// the notice is the next hop's: none from us. Without SUCCESS asked: no notice.
+#[tokio::test]
+async fn notify_success_on_outbound_delivery() {
+    let dns = TestDns::start().await;
+    let server = submission_server().await;
+    let plain_sink = Sink::start("127.0.0.1", 0).await;
+    dns.mx("example.org", 10, "mx.example.org");
+    dns.a("mx.example.org", LOOPBACK);
+    let w = worker(settings(&dns, plain_sink.addr.port()), &server.store);
+    let body = message(USER_A, "partner@example.org", "Xin xác nhận", "x");
+    submit_lines(
+        &server,
+        &[
+            "RCPT TO:<partner@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;partner@example.org"
+                .to_string(),
+            "RCPT TO:<other@example.org>".to_string(),
+        ],
+        &body,
+    )
+    .await;
+    for rcpt in ["partner@example.org", "other@example.org"] {
+        wait_status(&server.store, rcpt, "delivered", Duration::from_secs(10)).await;
+    }
+    let mut inbox = vec![];
+    for _ in 0..100 {
+        inbox = server.inbox(server.account_a).await;
+        if !inbox.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(inbox.len(), 1, "one success notice");
+    let dsn = parse_dsn(&inbox[0]);
+    let recipients = dsn["recipients"].as_array().unwrap();
+    assert_eq!(
+        recipients.len(),
+        1,
+        "only the recipient that asked: {recipients:?}"
+    );
+    assert_eq!(
+        recipients[0]["Final-Recipient"],
+        "rfc822; partner@example.org"
+    );
+    assert_eq!(recipients[0]["Action"], "relayed");
+    assert!(recipients[0]["Status"].as_str().unwrap().starts_with("2."));
+    w.shutdown(Duration::from_secs(5)).await;
+
+    // A next hop that offers DSN gets NOTIFY and sends the notice itself.
+    let dsn_sink = Sink::start("127.0.0.1", 0).await;
+    dsn_sink.with(|s| s.dsn = true);
+    let w = worker(settings(&dns, dsn_sink.addr.port()), &server.store);
+    let body = message(USER_A, "third@example.org", "Lần hai", "x");
+    submit_lines(
+        &server,
+        &["RCPT TO:<third@example.org> NOTIFY=SUCCESS".to_string()],
+        &body,
+    )
+    .await;
+    let got = dsn_sink.wait_received(1, Duration::from_secs(10)).await;
+    assert!(
+        got[0].rcpt_lines[0].contains("NOTIFY=SUCCESS"),
+        "{:?}",
+        got[0].rcpt_lines
+    );
+    wait_status(
+        &server.store,
+        "third@example.org",
+        "delivered",
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        server.inbox(server.account_a).await.len(),
+        1,
+        "no notice of ours"
+    );
+    w.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Issue 17 item 9, RFC 3461 4.1 and RFC 3464 2.3.3: a message delivered here to a recipient
+/// whose RCPT asked NOTIFY=SUCCESS gets a notice with Action "delivered" (2.3.3: "the message
+/// was successfully delivered to the recipient address specified by the sender") and a 2.x.x
+/// Status (RFC 3463 2.0.0), into the submitting sender's INBOX; the ORCPT is echoed as
+/// Original-Recipient (RFC 3464 2.3.1). Recipients that asked FAILURE only, or nothing, get none.
+#[tokio::test]
+async fn notify_success_on_local_delivery() {
+    let server = submission_server().await;
+    let body = message(USER_A, USER_B, "Đề nghị xác nhận", "x");
+    submit_lines(
+        &server,
+        &[
+            format!("RCPT TO:<{USER_B}> NOTIFY=SUCCESS ORCPT=rfc822;{USER_B}"),
+            format!("RCPT TO:<{GROUP}> NOTIFY=FAILURE"),
+        ],
+        &body,
+    )
+    .await;
+    let inbox_a = server.inbox(server.account_a).await;
+    // A is in the group, so one copy of the message plus the notice.
+    assert_eq!(inbox_a.len(), 2, "the group copy and one notice");
+    let notice = inbox_a
+        .iter()
+        .find(|m| String::from_utf8_lossy(m).contains("multipart/report"))
+        .expect("a notice");
+    let dsn = parse_dsn(notice);
+    let recipients = dsn["recipients"].as_array().unwrap();
+    assert_eq!(recipients.len(), 1, "{recipients:?}");
+    let r = &recipients[0];
+    assert_eq!(r["Final-Recipient"], format!("rfc822; {USER_B}"));
+    assert_eq!(r["Original-Recipient"], format!("rfc822; {USER_B}"));
+    assert_eq!(r["Action"], "delivered");
+    assert_eq!(r["Status"], "2.0.0");
+    assert!(
+        dsn["subject"].as_str().unwrap().contains("Delivered"),
+        "{dsn}"
+    );
+    assert_eq!(
+        server.inbox(server.account_b).await.len(),
+        1,
+        "each account once"
+    );
+}
+
 #[tokio::test]
 async fn permanent_failure_yields_exactly_one_notice_in_the_senders_inbox() {
     let dns = TestDns::start().await;

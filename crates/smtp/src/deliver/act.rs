@@ -92,8 +92,9 @@ impl Session {
             junk,
             bytes: body.len() as i64,
         };
+        let raw = Arc::new(raw);
         let delivery = Delivery {
-            raw: Arc::new(raw),
+            raw: raw.clone(),
             meta: Arc::new(meta),
             targets,
             outbound: (!remote.is_empty()).then(|| OutboundEnvelope {
@@ -123,12 +124,86 @@ impl Session {
                     .increment(1);
                 tracing::info!(session = %self.id, from = %transaction.from, n_rcpt = transaction.recipients.len(),
                     size = body.len(), junk, blob = %delivered.blob_id, reasons = ?assessment.reasons, "message accepted");
+                self.success_notice(transaction, &raw).await;
                 reply(
                     C250_OK,
                     format!("Ok: queued as {}", &delivered.blob_id[..16]),
                 )
             }
             Err(e) => transient(&self.id, "delivery commit failed", &e),
+        }
+    }
+
+    /// RFC 3461 4.1, RFC 3464 2.3.3: local recipients whose RCPT asked NOTIFY=SUCCESS get
+    /// a "delivered" notice, into the INBOX of the envelope sender's account here (the
+    /// submitting user's when the sender address has none). Mail from outside gets none
+    /// (see ARCHITECTURE). After the commit: a notice that cannot be stored is logged; the
+    /// message itself is delivered either way.
+    async fn success_notice(&self, transaction: &Transaction, raw: &[u8]) {
+        use crate::outbound::dsn;
+        let now = storage::now();
+        let asked: Vec<dsn::DsnRecipient> = transaction
+            .recipients
+            .iter()
+            .filter(|r| matches!(r.target, crate::session::RecipientTarget::Local(_)))
+            .filter(|r| {
+                r.notify.as_deref().is_some_and(|n| {
+                    n.split(',')
+                        .any(|w| w.trim().eq_ignore_ascii_case("SUCCESS"))
+                })
+            })
+            .map(|r| dsn::DsnRecipient {
+                recipient: r.address.clone(),
+                orcpt: r.orcpt.clone(),
+                action: dsn::DsnAction::Delivered,
+                status: "2.0.0".into(),
+                diagnostic: None,
+                remote_mta: None,
+                last_attempt: now,
+                will_retry_until: None,
+            })
+            .collect();
+        let Some(user) = &self.auth else { return };
+        if asked.is_empty() || transaction.from.is_empty() {
+            return;
+        }
+        let store = &self.context.store;
+        let account_id = match store.resolve(&transaction.from).await {
+            Ok(storage::Resolved::Account(account)) => account.account_id,
+            Ok(_) => user.account_id,
+            Err(e) => {
+                tracing::warn!(session = %self.id, error = %e, "success notice not stored");
+                return;
+            }
+        };
+        let original = crate::outbound::strip_return_path(raw);
+        let notice = dsn::build(&dsn::DsnInput {
+            reporting_mta: &self.context.settings.hostname,
+            sender: &transaction.from,
+            env_id: transaction.env_id.as_deref(),
+            arrival: now,
+            action: dsn::DsnAction::Delivered,
+            recipients: asked,
+            original: &original,
+            ret_full: transaction.ret.as_deref() == Some("FULL"),
+        });
+        let meta = MessageMeta::compute(&notice);
+        let stored = store
+            .deliver(Delivery {
+                raw: Arc::new(notice),
+                meta: Arc::new(meta),
+                targets: vec![storage::DeliveryTarget {
+                    account_id,
+                    folder: FolderChoice::Inbox,
+                    flags: storage::Flags::new(),
+                }],
+                outbound: None,
+                internal_date: now,
+                events: vec![],
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(session = %self.id, error = %e, "success notice not stored");
         }
     }
 }

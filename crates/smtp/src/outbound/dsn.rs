@@ -14,6 +14,8 @@ pub enum DsnAction {
     Delayed,
     /// Handed to a server that does not send notices itself (NOTIFY=SUCCESS asked).
     Relayed,
+    /// Delivered to a mailbox here (NOTIFY=SUCCESS asked; RFC 3464 2.3.3).
+    Delivered,
 }
 
 impl DsnAction {
@@ -22,6 +24,7 @@ impl DsnAction {
             DsnAction::Failed => "failed",
             DsnAction::Delayed => "delayed",
             DsnAction::Relayed => "relayed",
+            DsnAction::Delivered => "delivered",
         }
     }
 }
@@ -177,6 +180,17 @@ fn texts(action: DsnAction, until: Option<i64>) -> (&'static str, String, String
                 ),
             )
         }
+        DsnAction::Delivered => (
+            "Thư đã đến hộp thư người nhận / Delivery Status Notification (Delivered)",
+            "Đây là thông báo tự động của hệ thống thư điện tử công vụ.\r\n\r\n\
+             Thư của bạn đã được chuyển thành công vào hộp thư của (các) người nhận dưới đây\r\n\
+             (bạn đã yêu cầu xác nhận khi gửi)."
+                .to_string(),
+            "This is an automatic message from the government mail system.\r\n\r\n\
+             Your message was delivered to the mailbox of the recipient(s) below (you asked\r\n\
+             for a confirmation when sending it)."
+                .to_string(),
+        ),
         DsnAction::Relayed => (
             "Thư đã được chuyển đi / Delivery Status Notification (relayed)",
             "Đây là thông báo tự động của hệ thống thư điện tử công vụ.\r\n\r\n\
