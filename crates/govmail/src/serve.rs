@@ -121,6 +121,7 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
         auth_max_failures: config.smtp.auth_max_failures,
         auth_lock: Duration::from_secs(config.smtp.auth_lock_secs),
         forwarding: config.forwarding_policy(),
+        password_url: config.password_url(),
         role_target: Some(config.server.admin_group.trim())
             .filter(|a| !a.is_empty())
             .map(str::to_string),

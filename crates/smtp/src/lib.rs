@@ -67,6 +67,9 @@ pub struct Settings {
     /// Where the role addresses ([`ROLE_LOCALS`]) of every hosted domain go when no account,
     /// alias or group of that name exists: the IT centre's group (`server.admin_group`).
     pub role_target: Option<String>,
+    /// The password change page as people reach it (KT-7.1), named in the 535 answer to an
+    /// initial password.
+    pub password_url: String,
 }
 
 /// Local parts that exist at every hosted domain: `postmaster` (RFC 5321 4.5.1: MUST),
@@ -105,6 +108,7 @@ impl Settings {
             auth_lock: Duration::from_secs(300),
             forwarding: Default::default(),
             role_target: None,
+            password_url: format!("https://{hostname}/password"),
         }
     }
 }

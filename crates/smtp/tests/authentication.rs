@@ -242,3 +242,31 @@ async fn an_address_failing_across_logins_is_banned_briefly() {
     auth_from(&server, HERE, USER_B, PASSWORD_B, "235 2.7.0").await;
     auth_from(&server, HERE, USER_A, PASSWORD_A, "235 2.7.0").await;
 }
+
+/// Issue 17 item 10 (KT-7.1): the right initial password is refused until it is changed
+/// (RFC 4954 6: 535 5.7.8), and the answer names the page as people reach it — the configured
+/// public URL with its port — not `https://<hostname>/password`.
+#[tokio::test]
+async fn initial_password_answer_names_the_public_page() {
+    const PAGE: &str = "https://thu.kontum.gov.vn:8443/password";
+    let server = start_with(
+        |s| {
+            s.allow_plaintext_loopback = true;
+            s.password_url = PAGE.into();
+        },
+        None,
+    )
+    .await;
+    let phc = policy::password::hash(PASSWORD_A).unwrap();
+    server.store.set_password(USER_A, &phc, true).await.unwrap();
+    let mut c = Client::connect(server.submission).await;
+    c.cmd("EHLO client.example.org", "250").await;
+    let reply = c
+        .cmd(
+            &format!("AUTH PLAIN {}", plain(USER_A, PASSWORD_A)),
+            "535 5.7.8",
+        )
+        .await;
+    assert!(reply.contains(PAGE), "{reply}");
+    assert!(!reply.contains("https://mail"), "{reply}");
+}

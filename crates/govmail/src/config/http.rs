@@ -14,6 +14,33 @@ pub struct Autoconfig {
     pub display_name: String,
 }
 
+impl super::Config {
+    /// The password change page (KT-7.1) as people reach it: `accounts.password_url`, else
+    /// `https://` + the public host (`autoconfig.host`, else `server.hostname`) + the port of
+    /// the first `listen.https` address unless it is 443 + `/password`.
+    pub fn password_url(&self) -> String {
+        let configured = self.accounts.password_url.trim();
+        if !configured.is_empty() {
+            return configured.to_string();
+        }
+        let host = if self.autoconfig.host.trim().is_empty() {
+            self.server.hostname.trim()
+        } else {
+            self.autoconfig.host.trim()
+        };
+        let port = self
+            .listen
+            .https
+            .first()
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            .map(|a| a.port())
+            .filter(|p| *p != 443)
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!("https://{host}{port}/password")
+    }
+}
+
 impl Default for Autoconfig {
     fn default() -> Self {
         Autoconfig {

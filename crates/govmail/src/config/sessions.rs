@@ -16,6 +16,9 @@ pub struct Accounts {
     /// How long a successful password check is remembered in memory, so that reconnecting
     /// clients skip the argon2 computation (0 = check every time).
     pub login_cache_secs: u64,
+    /// The password change page as people reach it, named in the "change your initial
+    /// password" answers; empty: see [`Config::password_url`].
+    pub password_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +146,7 @@ impl Default for Accounts {
             min_password_length: 10,
             password_history: 5,
             login_cache_secs: 600,
+            password_url: String::new(),
         }
     }
 }

@@ -128,3 +128,36 @@ fn every_mistake_is_listed_once() {
     assert_eq!(e.0.len(), 7, "{text}");
     assert_eq!(text.lines().count(), 7, "{text}");
 }
+
+/// Issue 17 item 10: the password page named to people is the public one — its host and port.
+#[test]
+fn password_url_is_the_public_page() {
+    let url = |overrides: &[&str]| load_text("", overrides).unwrap().password_url();
+    assert_eq!(
+        url(&[
+            "server.hostname=mail.kontum.gov.vn",
+            "listen.https=[\"0.0.0.0:443\"]"
+        ]),
+        "https://mail.kontum.gov.vn/password"
+    );
+    assert_eq!(
+        url(&[
+            "server.hostname=mail.kontum.gov.vn",
+            "listen.https=[\"127.0.0.1:8443\"]"
+        ]),
+        "https://mail.kontum.gov.vn:8443/password"
+    );
+    assert_eq!(
+        url(&[
+            "autoconfig.host=thu.kontum.gov.vn",
+            "listen.https=[\"0.0.0.0:443\"]"
+        ]),
+        "https://thu.kontum.gov.vn/password"
+    );
+    assert_eq!(
+        url(&["accounts.password_url=https://thu.kontum.gov.vn/doi-mat-khau"]),
+        "https://thu.kontum.gov.vn/doi-mat-khau"
+    );
+    let e = load_text("", &["accounts.password_url=http://x/password"]).unwrap_err();
+    assert!(e.to_string().contains("accounts.password_url"), "{e}");
+}

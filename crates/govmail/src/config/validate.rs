@@ -23,6 +23,15 @@ impl Config {
                 "must be a host name, e.g. mail.kontum.gov.vn",
             ));
         }
+        let password_url = self.accounts.password_url.trim();
+        if !password_url.is_empty()
+            && (!password_url.starts_with("https://") || password_url.contains(char::is_whitespace))
+        {
+            problems.push(err(
+                "accounts.password_url",
+                format!("{password_url:?}: the page is served over TLS only, e.g. https://mail.kontum.gov.vn/password"),
+            ));
+        }
         let admin_group = self.server.admin_group.trim();
         if !admin_group.is_empty() && policy::mailflow::parse_mailbox(admin_group).is_err() {
             problems.push(err(

@@ -190,8 +190,8 @@ impl Session {
                 reply(
                     C535_AUTH_FAILED,
                     format!(
-                        "Password must be changed first: https://{}/password",
-                        self.context.settings.hostname
+                        "Password must be changed first: {}",
+                        self.context.settings.password_url
                     ),
                 )
                 .encode(out);
