@@ -183,8 +183,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .iter()
             .filter_map(|r| r.parse().ok())
             .collect();
-        let authenticator =
-            smtp::authres::Authenticator::new(&resolvers).context("dns.resolvers")?;
+        let authenticator = smtp::authres::Authenticator::new(&resolvers)
+            .context("dns.resolvers")?
+            .with_deadline(Duration::from_secs(config.dns.auth_deadline_secs));
         smtp_context = smtp_context.with_authenticator(authenticator);
     }
     let outbound_worker = if config.outbound.enabled {

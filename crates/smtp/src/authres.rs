@@ -10,8 +10,8 @@ use mail_auth::dmarc::Policy;
 use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DkimResult, DmarcResult, MessageAuthenticator,
-    SpfResult,
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
+    MessageAuthenticator, SpfOutput, SpfResult,
 };
 use policy::spam::AuthOutcome;
 
@@ -19,6 +19,16 @@ use policy::spam::AuthOutcome;
 #[derive(Clone)]
 pub struct Authenticator {
     inner: MessageAuthenticator,
+    /// All the look-ups of one message, in all (`dns.auth_deadline_secs`).
+    deadline: Duration,
+}
+
+/// The default of [`Authenticator::with_deadline`].
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+
+/// What a check that ran out of time reports (RFC 8601 2.7: "temperror").
+fn out_of_time() -> mail_auth::Error {
+    mail_auth::Error::Io("DNS look-ups exceeded the per-message deadline".into())
 }
 
 /// What the checks found.
@@ -55,10 +65,22 @@ impl Authenticator {
             MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), options)
                 .map_err(std::io::Error::other)?
         };
-        Ok(Authenticator { inner })
+        Ok(Authenticator {
+            inner,
+            deadline: DEFAULT_DEADLINE,
+        })
     }
 
-    /// Runs SPF (HELO and MAIL FROM), DKIM and DMARC on a received message.
+    /// Bounds the time all look-ups of one message take together; what is not answered by
+    /// then is reported as `temperror`.
+    pub fn with_deadline(mut self, deadline: Duration) -> Authenticator {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Runs SPF (HELO and MAIL FROM) and DKIM at the same time, then DMARC on their results,
+    /// all within one deadline: a resolver that does not answer costs a message at most the
+    /// deadline, not a DNS timeout per look-up one after another.
     pub async fn check(
         &self,
         raw: &[u8],
@@ -67,13 +89,30 @@ impl Authenticator {
         mail_from: &str,
         hostname: &str,
     ) -> AuthReport {
+        let deadline = tokio::time::Instant::now() + self.deadline;
         let helo = if helo.is_empty() { "unknown" } else { helo };
-        let spf = self
-            .inner
-            .verify_spf(SpfParameters::verify_mail_from(
+        let spf_domain = mail_from.rsplit_once('@').map(|(_, d)| d).unwrap_or(helo);
+        let message = AuthenticatedMessage::parse(raw);
+        let spf_check = tokio::time::timeout_at(
+            deadline,
+            self.inner.verify_spf(SpfParameters::verify_mail_from(
                 ip, helo, hostname, mail_from,
-            ))
-            .await;
+            )),
+        );
+        let dkim_check = async {
+            match &message {
+                Some(message) => Some(
+                    tokio::time::timeout_at(deadline, self.inner.verify_dkim(message))
+                        .await
+                        .unwrap_or_else(|_| vec![DkimOutput::temp_err(out_of_time())]),
+                ),
+                None => None,
+            }
+        };
+        let (spf, dkim) = tokio::join!(spf_check, dkim_check);
+        let spf = spf.unwrap_or_else(|_| {
+            SpfOutput::new(spf_domain.to_string()).with_result(SpfResult::TempError)
+        });
         let mut results = AuthenticationResults::new(hostname);
         results = if mail_from.is_empty() {
             results.with_spf_ehlo_result(&spf, ip, helo)
@@ -85,7 +124,7 @@ impl Authenticator {
             SpfResult::Fail | SpfResult::SoftFail => AuthOutcome::Fail,
             _ => AuthOutcome::None,
         };
-        let Some(message) = AuthenticatedMessage::parse(raw) else {
+        let (Some(message), Some(dkim)) = (&message, dkim) else {
             return AuthReport {
                 header: format!("Authentication-Results: {results}\r\n"),
                 spf: spf_outcome,
@@ -94,7 +133,6 @@ impl Authenticator {
                 dmarc_policy_reject: false,
             };
         };
-        let dkim = self.inner.verify_dkim(&message).await;
         let header_from = message.from.first().map(String::as_str).unwrap_or("");
         results = results.with_dkim_results(&dkim, header_from);
         let dkim_outcome = if dkim.iter().any(|d| d.result() == &DkimResult::Pass) {
@@ -108,16 +146,23 @@ impl Authenticator {
             AuthOutcome::None
         };
         let mail_from_domain = mail_from.rsplit_once('@').map(|(_, d)| d).unwrap_or(helo);
-        let dmarc = self
-            .inner
-            .verify_dmarc(DmarcParameters {
-                message: &message,
+        let dmarc = tokio::time::timeout_at(
+            deadline,
+            self.inner.verify_dmarc(DmarcParameters {
+                message,
                 dkim_output: &dkim,
                 dkim2_output: None,
                 rfc5321_mail_from_domain: mail_from_domain,
                 spf_output: &spf,
-            })
-            .await;
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            let from_domain = header_from.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+            DmarcOutput::new(from_domain.to_string())
+                .with_spf_result(DmarcResult::TempError(out_of_time()))
+                .with_dkim_result(DmarcResult::TempError(out_of_time()))
+        });
         results = results.with_dmarc_result(&dmarc);
         let dmarc_outcome = match dmarc.result() {
             DmarcResult::Pass => AuthOutcome::Pass,

@@ -270,3 +270,97 @@ async fn initial_password_answer_names_the_public_page() {
     assert!(reply.contains(PAGE), "{reply}");
     assert!(!reply.contains("https://mail"), "{reply}");
 }
+
+/// A resolver that never answers: UDP queries are read and dropped, TCP connections are
+/// accepted and left silent (so neither transport fails fast).
+async fn silent_dns() -> std::net::SocketAddr {
+    loop {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let Ok(tcp) = tokio::net::TcpListener::bind(addr).await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while udp.recv_from(&mut buf).await.is_ok() {}
+        });
+        tokio::spawn(async move {
+            let mut held = vec![];
+            while let Ok((stream, _)) = tcp.accept().await {
+                held.push(stream);
+            }
+        });
+        return addr;
+    }
+}
+
+/// A message with a DKIM-Signature whose body hash is right, so DKIM goes on to look up the
+/// key (RFC 6376 6.1.3 checks the body hash first). bh = base64(SHA-256("x\r\n")), the body
+/// "x" + CRLF under relaxed canonicalization (3.4.4).
+fn signed_looking(from: &str) -> String {
+    let body = message(from, USER_A, "Kiểm tra DNS", "x");
+    format!(
+        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=sel;\r\n \
+         h=from:to:subject; bh=s14J+iztnrytnRYzb7lhFG/jS/vrxWJnnahfijFMnco=; b=AAAA\r\n{body}"
+    )
+}
+
+/// Issue 17 item 12: with a resolver that never answers, SPF, DKIM and DMARC together take at
+/// most the per-message deadline (they run at once, then stop), and each reports
+/// `temperror` (RFC 8601 2.7.1/2.7.2/2.7.3: a temporary, typically DNS, error) instead of
+/// holding the message for a DNS timeout per look-up one after another.
+#[tokio::test]
+async fn unanswered_dns_costs_a_message_at_most_the_deadline() {
+    let silent = silent_dns().await;
+    let authenticator = smtp::authres::Authenticator::new(&[silent])
+        .unwrap()
+        .with_deadline(Duration::from_secs(1));
+    let raw = signed_looking("ceo@example.org");
+    let started = Instant::now();
+    let report = authenticator
+        .check(
+            raw.as_bytes(),
+            "127.0.0.1".parse().unwrap(),
+            "mail.example.org",
+            "ceo@example.org",
+            "mx.kontum.gov.vn",
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    for expected in ["spf=temperror", "dkim=temperror", "dmarc=temperror"] {
+        assert!(
+            report.header.contains(expected),
+            "{expected}: {}",
+            report.header
+        );
+    }
+
+    // Through the MX: accepted (never refused for a DNS outage) within the deadline.
+    let server = start_custom(
+        |_| {},
+        None,
+        Some(
+            smtp::authres::Authenticator::new(&[silent])
+                .unwrap()
+                .with_deadline(Duration::from_secs(2)),
+        ),
+    )
+    .await;
+    let mut c = Client::connect(server.mx).await;
+    c.cmd("EHLO mail.example.org", "250").await;
+    let started = Instant::now();
+    let reply = c
+        .send_mail(
+            "ceo@example.org",
+            &[USER_A],
+            &signed_looking("ceo@example.org"),
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(reply.starts_with("250"), "{reply}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let stored = String::from_utf8(server.inbox(server.account_a).await[0].clone()).unwrap();
+    assert!(stored.contains("spf=temperror"), "{stored}");
+}

@@ -92,10 +92,21 @@ impl Default for Forwarding {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[derive(Default)]
 pub struct Dns {
     /// Resolver addresses (`IP:port`); empty = the system's resolv.conf.
     pub resolvers: Vec<String>,
+    /// SPF, DKIM and DMARC look-ups of one received message, in all (seconds); what is not
+    /// answered by then counts as a temporary error.
+    pub auth_deadline_secs: u64,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns {
+            resolvers: vec![],
+            auth_deadline_secs: 5,
+        }
+    }
 }
 
 impl Config {

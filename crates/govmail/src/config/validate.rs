@@ -254,6 +254,9 @@ impl Config {
                 problems.push(err(&format!("dkim.keys[{i}].private_key"), m));
             }
         }
+        if !(1..=60).contains(&self.dns.auth_deadline_secs) {
+            problems.push(err("dns.auth_deadline_secs", "must be 1..=60"));
+        }
         for (i, addr) in self.dns.resolvers.iter().enumerate() {
             if addr.parse::<SocketAddr>().is_err() {
                 problems.push(err(
