@@ -395,6 +395,47 @@ pub struct DnsSettings<'a> {
     pub imaps: Option<u16>,
 }
 
+impl<'a> DnsSettings<'a> {
+    /// From the configuration; `dkim` is `config.dkim_keys()`.
+    pub fn from_config(
+        config: &'a crate::config::Config,
+        dkim: &'a [DkimKeyConfig],
+    ) -> DnsSettings<'a> {
+        DnsSettings {
+            hostname: &config.server.hostname,
+            dkim,
+            submission: listen_port(&config.listen.submission),
+            submissions: listen_port(&config.listen.submissions),
+            imap: listen_port(&config.listen.imap),
+            imaps: listen_port(&config.listen.imaps),
+        }
+    }
+}
+
+/// The records `govmail dns DOMAIN` asks to publish (what `govmail doctor` looks up).
+pub fn expected_records(
+    settings: &DnsSettings<'_>,
+    domain: &str,
+) -> anyhow::Result<Vec<records::DnsRecord>> {
+    let domain = normalize_domain(domain)?;
+    let mut input = records::RecordsInput::new(&domain, settings.hostname);
+    input.submission_port = settings.submission;
+    input.submissions_port = settings.submissions;
+    input.imap_port = settings.imap;
+    input.imaps_port = settings.imaps;
+    if let Some(key) = settings.dkim.iter().find(|k| {
+        k.domain
+            .trim()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&domain)
+    }) {
+        let txt = outbound_dkim::dns_txt_for_file(&key.private_key)
+            .map_err(|e| anyhow::anyhow!("dkim key for {domain}: {e}"))?;
+        input.dkim = Some((key.selector.clone(), txt));
+    }
+    Ok(records::records(&input))
+}
+
 /// The port of the first `IP:PORT` in a `listen.*` list.
 pub fn listen_port(list: &[String]) -> Option<u16> {
     list.first()
@@ -411,22 +452,7 @@ pub async fn dns(
 ) -> anyhow::Result<()> {
     let domain = normalize_domain(domain)?;
     warn_unless_hosted(store, &domain).await?;
-    let mut input = records::RecordsInput::new(&domain, settings.hostname);
-    input.submission_port = settings.submission;
-    input.submissions_port = settings.submissions;
-    input.imap_port = settings.imap;
-    input.imaps_port = settings.imaps;
-    if let Some(key) = settings.dkim.iter().find(|k| {
-        k.domain
-            .trim()
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(&domain)
-    }) {
-        let txt = outbound_dkim::dns_txt_for_file(&key.private_key)
-            .map_err(|e| anyhow::anyhow!("dkim key for {domain}: {e}"))?;
-        input.dkim = Some((key.selector.clone(), txt));
-    }
-    let list = records::records(&input);
+    let list = expected_records(settings, &domain)?;
     if out.json {
         #[derive(Serialize)]
         struct Row<'a> {

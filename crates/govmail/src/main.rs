@@ -11,6 +11,7 @@ mod admin;
 mod admin_queue;
 mod config;
 mod directory;
+mod doctor;
 mod http;
 mod ops;
 mod output;
@@ -99,6 +100,9 @@ enum Command {
     Restore(ops::RestoreArgs),
     /// Export a person's or unit's mailbox as mbox or Maildir.
     Export(ops::ExportArgs),
+    /// Checks what the IT centre otherwise checks by hand (DNS records, certificate, clamd,
+    /// disk, queue, backup, migrations) and says what to fix. Exit 0 ok, 1 warning, 2 failure.
+    Doctor,
     /// The audit log.
     Events {
         /// Only actions starting with this prefix, e.g. "user."
@@ -212,6 +216,16 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             .await
         }
         Command::Backup(args) if args.is_verify() => ops::backup_verify(args, cli.json).await,
+        // Seen, not applied: the store is opened without migrating.
+        Command::Doctor => {
+            let store = open_store_with(&config, false).await?;
+            let worst = doctor::doctor(&store, &config, cli.json).await?;
+            store.close().await;
+            if worst != doctor::Status::Ok {
+                std::process::exit(worst.exit_code().into());
+            }
+            Ok(())
+        }
         command => {
             let store = open_store(&config).await?;
             let out = output::Output {
@@ -250,14 +264,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     admin_queue::dns(
                         &store,
                         &out,
-                        &admin_queue::DnsSettings {
-                            hostname: &config.server.hostname,
-                            dkim: &dkim,
-                            submission: admin_queue::listen_port(&config.listen.submission),
-                            submissions: admin_queue::listen_port(&config.listen.submissions),
-                            imap: admin_queue::listen_port(&config.listen.imap),
-                            imaps: admin_queue::listen_port(&config.listen.imaps),
-                        },
+                        &admin_queue::DnsSettings::from_config(&config, &dkim),
                         &domain,
                     )
                     .await
@@ -265,7 +272,11 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::Events { action, limit } => {
                     admin::events(&store, &out, &action, limit).await
                 }
-                Command::Serve | Command::Migrate | Command::CheckConfig | Command::Restore(_) => {
+                Command::Serve
+                | Command::Migrate
+                | Command::CheckConfig
+                | Command::Restore(_)
+                | Command::Doctor => {
                     unreachable!("handled above")
                 }
             }
@@ -275,8 +286,14 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 
 /// Opens the store the configuration names, applying migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<storage::Store> {
+    open_store_with(config, true).await
+}
+
+/// [`open_store`]; `migrate`: apply pending migrations.
+pub async fn open_store_with(config: &Config, migrate: bool) -> anyhow::Result<storage::Store> {
     let mut options =
         storage::StoreOptions::new(config.storage_url(), config.server.data_dir.clone());
+    options.migrate = migrate;
     if !config.storage.blob_store.is_empty() {
         options.blob_store = Some(config.storage.blob_store.clone());
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use clamav_client::tokio::{ping, scan_buffer, Socket, Tcp};
+use clamav_client::tokio::{get_version, ping, scan_buffer, Socket, Tcp};
 
 /// Where clamd listens, parsed from `tcp://host:port` or `unix:///path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +112,34 @@ impl Clamd {
         parse_reply(&reply)
     }
 
+    /// VERSION → `ClamAV 1.4.6/27000/Mon Nov 23 09:00:00 2026` (engine / signature version /
+    /// signature date), trimmed.
+    pub async fn version(&self) -> Result<String, ScanError> {
+        let call = async {
+            match &self.address {
+                ClamdAddress::Tcp(host) => {
+                    get_version(Tcp {
+                        host_address: host.as_str(),
+                    })
+                    .await
+                }
+                ClamdAddress::Unix(path) => {
+                    get_version(Socket {
+                        socket_path: path.as_str(),
+                    })
+                    .await
+                }
+            }
+        };
+        let reply = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ScanError::Timeout(self.timeout))?
+            .map_err(|e| ScanError::Unreachable(e.to_string()))?;
+        Ok(String::from_utf8_lossy(&reply)
+            .trim_end_matches(['\0', '\n', '\r', ' '])
+            .to_string())
+    }
+
     /// PING → PONG.
     pub async fn ping(&self) -> Result<(), ScanError> {
         let call = async {
@@ -144,9 +172,62 @@ impl Clamd {
     }
 }
 
+/// The date of the signatures a VERSION reply names (`.../27000/Mon Nov 23 09:00:00 2026`), as
+/// Unix seconds read as UTC (clamd prints the database's build time); None when the reply has
+/// no signature part (a private database without a daily file).
+pub fn signature_date(version: &str) -> Option<i64> {
+    let date = version.split('/').nth(2)?;
+    let words: Vec<&str> = date.split_whitespace().collect();
+    let [_, month, day, clock, year] = words.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let day: i64 = day.parse().ok()?;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<i64> = clock
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, s] = hms.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *s > 60 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian).
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signature_dates() {
+        // 2026-11-23T09:00:00Z
+        assert_eq!(
+            signature_date("ClamAV 1.4.6/27000/Mon Nov 23 09:00:00 2026"),
+            Some(1_795_424_400)
+        );
+        assert_eq!(
+            signature_date("ClamAV 1.4.6/27000/Tue Mar  3 00:00:00 2026"),
+            Some(1_772_496_000)
+        );
+        assert_eq!(signature_date("ClamAV 1.4.6"), None);
+        assert_eq!(signature_date("ClamAV 1.4.6/1/garbage"), None);
+    }
 
     #[test]
     fn replies() {

@@ -133,6 +133,8 @@ actions! {
     RetentionDeparted = "retention.departed",
     /// Messages purged on a written decision.
     PurgeMessage = "purge.message",
+    /// A backup taken (`govmail backup`): where, and what it holds (`govmail doctor` reads it).
+    BackupDone = "backup.done",
 }
 
 impl std::fmt::Display for Action {

@@ -346,6 +346,26 @@ impl Store {
         Ok(())
     }
 
+    /// The migrations of this build that the database has not applied yet, as
+    /// `VERSION description` (empty when it is up to date).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        // No table yet: nothing applied.
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        Ok(migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
+    }
+
     /// A handle for the store's own background tasks: everything but the queues to those
     /// tasks (its senders are closed), so it does not keep them alive.
     fn detached(&self) -> Store {

@@ -108,6 +108,19 @@ pub async fn backup(
         .with_context(|| format!("backup to {}", dir.display()))?;
     bar.finish();
     let m = &summary.manifest;
+    // `govmail doctor` finds the last backup here.
+    store
+        .log_event(
+            "cli",
+            storage::Action::BackupDone,
+            &summary.dir.display().to_string(),
+            "",
+            serde_json::json!({"dir": summary.dir.display().to_string(),
+                "started_at": m.started_at, "messages": m.messages, "blobs": m.blobs.len(),
+                "key_files": m.files.len()}),
+        )
+        .await
+        .context("recording the backup in the audit log")?;
     print_record(
         json,
         &BackupOut {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX, TXT};
+use hickory_proto::rr::rdata::{A, CNAME, MX, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 
@@ -15,6 +15,8 @@ pub struct Zone {
     txt: HashMap<String, Vec<String>>,
     a: HashMap<String, Vec<std::net::Ipv4Addr>>,
     mx: HashMap<String, Vec<(u16, String)>>,
+    srv: HashMap<String, Vec<(u16, u16, u16, String)>>,
+    cname: HashMap<String, String>,
 }
 
 #[derive(Clone)]
@@ -62,6 +64,7 @@ impl TestDns {
             .push(value.to_string());
     }
 
+    #[allow(dead_code)] // not every test binary that includes this file publishes A records
     pub fn a(&self, name: &str, ip: std::net::Ipv4Addr) {
         self.zone
             .lock()
@@ -83,6 +86,32 @@ impl TestDns {
     }
 }
 
+#[allow(dead_code)] // SRV and CNAME: only `govmail doctor`'s tests publish them
+impl TestDns {
+    /// An SRV record (RFC 2782): priority, weight, port, target ("." = no service).
+    pub fn srv(&self, name: &str, priority: u16, weight: u16, port: u16, target: &str) {
+        self.zone
+            .lock()
+            .unwrap()
+            .srv
+            .entry(key(name))
+            .or_default()
+            .push((priority, weight, port, target.to_string()));
+    }
+
+    pub fn cname(&self, name: &str, target: &str) {
+        self.zone
+            .lock()
+            .unwrap()
+            .cname
+            .insert(key(name), target.to_string());
+    }
+}
+
+fn fqdn(name: &str) -> Name {
+    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).unwrap()
+}
+
 fn answer(zone: &Mutex<Zone>, request: &Message) -> Message {
     let mut response = Message::response(request.metadata.id, request.metadata.op_code);
     response.metadata.message_type = MessageType::Response;
@@ -95,8 +124,11 @@ fn answer(zone: &Mutex<Zone>, request: &Message) -> Message {
         response.add_query(query.clone());
         let name = query.name().clone();
         let k = key(&name.to_ascii());
-        let exists =
-            zone.txt.contains_key(&k) || zone.a.contains_key(&k) || zone.mx.contains_key(&k);
+        let exists = zone.txt.contains_key(&k)
+            || zone.a.contains_key(&k)
+            || zone.mx.contains_key(&k)
+            || zone.srv.contains_key(&k)
+            || zone.cname.contains_key(&k);
         found_name |= exists;
         match query.query_type() {
             RecordType::TXT => {
@@ -126,6 +158,24 @@ fn answer(zone: &Mutex<Zone>, request: &Message) -> Message {
                         name.clone(),
                         60,
                         RData::MX(MX::new(*preference, exchange)),
+                    ));
+                }
+            }
+            RecordType::SRV => {
+                for (priority, weight, port, target) in zone.srv.get(&k).into_iter().flatten() {
+                    response.add_answer(Record::from_rdata(
+                        name.clone(),
+                        60,
+                        RData::SRV(SRV::new(*priority, *weight, *port, fqdn(target))),
+                    ));
+                }
+            }
+            RecordType::CNAME => {
+                if let Some(target) = zone.cname.get(&k) {
+                    response.add_answer(Record::from_rdata(
+                        name.clone(),
+                        60,
+                        RData::CNAME(CNAME(fqdn(target))),
                     ));
                 }
             }

@@ -34,7 +34,9 @@ pub(crate) use flow::FlowCounters;
 pub use flow::{DeliveryNote, FlowRow};
 pub use purge::{PurgeCriteria, PurgeMatch};
 pub use reports::{OpsAccount, UnreadMessage};
-pub use restore::{restore_backup, verify_backup, RestoreSummary, VerifyReport};
+pub use restore::{
+    restore_backup, verify_backup, verify_backup_with, RestoreSummary, VerifyReport,
+};
 pub use retention::{
     DepartedPurge, ExpiredFolder, FolderMatch, FolderRule, OpsFolder, RetentionPolicy,
     RetentionReport,
