@@ -96,7 +96,7 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 /// The `tag=value` of a DKIM/DMARC record (RFC 6376 3.2 tag-list), spaces removed.
-fn tag<'a>(record: &'a str, name: &str) -> Option<String> {
+fn tag(record: &str, name: &str) -> Option<String> {
     record.split(';').find_map(|part| {
         let (k, v) = part.split_once('=')?;
         (k.trim() == name).then(|| v.chars().filter(|c| !c.is_whitespace()).collect())

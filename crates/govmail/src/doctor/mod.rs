@@ -327,7 +327,7 @@ fn disk(config: &Config) -> Check {
         );
     };
     let free = stat.f_bavail * stat.f_frsize;
-    let min = config.health.min_free_mb.max(0) as u64 * 1024 * 1024;
+    let min = config.health.min_free_mb * 1024 * 1024;
     let detail = format!(
         "{}: {} free (health.min_free_mb = {})",
         dir.display(),
