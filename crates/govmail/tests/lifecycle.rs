@@ -359,12 +359,13 @@ fn directory_import_dry_run_then_import_and_export() {
         .iter()
         .map(|r| r["address"].as_str().unwrap())
         .collect();
-    // A dry run changes nothing, so both An's are shown with the same first choice.
+    // A dry run changes nothing, yet shows what the import will do: the second An numbered
+    // (issue 17: it used to show the same first choice twice).
     assert_eq!(
         addresses,
         vec![
             "nvan.stttt@kontum.gov.vn",
-            "nvan.stttt@kontum.gov.vn",
+            "nvan2.stttt@kontum.gov.vn",
             "lthnhung.stttt@kontum.gov.vn"
         ]
     );
