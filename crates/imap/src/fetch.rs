@@ -110,20 +110,21 @@ pub fn section_source<'a>(
     section: &'a Section,
 ) -> Option<SectionSource<'a>> {
     let part = find_part(root, &section.part)?;
-    // HEADER/TEXT of a message/rfc822 part refer to the message it holds.
-    let message_root = if section.part.is_empty() {
-        Some(root)
-    } else if is_message(part) {
-        part.children.first()
-    } else {
-        None
-    };
     let end_of = |p: &Part| {
         if std::ptr::eq(p, root) {
             len
         } else {
             u64::from(p.offset_end)
         }
+    };
+    // HEADER/TEXT of a message/rfc822 part refer to the message it holds, which is exactly
+    // that part's body: its text runs to the end of the part.
+    let (message_root, message_end) = if section.part.is_empty() {
+        (Some(root), len)
+    } else if is_message(part) {
+        (part.children.first(), end_of(part))
+    } else {
+        (None, 0)
     };
     let range = |start: u32, end: u64| SectionSource::Range(u64::from(start), end);
     Some(match &section.text {
@@ -136,7 +137,7 @@ pub fn section_source<'a>(
         }
         SectionText::Text => {
             let m = message_root?;
-            range(m.offset_body, end_of(m))
+            range(m.offset_body, message_end.max(m.offset_body.into()))
         }
         SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
             let m = message_root?;
