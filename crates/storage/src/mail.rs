@@ -144,7 +144,7 @@ fn folder_key(choice: &FolderChoice) -> &'static str {
     }
 }
 
-pub(crate) fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
+fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
     Folder {
         id: r.get("id"),
         account_id: r.get("account_id"),
@@ -159,7 +159,7 @@ pub(crate) fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
 }
 
 /// Every column of [`Folder`]; `subscribed` comes from the `subscriptions` names.
-pub(crate) const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, \
+const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, \
      uidnext, highestmodseq, recent_uid, (SELECT COUNT(*) FROM subscriptions s \
      WHERE s.account_id = folders.account_id AND s.name = folders.name) AS subscribed FROM folders";
 
@@ -232,6 +232,17 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| Error::NotFound(format!("folder {name}")))?;
+        Ok(folder_from_row(&row))
+    }
+
+    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
+    pub async fn folder_by_id(&self, folder_id: i64) -> Result<Folder> {
+        let sql = format!("{FOLDER_SELECT} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
         Ok(folder_from_row(&row))
     }
 

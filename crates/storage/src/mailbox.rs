@@ -65,17 +65,6 @@ impl Store {
         });
     }
 
-    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
-    pub async fn folder_by_id(&self, folder_id: i64) -> Result<crate::Folder> {
-        let sql = format!("{} WHERE id = $1", crate::mail::FOLDER_SELECT);
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
-        Ok(crate::mail::folder_from_row(&row))
-    }
-
     /// Messages changed (flags or new) after `modseq`, in UID order.
     pub async fn messages_changed_since(
         &self,
