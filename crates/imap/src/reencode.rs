@@ -32,7 +32,10 @@ pub fn nul_free(raw: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
     }
     leaves.sort_by_key(|p| p.offset_body);
     let body = |p: &Part| &raw[p.offset_body as usize..(p.offset_end as usize).min(raw.len())];
-    let binary: Vec<&Part> = leaves.into_iter().filter(|p| body(p).contains(&0)).collect();
+    let binary: Vec<&Part> = leaves
+        .into_iter()
+        .filter(|p| body(p).contains(&0))
+        .collect();
     // Every NUL must lie in the body of a part that may be base64 (RFC 2045 6.4: not a
     // multipart; RFC 2046 5.2.1: not a message).
     for part in &binary {
@@ -45,11 +48,7 @@ pub fn nul_free(raw: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
             .iter()
             .any(|p| (p.offset_body as usize..p.offset_end as usize).contains(&at))
     };
-    if raw
-        .iter()
-        .enumerate()
-        .any(|(at, &b)| b == 0 && !inside(at))
-    {
+    if raw.iter().enumerate().any(|(at, &b)| b == 0 && !inside(at)) {
         return Err("NUL outside a part's body");
     }
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 2);
@@ -59,7 +58,11 @@ pub fn nul_free(raw: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
         out.extend_from_slice(&raw[at..header_start]);
         let header = rewrite_header(&raw[header_start..body_start])?;
         out.extend_from_slice(&header);
-        let eol: &[u8] = if header.ends_with(b"\r\n") { b"\r\n" } else { b"\n" };
+        let eol: &[u8] = if header.ends_with(b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        };
         let encoded = base64::engine::general_purpose::STANDARD.encode(body(part));
         for (i, line) in encoded.as_bytes().chunks(LINE).enumerate() {
             if i > 0 {
@@ -89,7 +92,9 @@ fn rewrite_header(block: &[u8]) -> Result<Vec<u8>, &'static str> {
         let continued = line.starts_with(b" ") || line.starts_with(b"\t");
         if !continued {
             let name = line.split(|&b| b == b':').next().unwrap_or_default();
-            dropping = name.trim_ascii().eq_ignore_ascii_case(b"content-transfer-encoding");
+            dropping = name
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"content-transfer-encoding");
         }
         if !dropping {
             out.extend_from_slice(line);

@@ -205,7 +205,12 @@ impl Selected {
     /// read-write session claims the UIDs no session has claimed (`folder.recent_uid` on);
     /// a read-only one sees them recent without claiming. Nothing is written when another
     /// session has claimed them already.
-    async fn claim_recent(&mut self, store: &storage::Store, folder: &storage::Folder, new: &[i64]) {
+    async fn claim_recent(
+        &mut self,
+        store: &storage::Store,
+        folder: &storage::Folder,
+        new: &[i64],
+    ) {
         if self.recent.is_none() {
             return;
         }

@@ -75,12 +75,24 @@ async fn only_the_first_read_write_session_sees_recent() {
     assert!(recent_flags(&mut b).await.is_empty());
     // RFC 3501 6.4.4: RECENT, NEW (= RECENT UNSEEN) and OLD (= NOT RECENT).
     a.imap("STORE 2 +FLAGS.SILENT (\\Seen)").await.expect("OK");
-    for (keys, expected) in [("RECENT", "SEARCH 1 2 3"), ("NEW", "SEARCH 1 3"), ("OLD", "SEARCH")] {
+    for (keys, expected) in [
+        ("RECENT", "SEARCH 1 2 3"),
+        ("NEW", "SEARCH 1 3"),
+        ("OLD", "SEARCH"),
+    ] {
         let reply = a.imap(&format!("SEARCH {keys}")).await;
-        assert!(reply.untagged().any(|l| l == expected), "{keys}: {:?}", reply.lines);
+        assert!(
+            reply.untagged().any(|l| l == expected),
+            "{keys}: {:?}",
+            reply.lines
+        );
     }
     let reply = b.imap("SEARCH OLD").await;
-    assert!(reply.untagged().any(|l| l == "SEARCH 1 2 3"), "{:?}", reply.lines);
+    assert!(
+        reply.untagged().any(|l| l == "SEARCH 1 2 3"),
+        "{:?}",
+        reply.lines
+    );
     // A client cannot set or clear \Recent (RFC 3501 2.3.2: it is not alterable by the
     // client): STORE leaves it as it is.
     b.imap("STORE 1 +FLAGS (\\Recent)").await.expect("OK");

@@ -146,7 +146,10 @@ async fn delete_keeps_the_subscription() {
     // RFC 9051 6.3.7: "The server MUST NOT unilaterally remove an existing mailbox name from
     // the subscription list even if a mailbox by that name no longer exists." RFC 5258 3.4:
     // such a name is listed \NonExistent (which implies \Noselect) and \Subscribed.
-    let list = listed(&ok(&mut c, "LIST (SUBSCRIBED) \"\" \"Old/*\"").await, "LIST");
+    let list = listed(
+        &ok(&mut c, "LIST (SUBSCRIBED) \"\" \"Old/*\"").await,
+        "LIST",
+    );
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0].name, "Old/Reports");
     for attribute in ["\\NonExistent", "\\Subscribed"] {
@@ -157,7 +160,10 @@ async fn delete_keeps_the_subscription() {
     assert!(list.is_empty(), "{list:?}");
     // RFC 9051 6.3.8: the name can still be unsubscribed; then it is gone.
     ok(&mut c, "UNSUBSCRIBE Old/Reports").await;
-    let list = listed(&ok(&mut c, "LIST (SUBSCRIBED) \"\" \"Old/*\"").await, "LIST");
+    let list = listed(
+        &ok(&mut c, "LIST (SUBSCRIBED) \"\" \"Old/*\"").await,
+        "LIST",
+    );
     assert!(list.is_empty(), "{list:?}");
     // "NO - unsubscribe failure: can't unsubscribe that name".
     c.imap("UNSUBSCRIBE Old/Reports").await.expect("NO");

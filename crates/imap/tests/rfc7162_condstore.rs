@@ -82,13 +82,19 @@ async fn fetch_modseq_enables_condstore() {
     assert!(modseq(&line).unwrap() > reported[0], "{line}");
     // So does STORE .SILENT: the FETCH carries UID and MODSEQ, not FLAGS.
     let reply = c.imap("STORE 3 +FLAGS.SILENT (\\Deleted)").await;
-    let line = reply.untagged().find(|l| l.starts_with("3 FETCH ")).unwrap();
+    let line = reply
+        .untagged()
+        .find(|l| l.starts_with("3 FETCH "))
+        .unwrap();
     assert!(line.contains("UID 3") && modseq(line).is_some(), "{line}");
     assert!(!line.contains("FLAGS"), "{line}");
     // And a FETCH that sets \Seen implicitly.
     let bytes = c.imap_bytes("b1", "FETCH 4 (BODY[TEXT])").await;
     let line = String::from_utf8_lossy(&bytes);
-    assert!(line.starts_with("* 4 FETCH (BODY[TEXT] {3}\r\nx\r\n"), "{line}");
+    assert!(
+        line.starts_with("* 4 FETCH (BODY[TEXT] {3}\r\nx\r\n"),
+        "{line}"
+    );
     assert!(line.contains("\\Seen"), "{line}");
     assert!(line.contains("UID 4") && modseq(&line).is_some(), "{line}");
 }
@@ -104,13 +110,13 @@ async fn search_modseq_enables_condstore() {
     let reply = c.imap("SEARCH MODSEQ 1").await;
     reply.expect("OK");
     assert_eq!(highest(&reply), [at_select], "{:?}", reply.lines);
-    let search = reply
-        .untagged()
-        .find(|l| l.starts_with("SEARCH "))
-        .unwrap();
+    let search = reply.untagged().find(|l| l.starts_with("SEARCH ")).unwrap();
     assert_eq!(search, format!("SEARCH 1 2 3 (MODSEQ {at_select})"));
     let reply = c.imap("STORE 1 +FLAGS (\\Answered)").await;
-    let line = reply.untagged().find(|l| l.starts_with("1 FETCH ")).unwrap();
+    let line = reply
+        .untagged()
+        .find(|l| l.starts_with("1 FETCH "))
+        .unwrap();
     assert!(line.contains("UID 1") && modseq(line).is_some(), "{line}");
 }
 
@@ -126,7 +132,10 @@ async fn status_highestmodseq_enables_condstore() {
     reply.expect("OK");
     assert_eq!(highest(&reply), [at_select], "{:?}", reply.lines);
     let reply = c.imap("STORE 2 -FLAGS (\\Seen)").await;
-    let line = reply.untagged().find(|l| l.starts_with("2 FETCH ")).unwrap();
+    let line = reply
+        .untagged()
+        .find(|l| l.starts_with("2 FETCH "))
+        .unwrap();
     assert!(line.contains("UID 2") && modseq(line).is_some(), "{line}");
 }
 

@@ -10,7 +10,8 @@ use testkit::Conversation;
 /// (RFC 9051 6.4.5: "Every message has at least one part number"; a message/rfc822 part's
 /// body is the whole encapsulated message, and HEADER, TEXT, HEADER.FIELDS after its number
 /// refer to that message).
-const OUTER_HEADER: &str = "From: =?UTF-8?B?Tmd1eeG7hW4gVsSDbiBBbg==?= <nvan.stttt@kontum.gov.vn>\r\n\
+const OUTER_HEADER: &str =
+    "From: =?UTF-8?B?Tmd1eeG7hW4gVsSDbiBBbg==?= <nvan.stttt@kontum.gov.vn>\r\n\
 To: ttbinh.stttt@kontum.gov.vn\r\nSubject: Fwd: =?UTF-8?Q?C=C3=B4ng_v=C4=83n?=\r\n\
 Date: Sat, 1 Nov 2025 09:00:00 +0700\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n";
 const INNER_HEADER: &str = "From: vanthu.ubnd@kontum.gov.vn\r\nTo: stttt@kontum.gov.vn\r\n\
@@ -99,7 +100,9 @@ async fn a_message_rfc822_message_numbers_its_encapsulated_message_as_part_1() {
     let response = c.imap_bytes("f2", "FETCH 1 (BODYSTRUCTURE)").await;
     let text = String::from_utf8_lossy(&response);
     let inner_size = INNER_HEADER.len() + INNER_TEXT.len();
-    let lines = (INNER_HEADER.to_string() + INNER_TEXT).matches('\n').count();
+    let lines = (INNER_HEADER.to_string() + INNER_TEXT)
+        .matches('\n')
+        .count();
     assert!(
         text.starts_with(&format!(
             "* 1 FETCH (BODYSTRUCTURE (\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" {inner_size} \
@@ -133,7 +136,10 @@ Tr=C6=B0=E1=BB=9Dng   \r\nd=C3=A0i=  \r\nd=C3=B2ng=\r\n cu=E1=BB=91i\t\r\n";
     let decoded = "Trường\r\ndàidòng cuối\r\n".as_bytes();
     let (_fixture, mut c) = session_with(&[raw]).await;
     let (_, bytes) = fetch_literal(&mut c, "BINARY.PEEK[1]").await;
-    assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(decoded));
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(decoded)
+    );
     // RFC 3516 4.2: BINARY.SIZE is the size of the decoded section.
     let response = c.imap_bytes("s1", "FETCH 1 (BINARY.SIZE[1])").await;
     let text = String::from_utf8_lossy(&response);
@@ -178,9 +184,14 @@ async fn binary_append_is_stored_so_body_never_needs_a_literal8() {
     // The part was re-encoded, and says so where BODYSTRUCTURE and BODY[2.MIME] look.
     let (_, mime) = fetch_literal(&mut c, "BODY.PEEK[2.MIME]").await;
     let mime = String::from_utf8(mime).unwrap();
-    assert!(mime.contains("Content-Transfer-Encoding: base64\r\n"), "{mime}");
+    assert!(
+        mime.contains("Content-Transfer-Encoding: base64\r\n"),
+        "{mime}"
+    );
     assert!(!mime.contains("binary"), "{mime}");
-    let response = c.imap_bytes("b1", "FETCH 1 (BODYSTRUCTURE RFC822.SIZE)").await;
+    let response = c
+        .imap_bytes("b1", "FETCH 1 (BODYSTRUCTURE RFC822.SIZE)")
+        .await;
     let text = String::from_utf8_lossy(&response);
     assert!(
         text.contains("(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" "),
@@ -197,7 +208,10 @@ async fn binary_append_is_stored_so_body_never_needs_a_literal8() {
     assert_eq!(bytes, payload);
     let response = c.imap_bytes("b2", "FETCH 1 (BINARY.SIZE[2])").await;
     let text = String::from_utf8_lossy(&response);
-    assert!(text.contains(&format!("BINARY.SIZE[2] {}", payload.len())), "{text}");
+    assert!(
+        text.contains(&format!("BINARY.SIZE[2] {}", payload.len())),
+        "{text}"
+    );
     // A NUL where no re-encoding can reach it (a header field) is refused: NO, not stored.
     let bad = b"Subject: a\0b\r\n\r\nbody\r\n";
     c.write(format!("a2 APPEND INBOX ~{{{}+}}\r\n", bad.len()).as_bytes())

@@ -64,9 +64,9 @@ async fn a_new_keyword_is_announced_before_a_fetch_shows_it() {
         select.lines
     );
     assert!(
-        lines(&select).iter().any(|l| l.starts_with(&format!(
-            "OK [PERMANENTFLAGS ({SYSTEM} $Label1 \\*)]"
-        ))),
+        lines(&select)
+            .iter()
+            .any(|l| l.starts_with(&format!("OK [PERMANENTFLAGS ({SYSTEM} $Label1 \\*)]"))),
         "{:?}",
         select.lines
     );

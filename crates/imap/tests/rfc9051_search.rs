@@ -33,11 +33,26 @@ async fn sent_keys_use_the_date_as_written_in_the_header() {
     let fixture = fixture_with(|_| {}).await;
     for raw in [
         // 1: 06:30 on 1 November in Vietnam is 23:30 on 31 October UTC.
-        mail("Sat, 1 Nov 2025 06:30:00 +0700", "a@kontum.gov.vn", "c@kontum.gov.vn", "m1"),
+        mail(
+            "Sat, 1 Nov 2025 06:30:00 +0700",
+            "a@kontum.gov.vn",
+            "c@kontum.gov.vn",
+            "m1",
+        ),
         // 2: 22:00 on 31 October at -05:00 is 1 November UTC.
-        mail("Fri, 31 Oct 2025 22:00:00 -0500", "a@kontum.gov.vn", "c@kontum.gov.vn", "m2"),
+        mail(
+            "Fri, 31 Oct 2025 22:00:00 -0500",
+            "a@kontum.gov.vn",
+            "c@kontum.gov.vn",
+            "m2",
+        ),
         // 3: midday, no ambiguity.
-        mail("Sun, 2 Nov 2025 12:00:00 +0700", "a@kontum.gov.vn", "c@kontum.gov.vn", "m3"),
+        mail(
+            "Sun, 2 Nov 2025 12:00:00 +0700",
+            "a@kontum.gov.vn",
+            "c@kontum.gov.vn",
+            "m3",
+        ),
     ] {
         fixture.deliver(fixture.account_a, &raw).await;
     }

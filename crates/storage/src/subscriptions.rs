@@ -7,12 +7,14 @@ use crate::{Result, Store, Tx};
 impl Store {
     /// The names on an account's subscription list, sorted; some may name no mailbox.
     pub async fn subscriptions(&self, account_id: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name",
+        Ok(
+            sqlx::query_scalar(
+                "SELECT name FROM subscriptions WHERE account_id = $1 ORDER BY name",
+            )
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?,
         )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Adds `name` to, or removes it from, the subscription list; true when the list changed.

@@ -67,14 +67,21 @@ async fn subscriptions_are_names() {
         let id = s.create_folder(a, "Công văn").await.unwrap();
         assert!(!s.folder_by_id(id).await.unwrap().subscribed);
         assert!(s.set_subscription(a, "Công văn", true).await.unwrap());
-        assert!(!s.set_subscription(a, "Công văn", true).await.unwrap(), "already");
+        assert!(
+            !s.set_subscription(a, "Công văn", true).await.unwrap(),
+            "already"
+        );
         assert!(s.folder_by_id(id).await.unwrap().subscribed);
         // A child, then RENAME of the parent: both subscriptions follow.
         let child = s.create_folder(a, "Công văn/2026").await.unwrap();
         s.set_subscription(a, "Công văn/2026", true).await.unwrap();
         s.rename_folder(a, "Công văn", "Văn bản").await.unwrap();
         let names = s.subscriptions(a).await.unwrap();
-        assert!(names.contains(&"Văn bản".to_string()), "[{}] {names:?}", ctx.name());
+        assert!(
+            names.contains(&"Văn bản".to_string()),
+            "[{}] {names:?}",
+            ctx.name()
+        );
         assert!(names.contains(&"Văn bản/2026".to_string()));
         assert!(!names.iter().any(|n| n.starts_with("Công văn")));
         // DELETE keeps the name on the list.
@@ -101,7 +108,12 @@ async fn recent_is_claimed_once() {
         let s = &ctx.store;
         let a = account(&ctx).await;
         let inbox = s.folder(a, "INBOX").await.unwrap();
-        assert_eq!(inbox.recent_uid, 1, "[{}] a new folder: nothing claimed", ctx.name());
+        assert_eq!(
+            inbox.recent_uid,
+            1,
+            "[{}] a new folder: nothing claimed",
+            ctx.name()
+        );
         // Two sessions read recent_uid = 1 and both try to claim UIDs 1..=3.
         let (first, second) = tokio::join!(
             s.claim_recent(inbox.id, 1, 4),

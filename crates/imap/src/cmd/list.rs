@@ -262,7 +262,10 @@ impl Session {
         if subscribed {
             return match self.resolve_folder(raw).await {
                 Ok(m) if m.shared() => done(),
-                Ok(m) => match store.set_subscription(user.account_id, &m.folder.name, true).await {
+                Ok(m) => match store
+                    .set_subscription(user.account_id, &m.folder.name, true)
+                    .await
+                {
                     Ok(_) => done(),
                     Err(e) => self.server_error(e),
                 },

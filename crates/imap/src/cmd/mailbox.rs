@@ -82,13 +82,16 @@ impl Session {
             if self.rev2 || read_only {
                 return Ok(false);
             }
-            self.context.store.claim_recent(folder.id, recent_from, uidnext).await
+            self.context
+                .store
+                .claim_recent(folder.id, recent_from, uidnext)
+                .await
         };
         // KT-11: who opened which mailbox when.
-        let opened = self
-            .context
-            .store
-            .record_mailbox_open(&user.address, folder.account_id, &name);
+        let opened =
+            self.context
+                .store
+                .record_mailbox_open(&user.address, folder.account_id, &name);
         let (claimed, _) = tokio::join!(claim, opened);
         let recent = (!self.rev2).then(|| {
             let keep = read_only || matches!(claimed, Ok(true));
@@ -412,7 +415,12 @@ impl Session {
         Done::ok("RENAME completed")
     }
 
-    pub(crate) async fn status_line(&mut self, folder: &Folder, display: &str, items: &[StatusItem]) -> bool {
+    pub(crate) async fn status_line(
+        &mut self,
+        folder: &Folder,
+        display: &str,
+        items: &[StatusItem],
+    ) -> bool {
         let counts = match self.context.store.folder_counts(folder.id).await {
             Ok(c) => c,
             Err(_) => return false,
@@ -422,7 +430,11 @@ impl Session {
         if items.contains(&StatusItem::Recent) {
             match self.context.store.listing(folder.id).await {
                 Ok(listing) => {
-                    recent = listing.rows.iter().filter(|r| r.uid >= folder.recent_uid).count()
+                    recent = listing
+                        .rows
+                        .iter()
+                        .filter(|r| r.uid >= folder.recent_uid)
+                        .count()
                 }
                 Err(_) => return false,
             }

@@ -124,9 +124,7 @@ impl Session {
                 message,
             } => self.append(&mailbox, &flags, date, message).await,
             Command::Expunge { uids } => self.expunge(uids.as_ref()).await,
-            Command::Search { uid, criteria, ret } => {
-                self.search(&tag, uid, &criteria, &ret).await
-            }
+            Command::Search { uid, criteria, ret } => self.search(&tag, uid, &criteria, &ret).await,
             Command::Fetch {
                 uid,
                 set,
