@@ -214,14 +214,35 @@ impl Selected {
         if self.recent.is_none() {
             return;
         }
-        let from = folder.recent_uid;
-        let unclaimed: Vec<i64> = new.iter().copied().filter(|u| *u >= from).collect();
-        let Some(&last) = unclaimed.last() else {
+        let Some(&last) = new.last() else {
             return;
         };
-        let claimed = || store.claim_recent(self.folder_id, from, last + 1);
-        if self.read_only || matches!(claimed().await, Ok(true)) {
-            self.add_recent(unclaimed);
+        let from = if self.read_only {
+            Some(folder.recent_uid)
+        } else {
+            claim(store, self.folder_id, folder.recent_uid, last + 1).await
+        };
+        if let Some(from) = from {
+            self.add_recent(new.iter().copied().filter(|u| *u >= from));
         }
     }
+}
+
+/// Claims as \Recent the UIDs from the folder's first unclaimed one below `to`, `from` being
+/// that first unclaimed UID as last read; returns where the claimed range starts, or None
+/// when nothing is left to claim. A claim another session made meanwhile moves the start:
+/// the range is read again and the claim retried (a few times, each a compare-and-set).
+pub async fn claim(store: &storage::Store, folder_id: i64, from: i64, to: i64) -> Option<i64> {
+    let mut from = from;
+    for _ in 0..4 {
+        if from >= to {
+            return None;
+        }
+        match store.claim_recent(folder_id, from, to).await {
+            Ok(true) => return Some(from),
+            Ok(false) => from = store.folder_by_id(folder_id).await.ok()?.recent_uid,
+            Err(_) => return None,
+        }
+    }
+    None
 }

@@ -77,29 +77,26 @@ impl Session {
         let name = mailbox.display.clone();
         // RFC 3501 2.3.2: the messages no session has claimed are \Recent in this one; a
         // read-write session claims them (in the same group commit as the open event).
-        let recent_from = folder.recent_uid;
+        let store = self.context.store.clone();
         let claim = async {
-            if self.rev2 || read_only {
-                return Ok(false);
+            match (self.rev2, read_only) {
+                (true, _) => None,
+                (false, true) => Some(folder.recent_uid),
+                (false, false) => {
+                    crate::selected::claim(&store, folder.id, folder.recent_uid, uidnext).await
+                }
             }
-            self.context
-                .store
-                .claim_recent(folder.id, recent_from, uidnext)
-                .await
         };
         // KT-11: who opened which mailbox when.
-        let opened =
-            self.context
-                .store
-                .record_mailbox_open(&user.address, folder.account_id, &name);
+        let opened = store.record_mailbox_open(&user.address, folder.account_id, &name);
         let (claimed, _) = tokio::join!(claim, opened);
-        let recent = (!self.rev2).then(|| {
-            let keep = read_only || matches!(claimed, Ok(true));
-            messages
+        let recent = (!self.rev2).then(|| match claimed {
+            Some(from) => messages
                 .iter()
                 .map(|m| m.uid)
-                .filter(|uid| keep && *uid >= recent_from)
-                .collect::<Vec<i64>>()
+                .filter(|uid| *uid >= from)
+                .collect(),
+            None => vec![],
         });
         let mut selected = Selected {
             folder_id: folder.id,
