@@ -140,6 +140,26 @@ async fn status_highestmodseq_enables_condstore() {
 }
 
 #[tokio::test]
+async fn unchangedsince_and_changedsince_enable_condstore() {
+    let fixture = mail(2).await;
+    for command in [
+        "STORE 1 (UNCHANGEDSINCE 4294967295) +FLAGS (\\Seen)",
+        "FETCH 1:* (FLAGS) (CHANGEDSINCE 1)",
+    ] {
+        let mut c = converse_as(&fixture, USER_A).await;
+        let select = c.imap("SELECT INBOX").await;
+        let at_select = highest(&select)[0];
+        // RFC 7162 3.1: both modifiers are CONDSTORE enabling; the first reports
+        // HIGHESTMODSEQ, and the FETCH responses carry MODSEQ (3.1.3, 3.1.4.1).
+        let reply = c.imap(command).await;
+        reply.expect("OK");
+        assert_eq!(highest(&reply), [at_select], "{command}: {:?}", reply.lines);
+        let fetch = reply.untagged().find(|l| l.starts_with("1 FETCH ")).unwrap();
+        assert!(modseq(fetch).is_some(), "{command}: {fetch}");
+    }
+}
+
+#[tokio::test]
 async fn esearch_modseq_is_that_of_the_messages_returned() {
     let fixture = mail(3).await;
     let mut c = converse_as(&fixture, USER_A).await;
