@@ -154,7 +154,10 @@ async fn unchangedsince_and_changedsince_enable_condstore() {
         let reply = c.imap(command).await;
         reply.expect("OK");
         assert_eq!(highest(&reply), [at_select], "{command}: {:?}", reply.lines);
-        let fetch = reply.untagged().find(|l| l.starts_with("1 FETCH ")).unwrap();
+        let fetch = reply
+            .untagged()
+            .find(|l| l.starts_with("1 FETCH "))
+            .unwrap();
         assert!(modseq(fetch).is_some(), "{command}: {fetch}");
     }
 }
