@@ -5,6 +5,7 @@
 //!   our own types, and which states each command is valid in. Sessions never see imap-codec
 //!   types.
 //! - [`fetch`]: which bytes of a stored message a FETCH section or BINARY names.
+//! - [`reencode`]: APPENDed binary content stored without NUL (base64 parts).
 //! - [`search`]: SEARCH evaluation.
 //! - [`encode`]: response encoding — strings and literals, status responses with typed
 //!   response codes, FETCH lines and items, sequence sets.
@@ -24,6 +25,7 @@ pub mod encode;
 pub mod fetch;
 pub mod names;
 pub mod protocol;
+pub mod reencode;
 pub mod search;
 pub mod selected;
 pub mod server;

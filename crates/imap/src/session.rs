@@ -69,6 +69,7 @@ impl Session {
             condstore: false,
             qresync: false,
             utf8: false,
+            rev2: false,
             n_errors: 0,
             shutdown: shutdown.into(),
             out: Vec::with_capacity(256),

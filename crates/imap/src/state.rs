@@ -57,6 +57,8 @@ pub struct Session {
     /// ENABLE QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) (RFC 7162).
     pub(crate) qresync: bool,
     pub(crate) utf8: bool,
+    /// ENABLE IMAP4rev2 (RFC 9051 6.3.1): SEARCH answers ESEARCH, no \Recent or RECENT.
+    pub(crate) rev2: bool,
     pub(crate) n_errors: usize,
     pub(crate) shutdown: listener::ShutdownSignal,
     pub(crate) revocations: tokio::sync::broadcast::Receiver<(i64, i64)>,
@@ -247,6 +249,40 @@ impl Session {
             .filter(|(i, _)| crate::search::in_set(set, *i as i64 + 1, n))
             .map(|(_, u)| *u)
             .collect())
+    }
+
+    /// RFC 7162 3.1: a CONDSTORE enabling command (FETCH or SEARCH naming MODSEQ, FETCH
+    /// CHANGEDSINCE, STORE UNCHANGEDSINCE, STATUS HIGHESTMODSEQ) switches CONDSTORE on; the
+    /// first one while a mailbox is selected reports its HIGHESTMODSEQ in an untagged OK, the
+    /// highest MODSEQ whose changes this session has been told about.
+    pub(crate) fn enable_condstore(&mut self) {
+        if std::mem::replace(&mut self.condstore, true) {
+            return;
+        }
+        if let State::Selected { mailbox, .. } = &self.state {
+            let code = Code::HighestModSeq(mailbox.modseq_seen);
+            self.untagged_status(Status::Ok, Some(&code), "Highest");
+        }
+    }
+
+    /// Before a FETCH response shows `flags`: untagged FLAGS and PERMANENTFLAGS naming the
+    /// keywords among them this session has not been told about (RFC 9051 7.3.5, 2.3.2).
+    pub(crate) fn announce_keywords(&mut self, flags: &storage::Flags) {
+        let lines = match &mut self.state {
+            State::Selected { mailbox, .. } => mailbox.keyword_updates(flags),
+            _ => return,
+        };
+        for line in lines {
+            self.untagged(&line);
+        }
+    }
+
+    /// True when the message is \Recent in this session (RFC 3501 2.3.2).
+    pub(crate) fn is_recent(&self, uid: i64) -> bool {
+        match &self.state {
+            State::Selected { mailbox, .. } => mailbox.is_recent(uid),
+            _ => false,
+        }
     }
 
     /// Remembers changes this session reported itself.

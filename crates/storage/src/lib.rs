@@ -37,6 +37,7 @@ pub mod meta_cache;
 pub mod ops;
 pub mod queue;
 pub mod stats;
+pub mod subscriptions;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -26,7 +26,10 @@ pub struct Folder {
     pub uidvalidity: i64,
     pub uidnext: i64,
     pub highestmodseq: i64,
+    /// The name is on the owner's subscription list (`subscriptions`, RFC 9051 6.3.7).
     pub subscribed: bool,
+    /// The first UID no session has claimed as \Recent yet (RFC 3501 2.3.2).
+    pub recent_uid: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -151,11 +154,14 @@ fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
         uidnext: r.get("uidnext"),
         highestmodseq: r.get("highestmodseq"),
         subscribed: r.get::<i64, _>("subscribed") != 0,
+        recent_uid: r.get("recent_uid"),
     }
 }
 
-const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, uidnext, \
-     highestmodseq, subscribed FROM folders";
+/// Every column of [`Folder`]; `subscribed` comes from the `subscriptions` names.
+const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, \
+     uidnext, highestmodseq, recent_uid, (SELECT COUNT(*) FROM subscriptions s \
+     WHERE s.account_id = folders.account_id AND s.name = folders.name) AS subscribed FROM folders";
 
 impl Store {
     pub(crate) async fn create_folder_in(
@@ -165,13 +171,23 @@ impl Store {
         special_use: Option<&str>,
     ) -> Result<i64> {
         // RFC 9051 2.3.1.1: UIDVALIDITY must change if a name is reused with different UIDs;
-        // seconds since the epoch, bumped past any value the account already used.
+        // seconds since the epoch, bumped past any value the account ever used (a deleted
+        // folder's included: `accounts.last_uidvalidity` keeps the highest).
+        let last: i64 = sqlx::query_scalar("SELECT last_uidvalidity FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(&mut **tx)
+            .await?;
         let max_used: Option<i64> =
             sqlx::query_scalar("SELECT MAX(uidvalidity) FROM folders WHERE account_id = $1")
                 .bind(account_id)
                 .fetch_one(&mut **tx)
                 .await?;
-        let uidvalidity = now().max(max_used.unwrap_or(0) + 1) & 0xffff_ffff;
+        let uidvalidity = now().max(last.max(max_used.unwrap_or(0)) + 1) & 0xffff_ffff;
+        sqlx::query("UPDATE accounts SET last_uidvalidity = $1 WHERE id = $2")
+            .bind(uidvalidity)
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO folders (account_id, name, special_use, uidvalidity, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -216,6 +232,17 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| Error::NotFound(format!("folder {name}")))?;
+        Ok(folder_from_row(&row))
+    }
+
+    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
+    pub async fn folder_by_id(&self, folder_id: i64) -> Result<Folder> {
+        let sql = format!("{FOLDER_SELECT} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
         Ok(folder_from_row(&row))
     }
 

@@ -65,28 +65,6 @@ impl Store {
         });
     }
 
-    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
-    pub async fn folder_by_id(&self, folder_id: i64) -> Result<crate::Folder> {
-        let folders = sqlx::query(
-            "SELECT id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed \
-             FROM folders WHERE id = $1",
-        )
-        .bind(folder_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
-        Ok(crate::Folder {
-            id: folders.get(0),
-            account_id: folders.get(1),
-            name: folders.get(2),
-            special_use: folders.get(3),
-            uidvalidity: folders.get(4),
-            uidnext: folders.get(5),
-            highestmodseq: folders.get(6),
-            subscribed: folders.get::<i64, _>(7) != 0,
-        })
-    }
-
     /// Messages changed (flags or new) after `modseq`, in UID order.
     pub async fn messages_changed_since(
         &self,
@@ -577,27 +555,20 @@ impl Store {
                 .bind(source)
                 .execute(&mut *tx)
                 .await?;
+            Self::rename_subscription_in(&mut tx, account_id, from, to).await?;
             for child in &children {
                 let name: String = child.get(1);
                 let renamed = format!("{to}/{}", &name[prefix.len()..]);
                 sqlx::query("UPDATE folders SET name = $1 WHERE id = $2")
-                    .bind(renamed)
+                    .bind(renamed.clone())
                     .bind(child.get::<i64, _>(0))
                     .execute(&mut *tx)
                     .await?;
+                Self::rename_subscription_in(&mut tx, account_id, &name, &renamed).await?;
             }
         }
         tx.commit().await?;
         self.changed(account_id, source);
-        Ok(())
-    }
-
-    pub async fn set_subscribed(&self, folder_id: i64, subscribed: bool) -> Result<()> {
-        sqlx::query("UPDATE folders SET subscribed = $1 WHERE id = $2")
-            .bind(subscribed as i64)
-            .bind(folder_id)
-            .execute(&self.writer)
-            .await?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod fetch;
 pub mod idle;
+pub mod list;
 pub mod mailbox;
 pub mod message;
 pub mod quota_acl;
@@ -123,7 +124,7 @@ impl Session {
                 message,
             } => self.append(&mailbox, &flags, date, message).await,
             Command::Expunge { uids } => self.expunge(uids.as_ref()).await,
-            Command::Search { uid, criteria, ret } => self.search(uid, &criteria, &ret).await,
+            Command::Search { uid, criteria, ret } => self.search(&tag, uid, &criteria, &ret).await,
             Command::Fetch {
                 uid,
                 set,

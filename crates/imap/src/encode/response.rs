@@ -56,7 +56,7 @@ pub enum Code {
     NoPerm,
     OverQuota,
     /// The flags the client may change permanently.
-    PermanentFlags(Vec<&'static str>),
+    PermanentFlags(Vec<String>),
     PrivacyRequired,
     ReadOnly,
     ReadWrite,
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(
             untagged_status(
                 Status::Ok,
-                Some(&Code::PermanentFlags(vec!["\\Seen", "\\*"])),
+                Some(&Code::PermanentFlags(vec!["\\Seen".into(), "\\*".into()])),
                 "Flags permitted"
             ),
             "OK [PERMANENTFLAGS (\\Seen \\*)] Flags permitted"

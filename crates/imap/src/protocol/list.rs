@@ -30,14 +30,15 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> PResult<Command> {
                 "REMOTE" => {}
                 _ => return Err(format!("unknown selection option {opt}")),
             }
-            if opt != "RECURSIVEMATCH" {
+            if opt != "RECURSIVEMATCH" && opt != "REMOTE" {
                 any_selection = true;
             }
             Ok(())
         })?;
-        // RFC 5258 3.1: RECURSIVEMATCH alone is a BAD command.
+        // RFC 5258 3: "The RECURSIVEMATCH option MUST NOT occur as the only selection
+        // option (or only with REMOTE) ... The server MUST return BAD tagged response".
         if options.select_recursive_match && !any_selection {
-            return Err("RECURSIVEMATCH needs another selection option".to_string());
+            return Err("RECURSIVEMATCH needs a selection option other than REMOTE".to_string());
         }
         c.sp("reference")?;
     }

@@ -1289,6 +1289,12 @@ fn hostile() -> Vec<(Vec<u8>, Option<&'static str>, &'static str)> {
             Some("A1"),
             "RECURSIVEMATCH needs",
         ),
+        // RFC 5258 3: "or only with REMOTE".
+        (
+            b"A1 LIST (RECURSIVEMATCH REMOTE) \"\" \"*\"\r\n".to_vec(),
+            Some("A1"),
+            "RECURSIVEMATCH needs",
+        ),
         (
             b"A1 LIST (FOO) \"\" \"*\"\r\n".to_vec(),
             Some("A1"),
