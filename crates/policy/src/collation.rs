@@ -116,9 +116,7 @@ fn titlecase(c: char) -> char {
         0x01F1..=0x01F3 => '\u{01F2}',
         // Georgian Mkhedruli: titlecase is the letter itself (uppercase is Mtavruli).
         0x10D0..=0x10FA | 0x10FD..=0x10FF => c,
-        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => {
-            char::from_u32(cp + 8).unwrap_or(c)
-        }
+        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => char::from_u32(cp + 8).unwrap_or(c),
         0x1FB3 => '\u{1FBC}',
         0x1FC3 => '\u{1FCC}',
         0x1FF3 => '\u{1FFC}',
@@ -348,10 +346,7 @@ mod tests {
         );
         // Tones in dictionary order: ngang, huyền, hỏi, ngã, sắc, nặng.
         let tones = ["mạ", "má", "mã", "mả", "mà", "ma"];
-        assert_eq!(
-            sorted(&tones, vi_cmp),
-            ["ma", "mà", "mả", "mã", "má", "mạ"]
-        );
+        assert_eq!(sorted(&tones, vi_cmp), ["ma", "mà", "mả", "mã", "má", "mạ"]);
         // Word by word: the first syllable decides, tone included.
         assert_eq!(vi_cmp("ba ba", "bà a"), Ordering::Less);
         // Case never decides order, only the last tie-break of unequal strings.
@@ -366,8 +361,28 @@ mod tests {
     #[test]
     fn equal_keys_mean_casemap_equality() {
         let samples = [
-            "", " ", "a", "A", "á", "a\u{0301}", "Đ", "đ", "D", "ǆ", "Ǆ", "ǅ", "Nguyễn", "NGUYỄN",
-            "Nguye\u{0302}\u{0303}n", "ß", "SS", "ﬁ", "FI", "Ă", "Â", "ă",
+            "",
+            " ",
+            "a",
+            "A",
+            "á",
+            "a\u{0301}",
+            "Đ",
+            "đ",
+            "D",
+            "ǆ",
+            "Ǆ",
+            "ǅ",
+            "Nguyễn",
+            "NGUYỄN",
+            "Nguye\u{0302}\u{0303}n",
+            "ß",
+            "SS",
+            "ﬁ",
+            "FI",
+            "Ă",
+            "Â",
+            "ă",
         ];
         for a in samples {
             for b in samples {

@@ -12,6 +12,7 @@
 //! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
 //! - [`events`]: the audit/event log.
 //! - [`queue`]: the durable outbound queue.
+//! - [`sort_record`]: what IMAP SORT/THREAD read of a message, stored once per blob.
 //!
 //! Implementation notes:
 //! - Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that reads and
@@ -36,6 +37,7 @@ pub mod meta;
 pub mod meta_cache;
 pub mod ops;
 pub mod queue;
+pub mod sort_record;
 pub mod stats;
 mod writer;
 
@@ -60,6 +62,7 @@ pub use mail::*;
 pub use mailbox::{apply_flags, FolderCounts};
 pub use meta::MessageMeta;
 pub use queue::QueueEntry;
+pub use sort_record::{SortAddr, SortRecord};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
