@@ -210,7 +210,7 @@ impl Store {
     pub async fn sort_records(
         &self,
         folder_id: i64,
-        rows: &[MessageRow],
+        rows: &[&MessageRow],
     ) -> Result<HashMap<i64, Arc<SortRecord>>> {
         let sql = format!(
             "SELECT m.id, {} FROM messages m JOIN message_sort s ON s.blob_id = m.blob_id \
@@ -229,7 +229,11 @@ impl Store {
         for r in &found {
             out.insert(r.get::<i64, _>(0), Arc::new(record_from_row(r, 1)));
         }
-        let missing: Vec<&MessageRow> = rows.iter().filter(|r| !out.contains_key(&r.id)).collect();
+        let missing: Vec<&MessageRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| !out.contains_key(&r.id))
+            .collect();
         if missing.is_empty() {
             return Ok(out);
         }

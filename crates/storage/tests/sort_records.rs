@@ -78,7 +78,8 @@ async fn execute(ctx: &Ctx, sql: &str) {
 /// The records of a folder, in UID order.
 async fn records(store: &Store, folder_id: i64) -> Vec<SortRecord> {
     let rows = store.messages(folder_id).await.unwrap();
-    let map = store.sort_records(folder_id, &rows).await.unwrap();
+    let refs: Vec<&storage::MessageRow> = rows.iter().collect();
+    let map = store.sort_records(folder_id, &refs).await.unwrap();
     assert_eq!(map.len(), rows.len(), "a record for every message");
     rows.iter().map(|r| (*map[&r.id]).clone()).collect()
 }
