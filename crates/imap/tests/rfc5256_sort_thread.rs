@@ -122,7 +122,9 @@ async fn search_criteria_and_charsets() {
     c.imap("SORT DATE UTF-8 ALL").await.expect("BAD");
     c.imap("SORT (DATE UTF-8 ALL").await.expect("BAD");
     c.imap("SORT (NOSUCHKEY) UTF-8 ALL").await.expect("BAD");
-    c.imap("THREAD NOSUCHALGORITHM UTF-8 ALL").await.expect("BAD");
+    c.imap("THREAD NOSUCHALGORITHM UTF-8 ALL")
+        .await
+        .expect("BAD");
 }
 
 #[tokio::test]
@@ -176,14 +178,10 @@ async fn threads_of_five() {
     let reply = c.imap("THREAD ORDEREDSUBJECT UTF-8 ALL").await;
     assert_eq!(threads(&reply), "THREAD (5)(3 4)(1 2)");
     // Searching first: only 1 and 2, still a parent and its child.
-    let reply = c
-        .imap("THREAD REFERENCES UTF-8 SUBJECT \"kế hoạch\"")
-        .await;
+    let reply = c.imap("THREAD REFERENCES UTF-8 SUBJECT \"kế hoạch\"").await;
     assert_eq!(threads(&reply), "THREAD (2 1)");
     // RFC 5256 3 example: nothing matches, `* THREAD` alone.
-    let reply = c
-        .imap("THREAD ORDEREDSUBJECT US-ASCII TEXT \"gewp\"")
-        .await;
+    let reply = c.imap("THREAD ORDEREDSUBJECT US-ASCII TEXT \"gewp\"").await;
     assert_eq!(threads(&reply), "THREAD");
 }
 

@@ -111,7 +111,10 @@ async fn esort_return_options() {
     let fixture = five_messages().await;
     let mut c = selected(&fixture).await;
     let caps = c.imap("CAPABILITY").await;
-    let line = caps.untagged().find(|l| l.starts_with("CAPABILITY")).unwrap();
+    let line = caps
+        .untagged()
+        .find(|l| l.starts_with("CAPABILITY"))
+        .unwrap();
     for cap in ["ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "ESEARCH", "SORT"] {
         assert!(line.split(' ').any(|w| w == cap), "{cap} in {line}");
     }
@@ -120,7 +123,12 @@ async fn esort_return_options() {
     let reply = run(&mut c, "E01", "UID SORT RETURN () (REVERSE DATE) UTF-8 ALL").await;
     assert_eq!(items_of(&reply, "E01", true), [item("ALL", "3,2,5,4,6")]);
     // RFC 5267 3.1: MIN/MAX are the first and last in sort order. SUBJECT is 5 3 4 1 2.
-    let reply = run(&mut c, "E02", "SORT RETURN (MIN MAX COUNT) (SUBJECT) UTF-8 ALL").await;
+    let reply = run(
+        &mut c,
+        "E02",
+        "SORT RETURN (MIN MAX COUNT) (SUBJECT) UTF-8 ALL",
+    )
+    .await;
     let mut items = items_of(&reply, "E02", false);
     items.sort();
     assert_eq!(
@@ -131,7 +139,12 @@ async fn esort_return_options() {
     let reply = run(&mut c, "E03", "SORT RETURN (ALL) (ARRIVAL) UTF-8 ALL").await;
     assert_eq!(items_of(&reply, "E03", false), [item("ALL", "5,3,1:2,4")]);
     // RFC 5267 4.4 PARTIAL on a sort: positions 2..3 of 5 3 4 1 2.
-    let reply = run(&mut c, "E04", "SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL").await;
+    let reply = run(
+        &mut c,
+        "E04",
+        "SORT RETURN (PARTIAL 2:3) (SUBJECT) UTF-8 ALL",
+    )
+    .await;
     assert_eq!(items_of(&reply, "E04", false), [item("PARTIAL", "2:3 3:4")]);
     // RFC 4731 3.1: no match, COUNT 0 and no MIN/MAX/ALL.
     let reply = run(
@@ -142,9 +155,13 @@ async fn esort_return_options() {
     .await;
     assert_eq!(items_of(&reply, "E05", false), [item("COUNT", "0")]);
     // RFC 5267 4.4: "either one PARTIAL, one ALL, or neither".
-    run(&mut c, "E06", "SORT RETURN (ALL PARTIAL 1:2) (DATE) UTF-8 ALL")
-        .await
-        .expect("BAD");
+    run(
+        &mut c,
+        "E06",
+        "SORT RETURN (ALL PARTIAL 1:2) (DATE) UTF-8 ALL",
+    )
+    .await
+    .expect("BAD");
 }
 
 #[tokio::test]
@@ -159,7 +176,10 @@ async fn search_partial_and_context_hint() {
     assert_eq!(items_of(&reply, "A02", true), [item("PARTIAL", "2:4 3:5")]);
     // A range running past the end returns what there is, with the range as asked.
     let reply = run(&mut c, "A03", "SEARCH RETURN (PARTIAL 4:10) ALL").await;
-    assert_eq!(items_of(&reply, "A03", false), [item("PARTIAL", "4:10 4:5")]);
+    assert_eq!(
+        items_of(&reply, "A03", false),
+        [item("PARTIAL", "4:10 4:5")]
+    );
     // Beyond the end: NIL (the RFC's A04 example).
     let reply = run(&mut c, "A04", "UID SEARCH RETURN (PARTIAL 24000:24500) ALL").await;
     assert_eq!(
@@ -245,16 +265,26 @@ async fn removefrom_comes_before_the_expunge() {
     other.imap("EXPUNGE").await.expect("OK");
     let reply = a.imap("NOOP").await;
     let removefrom = position(&reply, "REMOVEFROM");
-    assert!(removefrom < position(&reply, "* 2 EXPUNGE"), "{:?}", reply.lines);
+    assert!(
+        removefrom < position(&reply, "* 2 EXPUNGE"),
+        "{:?}",
+        reply.lines
+    );
     assert_eq!(
         parse_esearch(&reply.lines[removefrom][2..]).items,
         [item("REMOVEFROM", "0 2")]
     );
     // This session's own EXPUNGE: the same order. Message 1 is still number 1.
-    a.imap("STORE 1 +FLAGS.SILENT (\\Deleted)").await.expect("OK");
+    a.imap("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        .await
+        .expect("OK");
     let reply = a.imap("EXPUNGE").await;
     let removefrom = position(&reply, "REMOVEFROM");
-    assert!(removefrom < position(&reply, "* 1 EXPUNGE"), "{:?}", reply.lines);
+    assert!(
+        removefrom < position(&reply, "* 1 EXPUNGE"),
+        "{:?}",
+        reply.lines
+    );
     assert_eq!(
         parse_esearch(&reply.lines[removefrom][2..]).items,
         [item("REMOVEFROM", "0 1")]
@@ -294,7 +324,11 @@ async fn sort_update_context_gives_positions() {
     other.imap("EXPUNGE").await.expect("OK");
     let reply = a.imap("NOOP").await;
     let removefrom = position(&reply, "REMOVEFROM");
-    assert!(removefrom < position(&reply, "* 1 EXPUNGE"), "{:?}", reply.lines);
+    assert!(
+        removefrom < position(&reply, "* 1 EXPUNGE"),
+        "{:?}",
+        reply.lines
+    );
     assert_eq!(
         parse_esearch(&reply.lines[removefrom][2..]).items,
         [item("REMOVEFROM", "4 2")]
