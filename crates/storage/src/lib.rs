@@ -186,6 +186,8 @@ pub struct Store {
     pub(crate) metas: std::sync::Arc<meta_cache::MetaCache>,
     /// Folder listings shared by sessions (see `listing`).
     pub(crate) listings: std::sync::Arc<listing::ListingCache>,
+    /// Sort records read or computed, by message id (see `sort_record`).
+    pub(crate) sort_cache: std::sync::Arc<sort_record::SortCache>,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
     /// Message counters not yet written (see `ops::flow`), shared by every clone.
@@ -295,6 +297,7 @@ impl Store {
             changes: tokio::sync::broadcast::channel(1024).0,
             metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
             listings: Default::default(),
+            sort_cache: Default::default(),
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,

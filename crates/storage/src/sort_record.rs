@@ -2,13 +2,14 @@
 //! subject, the first From/To/Cc address and the message-id fields. Computed once from the
 //! stored parse and the header block when the message is stored, kept in `message_sort` keyed by
 //! blob (the same bytes always give the same record, so a COPY adds nothing), and read for a
-//! whole folder in one query: sorting 50,000 messages reads no body and no stored parse.
+//! whole folder in one query: sorting 50,000 messages reads no body and no stored parse. Read
+//! records stay in memory ([`CACHE_BYTES`]), so sorting again reads only new messages'.
 //!
 //! Messages stored before this table existed have no row; [`Store::sort_records`] computes
 //! theirs from the stored parse and header block and writes them back, so that happens once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sqlx::Row;
 
@@ -134,6 +135,66 @@ impl SortRecord {
     }
 }
 
+/// Bytes (estimated) of records kept in memory: a 50,000-message folder sorts again without
+/// reading them from the database. Records never change (a message's bytes never do), so the
+/// cache needs no invalidation; like the parse cache it keeps two generations and drops the
+/// older one whole when the young one is full.
+pub const CACHE_BYTES: usize = 48 << 20;
+
+#[derive(Default)]
+struct Generations {
+    young: HashMap<i64, Arc<SortRecord>>,
+    young_bytes: usize,
+    old: HashMap<i64, Arc<SortRecord>>,
+}
+
+/// Sort records read or computed, by message id.
+#[derive(Default)]
+pub(crate) struct SortCache {
+    inner: Mutex<Generations>,
+}
+
+fn estimated_size(r: &SortRecord) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let addr = |a: &Option<SortAddr>| {
+        a.as_ref()
+            .map_or(0, |a| text(&a.name) + text(&a.address) + 48)
+    };
+    160 + text(&r.subject)
+        + addr(&r.from)
+        + addr(&r.to)
+        + addr(&r.cc)
+        + text(&r.message_id)
+        + text(&r.in_reply_to)
+        + text(&r.references)
+}
+
+impl SortCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, g: &mut Generations, message_id: i64) -> Option<Arc<SortRecord>> {
+        if let Some(r) = g.young.get(&message_id) {
+            return Some(r.clone());
+        }
+        let r = g.old.remove(&message_id)?;
+        self.put(g, message_id, r.clone());
+        Some(r)
+    }
+
+    fn put(&self, g: &mut Generations, message_id: i64, record: Arc<SortRecord>) {
+        let size = estimated_size(&record);
+        if g.young_bytes + size > CACHE_BYTES / 2 {
+            g.old = std::mem::take(&mut g.young);
+            g.young_bytes = 0;
+        }
+        if g.young.insert(message_id, record).is_none() {
+            g.young_bytes += size;
+        }
+    }
+}
+
 const COLUMNS: &str = "sent_date, subject, from_name, from_addr, to_name, to_addr, cc_name, \
      cc_addr, message_id, in_reply_to, refs";
 
@@ -212,22 +273,58 @@ impl Store {
         folder_id: i64,
         rows: &[&MessageRow],
     ) -> Result<HashMap<i64, Arc<SortRecord>>> {
-        let sql = format!(
-            "SELECT m.id, {} FROM messages m JOIN message_sort s ON s.blob_id = m.blob_id \
-             WHERE m.folder_id = $1",
-            COLUMNS
-                .split(", ")
-                .map(|c| format!("s.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .fetch_all(&self.pool)
-            .await?;
         let mut out: HashMap<i64, Arc<SortRecord>> = HashMap::with_capacity(rows.len());
-        for r in &found {
-            out.insert(r.get::<i64, _>(0), Arc::new(record_from_row(r, 1)));
+        let mut uncached = vec![];
+        {
+            let mut g = self.sort_cache.lock();
+            for row in rows {
+                match self.sort_cache.get(&mut g, row.id) {
+                    Some(r) => {
+                        out.insert(row.id, r);
+                    }
+                    None => uncached.push(row.id),
+                }
+            }
+        }
+        if uncached.is_empty() {
+            return Ok(out);
+        }
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let base = format!(
+            "SELECT m.id, {columns} FROM messages m JOIN message_sort s ON s.blob_id = m.blob_id \
+             WHERE m.folder_id = $1"
+        );
+        // A few new messages: only theirs; many: the whole folder in one pass.
+        let mut found = vec![];
+        if uncached.len() <= 2000 {
+            for chunk in uncached.chunks(500) {
+                let placeholders: Vec<String> =
+                    (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                let sql = format!("{base} AND m.id IN ({})", placeholders.join(", "));
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                found.extend(query.fetch_all(&self.pool).await?);
+            }
+        } else {
+            found = sqlx::query(sqlx::AssertSqlSafe(base))
+                .bind(folder_id)
+                .fetch_all(&self.pool)
+                .await?;
+        }
+        {
+            let mut g = self.sort_cache.lock();
+            for r in &found {
+                let id = r.get::<i64, _>(0);
+                let record = Arc::new(record_from_row(r, 1));
+                self.sort_cache.put(&mut g, id, record.clone());
+                out.insert(id, record);
+            }
         }
         let missing: Vec<&MessageRow> = rows
             .iter()
@@ -247,7 +344,10 @@ impl Store {
             let mut blob = self.open_blob(&row.blob_id, row.size).await?;
             let header = blob.read_range(0, u64::from(meta.root.offset_body)).await?;
             let record = SortRecord::of(&header, meta);
-            out.insert(row.id, Arc::new(record.clone()));
+            let shared = Arc::new(record.clone());
+            self.sort_cache
+                .put(&mut self.sort_cache.lock(), row.id, shared.clone());
+            out.insert(row.id, shared);
             computed.push((row.blob_id.clone(), record));
         }
         let n = computed.len();

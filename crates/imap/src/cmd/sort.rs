@@ -133,7 +133,11 @@ impl Session {
                 .collect();
             return Ok((out, highest));
         };
-        let records = self.records(&matches).await?;
+        let records = if sort.iter().any(|c| sorting::needs_record(c.key)) {
+            self.records(&matches).await?
+        } else {
+            HashMap::new()
+        };
         let empty = SortRecord::default();
         let messages: Vec<Message> = matches
             .hits

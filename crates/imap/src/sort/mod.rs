@@ -15,6 +15,7 @@ pub mod subject;
 pub mod thread;
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use policy::collation;
 use storage::{SortAddr, SortRecord};
@@ -69,40 +70,53 @@ fn display(addr: Option<&SortAddr>) -> String {
     }
 }
 
-/// One message's value for one sort key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Value {
-    Number(i64),
-    Text(collation::SortKey),
-}
-
-fn value(message: &Message, key: SortKey) -> Value {
+/// The text a string key sorts on (before collation); for SUBJECT the raw subject, whose
+/// base subject [`collated`] takes.
+fn text_of(message: &Message, key: SortKey) -> String {
     let r = message.record;
-    let text = |s: &str| Value::Text(collation::sort_key(s));
     match key {
-        SortKey::Arrival => Value::Number(message.internal_date),
-        SortKey::Date => Value::Number(message.sent_date()),
-        SortKey::Size => Value::Number(message.size),
-        SortKey::Subject => text(&subject::base_subject(r.subject.as_deref().unwrap_or("")).0),
-        SortKey::From => text(addr_mailbox(r.from.as_ref())),
-        SortKey::To => text(addr_mailbox(r.to.as_ref())),
-        SortKey::Cc => text(addr_mailbox(r.cc.as_ref())),
-        SortKey::DisplayFrom => text(&display(r.from.as_ref())),
-        SortKey::DisplayTo => text(&display(r.to.as_ref())),
+        SortKey::Subject => r.subject.clone().unwrap_or_default(),
+        SortKey::From => addr_mailbox(r.from.as_ref()).to_string(),
+        SortKey::To => addr_mailbox(r.to.as_ref()).to_string(),
+        SortKey::Cc => addr_mailbox(r.cc.as_ref()).to_string(),
+        SortKey::DisplayFrom => display(r.from.as_ref()),
+        SortKey::DisplayTo => display(r.to.as_ref()),
+        SortKey::Arrival | SortKey::Date | SortKey::Size => String::new(),
     }
 }
 
+/// The collation key of a string key's text (RFC 5256 2.1: SUBJECT sorts on the base
+/// subject).
+fn collated(key: SortKey, text: &str) -> collation::SortKey {
+    match key {
+        SortKey::Subject => collation::sort_key(&subject::base_subject(text).0),
+        _ => collation::sort_key(text),
+    }
+}
+
+/// True when a key reads the stored sort record (ARRIVAL and SIZE are in the listing).
+pub fn needs_record(key: SortKey) -> bool {
+    !matches!(key, SortKey::Arrival | SortKey::Size)
+}
+
 /// RFC 5256 3: `messages` (in mailbox order) in the order `criteria` give, as indices into
-/// `messages`. Ties go by sequence number, whatever REVERSE says.
+/// `messages`. Ties go by sequence number, whatever REVERSE says. Each distinct string is
+/// collated once (senders and thread subjects repeat) and replaced by its rank, so the sort
+/// itself compares numbers.
 pub fn sort(messages: &[Message], criteria: &[SortCriterion]) -> Vec<usize> {
-    let keys: Vec<Vec<Value>> = messages
+    let columns: Vec<Vec<i64>> = criteria
         .iter()
-        .map(|m| criteria.iter().map(|c| value(m, c.key)).collect())
+        .map(|c| match c.key {
+            SortKey::Arrival => messages.iter().map(|m| m.internal_date).collect(),
+            SortKey::Date => messages.iter().map(Message::sent_date).collect(),
+            SortKey::Size => messages.iter().map(|m| m.size).collect(),
+            key => ranks(messages, key),
+        })
         .collect();
     let mut order: Vec<usize> = (0..messages.len()).collect();
     order.sort_by(|&a, &b| {
-        for (i, criterion) in criteria.iter().enumerate() {
-            let ord = keys[a][i].cmp(&keys[b][i]);
+        for (column, criterion) in columns.iter().zip(criteria) {
+            let ord = column[a].cmp(&column[b]);
             let ord = if criterion.reverse {
                 ord.reverse()
             } else {
@@ -115,6 +129,36 @@ pub fn sort(messages: &[Message], criteria: &[SortCriterion]) -> Vec<usize> {
         messages[a].seq.cmp(&messages[b].seq)
     });
     order
+}
+
+/// Each message's rank in the collation order of a string key's value (equal values, equal
+/// ranks).
+fn ranks(messages: &[Message], key: SortKey) -> Vec<i64> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut distinct: Vec<collation::SortKey> = vec![];
+    let of_message: Vec<usize> = messages
+        .iter()
+        .map(|m| {
+            let text = text_of(m, key);
+            if let Some(&i) = index.get(&text) {
+                return i;
+            }
+            distinct.push(collated(key, &text));
+            index.insert(text, distinct.len() - 1);
+            distinct.len() - 1
+        })
+        .collect();
+    let mut by_order: Vec<usize> = (0..distinct.len()).collect();
+    by_order.sort_by(|&a, &b| distinct[a].cmp(&distinct[b]));
+    let mut rank = vec![0i64; distinct.len()];
+    let mut current = 0;
+    for (n, &i) in by_order.iter().enumerate() {
+        if n > 0 && distinct[i] != distinct[by_order[n - 1]] {
+            current += 1;
+        }
+        rank[i] = current;
+    }
+    of_message.into_iter().map(|i| rank[i]).collect()
 }
 
 /// A sequence set that keeps the order of `numbers`, with ranges only for runs of consecutive

@@ -43,12 +43,21 @@ struct Facts {
 }
 
 fn facts(messages: &[Message], uid: bool) -> Vec<Facts> {
+    // Subjects repeat within threads: each distinct one is worked out once.
+    let mut memo: HashMap<&str, (String, bool)> = HashMap::new();
     messages
         .iter()
         .map(|m| {
-            let (subject, reply) = base_subject(m.record.subject.as_deref().unwrap_or(""));
+            let raw = m.record.subject.as_deref().unwrap_or("");
+            let (subject, reply) = memo
+                .entry(raw)
+                .or_insert_with(|| {
+                    let (base, reply) = base_subject(raw);
+                    (collation::casemap(&base), reply)
+                })
+                .clone();
             Facts {
-                subject: collation::casemap(&subject),
+                subject,
                 reply,
                 date: m.sent_date(),
                 seq: m.seq,
