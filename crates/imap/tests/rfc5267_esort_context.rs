@@ -367,3 +367,36 @@ async fn contexts_are_bounded_and_end_with_the_selection() {
     let reply = run(&mut a, "F1", "SEARCH RETURN (UPDATE COUNT) ALL").await;
     assert_eq!(items_of(&reply, "F1", false), [item("COUNT", "4")]);
 }
+
+#[tokio::test]
+async fn updates_follow_text_criteria() {
+    let fixture = five_messages().await;
+    let mut a = selected(&fixture).await;
+    let mut other = selected(&fixture).await;
+    // SUBJECT "giấy" matches messages 3 and 4 (UIDs 4, 5).
+    let reply = run(
+        &mut a,
+        "H01",
+        "UID SEARCH RETURN (UPDATE ALL) SUBJECT \"giấy\"",
+    )
+    .await;
+    assert_eq!(items_of(&reply, "H01", true), [item("ALL", "4:5")]);
+    // A flag change on a member changes nothing in the result: no ESEARCH (RFC 5267 4.3:
+    // updates are about changes to the set of matching messages).
+    other.imap("STORE 3 +FLAGS (\\Flagged)").await.expect("OK");
+    let reply = a.imap("NOOP").await;
+    assert!(esearches(&reply).is_empty(), "{:?}", reply.lines);
+    // A new message that does not match: nothing; one that does (UID 8): ADDTO.
+    fixture
+        .deliver(fixture.account_a, &message("Khác", "x"))
+        .await;
+    let reply = a.imap("NOOP").await;
+    assert!(esearches(&reply).is_empty(), "{:?}", reply.lines);
+    fixture
+        .deliver(fixture.account_a, &message("Giấy mời họp", "x"))
+        .await;
+    let reply = a.imap("NOOP").await;
+    let updates = esearches(&reply);
+    assert_eq!(updates.len(), 1, "{:?}", reply.lines);
+    assert_eq!(updates[0].items, [item("ADDTO", "0 8")]);
+}

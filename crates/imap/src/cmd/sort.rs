@@ -11,7 +11,7 @@
 //! - Plain SEARCH (with or without MIN/MAX/ALL/COUNT) stays in `message`; a SEARCH with PARTIAL,
 //!   CONTEXT or UPDATE is answered here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use storage::listing::Listing;
@@ -32,8 +32,13 @@ struct Matches {
 }
 
 impl Session {
-    /// The selected folder's messages that match `criteria` (RFC 9051 6.4.4).
-    async fn matching(&self, criteria: &SearchKey) -> Result<Matches, Done> {
+    /// The selected folder's messages that match `criteria` (RFC 9051 6.4.4); with `only`,
+    /// just those among these UIDs.
+    async fn matching(
+        &self,
+        criteria: &SearchKey,
+        only: Option<&HashSet<i64>>,
+    ) -> Result<Matches, Done> {
         let State::Selected { mailbox, .. } = &self.state else {
             return Err(Done::bad("No mailbox selected"));
         };
@@ -50,8 +55,14 @@ impl Session {
             .enumerate()
             .map(|(i, r)| (r.uid, i))
             .collect();
+        let wanted = |uid: &i64| only.is_none_or(|set| set.contains(uid));
         let mut metas = if need_meta {
-            let ids: Vec<i64> = listing.rows.iter().map(|r| r.id).collect();
+            let ids: Vec<i64> = listing
+                .rows
+                .iter()
+                .filter(|r| wanted(&r.uid))
+                .map(|r| r.id)
+                .collect();
             store
                 .message_metas(folder_id, &ids)
                 .await
@@ -62,6 +73,9 @@ impl Session {
         let (max_seq, max_uid) = (mailbox.uids.len(), mailbox.max_uid());
         let mut hits = vec![];
         for (i, uid) in mailbox.uids.iter().enumerate() {
+            if !wanted(uid) {
+                continue;
+            }
             // An expunge not yet reported (no EXPUNGE during SORT/THREAD) has no row.
             let Some(&row_index) = index.get(uid) else {
                 continue;
@@ -116,25 +130,33 @@ impl Session {
     }
 
     /// The matches of `criteria` in the order of `sort` (mailbox order without one), as
-    /// (sequence number, UID, MODSEQ).
+    /// (sequence number, UID, MODSEQ), and the HIGHESTMODSEQ they are valid for.
     async fn results(
         &self,
         criteria: &SearchKey,
         sort: Option<&[SortCriterion]>,
     ) -> Result<(Vec<(usize, i64, i64)>, i64), Done> {
-        let matches = self.matching(criteria).await?;
-        let rows = &matches.listing.rows;
+        let matches = self.matching(criteria, None).await?;
         let highest = matches.listing.highestmodseq;
+        Ok((self.ordered(&matches, sort).await?, highest))
+    }
+
+    /// Matches in the order of `sort` (mailbox order without one).
+    async fn ordered(
+        &self,
+        matches: &Matches,
+        sort: Option<&[SortCriterion]>,
+    ) -> Result<Vec<(usize, i64, i64)>, Done> {
+        let rows = &matches.listing.rows;
         let Some(sort) = sort else {
-            let out = matches
+            return Ok(matches
                 .hits
                 .iter()
                 .map(|&(seq, i)| (seq, rows[i].uid, rows[i].modseq))
-                .collect();
-            return Ok((out, highest));
+                .collect());
         };
         let records = if sort.iter().any(|c| sorting::needs_record(c.key)) {
-            self.records(&matches).await?
+            self.records(matches).await?
         } else {
             HashMap::new()
         };
@@ -144,11 +166,64 @@ impl Session {
             .iter()
             .map(|&(seq, i)| message(seq, &rows[i], &records, &empty))
             .collect();
-        let out = sorting::sort(&messages, sort)
+        Ok(sorting::sort(&messages, sort)
             .into_iter()
             .map(|k| (messages[k].seq, messages[k].uid, messages[k].modseq))
+            .collect())
+    }
+
+    /// A context's result now, worked out from its last one: a message's membership can only
+    /// change when its row changed (its MODSEQ grew) or it was expunged — the criteria hold no
+    /// sequence numbers any more and the rest are the message's own properties — so only
+    /// those messages are searched again (a TEXT context on a big folder costs per change,
+    /// not per message).
+    async fn reevaluate(&self, ctx: &UpdateContext) -> Result<(Vec<i64>, i64), Done> {
+        let State::Selected { mailbox, .. } = &self.state else {
+            return Err(Done::bad("No mailbox selected"));
+        };
+        let listing = self
+            .context
+            .store
+            .listing(mailbox.folder_id)
+            .await
+            .map_err(|e| self.server_error(e))?;
+        let changed: HashSet<i64> = listing
+            .rows
+            .iter()
+            .filter(|r| r.modseq > ctx.evaluated_at)
+            .map(|r| r.uid)
             .collect();
-        Ok((out, highest))
+        let present: HashSet<i64> = listing.rows.iter().map(|r| r.uid).collect();
+        let mut members: HashSet<i64> = ctx
+            .result
+            .iter()
+            .copied()
+            .filter(|u| present.contains(u) && !changed.contains(u))
+            .collect();
+        let fresh = self.matching(&ctx.search, Some(&changed)).await?;
+        members.extend(fresh.hits.iter().map(|&(_, i)| fresh.listing.rows[i].uid));
+        // The members as matches of the listing `fresh` was read from, in mailbox order.
+        let index: HashMap<i64, usize> = fresh
+            .listing
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.uid, i))
+            .collect();
+        let hits = mailbox
+            .uids
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| members.contains(u))
+            .filter_map(|(i, u)| index.get(u).map(|&row| (i + 1, row)))
+            .collect();
+        let highest = fresh.listing.highestmodseq;
+        let matches = Matches {
+            listing: fresh.listing,
+            hits,
+        };
+        let ordered = self.ordered(&matches, ctx.sort.as_deref()).await?;
+        Ok((ordered.into_iter().map(|r| r.1).collect(), highest))
     }
 
     /// RFC 5267 4.3: refuses a tag already used by an updating command (BAD), else None.
@@ -283,7 +358,7 @@ impl Session {
         algorithm: ThreadAlgorithm,
         search: &SearchKey,
     ) -> Done {
-        let matches = match self.matching(search).await {
+        let matches = match self.matching(search, None).await {
             Ok(m) => m,
             Err(done) => return done,
         };
@@ -343,10 +418,9 @@ impl Session {
             if ctx.evaluated_at == highest {
                 continue;
             }
-            let Ok((results, at)) = self.results(&ctx.search, ctx.sort.as_deref()).await else {
+            let Ok((new, at)) = self.reevaluate(ctx).await else {
                 continue;
             };
-            let new: Vec<i64> = results.iter().map(|r| r.1).collect();
             before.extend(context::removals(ctx, &new, old_view));
             after.extend(context::additions(ctx, &new, &view));
             ctx.result = new;

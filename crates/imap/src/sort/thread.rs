@@ -9,6 +9,11 @@ use policy::collation;
 use super::subject::base_subject;
 use super::Message;
 
+/// Most references of one message used for threading: the last ones (the nearest ancestors,
+/// the parent last). RFC 5256 3 expects References truncated by MUAs anyway; the bound keeps the
+/// tree of a folder within a fixed multiple of its size whatever the References hold.
+pub const MAX_THREAD_REFERENCES: usize = 32;
+
 /// The msg-ids in a field value, normalised (RFC 5256 3, REFERENCES: quoting must not make
 /// two spellings of one Message ID differ): the text between `<` and `>`, without quotes,
 /// backslashes and white space. A msg-id without `@` (RFC 5322 3.6.4) is not valid.
@@ -220,6 +225,9 @@ pub fn references(messages: &[Message], uid: bool) -> String {
             .as_deref()
             .map(message_ids)
             .unwrap_or_default();
+        if refs.len() > MAX_THREAD_REFERENCES {
+            refs.drain(..refs.len() - MAX_THREAD_REFERENCES);
+        }
         if refs.is_empty() {
             refs = m
                 .record
@@ -545,6 +553,30 @@ mod tests {
         let selfish = [record("1@x", "<1@x>", "a", 10)];
         assert_eq!(run(&selfish, references), "THREAD (1)");
         assert_eq!(run(&[], references), "THREAD");
+    }
+
+    #[test]
+    fn references_are_bounded() {
+        // 2 names 1 as its first reference, then unknown ids: with MAX_THREAD_REFERENCES
+        // references in all, 1 is still its ancestor (the dummies between are pruned away);
+        // one more and the first reference is no longer read.
+        let refs = |unknown: usize| {
+            let mut r = String::from("<1@x>");
+            for i in 0..unknown {
+                r.push_str(&format!(" <u{i}@x>"));
+            }
+            r
+        };
+        let within = [
+            record("1@x", "", "gốc", 1),
+            record("2@x", &refs(MAX_THREAD_REFERENCES - 1), "khác", 2),
+        ];
+        assert_eq!(run(&within, references), "THREAD (1 2)");
+        let beyond = [
+            record("1@x", "", "gốc", 1),
+            record("2@x", &refs(MAX_THREAD_REFERENCES), "khác", 2),
+        ];
+        assert_eq!(run(&beyond, references), "THREAD (1)(2)");
     }
 
     #[test]
