@@ -9,6 +9,8 @@
 //! - [`search`]: SEARCH evaluation.
 //! - [`encode`]: response encoding — strings and literals, status responses with typed
 //!   response codes, FETCH lines and items, sequence sets.
+//! - [`sort`]: SORT, THREAD and RFC 5267 contexts as pure functions over the stored sort
+//!   records (base subject, collation, threading, ADDTO/REMOVEFROM).
 //! - [`names`]: mailbox names in the client's form and ours, reserved names, name limits.
 //! - [`selected`]: the selected folder's view (sequence numbers) and the catch-up on
 //!   other sessions' changes.
@@ -31,6 +33,7 @@ pub mod selected;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod sort;
 pub mod state;
 
 use std::sync::Arc;

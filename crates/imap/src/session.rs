@@ -74,6 +74,7 @@ impl Session {
             shutdown: shutdown.into(),
             out: Vec::with_capacity(256),
             connected_at: tokio::time::Instant::now(),
+            contexts: Default::default(),
         }
     }
 

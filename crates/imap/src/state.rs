@@ -66,6 +66,8 @@ pub struct Session {
     pub(crate) out: Vec<u8>,
     /// When the connection was accepted: a session must log in within the login timeout.
     pub(crate) connected_at: tokio::time::Instant,
+    /// RFC 5267 update contexts of the selected mailbox (SEARCH/SORT `RETURN (UPDATE)`).
+    pub(crate) contexts: crate::sort::context::Contexts,
 }
 
 pub(crate) type Io<S> = BufReader<S>;
@@ -103,6 +105,14 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "ESEARCH",
+            // RFC 5256, RFC 5957, RFC 5267.
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "ESORT",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "UTF8=ACCEPT",
@@ -295,10 +305,14 @@ impl Session {
     /// Reports expunged UIDs (EXPUNGE or VANISHED) and drops them from the view.
     pub(crate) fn report_expunged(&mut self, uids: &[i64]) {
         let qresync = self.qresync;
-        let lines = match &mut self.state {
-            State::Selected { mailbox, .. } => mailbox.forget(uids, qresync),
-            _ => vec![],
-        };
+        let mut lines = vec![];
+        if let State::Selected { mailbox, .. } = &mut self.state {
+            // RFC 5267 4.3.4: REMOVEFROM before the EXPUNGE, in the numbering it changes.
+            if !self.contexts.is_empty() {
+                lines = self.contexts.forget(uids, &mailbox.uids);
+            }
+            lines.extend(mailbox.forget(uids, qresync));
+        }
         for line in lines {
             self.untagged(&line);
         }

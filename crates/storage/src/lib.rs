@@ -12,6 +12,7 @@
 //! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
 //! - [`events`]: the audit/event log.
 //! - [`queue`]: the durable outbound queue.
+//! - [`sort_record`]: what IMAP SORT/THREAD read of a message, stored once per blob.
 //!
 //! Implementation notes:
 //! - Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that reads and
@@ -36,6 +37,7 @@ pub mod meta;
 pub mod meta_cache;
 pub mod ops;
 pub mod queue;
+pub mod sort_record;
 pub mod stats;
 pub mod subscriptions;
 mod writer;
@@ -61,6 +63,7 @@ pub use mail::*;
 pub use mailbox::{apply_flags, FolderCounts};
 pub use meta::MessageMeta;
 pub use queue::QueueEntry;
+pub use sort_record::{SortAddr, SortRecord};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -184,6 +187,8 @@ pub struct Store {
     pub(crate) metas: std::sync::Arc<meta_cache::MetaCache>,
     /// Folder listings shared by sessions (see `listing`).
     pub(crate) listings: std::sync::Arc<listing::ListingCache>,
+    /// Sort records read or computed, by message id (see `sort_record`).
+    pub(crate) sort_cache: std::sync::Arc<sort_record::SortCache>,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
     /// Message counters not yet written (see `ops::flow`), shared by every clone.
@@ -293,6 +298,7 @@ impl Store {
             changes: tokio::sync::broadcast::channel(1024).0,
             metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
             listings: Default::default(),
+            sort_cache: Default::default(),
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,

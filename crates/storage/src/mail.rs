@@ -124,6 +124,8 @@ pub struct Delivered {
 pub(crate) struct CommitJob {
     blob_id: String,
     delivery: Delivery,
+    /// What SORT/THREAD read of it (computed before the committer, which is serial).
+    sort: crate::SortRecord,
     reply: oneshot::Sender<Result<Delivered>>,
 }
 
@@ -302,11 +304,13 @@ impl Store {
         // Shared with other deliveries, exclusive against blob GC (see `gc_lock`).
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(&delivery.raw).await?;
+        let sort = crate::SortRecord::of(&delivery.raw, &delivery.meta);
         let (reply, answer) = oneshot::channel();
         self.committer
             .send(CommitJob {
                 blob_id,
                 delivery,
+                sort,
                 reply,
             })
             .map_err(|_| Error::Io(std::io::Error::other("committer stopped")))?;
@@ -644,6 +648,13 @@ impl Store {
             }
             query.execute(&mut **tx).await?;
         }
+        // Sort records, once per distinct body placed in a folder.
+        let mut sorts: BTreeMap<&str, &crate::SortRecord> = BTreeMap::new();
+        for job in batch.iter().filter(|j| !j.delivery.targets.is_empty()) {
+            sorts.entry(&job.blob_id).or_insert(&job.sort);
+        }
+        let sorts: Vec<(&str, &crate::SortRecord)> = sorts.into_iter().collect();
+        Self::insert_sort_records_in(tx, &sorts).await?;
         for (account_id, bytes) in usage {
             // Quota usage is exact: it moves in the same transaction as the messages.
             sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")

@@ -429,7 +429,9 @@ impl Store {
         flags: impl Into<Flags>,
         internal_date: i64,
     ) -> Result<i64> {
-        let meta = MessageMeta::compute(raw).to_json();
+        let parsed = MessageMeta::compute(raw);
+        let sort = crate::SortRecord::of(raw, &parsed);
+        let meta = parsed.to_json();
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(raw).await?;
         let (store, raw, flags) = (self.clone(), raw.to_vec(), flags.into());
@@ -439,6 +441,7 @@ impl Store {
                     let account_id = Self::folder_account_in(tx, folder_id).await?;
                     Self::check_quota_in(tx, account_id, raw.len() as i64).await?;
                     store.blob_ref_in(tx, &blob_id, &raw, 1).await?;
+                    Self::insert_sort_records_in(tx, &[(blob_id.as_str(), &sort)]).await?;
                     let uid = Self::insert_message_in(
                         tx,
                         folder_id,

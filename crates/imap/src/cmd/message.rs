@@ -1,14 +1,13 @@
 //! Selected-state commands on messages (FETCH is in `fetch`): STORE, SEARCH (and ESEARCH), COPY/MOVE with
 //! COPYUID (RFC 4315, RFC 6851), EXPUNGE / UID EXPUNGE (RFC 9051 6.4).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use storage::{FlagChange, MessageRow};
 
-use crate::encode::{compact, Code, Done, FetchLine, Status};
+use crate::encode::{compact, esearch, Code, Done, FetchLine, Status};
 use crate::protocol::{SearchKey, SearchReturn, SequenceSet, StoreMode};
-use crate::search::{self, Candidate};
-use crate::state::{Session, State};
+use crate::state::Session;
 
 impl Session {
     pub(crate) async fn store(
@@ -174,83 +173,24 @@ impl Session {
         criteria: &SearchKey,
         ret: &SearchReturn,
     ) -> Done {
-        let Some((folder_id, _, _)) = self.selected_ids() else {
-            return Done::bad("No mailbox selected");
-        };
-        let store = self.context.store.clone();
-        let listing = match store.listing(folder_id).await {
-            Ok(l) => l,
-            Err(e) => return self.server_error(e),
-        };
-        let rows = &listing.rows;
-        let (need_meta, need_header) = search::needs(criteria);
         let uses_modseq = uses_modseq(criteria);
         if uses_modseq {
             // RFC 7162 3.1: the MODSEQ search key is CONDSTORE enabling.
             self.enable_condstore();
         }
-        let State::Selected { mailbox, .. } = &self.state else {
-            return Done::bad("No mailbox selected");
-        };
-        let max_seq = mailbox.uids.len();
-        let max_uid = mailbox.max_uid();
-        let known: Vec<(usize, i64)> = mailbox
-            .uids
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (i + 1, *u))
-            .collect();
-        let by_uid: HashMap<i64, &MessageRow> = rows.iter().map(|r| (r.uid, r)).collect();
-        let mut metas = if need_meta {
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            match store.message_metas(folder_id, &ids).await {
-                Ok(m) => m,
-                Err(e) => return self.server_error(e),
-            }
-        } else {
-            Default::default()
+        let matches = match self.matching(criteria, None).await {
+            Ok(m) => m,
+            Err(done) => return done,
         };
         // (number, MODSEQ) of each match, ascending.
-        let mut hits: Vec<(i64, i64)> = vec![];
-        for (seq, message_uid) in known {
-            let Some(row) = by_uid.get(&message_uid) else {
-                continue;
-            };
-            let meta = if need_meta {
-                metas.remove(&row.id)
-            } else {
-                None
-            };
-            // Only the header block is read, not the whole message.
-            let header = match (need_header, &meta) {
-                (true, Some(meta)) => {
-                    let read = match store.open_blob(&row.blob_id, row.size).await {
-                        Ok(mut blob) => blob
-                            .read_range(0, u64::from(meta.root.offset_body))
-                            .await
-                            .map_err(storage::Error::Io),
-                        Err(e) => Err(e),
-                    };
-                    match read {
-                        Ok(bytes) => Some(bytes),
-                        Err(e) => return self.server_error(e),
-                    }
-                }
-                _ => None,
-            };
-            let candidate = Candidate {
-                seq,
-                row,
-                max_seq,
-                max_uid,
-                meta: meta.as_deref(),
-                header: header.as_deref(),
-                recent: mailbox.recent.as_ref().map(|_| mailbox.is_recent(row.uid)),
-            };
-            if search::matches(criteria, &candidate) {
-                hits.push((if uid { row.uid } else { seq as i64 }, row.modseq));
-            }
-        }
+        let hits: Vec<(i64, i64)> = matches
+            .hits
+            .iter()
+            .map(|&(seq, i)| {
+                let row = &matches.listing.rows[i];
+                (if uid { row.uid } else { seq as i64 }, row.modseq)
+            })
+            .collect();
         // RFC 9051 6.4.4: an IMAP4rev2 SEARCH answers ESEARCH, as SEARCH RETURN does.
         let line = if self.rev2 || ret.esearch || ret.min || ret.max || ret.count || ret.all {
             esearch_line(tag, uid, ret, &hits, uses_modseq)
@@ -391,10 +331,7 @@ fn esearch_line(
     hits: &[(i64, i64)],
     uses_modseq: bool,
 ) -> String {
-    let mut line = format!("ESEARCH (TAG \"{tag}\")");
-    if uid {
-        line.push_str(" UID");
-    }
+    let mut line = esearch::head(tag, uid);
     // `RETURN ()`, or no RETURN at all in IMAP4rev2, means ALL (RFC 4731 3.1).
     let everything = ret.all || !(ret.min || ret.max || ret.count);
     let (first, last) = (hits.first(), hits.last());

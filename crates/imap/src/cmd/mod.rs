@@ -10,8 +10,10 @@ pub mod fetch;
 pub mod idle;
 pub mod list;
 pub mod mailbox;
+mod matching;
 pub mod message;
 pub mod quota_acl;
+pub mod sort;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -62,6 +64,13 @@ impl Session {
         }
         // Sequence numbers must not shift under a client's feet (RFC 9051 7.5.1).
         let may_expunge = !command.pins_sequence_numbers();
+        // RFC 5267 4.3: updates cease when the mailbox is no longer selected.
+        if matches!(
+            command,
+            Command::Select { .. } | Command::Unselect | Command::Close
+        ) {
+            self.contexts.clear();
+        }
         let mut next = Next::Continue;
         let done = match command {
             Command::Capability => {
@@ -124,7 +133,22 @@ impl Session {
                 message,
             } => self.append(&mailbox, &flags, date, message).await,
             Command::Expunge { uids } => self.expunge(uids.as_ref()).await,
+            Command::Search { uid, criteria, ret } if ret.is_contextual() => {
+                self.search_in_context(&tag, uid, &criteria, &ret).await
+            }
             Command::Search { uid, criteria, ret } => self.search(&tag, uid, &criteria, &ret).await,
+            Command::Sort {
+                uid,
+                criteria,
+                search,
+                ret,
+            } => self.sort(&tag, uid, &criteria, &search, ret.as_ref()).await,
+            Command::Thread {
+                uid,
+                algorithm,
+                search,
+            } => self.thread(uid, algorithm, &search).await,
+            Command::CancelUpdate { tags } => self.cancel_update(&tags),
             Command::Fetch {
                 uid,
                 set,
@@ -185,12 +209,19 @@ impl Session {
         let (condstore, qresync) = (self.condstore, self.qresync);
         let store = self.context.store.clone();
         let State::Selected { mailbox, .. } = &mut self.state else {
+            self.contexts.clear();
             return;
         };
+        let old_view = (!self.contexts.is_empty()).then(|| mailbox.uids.clone());
         let lines = mailbox
             .catch_up(&store, condstore, qresync, may_expunge)
             .await;
-        for line in lines {
+        // RFC 5267 4.3.3/4.3.4: REMOVEFROM before the EXPUNGEs, ADDTO after the EXISTS.
+        let (before, after) = match old_view {
+            Some(view) => self.context_updates(&view).await,
+            None => (vec![], vec![]),
+        };
+        for line in before.into_iter().chain(lines).chain(after) {
             self.untagged(&line);
         }
     }

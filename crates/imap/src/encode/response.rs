@@ -54,6 +54,8 @@ pub enum Code {
     Modified(Vec<i64>),
     NonExistent,
     NoPerm,
+    /// RFC 5267 4.3.1: no updates for the searching command with this tag.
+    NoUpdate(String),
     OverQuota,
     /// The flags the client may change permanently.
     PermanentFlags(Vec<String>),
@@ -99,6 +101,7 @@ impl fmt::Display for Code {
             Code::Modified(numbers) => write!(f, "MODIFIED {}", compact(numbers)),
             Code::NonExistent => f.write_str("NONEXISTENT"),
             Code::NoPerm => f.write_str("NOPERM"),
+            Code::NoUpdate(tag) => write!(f, "NOUPDATE {}", super::strings::quote(tag)),
             Code::OverQuota => f.write_str("OVERQUOTA"),
             Code::PermanentFlags(flags) => write!(f, "PERMANENTFLAGS ({})", flags.join(" ")),
             Code::PrivacyRequired => f.write_str("PRIVACYREQUIRED"),

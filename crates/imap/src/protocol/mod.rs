@@ -1,7 +1,8 @@
 //! IMAP command parsing: one complete command (all lines, every literal's data, the final CRLF)
 //! → [`Tagged`]. imap-codec does most of the work; the commands it cannot parse (RFC 4314 ACL,
 //! RFC 5258 LIST-EXTENDED, RFC 6154 `CREATE ... (USE ...)`, RFC 4731 `SEARCH RETURN`, RFC 6855
-//! `APPEND ... UTF8 (...)`) have small hand-written parsers. Nothing outside this module sees an
+//! `APPEND ... UTF8 (...)`, RFC 5256 SORT/THREAD with RFC 5267 and RFC 5957) have small
+//! hand-written parsers. Nothing outside this module sees an
 //! imap-codec type.
 
 pub mod types;
@@ -17,6 +18,7 @@ mod list;
 mod literal;
 pub mod mutf7;
 mod search_keys;
+mod sort;
 #[cfg(test)]
 mod tests;
 
@@ -54,7 +56,8 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Command names we accept (after `UID`: FETCH, STORE, COPY, MOVE, SEARCH, EXPUNGE).
+/// Command names we accept (after `UID`: FETCH, STORE, COPY, MOVE, SEARCH, EXPUNGE, SORT,
+/// THREAD).
 const KNOWN: &[&str] = &[
     "CAPABILITY",
     "NOOP",
@@ -95,9 +98,14 @@ const KNOWN: &[&str] = &[
     "DELETEACL",
     "LISTRIGHTS",
     "MYRIGHTS",
+    "SORT",
+    "THREAD",
+    "CANCELUPDATE",
 ];
 
-const UID_KNOWN: &[&str] = &["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"];
+const UID_KNOWN: &[&str] = &[
+    "FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD",
+];
 
 fn short(name: &str) -> String {
     name.chars().take(32).collect()
@@ -189,6 +197,9 @@ fn parse_body(input: &[u8], tag_end: usize) -> Result<Command, String> {
     match name.as_str() {
         "SETACL" | "GETACL" | "DELETEACL" | "LISTRIGHTS" | "MYRIGHTS" => {
             return acl::parse(&name, &mut Cursor::new(&input[name_end..]));
+        }
+        "SORT" | "UID SORT" | "THREAD" | "UID THREAD" | "CANCELUPDATE" => {
+            return sort::parse(&name, &mut Cursor::new(&input[name_end..]));
         }
         "SEARCH" | "UID SEARCH" => {
             let args = name_end + 1;

@@ -30,30 +30,41 @@ pub(crate) fn parse(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     c.sp("search criteria")?;
     if c.keyword("CHARSET") {
         c.sp("charset")?;
-        let charset = if c.peek() == Some(b'"') {
-            c.quoted()?
-        } else {
-            c.atom("charset")?.to_string()
-        };
-        if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
-            return Err(format!("BADCHARSET charset {charset} not supported"));
-        }
+        charset(c)?;
         c.sp("search criteria")?;
     }
+    Ok(Command::Search {
+        uid,
+        criteria: criteria(c)?,
+        ret: SearchReturn::default(),
+    })
+}
+
+/// `charset = atom / quoted`; only UTF-8 and US-ASCII are supported (RFC 9051 6.4.4,
+/// RFC 5256 3: both MUST be).
+pub(crate) fn charset(c: &mut Cursor<'_>) -> PResult<()> {
+    let charset = if c.peek() == Some(b'"') {
+        c.quoted()?
+    } else {
+        c.atom("charset")?.to_string()
+    };
+    if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+        return Err(format!("BADCHARSET charset {charset} not supported"));
+    }
+    Ok(())
+}
+
+/// `1*(SP search-key)` without its first SP, up to the end of the command: the keys, ANDed.
+pub(crate) fn criteria(c: &mut Cursor<'_>) -> PResult<SearchKey> {
     let mut keys = vec![key(c, 0)?];
     while c.eat(b' ') {
         keys.push(key(c, 0)?);
     }
     c.end()?;
-    let criteria = if keys.len() == 1 {
+    Ok(if keys.len() == 1 {
         keys.remove(0)
     } else {
         SearchKey::And(keys)
-    };
-    Ok(Command::Search {
-        uid,
-        criteria,
-        ret: SearchReturn::default(),
     })
 }
 

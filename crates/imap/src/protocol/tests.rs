@@ -968,9 +968,9 @@ fn hostile() -> Vec<(Vec<u8>, Option<&'static str>, &'static str)> {
         ),
         (b"A1 DONE\r\n".to_vec(), Some("A1"), "unknown command DONE"),
         (
-            b"A1 SORT (DATE) UTF-8 ALL\r\n".to_vec(),
+            b"A1 SORT (NOSUCHKEY) UTF-8 ALL\r\n".to_vec(),
             Some("A1"),
-            "unknown command SORT",
+            "unknown sort key NOSUCHKEY",
         ),
         (
             b"A1 UID FROB 1\r\n".to_vec(),

@@ -121,6 +121,48 @@ pub struct SearchReturn {
     pub count: bool,
     /// `RETURN ()` was given: equivalent to ALL, ESEARCH form.
     pub esearch: bool,
+    /// RFC 5267 4.4 `PARTIAL first:last`, 1-based positions in the result, first <= last.
+    pub partial: Option<(u32, u32)>,
+    /// RFC 5267 4.3 `UPDATE`: report later changes to the result (ADDTO/REMOVEFROM).
+    pub update: bool,
+    /// RFC 5267 4.2 `CONTEXT`: a hint that the criteria will be used again.
+    pub context: bool,
+}
+
+impl SearchReturn {
+    /// True when the RFC 5267 options (PARTIAL, UPDATE, CONTEXT) are asked for: the reply is
+    /// an ESEARCH worded by `cmd::sort`.
+    pub fn is_contextual(&self) -> bool {
+        self.partial.is_some() || self.update || self.context
+    }
+}
+
+/// RFC 5256 3 sort keys, with RFC 5957 DISPLAYFROM / DISPLAYTO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// `sort-criterion = ["REVERSE" SP] sort-key` (RFC 5256 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
+/// RFC 5256 3 threading algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +283,24 @@ pub enum Command {
         set: SequenceSet,
         mailbox: String,
     },
+    /// RFC 5256 SORT / UID SORT; `ret` = RFC 5267 extended SORT (`RETURN (...)`), whose
+    /// answer is an ESEARCH response.
+    Sort {
+        uid: bool,
+        criteria: Vec<SortCriterion>,
+        search: SearchKey,
+        ret: Option<SearchReturn>,
+    },
+    /// RFC 5256 THREAD / UID THREAD.
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        search: SearchKey,
+    },
+    /// RFC 5267 4.3.5: stop the updates of these searching commands.
+    CancelUpdate {
+        tags: Vec<String>,
+    },
     Idle,
     GetQuota {
         root: String,
@@ -308,7 +368,10 @@ impl Command {
             | Fetch { .. }
             | Store { .. }
             | Copy { .. }
-            | Move { .. } => ValidIn::Selected,
+            | Move { .. }
+            | Sort { .. }
+            | Thread { .. }
+            | CancelUpdate { .. } => ValidIn::Selected,
             _ => ValidIn::Authenticated,
         }
     }
@@ -322,6 +385,9 @@ impl Command {
             Command::Fetch { uid: false, .. }
                 | Command::Store { uid: false, .. }
                 | Command::Search { uid: false, .. }
+                // RFC 5256 3: no EXPUNGE while answering SORT or THREAD.
+                | Command::Sort { uid: false, .. }
+                | Command::Thread { uid: false, .. }
         )
     }
 
@@ -331,6 +397,7 @@ impl Command {
             Command::Fetch { .. } => "fetch",
             Command::Store { .. } => "store",
             Command::Search { .. } => "search",
+            Command::Sort { .. } | Command::Thread { .. } => "sort",
             Command::Select { .. } => "select",
             Command::Append { .. } => "append",
             Command::Copy { .. } | Command::Move { .. } => "copy_move",
