@@ -73,6 +73,8 @@ impl Session {
             shutdown: shutdown.into(),
             out: Vec::with_capacity(256),
             connected_at: tokio::time::Instant::now(),
+            notify: None,
+            fetch_ext: Default::default(),
         }
     }
 
@@ -195,6 +197,14 @@ impl Session {
                     .login_timeout
                     .saturating_sub(self.connected_at.elapsed())
             };
+            // RFC 5465: with NOTIFY, changes are told while waiting for the next command.
+            if authenticated && self.notify.is_some() {
+                if let crate::cmd::notify::Wake::Stop(line) = self.notify_wait(&mut io, idle).await? {
+                    self.untagged(line);
+                    let _ = self.flush(&mut io).await;
+                    return Ok(Outcome::Closed);
+                }
+            }
             let mut shutdown = self.shutdown.clone();
             let mut revoked = self.revocations.resubscribe();
             let account = self.state.user().map(|u| (u.account_id, u.epoch));

@@ -64,6 +64,10 @@ pub struct Session {
     pub(crate) out: Vec<u8>,
     /// When the connection was accepted: a session must log in within the login timeout.
     pub(crate) connected_at: tokio::time::Instant,
+    /// RFC 5465 NOTIFY SET in force (see `cmd::notify`).
+    pub(crate) notify: Option<Box<crate::notify::Watch>>,
+    /// What the running FETCH needs for PREVIEW, SAVEDATE, EMAILID (see `cmd::fetch_ext`).
+    pub(crate) fetch_ext: crate::objects::FetchExt,
 }
 
 pub(crate) type Io<S> = BufReader<S>;
@@ -107,6 +111,13 @@ impl Session {
             "STATUS=SIZE",
             "ACL",
             "BINARY",
+            "MULTIAPPEND",
+            "CATENATE",
+            "NOTIFY",
+            "PREVIEW",
+            "OBJECTID",
+            "SAVEDATE",
+            "LIST-MYRIGHTS",
         ]);
         let mut text = caps.join(" ");
         text.push_str(&format!(

@@ -1,5 +1,5 @@
 //! SELECT/EXAMINE, UNSELECT/CLOSE, CREATE, DELETE, RENAME, SUBSCRIBE, LIST/LSUB (with
-//! LIST-EXTENDED, SPECIAL-USE, LIST-STATUS), STATUS, APPEND (RFC 9051 6.3).
+//! LIST-EXTENDED, SPECIAL-USE, LIST-STATUS), STATUS (RFC 9051 6.3). APPEND is in `append`.
 
 use storage::{Flags, Folder};
 
@@ -107,6 +107,8 @@ impl Session {
         );
         let highest = Code::HighestModSeq(highestmodseq);
         self.untagged_status(Status::Ok, Some(&highest), "Highest");
+        // RFC 8474 4.2.
+        self.untagged_status(Status::Ok, Some(&Code::MailboxId(folder.id)), "Ok");
         if let Some((uidvalidity, known_modseq, known_uids)) = qresync {
             if i64::from(uidvalidity) == folder.uidvalidity {
                 if let Err(e) = self
@@ -256,14 +258,15 @@ impl Session {
                 return self.server_error(e);
             }
         }
-        if let Err(e) = self
+        let folder_id = match self
             .context
             .store
             .create_folder_with_use(target.owner, &target.name, special_use)
             .await
         {
-            return self.server_error(e);
-        }
+            Ok(id) => id,
+            Err(e) => return self.server_error(e),
+        };
         if let Some(unit) = &target.unit_address {
             self.audit_unit_folder(
                 storage::Action::UnitFolderCreate,
@@ -272,7 +275,8 @@ impl Session {
             )
             .await;
         }
-        Done::ok("CREATE completed")
+        // RFC 8474 4.1: the new mailbox's id in the tagged OK.
+        Done::ok_with(Code::MailboxId(folder_id), "CREATE completed")
     }
 
     pub(crate) async fn delete(&mut self, raw: &str) -> Done {
@@ -534,11 +538,14 @@ impl Session {
                 let items = options.return_status.clone();
                 self.status_line(folder, &display, &items).await;
             }
+            if options.return_myrights && folder.is_some() {
+                self.myrights_line(&display).await;
+            }
         }
         Done::ok(format!("{command} completed"))
     }
 
-    async fn status_line(&mut self, folder: &Folder, display: &str, items: &[StatusItem]) -> bool {
+    pub(crate) async fn status_line(&mut self, folder: &Folder, display: &str, items: &[StatusItem]) -> bool {
         let counts = match self.context.store.folder_counts(folder.id).await {
             Ok(c) => c,
             Err(_) => return false,
@@ -554,6 +561,10 @@ impl Session {
                 StatusItem::Deleted => format!("DELETED {}", counts.deleted),
                 StatusItem::Size => format!("SIZE {}", counts.size),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", folder.highestmodseq),
+                // RFC 8474 4.3.
+                StatusItem::MailboxId => {
+                    format!("MAILBOXID ({})", crate::objects::mailbox_id(folder.id))
+                }
             });
         }
         let name = self.encode_name(display);
@@ -576,50 +587,6 @@ impl Session {
             Done::ok("STATUS completed")
         } else {
             Done::no_with(Code::ServerBug, "STATUS failed")
-        }
-    }
-
-    pub(crate) async fn append(
-        &mut self,
-        raw: &str,
-        flags: &[String],
-        date: Option<(i64, i32)>,
-        message: Vec<u8>,
-    ) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(m) => match m.require("i", "add messages") {
-                Ok(()) => m.folder,
-                Err(done) => return done,
-            },
-            Err(done) if done.has_code(&Code::NonExistent) => {
-                return Done::no_with(Code::TryCreate, "No such mailbox")
-            }
-            Err(done) => return done,
-        };
-        if message.len() > self.context.settings.max_literal {
-            return Done::no_with(Code::TooBig, "Message too large");
-        }
-        if message.is_empty() {
-            return Done::no_with(Code::Cannot, "Empty message");
-        }
-        let flags = Flags::from_names(flags.iter().filter(|f| !f.eq_ignore_ascii_case("\\Recent")));
-        let internal_date = date
-            .map(|(seconds, _)| seconds)
-            .unwrap_or_else(storage::now);
-        match self
-            .context
-            .store
-            .append_message(folder.id, &message, flags, internal_date)
-            .await
-        {
-            Ok(uid) => Done::ok_with(
-                Code::AppendUid {
-                    uidvalidity: folder.uidvalidity,
-                    uid,
-                },
-                "APPEND completed",
-            ),
-            Err(e) => self.server_error(e),
         }
     }
 }

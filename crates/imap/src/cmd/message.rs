@@ -171,6 +171,12 @@ impl Session {
         let Some((folder_id, _, _)) = self.selected_ids() else {
             return Done::bad("No mailbox selected");
         };
+        // RFC 8514 / RFC 8474 keys become UID sets first.
+        let resolved = match self.resolve_search_ext(folder_id, criteria).await {
+            Ok(key) => key,
+            Err(done) => return done,
+        };
+        let criteria = resolved.as_ref();
         let store = self.context.store.clone();
         let listing = match store.listing(folder_id).await {
             Ok(l) => l,
@@ -345,6 +351,8 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.server_error(e),
         };
+        // RFC 5465 5: the copies this client made are not told back to it.
+        self.notify_absorb(&[target.folder.id]).await;
         let sources: Vec<i64> = pairs.iter().map(|p| p.0).collect();
         let copyuid = Code::CopyUid {
             uidvalidity: target.folder.uidvalidity,
