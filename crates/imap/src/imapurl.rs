@@ -95,7 +95,9 @@ pub fn parse(url: &str) -> Result<MessageUrl, &'static str> {
     let mut partial = None;
     for segment in segments {
         if starts_ci(segment, ";section=") && section.is_none() && partial.is_none() {
-            section = Some(parse_section(&percent_decode(&segment[";section=".len()..])?)?);
+            section = Some(parse_section(&percent_decode(
+                &segment[";section=".len()..],
+            )?)?);
         } else if starts_ci(segment, ";partial=") && partial.is_none() {
             let range = &segment[";partial=".len()..];
             partial = Some(match range.split_once('.') {
@@ -139,7 +141,8 @@ fn parse_section(spec: &str) -> Result<Section, &'static str> {
 }
 
 fn starts_ci(text: &str, prefix: &str) -> bool {
-    text.len() >= prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    text.len() >= prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 fn find_ci(text: &str, needle: &str) -> Option<usize> {
@@ -225,7 +228,10 @@ mod tests {
         );
         // In the selected mailbox.
         let url = parse(";UID=5/;PARTIAL=0").unwrap();
-        assert_eq!((url.mailbox, url.uid, url.partial), (None, 5, Some((0, None))));
+        assert_eq!(
+            (url.mailbox, url.uid, url.partial),
+            (None, 5, Some((0, None)))
+        );
     }
 
     #[test]

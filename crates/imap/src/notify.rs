@@ -143,9 +143,9 @@ impl Watch {
     /// True when some group names the shared namespace (unit folders are then watched).
     pub fn names_shared(&self) -> bool {
         self.groups.iter().any(|g| match &g.filter {
-            Filter::Subtree(names) | Filter::Mailboxes(names) => {
-                names.iter().any(|n| n == SHARED_ROOT || n.starts_with(&format!("{SHARED_ROOT}/")))
-            }
+            Filter::Subtree(names) | Filter::Mailboxes(names) => names
+                .iter()
+                .any(|n| n == SHARED_ROOT || n.starts_with(&format!("{SHARED_ROOT}/"))),
             _ => false,
         })
     }
@@ -287,15 +287,35 @@ mod tests {
         let new = [NotifyEvent::MessageNew(vec![]), NotifyEvent::MessageExpunge];
         let w = watch(vec![
             group(Filter::Mailboxes(vec!["Junk".into()]), &[]),
-            group(Filter::Subtree(vec!["Dự án".into()]), &[NotifyEvent::MailboxName]),
+            group(
+                Filter::Subtree(vec!["Dự án".into()]),
+                &[NotifyEvent::MailboxName],
+            ),
             group(Filter::Personal, &new),
         ]);
-        assert_eq!(w.events_for(&mailbox("Junk", true, true)), Some(&Events::default()));
-        assert!(w.events_for(&mailbox("Dự án/2025", true, true)).unwrap().mailbox_name);
-        assert!(w.events_for(&mailbox("Dự án", true, true)).unwrap().mailbox_name);
+        assert_eq!(
+            w.events_for(&mailbox("Junk", true, true)),
+            Some(&Events::default())
+        );
+        assert!(
+            w.events_for(&mailbox("Dự án/2025", true, true))
+                .unwrap()
+                .mailbox_name
+        );
+        assert!(
+            w.events_for(&mailbox("Dự án", true, true))
+                .unwrap()
+                .mailbox_name
+        );
         // "Dự án cũ" is not inside the subtree "Dự án".
-        assert!(w.events_for(&mailbox("Dự án cũ", true, true)).unwrap().message_new);
-        assert!(w.events_for(&mailbox("Đơn vị/VP/INBOX", false, true)).is_none());
+        assert!(
+            w.events_for(&mailbox("Dự án cũ", true, true))
+                .unwrap()
+                .message_new
+        );
+        assert!(w
+            .events_for(&mailbox("Đơn vị/VP/INBOX", false, true))
+            .is_none());
         assert!(w.selected().is_none(), "no selected group: frozen");
     }
 
@@ -305,14 +325,24 @@ mod tests {
             group(Filter::Inboxes, &[NotifyEvent::MailboxName]),
             group(Filter::Subscribed, &[NotifyEvent::SubscriptionChange]),
         ]);
-        assert!(w.events_for(&mailbox("INBOX", true, false)).unwrap().mailbox_name);
+        assert!(
+            w.events_for(&mailbox("INBOX", true, false))
+                .unwrap()
+                .mailbox_name
+        );
         let junk = Candidate {
             special_use: Some("\\Junk"),
             ..mailbox("Thư rác", true, false)
         };
         assert!(w.events_for(&junk).unwrap().mailbox_name);
-        assert!(w.events_for(&mailbox("Sent", true, true)).unwrap().subscription_change);
+        assert!(
+            w.events_for(&mailbox("Sent", true, true))
+                .unwrap()
+                .subscription_change
+        );
         assert!(w.events_for(&mailbox("Sent", true, false)).is_none());
-        assert!(w.events_for(&mailbox("Đơn vị/VP/INBOX", false, true)).is_none());
+        assert!(w
+            .events_for(&mailbox("Đơn vị/VP/INBOX", false, true))
+            .is_none());
     }
 }

@@ -49,7 +49,9 @@ mod tests {
     fn ids_are_objectids_and_read_back() {
         for id in [mailbox_id(1), mailbox_id(i64::MAX), email_id(42)] {
             assert!(id.len() <= 255);
-            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
         }
         assert_eq!(parse_email_id(&email_id(42)), Some(42));
         for other in ["m42", "M", "M042", "F42", "M4x", "M99999999999999999999"] {

@@ -235,7 +235,10 @@ mod tests {
 
     #[test]
     fn whitespace_and_controls() {
-        assert_eq!(tidy("  a\u{a0}\u{a0}b\r\n\r\nc\u{7}d\u{200b}e  "), "a b cde");
+        assert_eq!(
+            tidy("  a\u{a0}\u{a0}b\r\n\r\nc\u{7}d\u{200b}e  "),
+            "a b cde"
+        );
         assert_eq!(tidy(""), "");
         assert_eq!(tidy("\u{301}abc"), "abc");
     }

@@ -214,7 +214,9 @@ impl Session {
             };
             // RFC 5465: with NOTIFY, changes are told while waiting for the next command.
             if authenticated && self.notify.is_some() {
-                if let crate::cmd::notify::Wake::Stop(line) = self.notify_wait(&mut io, idle).await? {
+                if let crate::cmd::notify::Wake::Stop(line) =
+                    self.notify_wait(&mut io, idle).await?
+                {
                     self.untagged(line);
                     let _ = self.flush(&mut io).await;
                     return Ok(Outcome::Closed);

@@ -76,7 +76,10 @@ async fn several_messages_with_their_own_flags_and_dates() {
     // empty by default." The date: "the internal date SHOULD be set in the resulting
     // message" — 05-Jan-2025 10:00:00 +0700 is 03:00:00 UTC, shown in +0000.
     assert!(lines[0].contains("FLAGS (\\Seen)"), "{lines:?}");
-    assert!(lines[0].contains(&format!("RFC822.SIZE {}", one.len())), "{lines:?}");
+    assert!(
+        lines[0].contains(&format!("RFC822.SIZE {}", one.len())),
+        "{lines:?}"
+    );
     assert!(lines[1].contains("FLAGS (\\Flagged $Label1)"), "{lines:?}");
     assert!(
         lines[1].contains("INTERNALDATE \"05-Jan-2025 03:00:00 +0000\""),
@@ -90,9 +93,15 @@ async fn several_messages_with_their_own_flags_and_dates() {
 async fn synchronising_literals_get_a_continuation_each() {
     let (_fixture, mut c) = session(|_| {}).await;
     c.write(b"a1 APPEND INBOX {5}\r\n").await;
-    assert!(c.line().await.starts_with("+ "), "continuation for the first literal");
+    assert!(
+        c.line().await.starts_with("+ "),
+        "continuation for the first literal"
+    );
     c.write(b"hello {5}\r\n").await;
-    assert!(c.line().await.starts_with("+ "), "continuation for the second literal");
+    assert!(
+        c.line().await.starts_with("+ "),
+        "continuation for the second literal"
+    );
     c.write(b"world\r\n").await;
     let reply = c.tagged("a1").await;
     reply.expect("OK [APPENDUID ");
@@ -236,7 +245,10 @@ async fn malformed_appends_are_bad() {
     let (_fixture, mut c) = session(|_| {}).await;
     for (tag, bytes) in [
         ("a1", &b"a1 APPEND INBOX {1+}\r\na (\\Seen\r\n"[..]),
-        ("a2", b"a2 APPEND INBOX {1+}\r\na \"31-Feb-2025 00:00:00 +0000\" {1+}\r\nb\r\n"),
+        (
+            "a2",
+            b"a2 APPEND INBOX {1+}\r\na \"31-Feb-2025 00:00:00 +0000\" {1+}\r\nb\r\n",
+        ),
         ("a3", b"a3 APPEND INBOX {1+}\r\na  {1+}\r\nb\r\n"),
     ] {
         raw(&mut c, tag, bytes).await.expect("BAD");

@@ -79,7 +79,12 @@ async fn body_of(c: &mut Conversation, mailbox: &str, uid: u32) -> Vec<u8> {
 async fn messages(c: &mut Conversation, mailbox: &str) -> usize {
     let reply = c.imap(&format!("STATUS {mailbox} (MESSAGES)")).await;
     let line = reply.untagged().next().unwrap().to_string();
-    line.rsplit_once("MESSAGES ").unwrap().1.trim_end_matches(')').parse().unwrap()
+    line.rsplit_once("MESSAGES ")
+        .unwrap()
+        .1
+        .trim_end_matches(')')
+        .parse()
+        .unwrap()
 }
 
 /// RFC 4469 3: "If a message URL is specified ... the octets of the body part pointed to by
@@ -89,14 +94,25 @@ async fn messages(c: &mut Conversation, mailbox: &str) -> usize {
 async fn text_and_a_section_url_are_concatenated() {
     let (_fixture, mut c) = session(|_| {}).await;
     let status = c.imap("STATUS INBOX (UIDVALIDITY)").await;
-    let validity = status.untagged().next().unwrap().rsplit_once(' ').unwrap().1.trim_end_matches(')').to_string();
+    let validity = status
+        .untagged()
+        .next()
+        .unwrap()
+        .rsplit_once(' ')
+        .unwrap()
+        .1
+        .trim_end_matches(')')
+        .to_string();
     let head = b"Subject: Fwd\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
     let url = format!("/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=1");
     let tail = b"-- \r\nTr\xc3\xa2n tr\xe1\xbb\x8dng\r\n";
     let reply = raw(
         &mut c,
         "a1",
-        &catenate("a1", &[("TEXT", head), ("URL", url.as_bytes()), ("TEXT", tail)]),
+        &catenate(
+            "a1",
+            &[("TEXT", head), ("URL", url.as_bytes()), ("TEXT", tail)],
+        ),
     )
     .await;
     // RFC 4469 3: "If the server implements the IMAP UIDPLUS extension, it will also return an
@@ -151,9 +167,13 @@ async fn whole_messages_partials_and_header_fields() {
 async fn relative_and_absolute_forms() {
     let (_fixture, mut c) = session(|_| {}).await;
     c.imap("SELECT INBOX").await.expect("OK");
-    raw(&mut c, "a1", &catenate("a1", &[("URL", b";UID=1/;SECTION=2")]))
-        .await
-        .expect("OK");
+    raw(
+        &mut c,
+        "a1",
+        &catenate("a1", &[("URL", b";UID=1/;SECTION=2")]),
+    )
+    .await
+    .expect("OK");
     let absolute = b"imap://nvan.stttt%40kontum.gov.vn@mail.kontum.gov.vn/INBOX/;UID=1/;SECTION=2";
     raw(&mut c, "a2", &catenate("a2", &[("URL", absolute)]))
         .await
@@ -171,7 +191,9 @@ async fn relative_and_absolute_forms() {
 async fn bad_urls_append_nothing() {
     let (fixture, mut c) = session(|_| {}).await;
     // B's INBOX has a message A must never reach.
-    fixture.deliver(fixture.account_b, b"Subject: secret\r\n\r\nB only\r\n").await;
+    fixture
+        .deliver(fixture.account_b, b"Subject: secret\r\n\r\nB only\r\n")
+        .await;
     let unit = fixture
         .store
         .add_unit(&NewUnit {
@@ -183,7 +205,9 @@ async fn bad_urls_append_nothing() {
         })
         .await
         .unwrap();
-    fixture.deliver(unit.account_id, b"Subject: unit\r\n\r\nunit mail\r\n").await;
+    fixture
+        .deliver(unit.account_id, b"Subject: unit\r\n\r\nunit mail\r\n")
+        .await;
     let bad_urls: &[&[u8]] = &[
         b"/INBOX/;UID=99",
         b"/INBOX;UIDVALIDITY=1/;UID=1",
@@ -200,7 +224,12 @@ async fn bad_urls_append_nothing() {
     ];
     for (i, url) in bad_urls.iter().enumerate() {
         let tag = format!("u{i}");
-        let reply = raw(&mut c, &tag, &catenate(&tag, &[("TEXT", b"x"), ("URL", url)])).await;
+        let reply = raw(
+            &mut c,
+            &tag,
+            &catenate(&tag, &[("TEXT", b"x"), ("URL", url)]),
+        )
+        .await;
         // RFC 4469 5: "resp-text-code =/ "BADURL" SP url-resp-text", url-resp-text being
         // any TEXT-CHAR but "]": the code ends at the first "]".
         let expected = String::from_utf8_lossy(url).replace(']', "?");
@@ -208,7 +237,12 @@ async fn bad_urls_append_nothing() {
     }
     assert_eq!(messages(&mut c, "Drafts").await, 0);
     // B's mailbox, unit mailboxes: nothing of theirs was read.
-    assert!(fixture.store.events("unit.read", 10).await.unwrap().is_empty());
+    assert!(fixture
+        .store
+        .events("unit.read", 10)
+        .await
+        .unwrap()
+        .is_empty());
     // With a grant the unit mailbox is readable, and the read is audited (KT-8).
     fixture
         .store
@@ -217,16 +251,25 @@ async fn bad_urls_append_nothing() {
         .unwrap();
     let unit_url = "/Đơn vị/STTTT/INBOX/;UID=1/;SECTION=TEXT";
     c.imap("ENABLE UTF8=ACCEPT").await.expect("OK");
-    raw(&mut c, "a1", &catenate("a1", &[("URL", unit_url.as_bytes())]))
-        .await
-        .expect("OK");
+    raw(
+        &mut c,
+        "a1",
+        &catenate("a1", &[("URL", unit_url.as_bytes())]),
+    )
+    .await
+    .expect("OK");
     assert_eq!(body_of(&mut c, "Drafts", 1).await, b"unit mail\r\n");
     let reads = fixture.store.events("unit.read", 10).await.unwrap();
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert_eq!(reads[0].actor, USER_A);
     // Revoked: BADURL again, at once.
     fixture.store.revoke("STTTT", USER_A).await.unwrap();
-    let reply = raw(&mut c, "a2", &catenate("a2", &[("URL", unit_url.as_bytes())])).await;
+    let reply = raw(
+        &mut c,
+        "a2",
+        &catenate("a2", &[("URL", unit_url.as_bytes())]),
+    )
+    .await;
     reply.expect("NO [BADURL ");
     // And B's message was never readable by A.
     let _ = USER_B;
@@ -247,7 +290,10 @@ async fn too_big_and_too_many_parts() {
     let reply = raw(
         &mut c,
         "a1",
-        &catenate("a1", &[("URL", b"/INBOX/;UID=1"), ("URL", b"/INBOX/;UID=1")]),
+        &catenate(
+            "a1",
+            &[("URL", b"/INBOX/;UID=1"), ("URL", b"/INBOX/;UID=1")],
+        ),
     )
     .await;
     reply.expect("NO [TOOBIG]");
@@ -257,7 +303,12 @@ async fn too_big_and_too_many_parts() {
         "a2",
         &catenate(
             "a2",
-            &[("TEXT", b"a"), ("TEXT", b"b"), ("TEXT", b"c"), ("TEXT", b"d")],
+            &[
+                ("TEXT", b"a"),
+                ("TEXT", b"b"),
+                ("TEXT", b"c"),
+                ("TEXT", b"d"),
+            ],
         ),
     )
     .await;
@@ -294,13 +345,28 @@ async fn multiappend_with_catenate_is_atomic() {
 #[tokio::test]
 async fn grammar() {
     let (_fixture, mut c) = session(|_| {}).await;
-    raw(&mut c, "a1", b"a1 APPEND Drafts CATENATE ()\r\n").await.expect("BAD");
-    raw(&mut c, "a2", b"a2 APPEND Drafts CATENATE (TEXT \"abc\")\r\n")
+    raw(&mut c, "a1", b"a1 APPEND Drafts CATENATE ()\r\n")
         .await
         .expect("BAD");
-    raw(&mut c, "a3", b"a3 APPEND Drafts CATENATE (BODY {1+}\r\nx)\r\n")
-        .await
-        .expect("BAD");
+    raw(
+        &mut c,
+        "a2",
+        b"a2 APPEND Drafts CATENATE (TEXT \"abc\")\r\n",
+    )
+    .await
+    .expect("BAD");
+    raw(
+        &mut c,
+        "a3",
+        b"a3 APPEND Drafts CATENATE (BODY {1+}\r\nx)\r\n",
+    )
+    .await
+    .expect("BAD");
     let reply = c.imap("CAPABILITY").await;
-    assert!(reply.untagged().next().unwrap().split(' ').any(|w| w == "CATENATE"));
+    assert!(reply
+        .untagged()
+        .next()
+        .unwrap()
+        .split(' ')
+        .any(|w| w == "CATENATE"));
 }

@@ -26,7 +26,12 @@ async fn session(tweak: impl FnOnce(&mut imap::Settings)) -> (Fixture, Conversat
 }
 
 async fn folder_id(fixture: &Fixture, name: &str) -> i64 {
-    fixture.store.folder(fixture.account_a, name).await.unwrap().id
+    fixture
+        .store
+        .folder(fixture.account_a, name)
+        .await
+        .unwrap()
+        .id
 }
 
 /// Appends a message to a folder of A from outside the session (another client).
@@ -96,7 +101,12 @@ async fn unsupported_events_are_no_badevent_and_bad_combinations_are_bad() {
     }
     c.imap("NOTIFY NONE").await.expect("OK");
     let caps = c.imap("CAPABILITY").await;
-    assert!(caps.untagged().next().unwrap().split(' ').any(|w| w == "NOTIFY"));
+    assert!(caps
+        .untagged()
+        .next()
+        .unwrap()
+        .split(' ')
+        .any(|w| w == "NOTIFY"));
 }
 
 /// RFC 5465 3.1: with the STATUS indicator, "the server MUST send a STATUS response for that
@@ -110,14 +120,21 @@ async fn the_status_indicator_reports_every_watched_mailbox_first() {
         .await;
     reply.expect("OK");
     let inbox = validity(&fixture, "INBOX").await;
-    let status: Vec<&str> = reply.untagged().filter(|l| l.starts_with("STATUS")).collect();
+    let status: Vec<&str> = reply
+        .untagged()
+        .filter(|l| l.starts_with("STATUS"))
+        .collect();
     // inboxes (RFC 5465 6.3): INBOX and Junk, where delivery puts mail.
     assert!(
-        status.contains(&format!("STATUS \"INBOX\" (MESSAGES 2 UIDNEXT 3 UIDVALIDITY {inbox})").as_str()),
+        status.contains(
+            &format!("STATUS \"INBOX\" (MESSAGES 2 UIDNEXT 3 UIDVALIDITY {inbox})").as_str()
+        ),
         "{status:?}"
     );
     assert_eq!(status.len(), 2, "INBOX and Junk: {status:?}");
-    assert!(status.iter().any(|l| l.starts_with("STATUS \"Junk\" (MESSAGES 0 UIDNEXT 1 ")));
+    assert!(status
+        .iter()
+        .any(|l| l.starts_with("STATUS \"Junk\" (MESSAGES 0 UIDNEXT 1 ")));
 }
 
 /// RFC 5465 5.2: "If the new/appended message is in another mailbox, the server sends an
@@ -139,7 +156,9 @@ async fn other_mailboxes_get_unsolicited_status() {
         c.line().await,
         format!("* STATUS \"Sent\" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY {sent})")
     );
-    fixture.deliver(fixture.account_a, &message("Mới", "y")).await;
+    fixture
+        .deliver(fixture.account_a, &message("Mới", "y"))
+        .await;
     assert_eq!(
         c.line().await,
         format!("* STATUS \"INBOX\" (MESSAGES 3 UIDNEXT 4 UIDVALIDITY {inbox})")
@@ -172,7 +191,9 @@ async fn the_selected_mailbox_hears_exists_fetch_and_expunge() {
     c.imap("NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange))")
         .await
         .expect("OK");
-    fixture.deliver(fixture.account_a, &message("Mới", "y")).await;
+    fixture
+        .deliver(fixture.account_a, &message("Mới", "y"))
+        .await;
     assert_eq!(c.line().await, "* 3 EXISTS");
     assert_eq!(c.line().await, "* 3 FETCH (UID 3 FLAGS ())");
     let id = folder_id(&fixture, "INBOX").await;
@@ -211,7 +232,9 @@ async fn selected_delayed_holds_expunges_back() {
         .await
         .unwrap();
     fixture.store.expunge(id, None).await.unwrap();
-    fixture.deliver(fixture.account_a, &message("Mới", "y")).await;
+    fixture
+        .deliver(fixture.account_a, &message("Mới", "y"))
+        .await;
     // Without FlagChange no FETCH; the expunge is held: the first line is the new message,
     // still counting the expunged one.
     assert_eq!(c.line().await, "* 3 EXISTS");
@@ -227,15 +250,21 @@ async fn selected_delayed_holds_expunges_back() {
 async fn implicit_noop_then_a_frozen_selected_mailbox() {
     let (fixture, mut c) = session(|_| {}).await;
     c.imap("SELECT INBOX").await.expect("OK");
-    fixture.deliver(fixture.account_a, &message("Mới", "y")).await;
+    fixture
+        .deliver(fixture.account_a, &message("Mới", "y"))
+        .await;
     let reply = c
         .imap("NOTIFY SET (selected (MessageNew MessageExpunge))")
         .await;
     reply.expect("OK");
     assert!(reply.untagged().any(|l| l == "3 EXISTS"), "{reply:?}");
     // Now without a selected group: nothing about INBOX, not even at NOOP.
-    c.imap("NOTIFY SET (personal (MailboxName))").await.expect("OK");
-    fixture.deliver(fixture.account_a, &message("Nữa", "z")).await;
+    c.imap("NOTIFY SET (personal (MailboxName))")
+        .await
+        .expect("OK");
+    fixture
+        .deliver(fixture.account_a, &message("Nữa", "z"))
+        .await;
     let reply = c.imap("NOOP").await;
     assert_eq!(reply.untagged().count(), 0, "{reply:?}");
     // NOTIFY NONE: back to RFC 9051 behaviour, the EXISTS comes at the next command boundary
@@ -316,7 +345,9 @@ async fn unknown_and_unreadable_mailboxes() {
     reply.expect("OK");
     assert_eq!(reply.untagged().count(), 0, "{reply:?}");
     // The unit's mail is not told to A (no grant).
-    fixture.deliver(unit.account_id, &message("Công văn", "x")).await;
+    fixture
+        .deliver(unit.account_id, &message("Công văn", "x"))
+        .await;
     let mut other = converse_as(&fixture, USER_A).await;
     other.imap("CREATE Later").await.expect("OK");
     append_elsewhere(&fixture, "Later").await;
@@ -339,7 +370,9 @@ async fn unknown_and_unreadable_mailboxes() {
         reply.untagged().collect::<Vec<_>>(),
         ["LIST (\\NoAccess) \"/\" \"Đơn vị/STTTT/INBOX\""]
     );
-    fixture.deliver(unit.account_id, &message("Công văn 2", "x")).await;
+    fixture
+        .deliver(unit.account_id, &message("Công văn 2", "x"))
+        .await;
     let reply = c.imap("NOOP").await;
     assert_eq!(reply.untagged().count(), 0, "not readable: {reply:?}");
     // With `r`: told.
@@ -348,7 +381,9 @@ async fn unknown_and_unreadable_mailboxes() {
         .delegate("STTTT", USER_A, storage::RIGHTS_READ, false)
         .await
         .unwrap();
-    fixture.deliver(unit.account_id, &message("Công văn 3", "x")).await;
+    fixture
+        .deliver(unit.account_id, &message("Công văn 3", "x"))
+        .await;
     let line = c.line().await;
     assert!(
         line.starts_with("* STATUS \"Đơn vị/STTTT/INBOX\" (MESSAGES 3 UIDNEXT 4 "),
@@ -362,10 +397,14 @@ async fn unknown_and_unreadable_mailboxes() {
 #[tokio::test]
 async fn idle_sends_what_notify_asks() {
     let (fixture, mut c) = session(|_| {}).await;
-    c.imap("NOTIFY SET (inboxes (MessageNew MessageExpunge))").await.expect("OK");
+    c.imap("NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        .await
+        .expect("OK");
     c.send("i1 IDLE").await;
     assert!(c.line().await.starts_with("+ "));
-    fixture.deliver(fixture.account_a, &message("Mới", "y")).await;
+    fixture
+        .deliver(fixture.account_a, &message("Mới", "y"))
+        .await;
     let inbox = validity(&fixture, "INBOX").await;
     assert_eq!(
         c.line().await,
@@ -383,7 +422,9 @@ async fn idle_sends_what_notify_asks() {
 #[tokio::test]
 async fn too_much_pending_overflows_and_stops() {
     let (fixture, mut c) = session(|s| s.notify_max_pending = 2).await;
-    c.imap("NOTIFY SET (personal (MessageNew MessageExpunge))").await.expect("OK");
+    c.imap("NOTIFY SET (personal (MessageNew MessageExpunge))")
+        .await
+        .expect("OK");
     // Half a command: the session is reading it, not telling.
     c.write(b"n1 NOOP").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -394,7 +435,10 @@ async fn too_much_pending_overflows_and_stops() {
     let reply = c.tagged("n1").await;
     reply.expect("OK");
     assert_eq!(
-        reply.untagged().filter(|l| l.starts_with("OK [NOTIFICATIONOVERFLOW]")).count(),
+        reply
+            .untagged()
+            .filter(|l| l.starts_with("OK [NOTIFICATIONOVERFLOW]"))
+            .count(),
         1,
         "{reply:?}"
     );

@@ -31,7 +31,12 @@ fn dates() -> (String, String, String) {
         const MONTHS: [&str; 12] = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];
-        format!("{}-{}-{}", d.day(), MONTHS[d.month() as usize - 1], d.year())
+        format!(
+            "{}-{}-{}",
+            d.day(),
+            MONTHS[d.month() as usize - 1],
+            d.year()
+        )
     };
     (
         show(now.previous_day().unwrap()),
@@ -48,7 +53,13 @@ async fn status_size_is_the_sum_of_the_message_sizes() {
     let sizes = c.imap("FETCH 1:* RFC822.SIZE").await;
     let total: u64 = sizes
         .untagged()
-        .filter_map(|l| l.rsplit_once("RFC822.SIZE ")?.1.trim_end_matches(')').parse::<u64>().ok())
+        .filter_map(|l| {
+            l.rsplit_once("RFC822.SIZE ")?
+                .1
+                .trim_end_matches(')')
+                .parse::<u64>()
+                .ok()
+        })
         .sum();
     assert!(total > 0);
     let status = c.imap("STATUS INBOX (SIZE MESSAGES)").await;
@@ -59,7 +70,10 @@ async fn status_size_is_the_sum_of_the_message_sizes() {
         [format!("STATUS \"INBOX\" (SIZE {total} MESSAGES 3)")]
     );
     let empty = c.imap("STATUS Drafts (SIZE)").await;
-    assert_eq!(empty.untagged().collect::<Vec<_>>(), ["STATUS \"Drafts\" (SIZE 0)"]);
+    assert_eq!(
+        empty.untagged().collect::<Vec<_>>(),
+        ["STATUS \"Drafts\" (SIZE 0)"]
+    );
     let caps = c.imap("CAPABILITY").await;
     let caps = caps.untagged().next().unwrap().to_string();
     for cap in ["STATUS=SIZE", "SAVEDATE", "LIST-MYRIGHTS"] {
@@ -84,7 +98,10 @@ async fn save_dates_fetch_and_search() {
     let fetch = c.imap("FETCH 1 (SAVEDATE INTERNALDATE)").await;
     fetch.expect("OK");
     let line = fetch.untagged().next().unwrap().to_string();
-    assert!(line.contains("INTERNALDATE \"01-Jan-2015 17:50:53 +0000\""), "{line}");
+    assert!(
+        line.contains("INTERNALDATE \"01-Jan-2015 17:50:53 +0000\""),
+        "{line}"
+    );
     // date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE
     let saved = &line[line.find("SAVEDATE \"").unwrap() + 10..];
     let saved = &saved[..saved.find('"').unwrap()];
@@ -148,7 +165,10 @@ async fn list_myrights_matches_myrights() {
     let lines: Vec<&str> = list.untagged().collect();
     let mut listed = 0;
     for (i, line) in lines.iter().enumerate() {
-        let Some(name) = line.strip_prefix("LIST (").and_then(|l| l.split_once(") \"/\" ")) else {
+        let Some(name) = line
+            .strip_prefix("LIST (")
+            .and_then(|l| l.split_once(") \"/\" "))
+        else {
             continue;
         };
         let (attributes, name) = name;
@@ -170,7 +190,9 @@ async fn list_myrights_matches_myrights() {
     }
     assert!(listed >= 8, "{lines:?}");
     // RETURN (MYRIGHTS) with another return option.
-    let list = c.imap("LIST \"\" INBOX RETURN (MYRIGHTS STATUS (MESSAGES))").await;
+    let list = c
+        .imap("LIST \"\" INBOX RETURN (MYRIGHTS STATUS (MESSAGES))")
+        .await;
     assert_eq!(
         list.untagged().collect::<Vec<_>>(),
         [

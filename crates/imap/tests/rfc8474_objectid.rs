@@ -98,7 +98,12 @@ async fn select_status_and_create_agree() {
         "{list:?}"
     );
     let caps = c.imap("CAPABILITY").await;
-    assert!(caps.untagged().next().unwrap().split(' ').any(|w| w == "OBJECTID"));
+    assert!(caps
+        .untagged()
+        .next()
+        .unwrap()
+        .split(' ')
+        .any(|w| w == "OBJECTID"));
 }
 
 /// RFC 8474 4: "The MAILBOXID MUST NOT change when a mailbox is renamed"; a mailbox deleted
@@ -135,7 +140,9 @@ async fn email_ids_follow_copies_and_moves() {
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
     assert!(
-        fetch.untagged().all(|l| !l.contains("FETCH") || l.ends_with("THREADID NIL)")),
+        fetch
+            .untagged()
+            .all(|l| !l.contains("FETCH") || l.ends_with("THREADID NIL)")),
         "{fetch:?}"
     );
     c.imap("COPY 1 Archive").await.expect("OK");
@@ -151,7 +158,9 @@ async fn email_ids_follow_copies_and_moves() {
     // RFC 8474 5.2: "a SEARCH for THREADID MUST NOT match any messages".
     let search = c.imap("SEARCH THREADID T1").await;
     assert_eq!(search.untagged().collect::<Vec<_>>(), ["SEARCH"]);
-    let search = c.imap(&format!("SEARCH OR EMAILID {} THREADID T1", ids[0])).await;
+    let search = c
+        .imap(&format!("SEARCH OR EMAILID {} THREADID T1", ids[0]))
+        .await;
     assert_eq!(search.untagged().collect::<Vec<_>>(), ["SEARCH 1"]);
     // Not an objectid: a syntax error.
     c.imap("SEARCH EMAILID \"M 1\"").await.expect("BAD");

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::{converse_as, fixture_with, Fixture, USER_A};
 use testkit::{Conversation, Reply};
 
-const QP: &str = "Subject: Công văn\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+const QP: &str =
+    "Subject: Công văn\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
 Content-Transfer-Encoding: quoted-printable\r\n\r\nK=C3=ADnh g=E1=BB=ADi   anh B=C3=ACnh,\r\n\r\n\
 C=C3=B4ng v=C4=83n s=E1=BB=91 15 v=E1=BB=81 vi=E1=BB=87c h=E1=BB=8Dp.\r\n";
 const HTML: &str = "Subject: html\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
@@ -29,7 +30,13 @@ fn long_text() -> String {
 
 async fn session(tweak: impl FnOnce(&mut imap::Settings)) -> (Fixture, Conversation) {
     let fixture = fixture_with(tweak).await;
-    for raw in [QP.to_string(), HTML.into(), ALTERNATIVE.into(), ATTACHMENT_ONLY.into(), long_text()] {
+    for raw in [
+        QP.to_string(),
+        HTML.into(),
+        ALTERNATIVE.into(),
+        ATTACHMENT_ONLY.into(),
+        long_text(),
+    ] {
         fixture.deliver(fixture.account_a, raw.as_bytes()).await;
     }
     let mut c = converse_as(&fixture, USER_A).await;
@@ -83,7 +90,11 @@ async fn previews_are_decoded_plain_text() {
     let (_, text) = preview(&mut c, "FETCH 2 (PREVIEW)").await;
     assert_eq!(text.as_deref(), Some("Xin chào bạn"), "HTML and entities");
     let (_, text) = preview(&mut c, "FETCH 3 (PREVIEW)").await;
-    assert_eq!(text.as_deref(), Some("Hello plain"), "the plain alternative");
+    assert_eq!(
+        text.as_deref(),
+        Some("Hello plain"),
+        "the plain alternative"
+    );
 }
 
 /// RFC 8970 3.2: "It is possible that the server has determined that no meaningful preview
@@ -139,7 +150,10 @@ async fn lazy_may_be_nil_plain_never() {
     reply.expect("OK");
     assert_eq!(text, None, "nothing made yet, no time: NIL");
     let (_, text) = preview(&mut c, "FETCH 1 (PREVIEW)").await;
-    assert!(text.is_some_and(|t| !t.is_empty()), "never NIL without LAZY");
+    assert!(
+        text.is_some_and(|t| !t.is_empty()),
+        "never NIL without LAZY"
+    );
     // The background job makes message 2's preview.
     let mut made = None;
     for _ in 0..100 {
@@ -164,5 +178,10 @@ async fn grammar_and_capability() {
     c.imap("FETCH 1 (PREVIEW (EAGER))").await.expect("BAD");
     c.imap("FETCH 1 (PREVIEW ())").await.expect("BAD");
     let caps = c.imap("CAPABILITY").await;
-    assert!(caps.untagged().next().unwrap().split(' ').any(|w| w == "PREVIEW"));
+    assert!(caps
+        .untagged()
+        .next()
+        .unwrap()
+        .split(' ')
+        .any(|w| w == "PREVIEW"));
 }

@@ -416,10 +416,11 @@ impl Store {
         }
         let mut pairs = vec![];
         for message in &sources {
-            let row = sqlx::query("SELECT meta, COALESCE(email_id, id) FROM messages WHERE id = $1")
-                .bind(message.id)
-                .fetch_one(&mut **tx)
-                .await?;
+            let row =
+                sqlx::query("SELECT meta, COALESCE(email_id, id) FROM messages WHERE id = $1")
+                    .bind(message.id)
+                    .fetch_one(&mut **tx)
+                    .await?;
             let (meta, email_id): (String, i64) = (row.get(0), row.get(1));
             // RFC 8474 5.1: the copy keeps the EMAILID of its source.
             let uid = Self::insert_copy_in(

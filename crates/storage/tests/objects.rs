@@ -58,17 +58,25 @@ async fn multiappend_is_all_or_nothing_and_quota_counts_the_total() {
         let account = person(s, 10_000).await;
         let inbox = s.folder(account, "INBOX").await.unwrap();
         // Three messages of 4,000 bytes: each fits alone, all three do not.
-        let batch: Vec<NewMessage> = (0..3).map(|i| new_message(&format!("m{i}"), 4000)).collect();
+        let batch: Vec<NewMessage> = (0..3)
+            .map(|i| new_message(&format!("m{i}"), 4000))
+            .collect();
         let refused = s.append_messages(inbox.id, batch).await;
         assert!(
             matches!(refused, Err(Error::OverQuota)),
             "[{}] {refused:?}",
             ctx.name()
         );
-        assert!(uids(s, inbox.id).await.is_empty(), "[{}] none stored", ctx.name());
+        assert!(
+            uids(s, inbox.id).await.is_empty(),
+            "[{}] none stored",
+            ctx.name()
+        );
         assert_eq!(s.account_ref(account).await.unwrap().used_bytes, 0);
         // Two fit: both stored, UIDs in order.
-        let batch: Vec<NewMessage> = (0..2).map(|i| new_message(&format!("m{i}"), 4000)).collect();
+        let batch: Vec<NewMessage> = (0..2)
+            .map(|i| new_message(&format!("m{i}"), 4000))
+            .collect();
         let stored = s.append_messages(inbox.id, batch).await.unwrap();
         assert_eq!(stored, vec![1, 2], "[{}]", ctx.name());
         assert_eq!(uids(s, inbox.id).await, vec![1, 2]);
@@ -97,16 +105,25 @@ async fn copies_keep_the_email_id_and_get_their_own_save_date() {
         assert_ne!(a.email_id, b.email_id, "[{}] distinct messages", ctx.name());
         assert!(a.saved_at >= before && a.saved_at <= storage::now());
         // COPY of the first, MOVE of the second.
-        s.copy_messages(inbox.id, &[1], archive.id, false).await.unwrap();
-        s.copy_messages(inbox.id, &[2], archive.id, true).await.unwrap();
+        s.copy_messages(inbox.id, &[1], archive.id, false)
+            .await
+            .unwrap();
+        s.copy_messages(inbox.id, &[2], archive.id, true)
+            .await
+            .unwrap();
         let in_archive = s.folder_extras(archive.id).await.unwrap();
         assert_eq!(in_archive[&1].email_id, a.email_id, "[{}] COPY", ctx.name());
         assert_eq!(in_archive[&2].email_id, b.email_id, "[{}] MOVE", ctx.name());
         assert!(in_archive[&1].saved_at >= a.saved_at);
         // A copy of a copy still has the first EMAILID.
         let trash = s.folder(account, "Trash").await.unwrap();
-        s.copy_messages(archive.id, &[1], trash.id, false).await.unwrap();
-        assert_eq!(s.folder_extras(trash.id).await.unwrap()[&1].email_id, a.email_id);
+        s.copy_messages(archive.id, &[1], trash.id, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.folder_extras(trash.id).await.unwrap()[&1].email_id,
+            a.email_id
+        );
         // Extras of another folder's message ids are not returned.
         let other = s.message_extras(archive.id, &ids).await.unwrap();
         assert!(other.is_empty(), "[{}] {other:?}", ctx.name());
@@ -122,7 +139,10 @@ async fn folder_creation_and_subscription_are_announced() {
         let s = &ctx.store;
         let account = person(s, 0).await;
         let mut changes = s.subscribe_changes();
-        let id = s.create_folder_with_use(account, "Dự án", None).await.unwrap();
+        let id = s
+            .create_folder_with_use(account, "Dự án", None)
+            .await
+            .unwrap();
         let change = changes.try_recv().expect("create announced");
         assert_eq!(
             (change.account_id, change.folder_id),

@@ -18,7 +18,11 @@ use crate::state::{Session, State};
 
 impl Session {
     /// The bytes of a CATENATE message, at most `room` of them.
-    pub(crate) async fn catenate(&mut self, parts: Vec<CatPart>, room: usize) -> Result<Vec<u8>, Done> {
+    pub(crate) async fn catenate(
+        &mut self,
+        parts: Vec<CatPart>,
+        room: usize,
+    ) -> Result<Vec<u8>, Done> {
         let limit = room.min(self.context.settings.max_literal);
         let too_big = || Done::no_with(Code::TooBig, "Message too large");
         let mut out = Vec::new();
@@ -110,11 +114,7 @@ impl Session {
                         end,
                         names,
                         include,
-                    }) => (
-                        start,
-                        end.min(len),
-                        Some((names.to_vec(), include)),
-                    ),
+                    }) => (start, end.min(len), Some((names.to_vec(), include))),
                     None => return Err(bad("No such section")),
                 }
             }

@@ -150,7 +150,9 @@ async fn make_preview(
         return Ok(String::new());
     };
     let mut blob = store.open_blob(blob_id, size).await?;
-    let end = end.min(body.saturating_add(preview::MAX_PART_READ)).min(blob.len());
+    let end = end
+        .min(body.saturating_add(preview::MAX_PART_READ))
+        .min(blob.len());
     let bytes = blob.read_range(start.min(end), end).await?;
     // Parsing is CPU work on at most 64 KiB plus a header; fine inline.
     Ok(preview::preview_of(&bytes))

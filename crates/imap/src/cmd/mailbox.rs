@@ -545,7 +545,12 @@ impl Session {
         Done::ok(format!("{command} completed"))
     }
 
-    pub(crate) async fn status_line(&mut self, folder: &Folder, display: &str, items: &[StatusItem]) -> bool {
+    pub(crate) async fn status_line(
+        &mut self,
+        folder: &Folder,
+        display: &str,
+        items: &[StatusItem],
+    ) -> bool {
         let counts = match self.context.store.folder_counts(folder.id).await {
             Ok(c) => c,
             Err(_) => return false,

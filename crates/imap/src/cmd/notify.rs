@@ -478,7 +478,11 @@ impl Session {
         match (&old, &new) {
             (None, Some(created)) => {
                 if events_of(watch, created, user).is_some_and(|e| e.mailbox_name) {
-                    let attributes = if created.subscribed { "\\Subscribed" } else { "" };
+                    let attributes = if created.subscribed {
+                        "\\Subscribed"
+                    } else {
+                        ""
+                    };
                     lines.push(list_line(self, attributes, &created.display, None));
                 }
             }
@@ -611,8 +615,9 @@ fn list_line(session: &Session, attributes: &str, name: &str, old: Option<&str>)
 
 /// `n FETCH (...)`: a flag change from the catch-up.
 fn is_fetch_line(line: &str) -> bool {
-    line.split_once(' ')
-        .is_some_and(|(n, rest)| n.bytes().all(|b| b.is_ascii_digit()) && rest.starts_with("FETCH "))
+    line.split_once(' ').is_some_and(|(n, rest)| {
+        n.bytes().all(|b| b.is_ascii_digit()) && rest.starts_with("FETCH ")
+    })
 }
 
 /// MessageNew's items never set `\Seen` (RFC 5465 5.2: the client SHOULD NOT ask for such).
@@ -663,7 +668,11 @@ mod tests {
         };
         assert_eq!(
             status_items(&new, true, false),
-            vec![StatusItem::Messages, StatusItem::UidNext, StatusItem::UidValidity]
+            vec![
+                StatusItem::Messages,
+                StatusItem::UidNext,
+                StatusItem::UidValidity
+            ]
         );
         let flags = Events {
             flag_change: true,

@@ -92,8 +92,20 @@ mod tests {
     fn saved_dates_compare_by_day() {
         let mut extras = HashMap::new();
         // 2026-11-23 23:59:59 UTC and 2026-11-24 00:00:00 UTC.
-        extras.insert(1, MessageExtra { email_id: 10, saved_at: 1_795_478_399 });
-        extras.insert(2, MessageExtra { email_id: 10, saved_at: 1_795_478_400 });
+        extras.insert(
+            1,
+            MessageExtra {
+                email_id: 10,
+                saved_at: 1_795_478_399,
+            },
+        );
+        extras.insert(
+            2,
+            MessageExtra {
+                email_id: 10,
+                saved_at: 1_795_478_400,
+            },
+        );
         let set = |k: SearchKey| match rewrite(&k, &extras) {
             SearchKey::Uids(set) => set.into_iter().collect::<Vec<_>>(),
             other => panic!("{other:?}"),

@@ -124,7 +124,8 @@ mod tests {
     /// RFC 3502 6.3.11 example: two messages, each with its own flags.
     #[test]
     fn multiappend() {
-        let input = b"A003 APPEND saved-messages (\\Seen) {5}\r\nfirst (\\Seen $Draft) {6}\r\nsecond\r\n";
+        let input =
+            b"A003 APPEND saved-messages (\\Seen) {5}\r\nfirst (\\Seen $Draft) {6}\r\nsecond\r\n";
         assert_eq!(
             appended(input),
             vec![
@@ -170,14 +171,35 @@ mod tests {
     #[test]
     fn refusals() {
         for (input, message) in [
-            (&b"A1 APPEND INBOX CATENATE ()\r\n"[..], "empty CATENATE parts"),
-            (b"A1 APPEND INBOX CATENATE (TEXT \"abc\")\r\n", "TEXT needs a literal"),
-            (b"A1 APPEND INBOX CATENATE (FOO {1}\r\na)\r\n", "expected TEXT or URL"),
-            (b"A1 APPEND INBOX CATENATE (URL)\r\n", "expected a space before URL"),
-            (b"A1 APPEND INBOX CATENATE (URL \"/a\"\r\n", "unbalanced parentheses"),
+            (
+                &b"A1 APPEND INBOX CATENATE ()\r\n"[..],
+                "empty CATENATE parts",
+            ),
+            (
+                b"A1 APPEND INBOX CATENATE (TEXT \"abc\")\r\n",
+                "TEXT needs a literal",
+            ),
+            (
+                b"A1 APPEND INBOX CATENATE (FOO {1}\r\na)\r\n",
+                "expected TEXT or URL",
+            ),
+            (
+                b"A1 APPEND INBOX CATENATE (URL)\r\n",
+                "expected a space before URL",
+            ),
+            (
+                b"A1 APPEND INBOX CATENATE (URL \"/a\"\r\n",
+                "unbalanced parentheses",
+            ),
             (b"A1 APPEND INBOX {1}\r\na {1}\r\n", "literal data missing"),
-            (b"A1 APPEND INBOX {1}\r\na  {1}\r\nb\r\n", "expected message literal"),
-            (b"A1 APPEND INBOX {1}\r\na x\r\n", "expected message literal"),
+            (
+                b"A1 APPEND INBOX {1}\r\na  {1}\r\nb\r\n",
+                "expected message literal",
+            ),
+            (
+                b"A1 APPEND INBOX {1}\r\na x\r\n",
+                "expected message literal",
+            ),
         ] {
             let error = parse_command(input).unwrap_err();
             assert!(

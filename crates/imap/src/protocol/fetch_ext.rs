@@ -143,7 +143,10 @@ fn preview_modifiers(group: &[u8]) -> PResult<bool> {
         } else {
             return Err(format!(
                 "unknown PREVIEW modifier {}",
-                String::from_utf8_lossy(word).chars().take(32).collect::<String>()
+                String::from_utf8_lossy(word)
+                    .chars()
+                    .take(32)
+                    .collect::<String>()
             ));
         }
     }
@@ -295,7 +298,10 @@ mod tests {
     #[test]
     fn refusals() {
         for (input, message) in [
-            ("A1 FETCH 1 (PREVIEW (FAST))\r\n", "unknown PREVIEW modifier"),
+            (
+                "A1 FETCH 1 (PREVIEW (FAST))\r\n",
+                "unknown PREVIEW modifier",
+            ),
             ("A1 FETCH 1 (PREVIEW (LAZY)\r\n", "invalid arguments"),
             ("A1 FETCH 1 (PREVIEW BOGUS)\r\n", "invalid arguments"),
         ] {

@@ -134,9 +134,8 @@ fn fetch_items(group: &[u8]) -> PResult<Vec<FetchItem>> {
 
 /// The combinations RFC 5465 answers with BAD.
 fn check(groups: &[EventGroup]) -> PResult<()> {
-    let selected = |f: &MailboxFilter| {
-        matches!(f, MailboxFilter::Selected | MailboxFilter::SelectedDelayed)
-    };
+    let selected =
+        |f: &MailboxFilter| matches!(f, MailboxFilter::Selected | MailboxFilter::SelectedDelayed);
     // RFC 5465 6.1: "Only one of the mailbox specifiers affecting the currently selected
     // mailbox can be specified in any NOTIFY command."
     if groups.iter().filter(|g| selected(&g.filter)).count() > 1 {
@@ -248,23 +247,47 @@ mod tests {
     fn refusals() {
         for (input, message) in [
             // 6.1: both selected filters.
-            ("A1 NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed NONE)", "only one of SELECTED"),
+            (
+                "A1 NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed NONE)",
+                "only one of SELECTED",
+            ),
             // 6.1: a mailbox event with selected.
-            ("A1 NOTIFY SET (selected (MailboxName))", "only message events"),
+            (
+                "A1 NOTIFY SET (selected (MailboxName))",
+                "only message events",
+            ),
             // 5: FlagChange alone.
             ("A1 NOTIFY SET (personal (FlagChange))", "FlagChange needs"),
-            ("A1 NOTIFY SET (personal (MessageNew FlagChange))", "FlagChange needs"),
+            (
+                "A1 NOTIFY SET (personal (MessageNew FlagChange))",
+                "FlagChange needs",
+            ),
             // 5: MessageNew without MessageExpunge.
-            ("A1 NOTIFY SET (personal (MessageNew))", "MessageNew and MessageExpunge"),
-            ("A1 NOTIFY SET (inboxes (MessageExpunge))", "MessageNew and MessageExpunge"),
-            ("A1 NOTIFY SET (everything (MailboxName))", "unknown mailbox filter"),
+            (
+                "A1 NOTIFY SET (personal (MessageNew))",
+                "MessageNew and MessageExpunge",
+            ),
+            (
+                "A1 NOTIFY SET (inboxes (MessageExpunge))",
+                "MessageNew and MessageExpunge",
+            ),
+            (
+                "A1 NOTIFY SET (everything (MailboxName))",
+                "unknown mailbox filter",
+            ),
             ("A1 NOTIFY SET (personal ())", "empty events"),
             ("A1 NOTIFY SET", "missing event group"),
             ("A1 NOTIFY SET (subtree (MailboxName))", "expected a space"),
             ("A1 NOTIFY", "missing NOTIFY argument"),
             ("A1 NOTIFY MAYBE", "expected SET or NONE"),
-            ("A1 NOTIFY SET (selected (MessageNew (BOGUS) MessageExpunge))", "invalid FETCH items"),
-            ("A1 NOTIFY SET (personal (MailboxName)", "missing ) after events"),
+            (
+                "A1 NOTIFY SET (selected (MessageNew (BOGUS) MessageExpunge))",
+                "invalid FETCH items",
+            ),
+            (
+                "A1 NOTIFY SET (personal (MailboxName)",
+                "missing ) after events",
+            ),
         ] {
             let got = notify(&format!("{input}\r\n")).unwrap_err();
             assert!(got.starts_with(message), "{input}: {got}");
