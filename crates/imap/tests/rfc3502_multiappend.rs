@@ -249,7 +249,7 @@ async fn malformed_appends_are_bad() {
             "a2",
             b"a2 APPEND INBOX {1+}\r\na \"31-Feb-2025 00:00:00 +0000\" {1+}\r\nb\r\n",
         ),
-        ("a3", b"a3 APPEND INBOX {1+}\r\na  {1+}\r\nb\r\n"),
+        ("a3", b"a3 APPEND INBOX {1+}\r\na x{1+}\r\nb\r\n"),
     ] {
         raw(&mut c, tag, bytes).await.expect("BAD");
     }
