@@ -267,11 +267,23 @@ async fn implicit_noop_then_a_frozen_selected_mailbox() {
         .await;
     let reply = c.imap("NOOP").await;
     assert_eq!(reply.untagged().count(), 0, "{reply:?}");
+    // A new NOTIFY SET returns what accumulated, whatever it says about the selected mailbox
+    // from now on (3.1 "MUST ... immediately return any accumulated changes").
+    let reply = c
+        .imap("NOTIFY SET (personal (MailboxName SubscriptionChange))")
+        .await;
+    reply.expect("OK");
+    assert_eq!(reply.untagged().collect::<Vec<_>>(), ["4 EXISTS"]);
+    fixture
+        .deliver(fixture.account_a, &message("Thêm", "w"))
+        .await;
+    let reply = c.imap("NOOP").await;
+    assert_eq!(reply.untagged().count(), 0, "{reply:?}");
     // NOTIFY NONE: back to RFC 9051 behaviour, the EXISTS comes at the next command boundary
     // (that of NOTIFY NONE itself).
     let reply = c.imap("NOTIFY NONE").await;
     reply.expect("OK");
-    assert!(reply.untagged().any(|l| l == "4 EXISTS"), "{reply:?}");
+    assert!(reply.untagged().any(|l| l == "5 EXISTS"), "{reply:?}");
 }
 
 /// RFC 5465 5.4: MailboxName — an unsolicited LIST for each affected name; "If, after the

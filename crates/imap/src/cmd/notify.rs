@@ -117,6 +117,11 @@ impl Session {
         if watch.status {
             self.status_lines(&watch).await;
         }
+        // RFC 5465 3.1: "A successful NOTIFY SET command MUST cause the server to immediately
+        // return any accumulated changes to the currently selected mailbox" — whatever the
+        // new set says about the selected mailbox from now on.
+        self.notify = None;
+        self.sync_selected(true).await;
         self.notify = Some(Box::new(watch));
         Done::ok("NOTIFY completed")
     }

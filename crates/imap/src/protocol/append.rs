@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn lenient_spacing() {
         let input = b"A1 APPEND INBOX  {1+}\r\na  {1+}\r\nb\r\n";
-        assert_eq!(appended(input), vec![literal(&[], b"a"), literal(&[], b"b")]);
+        assert_eq!(
+            appended(input),
+            vec![literal(&[], b"a"), literal(&[], b"b")]
+        );
     }
 
     /// RFC 3502 6.3.11 example: two messages, each with its own flags.
