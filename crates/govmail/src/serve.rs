@@ -55,6 +55,12 @@ fn imap_settings(config: &Config) -> imap::Settings {
         max_line_length: config.imap.max_line_length,
         max_literal: config.smtp.max_message_size,
         max_command: 1024 * 1024,
+        // One APPEND (every MULTIAPPEND message and CATENATE part) holds at most what one
+        // message may: memory per connection stays as before.
+        max_append_bytes: config.smtp.max_message_size,
+        max_append_parts: 1000,
+        notify_max_pending: 1000,
+        preview_lazy_budget: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(config.imap.idle_timeout_secs),
         login_timeout: Duration::from_secs(config.imap.login_timeout_secs),
         tls_handshake_timeout: Duration::from_secs(config.imap.tls_handshake_timeout_secs),

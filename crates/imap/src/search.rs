@@ -173,6 +173,10 @@ pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
                     .is_some_and(|h| header_values(h, name).iter().any(|v| contains(v, value)))
         }
         ModSeq(modseq) => c.row.modseq >= *modseq as i64,
+        Uids(set) => set.contains(&c.row.uid),
+        // Turned into `Uids` by the session before matching (they need storage).
+        SavedBefore(_) | SavedOn(_) | SavedSince(_) | EmailId(_) | ThreadId(_) => false,
+        SaveDateSupported => true,
     }
 }
 

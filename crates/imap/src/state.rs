@@ -68,6 +68,10 @@ pub struct Session {
     pub(crate) connected_at: tokio::time::Instant,
     /// RFC 5267 update contexts of the selected mailbox (SEARCH/SORT `RETURN (UPDATE)`).
     pub(crate) contexts: crate::sort::context::Contexts,
+    /// RFC 5465 NOTIFY SET in force (see `cmd::notify`).
+    pub(crate) notify: Option<Box<crate::notify::Watch>>,
+    /// What the running FETCH needs for PREVIEW, SAVEDATE, EMAILID (see `cmd::fetch_ext`).
+    pub(crate) fetch_ext: crate::objects::FetchExt,
 }
 
 pub(crate) type Io<S> = BufReader<S>;
@@ -119,6 +123,13 @@ impl Session {
             "STATUS=SIZE",
             "ACL",
             "BINARY",
+            "MULTIAPPEND",
+            "CATENATE",
+            "NOTIFY",
+            "PREVIEW",
+            "OBJECTID",
+            "SAVEDATE",
+            "LIST-MYRIGHTS",
         ]);
         let mut text = caps.join(" ");
         text.push_str(&format!(

@@ -10,6 +10,8 @@
 //! - [`mail`]: folders and messages, delivery with exact quota accounting.
 //! - [`mailbox`]: IMAP operations: flags/MODSEQ, expunge, copy/move, append, rename.
 //! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
+//! - [`multiappend`]: APPEND of several messages as one unit (RFC 3502).
+//! - [`objects`]: EMAILIDs and save dates (RFC 8474, RFC 8514).
 //! - [`events`]: the audit/event log.
 //! - [`queue`]: the durable outbound queue.
 //! - [`sort_record`]: what IMAP SORT/THREAD read of a message, stored once per blob.
@@ -35,6 +37,8 @@ pub mod mail;
 pub mod mailbox;
 pub mod meta;
 pub mod meta_cache;
+pub mod multiappend;
+pub mod objects;
 pub mod ops;
 pub mod queue;
 pub mod sort_record;
@@ -62,6 +66,8 @@ pub use lifecycle::{Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};
 pub use mail::*;
 pub use mailbox::{apply_flags, FolderCounts};
 pub use meta::MessageMeta;
+pub use multiappend::NewMessage;
+pub use objects::MessageExtra;
 pub use queue::QueueEntry;
 pub use sort_record::{SortAddr, SortRecord};
 

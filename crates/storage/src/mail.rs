@@ -214,6 +214,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id = Self::create_folder_in(&mut tx, account_id, name, None).await?;
         tx.commit().await?;
+        // Sessions watching the account's mailbox list (RFC 5465 MailboxName) learn of it.
+        self.changed(account_id, id);
         Ok(id)
     }
 
@@ -341,6 +343,34 @@ impl Store {
         internal_date: i64,
         meta_json: &str,
     ) -> Result<i64> {
+        Self::insert_copy_in(
+            tx,
+            folder_id,
+            account_id,
+            blob_id,
+            size,
+            flags,
+            internal_date,
+            meta_json,
+            None,
+        )
+        .await
+    }
+
+    /// [`Store::insert_message_in`] for a copy: the new row carries `email_id`, the EMAILID of
+    /// its source (RFC 8474 5.1), instead of its own.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn insert_copy_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        account_id: i64,
+        blob_id: &str,
+        size: i64,
+        flags: &Flags,
+        internal_date: i64,
+        meta_json: &str,
+        email_id: Option<i64>,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
              WHERE id = $1 RETURNING uidnext - 1, highestmodseq",
@@ -360,6 +390,7 @@ impl Store {
             flags,
             internal_date,
             meta_json,
+            email_id,
         )
         .await?;
         Ok(uid)
@@ -377,10 +408,11 @@ impl Store {
         flags: &Flags,
         internal_date: i64,
         meta_json: &str,
+        email_id: Option<i64>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(folder_id)
         .bind(uid)
@@ -391,6 +423,7 @@ impl Store {
         .bind(blob_id.to_string())
         .bind(meta_json.to_string())
         .bind(now())
+        .bind(email_id)
         .execute(&mut **tx)
         .await?;
         // Quota usage is exact: it moves in the same transaction as the message.

@@ -326,7 +326,7 @@ impl Store {
         Ok(victims.iter().map(|m| m.uid).collect())
     }
 
-    async fn check_quota_in(tx: &mut Tx, account_id: i64, extra: i64) -> Result<()> {
+    pub(crate) async fn check_quota_in(tx: &mut Tx, account_id: i64, extra: i64) -> Result<()> {
         let row = sqlx::query("SELECT quota_bytes, used_bytes FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_one(&mut **tx)
@@ -394,11 +394,14 @@ impl Store {
         }
         let mut pairs = vec![];
         for message in &sources {
-            let meta: String = sqlx::query_scalar("SELECT meta FROM messages WHERE id = $1")
-                .bind(message.id)
-                .fetch_one(&mut **tx)
-                .await?;
-            let uid = Self::insert_message_in(
+            let row =
+                sqlx::query("SELECT meta, COALESCE(email_id, id) FROM messages WHERE id = $1")
+                    .bind(message.id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            let (meta, email_id): (String, i64) = (row.get(0), row.get(1));
+            // RFC 8474 5.1: the copy keeps the EMAILID of its source.
+            let uid = Self::insert_copy_in(
                 tx,
                 to_folder,
                 to_account,
@@ -407,6 +410,7 @@ impl Store {
                 &message.flags,
                 message.internal_date,
                 &meta,
+                Some(email_id),
             )
             .await?;
             sqlx::query("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
@@ -585,6 +589,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id = Self::create_folder_in(&mut tx, account_id, name, special_use).await?;
         tx.commit().await?;
+        self.changed(account_id, id);
         Ok(id)
     }
 

@@ -24,25 +24,39 @@ impl Store {
         name: &str,
         subscribed: bool,
     ) -> Result<bool> {
-        let name = name.to_string();
-        self.write(move |tx| {
-            Box::pin(async move {
-                let done = if subscribed {
-                    sqlx::query(
-                        "INSERT INTO subscriptions (account_id, name) VALUES ($1, $2) \
+        let owned = name.to_string();
+        let changed = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let done = if subscribed {
+                        sqlx::query(
+                            "INSERT INTO subscriptions (account_id, name) VALUES ($1, $2) \
                          ON CONFLICT (account_id, name) DO NOTHING",
-                    )
-                } else {
-                    sqlx::query("DELETE FROM subscriptions WHERE account_id = $1 AND name = $2")
-                }
-                .bind(account_id)
-                .bind(name)
-                .execute(&mut **tx)
-                .await?;
-                Ok(done.rows_affected() > 0)
+                        )
+                    } else {
+                        sqlx::query("DELETE FROM subscriptions WHERE account_id = $1 AND name = $2")
+                    }
+                    .bind(account_id)
+                    .bind(owned)
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                })
             })
-        })
-        .await
+            .await?;
+        // Sessions watching subscriptions (RFC 5465 SubscriptionChange) learn of it.
+        if changed {
+            let folder: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM folders WHERE account_id = $1 AND name = $2")
+                    .bind(account_id)
+                    .bind(name.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(folder_id) = folder {
+                self.changed(account_id, folder_id);
+            }
+        }
+        Ok(changed)
     }
 
     pub(crate) async fn subscribe_in(tx: &mut Tx, account_id: i64, name: &str) -> Result<()> {

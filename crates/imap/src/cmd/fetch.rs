@@ -75,6 +75,9 @@ impl Plan {
                     | FetchItem::Rfc822Size
                     | FetchItem::Uid
                     | FetchItem::ModSeq
+                    | FetchItem::SaveDate
+                    | FetchItem::EmailId
+                    | FetchItem::ThreadId
             )
         });
         let needs_blob = items.iter().any(|i| {
@@ -208,6 +211,7 @@ impl Session {
         } else {
             Default::default()
         };
+        self.prepare_fetch_ext(folder_id, items, &rows).await?;
         for message_uid in uids {
             let Some(row) = rows.get(&message_uid) else {
                 continue;
@@ -448,6 +452,13 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         match item {
+            FetchItem::Preview { .. }
+            | FetchItem::SaveDate
+            | FetchItem::EmailId
+            | FetchItem::ThreadId => {
+                self.write_fetch_ext(line, item, row, message.meta.clone())
+                    .await?
+            }
             FetchItem::Uid => line.uid(row.uid),
             FetchItem::Flags => line.flags_recent(&row.flags, self.is_recent(row.uid)),
             FetchItem::ModSeq => line.modseq(row.modseq),

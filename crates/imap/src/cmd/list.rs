@@ -215,6 +215,10 @@ impl Session {
                     let items = options.return_status.clone();
                     self.status_line(folder, display, &items).await;
                 }
+                // RFC 8440 3: MYRIGHTS for each mailbox that exists (not for \Noselect levels).
+                if options.return_myrights && entry.folder.is_some() {
+                    self.myrights_line(display).await;
+                }
                 continue;
             }
             let name = self.encode_name(display);

@@ -1,5 +1,5 @@
-//! SELECT/EXAMINE, UNSELECT/CLOSE, CREATE, DELETE, RENAME, STATUS, APPEND (RFC 9051 6.3);
-//! LIST, LSUB and SUBSCRIBE are in `list`.
+//! SELECT/EXAMINE, UNSELECT/CLOSE, CREATE, DELETE, RENAME, STATUS (RFC 9051 6.3); LIST, LSUB
+//! and SUBSCRIBE are in `list`, APPEND in `append`.
 
 use storage::{Flags, Folder};
 
@@ -139,6 +139,8 @@ impl Session {
             user,
             mailbox: Box::new(selected),
         };
+        // RFC 8474 4.2.
+        self.untagged_status(Status::Ok, Some(&Code::MailboxId(folder.id)), "Ok");
         if let Some((uidvalidity, known_modseq, known_uids)) = qresync {
             if i64::from(uidvalidity) == folder.uidvalidity {
                 if let Err(e) = self
@@ -271,14 +273,15 @@ impl Session {
                 return self.server_error(e);
             }
         }
-        if let Err(e) = self
+        let folder_id = match self
             .context
             .store
             .create_folder_with_use(target.owner, &target.name, special_use)
             .await
         {
-            return self.server_error(e);
-        }
+            Ok(id) => id,
+            Err(e) => return self.server_error(e),
+        };
         if let Some(unit) = &target.unit_address {
             self.audit_unit_folder(
                 storage::Action::UnitFolderCreate,
@@ -287,7 +290,8 @@ impl Session {
             )
             .await;
         }
-        Done::ok("CREATE completed")
+        // RFC 8474 4.1: the new mailbox's id in the tagged OK.
+        Done::ok_with(Code::MailboxId(folder_id), "CREATE completed")
     }
 
     pub(crate) async fn delete(&mut self, raw: &str) -> Done {
@@ -447,6 +451,10 @@ impl Session {
                 StatusItem::Deleted => format!("DELETED {}", counts.deleted),
                 StatusItem::Size => format!("SIZE {}", counts.size),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", folder.highestmodseq),
+                // RFC 8474 4.3.
+                StatusItem::MailboxId => {
+                    format!("MAILBOXID ({})", crate::objects::mailbox_id(folder.id))
+                }
             });
         }
         let name = self.encode_name(display);
@@ -473,56 +481,6 @@ impl Session {
             Done::ok("STATUS completed")
         } else {
             Done::no_with(Code::ServerBug, "STATUS failed")
-        }
-    }
-
-    pub(crate) async fn append(
-        &mut self,
-        raw: &str,
-        flags: &[String],
-        date: Option<(i64, i32)>,
-        message: Vec<u8>,
-    ) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(m) => match m.require("i", "add messages") {
-                Ok(()) => m.folder,
-                Err(done) => return done,
-            },
-            Err(done) if done.has_code(&Code::NonExistent) => {
-                return Done::no_with(Code::TryCreate, "No such mailbox")
-            }
-            Err(done) => return done,
-        };
-        if message.len() > self.context.settings.max_literal {
-            return Done::no_with(Code::TooBig, "Message too large");
-        }
-        if message.is_empty() {
-            return Done::no_with(Code::Cannot, "Empty message");
-        }
-        // RFC 3516 4.4: binary content is stored re-encoded, so BODY[] never holds NUL.
-        let message = match crate::reencode::nul_free(&message) {
-            Ok(None) => message,
-            Ok(Some(reencoded)) => reencoded,
-            Err(why) => return Done::no_with(Code::Cannot, format!("Cannot store: {why}")),
-        };
-        let flags = Flags::from_names(flags.iter().filter(|f| !f.eq_ignore_ascii_case("\\Recent")));
-        let internal_date = date
-            .map(|(seconds, _)| seconds)
-            .unwrap_or_else(storage::now);
-        match self
-            .context
-            .store
-            .append_message(folder.id, &message, flags, internal_date)
-            .await
-        {
-            Ok(uid) => Done::ok_with(
-                Code::AppendUid {
-                    uidvalidity: folder.uidvalidity,
-                    uid,
-                },
-                "APPEND completed",
-            ),
-            Err(e) => self.server_error(e),
         }
     }
 }

@@ -31,6 +31,9 @@ impl Session {
             return Err(Done::bad("No mailbox selected"));
         };
         let folder_id = mailbox.folder_id;
+        // RFC 8514 / RFC 8474 keys become UID sets first.
+        let resolved = self.resolve_search_ext(folder_id, criteria).await?;
+        let criteria = resolved.as_ref();
         let store = &self.context.store;
         let listing = store
             .listing(folder_id)

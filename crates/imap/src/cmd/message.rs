@@ -273,6 +273,8 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.server_error(e),
         };
+        // RFC 5465 5: the copies this client made are not told back to it.
+        self.notify_absorb(&[target.folder.id]).await;
         let sources: Vec<i64> = pairs.iter().map(|p| p.0).collect();
         let copyuid = Code::CopyUid {
             uidvalidity: target.folder.uidvalidity,

@@ -5,14 +5,19 @@
 //! [`crate::protocol::Command::valid_in`]), its handler in the family module here, and its
 //! line in [`Session::apply`].
 
+pub mod append;
 pub mod auth;
+pub mod catenate;
 pub mod fetch;
+pub mod fetch_ext;
 pub mod idle;
 pub mod list;
 pub mod mailbox;
 mod matching;
 pub mod message;
+pub mod notify;
 pub mod quota_acl;
+pub mod search_ext;
 pub mod sort;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -71,6 +76,15 @@ impl Session {
         ) {
             self.contexts.clear();
         }
+        // RFC 5465 5: this client's own mailbox-list changes are not told back to it.
+        let own_names = matches!(
+            command,
+            Command::Create { .. }
+                | Command::Delete { .. }
+                | Command::Rename { .. }
+                | Command::Subscribe { .. }
+                | Command::Unsubscribe { .. }
+        );
         let mut next = Next::Continue;
         let done = match command {
             Command::Capability => {
@@ -126,12 +140,8 @@ impl Session {
                 lsub,
             } => self.list(&reference, &patterns, &options, lsub).await,
             Command::Status { mailbox, items } => self.status(&mailbox, &items).await,
-            Command::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => self.append(&mailbox, &flags, date, message).await,
+            Command::Append { mailbox, messages } => self.append(&mailbox, messages).await,
+            Command::Notify(set) => self.notify(set).await,
             Command::Expunge { uids } => self.expunge(uids.as_ref()).await,
             Command::Search { uid, criteria, ret } if ret.is_contextual() => {
                 self.search_in_context(&tag, uid, &criteria, &ret).await
@@ -195,7 +205,7 @@ impl Session {
             } => self.set_acl(&mailbox, &identifier, None).await,
         };
         if matches!(next, Next::Continue) {
-            self.sync_selected(may_expunge).await;
+            self.after_command(io, may_expunge, own_names).await?;
         }
         metrics::histogram!("govmail_imap_command_seconds", "command" => name)
             .record(started.elapsed().as_secs_f64());

@@ -10,7 +10,8 @@
 //! patterns         = "(" list-mailbox *(SP list-mailbox) ")"
 //! list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"
 //! return-option    = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" /
-//!                    "STATUS" SP "(" status-att *(SP status-att) ")"
+//!                    "STATUS" SP "(" status-att *(SP status-att) ")" /
+//!                    "MYRIGHTS"                                     ; RFC 8440 5
 //! ```
 
 use super::lexer::{Cursor, PResult};
@@ -65,6 +66,8 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> PResult<Command> {
                 "SUBSCRIBED" => options.return_subscribed = true,
                 "CHILDREN" => options.return_children = true,
                 "SPECIAL-USE" => options.return_special_use = true,
+                // RFC 8440 3.
+                "MYRIGHTS" => options.return_myrights = true,
                 "STATUS" => {
                     c.sp("status items")?;
                     c.paren_list("status items", false, |c| {
@@ -99,6 +102,8 @@ pub(crate) fn status_item(name: &str) -> PResult<StatusItem> {
         "DELETED" => StatusItem::Deleted,
         "SIZE" => StatusItem::Size,
         "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+        "MAILBOXID" => StatusItem::MailboxId,
+        "DELETED-STORAGE" => return Err("status item DELETED-STORAGE not supported".to_string()),
         _ => return Err(format!("unknown status item {name}")),
     })
 }

@@ -18,6 +18,8 @@
 //!              "SMALLER" SP number / "UID" SP sequence-set / "UNDRAFT" /
 //!              "OLDER" SP nz-number / "YOUNGER" SP nz-number /               ; RFC 5032
 //!              "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer ; RFC 7162
+//!              "SAVEDBEFORE" SP date / "SAVEDON" SP date / "SAVEDSINCE" SP date /   ; RFC 8514
+//!              "SAVEDATESUPPORTED" / "EMAILID" SP objectid / "THREADID" SP objectid / ; RFC 8474
 //!              sequence-set / "(" search-key *(SP search-key) ")"
 //! ```
 
@@ -141,6 +143,34 @@ fn key(c: &mut Cursor<'_>, depth: usize) -> PResult<SearchKey> {
                 "SENTBEFORE" => SearchKey::SentBefore(d),
                 "SENTON" => SearchKey::SentOn(d),
                 _ => SearchKey::SentSince(d),
+            })
+        }
+        // RFC 8514 4.3.
+        "SAVEDBEFORE" | "SAVEDON" | "SAVEDSINCE" => {
+            c.sp("date")?;
+            let d = date(c)?;
+            Ok(match word.as_str() {
+                "SAVEDBEFORE" => SearchKey::SavedBefore(d),
+                "SAVEDON" => SearchKey::SavedOn(d),
+                _ => SearchKey::SavedSince(d),
+            })
+        }
+        "SAVEDATESUPPORTED" => Ok(SearchKey::SaveDateSupported),
+        // RFC 8474 6: `objectid = 1*255(ALPHA / DIGIT / "_" / "-")`.
+        "EMAILID" | "THREADID" => {
+            c.sp("object id")?;
+            let id = c.atom("object id")?;
+            let valid = id.len() <= 255
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err("invalid object id".to_string());
+            }
+            Ok(if word == "EMAILID" {
+                SearchKey::EmailId(id.to_string())
+            } else {
+                SearchKey::ThreadId(id.to_string())
             })
         }
         "LARGER" | "SMALLER" => {

@@ -79,9 +79,11 @@ fn body(part: &[u32], text: SectionText, partial: Option<(u32, u32)>, peek: bool
 fn append(mailbox: &str, flags: &[&str], date: Option<(i64, i32)>, message: &[u8]) -> Command {
     Command::Append {
         mailbox: s(mailbox),
-        flags: flags.iter().map(|f| s(f)).collect(),
-        date,
-        message: message.to_vec(),
+        messages: vec![AppendMessage {
+            flags: flags.iter().map(|f| s(f)).collect(),
+            date,
+            data: AppendData::Literal(message.to_vec()),
+        }],
     }
 }
 
