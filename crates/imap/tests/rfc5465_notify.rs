@@ -21,7 +21,10 @@ async fn session(tweak: impl FnOnce(&mut imap::Settings)) -> (Fixture, Conversat
             .deliver(fixture.account_a, &message(&format!("Thư {i}"), "Nội dung"))
             .await;
     }
-    let c = converse_as(&fixture, USER_A).await;
+    let mut c = converse_as(&fixture, USER_A).await;
+    // IMAP4rev2 (RFC 9051 2.3.2 dropped \Recent): the lines checked here are NOTIFY's own, not
+    // the `* n RECENT` an IMAP4rev1 session also gets after new mail (RFC 3501 7.3.2).
+    c.imap("ENABLE IMAP4rev2").await.expect("OK");
     (fixture, c)
 }
 

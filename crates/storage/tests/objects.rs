@@ -150,10 +150,12 @@ async fn folder_creation_and_subscription_are_announced() {
             "[{}]",
             ctx.name()
         );
-        s.set_subscribed(id, false).await.unwrap();
+        // CREATE subscribes nothing (RFC 9051 6.3.4 leaves it to the client); SUBSCRIBE does.
+        assert!(!s.folder_by_id(id).await.unwrap().subscribed);
+        assert!(s.set_subscription(account, "Dự án", true).await.unwrap());
         let change = changes.try_recv().expect("subscription announced");
         assert_eq!((change.account_id, change.folder_id), (account, id));
-        assert!(!s.folder_by_id(id).await.unwrap().subscribed);
+        assert!(s.folder_by_id(id).await.unwrap().subscribed);
     })
     .await;
 }
