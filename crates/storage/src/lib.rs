@@ -12,6 +12,7 @@
 //! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
 //! - [`events`]: the audit/event log.
 //! - [`queue`]: the durable outbound queue.
+//! - [`sieve`]: Sieve scripts of a mailbox and the vacation replies sent.
 //!
 //! Implementation notes:
 //! - Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that reads and
@@ -36,6 +37,7 @@ pub mod meta;
 pub mod meta_cache;
 pub mod ops;
 pub mod queue;
+pub mod sieve;
 pub mod stats;
 mod writer;
 
@@ -60,6 +62,7 @@ pub use mail::*;
 pub use mailbox::{apply_flags, FolderCounts};
 pub use meta::MessageMeta;
 pub use queue::QueueEntry;
+pub use sieve::SieveScript;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
