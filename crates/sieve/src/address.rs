@@ -1,7 +1,13 @@
 //! Addresses in header fields (RFC 5322 3.4) as the `address` test sees them, and address
 //! parts (RFC 5228 2.7.4).
 
-use crate::program::AddressPart;
+/// Which part of an address a test compares (RFC 5228 2.7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressPart {
+    All,
+    LocalPart,
+    Domain,
+}
 
 /// The addr-specs of an address list: `a@b`, `Name <a@b>`, `"Quoted, Name" <a@b>`, groups
 /// (`team: a@b, c@d;`), comments in parentheses. Display names are dropped; an entry with

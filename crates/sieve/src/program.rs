@@ -66,12 +66,7 @@ pub struct Vacation {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressPart {
-    All,
-    LocalPart,
-    Domain,
-}
+pub use crate::address::AddressPart;
 
 /// The envelope parts of RFC 5228 5.4 this server knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

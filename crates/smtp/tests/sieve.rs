@@ -331,3 +331,21 @@ async fn unit_mailbox_scripts_run_on_unit_mail() {
         vec![("Công văn đến".into(), String::new())]
     );
 }
+
+#[tokio::test]
+async fn vacation_from_is_only_one_of_the_mailboxs_own_addresses() {
+    let server = start_with(|_| {}, None).await;
+    let store = &server.store;
+    // RFC 5230 4.3: :from names the reply's author; only the mailbox's own address is used.
+    activate(store, server.account_a, "require \"vacation\"; vacation :from \"Giám đốc <ceo@other.org>\" \"away\";").await;
+    send(&server, OUTSIDE, &[USER_A], &mail("", "one", "x")).await;
+    let entries = store.queue_entries().await.unwrap();
+    let raw = String::from_utf8(store.read_blob(&entries[0].blob_id).await.unwrap()).unwrap();
+    assert!(raw.starts_with(&format!("From: {USER_A}\r\n")), "{raw}");
+    activate(store, server.account_a, "require \"vacation\"; vacation :handle \"h2\" :from \"An <nvan.stttt@kontum.gov.vn>\" \"away\";").await;
+    send(&server, OUTSIDE, &[USER_A], &mail("", "two", "x")).await;
+    let entries = store.queue_entries().await.unwrap();
+    assert_eq!(entries.len(), 2, "another handle replies again (RFC 5230 4.2)");
+    let raw = String::from_utf8(store.read_blob(&entries[1].blob_id).await.unwrap()).unwrap();
+    assert!(raw.starts_with("From: An <nvan.stttt@kontum.gov.vn>\r\n"), "{raw}");
+}

@@ -220,7 +220,13 @@ pub(crate) fn decide(
                         account_id: run.account_id,
                         recipient: run.recipient.clone(),
                         to,
-                        from: vacation.from.clone(),
+                        // RFC 5230 4.3: :from only as one of the mailbox's own addresses
+                        // (no replies in someone else's name); otherwise the recipient's.
+                        from: vacation.from.clone().filter(|from| {
+                            sieve::address::parse_list(from).first().is_some_and(|a| {
+                                run.own_addresses.iter().any(|own| own.eq_ignore_ascii_case(a))
+                            })
+                        }),
                         subject: sieve::vacation::subject(view, vacation),
                         reason: vacation.reason.clone(),
                         mime: vacation.mime,
