@@ -77,7 +77,11 @@ fn quoted(text: &str) -> String {
 /// A Sieve multi-line string (RFC 5228 2.4.2: dot-stuffed, ended by a lone ".").
 fn multi_line(text: &str) -> String {
     let mut out = String::from("text:\r\n");
-    for line in text.replace("\r\n", "\n").trim_end_matches('\n').split('\n') {
+    for line in text
+        .replace("\r\n", "\n")
+        .trim_end_matches('\n')
+        .split('\n')
+    {
         if line.starts_with('.') {
             out.push('.');
         }
@@ -89,7 +93,15 @@ fn multi_line(text: &str) -> String {
 }
 
 /// The script for a vacation from `from` to `to` (inclusive).
-pub fn script(from: &str, to: &str, subject: &str, message: &str, days: u64, previous: Option<&str>, doc_ref: &str) -> String {
+pub fn script(
+    from: &str,
+    to: &str,
+    subject: &str,
+    message: &str,
+    days: u64,
+    previous: Option<&str>,
+    doc_ref: &str,
+) -> String {
     let mut out = String::new();
     out.push_str("# Out-of-office reply set with `govmail user vacation`");
     if !doc_ref.is_empty() {
@@ -97,7 +109,10 @@ pub fn script(from: &str, to: &str, subject: &str, message: &str, days: u64, pre
     }
     out.push_str(".\r\n");
     if let Some(previous) = previous {
-        out.push_str(&format!("{PREVIOUS}{}\r\n", previous.replace(['\r', '\n'], " ")));
+        out.push_str(&format!(
+            "{PREVIOUS}{}\r\n",
+            previous.replace(['\r', '\n'], " ")
+        ));
     }
     out.push_str("require [\"vacation\", \"date\", \"relational\"];\r\n");
     out.push_str(&format!(
@@ -121,7 +136,12 @@ async fn account(store: &Store, address: &str) -> anyhow::Result<i64> {
     }
 }
 
-pub async fn run(store: &Store, config: &Config, out: &Output, args: VacationArgs) -> anyhow::Result<()> {
+pub async fn run(
+    store: &Store,
+    config: &Config,
+    out: &Output,
+    args: VacationArgs,
+) -> anyhow::Result<()> {
     let address = storage::normalize_address(&args.address);
     let account_id = account(store, &address).await?;
     if args.off {
@@ -138,7 +158,9 @@ pub async fn run(store: &Store, config: &Config, out: &Output, args: VacationArg
         // The script active before comes back (if it is still there).
         let restored = match previous {
             Some(name) if store.sieve_script(account_id, &name).await.is_ok() => {
-                store.set_active_sieve_script(account_id, Some(&name)).await?;
+                store
+                    .set_active_sieve_script(account_id, Some(&name))
+                    .await?;
                 Some(name)
             }
             _ => {
@@ -150,10 +172,18 @@ pub async fn run(store: &Store, config: &Config, out: &Output, args: VacationArg
         };
         store.delete_sieve_script(account_id, SCRIPT_NAME).await?;
         store
-            .log_event("cli", storage::Action::VacationClear, &address, &args.doc_ref, serde_json::json!({}))
+            .log_event(
+                "cli",
+                storage::Action::VacationClear,
+                &address,
+                &args.doc_ref,
+                serde_json::json!({}),
+            )
             .await?;
         out.done(&match restored {
-            Some(name) => format!("{address}: out-of-office reply off; script {name:?} active again"),
+            Some(name) => {
+                format!("{address}: out-of-office reply off; script {name:?} active again")
+            }
             None => format!("{address}: out-of-office reply off"),
         });
         return Ok(());
@@ -170,7 +200,8 @@ pub async fn run(store: &Store, config: &Config, out: &Output, args: VacationArg
     if subject.trim().is_empty() || subject.contains(['\r', '\n']) {
         bail!("--subject: one line of text");
     }
-    let bytes = std::fs::read(&file).with_context(|| format!("--message-file {}", file.display()))?;
+    let bytes =
+        std::fs::read(&file).with_context(|| format!("--message-file {}", file.display()))?;
     let message = String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("--message-file {}: not UTF-8 text", file.display()))?;
     if message.trim().is_empty() {
@@ -178,7 +209,10 @@ pub async fn run(store: &Store, config: &Config, out: &Output, args: VacationArg
     }
     let limits = config.sieve_limits();
     if !(1..=limits.max_vacation_days).contains(&args.days) {
-        bail!("--days must be 1..={} (sieve.max_vacation_days)", limits.max_vacation_days);
+        bail!(
+            "--days must be 1..={} (sieve.max_vacation_days)",
+            limits.max_vacation_days
+        );
     }
     // The script active now (not an earlier vacation) comes back with --off.
     let previous = store
@@ -193,18 +227,42 @@ pub async fn run(store: &Store, config: &Config, out: &Output, args: VacationArg
             .sieve_script(account_id, SCRIPT_NAME)
             .await
             .ok()
-            .and_then(|s| s.content.lines().find_map(|l| l.strip_prefix(PREVIOUS)).map(|p| p.trim().to_string())),
+            .and_then(|s| {
+                s.content
+                    .lines()
+                    .find_map(|l| l.strip_prefix(PREVIOUS))
+                    .map(|p| p.trim().to_string())
+            }),
     };
-    let text = script(&from, &to, &subject, &message, args.days, previous.as_deref(), &args.doc_ref);
-    sieve::compile(&text, &limits).map_err(|e| anyhow::anyhow!("the reply does not make a valid script ({e}); shorten --message-file?"))?;
+    let text = script(
+        &from,
+        &to,
+        &subject,
+        &message,
+        args.days,
+        previous.as_deref(),
+        &args.doc_ref,
+    );
+    sieve::compile(&text, &limits).map_err(|e| {
+        anyhow::anyhow!("the reply does not make a valid script ({e}); shorten --message-file?")
+    })?;
     store
-        .put_sieve_script(account_id, SCRIPT_NAME, &text, config.sieve.max_scripts.saturating_add(1))
+        .put_sieve_script(
+            account_id,
+            SCRIPT_NAME,
+            &text,
+            config.sieve.max_scripts.saturating_add(1),
+        )
         .await
         .map_err(|e| match e {
-            storage::Error::OverQuota => anyhow::anyhow!("{address}: too many Sieve scripts (sieve.max_scripts)"),
+            storage::Error::OverQuota => {
+                anyhow::anyhow!("{address}: too many Sieve scripts (sieve.max_scripts)")
+            }
             other => other.into(),
         })?;
-    store.set_active_sieve_script(account_id, Some(SCRIPT_NAME)).await?;
+    store
+        .set_active_sieve_script(account_id, Some(SCRIPT_NAME))
+        .await?;
     store
         .log_event(
             "cli",
@@ -219,7 +277,9 @@ pub async fn run(store: &Store, config: &Config, out: &Output, args: VacationArg
         Some(name) => format!("; script {name:?} paused until --off"),
         None => String::new(),
     };
-    out.done(&format!("{address}: out-of-office reply from {from} to {to}{paused}"));
+    out.done(&format!(
+        "{address}: out-of-office reply from {from} to {to}{paused}"
+    ));
     Ok(())
 }
 
@@ -237,7 +297,15 @@ mod tests {
 
     #[test]
     fn the_script_compiles_and_replies_only_inside_the_window() {
-        let text = script("2026-12-01", "2026-12-05", "Vắng mặt \"đi công tác\"", "Tôi đi công tác.\n.hidden line\n", 7, Some("rules"), "12/GM");
+        let text = script(
+            "2026-12-01",
+            "2026-12-05",
+            "Vắng mặt \"đi công tác\"",
+            "Tôi đi công tác.\n.hidden line\n",
+            7,
+            Some("rules"),
+            "12/GM",
+        );
         let program = sieve::compile(&text, &sieve::Limits::default()).expect(&text);
         let view = sieve::MessageView::default();
         let none = |_: &str| false;
@@ -251,7 +319,12 @@ mod tests {
             // 2026-12-06 00:30 local.
             (at(2026, 12, 5) + 17 * 3600 + 1800, false),
         ] {
-            let env = sieve::Environment { now, local_zone: 7 * 60, mailbox_exists: &none, limits: &limits };
+            let env = sieve::Environment {
+                now,
+                local_zone: 7 * 60,
+                mailbox_exists: &none,
+                limits: &limits,
+            };
             let outcome = sieve::evaluate(&program, &view, &env).unwrap();
             let vacation = outcome.actions.iter().find_map(|a| match a {
                 sieve::Action::Vacation(v) => Some(v.clone()),

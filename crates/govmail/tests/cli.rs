@@ -995,28 +995,97 @@ fn user_vacation_sets_a_sieve_script_and_off_removes_it() {
     inst.ok(&["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME]);
     inst.ok(&["user", "add", "--name", NAME, "--unit", "STTTT"]);
     let message = inst.tmp.path().join("reply.txt");
-    std::fs::write(&message, "Tôi đi công tác đến hết ngày 5/12.\n.\nXin liên hệ chị Bình.\n").unwrap();
+    std::fs::write(
+        &message,
+        "Tôi đi công tác đến hết ngày 5/12.\n.\nXin liên hệ chị Bình.\n",
+    )
+    .unwrap();
     let file = message.to_str().unwrap();
     // Bad input: one line naming the argument, nothing stored.
-    let (_, line) = inst.fails(&["user", "vacation", TUYET, "--from", "2026-12-05", "--to", "2026-12-01", "--subject", "x", "--message-file", file], None);
+    let (_, line) = inst.fails(
+        &[
+            "user",
+            "vacation",
+            TUYET,
+            "--from",
+            "2026-12-05",
+            "--to",
+            "2026-12-01",
+            "--subject",
+            "x",
+            "--message-file",
+            file,
+        ],
+        None,
+    );
     assert!(line.contains("before --from"), "{line}");
-    let (_, line) = inst.fails(&["user", "vacation", TUYET, "--from", "2026-02-30", "--to", "2026-12-01", "--subject", "x", "--message-file", file], None);
+    let (_, line) = inst.fails(
+        &[
+            "user",
+            "vacation",
+            TUYET,
+            "--from",
+            "2026-02-30",
+            "--to",
+            "2026-12-01",
+            "--subject",
+            "x",
+            "--message-file",
+            file,
+        ],
+        None,
+    );
     assert!(line.contains("--from 2026-02-30"), "{line}");
-    let (_, line) = inst.fails(&["user", "vacation", "nobody@kontum.gov.vn", "--from", "2026-12-01", "--to", "2026-12-05", "--subject", "x", "--message-file", file], None);
+    let (_, line) = inst.fails(
+        &[
+            "user",
+            "vacation",
+            "nobody@kontum.gov.vn",
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-12-05",
+            "--subject",
+            "x",
+            "--message-file",
+            file,
+        ],
+        None,
+    );
     assert!(line.contains("no such mailbox"), "{line}");
     assert!(stored_script(&inst, TUYET, "vacation").is_none());
     let out = inst.ok(&[
-        "user", "vacation", TUYET, "--from", "2026-12-01", "--to", "2026-12-05", "--subject",
-        "Vắng mặt: đi công tác", "--message-file", file, "--ref", "15/GM-STTTT",
+        "user",
+        "vacation",
+        TUYET,
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-12-05",
+        "--subject",
+        "Vắng mặt: đi công tác",
+        "--message-file",
+        file,
+        "--ref",
+        "15/GM-STTTT",
     ]);
     assert!(out.contains("from 2026-12-01 to 2026-12-05"), "{out}");
     let (content, active) = stored_script(&inst, TUYET, "vacation").expect("script stored");
     assert!(active);
     // RFC 5260 currentdate bounds the window; RFC 5230 vacation with the subject; the lone "."
     // line of the message is dot-stuffed (RFC 5228 2.4.2).
-    assert!(content.contains("currentdate :value \"ge\" \"date\" \"2026-12-01\""), "{content}");
-    assert!(content.contains("currentdate :value \"le\" \"date\" \"2026-12-05\""), "{content}");
-    assert!(content.contains(":subject \"Vắng mặt: đi công tác\""), "{content}");
+    assert!(
+        content.contains("currentdate :value \"ge\" \"date\" \"2026-12-01\""),
+        "{content}"
+    );
+    assert!(
+        content.contains("currentdate :value \"le\" \"date\" \"2026-12-05\""),
+        "{content}"
+    );
+    assert!(
+        content.contains(":subject \"Vắng mặt: đi công tác\""),
+        "{content}"
+    );
     assert!(content.contains("\r\n..\r\nXin liên hệ"), "{content}");
     let events = inst.json(&["events", "--action", "vacation.", "--json"]);
     assert_eq!(events[0]["action"], "vacation.set", "{events}");

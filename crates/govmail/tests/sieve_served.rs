@@ -43,20 +43,61 @@ fn vacation_cli_then_mx_delivery_queues_one_reply_and_managesieve_listens() {
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
-    cli(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"], None);
-    cli(&["user", "add", "--name", "Nguyễn Văn An", "--address", USER, "--password-stdin"], Some("mat-khau-dai-123\n"));
+    cli(
+        &["domain", "add", "kontum.gov.vn", "--naming", "kontum"],
+        None,
+    );
+    cli(
+        &[
+            "user",
+            "add",
+            "--name",
+            "Nguyễn Văn An",
+            "--address",
+            USER,
+            "--password-stdin",
+        ],
+        Some("mat-khau-dai-123\n"),
+    );
     // A window around today (local dates, reports.utc_offset's default +07:00).
     let now = storage::now();
-    let day = |offset: i64| sieve::date::Civil::from_unix(now + offset * 86_400, 7 * 60).part(sieve::date::DatePart::Date);
+    let day = |offset: i64| {
+        sieve::date::Civil::from_unix(now + offset * 86_400, 7 * 60)
+            .part(sieve::date::DatePart::Date)
+    };
     let reply = tmp.path().join("reply.txt");
     std::fs::write(&reply, "Tôi đi công tác, xin gửi lại sau.\n").unwrap();
-    cli(&["user", "vacation", USER, "--from", &day(-1), "--to", &day(1), "--subject", "Vắng mặt", "--message-file", reply.to_str().unwrap()], None);
+    cli(
+        &[
+            "user",
+            "vacation",
+            USER,
+            "--from",
+            &day(-1),
+            "--to",
+            &day(1),
+            "--subject",
+            "Vắng mặt",
+            "--message-file",
+            reply.to_str().unwrap(),
+        ],
+        None,
+    );
 
     let (mx, sieve_port) = (free_port(), free_port());
     let sets = vec![
@@ -79,11 +120,16 @@ fn vacation_cli_then_mx_delivery_queues_one_reply_and_managesieve_listens() {
     // Two messages from the same outside sender: one reply (RFC 5230 4.2).
     for n in 0..2 {
         let stream = TcpStream::connect(("127.0.0.1", mx)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let mut reader = BufReader::new(stream);
         let mut say = |line: &str, code: &str| {
             if !line.is_empty() {
-                reader.get_mut().write_all(format!("{line}\r\n").as_bytes()).unwrap();
+                reader
+                    .get_mut()
+                    .write_all(format!("{line}\r\n").as_bytes())
+                    .unwrap();
             }
             let reply = read_until_final(&mut reader, &["2", "3", "4", "5"]);
             assert!(reply.starts_with(code), "{line}: {reply}");
@@ -101,18 +147,29 @@ fn vacation_cli_then_mx_delivery_queues_one_reply_and_managesieve_listens() {
     let entries = entries.as_array().unwrap();
     assert_eq!(entries.len(), 1, "{queue}");
     assert_eq!(entries[0]["recipient"], "ban.be@partner.example.org");
-    assert_eq!(entries[0]["sender"], "", "from the null return path (RFC 3834 3.3)");
+    assert_eq!(
+        entries[0]["sender"], "",
+        "from the null return path (RFC 3834 3.3)"
+    );
 
     // ManageSieve: the greeting is the capability list (RFC 5804 1.7), STARTTLS offered, no
     // SASL mechanism before TLS, AUTHENTICATE refused with ENCRYPT-NEEDED (RFC 5804 2.1).
     let stream = TcpStream::connect(sieve_addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut reader = BufReader::new(stream);
     let greeting = read_until_final(&mut reader, &["OK", "NO", "BYE"]);
-    assert!(greeting.contains("\"IMPLEMENTATION\" \"govmail\""), "{greeting}");
+    assert!(
+        greeting.contains("\"IMPLEMENTATION\" \"govmail\""),
+        "{greeting}"
+    );
     assert!(greeting.contains("\"STARTTLS\""), "{greeting}");
     assert!(greeting.contains("\"SASL\" \"\""), "{greeting}");
-    reader.get_mut().write_all(b"AUTHENTICATE \"PLAIN\" \"AG52YW4AeA==\"\r\n").unwrap();
+    reader
+        .get_mut()
+        .write_all(b"AUTHENTICATE \"PLAIN\" \"AG52YW4AeA==\"\r\n")
+        .unwrap();
     let answer = read_until_final(&mut reader, &["OK", "NO", "BYE"]);
     assert!(answer.starts_with("NO (ENCRYPT-NEEDED)"), "{answer}");
     drop(server);

@@ -54,9 +54,17 @@ impl listener::Protocol for Context {
         crate::wire::response("BYE", Some("TRYLATER"), refused.text()).into_bytes()
     }
 
-    async fn serve(self: Arc<Self>, _: (), stream: TcpStream, peer: SocketAddr, shutdown: ShutdownSignal) {
+    async fn serve(
+        self: Arc<Self>,
+        _: (),
+        stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: ShutdownSignal,
+    ) {
         let mut session = Session::new(self.clone(), peer, shutdown);
-        if let (Ok(Outcome::StartTls(plain)), Some(acceptor)) = (session.run(stream).await, &self.tls) {
+        if let (Ok(Outcome::StartTls(plain)), Some(acceptor)) =
+            (session.run(stream).await, &self.tls)
+        {
             let deadline = self.settings.tls_handshake_timeout;
             if let Some(tls) = listener::tls::handshake(acceptor, plain, deadline).await {
                 session.set_tls();

@@ -98,7 +98,10 @@ impl Session {
         out.push_str("\"IMPLEMENTATION\" \"govmail\"\r\n");
         let sasl = if self.login_allowed() { "PLAIN" } else { "" };
         out.push_str(&format!("\"SASL\" \"{sasl}\"\r\n"));
-        out.push_str(&format!("\"SIEVE\" \"{}\"\r\n", sieve::EXTENSIONS.join(" ")));
+        out.push_str(&format!(
+            "\"SIEVE\" \"{}\"\r\n",
+            sieve::EXTENSIONS.join(" ")
+        ));
         if !self.tls && self.context.tls.is_some() {
             out.push_str("\"STARTTLS\"\r\n");
         }
@@ -161,7 +164,8 @@ impl Session {
                         self.context.settings.max_script_bytes
                     );
                     // RFC 5804 1.3: QUOTA/MAXSIZE.
-                    wire::write(io.get_mut(), &response("NO", Some("QUOTA/MAXSIZE"), &text)).await?;
+                    wire::write(io.get_mut(), &response("NO", Some("QUOTA/MAXSIZE"), &text))
+                        .await?;
                     if self.error() {
                         return self.too_many_errors(&mut io).await;
                     }
@@ -175,7 +179,11 @@ impl Session {
                     continue;
                 }
                 Err(ReadError::Syntax(why)) => {
-                    wire::write(io.get_mut(), &response("NO", None, &format!("Syntax error: {why}"))).await?;
+                    wire::write(
+                        io.get_mut(),
+                        &response("NO", None, &format!("Syntax error: {why}")),
+                    )
+                    .await?;
                     if self.error() {
                         return self.too_many_errors(&mut io).await;
                     }
@@ -244,7 +252,10 @@ impl Session {
                 if self.tls || self.context.tls.is_none() {
                     return done(response("NO", None, "TLS is not available"));
                 }
-                Ok((response("OK", None, "Begin TLS negotiation"), Next::StartTls))
+                Ok((
+                    response("OK", None, "Begin TLS negotiation"),
+                    Next::StartTls,
+                ))
             }
             ("AUTHENTICATE", None) => {
                 let answer = self.authenticate(args, io).await?;
@@ -266,7 +277,11 @@ impl Session {
                 Some(answer) => done(answer),
                 None => {
                     self.error();
-                    done(response("NO", None, &format!("Bad arguments or unknown command {name}")))
+                    done(response(
+                        "NO",
+                        None,
+                        &format!("Bad arguments or unknown command {name}"),
+                    ))
                 }
             },
             _ => {
@@ -277,7 +292,11 @@ impl Session {
     }
 
     /// RFC 5804 2.1 with SASL PLAIN (RFC 4616), initial response or one exchange.
-    async fn authenticate<S>(&mut self, args: &[Word], io: &mut BufReader<S>) -> std::io::Result<String>
+    async fn authenticate<S>(
+        &mut self,
+        args: &[Word],
+        io: &mut BufReader<S>,
+    ) -> std::io::Result<String>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -329,19 +348,32 @@ impl Session {
         let login = &policy::naming::canonical_login(login);
         let ip = self.peer.ip();
         let throttle = self.context.auth_throttle.clone();
-        if let AuthGate::Locked(left) | AuthGate::Banned(left) = throttle.check(ip, login, Instant::now()) {
+        if let AuthGate::Locked(left) | AuthGate::Banned(left) =
+            throttle.check(ip, login, Instant::now())
+        {
             return response(
                 "NO",
                 Some("TRYLATER"),
-                &format!("Too many failed logins, try again in {} s", left.as_secs().max(1)),
+                &format!(
+                    "Too many failed logins, try again in {} s",
+                    left.as_secs().max(1)
+                ),
             );
         }
         let store = &self.context.store;
         let outcome = store
-            .check_login(login, password, policy::password::verify, policy::password::DUMMY_PHC)
+            .check_login(
+                login,
+                password,
+                policy::password::verify,
+                policy::password::DUMMY_PHC,
+            )
             .await;
         match outcome {
-            Ok(LoginOutcome::Ok { account_id, address }) => {
+            Ok(LoginOutcome::Ok {
+                account_id,
+                address,
+            }) => {
                 throttle.success(ip, login);
                 let (mailbox_id, mailbox) = if authzid.is_empty()
                     || storage::normalize_address(authzid) == storage::normalize_address(&address)
@@ -359,7 +391,11 @@ impl Session {
                         }
                         Err(e) => {
                             tracing::warn!(session = %self.id, error = %e, "rights lookup failed");
-                            return response("NO", Some("TRYLATER"), "Temporary failure, try again");
+                            return response(
+                                "NO",
+                                Some("TRYLATER"),
+                                "Temporary failure, try again",
+                            );
                         }
                     }
                 };
@@ -383,7 +419,8 @@ impl Session {
                 )
             }
             Ok(LoginOutcome::Refused) => {
-                metrics::counter!("govmail_auth_failures_total", "protocol" => "managesieve").increment(1);
+                metrics::counter!("govmail_auth_failures_total", "protocol" => "managesieve")
+                    .increment(1);
                 let failure = throttle.failure(ip, login, Instant::now());
                 for (hit, kind) in [
                     (failure.locked, storage::Action::AuthLocked),
@@ -392,7 +429,13 @@ impl Session {
                     if hit {
                         tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind = %kind, "repeated auth failures");
                         let _ = store
-                            .log_event("managesieve", kind, login, "", serde_json::json!({"ip": ip.to_string()}))
+                            .log_event(
+                                "managesieve",
+                                kind,
+                                login,
+                                "",
+                                serde_json::json!({"ip": ip.to_string()}),
+                            )
                             .await;
                     }
                 }
@@ -407,7 +450,11 @@ impl Session {
     }
 
     /// The unit mailbox `authzid` names, if the user may handle it (BD-10, KT-8).
-    async fn unit_mailbox(&self, account_id: i64, authzid: &str) -> Result<Option<(i64, String)>, storage::Error> {
+    async fn unit_mailbox(
+        &self,
+        account_id: i64,
+        authzid: &str,
+    ) -> Result<Option<(i64, String)>, storage::Error> {
         let store = &self.context.store;
         let Resolved::Account(unit) = store.resolve(authzid).await? else {
             return Ok(None);
@@ -420,7 +467,12 @@ impl Session {
         Ok(handles.then_some((unit.account_id, unit.address)))
     }
 
-    async fn audit(&self, user: &User, action: storage::Action, detail: serde_json::Value) -> Result<(), String> {
+    async fn audit(
+        &self,
+        user: &User,
+        action: storage::Action,
+        detail: serde_json::Value,
+    ) -> Result<(), String> {
         self.context
             .store
             .log_event(&user.address, action, &user.mailbox, "", detail)
@@ -469,8 +521,15 @@ impl Session {
                     ));
                 }
                 match store.sieve_scripts(account).await {
-                    Ok(scripts) if !scripts.iter().any(|s| s.name == name) && scripts.len() >= settings.max_scripts => {
-                        response("NO", Some("QUOTA/MAXSCRIPTS"), &format!("At most {} scripts", settings.max_scripts))
+                    Ok(scripts)
+                        if !scripts.iter().any(|s| s.name == name)
+                            && scripts.len() >= settings.max_scripts =>
+                    {
+                        response(
+                            "NO",
+                            Some("QUOTA/MAXSCRIPTS"),
+                            &format!("At most {} scripts", settings.max_scripts),
+                        )
                     }
                     Ok(_) => response("OK", None, "Putscript would succeed"),
                     Err(e) => self.fault(e),
@@ -484,9 +543,16 @@ impl Session {
                     // RFC 5804 2.6: a script that does not compile is not stored.
                     return Some(response("NO", None, &e.to_string()));
                 }
-                match store.put_sieve_script(account, name, content, settings.max_scripts).await {
+                match store
+                    .put_sieve_script(account, name, content, settings.max_scripts)
+                    .await
+                {
                     Ok(()) => match self
-                        .audit(user, storage::Action::SieveSave, serde_json::json!({"script": name, "bytes": content.len()}))
+                        .audit(
+                            user,
+                            storage::Action::SieveSave,
+                            serde_json::json!({"script": name, "bytes": content.len()}),
+                        )
                         .await
                     {
                         Ok(()) => response("OK", None, "Putscript completed"),
@@ -500,21 +566,29 @@ impl Session {
                     Err(e) => self.fault(e),
                 }
             }
-            ("CHECKSCRIPT", Some([content]), _) => match sieve::compile(content, &self.context.limits()) {
-                Ok(_) => response("OK", None, "Script is valid"),
-                Err(e) => response("NO", None, &e.to_string()),
-            },
+            ("CHECKSCRIPT", Some([content]), _) => {
+                match sieve::compile(content, &self.context.limits()) {
+                    Ok(_) => response("OK", None, "Script is valid"),
+                    Err(e) => response("NO", None, &e.to_string()),
+                }
+            }
             ("SETACTIVE", Some([name]), _) => {
                 let target = (!name.is_empty()).then_some(name.as_str());
                 match store.set_active_sieve_script(account, target).await {
                     Ok(()) => match self
-                        .audit(user, storage::Action::SieveActivate, serde_json::json!({"script": name}))
+                        .audit(
+                            user,
+                            storage::Action::SieveActivate,
+                            serde_json::json!({"script": name}),
+                        )
                         .await
                     {
                         Ok(()) => response("OK", None, "Setactive completed"),
                         Err(answer) => answer,
                     },
-                    Err(storage::Error::NotFound(_)) => response("NO", Some("NONEXISTENT"), "No such script"),
+                    Err(storage::Error::NotFound(_)) => {
+                        response("NO", Some("NONEXISTENT"), "No such script")
+                    }
                     Err(e) => self.fault(e),
                 }
             }
@@ -526,7 +600,9 @@ impl Session {
                     script.content,
                     response("OK", None, "Getscript completed")
                 ),
-                Err(storage::Error::NotFound(_)) => response("NO", Some("NONEXISTENT"), "No such script"),
+                Err(storage::Error::NotFound(_)) => {
+                    response("NO", Some("NONEXISTENT"), "No such script")
+                }
                 Err(e) => self.fault(e),
             },
             ("DELETESCRIPT", Some([name]), _) => match store.sieve_script(account, name).await {
@@ -536,7 +612,11 @@ impl Session {
                 }
                 Ok(_) => match store.delete_sieve_script(account, name).await {
                     Ok(_) => match self
-                        .audit(user, storage::Action::SieveDelete, serde_json::json!({"script": name}))
+                        .audit(
+                            user,
+                            storage::Action::SieveDelete,
+                            serde_json::json!({"script": name}),
+                        )
                         .await
                     {
                         Ok(()) => response("OK", None, "Deletescript completed"),
@@ -544,7 +624,9 @@ impl Session {
                     },
                     Err(e) => self.fault(e),
                 },
-                Err(storage::Error::NotFound(_)) => response("NO", Some("NONEXISTENT"), "No such script"),
+                Err(storage::Error::NotFound(_)) => {
+                    response("NO", Some("NONEXISTENT"), "No such script")
+                }
                 Err(e) => self.fault(e),
             },
             ("RENAMESCRIPT", Some([from, to]), _) => {
@@ -553,13 +635,19 @@ impl Session {
                 }
                 match store.rename_sieve_script(account, from, to).await {
                     Ok(()) => match self
-                        .audit(user, storage::Action::SieveRename, serde_json::json!({"from": from, "to": to}))
+                        .audit(
+                            user,
+                            storage::Action::SieveRename,
+                            serde_json::json!({"from": from, "to": to}),
+                        )
                         .await
                     {
                         Ok(()) => response("OK", None, "Renamescript completed"),
                         Err(answer) => answer,
                     },
-                    Err(storage::Error::NotFound(_)) => response("NO", Some("NONEXISTENT"), "No such script"),
+                    Err(storage::Error::NotFound(_)) => {
+                        response("NO", Some("NONEXISTENT"), "No such script")
+                    }
                     Err(storage::Error::AlreadyExists(_)) => {
                         response("NO", Some("ALREADYEXISTS"), "A script has that name")
                     }

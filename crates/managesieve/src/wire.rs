@@ -87,12 +87,19 @@ pub async fn read_command<R: AsyncBufRead + Unpin>(
     }
 }
 
-async fn skip<R: AsyncBufRead + Unpin>(reader: &mut R, size: u64, bounds: &Bounds) -> Result<(), ReadError> {
+async fn skip<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    size: u64,
+    bounds: &Bounds,
+) -> Result<(), ReadError> {
     let mut sink = tokio::io::sink();
-    let copied = tokio::time::timeout(bounds.idle, tokio::io::copy(&mut reader.take(size), &mut sink))
-        .await
-        .map_err(|_| ReadError::TimedOut)?
-        .map_err(|_| ReadError::Closed)?;
+    let copied = tokio::time::timeout(
+        bounds.idle,
+        tokio::io::copy(&mut reader.take(size), &mut sink),
+    )
+    .await
+    .map_err(|_| ReadError::TimedOut)?
+    .map_err(|_| ReadError::Closed)?;
     if copied < size {
         return Err(ReadError::Closed);
     }
@@ -100,13 +107,19 @@ async fn skip<R: AsyncBufRead + Unpin>(reader: &mut R, size: u64, bounds: &Bound
 }
 
 /// One line without its CRLF (a bare LF is accepted), at most `max_line` bytes.
-async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, bounds: &Bounds) -> Result<Vec<u8>, ReadError> {
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    bounds: &Bounds,
+) -> Result<Vec<u8>, ReadError> {
     let mut line = Vec::new();
     let limit = bounds.max_line as u64 + 2;
-    let n = tokio::time::timeout(bounds.idle, (&mut *reader).take(limit).read_until(b'\n', &mut line))
-        .await
-        .map_err(|_| ReadError::TimedOut)?
-        .map_err(|_| ReadError::Closed)?;
+    let n = tokio::time::timeout(
+        bounds.idle,
+        (&mut *reader).take(limit).read_until(b'\n', &mut line),
+    )
+    .await
+    .map_err(|_| ReadError::TimedOut)?
+    .map_err(|_| ReadError::Closed)?;
     if n == 0 {
         return Err(ReadError::Closed);
     }
@@ -114,10 +127,13 @@ async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, bounds: &Bounds) -> 
         // Over long: drop the rest of the line, bounded by the idle time.
         loop {
             let mut rest = Vec::new();
-            let n = tokio::time::timeout(bounds.idle, (&mut *reader).take(64 * 1024).read_until(b'\n', &mut rest))
-                .await
-                .map_err(|_| ReadError::TimedOut)?
-                .map_err(|_| ReadError::Closed)?;
+            let n = tokio::time::timeout(
+                bounds.idle,
+                (&mut *reader).take(64 * 1024).read_until(b'\n', &mut rest),
+            )
+            .await
+            .map_err(|_| ReadError::TimedOut)?
+            .map_err(|_| ReadError::Closed)?;
             if n == 0 {
                 return Err(ReadError::Closed);
             }
@@ -155,7 +171,9 @@ fn parse_line(line: &[u8], words: &mut Vec<Word>) -> Result<Option<u64>, ReadErr
                                 text.push(c);
                                 at += 2;
                             }
-                            _ => return Err(ReadError::Syntax("bad escape in quoted string".into())),
+                            _ => {
+                                return Err(ReadError::Syntax("bad escape in quoted string".into()))
+                            }
                         },
                         Some(&c) => {
                             text.push(c);
@@ -176,7 +194,8 @@ fn parse_line(line: &[u8], words: &mut Vec<Word>) -> Result<Option<u64>, ReadErr
                 }
                 let inner = &line[at + 1..close];
                 let digits = inner.strip_suffix(b"+").unwrap_or(inner);
-                if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+                if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit)
+                {
                     return Err(ReadError::Syntax("bad literal size".into()));
                 }
                 let size = std::str::from_utf8(digits)
@@ -190,7 +209,9 @@ fn parse_line(line: &[u8], words: &mut Vec<Word>) -> Result<Option<u64>, ReadErr
                 while at < line.len() && (line[at].is_ascii_alphanumeric() || line[at] == b'-') {
                     at += 1;
                 }
-                words.push(Word::Atom(String::from_utf8_lossy(&line[begin..at]).into_owned()));
+                words.push(Word::Atom(
+                    String::from_utf8_lossy(&line[begin..at]).into_owned(),
+                ));
             }
             other => {
                 return Err(ReadError::Syntax(format!(
@@ -265,15 +286,33 @@ mod tests {
     #[tokio::test]
     async fn commands_as_words() {
         // RFC 5804 4: quoted strings, non-synchronizing and synchronizing literals.
-        let table: &[(&[u8], Vec<Result<Vec<Word>, String>>)] = &[
+        type Read = Vec<Result<Vec<Word>, String>>;
+        let table: &[(&[u8], Read)] = &[
             (b"CAPABILITY\r\n", vec![Ok(vec![atom("CAPABILITY")])]),
-            (b"GETSCRIPT \"a \\\"b\\\"\"\r\n", vec![Ok(vec![atom("GETSCRIPT"), text("a \"b\"")])]),
-            (b"PUTSCRIPT \"s\" {5+}\r\nkeep;\r\n", vec![Ok(vec![atom("PUTSCRIPT"), text("s"), text("keep;")])]),
-            (b"PUTSCRIPT \"s\" {5}\r\nkeep;\r\n", vec![Ok(vec![atom("PUTSCRIPT"), text("s"), text("keep;")])]),
-            (b"HAVESPACE \"s\" 100\n", vec![Ok(vec![atom("HAVESPACE"), text("s"), atom("100")])]),
+            (
+                b"GETSCRIPT \"a \\\"b\\\"\"\r\n",
+                vec![Ok(vec![atom("GETSCRIPT"), text("a \"b\"")])],
+            ),
+            (
+                b"PUTSCRIPT \"s\" {5+}\r\nkeep;\r\n",
+                vec![Ok(vec![atom("PUTSCRIPT"), text("s"), text("keep;")])],
+            ),
+            (
+                b"PUTSCRIPT \"s\" {5}\r\nkeep;\r\n",
+                vec![Ok(vec![atom("PUTSCRIPT"), text("s"), text("keep;")])],
+            ),
+            (
+                b"HAVESPACE \"s\" 100\n",
+                vec![Ok(vec![atom("HAVESPACE"), text("s"), atom("100")])],
+            ),
         ];
         for (input, expected) in table {
-            assert_eq!(&read(input).await, expected, "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                &read(input).await,
+                expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -283,8 +322,15 @@ mod tests {
         let ok = read(b"CHECKSCRIPT {10+}\r\n0123456789\r\n").await;
         assert_eq!(ok, vec![Ok(vec![atom("CHECKSCRIPT"), text("0123456789")])]);
         let over = read(b"PUTSCRIPT \"s\" {11+}\r\n01234567890\r\nNOOP\r\n").await;
-        assert!(matches!(&over[0], Err(e) if e.contains("LiteralTooLarge")), "{over:?}");
-        assert_eq!(over[1], Ok(vec![atom("NOOP")]), "in step after the skipped literal");
+        assert!(
+            matches!(&over[0], Err(e) if e.contains("LiteralTooLarge")),
+            "{over:?}"
+        );
+        assert_eq!(
+            over[1],
+            Ok(vec![atom("NOOP")]),
+            "in step after the skipped literal"
+        );
         // Beyond max_skip the connection cannot go on.
         let hopeless = read(b"PUTSCRIPT \"s\" {51+}\r\n").await;
         assert_eq!(hopeless, vec![Err("hopeless".into())]);
@@ -294,7 +340,10 @@ mod tests {
         assert!(read(line.as_bytes()).await[0].is_ok());
         let long = format!("NOOP \"{}\"\r\nNOOP\r\n", "x".repeat(94));
         let got = read(long.as_bytes()).await;
-        assert!(matches!(&got[0], Err(e) if e.contains("LineTooLong")), "{got:?}");
+        assert!(
+            matches!(&got[0], Err(e) if e.contains("LineTooLong")),
+            "{got:?}"
+        );
         assert_eq!(got[1], Ok(vec![atom("NOOP")]));
         assert!(matches!(&read(b"NOOP \"open\r\n").await[0], Err(e) if e.contains("Syntax")));
     }
@@ -303,6 +352,9 @@ mod tests {
     fn strings_and_responses() {
         assert_eq!(string("abc"), "\"abc\"");
         assert_eq!(string("a\r\nb"), "{4}\r\na\r\nb");
-        assert_eq!(response("NO", Some("QUOTA/MAXSIZE"), "too big"), "NO (QUOTA/MAXSIZE) \"too big\"\r\n");
+        assert_eq!(
+            response("NO", Some("QUOTA/MAXSIZE"), "too big"),
+            "NO (QUOTA/MAXSIZE) \"too big\"\r\n"
+        );
     }
 }

@@ -70,7 +70,8 @@ async fn sievelib_under_tls() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "python failed: {stderr}\n{stdout}");
-    let out: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    let out: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
     // RFC 5804 2.1: no SASL mechanism is offered before TLS, so the client cannot log in.
     assert_eq!(out["plain_login"], false, "{out}");
     assert_eq!(out["tls_login"], true, "{out}");
@@ -79,12 +80,22 @@ async fn sievelib_under_tls() {
     // RFC 5804 2.12 / 2.6: NO with a human-readable reason; ours names the line (3: the
     // `if` whose block is never closed begins there).
     assert_eq!(out["check_bad"], false, "{out}");
-    assert!(out["check_bad_msg"].as_str().unwrap().contains("line 3"), "{out}");
+    assert!(
+        out["check_bad_msg"].as_str().unwrap().contains("line 3"),
+        "{out}"
+    );
     assert_eq!(out["put_bad"], false, "{out}");
-    assert!(out["put_bad_msg"].as_str().unwrap().contains("line 3"), "{out}");
+    assert!(
+        out["put_bad_msg"].as_str().unwrap().contains("line 3"),
+        "{out}"
+    );
     assert_eq!(out["check_good"], true, "{out}");
     assert_eq!(out["active"], "cong-tac", "{out}");
-    assert_eq!(out["others"], serde_json::json!([]), "the bad script was not stored: {out}");
+    assert_eq!(
+        out["others"],
+        serde_json::json!([]),
+        "the bad script was not stored: {out}"
+    );
     assert_eq!(out["get_same"], true, "{out}");
     // RFC 5804 2.10: the active script cannot be deleted.
     assert_eq!(out["delete_active"], false, "{out}");
@@ -93,5 +104,10 @@ async fn sievelib_under_tls() {
     assert_eq!(out["deactivate"], true, "{out}");
     assert_eq!(out["delete"], true, "{out}");
     assert_eq!(out["after"], serde_json::json!([null, []]), "{out}");
-    assert!(server.store.sieve_scripts(server.account_a).await.unwrap().is_empty());
+    assert!(server
+        .store
+        .sieve_scripts(server.account_a)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -6,9 +6,7 @@
 use crate::address;
 use crate::compare::Matcher;
 use crate::date::Civil;
-use crate::program::{
-    Command, CommandKind, EnvelopePart, Program, Test, Vacation, Zone,
-};
+use crate::program::{Command, CommandKind, EnvelopePart, Program, Test, Vacation, Zone};
 use crate::{Error, Limits};
 
 /// One header field of the message's top header block.
@@ -34,10 +32,7 @@ pub struct MessageView {
 
 impl MessageView {
     /// The fields of the top header block of `message`, unfolded, each decoded by `decode`.
-    pub fn from_message(
-        message: &[u8],
-        decode: impl Fn(&str) -> String,
-    ) -> Vec<HeaderField> {
+    pub fn from_message(message: &[u8], decode: impl Fn(&str) -> String) -> Vec<HeaderField> {
         let end = message
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -92,13 +87,17 @@ pub struct Environment<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Into INBOX (explicit `keep` or the implicit keep), with these flags.
-    Keep { flags: Vec<String> },
+    Keep {
+        flags: Vec<String>,
+    },
     FileInto {
         mailbox: String,
         create: bool,
         flags: Vec<String>,
     },
-    Redirect { address: String },
+    Redirect {
+        address: String,
+    },
     Vacation(Box<Vacation>),
 }
 
@@ -251,10 +250,7 @@ impl Run<'_> {
                 if self.redirects > self.env.limits.max_redirects {
                     return Err(Error::new(
                         line,
-                        format!(
-                            "more than {} redirects",
-                            self.env.limits.max_redirects
-                        ),
+                        format!("more than {} redirects", self.env.limits.max_redirects),
                     ));
                 }
                 if !copy {

@@ -221,14 +221,20 @@ fn multi_line(bytes: &[u8], at: &mut usize, line: &mut usize) -> Result<Vec<u8>,
         *at += 1;
     }
     if bytes.get(*at) != Some(&b'\n') {
-        return Err(Error::new(start, "text: must be followed by the end of the line"));
+        return Err(Error::new(
+            start,
+            "text: must be followed by the end of the line",
+        ));
     }
     *at += 1;
     *line += 1;
     let mut text = Vec::new();
     loop {
         if *at >= bytes.len() {
-            return Err(Error::new(start, "multi-line string not ended by a \".\" line"));
+            return Err(Error::new(
+                start,
+                "multi-line string not ended by a \".\" line",
+            ));
         }
         let end = bytes[*at..]
             .iter()

@@ -333,7 +333,10 @@ impl Checker<'_> {
             ));
         }
         let Some(block) = node.block else {
-            return Err(Error::new(node.line, format!("{} needs a block", node.name)));
+            return Err(Error::new(
+                node.line,
+                format!("{} needs a block", node.name),
+            ));
         };
         let test = self.test(node.tests.into_iter().next().expect("one test"))?;
         Ok((test, self.block(block)?))
@@ -600,9 +603,10 @@ impl Checker<'_> {
                         Some(Argument::Tag(tag)) if tag == "zone" => {
                             args.items.pop_front();
                             let text = args.string("a zone after :zone")?;
-                            zone = Zone::Fixed(crate::date::parse_zone(&text).ok_or_else(
-                                || args.error(format!("{text:?} is not a zone like +0700")),
-                            )?);
+                            zone =
+                                Zone::Fixed(crate::date::parse_zone(&text).ok_or_else(|| {
+                                    args.error(format!("{text:?} is not a zone like +0700"))
+                                })?);
                         }
                         Some(Argument::Tag(tag)) if tag == "originalzone" && name == "date" => {
                             args.items.pop_front();
@@ -682,12 +686,15 @@ impl Checker<'_> {
                     return Err(twice(args, "comparator"));
                 }
                 let name = args.string("a comparator name")?;
-                let comparator = Comparator::parse(&name).ok_or_else(|| {
-                    args.error(format!("unknown comparator {name:?}"))
-                })?;
+                let comparator = Comparator::parse(&name)
+                    .ok_or_else(|| args.error(format!("unknown comparator {name:?}")))?;
                 // RFC 5228 2.7.3: comparators other than the two defaults must be required.
                 if !matches!(comparator, Comparator::Octet | Comparator::AsciiCasemap) {
-                    self.need(&format!("comparator-{name}"), args.line, &format!("comparator {name}"))?;
+                    self.need(
+                        &format!("comparator-{name}"),
+                        args.line,
+                        &format!("comparator {name}"),
+                    )?;
                 }
                 common.comparator = Some(comparator);
             }
@@ -773,7 +780,9 @@ pub fn valid_address(address: &str) -> bool {
             !local.is_empty()
                 && !domain.is_empty()
                 && domain.contains('.')
-                && !address.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[],;\\\"".contains(c))
+                && !address
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;\\\"".contains(c))
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
         }

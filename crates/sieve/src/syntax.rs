@@ -196,7 +196,10 @@ impl<'a> Parser<'a> {
                 Some(other) => {
                     return Err(Error::new(
                         other.line,
-                        format!("expected a string in the list, found {}", describe(&other.token)),
+                        format!(
+                            "expected a string in the list, found {}",
+                            describe(&other.token)
+                        ),
                     ))
                 }
                 None => return Err(Error::new(line, "string list not closed by \"]\"")),

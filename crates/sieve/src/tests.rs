@@ -138,7 +138,10 @@ fn bounds_are_errors_at_the_boundary() {
         max_list: 2,
         ..Limits::default()
     };
-    assert!(compile("keep; keep; keep;", &limits).is_ok(), "3 commands, 17 bytes");
+    assert!(
+        compile("keep; keep; keep;", &limits).is_ok(),
+        "3 commands, 17 bytes"
+    );
     let e = compile("keep;keep;keep;keep;", &limits).unwrap_err();
     assert!(e.message.contains("more than 3 commands"), "{e}");
     let e = compile("keep; keep; keep;    ", &limits).unwrap_err();
@@ -185,7 +188,11 @@ fn rfc5228_3_1_if_elsif_else() {
         if header :contains \"from\" \"coyote\" {\n  discard;\n\
         } elsif header :contains [\"subject\"] [\"$$$\"] {\n  discard;\n\
         } else {\n  fileinto \"INBOX\";\n}";
-    assert_eq!(run(script, &coyote()).actions, vec![], "discarded: no action left");
+    assert_eq!(
+        run(script, &coyote()).actions,
+        vec![],
+        "discarded: no action left"
+    );
     let mut other = coyote();
     other.headers[0].decoded = "Bugs <bugs@example.com>".into();
     other.headers[2].decoded = "Win $$$ now".into();
@@ -208,7 +215,10 @@ fn rfc5228_4_actions_and_implicit_keep() {
     let out = run("require \"fileinto\"; if header :contains [\"from\"] \"coyote\" { fileinto \"INBOX.harassment\"; }", &coyote());
     assert_eq!(out.actions, vec![fileinto("INBOX.harassment")]);
     // RFC 5228 4.2: redirect cancels it too; a second redirect to the same address is one.
-    let out = run("redirect \"bart@example.com\"; redirect \"Bart@Example.com\";", &coyote());
+    let out = run(
+        "redirect \"bart@example.com\"; redirect \"Bart@Example.com\";",
+        &coyote(),
+    );
     assert_eq!(
         out.actions,
         vec![Action::Redirect {
@@ -216,7 +226,10 @@ fn rfc5228_4_actions_and_implicit_keep() {
         }]
     );
     // RFC 3894 3: :copy keeps the implicit keep.
-    let out = run("require \"copy\"; redirect :copy \"bart@example.com\";", &coyote());
+    let out = run(
+        "require \"copy\"; redirect :copy \"bart@example.com\";",
+        &coyote(),
+    );
     assert_eq!(
         out.actions,
         vec![
@@ -231,21 +244,58 @@ fn rfc5228_4_actions_and_implicit_keep() {
     assert_eq!(out.actions, vec![keep(), fileinto("A")]);
     assert_eq!(run("discard;", &coyote()).actions, vec![]);
     // RFC 5228 2.10.3: fileinto the same mailbox twice is one copy.
-    let out = run("require \"fileinto\"; fileinto \"A\"; fileinto \"A\";", &coyote());
+    let out = run(
+        "require \"fileinto\"; fileinto \"A\"; fileinto \"A\";",
+        &coyote(),
+    );
     assert_eq!(out.actions, vec![fileinto("A")]);
 }
 
 #[test]
 fn rfc5228_5_1_address_parts() {
     // RFC 5228 5.1 example: address :is :all "from" "tim@example.com" → discard.
-    let tim = message(&[("From", "Tim <tim@example.com>")], "x@y.z", "me@example.com", 10);
-    assert_eq!(run("if address :is :all \"from\" \"tim@example.com\" { discard; }", &tim).actions, vec![]);
+    let tim = message(
+        &[("From", "Tim <tim@example.com>")],
+        "x@y.z",
+        "me@example.com",
+        10,
+    );
+    assert_eq!(
+        run(
+            "if address :is :all \"from\" \"tim@example.com\" { discard; }",
+            &tim
+        )
+        .actions,
+        vec![]
+    );
     // RFC 5228 2.7.4: :localpart and :domain.
-    assert_eq!(run("if address :localpart :is \"from\" \"tim\" { discard; }", &tim).actions, vec![]);
-    assert_eq!(run("if address :domain :is \"from\" \"EXAMPLE.com\" { discard; }", &tim).actions, vec![]);
-    assert_eq!(run("if address :domain :is \"from\" \"tim\" { discard; }", &tim).actions, vec![keep()]);
+    assert_eq!(
+        run(
+            "if address :localpart :is \"from\" \"tim\" { discard; }",
+            &tim
+        )
+        .actions,
+        vec![]
+    );
+    assert_eq!(
+        run(
+            "if address :domain :is \"from\" \"EXAMPLE.com\" { discard; }",
+            &tim
+        )
+        .actions,
+        vec![]
+    );
+    assert_eq!(
+        run("if address :domain :is \"from\" \"tim\" { discard; }", &tim).actions,
+        vec![keep()]
+    );
     // Groups and several addresses in one field.
-    let many = message(&[("To", "team: a@x.org, \"B, Jr\" <b@y.org>;, c@z.org")], "", "", 1);
+    let many = message(
+        &[("To", "team: a@x.org, \"B, Jr\" <b@y.org>;, c@z.org")],
+        "",
+        "",
+        1,
+    );
     for key in ["a@x.org", "b@y.org", "c@z.org"] {
         let script = format!("if address :is \"to\" \"{key}\" {{ discard; }}");
         assert_eq!(run(&script, &many).actions, vec![], "{key}");
@@ -256,9 +306,11 @@ fn rfc5228_5_1_address_parts() {
 fn rfc5228_5_4_envelope() {
     // RFC 5228 5.4 example: envelope :all :is "from" "tim@example.com" → discard.
     let view = message(&[], "tim@example.com", "me@example.org", 1);
-    let script = "require \"envelope\"; if envelope :all :is \"from\" \"tim@example.com\" { discard; }";
+    let script =
+        "require \"envelope\"; if envelope :all :is \"from\" \"tim@example.com\" { discard; }";
     assert_eq!(run(script, &view).actions, vec![]);
-    let script = "require \"envelope\"; if envelope :domain :is \"to\" \"example.org\" { discard; }";
+    let script =
+        "require \"envelope\"; if envelope :domain :is \"to\" \"example.org\" { discard; }";
     assert_eq!(run(script, &view).actions, vec![]);
     // The null reverse path is "" (RFC 5228 5.4).
     let bounce = message(&[], "", "me@example.org", 1);
@@ -270,15 +322,33 @@ fn rfc5228_5_4_envelope() {
 fn rfc5228_5_exists_size_not_anyof_allof_true_false() {
     let view = coyote();
     // RFC 5228 5.5: all named fields must exist.
-    assert_eq!(run("if exists [\"From\",\"Date\"] { discard; }", &view).actions, vec![]);
-    assert_eq!(run("if exists [\"From\",\"X-None\"] { discard; }", &view).actions, vec![keep()]);
+    assert_eq!(
+        run("if exists [\"From\",\"Date\"] { discard; }", &view).actions,
+        vec![]
+    );
+    assert_eq!(
+        run("if exists [\"From\",\"X-None\"] { discard; }", &view).actions,
+        vec![keep()]
+    );
     // RFC 5228 5.9: size :over 1K with 2000 octets is true; :under 2000 is false (strict).
     assert_eq!(run("if size :over 1K { discard; }", &view).actions, vec![]);
-    assert_eq!(run("if size :under 2000 { discard; }", &view).actions, vec![keep()]);
-    assert_eq!(run("if size :over 2000 { discard; }", &view).actions, vec![keep()]);
+    assert_eq!(
+        run("if size :under 2000 { discard; }", &view).actions,
+        vec![keep()]
+    );
+    assert_eq!(
+        run("if size :over 2000 { discard; }", &view).actions,
+        vec![keep()]
+    );
     // RFC 5228 5.2, 5.3, 5.6, 5.8, 5.10.
-    assert_eq!(run("if anyof (false, true) { discard; }", &view).actions, vec![]);
-    assert_eq!(run("if allof (true, false) { discard; }", &view).actions, vec![keep()]);
+    assert_eq!(
+        run("if anyof (false, true) { discard; }", &view).actions,
+        vec![]
+    );
+    assert_eq!(
+        run("if allof (true, false) { discard; }", &view).actions,
+        vec![keep()]
+    );
     assert_eq!(run("if not false { discard; }", &view).actions, vec![]);
     assert_eq!(run("if true { discard; }", &view).actions, vec![]);
     assert_eq!(run("if false { discard; }", &view).actions, vec![keep()]);
@@ -307,7 +377,14 @@ fn rfc5228_2_7_match_types() {
     assert!(matches.one("", "*"));
     // Many stars against a long text stays quick (no exponential backtracking).
     let long = "a".repeat(5000);
-    assert!(!matches.one(&long, &"*a".repeat(50).replace("**", "*").to_string().replace('a', "b")));
+    assert!(!matches.one(
+        &long,
+        &"*a"
+            .repeat(50)
+            .replace("**", "*")
+            .to_string()
+            .replace('a', "b")
+    ));
     // The example of RFC 5228 9.1.
     let spam = message(&[("Subject", "Please make some money fast")], "", "", 1);
     let script = "if header :matches \"subject\" [\"*make*money*fast*\", \"*university*dipl*mas*\"] { discard; }";
@@ -341,11 +418,31 @@ fn rfc5228_9_1_example() {
     "#;
     let list = message(&[("Sender", "owner-ietf-mta-filters@imc.org")], "", "", 1);
     assert_eq!(run(script, &list).actions, vec![fileinto("filter")]);
-    let colleague = message(&[("From", "a@example.com"), ("To", "me@example.com")], "", "", 1);
+    let colleague = message(
+        &[("From", "a@example.com"), ("To", "me@example.com")],
+        "",
+        "",
+        1,
+    );
     assert_eq!(run(script, &colleague).actions, vec![keep()]);
-    let not_to_me = message(&[("From", "x@other.org"), ("To", "you@other.org")], "", "", 1);
+    let not_to_me = message(
+        &[("From", "x@other.org"), ("To", "you@other.org")],
+        "",
+        "",
+        1,
+    );
     assert_eq!(run(script, &not_to_me).actions, vec![fileinto("spam")]);
-    let friend = message(&[("From", "x@other.org"), ("To", "y@other.org"), ("Cc", "me@example.com"), ("Subject", "hi")], "", "", 1);
+    let friend = message(
+        &[
+            ("From", "x@other.org"),
+            ("To", "y@other.org"),
+            ("Cc", "me@example.com"),
+            ("Subject", "hi"),
+        ],
+        "",
+        "",
+        1,
+    );
     assert_eq!(run(script, &friend).actions, vec![fileinto("personal")]);
 }
 
@@ -365,12 +462,18 @@ fn comparators_unicode_casemap_and_numeric() {
         match_type: MatchType::Matches,
     };
     assert!(matches.one("Báo cáo Tháng 11", "báo cáo*"));
-    assert!(matches.one("Tiếng Việt", "ti?ng vi?t"), "? is one whole letter");
+    assert!(
+        matches.one("Tiếng Việt", "ti?ng vi?t"),
+        "? is one whole letter"
+    );
     // RFC 4790 9.1: i;ascii-numeric.
     let numeric = Comparator::AsciiNumeric;
     assert!(numeric.equal("007", "7"));
     assert!(numeric.order("10", "9") == std::cmp::Ordering::Greater);
-    assert!(numeric.order("abc", "99999") == std::cmp::Ordering::Greater, "non-numbers are infinity");
+    assert!(
+        numeric.order("abc", "99999") == std::cmp::Ordering::Greater,
+        "non-numbers are infinity"
+    );
     // A script with the unicode comparator over a Vietnamese subject.
     let view = message(&[("Subject", "CÔNG VĂN khẩn")], "", "", 1);
     let script = "require [\"comparator-i;unicode-casemap\", \"fileinto\"];\n\
@@ -381,7 +484,17 @@ fn comparators_unicode_casemap_and_numeric() {
 #[test]
 fn rfc5231_relational() {
     // RFC 5231 4.1: :value "gt" compares by the comparator's order.
-    let view = message(&[("X-Priority", "5"), ("Received", "a"), ("Received", "b"), ("Received", "c")], "", "", 1);
+    let view = message(
+        &[
+            ("X-Priority", "5"),
+            ("Received", "a"),
+            ("Received", "b"),
+            ("Received", "c"),
+        ],
+        "",
+        "",
+        1,
+    );
     let script = "require [\"relational\", \"comparator-i;ascii-numeric\"];\n\
         if header :value \"gt\" :comparator \"i;ascii-numeric\" \"x-priority\" \"3\" { discard; }";
     assert_eq!(run(script, &view).actions, vec![]);
@@ -422,7 +535,12 @@ fn rfc5232_flags() {
     );
     // RFC 5232 5: :flags replaces the variable for that action only.
     let script = "require [\"imap4flags\"]; setflag \"A\"; keep :flags \"B\";";
-    assert_eq!(run(script, &coyote()).actions, vec![Action::Keep { flags: vec!["B".into()] }]);
+    assert_eq!(
+        run(script, &coyote()).actions,
+        vec![Action::Keep {
+            flags: vec!["B".into()]
+        }]
+    );
     // RFC 5232 4: hasflag.
     let script = "require \"imap4flags\"; setflag \"A B C\"; if hasflag :is \"b\" { discard; }";
     assert_eq!(run(script, &coyote()).actions, vec![]);
@@ -430,7 +548,12 @@ fn rfc5232_flags() {
     assert_eq!(run(script, &coyote()).actions.len(), 1);
     // Invalid flags are dropped (\Recent cannot be set; a flag with a parenthesis is not an atom).
     let script = "require \"imap4flags\"; setflag \"\\\\Recent bad(flag ok\";";
-    assert_eq!(run(script, &coyote()).actions, vec![Action::Keep { flags: vec!["ok".into()] }]);
+    assert_eq!(
+        run(script, &coyote()).actions,
+        vec![Action::Keep {
+            flags: vec!["ok".into()]
+        }]
+    );
 }
 
 // ---------------------------------------------------------------- RFC 5490, 5260
@@ -460,13 +583,22 @@ fn rfc5260_dates() {
     let script = "require [\"date\", \"relational\"];\n\
         if allof (currentdate :value \"ge\" \"date\" \"2026-12-01\", currentdate :value \"le\" \"date\" \"2026-12-05\") { discard; }";
     assert_eq!(run_with(script, &view, now, &[]).actions, vec![]);
-    assert_eq!(run_with(script, &view, now - 86_400, &[]).actions, vec![keep()]);
-    let script = "require \"date\"; if currentdate :zone \"+0000\" :is \"hour\" \"03\" { discard; }";
+    assert_eq!(
+        run_with(script, &view, now - 86_400, &[]).actions,
+        vec![keep()]
+    );
+    let script =
+        "require \"date\"; if currentdate :zone \"+0000\" :is \"hour\" \"03\" { discard; }";
     assert_eq!(run_with(script, &view, now, &[]).actions, vec![]);
     let script = "require \"date\"; if currentdate :is \"weekday\" \"2\" { discard; }";
-    assert_eq!(run_with(script, &view, now, &[]).actions, vec![], "2026-12-01 is a Tuesday");
+    assert_eq!(
+        run_with(script, &view, now, &[]).actions,
+        vec![],
+        "2026-12-01 is a Tuesday"
+    );
     // RFC 5260 4: the date of a header field, in its original zone or another.
-    let script = "require \"date\"; if date :originalzone :is \"date\" \"date\" \"1997-04-01\" { discard; }";
+    let script =
+        "require \"date\"; if date :originalzone :is \"date\" \"date\" \"1997-04-01\" { discard; }";
     assert_eq!(run(script, &view).actions, vec![]);
     let script = "require \"date\"; if date :zone \"+0700\" :is \"date\" \"iso8601\" \"1997-04-02T00:06:31+07:00\" { discard; }";
     assert_eq!(run(script, &view).actions, vec![]);
@@ -502,16 +634,30 @@ fn rfc5230_vacation_examples() {
     assert_eq!(vacation.days, 23);
     assert_eq!(vacation.addresses.len(), 2);
     // RFC 5230 4.7: two vacations in one run are an error.
-    let program = compile("require \"vacation\"; vacation \"a\"; vacation \"b\";", &Limits::default()).unwrap();
+    let program = compile(
+        "require \"vacation\"; vacation \"a\"; vacation \"b\";",
+        &Limits::default(),
+    )
+    .unwrap();
     let none = |_: &str| false;
     let limits = Limits::default();
-    let env = Environment { now: 0, local_zone: 0, mailbox_exists: &none, limits: &limits };
+    let env = Environment {
+        now: 0,
+        local_zone: 0,
+        mailbox_exists: &none,
+        limits: &limits,
+    };
     assert!(evaluate(&program, &coyote(), &env).is_err());
     // :days 0 is raised to 1 (RFC 5230 4.1).
     let program = compile("require \"vacation\"; vacation :days 0 :handle \"h\" :subject \"S\" :from \"me@x.org\" :mime \"x\";", &Limits::default()).unwrap();
     let out = evaluate(&program, &coyote(), &env).unwrap();
-    let Action::Vacation(vacation) = &out.actions[0] else { panic!() };
-    assert_eq!((vacation.days, vacation.mime, vacation.handle.as_deref()), (1, true, Some("h")));
+    let Action::Vacation(vacation) = &out.actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (vacation.days, vacation.mime, vacation.handle.as_deref()),
+        (1, true, Some("h"))
+    );
 }
 
 #[test]
@@ -527,33 +673,92 @@ fn rfc5230_reply_rules() {
         reason: "away".into(),
     };
     let own = vec!["me@example.org".to_string()];
-    let base = [("From", "a@b.org"), ("To", "Me <me@example.org>"), ("Subject", "Hello")];
+    let base = [
+        ("From", "a@b.org"),
+        ("To", "Me <me@example.org>"),
+        ("Subject", "Hello"),
+    ];
     let view = |extra: &[(&str, &str)], from: &str| {
         let mut headers = base.to_vec();
         headers.extend_from_slice(extra);
         message(&headers, from, "me@example.org", 1)
     };
-    assert_eq!(check(&view(&[], "a@b.org"), &own, &vacation), Ok("a@b.org".into()));
+    assert_eq!(
+        check(&view(&[], "a@b.org"), &own, &vacation),
+        Ok("a@b.org".into())
+    );
     // RFC 5230 4.6 / RFC 3834 2.
-    assert_eq!(check(&view(&[], ""), &own, &vacation), Err(Skip::NullSender));
-    assert_eq!(check(&view(&[], "ME@example.org"), &own, &vacation), Err(Skip::OwnAddress));
-    assert!(matches!(check(&view(&[("Auto-Submitted", "auto-replied")], "a@b.org"), &own, &vacation), Err(Skip::AutoSubmitted(_))));
-    assert_eq!(check(&view(&[("Auto-Submitted", "no")], "a@b.org"), &own, &vacation), Ok("a@b.org".into()));
-    assert!(matches!(check(&view(&[("Precedence", "bulk")], "a@b.org"), &own, &vacation), Err(Skip::Bulk(_))));
-    assert!(matches!(check(&view(&[("Precedence", "junk")], "a@b.org"), &own, &vacation), Err(Skip::Bulk(_))));
-    assert!(matches!(check(&view(&[("List-Id", "<x.lists.example>")], "a@b.org"), &own, &vacation), Err(Skip::List(_))));
+    assert_eq!(
+        check(&view(&[], ""), &own, &vacation),
+        Err(Skip::NullSender)
+    );
+    assert_eq!(
+        check(&view(&[], "ME@example.org"), &own, &vacation),
+        Err(Skip::OwnAddress)
+    );
+    assert!(matches!(
+        check(
+            &view(&[("Auto-Submitted", "auto-replied")], "a@b.org"),
+            &own,
+            &vacation
+        ),
+        Err(Skip::AutoSubmitted(_))
+    ));
+    assert_eq!(
+        check(
+            &view(&[("Auto-Submitted", "no")], "a@b.org"),
+            &own,
+            &vacation
+        ),
+        Ok("a@b.org".into())
+    );
+    assert!(matches!(
+        check(&view(&[("Precedence", "bulk")], "a@b.org"), &own, &vacation),
+        Err(Skip::Bulk(_))
+    ));
+    assert!(matches!(
+        check(&view(&[("Precedence", "junk")], "a@b.org"), &own, &vacation),
+        Err(Skip::Bulk(_))
+    ));
+    assert!(matches!(
+        check(
+            &view(&[("List-Id", "<x.lists.example>")], "a@b.org"),
+            &own,
+            &vacation
+        ),
+        Err(Skip::List(_))
+    ));
     for robot in ["MAILER-DAEMON@b.org", "owner-x@b.org", "x-request@b.org"] {
-        assert!(matches!(check(&view(&[], robot), &own, &vacation), Err(Skip::SystemSender(_))), "{robot}");
+        assert!(
+            matches!(
+                check(&view(&[], robot), &own, &vacation),
+                Err(Skip::SystemSender(_))
+            ),
+            "{robot}"
+        );
     }
     // RFC 5230 4.5: the user (or a :addresses alias) must be a recipient named in the header.
-    let bcc_list = message(&[("From", "a@b.org"), ("To", "all@example.org")], "a@b.org", "me@example.org", 1);
+    let bcc_list = message(
+        &[("From", "a@b.org"), ("To", "all@example.org")],
+        "a@b.org",
+        "me@example.org",
+        1,
+    );
     assert_eq!(check(&bcc_list, &own, &vacation), Err(Skip::NotAddressed));
-    let alias = message(&[("From", "a@b.org"), ("Cc", "alias@example.org")], "a@b.org", "me@example.org", 1);
+    let alias = message(
+        &[("From", "a@b.org"), ("Cc", "alias@example.org")],
+        "a@b.org",
+        "me@example.org",
+        1,
+    );
     assert_eq!(check(&alias, &own, &vacation), Ok("a@b.org".into()));
     // RFC 5230 4.4 and 4.2.
     assert_eq!(subject(&view(&[], "a@b.org"), &vacation), "Auto: Hello");
     assert_eq!(handle(&vacation), handle(&vacation.clone()));
-    let other = crate::program::Vacation { reason: "elsewhere".into(), ..vacation.clone() };
+    let other = crate::program::Vacation {
+        reason: "elsewhere".into(),
+        ..vacation.clone()
+    };
     assert_ne!(handle(&vacation), handle(&other));
 }
 
@@ -566,7 +771,12 @@ fn bounded_redirects_and_stores() {
     }
     let program = compile(&script, &limits).unwrap();
     let none = |_: &str| false;
-    let env = Environment { now: 0, local_zone: 0, mailbox_exists: &none, limits: &limits };
+    let env = Environment {
+        now: 0,
+        local_zone: 0,
+        mailbox_exists: &none,
+        limits: &limits,
+    };
     let e = evaluate(&program, &coyote(), &env).unwrap_err();
     assert!(e.message.contains("redirects"), "{e}");
     let mut script = String::from("require [\"fileinto\"];");

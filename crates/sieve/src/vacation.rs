@@ -40,8 +40,14 @@ fn system_sender(local: &str) -> bool {
     let local = local.to_ascii_lowercase();
     matches!(
         local.as_str(),
-        "mailer-daemon" | "postmaster" | "listserv" | "majordomo" | "mailman" | "noreply"
-            | "no-reply" | "nobody"
+        "mailer-daemon"
+            | "postmaster"
+            | "listserv"
+            | "majordomo"
+            | "mailman"
+            | "noreply"
+            | "no-reply"
+            | "nobody"
     ) || local.starts_with("owner-")
         || local.ends_with("-request")
         || local.ends_with("-owner")
@@ -70,7 +76,13 @@ pub fn check(
     }
     // RFC 3834 2 / RFC 5230 4.6: any Auto-Submitted other than "no".
     if let Some(field) = message.fields("auto-submitted").next() {
-        let value = field.raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let value = field
+            .raw
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if value != "no" {
             return Err(Skip::AutoSubmitted(field.raw.clone()));
         }

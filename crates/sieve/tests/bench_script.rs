@@ -7,11 +7,17 @@ use sieve::{compile, evaluate, Action, Environment, Limits, MessageView};
 #[test]
 fn bench_script_compiles_and_runs_every_rule() {
     let bench = include_str!("../../../bench/smtp.sh");
-    let start = bench.find("SIEVE_SCRIPT='").expect("SIEVE_SCRIPT in bench/smtp.sh") + "SIEVE_SCRIPT='".len();
+    let start = bench
+        .find("SIEVE_SCRIPT='")
+        .expect("SIEVE_SCRIPT in bench/smtp.sh")
+        + "SIEVE_SCRIPT='".len();
     let end = start + bench[start..].find("\n'").expect("closing quote");
     let script = &bench[start..end];
     let program = compile(script, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
-    let rules = script.lines().filter(|l| l.starts_with("if ") || l.starts_with("elsif ")).count();
+    let rules = script
+        .lines()
+        .filter(|l| l.starts_with("if ") || l.starts_with("elsif "))
+        .count();
     assert_eq!(rules, 20);
     let field = |name: &str, value: &str| HeaderField {
         name: name.into(),
@@ -32,7 +38,12 @@ fn bench_script_compiles_and_runs_every_rule() {
     };
     let none = |_: &str| false;
     let limits = Limits::default();
-    let env = Environment { now: 0, local_zone: 420, mailbox_exists: &none, limits: &limits };
+    let env = Environment {
+        now: 0,
+        local_zone: 420,
+        mailbox_exists: &none,
+        limits: &limits,
+    };
     let outcome = evaluate(&program, &view, &env).unwrap();
     assert_eq!(outcome.actions, vec![Action::Keep { flags: vec![] }]);
 }

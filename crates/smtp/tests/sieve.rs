@@ -11,8 +11,14 @@ use storage::Store;
 const OUTSIDE: &str = "ban.be@example.org";
 
 async fn activate(store: &Store, account: i64, script: &str) {
-    store.put_sieve_script(account, "rules", script, 10).await.unwrap();
-    store.set_active_sieve_script(account, Some("rules")).await.unwrap();
+    store
+        .put_sieve_script(account, "rules", script, 10)
+        .await
+        .unwrap();
+    store
+        .set_active_sieve_script(account, Some("rules"))
+        .await
+        .unwrap();
 }
 
 /// (folder name, flags) of every message in the account, sorted.
@@ -42,6 +48,9 @@ fn mail(extra_headers: &str, subject: &str, body: &str) -> String {
     )
 }
 
+/// (script, extra header fields, subject, body, expected (folder, flags) added).
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>);
+
 #[tokio::test]
 async fn tests_and_match_types_file_into_real_folders() {
     let server = start_with(|_| {}, None).await;
@@ -49,7 +58,7 @@ async fn tests_and_match_types_file_into_real_folders() {
     let big = "y".repeat(3000);
     // One case per test, match type, comparator and action: (script, extra header fields,
     // subject, body, expected (folder, flags)).
-    let cases: Vec<(&str, &str, &str, &str, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         // RFC 5228 5.7 header :contains (default i;ascii-casemap, 2.7.3) and 4.1 fileinto.
         ("require \"fileinto\"; if header :contains \"subject\" \"MONEY\" { fileinto \"Archive\"; }",
          "", "make money fast", "x", vec![("Archive", "")]),
@@ -139,11 +148,16 @@ async fn tests_and_match_types_file_into_real_folders() {
         assert!(reply.starts_with("250"), "case {i} {script}: {reply}");
         let mut after = placed(&server.store, a).await;
         for old in &before {
-            let at = after.iter().position(|p| p == old).expect("nothing removed");
+            let at = after
+                .iter()
+                .position(|p| p == old)
+                .expect("nothing removed");
             after.remove(at);
         }
-        let expected: Vec<(String, String)> =
-            expected.iter().map(|(f, g)| (f.to_string(), g.to_string())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, g)| (f.to_string(), g.to_string()))
+            .collect();
         assert_eq!(after, expected, "case {i}: {script}");
     }
 }
@@ -152,12 +166,23 @@ async fn tests_and_match_types_file_into_real_folders() {
 async fn discard_stores_nothing_and_answers_250() {
     let server = start_with(|_| {}, None).await;
     // RFC 5228 4.4: discard cancels the implicit keep.
-    activate(&server.store, server.account_a, "if header :contains \"subject\" \"spam\" { discard; }").await;
+    activate(
+        &server.store,
+        server.account_a,
+        "if header :contains \"subject\" \"spam\" { discard; }",
+    )
+    .await;
     let reply = send(&server, OUTSIDE, &[USER_A], &mail("", "spam offer", "x")).await;
     assert!(reply.starts_with("250"), "{reply}");
     assert!(placed(&server.store, server.account_a).await.is_empty());
     // The other recipient of the same message still gets it (its own script: none).
-    let reply = send(&server, OUTSIDE, &[USER_A, USER_B], &mail("", "spam offer", "x")).await;
+    let reply = send(
+        &server,
+        OUTSIDE,
+        &[USER_A, USER_B],
+        &mail("", "spam offer", "x"),
+    )
+    .await;
     assert!(reply.starts_with("250"), "{reply}");
     assert!(placed(&server.store, server.account_a).await.is_empty());
     assert_eq!(placed(&server.store, server.account_b).await.len(), 1);
@@ -172,24 +197,56 @@ async fn redirect_obeys_the_forwarding_policy() {
     activate(store, server.account_a, "redirect \"someone@gmail.com\";").await;
     let reply = send(&server, OUTSIDE, &[USER_A], &mail("", "to gmail", "x")).await;
     assert!(reply.starts_with("250"), "{reply}");
-    assert_eq!(placed(store, server.account_a).await, vec![("INBOX".into(), String::new())]);
-    assert!(store.queue_entries().await.unwrap().is_empty(), "nothing queued to gmail.com");
+    assert_eq!(
+        placed(store, server.account_a).await,
+        vec![("INBOX".into(), String::new())]
+    );
+    assert!(
+        store.queue_entries().await.unwrap().is_empty(),
+        "nothing queued to gmail.com"
+    );
     let events = store.events("sieve.redirect-refused", 10).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].target, USER_A);
-    assert!(events[0].detail["why"].as_str().unwrap().contains("public webmail"), "{:?}", events[0]);
+    assert!(
+        events[0].detail["why"]
+            .as_str()
+            .unwrap()
+            .contains("public webmail"),
+        "{:?}",
+        events[0]
+    );
     // Outside the hosted domains at all: forwarding is off by default.
-    activate(store, server.account_a, "redirect \"x@partner.example.net\";").await;
+    activate(
+        store,
+        server.account_a,
+        "redirect \"x@partner.example.net\";",
+    )
+    .await;
     send(&server, OUTSIDE, &[USER_A], &mail("", "to partner", "x")).await;
     assert!(store.queue_entries().await.unwrap().is_empty());
     assert_eq!(placed(store, server.account_a).await.len(), 2);
     // RFC 5228 4.2: a redirect inside the hosted domains moves the message (no keep).
-    activate(store, server.account_a, "redirect \"ttbinh.stttt@kontum.gov.vn\";").await;
+    activate(
+        store,
+        server.account_a,
+        "redirect \"ttbinh.stttt@kontum.gov.vn\";",
+    )
+    .await;
     send(&server, OUTSIDE, &[USER_A], &mail("", "to colleague", "x")).await;
-    assert_eq!(placed(store, server.account_a).await.len(), 2, "A did not keep it");
+    assert_eq!(
+        placed(store, server.account_a).await.len(),
+        2,
+        "A did not keep it"
+    );
     assert_eq!(placed(store, server.account_b).await.len(), 1, "B got it");
     // RFC 3894: redirect :copy keeps A's copy too.
-    activate(store, server.account_a, "require \"copy\"; redirect :copy \"ttbinh.stttt@kontum.gov.vn\";").await;
+    activate(
+        store,
+        server.account_a,
+        "require \"copy\"; redirect :copy \"ttbinh.stttt@kontum.gov.vn\";",
+    )
+    .await;
     send(&server, OUTSIDE, &[USER_A], &mail("", "copy", "x")).await;
     assert_eq!(placed(store, server.account_a).await.len(), 3);
     assert_eq!(placed(store, server.account_b).await.len(), 2);
@@ -205,11 +262,20 @@ async fn redirect_outside_when_the_policy_allows_it() {
         None,
     )
     .await;
-    activate(&server.store, server.account_a, "redirect \"x@partner.example.net\"; redirect \"y@gmail.com\";").await;
+    activate(
+        &server.store,
+        server.account_a,
+        "redirect \"x@partner.example.net\"; redirect \"y@gmail.com\";",
+    )
+    .await;
     send(&server, OUTSIDE, &[USER_A], &mail("", "allowed", "x")).await;
     let queued = server.store.queue_entries().await.unwrap();
     let recipients: Vec<&str> = queued.iter().map(|q| q.recipient.as_str()).collect();
-    assert_eq!(recipients, vec!["x@partner.example.net"], "gmail.com never, even when enabled");
+    assert_eq!(
+        recipients,
+        vec!["x@partner.example.net"],
+        "gmail.com never, even when enabled"
+    );
     // The refused one keeps the message in INBOX.
     assert_eq!(placed(&server.store, server.account_a).await.len(), 1);
 }
@@ -223,7 +289,10 @@ async fn script_errors_keep_the_message_and_tell_the_user() {
     activate(store, server.account_a, "require \"fileinto\";\nfileinto \"Archive\";\nredirect \"ttbinh.stttt@kontum.gov.vn\";\nredirect \"nvan.stttt@kontum.gov.vn\";").await;
     let reply = send(&server, OUTSIDE, &[USER_A], &mail("", "s", "x")).await;
     assert!(reply.starts_with("250"), "{reply}");
-    assert_eq!(placed(store, server.account_a).await, vec![("INBOX".into(), String::new())]);
+    assert_eq!(
+        placed(store, server.account_a).await,
+        vec![("INBOX".into(), String::new())]
+    );
     assert!(placed(store, server.account_b).await.is_empty());
     let events = store.events("sieve.error", 10).await.unwrap();
     assert_eq!(events.len(), 1);
@@ -239,13 +308,24 @@ async fn script_errors_keep_the_message_and_tell_the_user() {
 #[tokio::test]
 async fn scripts_run_after_the_virus_check() {
     let server = start_with(|_| {}, Some(clamd_url())).await;
-    activate(&server.store, server.account_a, "require \"fileinto\"; fileinto \"Archive\";").await;
+    activate(
+        &server.store,
+        server.account_a,
+        "require \"fileinto\"; fileinto \"Archive\";",
+    )
+    .await;
     let reply = send(&server, OUTSIDE, &[USER_A], &mail("", "virus", EICAR)).await;
-    assert!(reply.starts_with("554"), "refused before any script: {reply}");
+    assert!(
+        reply.starts_with("554"),
+        "refused before any script: {reply}"
+    );
     assert!(placed(&server.store, server.account_a).await.is_empty());
     let reply = send(&server, OUTSIDE, &[USER_A], &mail("", "clean", "x")).await;
     assert!(reply.starts_with("250"), "{reply}");
-    assert_eq!(placed(&server.store, server.account_a).await, vec![("Archive".into(), String::new())]);
+    assert_eq!(
+        placed(&server.store, server.account_a).await,
+        vec![("Archive".into(), String::new())]
+    );
 }
 
 const VACATION: &str = "require \"vacation\";\n\
@@ -269,7 +349,10 @@ async fn vacation_replies_once_per_sender_and_never_to_lists_bulk_auto_or_null()
     assert!(raw.contains("\r\nAuto-Submitted: auto-replied"), "{raw}");
     assert!(raw.contains("\r\nIn-Reply-To: <"), "{raw}");
     assert!(raw.contains("\r\nReferences: <"), "{raw}");
-    assert!(raw.contains("Subject: =?utf-8?B?"), "encoded subject: {raw}");
+    assert!(
+        raw.contains("Subject: =?utf-8?B?"),
+        "encoded subject: {raw}"
+    );
     assert!(raw.contains("Tôi đi công tác đến 5/12."), "{raw}");
     assert!(raw.starts_with(&format!("From: {USER_A}\r\n")), "{raw}");
     // The message itself is kept (vacation does not cancel the implicit keep).
@@ -301,7 +384,8 @@ async fn vacation_replies_once_per_sender_and_never_to_lists_bulk_auto_or_null()
     send(&server, "other@example.org", &[USER_A], bcc).await;
     assert_eq!(queued().await.len(), 1);
     // An address of :addresses counts as the user's.
-    let to_alias = "From: <third@example.org>\r\nTo: <nvan@kontum.gov.vn>\r\nSubject: s\r\n\r\nx\r\n";
+    let to_alias =
+        "From: <third@example.org>\r\nTo: <nvan@kontum.gov.vn>\r\nSubject: s\r\n\r\nx\r\n";
     send(&server, "third@example.org", &[USER_A], to_alias).await;
     assert_eq!(queued().await.len(), 2);
     // A colleague on the system gets the reply in the INBOX.
@@ -309,7 +393,8 @@ async fn vacation_replies_once_per_sender_and_never_to_lists_bulk_auto_or_null()
     let mut client = Client::connect(server.submission).await;
     client.cmd("EHLO client.example.org", "250").await;
     use base64::Engine;
-    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{USER_B}\0{PASSWORD_B}"));
+    let plain =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{USER_B}\0{PASSWORD_B}"));
     client.cmd(&format!("AUTH PLAIN {plain}"), "235").await;
     let reply = client.send_mail(USER_B, &[USER_A], &colleague).await;
     assert!(reply.starts_with("250"), "{reply}");
@@ -323,7 +408,10 @@ async fn unit_mailbox_scripts_run_on_unit_mail() {
     let server = start_with(|_| {}, None).await;
     let unit = server.store.unit("STTTT").await.unwrap();
     activate(&server.store, unit.account_id, "require [\"fileinto\", \"mailbox\"]; if header :contains \"subject\" \"công văn\" { fileinto :create \"Công văn đến\"; }").await;
-    let message = format!("From: <{OUTSIDE}>\r\nTo: <{}>\r\nSubject: Công văn số 5\r\n\r\nx\r\n", unit.address);
+    let message = format!(
+        "From: <{OUTSIDE}>\r\nTo: <{}>\r\nSubject: Công văn số 5\r\n\r\nx\r\n",
+        unit.address
+    );
     let reply = send(&server, OUTSIDE, &[&unit.address], &message).await;
     assert!(reply.starts_with("250"), "{reply}");
     assert_eq!(
@@ -337,7 +425,12 @@ async fn vacation_from_is_only_one_of_the_mailboxs_own_addresses() {
     let server = start_with(|_| {}, None).await;
     let store = &server.store;
     // RFC 5230 4.3: :from names the reply's author; only the mailbox's own address is used.
-    activate(store, server.account_a, "require \"vacation\"; vacation :from \"Giám đốc <ceo@other.org>\" \"away\";").await;
+    activate(
+        store,
+        server.account_a,
+        "require \"vacation\"; vacation :from \"Giám đốc <ceo@other.org>\" \"away\";",
+    )
+    .await;
     send(&server, OUTSIDE, &[USER_A], &mail("", "one", "x")).await;
     let entries = store.queue_entries().await.unwrap();
     let raw = String::from_utf8(store.read_blob(&entries[0].blob_id).await.unwrap()).unwrap();
@@ -345,7 +438,14 @@ async fn vacation_from_is_only_one_of_the_mailboxs_own_addresses() {
     activate(store, server.account_a, "require \"vacation\"; vacation :handle \"h2\" :from \"An <nvan.stttt@kontum.gov.vn>\" \"away\";").await;
     send(&server, OUTSIDE, &[USER_A], &mail("", "two", "x")).await;
     let entries = store.queue_entries().await.unwrap();
-    assert_eq!(entries.len(), 2, "another handle replies again (RFC 5230 4.2)");
+    assert_eq!(
+        entries.len(),
+        2,
+        "another handle replies again (RFC 5230 4.2)"
+    );
     let raw = String::from_utf8(store.read_blob(&entries[1].blob_id).await.unwrap()).unwrap();
-    assert!(raw.starts_with("From: An <nvan.stttt@kontum.gov.vn>\r\n"), "{raw}");
+    assert!(
+        raw.starts_with("From: An <nvan.stttt@kontum.gov.vn>\r\n"),
+        "{raw}"
+    );
 }

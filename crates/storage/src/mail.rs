@@ -50,7 +50,10 @@ pub enum FolderChoice {
     /// By name (a Sieve `fileinto`, names as IMAP stores them: NFC, `/` between levels).
     /// Created when missing if `create` (RFC 5490 3.2); otherwise a missing folder means INBOX
     /// (the failed fileinto keeps the message, RFC 5228 2.10.6).
-    Named { name: String, create: bool },
+    Named {
+        name: String,
+        create: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

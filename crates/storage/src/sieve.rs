@@ -177,7 +177,13 @@ impl Store {
             for id in chunk {
                 query = query.bind(*id);
             }
-            out.extend(query.fetch_all(&self.pool).await?.iter().map(script_from_row));
+            out.extend(
+                query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(script_from_row),
+            );
         }
         Ok(out)
     }
@@ -185,12 +191,12 @@ impl Store {
     /// Every address that delivers to the account (primary and aliases), lower case: the
     /// "own addresses" of a vacation reply (RFC 5230 4.5).
     pub async fn account_addresses(&self, account_id: i64) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT address FROM addresses WHERE account_id = $1 ORDER BY address")
-                .bind(account_id)
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT address FROM addresses WHERE account_id = $1 ORDER BY address",
         )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// RFC 5230 4.2: true (and the reply recorded as sent at `at`) when no reply with this

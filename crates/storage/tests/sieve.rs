@@ -49,10 +49,14 @@ async fn scripts_put_activate_rename_delete_and_count_limit() {
         s.put_sieve_script(a, "two", "discard;", 2).await.unwrap();
         // Replacing an existing script is not a new one: the count limit does not apply.
         s.put_sieve_script(a, "two", "stop;", 2).await.unwrap();
-        assert!(matches!(
-            s.put_sieve_script(a, "three", "keep;", 2).await,
-            Err(Error::OverQuota)
-        ), "[{}] third script over a limit of 2", ctx.name());
+        assert!(
+            matches!(
+                s.put_sieve_script(a, "three", "keep;", 2).await,
+                Err(Error::OverQuota)
+            ),
+            "[{}] third script over a limit of 2",
+            ctx.name()
+        );
         assert_eq!(s.sieve_script(a, "two").await.unwrap().content, "stop;");
         assert!(s.active_sieve_scripts(&[a]).await.unwrap().is_empty());
         s.set_active_sieve_script(a, Some("một")).await.unwrap();
@@ -74,7 +78,13 @@ async fn scripts_put_activate_rename_delete_and_count_limit() {
         assert!(s.active_sieve_scripts(&[a]).await.unwrap().is_empty());
         assert!(s.delete_sieve_script(a, "hai").await.unwrap());
         assert!(!s.delete_sieve_script(a, "hai").await.unwrap());
-        let names: Vec<String> = s.sieve_scripts(a).await.unwrap().into_iter().map(|x| x.name).collect();
+        let names: Vec<String> = s
+            .sieve_scripts(a)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|x| x.name)
+            .collect();
         assert_eq!(names, vec!["một".to_string()]);
     })
     .await;
@@ -87,14 +97,35 @@ async fn vacation_reply_once_per_sender_per_days() {
         let a = account(s).await;
         let day = 86_400;
         let t0 = 1_800_000_000;
-        assert!(s.vacation_reply_due(a, "x@b.org", "h", 7, t0).await.unwrap(), "[{}] first", ctx.name());
+        assert!(
+            s.vacation_reply_due(a, "x@b.org", "h", 7, t0)
+                .await
+                .unwrap(),
+            "[{}] first",
+            ctx.name()
+        );
         // RFC 5230 4.2: not again within :days, for the same sender and handle.
-        assert!(!s.vacation_reply_due(a, "X@B.org", "h", 7, t0 + 6 * day).await.unwrap());
-        assert!(s.vacation_reply_due(a, "y@b.org", "h", 7, t0 + day).await.unwrap());
-        assert!(s.vacation_reply_due(a, "x@b.org", "other", 7, t0 + day).await.unwrap());
+        assert!(!s
+            .vacation_reply_due(a, "X@B.org", "h", 7, t0 + 6 * day)
+            .await
+            .unwrap());
+        assert!(s
+            .vacation_reply_due(a, "y@b.org", "h", 7, t0 + day)
+            .await
+            .unwrap());
+        assert!(s
+            .vacation_reply_due(a, "x@b.org", "other", 7, t0 + day)
+            .await
+            .unwrap());
         // After :days, again (and the period restarts from that reply).
-        assert!(s.vacation_reply_due(a, "x@b.org", "h", 7, t0 + 7 * day).await.unwrap());
-        assert!(!s.vacation_reply_due(a, "x@b.org", "h", 7, t0 + 8 * day).await.unwrap());
+        assert!(s
+            .vacation_reply_due(a, "x@b.org", "h", 7, t0 + 7 * day)
+            .await
+            .unwrap());
+        assert!(!s
+            .vacation_reply_due(a, "x@b.org", "h", 7, t0 + 8 * day)
+            .await
+            .unwrap());
     })
     .await;
 }
@@ -117,17 +148,26 @@ async fn delivery_into_named_folders() {
                 targets: vec![
                     // RFC 5490 3.2: created when missing with :create.
                     target(
-                        FolderChoice::Named { name: "Công văn/Đến".into(), create: true },
+                        FolderChoice::Named {
+                            name: "Công văn/Đến".into(),
+                            create: true,
+                        },
                         Flags::from_names(["\\Flagged"]),
                     ),
                     // Missing without :create: INBOX.
                     target(
-                        FolderChoice::Named { name: "Nowhere".into(), create: false },
+                        FolderChoice::Named {
+                            name: "Nowhere".into(),
+                            create: false,
+                        },
                         Flags::new(),
                     ),
                     // An existing folder by name.
                     target(
-                        FolderChoice::Named { name: "Archive".into(), create: false },
+                        FolderChoice::Named {
+                            name: "Archive".into(),
+                            create: false,
+                        },
                         Flags::new(),
                     ),
                 ],
@@ -140,15 +180,28 @@ async fn delivery_into_named_folders() {
         assert_eq!(delivered.placed.len(), 3);
         let created = s.folder(a, "Công văn/Đến").await.unwrap();
         let rows = s.messages(created.id).await.unwrap();
-        assert_eq!(rows.len(), 1, "[{}] created folder holds the copy", ctx.name());
+        assert_eq!(
+            rows.len(),
+            1,
+            "[{}] created folder holds the copy",
+            ctx.name()
+        );
         assert!(rows[0].flags.contains("\\Flagged"));
         let inbox = s.folder(a, "INBOX").await.unwrap();
         assert_eq!(s.messages(inbox.id).await.unwrap().len(), 1);
-        assert!(s.folder(a, "Nowhere").await.is_err(), "not created without :create");
+        assert!(
+            s.folder(a, "Nowhere").await.is_err(),
+            "not created without :create"
+        );
         let archive = s.folder(a, "Archive").await.unwrap();
         assert_eq!(s.messages(archive.id).await.unwrap().len(), 1);
         let used = s.account_ref(a).await.unwrap().used_bytes;
-        assert_eq!(used, 3 * raw.len() as i64, "[{}] quota counts each copy", ctx.name());
+        assert_eq!(
+            used,
+            3 * raw.len() as i64,
+            "[{}] quota counts each copy",
+            ctx.name()
+        );
     })
     .await;
 }

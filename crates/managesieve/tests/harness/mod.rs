@@ -84,14 +84,18 @@ pub async fn start(tweak: impl FnOnce(&mut Settings)) -> TestServer {
     let mut settings = Settings::for_hostname("mail.kontum.gov.vn");
     settings.login_timeout = Duration::from_secs(20);
     tweak(&mut settings);
-    let throttle = Arc::new(policy::limits::AuthThrottle::new(policy::limits::ThrottleConfig {
-        max_failures: 3,
-        first_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(40),
-        ..Default::default()
-    }));
+    let throttle = Arc::new(policy::limits::AuthThrottle::new(
+        policy::limits::ThrottleConfig {
+            max_failures: 3,
+            first_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            ..Default::default()
+        },
+    ));
     let context = Arc::new(Context::new(settings, store.clone(), Some(tls), throttle));
-    let server = Server::bind(context, &["127.0.0.1:0".to_string()]).await.unwrap();
+    let server = Server::bind(context, &["127.0.0.1:0".to_string()])
+        .await
+        .unwrap();
     let addr = server.local_addrs()[0];
     let shutdown = server.shutdown_handle();
     tokio::spawn(server.run());
@@ -178,11 +182,16 @@ impl Client {
 
     /// Logs in with PLAIN (loopback plaintext allowed in that test).
     pub async fn login(&mut self, authzid: &str, user: &str, password: &str) -> String {
-        self.cmd(&format!("AUTHENTICATE \"PLAIN\" \"{}\"", plain(authzid, user, password))).await
+        self.cmd(&format!(
+            "AUTHENTICATE \"PLAIN\" \"{}\"",
+            plain(authzid, user, password)
+        ))
+        .await
     }
 
     pub async fn put(&mut self, name: &str, script: &str) -> String {
-        self.send(format!("PUTSCRIPT \"{name}\" {{{}+}}\r\n{script}\r\n", script.len()).as_bytes()).await;
+        self.send(format!("PUTSCRIPT \"{name}\" {{{}+}}\r\n{script}\r\n", script.len()).as_bytes())
+            .await;
         self.response().await
     }
 }

@@ -98,7 +98,13 @@ impl Session {
         if targets.is_empty() && remote.is_empty() {
             for event in assessment.events {
                 let logged = store
-                    .log_event(&event.actor, event.action, &event.target, &event.doc_ref, event.detail)
+                    .log_event(
+                        &event.actor,
+                        event.action,
+                        &event.target,
+                        &event.doc_ref,
+                        event.detail,
+                    )
                     .await;
                 if let Err(e) = logged {
                     return transient(&self.id, "audit event not recorded", &e);

@@ -14,7 +14,9 @@
 use std::collections::BTreeSet;
 
 use sieve::{Action, MessageView};
-use storage::{AccountRef, AccountStatus, DeliveryTarget, Flags, FolderChoice, OutboundRecipient, Resolved};
+use storage::{
+    AccountRef, AccountStatus, DeliveryTarget, Flags, FolderChoice, OutboundRecipient, Resolved,
+};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::outbound::forwarding::{check_forward, ForwardingPolicy};
@@ -64,11 +66,26 @@ pub(crate) struct VacationReply {
 /// Why the script's outcome went as it did (logged with the message).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Note {
-    Failed { address: String, error: String },
-    Discarded { address: String },
-    Redirected { address: String, target: String },
-    RedirectRefused { address: String, target: String, why: String },
-    VacationSkipped { address: String, why: String },
+    Failed {
+        address: String,
+        error: String,
+    },
+    Discarded {
+        address: String,
+    },
+    Redirected {
+        address: String,
+        target: String,
+    },
+    RedirectRefused {
+        address: String,
+        target: String,
+        why: String,
+    },
+    VacationSkipped {
+        address: String,
+        why: String,
+    },
 }
 
 /// The decision for one account.
@@ -89,8 +106,12 @@ pub(crate) struct Decision {
 pub(crate) fn folder_for(mailbox: &str) -> FolderChoice {
     let name: String = mailbox.nfc().collect();
     let first = name.split('/').next().unwrap_or("");
-    let shared_root = policy::naming::fold(first).split_whitespace().collect::<String>()
-        == policy::naming::fold("Đơn vị").split_whitespace().collect::<String>();
+    let shared_root = policy::naming::fold(first)
+        .split_whitespace()
+        .collect::<String>()
+        == policy::naming::fold("Đơn vị")
+            .split_whitespace()
+            .collect::<String>();
     if first.eq_ignore_ascii_case("INBOX") && !name.contains('/') {
         return FolderChoice::Inbox;
     }
@@ -99,7 +120,9 @@ pub(crate) fn folder_for(mailbox: &str) -> FolderChoice {
         _ => name,
     };
     if shared_root
-        || name.split('/').any(|level| level.trim().is_empty() || level.len() > 255)
+        || name
+            .split('/')
+            .any(|level| level.trim().is_empty() || level.len() > 255)
         || name.split('/').count() > 16
         || name.chars().any(char::is_control)
     {
@@ -183,7 +206,9 @@ pub(crate) fn decide(
                     .unwrap_or(ForwardTarget::Outside);
                 match redirect(run, address, &target, policy, size) {
                     Ok(Redirect::Remote) => {
-                        decision.remote.push(OutboundRecipient::new(address.clone()));
+                        decision
+                            .remote
+                            .push(OutboundRecipient::new(address.clone()));
                         decision.notes.push(Note::Redirected {
                             address: run.recipient.clone(),
                             target: address.clone(),
@@ -224,7 +249,9 @@ pub(crate) fn decide(
                         // (no replies in someone else's name); otherwise the recipient's.
                         from: vacation.from.clone().filter(|from| {
                             sieve::address::parse_list(from).first().is_some_and(|a| {
-                                run.own_addresses.iter().any(|own| own.eq_ignore_ascii_case(a))
+                                run.own_addresses
+                                    .iter()
+                                    .any(|own| own.eq_ignore_ascii_case(a))
                             })
                         }),
                         subject: sieve::vacation::subject(view, vacation),
@@ -247,7 +274,10 @@ pub(crate) fn decide(
     if keep_anyway {
         store(&mut decision, FolderChoice::Inbox, &[]);
     }
-    if decision.targets.is_empty() && decision.remote.is_empty() && decision.redirected_accounts.is_empty() {
+    if decision.targets.is_empty()
+        && decision.remote.is_empty()
+        && decision.redirected_accounts.is_empty()
+    {
         decision.notes.push(Note::Discarded {
             address: run.recipient.clone(),
         });

@@ -160,7 +160,8 @@ impl Session {
         // redirect targets they name (and, for a vacation, the account's addresses) must be
         // looked up; the assessment reads their outcome.
         if !facts.junk() && !ids.is_empty() {
-            self.run_scripts(transaction, body, &ids, &mut facts).await?;
+            self.run_scripts(transaction, body, &ids, &mut facts)
+                .await?;
         }
         // 6. Submission: whose the envelope sender is (sent as a unit?).
         if arrival.user.is_some() {
@@ -187,7 +188,10 @@ impl Session {
     }
 
     /// Where a forward target lives: a hosted domain (resolved) or outside.
-    pub(super) async fn forward_target(&self, target: &str) -> Result<ForwardTarget, storage::Error> {
+    pub(super) async fn forward_target(
+        &self,
+        target: &str,
+    ) -> Result<ForwardTarget, storage::Error> {
         let domain = target.rsplit_once('@').map_or("", |(_, d)| d);
         Ok(if self.context.is_local_domain(domain).await? {
             ForwardTarget::Hosted(self.context.store.resolve(target).await?)

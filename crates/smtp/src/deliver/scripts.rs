@@ -27,7 +27,9 @@ fn decode(raw: &str) -> String {
     }
     let line = format!("{raw}\n");
     let value = mail_parser::parsers::MessageStream::new(line.as_bytes()).parse_unstructured();
-    value.as_text().map_or_else(|| raw.to_string(), str::to_string)
+    value
+        .as_text()
+        .map_or_else(|| raw.to_string(), str::to_string)
 }
 
 /// The recipient address that led to the account (the first, if several did).

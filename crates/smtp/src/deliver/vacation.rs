@@ -6,7 +6,10 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use storage::{Delivery, DeliveryTarget, FolderChoice, MessageMeta, OutboundEnvelope, OutboundRecipient, Resolved};
+use storage::{
+    Delivery, DeliveryTarget, FolderChoice, MessageMeta, OutboundEnvelope, OutboundRecipient,
+    Resolved,
+};
 
 use super::filter::VacationReply;
 use crate::session::Session;
@@ -40,8 +43,16 @@ fn crlf(text: &str) -> String {
 }
 
 /// The reply message (RFC 3834 3: Auto-Submitted, In-Reply-To, References).
-pub(crate) fn reply_message(reply: &VacationReply, hostname: &str, date: &str, id: &str) -> Vec<u8> {
-    let from = reply.from.clone().unwrap_or_else(|| reply.recipient.clone());
+pub(crate) fn reply_message(
+    reply: &VacationReply,
+    hostname: &str,
+    date: &str,
+    id: &str,
+) -> Vec<u8> {
+    let from = reply
+        .from
+        .clone()
+        .unwrap_or_else(|| reply.recipient.clone());
     let mut out = String::new();
     out.push_str(&format!("From: {}\r\n", from.trim()));
     out.push_str(&format!("To: <{}>\r\n", reply.to));
@@ -80,7 +91,13 @@ impl Session {
         let store = &context.store;
         for reply in replies {
             let due = store
-                .vacation_reply_due(reply.account_id, &reply.to, &reply.handle, reply.days, storage::now())
+                .vacation_reply_due(
+                    reply.account_id,
+                    &reply.to,
+                    &reply.handle,
+                    reply.days,
+                    storage::now(),
+                )
                 .await;
             match due {
                 Ok(true) => {}
@@ -97,7 +114,12 @@ impl Session {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
             let id = format!("vacation.{nanos:x}.{}", reply.account_id);
-            let raw = reply_message(&reply, &context.settings.hostname, &super::rfc2822_now(), &id);
+            let raw = reply_message(
+                &reply,
+                &context.settings.hostname,
+                &super::rfc2822_now(),
+                &id,
+            );
             let domain = reply.to.rsplit_once('@').map_or("", |(_, d)| d);
             let mut targets = vec![];
             let mut outbound = None;
@@ -156,7 +178,9 @@ impl Session {
                     }
                     tracing::info!(session = %self.id, to = %reply.to, account = %reply.recipient, "vacation reply sent");
                 }
-                Err(e) => tracing::warn!(session = %self.id, error = %e, "vacation reply not queued"),
+                Err(e) => {
+                    tracing::warn!(session = %self.id, error = %e, "vacation reply not queued")
+                }
             }
         }
     }
