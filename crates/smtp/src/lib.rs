@@ -64,6 +64,10 @@ pub struct Settings {
     pub auth_lock: Duration,
     /// Which forward rules may send mail outside the hosted domains (BD-11, KT-9).
     pub forwarding: outbound::forwarding::ForwardingPolicy,
+    /// Bounds of the recipients' Sieve scripts when they run at delivery.
+    pub sieve_limits: sieve::Limits,
+    /// The zone `currentdate` reads the date in (minutes east of UTC).
+    pub sieve_local_zone: i32,
 }
 
 impl Settings {
@@ -97,6 +101,8 @@ impl Settings {
             auth_max_failures: 5,
             auth_lock: Duration::from_secs(300),
             forwarding: Default::default(),
+            sieve_limits: sieve::Limits::default(),
+            sieve_local_zone: 7 * 60,
         }
     }
 }
@@ -115,6 +121,9 @@ pub struct Context {
     pub authenticator: Option<authres::Authenticator>,
     /// Wakes the outbound worker when a message was queued (else it finds it at its next poll).
     pub outbound_waker: Option<Arc<tokio::sync::Notify>>,
+    /// Compiled Sieve scripts by script id, with the content they were compiled from.
+    pub(crate) sieve_cache:
+        std::sync::Mutex<std::collections::HashMap<i64, (String, deliver::scripts::Compiled)>>,
     /// Hosted domains, re-read at most every few seconds (asked at every RCPT).
     local_domains: std::sync::Mutex<(
         Option<std::time::Instant>,
@@ -144,6 +153,7 @@ impl Context {
             gate,
             authenticator: None,
             outbound_waker: None,
+            sieve_cache: Default::default(),
             local_domains: Default::default(),
         }
     }

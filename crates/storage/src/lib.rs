@@ -15,6 +15,7 @@
 //! - [`events`]: the audit/event log.
 //! - [`queue`]: the durable outbound queue.
 //! - [`sort_record`]: what IMAP SORT/THREAD read of a message, stored once per blob.
+//! - [`sieve`]: Sieve scripts of a mailbox and the vacation replies sent.
 //!
 //! Implementation notes:
 //! - Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that reads and
@@ -41,6 +42,7 @@ pub mod multiappend;
 pub mod objects;
 pub mod ops;
 pub mod queue;
+pub mod sieve;
 pub mod sort_record;
 pub mod stats;
 pub mod subscriptions;
@@ -69,6 +71,7 @@ pub use meta::MessageMeta;
 pub use multiappend::NewMessage;
 pub use objects::MessageExtra;
 pub use queue::QueueEntry;
+pub use sieve::SieveScript;
 pub use sort_record::{SortAddr, SortRecord};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");

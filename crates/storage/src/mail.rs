@@ -50,6 +50,13 @@ pub enum FolderChoice {
     Inbox,
     /// By RFC 6154 special-use flag, e.g. `\Junk`, `\Sent`; INBOX if the account has none.
     SpecialUse(&'static str),
+    /// By name (a Sieve `fileinto`, names as IMAP stores them: NFC, `/` between levels).
+    /// Created when missing if `create` (RFC 5490 3.2); otherwise a missing folder means INBOX
+    /// (the failed fileinto keeps the message, RFC 5228 2.10.6).
+    Named {
+        name: String,
+        create: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -138,11 +145,20 @@ pub struct FolderChange {
 
 use crate::Tx;
 
-/// The special-use flag a folder choice names ("" = INBOX).
-fn folder_key(choice: &FolderChoice) -> &'static str {
+/// Which folder a target names, as a batch groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FolderKey<'a> {
+    /// The special-use flag ("" = INBOX).
+    Special(&'static str),
+    /// By name, and whether to create it.
+    Named(&'a str, bool),
+}
+
+fn folder_key(choice: &FolderChoice) -> FolderKey<'_> {
     match choice {
-        FolderChoice::Inbox => "",
-        FolderChoice::SpecialUse(flag) => flag,
+        FolderChoice::Inbox => FolderKey::Special(""),
+        FolderChoice::SpecialUse(flag) => FolderKey::Special(flag),
+        FolderChoice::Named { name, create } => FolderKey::Named(name, *create),
     }
 }
 
@@ -529,7 +545,7 @@ impl Store {
     async fn commit_many_in(&self, tx: &mut Tx, batch: &[CommitJob]) -> Result<Vec<Delivered>> {
         use std::collections::BTreeMap;
         // UIDs: per (account, folder choice), in batch order.
-        let mut wanted: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+        let mut wanted: BTreeMap<(i64, FolderKey), i64> = BTreeMap::new();
         for job in batch {
             for target in &job.delivery.targets {
                 *wanted
@@ -537,22 +553,58 @@ impl Store {
                     .or_default() += 1;
             }
         }
-        let mut next_uid: BTreeMap<(i64, &str), (i64, i64, i64)> = BTreeMap::new();
-        for (&(account_id, special), &n) in &wanted {
-            let row = sqlx::query(
-                "UPDATE folders SET uidnext = uidnext + $3, highestmodseq = highestmodseq + $3 \
-                 WHERE id = (SELECT id FROM folders WHERE account_id = $1 AND \
-                   ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
-                   ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
-                 RETURNING id, uidnext - $3, highestmodseq - $3",
-            )
-            .bind(account_id)
-            .bind(special.to_string())
-            .bind(n)
-            .fetch_optional(&mut **tx)
-            .await?
+        let mut next_uid: BTreeMap<(i64, FolderKey), (i64, i64, i64)> = BTreeMap::new();
+        for (&(account_id, key), &n) in &wanted {
+            // A folder by name: its id, created if asked (RFC 5490 3.2); missing, INBOX.
+            let named = match key {
+                FolderKey::Named(name, create) => {
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM folders WHERE account_id = $1 AND name = $2",
+                    )
+                    .bind(account_id)
+                    .bind(name.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    match id {
+                        Some(id) => Some(id),
+                        None if create => {
+                            Some(Self::create_folder_in(tx, account_id, name, None).await?)
+                        }
+                        None => None,
+                    }
+                }
+                FolderKey::Special(_) => None,
+            };
+            let row = match named {
+                Some(folder_id) => sqlx::query(
+                    "UPDATE folders SET uidnext = uidnext + $2, highestmodseq = highestmodseq + $2 \
+                     WHERE id = $1 RETURNING id, uidnext - $2, highestmodseq - $2",
+                )
+                .bind(folder_id)
+                .bind(n)
+                .fetch_optional(&mut **tx)
+                .await?,
+                None => {
+                    let special = match key {
+                        FolderKey::Special(flag) => flag,
+                        FolderKey::Named(..) => "",
+                    };
+                    sqlx::query(
+                        "UPDATE folders SET uidnext = uidnext + $3, highestmodseq = highestmodseq + $3 \
+                         WHERE id = (SELECT id FROM folders WHERE account_id = $1 AND \
+                           ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
+                           ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
+                         RETURNING id, uidnext - $3, highestmodseq - $3",
+                    )
+                    .bind(account_id)
+                    .bind(special.to_string())
+                    .bind(n)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                }
+            }
             .ok_or_else(|| Error::NotFound(format!("INBOX of account {account_id}")))?;
-            next_uid.insert((account_id, special), (row.get(0), row.get(1), row.get(2)));
+            next_uid.insert((account_id, key), (row.get(0), row.get(1), row.get(2)));
         }
         // Blobs: one row per distinct body, references summed.
         let mut blobs: BTreeMap<&str, (&[u8], i64)> = BTreeMap::new();

@@ -21,6 +21,7 @@ impl Config {
             return Err(err("server.log_format", "must be \"text\" or \"json\""));
         }
         check_creatable_dir("server.data_dir", &self.server.data_dir)?;
+        self.validate_sieve()?;
         if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
             return Err(err(
                 "mime.max_depth",
@@ -62,6 +63,7 @@ impl Config {
             ("listen.imaps", &self.listen.imaps),
             ("listen.http", &self.listen.http),
             ("listen.https", &self.listen.https),
+            ("listen.managesieve", &self.listen.managesieve),
         ] {
             for (i, addr) in list.iter().enumerate() {
                 addr.parse::<SocketAddr>()
