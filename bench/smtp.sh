@@ -4,6 +4,8 @@
 #   (a) govmail without clamd, (b) govmail with clamd, (c) clamd's own INSTREAM rate,
 #   (d) Postfix 3.7 from Debian delivering to Maildir — all in the same run, all on loopback.
 # Usage: bench/smtp.sh [MESSAGES]   (default 4000)
+# SIEVE=1 adds (a') govmail without clamd with a 20-rule Sieve script active on the recipient
+# (uploaded over ManageSieve with Python sievelib), to compare with (a).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
@@ -31,12 +33,39 @@ trap cleanup EXIT
 CLAMD_PORT=$(free_port)
 clamd_start "$TMP/clamd" "$CLAMD_PORT" >/dev/null
 
-start_govmail() { # start_govmail DATA_DIR PORT CLAMD_ENABLED
-    local dir=$1 port=$2 av=$3
+# A 20-rule script that reads headers, addresses, the envelope and the size of every message
+# and matches none of the load's messages (so each delivery runs every rule, then keeps).
+SIEVE_SCRIPT='require ["fileinto", "envelope", "imap4flags", "comparator-i;unicode-casemap"];
+if header :contains "subject" "quảng cáo" { fileinto "Junk"; }
+elsif header :matches "subject" "*[SPAM]*" { discard; }
+elsif address :domain :is "from" "spam.example" { discard; }
+elsif address :localpart :is "from" "noreply" { fileinto "Archive"; }
+elsif envelope :domain :is "from" "lists.example.org" { fileinto "Archive"; }
+elsif header :contains :comparator "i;unicode-casemap" "subject" "CÔNG VĂN KHẨN" { addflag "\\Flagged"; keep; }
+elsif exists "List-Id" { fileinto "Archive"; }
+elsif header :is "X-Priority" "1" { addflag "\\Flagged"; keep; }
+elsif size :over 10M { fileinto "Archive"; }
+elsif header :contains "to" "giamdoc@" { fileinto "Archive"; }
+elsif header :matches "from" "*@*.invalid" { discard; }
+elsif header :contains "x-mailer" "bulkmailer" { discard; }
+elsif address :all :is "cc" "bao-cao@bench.test" { fileinto "Archive"; }
+elsif header :contains "subject" ["hóa đơn", "invoice"] { fileinto "Archive"; }
+elsif anyof (header :contains "subject" "lịch họp", header :contains "subject" "meeting") { fileinto "Archive"; }
+elsif allof (exists "X-Spam-Flag", header :is "X-Spam-Flag" "YES") { fileinto "Junk"; }
+elsif not exists "Date" { fileinto "Junk"; }
+elsif header :matches "message-id" "<*@spam.example>" { discard; }
+elsif address :domain :is "reply-to" "phishing.example" { discard; }
+elsif header :contains "subject" "tuyển dụng" { fileinto "Archive"; }
+'
+
+start_govmail() { # start_govmail DATA_DIR PORT CLAMD_ENABLED [MANAGESIEVE_PORT]
+    local dir=$1 port=$2 av=$3 sieve_port=${4:-}
+    local managesieve="listen.managesieve=[]"
+    [[ -n "$sieve_port" ]] && managesieve="listen.managesieve=[\"127.0.0.1:$sieve_port\"]"
     local S=(--no-config --set "server.data_dir=$dir" --set "antivirus.enabled=$av"
         --set "antivirus.clamd=tcp://127.0.0.1:$CLAMD_PORT"
         --set "listen.smtp=[\"127.0.0.1:$port\"]" --set "listen.submission=[]"
-        --set "listen.submissions=[]" --set "listen.imap=[]" --set "listen.imaps=[]"
+        --set "listen.submissions=[]" --set "listen.imap=[]" --set "listen.imaps=[]" --set "$managesieve" --set "tls.allow_plaintext_loopback=true"
         --set "listen.http=[]" --set "listen.https=[]" --set "outbound.enabled=false" --set "smtp.check_sender_authentication=false" --set "smtp.max_connections_per_ip=1000"
         --set "smtp.max_messages_per_connection=100000" --set "spam.enabled=true"
         --set "server.log_level=warn")
@@ -58,6 +87,25 @@ PORT=$(free_port)
 start_govmail "$TMP/g1" "$PORT" false
 "$LOAD" --label govmail-no-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
 stop_govmail
+
+if [[ "${SIEVE:-0}" == 1 ]]; then
+    ensure_packages python3 sievelib
+    PORT=$(free_port)
+    SIEVE_PORT=$(free_port)
+    start_govmail "$TMP/g1s" "$PORT" false "$SIEVE_PORT"
+    SIEVE_SCRIPT="$SIEVE_SCRIPT" python3 - "$SIEVE_PORT" <<'PY'
+import os, sys, warnings
+from sievelib.managesieve import Client
+warnings.simplefilter("ignore")
+c = Client("127.0.0.1", int(sys.argv[1]))
+assert c.connect("bench@bench.test", "bench-password-1", starttls=False, authmech="PLAIN"), c.errmsg
+assert c.putscript("rules", os.environ["SIEVE_SCRIPT"]), c.errmsg
+assert c.setactive("rules"), c.errmsg
+c.logout()
+PY
+    "$LOAD" --label govmail-no-clamd-sieve20 --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
+    stop_govmail
+fi
 
 PORT=$(free_port)
 start_govmail "$TMP/g2" "$PORT" true

@@ -4,8 +4,8 @@
 #
 # Functions:
 #   ensure_packages [clamav] [swaks] [python3] [postgres]   (no args = all)
-#   ensure_packages [isync] [offlineimap3] [curl] [pip] [imapclient] [prometheus_client] [dkimpy]
-#                                    IMAP client tests; imapclient via pip
+#   ensure_packages [isync] [offlineimap3] [curl] [pip] [imapclient] [prometheus_client] [dkimpy] [sievelib]
+#                                    IMAP client tests; imapclient via pip; sievelib (ManageSieve) via pip
 #   clamd_start DIR PORT   -> prints clamd pid; clamd_stop DIR
 #   pg_start DIR PORT      -> prints postgres URL; pg_stop DIR
 #   free_port              -> prints a free TCP port on 127.0.0.1
@@ -62,6 +62,7 @@ ensure_packages() {
             imapclient) python3 -c 'import imapclient' >/dev/null 2>&1 || pip_missing+=(imapclient) ;;
             prometheus_client) python3 -c 'import prometheus_client' >/dev/null 2>&1 || pip_missing+=(prometheus_client) ;;
             dkimpy) python3 -c 'import dkim' >/dev/null 2>&1 || pip_missing+=(dkimpy) ;;
+            sievelib) python3 -c 'import sievelib.managesieve' >/dev/null 2>&1 || pip_missing+=(sievelib) ;;
             *) _svc_die "ensure_packages: unknown component '$w'"; return 1 ;;
         esac
     done

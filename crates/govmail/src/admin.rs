@@ -108,6 +108,9 @@ pub enum UserCmd {
         #[arg(long = "ref", default_value = "")]
         doc_ref: String,
     },
+    /// Out-of-office reply (RFC 5230) between two local dates, as the mailbox's active Sieve
+    /// script; --off removes it.
+    Vacation(crate::vacation::VacationArgs),
     /// Set a new password (from stdin, or generated and printed once).
     Passwd {
         address: String,
@@ -434,6 +437,7 @@ pub async fn user(
             )
             .await?
         }
+        UserCmd::Vacation(args) => crate::vacation::run(store, config, out, args).await?,
         UserCmd::Quota { address, mb } => {
             if mb < 0 {
                 bail!("--mb must not be negative");

@@ -20,6 +20,7 @@ mod serve;
 mod staff;
 mod text;
 mod tls;
+mod vacation;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -57,6 +57,12 @@ fn imap_settings(config: &Config) -> imap::Settings {
         max_line_length: config.imap.max_line_length,
         max_literal: config.smtp.max_message_size,
         max_command: 1024 * 1024,
+        // One APPEND (every MULTIAPPEND message and CATENATE part) holds at most what one
+        // message may: memory per connection stays as before.
+        max_append_bytes: config.smtp.max_message_size,
+        max_append_parts: 1000,
+        notify_max_pending: 1000,
+        preview_lazy_budget: Duration::from_millis(100),
         idle_timeout: Duration::from_secs(config.imap.idle_timeout_secs),
         login_timeout: Duration::from_secs(config.imap.login_timeout_secs),
         tls_handshake_timeout: Duration::from_secs(config.imap.tls_handshake_timeout_secs),
@@ -125,6 +131,27 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
         role_target: Some(config.server.admin_group.trim())
             .filter(|a| !a.is_empty())
             .map(str::to_string),
+        sieve_limits: config.sieve_limits(),
+        sieve_local_zone: config.reports.offset_seconds() / 60,
+    }
+}
+
+/// The ManageSieve sessions' settings from the configuration.
+fn managesieve_settings(config: &Config) -> managesieve::Settings {
+    let s = &config.sieve;
+    managesieve::Settings {
+        hostname: config.server.hostname.clone(),
+        max_script_bytes: s.max_script_bytes,
+        max_scripts: s.max_scripts,
+        sieve_limits: config.sieve_limits(),
+        max_line_length: 8192,
+        login_timeout: Duration::from_secs(s.login_timeout_secs),
+        idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        tls_handshake_timeout: Duration::from_secs(s.tls_handshake_timeout_secs),
+        max_connections: s.max_connections,
+        max_connections_per_ip: s.max_connections_per_ip,
+        max_errors: config.imap.max_errors,
+        allow_plaintext_loopback: config.tls.allow_plaintext_loopback,
     }
 }
 
@@ -167,7 +194,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         min_free_bytes: config.health.min_free_mb * 1024 * 1024,
     });
     storage::meta::set_parse_limits(config.mime.limits());
-    // One throttle for SMTP AUTH, IMAP LOGIN and the /password page.
+    // One throttle for SMTP AUTH, IMAP LOGIN, ManageSieve and the /password page.
     let throttle = Arc::new(policy::limits::AuthThrottle::new(config.auth_throttle()));
     let mut smtp_context = smtp::Context::new(
         smtp_settings(&config),
@@ -257,9 +284,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             if implicit_tls { "s" } else { "" }
         );
     }
+    let managesieve_context = Arc::new(managesieve::Context::new(
+        managesieve_settings(&config),
+        store.clone(),
+        Some(tls.clone()),
+        throttle.clone(),
+    ));
+    let managesieve = managesieve::Server::bind(managesieve_context, &config.listen.managesieve)
+        .await
+        .context("listen.managesieve")?;
+    for addr in managesieve.local_addrs() {
+        tracing::info!(%addr, "managesieve listening");
+        println!("listening managesieve {addr}");
+    }
     let outbound = outbound_worker.map(|w| w.spawn());
     let imap_shutdown = imap.shutdown_handle();
     let imap_task = tokio::spawn(imap.run());
+    let managesieve_shutdown = managesieve.shutdown_handle();
+    let managesieve_task = tokio::spawn(managesieve.run());
     let (ops_shutdown, ops_shutdown_rx) = tokio::sync::watch::channel(false);
     let retention_task = tokio::spawn(crate::ops::retention_task(
         store.clone(),
@@ -279,6 +321,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     smtp_shutdown.trigger();
     imap_shutdown.trigger();
+    managesieve_shutdown.trigger();
     let _ = https_stop.send(true);
     if let Some(outbound) = outbound {
         outbound.shutdown(Duration::from_secs(12)).await;
@@ -286,6 +329,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         let _ = smtp_task.await;
         let _ = imap_task.await;
+        let _ = managesieve_task.await;
         while https_tasks.join_next().await.is_some() {}
     })
     .await;

@@ -1297,6 +1297,8 @@ fn start_server(inst: &Install, http_port: u16, log_name: &str) -> Server {
         "--set",
         "listen.imaps=[]",
         "--set",
+        "listen.managesieve=[]",
+        "--set",
         &http,
         "--set",
         "server.hostname=mail.kontum.gov.vn",
@@ -1558,4 +1560,134 @@ fn with_database_replaces_the_name() {
         with_database("postgres://u:p@h:1/db?sslmode=disable", "y"),
         "postgres://u:p@h:1/y?sslmode=disable"
     );
+}
+
+/// A stored Sieve script of an account: (content, active), read directly from the database.
+fn stored_script(inst: &Install, address: &str, name: &str) -> Option<(String, bool)> {
+    let url = inst.url();
+    let (address, name) = (address.to_string(), name.to_string());
+    block_on(async move {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT s.content, s.active FROM sieve_scripts s JOIN accounts a ON a.id = s.account_id \
+             WHERE a.address = $1 AND s.name = $2",
+        )
+        .bind(address)
+        .bind(name)
+        .fetch_optional(&mut conn)
+        .await
+        .expect("script row");
+        let _ = conn.close().await;
+        row.map(|(content, active)| (content, active != 0))
+    })
+}
+
+#[test]
+fn user_vacation_sets_a_sieve_script_and_off_removes_it() {
+    let inst = Install::sqlite();
+    inst.ok(&["domain", "add", "kontum.gov.vn", "--naming", "kontum"]);
+    inst.ok(&["unit", "add", "--abbrev", "STTTT", "--name", UNIT_NAME]);
+    inst.ok(&["user", "add", "--name", NAME, "--unit", "STTTT"]);
+    let message = inst.tmp.path().join("reply.txt");
+    std::fs::write(
+        &message,
+        "Tôi đi công tác đến hết ngày 5/12.\n.\nXin liên hệ chị Bình.\n",
+    )
+    .unwrap();
+    let file = message.to_str().unwrap();
+    // Bad input: one line naming the argument, nothing stored.
+    let (_, line) = inst.fails(
+        &[
+            "user",
+            "vacation",
+            TUYET,
+            "--from",
+            "2026-12-05",
+            "--to",
+            "2026-12-01",
+            "--subject",
+            "x",
+            "--message-file",
+            file,
+        ],
+        None,
+    );
+    assert!(line.contains("before --from"), "{line}");
+    let (_, line) = inst.fails(
+        &[
+            "user",
+            "vacation",
+            TUYET,
+            "--from",
+            "2026-02-30",
+            "--to",
+            "2026-12-01",
+            "--subject",
+            "x",
+            "--message-file",
+            file,
+        ],
+        None,
+    );
+    assert!(line.contains("--from 2026-02-30"), "{line}");
+    let (_, line) = inst.fails(
+        &[
+            "user",
+            "vacation",
+            "nobody@kontum.gov.vn",
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-12-05",
+            "--subject",
+            "x",
+            "--message-file",
+            file,
+        ],
+        None,
+    );
+    assert!(line.contains("no such mailbox"), "{line}");
+    assert!(stored_script(&inst, TUYET, "vacation").is_none());
+    let out = inst.ok(&[
+        "user",
+        "vacation",
+        TUYET,
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-12-05",
+        "--subject",
+        "Vắng mặt: đi công tác",
+        "--message-file",
+        file,
+        "--ref",
+        "15/GM-STTTT",
+    ]);
+    assert!(out.contains("from 2026-12-01 to 2026-12-05"), "{out}");
+    let (content, active) = stored_script(&inst, TUYET, "vacation").expect("script stored");
+    assert!(active);
+    // RFC 5260 currentdate bounds the window; RFC 5230 vacation with the subject; the lone "."
+    // line of the message is dot-stuffed (RFC 5228 2.4.2).
+    assert!(
+        content.contains("currentdate :value \"ge\" \"date\" \"2026-12-01\""),
+        "{content}"
+    );
+    assert!(
+        content.contains("currentdate :value \"le\" \"date\" \"2026-12-05\""),
+        "{content}"
+    );
+    assert!(
+        content.contains(":subject \"Vắng mặt: đi công tác\""),
+        "{content}"
+    );
+    assert!(content.contains("\r\n..\r\nXin liên hệ"), "{content}");
+    let events = inst.json(&["events", "--action", "vacation.", "--json"]);
+    assert_eq!(events[0]["action"], "vacation.set", "{events}");
+    assert_eq!(events[0]["doc_ref"], "15/GM-STTTT");
+    let out = inst.ok(&["user", "vacation", TUYET, "--off"]);
+    assert!(out.contains("off"), "{out}");
+    assert!(stored_script(&inst, TUYET, "vacation").is_none());
+    let events = inst.json(&["events", "--action", "vacation.", "--json"]);
+    assert_eq!(events[0]["action"], "vacation.clear", "{events}");
 }

@@ -142,6 +142,7 @@ fn compose_mounts_one_config_for_serve_and_the_cli() {
         "imaps",
         "http",
         "https",
+        "managesieve",
     ]
     .iter()
     .flat_map(|k| ports(&config, k))
@@ -262,6 +263,7 @@ fn dockerfile_lint() {
         "imaps",
         "http",
         "https",
+        "managesieve",
     ] {
         for port in ports(&image, key) {
             assert!(exposed.contains(&port), "listen.{key} {port} not exposed");

@@ -20,11 +20,14 @@ pub(crate) fn is_message(part: &Part) -> bool {
 }
 
 /// The part a section path names (RFC 9051 6.4.5: part 1 of a non-multipart is itself; the
-/// parts of a message/rfc822 are those of the message it holds).
+/// parts of a message/rfc822 part are those of the message it holds). A message/rfc822 part
+/// named by a number is the part itself — its body is the whole encapsulated message — and
+/// only a further number goes inside: for a message whose own type is message/rfc822,
+/// `1` is its body (the encapsulated message) and `1.1` the first part of that message.
 pub fn find_part<'a>(root: &'a Part, path: &[u32]) -> Option<&'a Part> {
     let mut current = root;
-    for &n in path {
-        if is_message(current) {
+    for (depth, &n) in path.iter().enumerate() {
+        if depth > 0 && is_message(current) {
             current = current.children.first()?;
         }
         if is_multipart(current) {
@@ -107,20 +110,21 @@ pub fn section_source<'a>(
     section: &'a Section,
 ) -> Option<SectionSource<'a>> {
     let part = find_part(root, &section.part)?;
-    // HEADER/TEXT of a message/rfc822 part refer to the message it holds.
-    let message_root = if section.part.is_empty() {
-        Some(root)
-    } else if is_message(part) {
-        part.children.first()
-    } else {
-        None
-    };
     let end_of = |p: &Part| {
         if std::ptr::eq(p, root) {
             len
         } else {
             u64::from(p.offset_end)
         }
+    };
+    // HEADER/TEXT of a message/rfc822 part refer to the message it holds, which is exactly
+    // that part's body: its text runs to the end of the part.
+    let (message_root, message_end) = if section.part.is_empty() {
+        (Some(root), len)
+    } else if is_message(part) {
+        (part.children.first(), end_of(part))
+    } else {
+        (None, 0)
     };
     let range = |start: u32, end: u64| SectionSource::Range(u64::from(start), end);
     Some(match &section.text {
@@ -133,7 +137,7 @@ pub fn section_source<'a>(
         }
         SectionText::Text => {
             let m = message_root?;
-            range(m.offset_body, end_of(m))
+            range(m.offset_body, message_end.max(m.offset_body.into()))
         }
         SectionText::HeaderFields(names) | SectionText::HeaderFieldsNot(names) => {
             let m = message_root?;
@@ -152,31 +156,49 @@ pub fn section_bytes(blob: &[u8], root: &Part, section: &Section) -> Option<Vec<
     section_source(root, blob.len() as u64, section).map(|source| source.render(blob, 0))
 }
 
+/// RFC 2045 6.7: quoted-printable decoding, line by line. Trailing blanks (space, tab) of
+/// an encoded line are dropped — rule (3): they were added in transport; a line then ending
+/// in `=` is a soft line break — rule (5): the `=` and the line break go. A hard line break
+/// stays as the line ended (CRLF, or a bare LF as stored). `=XX` is a byte (lower-case hex
+/// accepted, as the RFC's robustness note allows); any other `=` is kept as it is.
 fn decode_quoted_printable(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'=' {
-            if input.get(i + 1) == Some(&b'\r') && input.get(i + 2) == Some(&b'\n') {
-                i += 3;
-                continue;
+    for line in input.split_inclusive(|&b| b == b'\n') {
+        let (text, ending): (&[u8], &[u8]) = if let Some(t) = line.strip_suffix(b"\r\n") {
+            (t, b"\r\n")
+        } else if let Some(t) = line.strip_suffix(b"\n") {
+            (t, b"\n")
+        } else {
+            (line, b"")
+        };
+        let end = text
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t'))
+            .map_or(0, |i| i + 1);
+        let text = &text[..end];
+        let (text, soft) = match text.strip_suffix(b"=") {
+            Some(t) => (t, true),
+            None => (text, false),
+        };
+        let mut i = 0;
+        while i < text.len() {
+            if text[i] == b'=' {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(byte) = hex {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
             }
-            if input.get(i + 1) == Some(&b'\n') {
-                i += 2;
-                continue;
-            }
-            let hex = input
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(byte) = hex {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+            out.push(text[i]);
+            i += 1;
         }
-        out.push(input[i]);
-        i += 1;
+        if !soft {
+            out.extend_from_slice(ending);
+        }
     }
     out
 }
@@ -242,6 +264,23 @@ pub(crate) mod tests {
 To: b@kontum.gov.vn\r\nSubject: test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
 --XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nxin chao\r\n--XX\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\n\
 Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\n\r\nJVBERi0=\r\n--XX--\r\n";
+
+    #[test]
+    fn quoted_printable_follows_rfc_2045_6_7() {
+        let qp = |s: &[u8]| decode_quoted_printable(s);
+        // Rule (3): trailing blanks of an encoded line are transport padding.
+        assert_eq!(qp(b"a b \t\r\nc\r\n"), b"a b\r\nc\r\n");
+        // Rule (5): `=` last on the line, even before trailing blanks, is a soft break.
+        assert_eq!(qp(b"ab= \t\r\ncd=\r\nef"), b"abcdef");
+        assert_eq!(qp(b"ab=\ncd\n"), b"abcd\n");
+        // Rule (1): =XX is a byte; a bad escape stays as written.
+        assert_eq!(qp(b"=C3=A0=c3=a0 =ZZ =4"), "àà =ZZ =4".as_bytes());
+        // The last line without a line break loses its trailing blanks too.
+        assert_eq!(qp(b"end  "), b"end");
+        // `x==` and blanks: the last `=` is a soft break, the one before escapes nothing and
+        // stays.
+        assert_eq!(qp(b"x== \r\ny"), b"x=y");
+    }
 
     #[test]
     fn sections_slice_the_blob() {

@@ -5,12 +5,20 @@
 //!   our own types, and which states each command is valid in. Sessions never see imap-codec
 //!   types.
 //! - [`fetch`]: which bytes of a stored message a FETCH section or BINARY names.
+//! - [`reencode`]: APPENDed binary content stored without NUL (base64 parts).
+//! - [`preview`]: RFC 8970 preview text of a message, and the cache of those made.
+//! - [`imapurl`]: RFC 5092 IMAP URLs (what CATENATE names).
+//! - [`objects`]: RFC 8474 object ids as words.
 //! - [`search`]: SEARCH evaluation.
 //! - [`encode`]: response encoding — strings and literals, status responses with typed
 //!   response codes, FETCH lines and items, sequence sets.
+//! - [`sort`]: SORT, THREAD and RFC 5267 contexts as pure functions over the stored sort
+//!   records (base subject, collation, threading, ADDTO/REMOVEFROM).
 //! - [`names`]: mailbox names in the client's form and ours, reserved names, name limits.
 //! - [`selected`]: the selected folder's view (sequence numbers) and the catch-up on
 //!   other sessions' changes.
+//! - [`notify`]: a RFC 5465 NOTIFY session's watch: which events of which mailboxes, what
+//!   was last reported.
 //! - [`state`]: the [`Session`] value (state enum with each state's data) and the helpers
 //!   every command uses.
 //! - [`shared`]: unit mailboxes in the shared namespace, RFC 4314 rights, audit of reads.
@@ -22,13 +30,19 @@
 pub mod cmd;
 pub mod encode;
 pub mod fetch;
+pub mod imapurl;
 pub mod names;
+pub mod notify;
+pub mod objects;
+pub mod preview;
 pub mod protocol;
+pub mod reencode;
 pub mod search;
 pub mod selected;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod sort;
 pub mod state;
 
 use std::sync::Arc;
@@ -47,6 +61,17 @@ pub struct Settings {
     pub max_literal: usize,
     /// Largest command including its literals, except APPEND's message.
     pub max_command: usize,
+    /// Largest APPEND command, every message and CATENATE part in all (RFC 3502
+    /// MULTIAPPEND, RFC 4469 CATENATE): more answers NO [TOOBIG] and stores nothing.
+    pub max_append_bytes: usize,
+    /// Most messages plus CATENATE parts in one APPEND: more answers NO [LIMIT].
+    pub max_append_parts: usize,
+    /// RFC 5465: most unreported changes a NOTIFY session may have pending; beyond, it gets
+    /// `* OK [NOTIFICATIONOVERFLOW]` and notifications stop (as after NOTIFY NONE).
+    pub notify_max_pending: usize,
+    /// RFC 8970 LAZY: time a FETCH may spend making previews not already made; the rest
+    /// answer NIL and are made in the background.
+    pub preview_lazy_budget: Duration,
     pub idle_timeout: Duration,
     /// Time a connection has to log in, in all (Dovecot's pre-login limit is 3 minutes).
     pub login_timeout: Duration,
@@ -73,6 +98,10 @@ impl Settings {
             max_line_length: 64 * 1024,
             max_literal: 50 * 1024 * 1024,
             max_command: 1024 * 1024,
+            max_append_bytes: 50 * 1024 * 1024,
+            max_append_parts: 1000,
+            notify_max_pending: 1000,
+            preview_lazy_budget: Duration::from_millis(100),
             // RFC 9051 5.4: at least 30 minutes.
             idle_timeout: Duration::from_secs(30 * 60),
             login_timeout: Duration::from_secs(180),
@@ -97,6 +126,8 @@ pub struct Context {
     pub gate: listener::Gate,
     /// (account id, session epoch) of accounts whose sessions must end (see `server`).
     pub revocations: tokio::sync::broadcast::Sender<(i64, i64)>,
+    /// RFC 8970 previews already made, by blob.
+    pub previews: preview::Cache,
 }
 
 impl Context {
@@ -118,6 +149,7 @@ impl Context {
             auth_throttle,
             gate,
             revocations: tokio::sync::broadcast::channel(256).0,
+            previews: preview::Cache::new(preview::CACHE_ENTRIES),
         }
     }
 }

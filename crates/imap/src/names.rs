@@ -118,8 +118,11 @@ pub(crate) fn decode_raw(raw: &str, utf8: bool) -> Result<String, Done> {
     let name = if utf8 || !raw.contains('&') {
         raw.to_string()
     } else {
-        protocol::mutf7::decode(raw)
-            .ok_or_else(|| Done::bad("Mailbox name is not valid modified UTF-7"))?
+        // A name that is not modified UTF-7 (RFC 3501 5.1.3) names no mailbox and never
+        // can: NO [CANNOT] (RFC 5530), not BAD, which some clients take for a broken link.
+        protocol::mutf7::decode(raw).ok_or_else(|| {
+            Done::no_with(Code::Cannot, "Mailbox name is not valid modified UTF-7")
+        })?
     };
     if name.is_empty()
         || name.split('/').any(|part| part.is_empty())

@@ -16,6 +16,9 @@ pub struct Candidate<'a> {
     pub meta: Option<&'a MessageMeta>,
     /// The top-level header block, raw.
     pub header: Option<&'a [u8]>,
+    /// Whether the message is \Recent in this session; None for a session without \Recent
+    /// (IMAP4rev2).
+    pub recent: Option<bool>,
 }
 
 /// Which loads a key needs: (stored parse, raw header block).
@@ -58,10 +61,13 @@ fn contains(haystack: &str, needle: &str) -> bool {
     fold(haystack).contains(&fold(needle))
 }
 
+/// An address field contains `needle` in a display name, an address or a group name
+/// (RFC 9051 6.4.4: the search is of the field's text, which holds the group's name).
 fn addrs_contain(list: &[MailAddr], needle: &str) -> bool {
     list.iter().any(|a| {
         a.name.as_deref().is_some_and(|n| contains(n, needle))
             || a.address.as_deref().is_some_and(|x| contains(x, needle))
+            || a.group.as_deref().is_some_and(|g| contains(g, needle))
     })
 }
 
@@ -74,6 +80,11 @@ fn day_number((year, month, day): (i32, u8, u8)) -> i64 {
     time::Date::from_calendar_date(year, month, day)
         .map(|d| day_of(d.midnight().assume_utc().unix_timestamp()))
         .unwrap_or(0)
+}
+
+/// The day number of the Date: header's date as written.
+fn sent_day(env: Option<&storage::meta::Envelope>) -> Option<i64> {
+    env?.sent_date().map(day_number)
 }
 
 /// Raw values of a header field in a header block, unfolded.
@@ -114,22 +125,18 @@ pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
         SequenceSet(set) => in_set(set, c.seq as i64, c.max_seq as i64),
         Uid(set) => in_set(set, c.row.uid, c.max_uid),
         Flag(flag, wanted) => c.row.flags.contains(flag) == *wanted,
-        // Without \Recent (IMAP4rev2), NEW = unseen, OLD = all, RECENT = none.
-        New => !c.row.flags.contains(storage::Flags::SEEN),
-        Old => true,
-        Recent => false,
+        // RFC 3501 6.4.4: NEW = RECENT UNSEEN, OLD = NOT RECENT. Without \Recent
+        // (IMAP4rev2): NEW = unseen, OLD = all, RECENT = none.
+        New => c.recent != Some(false) && !c.row.flags.contains(storage::Flags::SEEN),
+        Old => c.recent != Some(true),
+        Recent => c.recent == Some(true),
         Before(date) => day_of(c.row.internal_date) < day_number(*date),
         On(date) => day_of(c.row.internal_date) == day_number(*date),
         Since(date) => day_of(c.row.internal_date) >= day_number(*date),
-        SentBefore(date) => env
-            .and_then(|e| e.date_ts)
-            .is_some_and(|t| day_of(t) < day_number(*date)),
-        SentOn(date) => env
-            .and_then(|e| e.date_ts)
-            .is_some_and(|t| day_of(t) == day_number(*date)),
-        SentSince(date) => env
-            .and_then(|e| e.date_ts)
-            .is_some_and(|t| day_of(t) >= day_number(*date)),
+        // RFC 9051 6.4.4: the Date: header's own date, its time and zone ignored.
+        SentBefore(date) => sent_day(env).is_some_and(|d| d < day_number(*date)),
+        SentOn(date) => sent_day(env).is_some_and(|d| d == day_number(*date)),
+        SentSince(date) => sent_day(env).is_some_and(|d| d >= day_number(*date)),
         Larger(n) => c.row.size > *n as i64,
         Smaller(n) => c.row.size < *n as i64,
         Older(seconds) => storage::now() - c.row.internal_date >= *seconds as i64,
@@ -166,6 +173,10 @@ pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
                     .is_some_and(|h| header_values(h, name).iter().any(|v| contains(v, value)))
         }
         ModSeq(modseq) => c.row.modseq >= *modseq as i64,
+        Uids(set) => set.contains(&c.row.uid),
+        // Turned into `Uids` by the session before matching (they need storage).
+        SavedBefore(_) | SavedOn(_) | SavedSince(_) | EmailId(_) | ThreadId(_) => false,
+        SaveDateSupported => true,
     }
 }
 

@@ -6,7 +6,9 @@
 //!   the next read and before every continuation request.
 //! - Framing reads one line at a time (bounded by `max_line_length`); a line ending with a
 //!   literal announcement is followed by exactly that many bytes (bounded by `max_literal`,
-//!   `+` continuation sent for synchronising literals, RFC 9051 4.3 / RFC 7888).
+//!   `+` continuation sent for synchronising literals, RFC 9051 4.3 / RFC 7888). A command is
+//!   bounded by `max_command`, an APPEND (all its messages and parts) by `max_append_bytes`
+//!   and `max_append_parts`; a refused APPEND gets NO and stores nothing.
 //! - Untagged EXISTS/EXPUNGE/FETCH about other sessions' changes are sent at command
 //!   boundaries and during IDLE (see `selected`), never in the middle of a response.
 //! - The state enum carries each state's data: who is logged in, which folder is selected
@@ -35,6 +37,8 @@ enum Frame {
     /// Too long or a literal too large: answer BAD/NO with this text and go on.
     Refused {
         tag: Option<String>,
+        /// `BAD`, or `NO` for an APPEND (RFC 3502, RFC 4469 4.2 TOOBIG).
+        status: &'static str,
         text: String,
     },
     Eof,
@@ -69,10 +73,14 @@ impl Session {
             condstore: false,
             qresync: false,
             utf8: false,
+            rev2: false,
             n_errors: 0,
             shutdown: shutdown.into(),
             out: Vec::with_capacity(256),
             connected_at: tokio::time::Instant::now(),
+            contexts: Default::default(),
+            notify: None,
+            fetch_ext: Default::default(),
         }
     }
 
@@ -87,6 +95,7 @@ impl Session {
     {
         let settings = self.context.settings.clone();
         let mut command = Vec::new();
+        let mut n_literals = 0usize;
         loop {
             let mut line = Vec::new();
             let n = (&mut *io)
@@ -122,6 +131,7 @@ impl Session {
                 }
                 return Ok(Frame::Refused {
                     tag,
+                    status: "BAD",
                     text: "[TOOBIG] Command line too long".into(),
                 });
             }
@@ -130,32 +140,41 @@ impl Session {
                 return Ok(Frame::Command(command));
             };
             let tag = tag_of(&command);
-            let too_big = literal.length as usize > settings.max_literal
-                || (command.len() + literal.length as usize > settings.max_command
-                    && !command_is_append(&command));
-            if too_big {
-                if literal.non_sync {
-                    // RFC 7888 4: the client sends the bytes anyway; read and drop them.
-                    let mut left = literal.length;
-                    let mut sink = tokio::io::sink();
-                    let copied = tokio::io::copy(&mut (&mut *io).take(left), &mut sink).await?;
-                    left -= copied;
-                    if left > 0 {
-                        return Ok(Frame::Eof);
-                    }
-                    // And the rest of the command line.
-                    let mut rest = Vec::new();
-                    (&mut *io)
-                        .take(settings.max_line_length as u64)
-                        .read_until(b'\n', &mut rest)
-                        .await?;
+            n_literals += 1;
+            // APPEND is bounded as a whole (every message and CATENATE part, RFC 3502,
+            // RFC 4469), other commands by max_command.
+            let append = command_is_append(&command);
+            let limit = if append {
+                settings.max_append_bytes
+            } else {
+                settings.max_command
+            };
+            let refusal = if literal.length > settings.max_literal as u64 {
+                Some(format!(
+                    "[TOOBIG] Literal larger than {} bytes",
+                    settings.max_literal
+                ))
+            } else if command.len() as u64 + literal.length > limit as u64 {
+                Some(format!("[TOOBIG] Command larger than {limit} bytes"))
+            } else if append && n_literals > settings.max_append_parts {
+                Some(format!(
+                    "[LIMIT] At most {} messages and parts in one APPEND",
+                    settings.max_append_parts
+                ))
+            } else {
+                None
+            };
+            if let Some(text) = refusal {
+                // RFC 7888 4: the client sends non-synchronising literals anyway: read and
+                // drop the rest of the command (bounded), so the next command starts clean.
+                // After a synchronising one the client waits for a "+" that never comes.
+                if literal.non_sync && !drain_command(io, literal.length, &settings).await? {
+                    return Ok(Frame::Eof);
                 }
                 return Ok(Frame::Refused {
                     tag,
-                    text: format!(
-                        "[TOOBIG] Literal larger than {} bytes",
-                        settings.max_literal
-                    ),
+                    status: if append { "NO" } else { "BAD" },
+                    text,
                 });
             }
             if !literal.non_sync {
@@ -195,6 +214,16 @@ impl Session {
                     .login_timeout
                     .saturating_sub(self.connected_at.elapsed())
             };
+            // RFC 5465: with NOTIFY, changes are told while waiting for the next command.
+            if authenticated && self.notify.is_some() {
+                if let crate::cmd::notify::Wake::Stop(line) =
+                    self.notify_wait(&mut io, idle).await?
+                {
+                    self.untagged(line);
+                    let _ = self.flush(&mut io).await;
+                    return Ok(Outcome::Closed);
+                }
+            }
             let mut shutdown = self.shutdown.clone();
             let mut revoked = self.revocations.resubscribe();
             let account = self.state.user().map(|u| (u.account_id, u.epoch));
@@ -228,10 +257,10 @@ impl Session {
             };
             let bytes = match frame {
                 Frame::Eof => return Ok(Outcome::Closed),
-                Frame::Refused { tag, text } => {
+                Frame::Refused { tag, status, text } => {
                     let tag = tag.unwrap_or_else(|| "*".into());
                     self.out
-                        .extend_from_slice(format!("{tag} BAD {text}\r\n").as_bytes());
+                        .extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
                     if self.count_error() {
                         return self.close(&mut io).await;
                     }
@@ -279,6 +308,45 @@ impl Session {
         let _ = self.flush(io).await;
         let _ = io.get_mut().shutdown().await;
         Ok(Outcome::Closed)
+    }
+}
+
+/// After a refused non-synchronising literal of `length` bytes: drops it and the rest of the
+/// command, following further non-synchronising literals, at most `2 × max_append_bytes`
+/// (and `max_literal`) bytes in all. False when that is exceeded or the stream ends: the
+/// connection is closed.
+async fn drain_command<S>(
+    io: &mut Io<S>,
+    length: u64,
+    settings: &crate::Settings,
+) -> std::io::Result<bool>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut budget = 2 * settings.max_append_bytes.max(settings.max_literal) as u64;
+    let mut skip = length;
+    loop {
+        if skip > budget {
+            return Ok(false);
+        }
+        budget -= skip;
+        let copied = tokio::io::copy(&mut (&mut *io).take(skip), &mut tokio::io::sink()).await?;
+        if copied < skip {
+            return Ok(false);
+        }
+        let mut line = Vec::new();
+        (&mut *io)
+            .take(settings.max_line_length as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await?;
+        if !line.ends_with(b"\n") {
+            return Ok(false);
+        }
+        match protocol::literal_at_end(&line) {
+            Some(next) if next.non_sync => skip = next.length,
+            // The end of the command, or a synchronising literal the client waits on.
+            _ => return Ok(true),
+        }
     }
 }
 

@@ -57,6 +57,8 @@ pub struct Session {
     /// ENABLE QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) (RFC 7162).
     pub(crate) qresync: bool,
     pub(crate) utf8: bool,
+    /// ENABLE IMAP4rev2 (RFC 9051 6.3.1): SEARCH answers ESEARCH, no \Recent or RECENT.
+    pub(crate) rev2: bool,
     pub(crate) n_errors: usize,
     pub(crate) shutdown: listener::ShutdownSignal,
     pub(crate) revocations: tokio::sync::broadcast::Receiver<(i64, i64)>,
@@ -64,6 +66,12 @@ pub struct Session {
     pub(crate) out: Vec<u8>,
     /// When the connection was accepted: a session must log in within the login timeout.
     pub(crate) connected_at: tokio::time::Instant,
+    /// RFC 5267 update contexts of the selected mailbox (SEARCH/SORT `RETURN (UPDATE)`).
+    pub(crate) contexts: crate::sort::context::Contexts,
+    /// RFC 5465 NOTIFY SET in force (see `cmd::notify`).
+    pub(crate) notify: Option<Box<crate::notify::Watch>>,
+    /// What the running FETCH needs for PREVIEW, SAVEDATE, EMAILID (see `cmd::fetch_ext`).
+    pub(crate) fetch_ext: crate::objects::FetchExt,
 }
 
 pub(crate) type Io<S> = BufReader<S>;
@@ -101,12 +109,27 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "ESEARCH",
+            // RFC 5256, RFC 5957, RFC 5267.
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "ESORT",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "UTF8=ACCEPT",
             "STATUS=SIZE",
             "ACL",
             "BINARY",
+            "MULTIAPPEND",
+            "CATENATE",
+            "NOTIFY",
+            "PREVIEW",
+            "OBJECTID",
+            "SAVEDATE",
+            "LIST-MYRIGHTS",
         ]);
         let mut text = caps.join(" ");
         text.push_str(&format!(
@@ -249,6 +272,40 @@ impl Session {
             .collect())
     }
 
+    /// RFC 7162 3.1: a CONDSTORE enabling command (FETCH or SEARCH naming MODSEQ, FETCH
+    /// CHANGEDSINCE, STORE UNCHANGEDSINCE, STATUS HIGHESTMODSEQ) switches CONDSTORE on; the
+    /// first one while a mailbox is selected reports its HIGHESTMODSEQ in an untagged OK, the
+    /// highest MODSEQ whose changes this session has been told about.
+    pub(crate) fn enable_condstore(&mut self) {
+        if std::mem::replace(&mut self.condstore, true) {
+            return;
+        }
+        if let State::Selected { mailbox, .. } = &self.state {
+            let code = Code::HighestModSeq(mailbox.modseq_seen);
+            self.untagged_status(Status::Ok, Some(&code), "Highest");
+        }
+    }
+
+    /// Before a FETCH response shows `flags`: untagged FLAGS and PERMANENTFLAGS naming the
+    /// keywords among them this session has not been told about (RFC 9051 7.3.5, 2.3.2).
+    pub(crate) fn announce_keywords(&mut self, flags: &storage::Flags) {
+        let lines = match &mut self.state {
+            State::Selected { mailbox, .. } => mailbox.keyword_updates(flags),
+            _ => return,
+        };
+        for line in lines {
+            self.untagged(&line);
+        }
+    }
+
+    /// True when the message is \Recent in this session (RFC 3501 2.3.2).
+    pub(crate) fn is_recent(&self, uid: i64) -> bool {
+        match &self.state {
+            State::Selected { mailbox, .. } => mailbox.is_recent(uid),
+            _ => false,
+        }
+    }
+
     /// Remembers changes this session reported itself.
     pub(crate) fn note_own_changes(&mut self, rows: &[MessageRow]) {
         if let State::Selected { mailbox, .. } = &mut self.state {
@@ -259,10 +316,14 @@ impl Session {
     /// Reports expunged UIDs (EXPUNGE or VANISHED) and drops them from the view.
     pub(crate) fn report_expunged(&mut self, uids: &[i64]) {
         let qresync = self.qresync;
-        let lines = match &mut self.state {
-            State::Selected { mailbox, .. } => mailbox.forget(uids, qresync),
-            _ => vec![],
-        };
+        let mut lines = vec![];
+        if let State::Selected { mailbox, .. } = &mut self.state {
+            // RFC 5267 4.3.4: REMOVEFROM before the EXPUNGE, in the numbering it changes.
+            if !self.contexts.is_empty() {
+                lines = self.contexts.forget(uids, &mailbox.uids);
+            }
+            lines.extend(mailbox.forget(uids, qresync));
+        }
         for line in lines {
             self.untagged(&line);
         }

@@ -117,8 +117,9 @@ async fn select_fetch_envelope_bodystructure_and_sections() {
         .ok("FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)")
         .await;
     assert_eq!(lines.len(), 2, "{lines:?}");
+    // RFC 3501 2.3.2: the first session to select after delivery sees \Recent.
     assert!(
-        lines[0].starts_with("* 1 FETCH (UID 1 FLAGS () RFC822.SIZE "),
+        lines[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE "),
         "{}",
         lines[0]
     );
@@ -148,10 +149,10 @@ async fn select_fetch_envelope_bodystructure_and_sections() {
         "{lines:?}"
     );
     let lines = c.ok("FETCH 1 FLAGS").await;
-    assert!(lines[0].contains("FLAGS ()"), "{lines:?}");
+    assert!(lines[0].contains("FLAGS (\\Recent)"), "{lines:?}");
     let lines = c.ok("FETCH 1 BODY[TEXT]").await;
     assert!(
-        lines[0].contains("Kính gửi anh An") && lines[0].contains("FLAGS (\\Seen)"),
+        lines[0].contains("Kính gửi anh An") && lines[0].contains("FLAGS (\\Seen \\Recent)"),
         "{lines:?}"
     );
     let lines = c.ok("UID FETCH 2 (BODY[]<0.4>)").await;
@@ -275,8 +276,11 @@ async fn store_search_copy_move_expunge() {
     let mut c = Client::login(server.imap, USER_A).await;
     c.ok("SELECT INBOX").await;
     let lines = c.ok("STORE 1 +FLAGS (\\Flagged $Important)").await;
+    // RFC 9051 7.3.5: the new keyword is announced (FLAGS) before a FETCH shows it; the
+    // message is \Recent in this session (RFC 3501 2.3.2).
+    assert!(lines[0].starts_with("* FLAGS (") && lines[0].contains("$Important"));
     assert!(
-        lines[0].contains("FLAGS (\\Flagged $Important)"),
+        lines[2].contains("FLAGS (\\Flagged $Important \\Recent)"),
         "{lines:?}"
     );
     assert!(c.ok("STORE 2 +FLAGS.SILENT (\\Seen)").await.is_empty());
@@ -294,7 +298,12 @@ async fn store_search_copy_move_expunge() {
     assert_eq!(c.ok("SEARCH OR FLAGGED SEEN").await, vec!["* SEARCH 1 2"]);
     assert_eq!(c.ok("SEARCH NOT SEEN UID 2:*").await, vec!["* SEARCH 3"]);
     let lines = c.ok("SEARCH RETURN (MIN MAX COUNT) ALL").await;
-    assert_eq!(lines, vec!["* ESEARCH MIN 1 MAX 3 COUNT 3"]);
+    // RFC 4731 3.1, RFC 9051 7.3.4: the correlator names this command's tag.
+    let tag = format!("T{}", c.next_tag() - 1);
+    assert_eq!(
+        lines,
+        vec![format!("* ESEARCH (TAG \"{tag}\") MIN 1 MAX 3 COUNT 3")]
+    );
     c.fails("SEARCH CHARSET KOI8-R ALL", "NO [BADCHARSET").await;
 
     c.ok("CREATE \"Lưu trữ/2026\"").await;
@@ -475,10 +484,17 @@ async fn idle_sees_other_sessions_changes_within_a_second() {
     assert!(idler.line().await.starts_with('+'));
     let mut other = Client::login(server.imap, USER_A).await;
     other.ok("SELECT INBOX").await;
+    /// The next pushed line; RECENT, which RFC 3501 7.3.2 sends after EXISTS in an IMAP4rev1
+    /// session, is skipped.
     async fn wait(c: &mut Client) -> String {
-        tokio::time::timeout(Duration::from_secs(1), c.line())
-            .await
-            .expect("pushed within 1 s")
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(1), c.line())
+                .await
+                .expect("pushed within 1 s");
+            if !line.trim_end().ends_with(" RECENT") {
+                return line;
+            }
+        }
     }
     // A new message by SMTP.
     server
@@ -492,7 +508,7 @@ async fn idle_sees_other_sessions_changes_within_a_second() {
     other.ok("STORE 1 +FLAGS (\\Seen)").await;
     assert_eq!(
         wait(&mut idler).await.trim_end(),
-        "* 1 FETCH (UID 1 FLAGS (\\Seen))"
+        "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))"
     );
     // Expunge from the other session.
     other.ok("STORE 2 +FLAGS (\\Deleted)").await;

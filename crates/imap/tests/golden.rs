@@ -533,6 +533,15 @@ const SECTIONS: &[(&str, &str, &[u8])] = &[
     ("47_related_start_and_location", "BODY[2.MIME]", "Content-Transfer-Encoding: base64\r\nContent-Disposition: inline;\r\n\tfilename=logo.png\r\nContent-Type: image/png;\r\n\tname=logo.png\r\nContent-Location: logo.png\r\n\r\n".as_bytes()),
     ("48_bare_lf_nested_rfc822", "BODY[2.1]", "Thư gốc.\n".as_bytes()),
     ("48_bare_lf_nested_rfc822", "BODY[1.2]", "<p>Nội dung thư.</p>\n\n".as_bytes()),
+    // RFC 9051 6.4.5: a message whose type is message/rfc822 has one part, 1, the whole
+    // encapsulated message; HEADER/TEXT/HEADER.FIELDS after it name that message's.
+    ("49_group_comment_source_route", "BODY[HEADER.FIELDS (TO)]", "To: group2: (foo) ;, Lanh dao: gd.stttt@kontum.gov.vn;\r\n\r\n".as_bytes()),
+    ("50_whole_message_rfc822", "BODY[1]", "Date: Mon, 3 Nov 2025 15:30:00 +0700\r\nFrom: =?UTF-8?B?VUJORCB04buJbmggS29uIFR1bQ==?= <vanthu.ubnd@kontum.gov.vn>\r\nTo: stttt@kontum.gov.vn\r\nSubject: =?UTF-8?Q?B=C3=A1o_c=C3=A1o_tu=E1=BA=A7n?=\r\nMessage-ID: <inner50@kontum.gov.vn>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nBáo cáo tuần 45 đã gửi.\r\n".as_bytes()),
+    ("50_whole_message_rfc822", "BODY[1.HEADER]", "Date: Mon, 3 Nov 2025 15:30:00 +0700\r\nFrom: =?UTF-8?B?VUJORCB04buJbmggS29uIFR1bQ==?= <vanthu.ubnd@kontum.gov.vn>\r\nTo: stttt@kontum.gov.vn\r\nSubject: =?UTF-8?Q?B=C3=A1o_c=C3=A1o_tu=E1=BA=A7n?=\r\nMessage-ID: <inner50@kontum.gov.vn>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".as_bytes()),
+    ("50_whole_message_rfc822", "BODY[1.HEADER.FIELDS (MESSAGE-ID)]", "Message-ID: <inner50@kontum.gov.vn>\r\n\r\n".as_bytes()),
+    ("50_whole_message_rfc822", "BODY[1.TEXT]", "Báo cáo tuần 45 đã gửi.\r\n".as_bytes()),
+    ("50_whole_message_rfc822", "BODY[1.1]", "Báo cáo tuần 45 đã gửi.\r\n".as_bytes()),
+    ("50_whole_message_rfc822", "BINARY[1.1]", "Báo cáo tuần 45 đã gửi.\r\n".as_bytes()),
 // END SECTIONS
 ];
 

@@ -309,18 +309,20 @@ async fn select_of_a_unit_mailbox_reflects_the_rights() {
 async fn store_in_a_unit_mailbox_changes_only_what_the_rights_allow() {
     let (server, inbox) = flagged_unit_server().await;
     let (mut a, _, _) = select_as(&server, storage::RIGHTS_READ).await;
+    // This read-write session is the first to select since delivery: the messages are
+    // \Recent in it (RFC 3501 2.3.2), and FETCH FLAGS shows that.
     assert_eq!(
         a.ok("STORE 1 +FLAGS (\\Seen \\Answered)").await,
-        vec!["* 1 FETCH (FLAGS (\\Flagged \\Seen))"]
+        vec!["* 1 FETCH (FLAGS (\\Flagged \\Seen \\Recent))"]
     );
     // FLAGS replaces only what A may change: \Flagged (needs w) stays.
     assert_eq!(
         a.ok("STORE 1 FLAGS ()").await,
-        vec!["* 1 FETCH (FLAGS (\\Flagged))"]
+        vec!["* 1 FETCH (FLAGS (\\Flagged \\Recent))"]
     );
     assert_eq!(
         a.ok("STORE 2 FLAGS (\\Seen \\Deleted)").await,
-        vec!["* 2 FETCH (FLAGS (\\Flagged \\Seen))"]
+        vec!["* 2 FETCH (FLAGS (\\Flagged \\Seen \\Recent))"]
     );
     a.fails("STORE 2 -FLAGS (\\Flagged)", "NO [NOPERM]").await;
     a.fails("STORE 2 +FLAGS (\\Deleted \\Draft)", "NO [NOPERM]")
@@ -349,12 +351,23 @@ async fn store_in_a_unit_mailbox_changes_only_what_the_rights_allow() {
         .await
         .unwrap();
     a.ok("NOOP").await;
+    // A second session: the messages were claimed as \Recent by the first. A new keyword
+    // is announced in FLAGS and PERMANENTFLAGS (lrsw: no \Deleted) before the FETCH that
+    // shows it (RFC 9051 7.3.5).
     assert_eq!(
         a.ok("STORE 3 FLAGS (\\Answered $Urgent)").await,
-        vec!["* 3 FETCH (FLAGS (\\Deleted \\Answered $Urgent))"]
+        vec![
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Urgent)",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Seen \\Draft $Urgent \\*)] Flags permitted",
+            "* 3 FETCH (FLAGS (\\Deleted \\Answered $Urgent))"
+        ]
     );
     assert_eq!(
         a.ok("STORE 3 FLAGS ($Later)").await,
-        vec!["* 3 FETCH (FLAGS (\\Deleted $Later))"]
+        vec![
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Urgent $Later)",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Seen \\Draft $Urgent $Later \\*)] Flags permitted",
+            "* 3 FETCH (FLAGS (\\Deleted $Later))"
+        ]
     );
 }

@@ -7,8 +7,10 @@
 //! - [`spam`]: spam scoring and thresholds.
 //! - [`limits`]: AUTH failure throttling, per-IP connection caps.
 //! - [`mailflow`]: address syntax and relay decisions for RCPT.
+//! - [`collation`]: RFC 5051 `i;unicode-casemap` and the Vietnamese sort order built on it.
 
 pub mod antivirus;
+pub mod collation;
 pub mod limits;
 pub mod mailflow;
 pub mod naming;

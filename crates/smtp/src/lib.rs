@@ -70,6 +70,10 @@ pub struct Settings {
     /// The password change page as people reach it (KT-7.1), named in the 535 answer to an
     /// initial password.
     pub password_url: String,
+    /// Bounds of the recipients' Sieve scripts when they run at delivery.
+    pub sieve_limits: sieve::Limits,
+    /// The zone `currentdate` reads the date in (minutes east of UTC).
+    pub sieve_local_zone: i32,
 }
 
 /// Local parts that exist at every hosted domain: `postmaster` (RFC 5321 4.5.1: MUST),
@@ -109,6 +113,8 @@ impl Settings {
             forwarding: Default::default(),
             role_target: None,
             password_url: format!("https://{hostname}/password"),
+            sieve_limits: sieve::Limits::default(),
+            sieve_local_zone: 7 * 60,
         }
     }
 }
@@ -127,6 +133,9 @@ pub struct Context {
     pub authenticator: Option<authres::Authenticator>,
     /// Wakes the outbound worker when a message was queued (else it finds it at its next poll).
     pub outbound_waker: Option<Arc<tokio::sync::Notify>>,
+    /// Compiled Sieve scripts by script id, with the content they were compiled from.
+    pub(crate) sieve_cache:
+        std::sync::Mutex<std::collections::HashMap<i64, (String, deliver::scripts::Compiled)>>,
     /// Hosted domains, re-read at most every few seconds (asked at every RCPT).
     local_domains: std::sync::Mutex<(
         Option<std::time::Instant>,
@@ -156,6 +165,7 @@ impl Context {
             gate,
             authenticator: None,
             outbound_waker: None,
+            sieve_cache: Default::default(),
             local_domains: Default::default(),
         }
     }

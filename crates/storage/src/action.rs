@@ -135,6 +135,24 @@ actions! {
     PurgeMessage = "purge.message",
     /// A backup taken (`govmail backup`): where, and what it holds (`govmail doctor` reads it).
     BackupDone = "backup.done",
+    /// A Sieve script stored (ManageSieve PUTSCRIPT).
+    SieveSave = "sieve.save",
+    /// The active Sieve script chosen (or none).
+    SieveActivate = "sieve.activate",
+    /// A Sieve script removed.
+    SieveDelete = "sieve.delete",
+    /// A Sieve script renamed.
+    SieveRename = "sieve.rename",
+    /// A script failed at delivery; the message was kept in INBOX (told to the user).
+    SieveError = "sieve.error",
+    /// A script's redirect refused by the forwarding policy; the message was kept.
+    SieveRedirectRefused = "sieve.redirect-refused",
+    /// An out-of-office reply set (`govmail user vacation`).
+    VacationSet = "vacation.set",
+    /// An out-of-office reply turned off.
+    VacationClear = "vacation.clear",
+    /// A vacation reply sent (RFC 5230).
+    VacationReply = "vacation.reply",
 }
 
 impl std::fmt::Display for Action {

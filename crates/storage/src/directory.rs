@@ -326,6 +326,9 @@ impl Store {
         .map_err(|e| unique_violation(e, format!("address {address}")))?;
         for (name, special_use) in DEFAULT_FOLDERS {
             Self::create_folder_in(tx, account_id, name, *special_use).await?;
+            // A new account's own folders start subscribed (as Dovecot's autosubscribe);
+            // folders created later by CREATE are not (RFC 9051 6.3.4 subscribes nothing).
+            Self::subscribe_in(tx, account_id, name).await?;
         }
         Ok(account_id)
     }

@@ -10,8 +10,12 @@
 //! - [`mail`]: folders and messages, delivery with exact quota accounting.
 //! - [`mailbox`]: IMAP operations: flags/MODSEQ, expunge, copy/move, append, rename.
 //! - [`meta`]: the parse of a message that IMAP needs, computed once at delivery.
+//! - [`multiappend`]: APPEND of several messages as one unit (RFC 3502).
+//! - [`objects`]: EMAILIDs and save dates (RFC 8474, RFC 8514).
 //! - [`events`]: the audit/event log.
 //! - [`queue`]: the durable outbound queue.
+//! - [`sort_record`]: what IMAP SORT/THREAD read of a message, stored once per blob.
+//! - [`sieve`]: Sieve scripts of a mailbox and the vacation replies sent.
 //!
 //! Implementation notes:
 //! - Write transactions on SQLite start with `BEGIN IMMEDIATE`, so a transaction that reads and
@@ -34,9 +38,14 @@ pub mod mail;
 pub mod mailbox;
 pub mod meta;
 pub mod meta_cache;
+pub mod multiappend;
+pub mod objects;
 pub mod ops;
 pub mod queue;
+pub mod sieve;
+pub mod sort_record;
 pub mod stats;
+pub mod subscriptions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -59,7 +68,11 @@ pub use lifecycle::{BulkHire, BulkHireError, Grant, RIGHTS_HANDLE, RIGHTS_HEAD, 
 pub use mail::*;
 pub use mailbox::{apply_flags, FolderCounts};
 pub use meta::MessageMeta;
+pub use multiappend::NewMessage;
+pub use objects::MessageExtra;
 pub use queue::QueueEntry;
+pub use sieve::SieveScript;
+pub use sort_record::{SortAddr, SortRecord};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -183,6 +196,8 @@ pub struct Store {
     pub(crate) metas: std::sync::Arc<meta_cache::MetaCache>,
     /// Folder listings shared by sessions (see `listing`).
     pub(crate) listings: std::sync::Arc<listing::ListingCache>,
+    /// Sort records read or computed, by message id (see `sort_record`).
+    pub(crate) sort_cache: std::sync::Arc<sort_record::SortCache>,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
     /// Message counters not yet written (see `ops::flow`), shared by every clone.
@@ -292,6 +307,7 @@ impl Store {
             changes: tokio::sync::broadcast::channel(1024).0,
             metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
             listings: Default::default(),
+            sort_cache: Default::default(),
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,

@@ -26,7 +26,10 @@ pub struct Folder {
     pub uidvalidity: i64,
     pub uidnext: i64,
     pub highestmodseq: i64,
+    /// The name is on the owner's subscription list (`subscriptions`, RFC 9051 6.3.7).
     pub subscribed: bool,
+    /// The first UID no session has claimed as \Recent yet (RFC 3501 2.3.2).
+    pub recent_uid: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -47,6 +50,13 @@ pub enum FolderChoice {
     Inbox,
     /// By RFC 6154 special-use flag, e.g. `\Junk`, `\Sent`; INBOX if the account has none.
     SpecialUse(&'static str),
+    /// By name (a Sieve `fileinto`, names as IMAP stores them: NFC, `/` between levels).
+    /// Created when missing if `create` (RFC 5490 3.2); otherwise a missing folder means INBOX
+    /// (the failed fileinto keeps the message, RFC 5228 2.10.6).
+    Named {
+        name: String,
+        create: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +131,8 @@ pub struct Delivered {
 pub(crate) struct CommitJob {
     blob_id: String,
     delivery: Delivery,
+    /// What SORT/THREAD read of it (computed before the committer, which is serial).
+    sort: crate::SortRecord,
     reply: oneshot::Sender<Result<Delivered>>,
 }
 
@@ -133,11 +145,20 @@ pub struct FolderChange {
 
 use crate::Tx;
 
-/// The special-use flag a folder choice names ("" = INBOX).
-fn folder_key(choice: &FolderChoice) -> &'static str {
+/// Which folder a target names, as a batch groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FolderKey<'a> {
+    /// The special-use flag ("" = INBOX).
+    Special(&'static str),
+    /// By name, and whether to create it.
+    Named(&'a str, bool),
+}
+
+fn folder_key(choice: &FolderChoice) -> FolderKey<'_> {
     match choice {
-        FolderChoice::Inbox => "",
-        FolderChoice::SpecialUse(flag) => flag,
+        FolderChoice::Inbox => FolderKey::Special(""),
+        FolderChoice::SpecialUse(flag) => FolderKey::Special(flag),
+        FolderChoice::Named { name, create } => FolderKey::Named(name, *create),
     }
 }
 
@@ -151,11 +172,14 @@ fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
         uidnext: r.get("uidnext"),
         highestmodseq: r.get("highestmodseq"),
         subscribed: r.get::<i64, _>("subscribed") != 0,
+        recent_uid: r.get("recent_uid"),
     }
 }
 
-const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, uidnext, \
-     highestmodseq, subscribed FROM folders";
+/// Every column of [`Folder`]; `subscribed` comes from the `subscriptions` names.
+const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, \
+     uidnext, highestmodseq, recent_uid, (SELECT COUNT(*) FROM subscriptions s \
+     WHERE s.account_id = folders.account_id AND s.name = folders.name) AS subscribed FROM folders";
 
 impl Store {
     pub(crate) async fn create_folder_in(
@@ -165,13 +189,23 @@ impl Store {
         special_use: Option<&str>,
     ) -> Result<i64> {
         // RFC 9051 2.3.1.1: UIDVALIDITY must change if a name is reused with different UIDs;
-        // seconds since the epoch, bumped past any value the account already used.
+        // seconds since the epoch, bumped past any value the account ever used (a deleted
+        // folder's included: `accounts.last_uidvalidity` keeps the highest).
+        let last: i64 = sqlx::query_scalar("SELECT last_uidvalidity FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(&mut **tx)
+            .await?;
         let max_used: Option<i64> =
             sqlx::query_scalar("SELECT MAX(uidvalidity) FROM folders WHERE account_id = $1")
                 .bind(account_id)
                 .fetch_one(&mut **tx)
                 .await?;
-        let uidvalidity = now().max(max_used.unwrap_or(0) + 1) & 0xffff_ffff;
+        let uidvalidity = now().max(last.max(max_used.unwrap_or(0)) + 1) & 0xffff_ffff;
+        sqlx::query("UPDATE accounts SET last_uidvalidity = $1 WHERE id = $2")
+            .bind(uidvalidity)
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO folders (account_id, name, special_use, uidvalidity, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -196,6 +230,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id = Self::create_folder_in(&mut tx, account_id, name, None).await?;
         tx.commit().await?;
+        // Sessions watching the account's mailbox list (RFC 5465 MailboxName) learn of it.
+        self.changed(account_id, id);
         Ok(id)
     }
 
@@ -216,6 +252,17 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| Error::NotFound(format!("folder {name}")))?;
+        Ok(folder_from_row(&row))
+    }
+
+    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
+    pub async fn folder_by_id(&self, folder_id: i64) -> Result<Folder> {
+        let sql = format!("{FOLDER_SELECT} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
         Ok(folder_from_row(&row))
     }
 
@@ -275,11 +322,13 @@ impl Store {
         // Shared with other deliveries, exclusive against blob GC (see `gc_lock`).
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(&delivery.raw).await?;
+        let sort = crate::SortRecord::of(&delivery.raw, &delivery.meta);
         let (reply, answer) = oneshot::channel();
         self.committer
             .send(CommitJob {
                 blob_id,
                 delivery,
+                sort,
                 reply,
             })
             .map_err(|_| Error::Io(std::io::Error::other("committer stopped")))?;
@@ -310,6 +359,34 @@ impl Store {
         internal_date: i64,
         meta_json: &str,
     ) -> Result<i64> {
+        Self::insert_copy_in(
+            tx,
+            folder_id,
+            account_id,
+            blob_id,
+            size,
+            flags,
+            internal_date,
+            meta_json,
+            None,
+        )
+        .await
+    }
+
+    /// [`Store::insert_message_in`] for a copy: the new row carries `email_id`, the EMAILID of
+    /// its source (RFC 8474 5.1), instead of its own.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn insert_copy_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        account_id: i64,
+        blob_id: &str,
+        size: i64,
+        flags: &Flags,
+        internal_date: i64,
+        meta_json: &str,
+        email_id: Option<i64>,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
              WHERE id = $1 RETURNING uidnext - 1, highestmodseq",
@@ -329,6 +406,7 @@ impl Store {
             flags,
             internal_date,
             meta_json,
+            email_id,
         )
         .await?;
         Ok(uid)
@@ -346,10 +424,11 @@ impl Store {
         flags: &Flags,
         internal_date: i64,
         meta_json: &str,
+        email_id: Option<i64>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(folder_id)
         .bind(uid)
@@ -360,6 +439,7 @@ impl Store {
         .bind(blob_id.to_string())
         .bind(meta_json.to_string())
         .bind(now())
+        .bind(email_id)
         .execute(&mut **tx)
         .await?;
         // Quota usage is exact: it moves in the same transaction as the message.
@@ -465,7 +545,7 @@ impl Store {
     async fn commit_many_in(&self, tx: &mut Tx, batch: &[CommitJob]) -> Result<Vec<Delivered>> {
         use std::collections::BTreeMap;
         // UIDs: per (account, folder choice), in batch order.
-        let mut wanted: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+        let mut wanted: BTreeMap<(i64, FolderKey), i64> = BTreeMap::new();
         for job in batch {
             for target in &job.delivery.targets {
                 *wanted
@@ -473,22 +553,58 @@ impl Store {
                     .or_default() += 1;
             }
         }
-        let mut next_uid: BTreeMap<(i64, &str), (i64, i64, i64)> = BTreeMap::new();
-        for (&(account_id, special), &n) in &wanted {
-            let row = sqlx::query(
-                "UPDATE folders SET uidnext = uidnext + $3, highestmodseq = highestmodseq + $3 \
-                 WHERE id = (SELECT id FROM folders WHERE account_id = $1 AND \
-                   ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
-                   ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
-                 RETURNING id, uidnext - $3, highestmodseq - $3",
-            )
-            .bind(account_id)
-            .bind(special.to_string())
-            .bind(n)
-            .fetch_optional(&mut **tx)
-            .await?
+        let mut next_uid: BTreeMap<(i64, FolderKey), (i64, i64, i64)> = BTreeMap::new();
+        for (&(account_id, key), &n) in &wanted {
+            // A folder by name: its id, created if asked (RFC 5490 3.2); missing, INBOX.
+            let named = match key {
+                FolderKey::Named(name, create) => {
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM folders WHERE account_id = $1 AND name = $2",
+                    )
+                    .bind(account_id)
+                    .bind(name.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    match id {
+                        Some(id) => Some(id),
+                        None if create => {
+                            Some(Self::create_folder_in(tx, account_id, name, None).await?)
+                        }
+                        None => None,
+                    }
+                }
+                FolderKey::Special(_) => None,
+            };
+            let row = match named {
+                Some(folder_id) => sqlx::query(
+                    "UPDATE folders SET uidnext = uidnext + $2, highestmodseq = highestmodseq + $2 \
+                     WHERE id = $1 RETURNING id, uidnext - $2, highestmodseq - $2",
+                )
+                .bind(folder_id)
+                .bind(n)
+                .fetch_optional(&mut **tx)
+                .await?,
+                None => {
+                    let special = match key {
+                        FolderKey::Special(flag) => flag,
+                        FolderKey::Named(..) => "",
+                    };
+                    sqlx::query(
+                        "UPDATE folders SET uidnext = uidnext + $3, highestmodseq = highestmodseq + $3 \
+                         WHERE id = (SELECT id FROM folders WHERE account_id = $1 AND \
+                           ((special_use = $2 AND $2 <> '') OR name = 'INBOX') \
+                           ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
+                         RETURNING id, uidnext - $3, highestmodseq - $3",
+                    )
+                    .bind(account_id)
+                    .bind(special.to_string())
+                    .bind(n)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                }
+            }
             .ok_or_else(|| Error::NotFound(format!("INBOX of account {account_id}")))?;
-            next_uid.insert((account_id, special), (row.get(0), row.get(1), row.get(2)));
+            next_uid.insert((account_id, key), (row.get(0), row.get(1), row.get(2)));
         }
         // Blobs: one row per distinct body, references summed.
         let mut blobs: BTreeMap<&str, (&[u8], i64)> = BTreeMap::new();
@@ -617,6 +733,13 @@ impl Store {
             }
             query.execute(&mut **tx).await?;
         }
+        // Sort records, once per distinct body placed in a folder.
+        let mut sorts: BTreeMap<&str, &crate::SortRecord> = BTreeMap::new();
+        for job in batch.iter().filter(|j| !j.delivery.targets.is_empty()) {
+            sorts.entry(&job.blob_id).or_insert(&job.sort);
+        }
+        let sorts: Vec<(&str, &crate::SortRecord)> = sorts.into_iter().collect();
+        Self::insert_sort_records_in(tx, &sorts).await?;
         for (account_id, bytes) in usage {
             // Quota usage is exact: it moves in the same transaction as the messages.
             sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")

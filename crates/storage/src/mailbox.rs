@@ -65,28 +65,6 @@ impl Store {
         });
     }
 
-    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
-    pub async fn folder_by_id(&self, folder_id: i64) -> Result<crate::Folder> {
-        let folders = sqlx::query(
-            "SELECT id, account_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed \
-             FROM folders WHERE id = $1",
-        )
-        .bind(folder_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
-        Ok(crate::Folder {
-            id: folders.get(0),
-            account_id: folders.get(1),
-            name: folders.get(2),
-            special_use: folders.get(3),
-            uidvalidity: folders.get(4),
-            uidnext: folders.get(5),
-            highestmodseq: folders.get(6),
-            subscribed: folders.get::<i64, _>(7) != 0,
-        })
-    }
-
     /// Messages changed (flags or new) after `modseq`, in UID order.
     pub async fn messages_changed_since(
         &self,
@@ -348,7 +326,7 @@ impl Store {
         Ok(victims.iter().map(|m| m.uid).collect())
     }
 
-    async fn check_quota_in(tx: &mut Tx, account_id: i64, extra: i64) -> Result<()> {
+    pub(crate) async fn check_quota_in(tx: &mut Tx, account_id: i64, extra: i64) -> Result<()> {
         let row = sqlx::query("SELECT quota_bytes, used_bytes FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_one(&mut **tx)
@@ -416,11 +394,14 @@ impl Store {
         }
         let mut pairs = vec![];
         for message in &sources {
-            let meta: String = sqlx::query_scalar("SELECT meta FROM messages WHERE id = $1")
-                .bind(message.id)
-                .fetch_one(&mut **tx)
-                .await?;
-            let uid = Self::insert_message_in(
+            let row =
+                sqlx::query("SELECT meta, COALESCE(email_id, id) FROM messages WHERE id = $1")
+                    .bind(message.id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            let (meta, email_id): (String, i64) = (row.get(0), row.get(1));
+            // RFC 8474 5.1: the copy keeps the EMAILID of its source.
+            let uid = Self::insert_copy_in(
                 tx,
                 to_folder,
                 to_account,
@@ -429,6 +410,7 @@ impl Store {
                 &message.flags,
                 message.internal_date,
                 &meta,
+                Some(email_id),
             )
             .await?;
             sqlx::query("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
@@ -451,7 +433,9 @@ impl Store {
         flags: impl Into<Flags>,
         internal_date: i64,
     ) -> Result<i64> {
-        let meta = MessageMeta::compute(raw).to_json();
+        let parsed = MessageMeta::compute(raw);
+        let sort = crate::SortRecord::of(raw, &parsed);
+        let meta = parsed.to_json();
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(raw).await?;
         let (store, raw, flags) = (self.clone(), raw.to_vec(), flags.into());
@@ -461,6 +445,7 @@ impl Store {
                     let account_id = Self::folder_account_in(tx, folder_id).await?;
                     Self::check_quota_in(tx, account_id, raw.len() as i64).await?;
                     store.blob_ref_in(tx, &blob_id, &raw, 1).await?;
+                    Self::insert_sort_records_in(tx, &[(blob_id.as_str(), &sort)]).await?;
                     let uid = Self::insert_message_in(
                         tx,
                         folder_id,
@@ -577,27 +562,20 @@ impl Store {
                 .bind(source)
                 .execute(&mut *tx)
                 .await?;
+            Self::rename_subscription_in(&mut tx, account_id, from, to).await?;
             for child in &children {
                 let name: String = child.get(1);
                 let renamed = format!("{to}/{}", &name[prefix.len()..]);
                 sqlx::query("UPDATE folders SET name = $1 WHERE id = $2")
-                    .bind(renamed)
+                    .bind(renamed.clone())
                     .bind(child.get::<i64, _>(0))
                     .execute(&mut *tx)
                     .await?;
+                Self::rename_subscription_in(&mut tx, account_id, &name, &renamed).await?;
             }
         }
         tx.commit().await?;
         self.changed(account_id, source);
-        Ok(())
-    }
-
-    pub async fn set_subscribed(&self, folder_id: i64, subscribed: bool) -> Result<()> {
-        sqlx::query("UPDATE folders SET subscribed = $1 WHERE id = $2")
-            .bind(subscribed as i64)
-            .bind(folder_id)
-            .execute(&self.writer)
-            .await?;
         Ok(())
     }
 
@@ -611,6 +589,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id = Self::create_folder_in(&mut tx, account_id, name, special_use).await?;
         tx.commit().await?;
+        self.changed(account_id, id);
         Ok(id)
     }
 

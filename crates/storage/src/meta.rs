@@ -34,6 +34,15 @@ pub struct Envelope {
     pub message_id: Option<String>,
 }
 
+impl Envelope {
+    /// The date of the Date: header as written there, its time and zone ignored
+    /// (RFC 9051 6.4.4 SENTBEFORE/SENTON/SENTSINCE): (year, month, day).
+    pub fn sent_date(&self) -> Option<(i32, u8, u8)> {
+        let date = mail_parser::DateTime::parse_rfc822(self.date.as_deref()?)?;
+        Some((i32::from(date.year), date.month, date.day))
+    }
+}
+
 /// One MIME part, with its children (multipart) or the nested message (message/rfc822).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Part {
@@ -304,7 +313,10 @@ fn addrs(address: Option<&Address>, max: usize) -> Vec<MailAddr> {
                             group: Some(name.to_string()),
                             ..MailAddr::default()
                         });
-                        out.extend(group.addresses.iter().take(max).map(addr));
+                        // A member without an address is a comment (`group2: (foo) ;`):
+                        // RFC 5322 3.4 group-list holds mailboxes, CFWS or nothing.
+                        let members = group.addresses.iter().filter(|a| a.address.is_some());
+                        out.extend(members.take(max).map(addr));
                         out.push(MailAddr {
                             group: Some(String::new()),
                             ..MailAddr::default()

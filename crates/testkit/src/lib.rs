@@ -162,6 +162,51 @@ impl Conversation {
         self.tagged(&tag).await
     }
 
+    /// Sends an IMAP command under the tag `tag` and returns every byte up to and including
+    /// its tagged completion, CRLFs kept: a line ending in a literal announcement (`{n}` or
+    /// `~{n}`) is followed by exactly n bytes, which may hold anything (CRLF, NUL).
+    pub async fn imap_bytes(&mut self, tag: &str, command: &str) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        self.send(&format!("{tag} {command}")).await;
+        let prefix = format!("{tag} ");
+        let mut out = Vec::new();
+        let mut line_start = true;
+        loop {
+            let mut line = Vec::new();
+            tokio::time::timeout(self.timeout, self.reader.read_until(b'\n', &mut line))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no line within {:?} (so far: {:?})",
+                        self.timeout,
+                        String::from_utf8_lossy(&out)
+                    )
+                })
+                .expect("read from the session");
+            assert!(!line.is_empty(), "the session closed the connection");
+            let tagged = line_start && line.starts_with(prefix.as_bytes());
+            out.extend_from_slice(&line);
+            let body = line.strip_suffix(b"\r\n").unwrap_or(&line);
+            let literal = body
+                .strip_suffix(b"}")
+                .and_then(|t| t.iter().rposition(|&b| b == b'{').map(|i| &t[i + 1..]))
+                .and_then(|digits| std::str::from_utf8(digits).ok()?.parse::<usize>().ok());
+            match literal {
+                Some(len) => {
+                    let mut bytes = vec![0u8; len];
+                    tokio::time::timeout(self.timeout, self.reader.read_exact(&mut bytes))
+                        .await
+                        .expect("literal within the deadline")
+                        .expect("read the literal");
+                    out.extend_from_slice(&bytes);
+                    line_start = false;
+                }
+                None if tagged => return out,
+                None => line_start = true,
+            }
+        }
+    }
+
     /// Lines up to the one tagged `tag`.
     pub async fn tagged(&mut self, tag: &str) -> Reply {
         let prefix = format!("{tag} ");

@@ -116,10 +116,18 @@ fn section_paths(root: &Part) -> Vec<(Vec<u32>, &Part)> {
     let mut out = Vec::new();
     let mut stack: Vec<(Vec<u32>, &Part)> = vec![(vec![], root)];
     while let Some((path, part)) = stack.pop() {
+        // A single-part message has one part, 1: itself (a message/rfc822 one included:
+        // its part 1 is the encapsulated message, whose parts are 1.1, 1.2 ...).
+        let base = if path.is_empty() && !is_multipart(part) {
+            out.push((vec![1], part));
+            vec![1]
+        } else {
+            path.clone()
+        };
         let children: Vec<(Vec<u32>, &Part)> = if is_message(part) {
             match part.children.first() {
-                Some(nested) if is_multipart(nested) => numbered(&path, &nested.children),
-                Some(nested) => vec![(extend(&path, 1), nested)],
+                Some(nested) if is_multipart(nested) => numbered(&base, &nested.children),
+                Some(nested) => vec![(extend(&base, 1), nested)],
                 None => vec![],
             }
         } else if is_multipart(part) {
@@ -127,10 +135,6 @@ fn section_paths(root: &Part) -> Vec<(Vec<u32>, &Part)> {
         } else {
             vec![]
         };
-        if path.is_empty() && !is_multipart(part) && !is_message(part) {
-            // Part 1 of a single-part message is the message itself.
-            out.push((vec![1], part));
-        }
         out.push((path, part));
         // Reverse so that the pop order is document order.
         stack.extend(children.into_iter().rev());

@@ -6,7 +6,7 @@
 //! One file per group of sections: [`server`] (`[server]`, `[storage]`, `[listen]`, `[tls]`),
 //! [`sessions`] (`[smtp]`, `[imap]`, `[mime]`, `[accounts]`), [`filtering`] (`[antivirus]`,
 //! `[spam]`), [`outbound`] (`[outbound]`, `[dkim]`, `[forwarding]`, `[dns]`), [`http`]
-//! (`[autoconfig]`, `[health]`); [`load`] reads the file and applies `--set`, [`validate`]
+//! (`[autoconfig]`, `[health]`), [`sieve`] (`[sieve]`); [`load`] reads the file and applies `--set`, [`validate`]
 //! checks the whole before anything starts. `[retention]` and `[reports]` belong to `ops`.
 
 mod filtering;
@@ -15,6 +15,7 @@ mod load;
 mod outbound;
 mod server;
 mod sessions;
+mod sieve;
 mod validate;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub use http::{Autoconfig, Health};
 pub use outbound::{Dkim, Dns, Forwarding, Outbound};
 pub use server::{Listen, Server, Storage, Tls};
 pub use sessions::{Accounts, Imap, Mime, Smtp};
+pub use sieve::Sieve;
 // Only named inside `Spam` and `Dkim`; kept at their old paths.
 #[allow(unused_imports)]
 pub use filtering::SpamRule;
@@ -92,6 +94,7 @@ pub struct Config {
     pub outbound: Outbound,
     pub dkim: Dkim,
     pub forwarding: Forwarding,
+    pub sieve: Sieve,
     pub retention: crate::ops::RetentionConfig,
     pub reports: crate::ops::ReportsConfig,
 }

@@ -42,6 +42,8 @@ pub struct Listen {
     pub http: Vec<String>,
     /// The password change page (TLS only).
     pub https: Vec<String>,
+    /// ManageSieve (RFC 5804, STARTTLS).
+    pub managesieve: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +90,7 @@ impl Default for Listen {
             imaps: vec!["127.0.0.1:1993".into()],
             http: vec!["127.0.0.1:8080".into()],
             https: vec![],
+            managesieve: vec!["127.0.0.1:4190".into()],
         }
     }
 }

@@ -46,6 +46,7 @@ impl Config {
             problems,
             check_creatable_dir("server.data_dir", &self.server.data_dir),
         );
+        note(problems, self.validate_sieve());
         if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
             problems.push(err(
                 "mime.max_depth",
@@ -87,6 +88,7 @@ impl Config {
             ("listen.imaps", &self.listen.imaps),
             ("listen.http", &self.listen.http),
             ("listen.https", &self.listen.https),
+            ("listen.managesieve", &self.listen.managesieve),
         ] {
             for (i, addr) in list.iter().enumerate() {
                 if addr.parse::<SocketAddr>().is_err() {

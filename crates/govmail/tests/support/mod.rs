@@ -87,6 +87,8 @@ impl Install {
             STARTS.fetch_add(1, Ordering::SeqCst)
         ));
         let mut cmd = self.command();
+        // No ManageSieve on its default port unless a test asks (tests run side by side).
+        cmd.arg("--set").arg("listen.managesieve=[]");
         for set in sets {
             cmd.arg("--set").arg(set);
         }

@@ -78,7 +78,8 @@ for n, uid in enumerate(uids):
     check([(a.mailbox, a.host) for a in env.to] == [tuple(x.encode() for x in user.split("@"))], "to %r" % (env.to,))
     check([a.mailbox for a in env.cc] == [b"kehoach"], "cc %r" % (env.cc,))
     check(env.date is not None and (env.date.year, env.date.month, env.date.day) == (2026, 11, 24), "date %r" % (env.date,))
-    check(data[uid][b"FLAGS"] == (), "fresh mail has no flags: %r" % (data[uid][b"FLAGS"],))
+    # RFC 3501 2.3.2: this IMAP4rev1 session is the first to select since delivery.
+    check(data[uid][b"FLAGS"] == (b"\\Recent",), "fresh mail is \\Recent only: %r" % (data[uid][b"FLAGS"],))
 
 bs = data[uids[0]][b"BODYSTRUCTURE"]
 check(bs.is_multipart, "first message must be multipart: %r" % (bs,))
@@ -100,7 +101,7 @@ parts = c.fetch([uids[0]], ["BODY.PEEK[1]", "BINARY.PEEK[2]", "BODY.PEEK[2.MIME]
 check("Xin gửi tài liệu số 0".encode() in parts[b"BODY[1]"], "BODY[1]: %r" % (parts[b"BODY[1]"],))
 check(parts[b"BINARY[2]"] == PDF, "BINARY[2] must be the decoded PDF (%d bytes vs %d)" % (len(parts[b"BINARY[2]"]), len(PDF)))
 check(b"application/pdf" in parts[b"BODY[2.MIME]"].lower(), "BODY[2.MIME]: %r" % (parts[b"BODY[2.MIME]"],))
-check(c.get_flags(uids)[uids[0]] == (), "PEEK must not set \\Seen")
+check(c.get_flags(uids)[uids[0]] == (b"\\Recent",), "PEEK must not set \\Seen")
 
 # IDLE: one session idles, another appends; then an SMTP delivery.
 idler = client()
@@ -137,7 +138,8 @@ idler.idle_done()
 uids = idler.search("ALL")
 check(len(uids) == 4, "four messages after IDLE: %r" % (uids,))
 flags = idler.get_flags(uids)
-check(flags[uids[2]] == (b"\\Flagged",), "the appended message keeps \\Flagged: %r" % (flags,))
+# RFC 3501 2.3.2: the idler was the first session told about it (EXISTS), so it is \\Recent.
+check(flags[uids[2]] == (b"\\Flagged", b"\\Recent"), "the appended message keeps \\Flagged: %r" % (flags,))
 body = idler.fetch([uids[2]], ["BODY.PEEK[]"])[uids[2]][b"BODY[]"]
 check(body == appended, "appended bytes differ")
 for c_ in (c, idler, other):

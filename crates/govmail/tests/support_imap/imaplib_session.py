@@ -117,7 +117,8 @@ check(typ == "OK" and resp == [b"1"], "SELECT %s: %s %r" % (encoded, typ, resp))
 typ, resp = m.fetch("1", "(FLAGS BODY.PEEK[])")
 meta, body = fetch_items(resp)[0]
 check(body == data, "the copy differs from the appended bytes")
-check(flags_of(meta) == ["\\Seen"], "the copy keeps \\Seen: %r" % (meta,))
+# RFC 3501 6.4.7: the copy keeps its flags "and the Recent flag SHOULD be set".
+check(flags_of(meta) == ["\\Recent", "\\Seen"], "the copy keeps \\Seen, is \\Recent: %r" % (meta,))
 typ, resp = m.logout()
 check(typ == "BYE", "LOGOUT: %s %r" % (typ, resp))
 

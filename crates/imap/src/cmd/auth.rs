@@ -177,6 +177,12 @@ impl Session {
                     self.utf8 = true;
                     enabled.push("UTF8=ACCEPT");
                 }
+                // RFC 9051 6.3.1: a server offering both revisions behaves as IMAP4rev2 once
+                // the client enables it (ESEARCH for SEARCH, no \Recent).
+                "IMAP4REV2" => {
+                    self.rev2 = true;
+                    enabled.push("IMAP4rev2");
+                }
                 _ => {}
             }
         }

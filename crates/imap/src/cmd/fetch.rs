@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use storage::meta::MessageMeta;
 use storage::{BlobReader, FlagChange, Flags, MessageRow};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::encode::strings::{literal, literal_header};
+use crate::encode::strings::{body_literal, literal, literal_header, without_nul};
 use crate::encode::{self, sequence, Code, Done, FetchLine};
 use crate::fetch::{self, SectionSource};
 use crate::protocol::{FetchItem, Section, SectionText, SequenceSet};
@@ -75,6 +75,9 @@ impl Plan {
                     | FetchItem::Rfc822Size
                     | FetchItem::Uid
                     | FetchItem::ModSeq
+                    | FetchItem::SaveDate
+                    | FetchItem::EmailId
+                    | FetchItem::ThreadId
             )
         });
         let needs_blob = items.iter().any(|i| {
@@ -186,8 +189,9 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let (folder_id, read_only, uids) = self.fetch_target(set, uid).await?;
-        if changed_since.is_some() {
-            self.condstore = true;
+        // RFC 7162 3.1: the MODSEQ item and CHANGEDSINCE are CONDSTORE enabling.
+        if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
+            self.enable_condstore();
         }
         if vanished {
             self.report_vanished(folder_id, set, changed_since).await?;
@@ -207,6 +211,7 @@ impl Session {
         } else {
             Default::default()
         };
+        self.prepare_fetch_ext(folder_id, items, &rows).await?;
         for message_uid in uids {
             let Some(row) = rows.get(&message_uid) else {
                 continue;
@@ -403,6 +408,11 @@ impl Session {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        let asked = |wanted: FetchItem| items.contains(&wanted);
+        if flags_changed || asked(FetchItem::Flags) {
+            // Before anything of this response goes out (RFC 9051 7.3.5).
+            self.announce_keywords(&row.flags);
+        }
         let mut line = FetchLine::new(seq);
         // Set once part of this response went to the client directly.
         let mut streamed = false;
@@ -410,12 +420,13 @@ impl Session {
             self.write_item(io, &mut line, item, row, message, &mut streamed)
                 .await?;
         }
-        let asked = |wanted: FetchItem| items.contains(&wanted);
-        if uid && !asked(FetchItem::Uid) {
+        // RFC 7162 3.1: with CONDSTORE, a FETCH that set \Seen carries UID and MODSEQ.
+        let with_uid = uid || (self.condstore && flags_changed);
+        if with_uid && !asked(FetchItem::Uid) {
             line.uid(row.uid);
         }
         if flags_changed && !asked(FetchItem::Flags) {
-            line.flags(&row.flags);
+            line.flags_recent(&row.flags, self.is_recent(row.uid));
         }
         if self.condstore && !asked(FetchItem::ModSeq) {
             line.modseq(row.modseq);
@@ -441,8 +452,15 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         match item {
+            FetchItem::Preview { .. }
+            | FetchItem::SaveDate
+            | FetchItem::EmailId
+            | FetchItem::ThreadId => {
+                self.write_fetch_ext(line, item, row, message.meta.clone())
+                    .await?
+            }
             FetchItem::Uid => line.uid(row.uid),
-            FetchItem::Flags => line.flags(&row.flags),
+            FetchItem::Flags => line.flags_recent(&row.flags, self.is_recent(row.uid)),
             FetchItem::ModSeq => line.modseq(row.modseq),
             FetchItem::InternalDate => {
                 let date = encode::internal_date(row.internal_date);
@@ -480,6 +498,7 @@ impl Session {
                         message.blob.as_mut().expect("loaded"),
                         source,
                         None,
+                        false,
                     )
                     .await?;
             }
@@ -492,7 +511,9 @@ impl Session {
                 match source {
                     Some(source) => {
                         let blob = message.blob.as_mut().expect("loaded");
-                        *streamed |= self.write_section(io, out, blob, source, *partial).await?
+                        *streamed |= self
+                            .write_section(io, out, blob, source, *partial, false)
+                            .await?
                     }
                     None => out.extend_from_slice(b" NIL"),
                 }
@@ -509,7 +530,9 @@ impl Session {
                         let out = line.item(&label);
                         let source = SectionSource::Range(start, end);
                         let blob = message.blob.as_mut().expect("loaded");
-                        *streamed |= self.write_section(io, out, blob, source, *partial).await?;
+                        *streamed |= self
+                            .write_section(io, out, blob, source, *partial, true)
+                            .await?;
                     }
                     Some((start, end, encoding)) => {
                         let body = message.blob().read_range(start, end).await?;
@@ -517,7 +540,7 @@ impl Session {
                         if decoded.is_none() && !*streamed {
                             return Err(unknown_cte().into());
                         }
-                        write_partial(decoded, *partial, line.item(&label));
+                        write_partial(decoded, *partial, true, line.item(&label));
                     }
                 }
             }
@@ -545,8 +568,10 @@ impl Session {
         Ok(())
     }
 
-    /// Writes ` <literal>` (or `<origin> <literal>` for a partial fetch) for a section.
+    /// Writes ` <literal>` (or `<origin> <literal>` for a partial fetch) for a section:
+    /// a BINARY one (`binary`, a literal8 when it holds NUL) or a BODY one (never a literal8).
     /// True when the literal was streamed straight to the client.
+    #[allow(clippy::too_many_arguments)]
     async fn write_section<S>(
         &mut self,
         io: &mut Io<S>,
@@ -554,6 +579,7 @@ impl Session {
         blob: &mut BlobReader,
         source: SectionSource<'_>,
         partial: Option<(u32, u32)>,
+        binary: bool,
     ) -> std::io::Result<bool>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -573,11 +599,11 @@ impl Session {
                         (from, from.saturating_add(length.into()).min(end))
                     }
                 };
-                self.write_range(io, out, blob, start, end).await
+                self.write_range(io, out, blob, start, end, binary).await
             }
             SectionSource::Fields { start, end, .. } => {
                 let header = blob.read_range(start, end).await?;
-                write_partial(Some(source.render(&header, start)), partial, out);
+                write_partial(Some(source.render(&header, start)), partial, binary, out);
                 Ok(false)
             }
         }
@@ -585,6 +611,8 @@ impl Session {
 
     /// Writes a literal holding `start..end` of the body: small ranges through the response
     /// buffer, large ones from the file straight to the client. True when streamed.
+    /// `binary`: BINARY data, sent as a literal8 when it holds NUL (RFC 3516 4.2); otherwise
+    /// BODY data, an nstring, whose NULs go out as 0x80 ([`body_literal`]).
     async fn write_range<S>(
         &mut self,
         io: &mut Io<S>,
@@ -592,38 +620,66 @@ impl Session {
         blob: &mut BlobReader,
         start: u64,
         end: u64,
+        binary: bool,
     ) -> std::io::Result<bool>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         if end - start <= STREAM_MIN || blob.in_memory() {
             let bytes = blob.read_range(start, end).await?;
-            literal(&bytes, out);
+            if binary {
+                literal(&bytes, out);
+            } else {
+                body_literal(&bytes, out);
+            }
             return Ok(false);
         }
-        // RFC 3516: content with NUL goes in a literal8.
         let has_nul = blob.contains_nul(start, end).await?;
-        literal_header(end - start, has_nul, out);
+        literal_header(end - start, has_nul && binary, out);
         self.out.append(out);
         self.flush(io).await?;
-        blob.copy_range(start, end, io.get_mut()).await?;
+        if has_nul && !binary {
+            let mut at = start;
+            while at < end {
+                let next = (at + STREAM_MIN).min(end);
+                let mut chunk = blob.read_range(at, next).await?;
+                without_nul(&mut chunk);
+                io.get_mut().write_all(&chunk).await?;
+                at = next;
+            }
+        } else {
+            blob.copy_range(start, end, io.get_mut()).await?;
+        }
         Ok(true)
     }
 }
 
-/// Writes ` <literal>` or `<origin> <literal>` for a partial fetch, or ` NIL`.
-fn write_partial(bytes: Option<Vec<u8>>, partial: Option<(u32, u32)>, out: &mut Vec<u8>) {
+/// Writes ` <literal>` or `<origin> <literal>` for a partial fetch, or ` NIL`; BINARY data
+/// (`binary`) or BODY data as in [`Session::write_range`].
+fn write_partial(
+    bytes: Option<Vec<u8>>,
+    partial: Option<(u32, u32)>,
+    binary: bool,
+    out: &mut Vec<u8>,
+) {
+    let write = |bytes: &[u8], out: &mut Vec<u8>| {
+        if binary {
+            literal(bytes, out)
+        } else {
+            body_literal(bytes, out)
+        }
+    };
     match (bytes, partial) {
         (None, _) => out.extend_from_slice(b" NIL"),
         (Some(bytes), None) => {
             out.push(b' ');
-            literal(&bytes, out);
+            write(&bytes, out);
         }
         (Some(bytes), Some((offset, length))) => {
             let start = (offset as usize).min(bytes.len());
             let end = start.saturating_add(length as usize).min(bytes.len());
             out.extend_from_slice(format!("<{offset}> ").as_bytes());
-            literal(&bytes[start..end], out);
+            write(&bytes[start..end], out);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! IDLE (RFC 2177): changes pushed as they happen, via the store's change notifications; a
-//! periodic check catches changes made by other processes (the admin CLI, other nodes).
+//! periodic check catches changes made by other processes (the admin CLI, other nodes). With
+//! NOTIFY in force, what is pushed is what NOTIFY asks for (RFC 5465 4).
 
 use std::time::Duration;
 
@@ -17,7 +18,8 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         self.out.extend_from_slice(b"+ idling\r\n");
-        self.sync_selected(true).await;
+        // RFC 5465 4: during IDLE, NOTIFY's events are the ones sent.
+        self.notify_pump(io, true, true).await?;
         self.flush(io).await?;
         let idle_timeout = self.context.settings.idle_timeout;
         let deadline = tokio::time::Instant::now() + idle_timeout;
@@ -27,15 +29,24 @@ impl Session {
                 State::Selected { mailbox, .. } => Some(mailbox.folder_id),
                 _ => None,
             };
-            let mut changes = match &self.state {
-                State::Selected { mailbox, .. } => Some(mailbox.changes.resubscribe()),
+            // With NOTIFY, any change may be one to tell; without, only the selected folder's.
+            let notifying = self.notify.is_some();
+            let waiting = self.notify.as_ref().is_some_and(|w| !w.changes.is_empty());
+            let mut changes = match (&self.notify, &self.state) {
+                (Some(watch), _) => Some(watch.changes.resubscribe()),
+                (None, State::Selected { mailbox, .. }) => Some(mailbox.changes.resubscribe()),
                 _ => None,
             };
             let changed = async {
+                if waiting {
+                    return;
+                }
                 match changes.as_mut() {
                     Some(rx) => loop {
                         match rx.recv().await {
-                            Ok(change) if Some(change.folder_id) == folder_id => return,
+                            Ok(change) if notifying || Some(change.folder_id) == folder_id => {
+                                return
+                            }
                             Ok(_) => continue,
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
                             Err(_) => std::future::pending::<()>().await,
@@ -47,6 +58,7 @@ impl Session {
             enum Event {
                 Line(std::io::Result<usize>),
                 Changed,
+                Poll,
                 Deadline,
                 Shutdown,
                 Revoked,
@@ -59,7 +71,7 @@ impl Session {
                 tokio::select! {
                     read = limited.read_until(b'\n', &mut line) => Event::Line(read),
                     _ = changed => Event::Changed,
-                    _ = tokio::time::sleep(POLL) => Event::Changed,
+                    _ = tokio::time::sleep(POLL) => Event::Poll,
                     _ = tokio::time::sleep_until(deadline) => Event::Deadline,
                     _ = shutdown.changed() => Event::Shutdown,
                     _ = crate::state::wait_revoked(&mut revoked, account) => Event::Revoked,
@@ -84,6 +96,13 @@ impl Session {
                     });
                 }
                 Event::Changed => {}
+                Event::Poll => {
+                    if let Some(watch) = self.notify.as_mut() {
+                        let all: Vec<i64> = watch.accounts.keys().copied().collect();
+                        // The 30 s poll also looks at every watched folder.
+                        watch.rescan.extend(all);
+                    }
+                }
                 Event::Deadline => {
                     self.untagged("BYE Autologout; idle for too long");
                     self.flush(io).await?;
@@ -105,7 +124,7 @@ impl Session {
                     return Err(std::io::Error::other("shutdown"));
                 }
             }
-            self.sync_selected(true).await;
+            self.notify_pump(io, true, true).await?;
             self.flush(io).await?;
         }
     }

@@ -1,24 +1,12 @@
-//! SELECT/EXAMINE, UNSELECT/CLOSE, CREATE, DELETE, RENAME, SUBSCRIBE, LIST/LSUB (with
-//! LIST-EXTENDED, SPECIAL-USE, LIST-STATUS), STATUS, APPEND (RFC 9051 6.3).
+//! SELECT/EXAMINE, UNSELECT/CLOSE, CREATE, DELETE, RENAME, STATUS (RFC 9051 6.3); LIST, LSUB
+//! and SUBSCRIBE are in `list`, APPEND in `append`.
 
 use storage::{Flags, Folder};
 
 use crate::encode::{sequence, Code, Done, FetchLine, Status};
-use crate::protocol::{self, ListOptions, StatusItem};
+use crate::protocol::{self, StatusItem};
 use crate::selected::Selected;
 use crate::state::{Session, State};
-
-/// `*` matches anything, `%` anything but the separator (RFC 9051 6.3.9).
-fn wildcard_match(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|i| wildcard_match(rest, &name[i..])),
-        Some(('%', rest)) => (0..=name.len())
-            .take_while(|&i| i == 0 || name[i - 1] != '/')
-            .any(|i| wildcard_match(rest, &name[i..])),
-        Some((c, rest)) => name.first() == Some(c) && wildcard_match(rest, &name[1..]),
-    }
-}
 
 impl Session {
     pub(crate) async fn select(
@@ -68,10 +56,9 @@ impl Session {
         let uidnext = folder.uidnext.max(messages.last().map_or(1, |m| m.uid + 1));
         let highestmodseq = folder.highestmodseq.max(listing.highestmodseq);
         let first_unseen = messages.iter().position(|m| !m.flags.contains(Flags::SEEN));
-        self.untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
         // RFC 4314 5.1.1: PERMANENTFLAGS reflects the user's rights: \Seen needs "s", \Deleted
         // "t", every other flag and new keywords (\*) "w" (RFC 4314 4, STORE).
-        let permanent: Vec<&str> = if read_only {
+        let permanent: Vec<&'static str> = if read_only {
             vec![]
         } else {
             [
@@ -87,14 +74,55 @@ impl Session {
             .map(|(flag, _)| flag)
             .collect()
         };
-        let text = if permanent.is_empty() {
-            "No permanent flags permitted"
-        } else {
-            "Flags permitted"
+        let name = mailbox.display.clone();
+        // RFC 3501 2.3.2: the messages no session has claimed are \Recent in this one; a
+        // read-write session claims them (in the same group commit as the open event).
+        let store = self.context.store.clone();
+        let claim = async {
+            match (self.rev2, read_only) {
+                (true, _) => None,
+                (false, true) => Some(folder.recent_uid),
+                (false, false) => {
+                    crate::selected::claim(&store, folder.id, folder.recent_uid, uidnext).await
+                }
+            }
         };
-        self.untagged_status(Status::Ok, Some(&Code::PermanentFlags(permanent)), text);
+        // KT-11: who opened which mailbox when.
+        let opened = store.record_mailbox_open(&user.address, folder.account_id, &name);
+        let (claimed, _) = tokio::join!(claim, opened);
+        let recent = (!self.rev2).then(|| match claimed {
+            Some(from) => messages
+                .iter()
+                .map(|m| m.uid)
+                .filter(|uid| *uid >= from)
+                .collect(),
+            None => vec![],
+        });
+        let mut selected = Selected {
+            folder_id: folder.id,
+            account_id: folder.account_id,
+            name: mailbox.display.clone(),
+            read_only,
+            uidvalidity: folder.uidvalidity,
+            uids: messages.iter().map(|m| m.uid).collect(),
+            modseq_seen: highestmodseq,
+            own_modseqs: vec![],
+            changes,
+            keywords: vec![],
+            permanent,
+            recent,
+        };
+        // RFC 9051 6.3.2, 7.3.5: FLAGS names the flags defined in the mailbox, keywords too.
+        for message in messages {
+            selected.keyword_updates(&message.flags);
+        }
+        self.untagged(&selected.flags_line());
+        self.untagged(&selected.permanent_flags_line());
         self.untagged(&format!("{} EXISTS", messages.len()));
-        self.untagged("0 RECENT");
+        // RFC 3501 6.3.1: RECENT is required of IMAP4rev1; IMAP4rev2 has no RECENT.
+        if let Some(line) = selected.recent_line() {
+            self.untagged(&line);
+        }
         if let Some(index) = first_unseen {
             self.untagged_status(Status::Ok, Some(&Code::Unseen(index + 1)), "First unseen");
         }
@@ -107,37 +135,25 @@ impl Session {
         );
         let highest = Code::HighestModSeq(highestmodseq);
         self.untagged_status(Status::Ok, Some(&highest), "Highest");
+        self.state = State::Selected {
+            user,
+            mailbox: Box::new(selected),
+        };
+        // RFC 8474 4.2.
+        self.untagged_status(Status::Ok, Some(&Code::MailboxId(folder.id)), "Ok");
         if let Some((uidvalidity, known_modseq, known_uids)) = qresync {
             if i64::from(uidvalidity) == folder.uidvalidity {
                 if let Err(e) = self
                     .resynchronise(folder.id, messages, known_modseq, known_uids.as_ref())
                     .await
                 {
+                    self.state = State::Authenticated {
+                        user: self.user().expect("selected"),
+                    };
                     return self.server_error(e);
                 }
             }
         }
-        let name = mailbox.display.clone();
-        // KT-11: who opened which mailbox when.
-        let _ = self
-            .context
-            .store
-            .record_mailbox_open(&user.address, folder.account_id, &name)
-            .await;
-        self.state = State::Selected {
-            user,
-            mailbox: Box::new(Selected {
-                folder_id: folder.id,
-                account_id: folder.account_id,
-                name: mailbox.display.clone(),
-                read_only,
-                uidvalidity: folder.uidvalidity,
-                uids: messages.iter().map(|m| m.uid).collect(),
-                modseq_seen: highestmodseq,
-                own_modseqs: vec![],
-                changes,
-            }),
-        };
         if read_only {
             Done::ok_with(Code::ReadOnly, "EXAMINE completed")
         } else {
@@ -171,9 +187,10 @@ impl Session {
         }
         for (index, message) in messages.iter().enumerate() {
             if message.modseq > since && known(message.uid) {
+                self.announce_keywords(&message.flags);
                 let mut line = FetchLine::new(index + 1);
                 line.uid(message.uid);
-                line.flags(&message.flags);
+                line.flags_recent(&message.flags, self.is_recent(message.uid));
                 line.modseq(message.modseq);
                 self.untagged(&line.untagged_text());
             }
@@ -256,14 +273,15 @@ impl Session {
                 return self.server_error(e);
             }
         }
-        if let Err(e) = self
+        let folder_id = match self
             .context
             .store
             .create_folder_with_use(target.owner, &target.name, special_use)
             .await
         {
-            return self.server_error(e);
-        }
+            Ok(id) => id,
+            Err(e) => return self.server_error(e),
+        };
         if let Some(unit) = &target.unit_address {
             self.audit_unit_folder(
                 storage::Action::UnitFolderCreate,
@@ -272,7 +290,8 @@ impl Session {
             )
             .await;
         }
-        Done::ok("CREATE completed")
+        // RFC 8474 4.1: the new mailbox's id in the tagged OK.
+        Done::ok_with(Code::MailboxId(folder_id), "CREATE completed")
     }
 
     pub(crate) async fn delete(&mut self, raw: &str) -> Done {
@@ -397,163 +416,45 @@ impl Session {
         Done::ok("RENAME completed")
     }
 
-    pub(crate) async fn subscribe(&mut self, raw: &str, subscribed: bool) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(m) if m.shared() => return Done::ok("SUBSCRIBE completed"),
-            Ok(m) => m.folder,
-            Err(done) => return done,
-        };
-        match self
-            .context
-            .store
-            .set_subscribed(folder.id, subscribed)
-            .await
-        {
-            Ok(()) => Done::ok(if subscribed {
-                "SUBSCRIBE completed"
-            } else {
-                "UNSUBSCRIBE completed"
-            }),
-            Err(e) => self.server_error(e),
-        }
-    }
-
-    pub(crate) async fn list(
+    pub(crate) async fn status_line(
         &mut self,
-        reference: &str,
-        patterns: &[String],
-        options: &ListOptions,
-        lsub: bool,
-    ) -> Done {
-        let Some(user) = self.user() else {
-            return Done::bad("Not authenticated");
-        };
-        let command = if lsub { "LSUB" } else { "LIST" };
-        if patterns.len() == 1 && patterns[0].is_empty() {
-            // RFC 9051 6.3.9: the hierarchy delimiter.
-            self.untagged(&format!("{command} (\\Noselect) \"/\" \"\""));
-            return Done::ok(format!("{command} completed"));
-        }
-        let folders = match self.context.store.folders(user.account_id).await {
-            Ok(f) => f,
-            Err(e) => return self.server_error(e),
-        };
-        let mut compiled = vec![];
-        for pattern in patterns {
-            let full = format!("{reference}{pattern}");
-            let decoded = if self.utf8 || !full.contains('&') {
-                full
-            } else {
-                protocol::mutf7::decode(&full).unwrap_or(full)
-            };
-            // Patterns are normalised like names, so an NFD pattern finds NFC names.
-            let decoded = crate::names::nfc(&decoded);
-            let decoded = if decoded.len() >= 5
-                && decoded[..5].eq_ignore_ascii_case("INBOX")
-                && !decoded[5..].starts_with(|c: char| c.is_alphanumeric())
-            {
-                format!("INBOX{}", &decoded[5..])
-            } else {
-                decoded
-            };
-            compiled.push(decoded.chars().collect::<Vec<char>>());
-        }
-        let subscribed_only = lsub || options.select_subscribed;
-        // Personal folders, then the unit folders shared with the user (RFC 2342).
-        let mut entries: Vec<(String, Option<Folder>, Vec<String>)> = vec![];
-        let children = |names: &[String], name: &str| {
-            let prefix = format!("{name}/");
-            if names.iter().any(|n| n.starts_with(&prefix)) {
-                "\\HasChildren"
-            } else {
-                "\\HasNoChildren"
-            }
-            .to_string()
-        };
-        let own_names: Vec<String> = folders.iter().map(|f| f.name.clone()).collect();
-        for folder in &folders {
-            entries.push((
-                folder.name.clone(),
-                Some(folder.clone()),
-                vec![children(&own_names, &folder.name)],
-            ));
-        }
-        let shared = self.shared_folders().await;
-        if !shared.is_empty() {
-            let shared_names: Vec<String> = shared.iter().map(|(d, _, _)| d.clone()).collect();
-            let root = crate::names::SHARED_ROOT.to_string();
-            entries.push((
-                root.clone(),
-                None,
-                vec!["\\Noselect".into(), "\\HasChildren".into()],
-            ));
-            let mut units: Vec<String> = shared_names
-                .iter()
-                .filter_map(|d| d.split('/').nth(1).map(|u| format!("{root}/{u}")))
-                .collect();
-            units.dedup();
-            for unit in units {
-                entries.push((
-                    unit,
-                    None,
-                    vec!["\\Noselect".into(), "\\HasChildren".into()],
-                ));
-            }
-            for (display, folder, _) in shared {
-                let attributes = vec![children(&shared_names, &display)];
-                entries.push((display, Some(folder), attributes));
-            }
-        }
-        for (display, folder, mut attributes) in entries {
-            let chars: Vec<char> = display.chars().collect();
-            if !compiled.iter().any(|p| wildcard_match(p, &chars)) {
-                continue;
-            }
-            let subscribed = folder.as_ref().is_none_or(|f| f.subscribed);
-            if subscribed_only && !subscribed {
-                continue;
-            }
-            let special_use = folder.as_ref().and_then(|f| f.special_use.clone());
-            if options.select_special_use && special_use.is_none() {
-                continue;
-            }
-            if let Some(flag) = special_use {
-                if !lsub {
-                    attributes.push(flag);
-                }
-            }
-            if subscribed && (options.return_subscribed || options.select_subscribed) {
-                attributes.push("\\Subscribed".into());
-            }
-            let name = self.encode_name(&display);
-            self.untagged(&format!(
-                "{command} ({}) \"/\" {name}",
-                attributes.join(" ")
-            ));
-            if let (false, Some(folder)) = (options.return_status.is_empty(), &folder) {
-                let items = options.return_status.clone();
-                self.status_line(folder, &display, &items).await;
-            }
-        }
-        Done::ok(format!("{command} completed"))
-    }
-
-    async fn status_line(&mut self, folder: &Folder, display: &str, items: &[StatusItem]) -> bool {
+        folder: &Folder,
+        display: &str,
+        items: &[StatusItem],
+    ) -> bool {
         let counts = match self.context.store.folder_counts(folder.id).await {
             Ok(c) => c,
             Err(_) => return false,
         };
+        // RFC 3501 6.3.10: RECENT counts the messages no session has claimed as \Recent yet.
+        let mut recent = 0;
+        if items.contains(&StatusItem::Recent) {
+            match self.context.store.listing(folder.id).await {
+                Ok(listing) => {
+                    recent = listing
+                        .rows
+                        .iter()
+                        .filter(|r| r.uid >= folder.recent_uid)
+                        .count()
+                }
+                Err(_) => return false,
+            }
+        }
         let mut parts = vec![];
         for item in items {
             parts.push(match item {
                 StatusItem::Messages => format!("MESSAGES {}", counts.messages),
-                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::Recent => format!("RECENT {recent}"),
                 StatusItem::UidNext => format!("UIDNEXT {}", folder.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", folder.uidvalidity),
                 StatusItem::Unseen => format!("UNSEEN {}", counts.unseen),
                 StatusItem::Deleted => format!("DELETED {}", counts.deleted),
                 StatusItem::Size => format!("SIZE {}", counts.size),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", folder.highestmodseq),
+                // RFC 8474 4.3.
+                StatusItem::MailboxId => {
+                    format!("MAILBOXID ({})", crate::objects::mailbox_id(folder.id))
+                }
             });
         }
         let name = self.encode_name(display);
@@ -569,6 +470,10 @@ impl Session {
         if let Err(done) = mailbox.require("r", "read the status") {
             return done;
         }
+        if items.contains(&StatusItem::HighestModSeq) {
+            // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
+            self.enable_condstore();
+        }
         if self
             .status_line(&mailbox.folder, &mailbox.display, items)
             .await
@@ -577,70 +482,5 @@ impl Session {
         } else {
             Done::no_with(Code::ServerBug, "STATUS failed")
         }
-    }
-
-    pub(crate) async fn append(
-        &mut self,
-        raw: &str,
-        flags: &[String],
-        date: Option<(i64, i32)>,
-        message: Vec<u8>,
-    ) -> Done {
-        let folder = match self.resolve_folder(raw).await {
-            Ok(m) => match m.require("i", "add messages") {
-                Ok(()) => m.folder,
-                Err(done) => return done,
-            },
-            Err(done) if done.has_code(&Code::NonExistent) => {
-                return Done::no_with(Code::TryCreate, "No such mailbox")
-            }
-            Err(done) => return done,
-        };
-        if message.len() > self.context.settings.max_literal {
-            return Done::no_with(Code::TooBig, "Message too large");
-        }
-        if message.is_empty() {
-            return Done::no_with(Code::Cannot, "Empty message");
-        }
-        let flags = Flags::from_names(flags.iter().filter(|f| !f.eq_ignore_ascii_case("\\Recent")));
-        let internal_date = date
-            .map(|(seconds, _)| seconds)
-            .unwrap_or_else(storage::now);
-        match self
-            .context
-            .store
-            .append_message(folder.id, &message, flags, internal_date)
-            .await
-        {
-            Ok(uid) => Done::ok_with(
-                Code::AppendUid {
-                    uidvalidity: folder.uidvalidity,
-                    uid,
-                },
-                "APPEND completed",
-            ),
-            Err(e) => self.server_error(e),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards() {
-        let m = |p: &str, n: &str| {
-            wildcard_match(
-                &p.chars().collect::<Vec<_>>(),
-                &n.chars().collect::<Vec<_>>(),
-            )
-        };
-        assert!(m("*", "a/b/c"));
-        assert!(m("%", "Sent"));
-        assert!(!m("%", "a/b"));
-        assert!(m("a/%", "a/b"));
-        assert!(m("Đơn vị/*", "Đơn vị/STTTT/INBOX"));
-        assert!(!m("INBOX", "INBOX/x"));
     }
 }

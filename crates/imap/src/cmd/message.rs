@@ -1,14 +1,13 @@
 //! Selected-state commands on messages (FETCH is in `fetch`): STORE, SEARCH (and ESEARCH), COPY/MOVE with
 //! COPYUID (RFC 4315, RFC 6851), EXPUNGE / UID EXPUNGE (RFC 9051 6.4).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use storage::{FlagChange, MessageRow};
 
-use crate::encode::{compact, Code, Done, FetchLine, Status};
+use crate::encode::{compact, esearch, Code, Done, FetchLine, Status};
 use crate::protocol::{SearchKey, SearchReturn, SequenceSet, StoreMode};
-use crate::search::{self, Candidate};
-use crate::state::{Session, State};
+use crate::state::Session;
 
 impl Session {
     pub(crate) async fn store(
@@ -58,7 +57,8 @@ impl Session {
         };
         self.audit_unit(storage::Action::UnitHandle, &uids).await;
         if unchanged_since.is_some() {
-            self.condstore = true;
+            // RFC 7162 3.1: UNCHANGEDSINCE is CONDSTORE enabling.
+            self.enable_condstore();
         }
         let mode = match mode {
             StoreMode::Replace => FlagChange::Replace,
@@ -129,11 +129,15 @@ impl Session {
             let Some(seq) = self.seq_of(row.uid) else {
                 continue;
             };
+            if !silent {
+                self.announce_keywords(&row.flags);
+            }
             let mut line = FetchLine::new(seq);
             if !silent {
-                line.flags(&row.flags);
+                line.flags_recent(&row.flags, self.is_recent(row.uid));
             }
-            if uid {
+            // RFC 7162 3.1: with CONDSTORE every FETCH a STORE causes carries UID and MODSEQ.
+            if uid || self.condstore {
                 line.uid(row.uid);
             }
             if self.condstore {
@@ -164,120 +168,44 @@ impl Session {
 
     pub(crate) async fn search(
         &mut self,
+        tag: &str,
         uid: bool,
         criteria: &SearchKey,
         ret: &SearchReturn,
     ) -> Done {
-        let Some((folder_id, _, _)) = self.selected_ids() else {
-            return Done::bad("No mailbox selected");
-        };
-        let store = self.context.store.clone();
-        let listing = match store.listing(folder_id).await {
-            Ok(l) => l,
-            Err(e) => return self.server_error(e),
-        };
-        let rows = &listing.rows;
-        let (need_meta, need_header) = search::needs(criteria);
-        let State::Selected { mailbox, .. } = &self.state else {
-            return Done::bad("No mailbox selected");
-        };
-        let max_seq = mailbox.uids.len();
-        let max_uid = mailbox.max_uid();
-        let known: Vec<(usize, i64)> = mailbox
-            .uids
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (i + 1, *u))
-            .collect();
-        let by_uid: HashMap<i64, &MessageRow> = rows.iter().map(|r| (r.uid, r)).collect();
-        let mut metas = if need_meta {
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            match store.message_metas(folder_id, &ids).await {
-                Ok(m) => m,
-                Err(e) => return self.server_error(e),
-            }
-        } else {
-            Default::default()
-        };
-        let mut hits = vec![];
-        let mut highest_modseq = 0;
-        for (seq, message_uid) in known {
-            let Some(row) = by_uid.get(&message_uid) else {
-                continue;
-            };
-            let meta = if need_meta {
-                metas.remove(&row.id)
-            } else {
-                None
-            };
-            // Only the header block is read, not the whole message.
-            let header = match (need_header, &meta) {
-                (true, Some(meta)) => {
-                    let read = match store.open_blob(&row.blob_id, row.size).await {
-                        Ok(mut blob) => blob
-                            .read_range(0, u64::from(meta.root.offset_body))
-                            .await
-                            .map_err(storage::Error::Io),
-                        Err(e) => Err(e),
-                    };
-                    match read {
-                        Ok(bytes) => Some(bytes),
-                        Err(e) => return self.server_error(e),
-                    }
-                }
-                _ => None,
-            };
-            let candidate = Candidate {
-                seq,
-                row,
-                max_seq,
-                max_uid,
-                meta: meta.as_deref(),
-                header: header.as_deref(),
-            };
-            if search::matches(criteria, &candidate) {
-                hits.push(if uid { row.uid } else { seq as i64 });
-                highest_modseq = highest_modseq.max(row.modseq);
-            }
-        }
         let uses_modseq = uses_modseq(criteria);
-        if ret.esearch || ret.min || ret.max || ret.count || ret.all {
-            // RFC 4731 ESEARCH.
-            let mut line = String::from("ESEARCH");
-            if uid {
-                line.push_str(" UID");
-            }
-            let everything = !(ret.min || ret.max || ret.count) || ret.all;
-            if ret.min {
-                if let Some(min) = hits.first() {
-                    line.push_str(&format!(" MIN {min}"));
-                }
-            }
-            if ret.max {
-                if let Some(max) = hits.last() {
-                    line.push_str(&format!(" MAX {max}"));
-                }
-            }
-            if ret.count {
-                line.push_str(&format!(" COUNT {}", hits.len()));
-            }
-            if everything && !hits.is_empty() {
-                line.push_str(&format!(" ALL {}", compact(&hits)));
-            }
-            if uses_modseq && !hits.is_empty() {
-                line.push_str(&format!(" MODSEQ {highest_modseq}"));
-            }
-            self.untagged(&line);
+        if uses_modseq {
+            // RFC 7162 3.1: the MODSEQ search key is CONDSTORE enabling.
+            self.enable_condstore();
+        }
+        let matches = match self.matching(criteria, None).await {
+            Ok(m) => m,
+            Err(done) => return done,
+        };
+        // (number, MODSEQ) of each match, ascending.
+        let hits: Vec<(i64, i64)> = matches
+            .hits
+            .iter()
+            .map(|&(seq, i)| {
+                let row = &matches.listing.rows[i];
+                (if uid { row.uid } else { seq as i64 }, row.modseq)
+            })
+            .collect();
+        // RFC 9051 6.4.4: an IMAP4rev2 SEARCH answers ESEARCH, as SEARCH RETURN does.
+        let line = if self.rev2 || ret.esearch || ret.min || ret.max || ret.count || ret.all {
+            esearch_line(tag, uid, ret, &hits, uses_modseq)
         } else {
             let mut line = String::from("SEARCH");
-            for hit in &hits {
+            for (hit, _) in &hits {
                 line.push_str(&format!(" {hit}"));
             }
-            if uses_modseq && !hits.is_empty() {
-                line.push_str(&format!(" (MODSEQ {highest_modseq})"));
+            // RFC 7162 3.1.5: the highest MODSEQ of the messages returned.
+            if let Some(highest) = hits.iter().map(|h| h.1).max().filter(|_| uses_modseq) {
+                line.push_str(&format!(" (MODSEQ {highest})"));
             }
-            self.untagged(&line);
-        }
+            line
+        };
+        self.untagged(&line);
         Done::ok(if uid {
             "UID SEARCH completed"
         } else {
@@ -345,6 +273,8 @@ impl Session {
             Ok(p) => p,
             Err(e) => return self.server_error(e),
         };
+        // RFC 5465 5: the copies this client made are not told back to it.
+        self.notify_absorb(&[target.folder.id]).await;
         let sources: Vec<i64> = pairs.iter().map(|p| p.0).collect();
         let copyuid = Code::CopyUid {
             uidvalidity: target.folder.uidvalidity,
@@ -391,6 +321,50 @@ impl Session {
             Err(e) => self.server_error(e),
         }
     }
+}
+
+/// RFC 4731 3.1 / RFC 9051 7.3.4: `ESEARCH (TAG "tag") [UID] ...` for the matches `hits`
+/// (number, MODSEQ), ascending. The correlator names the command's tag (RFC 4466 2.6.2;
+/// a tag never holds `"` or `\\`, so it is always a valid quoted string).
+fn esearch_line(
+    tag: &str,
+    uid: bool,
+    ret: &SearchReturn,
+    hits: &[(i64, i64)],
+    uses_modseq: bool,
+) -> String {
+    let mut line = esearch::head(tag, uid);
+    // `RETURN ()`, or no RETURN at all in IMAP4rev2, means ALL (RFC 4731 3.1).
+    let everything = ret.all || !(ret.min || ret.max || ret.count);
+    let (first, last) = (hits.first(), hits.last());
+    // RFC 4731 3.1: MIN, MAX and ALL are left out when nothing matches; COUNT never is.
+    if let (true, Some((min, _))) = (ret.min, first) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some((max, _))) = (ret.max, last) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if ret.count {
+        line.push_str(&format!(" COUNT {}", hits.len()));
+    }
+    if everything && !hits.is_empty() {
+        let numbers: Vec<i64> = hits.iter().map(|h| h.0).collect();
+        line.push_str(&format!(" ALL {}", compact(&numbers)));
+    }
+    // RFC 4731 3.2 / RFC 7162 3.1.5: MODSEQ is the highest mod-sequence of the messages
+    // returned: all matches for ALL or COUNT, else only the MIN and/or MAX message.
+    let returned: Vec<&(i64, i64)> = if everything || ret.count {
+        hits.iter().collect()
+    } else {
+        let mut some = vec![];
+        some.extend(first.filter(|_| ret.min));
+        some.extend(last.filter(|_| ret.max));
+        some
+    };
+    if let Some(highest) = returned.iter().map(|h| h.1).max().filter(|_| uses_modseq) {
+        line.push_str(&format!(" MODSEQ {highest}"));
+    }
+    line
 }
 
 fn uses_modseq(key: &SearchKey) -> bool {

@@ -5,12 +5,20 @@
 //! [`crate::protocol::Command::valid_in`]), its handler in the family module here, and its
 //! line in [`Session::apply`].
 
+pub mod append;
 pub mod auth;
+pub mod catenate;
 pub mod fetch;
+pub mod fetch_ext;
 pub mod idle;
+pub mod list;
 pub mod mailbox;
+mod matching;
 pub mod message;
+pub mod notify;
 pub mod quota_acl;
+pub mod search_ext;
+pub mod sort;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -61,6 +69,22 @@ impl Session {
         }
         // Sequence numbers must not shift under a client's feet (RFC 9051 7.5.1).
         let may_expunge = !command.pins_sequence_numbers();
+        // RFC 5267 4.3: updates cease when the mailbox is no longer selected.
+        if matches!(
+            command,
+            Command::Select { .. } | Command::Unselect | Command::Close
+        ) {
+            self.contexts.clear();
+        }
+        // RFC 5465 5: this client's own mailbox-list changes are not told back to it.
+        let own_names = matches!(
+            command,
+            Command::Create { .. }
+                | Command::Delete { .. }
+                | Command::Rename { .. }
+                | Command::Subscribe { .. }
+                | Command::Unsubscribe { .. }
+        );
         let mut next = Next::Continue;
         let done = match command {
             Command::Capability => {
@@ -116,14 +140,25 @@ impl Session {
                 lsub,
             } => self.list(&reference, &patterns, &options, lsub).await,
             Command::Status { mailbox, items } => self.status(&mailbox, &items).await,
-            Command::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => self.append(&mailbox, &flags, date, message).await,
+            Command::Append { mailbox, messages } => self.append(&mailbox, messages).await,
+            Command::Notify(set) => self.notify(set).await,
             Command::Expunge { uids } => self.expunge(uids.as_ref()).await,
-            Command::Search { uid, criteria, ret } => self.search(uid, &criteria, &ret).await,
+            Command::Search { uid, criteria, ret } if ret.is_contextual() => {
+                self.search_in_context(&tag, uid, &criteria, &ret).await
+            }
+            Command::Search { uid, criteria, ret } => self.search(&tag, uid, &criteria, &ret).await,
+            Command::Sort {
+                uid,
+                criteria,
+                search,
+                ret,
+            } => self.sort(&tag, uid, &criteria, &search, ret.as_ref()).await,
+            Command::Thread {
+                uid,
+                algorithm,
+                search,
+            } => self.thread(uid, algorithm, &search).await,
+            Command::CancelUpdate { tags } => self.cancel_update(&tags),
             Command::Fetch {
                 uid,
                 set,
@@ -170,7 +205,7 @@ impl Session {
             } => self.set_acl(&mailbox, &identifier, None).await,
         };
         if matches!(next, Next::Continue) {
-            self.sync_selected(may_expunge).await;
+            self.after_command(io, may_expunge, own_names).await?;
         }
         metrics::histogram!("govmail_imap_command_seconds", "command" => name)
             .record(started.elapsed().as_secs_f64());
@@ -184,12 +219,19 @@ impl Session {
         let (condstore, qresync) = (self.condstore, self.qresync);
         let store = self.context.store.clone();
         let State::Selected { mailbox, .. } = &mut self.state else {
+            self.contexts.clear();
             return;
         };
+        let old_view = (!self.contexts.is_empty()).then(|| mailbox.uids.clone());
         let lines = mailbox
             .catch_up(&store, condstore, qresync, may_expunge)
             .await;
-        for line in lines {
+        // RFC 5267 4.3.3/4.3.4: REMOVEFROM before the EXPUNGEs, ADDTO after the EXISTS.
+        let (before, after) = match old_view {
+            Some(view) => self.context_updates(&view).await,
+            None => (vec![], vec![]),
+        };
+        for line in before.into_iter().chain(lines).chain(after) {
             self.untagged(&line);
         }
     }

@@ -90,6 +90,20 @@ impl Session {
         }
     }
 
+    /// RFC 8440 3: after a mailbox's LIST line, `* MYRIGHTS name rights` as MYRIGHTS would
+    /// answer (rights read fresh); nothing when they cannot be looked up.
+    pub(crate) async fn myrights_line(&mut self, display: &str) {
+        let client = if self.utf8 || display.is_ascii() {
+            display.to_string()
+        } else {
+            crate::protocol::mutf7::encode(display)
+        };
+        if let Ok(mailbox) = self.resolve_folder(&client).await {
+            let name = self.encode_name(&mailbox.display);
+            self.untagged(&format!("MYRIGHTS {name} {}", mailbox.rights));
+        }
+    }
+
     pub(crate) async fn my_rights(&mut self, raw: &str) -> Done {
         let mailbox = match self.resolve_folder(raw).await {
             Ok(m) => m,

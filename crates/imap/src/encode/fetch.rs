@@ -47,7 +47,21 @@ impl FetchLine {
 
     /// `FLAGS (...)`.
     pub fn flags(&mut self, flags: &Flags) {
-        self.item(&format!("FLAGS {}", flag_list(flags)));
+        self.flags_recent(flags, false);
+    }
+
+    /// `FLAGS (...)`, with `\Recent` last when the message is recent in this session
+    /// (RFC 3501 2.3.2; never stored, never for IMAP4rev2 sessions).
+    pub fn flags_recent(&mut self, flags: &Flags, recent: bool) {
+        let mut text = format!("FLAGS {}", flag_list(flags));
+        if recent {
+            text.pop();
+            if !flags.is_empty() {
+                text.push(' ');
+            }
+            text.push_str("\\Recent)");
+        }
+        self.item(&text);
     }
 
     /// `MODSEQ (n)` (RFC 7162 3.1.4.1).
@@ -90,13 +104,24 @@ fn addresses(list: &[MailAddr], utf8: bool, out: &mut Vec<u8>) {
             }
             None => {}
         }
-        let (mailbox, host) = match addr.address.as_deref().and_then(|a| a.rsplit_once('@')) {
+        // RFC 9051 7.5.2: addr-adl is the source route (RFC 5322 4.4 obs-route,
+        // `<@a,@b:user@host>`), kept apart from the mailbox.
+        let (adl, address) = match addr.address.as_deref() {
+            Some(a) if a.starts_with('@') => match a.split_once(':') {
+                Some((route, rest)) => (Some(route), Some(rest)),
+                None => (None, Some(a)),
+            },
+            other => (None, other),
+        };
+        let (mailbox, host) = match address.and_then(|a| a.rsplit_once('@')) {
             Some((m, h)) => (Some(m), Some(h)),
-            None => (addr.address.as_deref(), None),
+            None => (address, None),
         };
         out.push(b'(');
         nstring(addr.name.as_deref(), utf8, out);
-        out.extend_from_slice(b" NIL ");
+        out.push(b' ');
+        nstring(adl, utf8, out);
+        out.push(b' ');
         nstring(mailbox, utf8, out);
         out.push(b' ');
         nstring(host, utf8, out);

@@ -6,10 +6,12 @@
 //!   [`Code`]s, untagged `OK [code]` lines.
 //! - [`fetch`]: the FETCH line and its items (FLAGS lists, ENVELOPE, BODYSTRUCTURE …).
 //! - [`sequence`]: sequence sets and EXPUNGE / VANISHED reports.
+//! - [`esearch`]: the head of an ESEARCH response (with its `(TAG ...)` correlator).
 //!
 //! Deviation: imap-codec parses commands only; responses are written here, simpler than
 //! building imap-types values for every line.
 
+pub mod esearch;
 pub mod fetch;
 pub mod response;
 pub mod sequence;

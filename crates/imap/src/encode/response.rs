@@ -29,12 +29,17 @@ impl fmt::Display for Status {
 pub enum Code {
     Alert,
     AlreadyExists,
-    /// RFC 4315 3: the UIDVALIDITY of the target and the UID given to the message.
+    /// RFC 4315 3: the UIDVALIDITY of the target and the UIDs given to the messages (one,
+    /// or a set after a MULTIAPPEND: RFC 3502 "MULTIAPPEND Interaction with UIDPLUS").
     AppendUid {
         uidvalidity: i64,
-        uid: i64,
+        uids: Vec<i64>,
     },
     AuthenticationFailed,
+    /// RFC 5465 3.1: the events the server supports.
+    BadEvent(Vec<&'static str>),
+    /// RFC 4469 4.1: the URL that could not be used (no `]` or line end in it).
+    BadUrl(String),
     Cannot,
     /// The capability list, as [`crate::Session::capabilities`] words it.
     Capability(String),
@@ -50,13 +55,19 @@ pub enum Code {
     HighestModSeq(i64),
     InUse,
     Limit,
+    /// RFC 8474 4.1, 4.2: the mailbox's object id.
+    MailboxId(i64),
     /// RFC 7162 3.1.3: the messages a conditional STORE did not change.
     Modified(Vec<i64>),
     NonExistent,
     NoPerm,
+    /// RFC 5267 4.3.1: no updates for the searching command with this tag.
+    NoUpdate(String),
+    /// RFC 5465 5.8 (and 3.1): notifications stop.
+    NotificationOverflow,
     OverQuota,
     /// The flags the client may change permanently.
-    PermanentFlags(Vec<&'static str>),
+    PermanentFlags(Vec<String>),
     PrivacyRequired,
     ReadOnly,
     ReadWrite,
@@ -77,8 +88,18 @@ impl fmt::Display for Code {
         match self {
             Code::Alert => f.write_str("ALERT"),
             Code::AlreadyExists => f.write_str("ALREADYEXISTS"),
-            Code::AppendUid { uidvalidity, uid } => write!(f, "APPENDUID {uidvalidity} {uid}"),
+            Code::AppendUid { uidvalidity, uids } => {
+                write!(f, "APPENDUID {uidvalidity} {}", compact(uids))
+            }
             Code::AuthenticationFailed => f.write_str("AUTHENTICATIONFAILED"),
+            Code::BadEvent(events) => write!(f, "BADEVENT ({})", events.join(" ")),
+            Code::BadUrl(url) => {
+                let url: String = url
+                    .chars()
+                    .map(|c| if c == ']' || c.is_control() { '?' } else { c })
+                    .collect();
+                write!(f, "BADURL {url}")
+            }
             Code::Cannot => f.write_str("CANNOT"),
             Code::Capability(caps) => write!(f, "CAPABILITY {caps}"),
             Code::Closed => f.write_str("CLOSED"),
@@ -96,9 +117,12 @@ impl fmt::Display for Code {
             Code::HighestModSeq(modseq) => write!(f, "HIGHESTMODSEQ {modseq}"),
             Code::InUse => f.write_str("INUSE"),
             Code::Limit => f.write_str("LIMIT"),
+            Code::MailboxId(id) => write!(f, "MAILBOXID ({})", crate::objects::mailbox_id(*id)),
             Code::Modified(numbers) => write!(f, "MODIFIED {}", compact(numbers)),
             Code::NonExistent => f.write_str("NONEXISTENT"),
             Code::NoPerm => f.write_str("NOPERM"),
+            Code::NoUpdate(tag) => write!(f, "NOUPDATE {}", super::strings::quote(tag)),
+            Code::NotificationOverflow => f.write_str("NOTIFICATIONOVERFLOW"),
             Code::OverQuota => f.write_str("OVERQUOTA"),
             Code::PermanentFlags(flags) => write!(f, "PERMANENTFLAGS ({})", flags.join(" ")),
             Code::PrivacyRequired => f.write_str("PRIVACYREQUIRED"),
@@ -225,7 +249,7 @@ mod tests {
         assert_eq!(
             untagged_status(
                 Status::Ok,
-                Some(&Code::PermanentFlags(vec!["\\Seen", "\\*"])),
+                Some(&Code::PermanentFlags(vec!["\\Seen".into(), "\\*".into()])),
                 "Flags permitted"
             ),
             "OK [PERMANENTFLAGS (\\Seen \\*)] Flags permitted"

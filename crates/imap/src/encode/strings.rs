@@ -32,6 +32,23 @@ pub fn literal_header(len: u64, has_nul: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(format!("{marker}{{{len}}}\r\n").as_bytes());
 }
 
+/// BODY data (RFC 9051 `msg-att-static`: BODY section is an nstring, never a literal8):
+/// `{n}\r\n` and the bytes with any NUL sent as 0x80, as Dovecot does. Messages APPENDed
+/// with NUL are stored re-encoded (see `crate::reencode`), so only mail a non-conforming
+/// peer delivered can hold one; BINARY still returns it as it is.
+pub fn body_literal(bytes: &[u8], out: &mut Vec<u8>) {
+    let at = out.len() + format!("{{{}}}\r\n", bytes.len()).len();
+    plain_literal(bytes, out);
+    without_nul(&mut out[at..]);
+}
+
+/// Replaces every NUL by 0x80 (the size stays the same, so sections keep their offsets).
+pub fn without_nul(bytes: &mut [u8]) {
+    for b in bytes.iter_mut().filter(|b| **b == 0) {
+        *b = 0x80;
+    }
+}
+
 /// `{n}\r\n` followed by the bytes, never a literal8.
 pub fn plain_literal(bytes: &[u8], out: &mut Vec<u8>) {
     out.push(b'{');
@@ -166,6 +183,9 @@ mod tests {
         assert_eq!(run(|o| string("Đơn \"vị\"", o)), "\"Đơn \\\"vị\\\"\"");
         assert_eq!(run(|o| string("a\r\nb", o)), "{4}\r\na\r\nb");
         assert_eq!(run(|o| literal(b"a\x00b", o)), "~{3}\r\na\x00b");
+        let mut out = Vec::new();
+        body_literal(b"a\x00b", &mut out);
+        assert_eq!(out, b"{3}\r\na\x80b");
         assert_eq!(
             run(|o| nstring_header(Some("Đơn"), false, o)),
             "\"=?UTF-8?B?xJDGoW4=?=\""

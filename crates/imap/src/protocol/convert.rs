@@ -103,12 +103,14 @@ pub(crate) fn command(body: CommandBody<'_>) -> CResult<Command> {
             message,
         } => Command::Append {
             mailbox: mailbox_name(&mailbox),
-            flags: flags.iter().map(flag).collect(),
-            date: date.as_ref().map(date_time),
-            message: match message {
-                LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-                LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
-            },
+            messages: vec![AppendMessage {
+                flags: flags.iter().map(flag).collect(),
+                date: date.as_ref().map(date_time),
+                data: AppendData::Literal(match message {
+                    LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+                    LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
+                }),
+            }],
         },
         CommandBody::Check => Command::Check,
         CommandBody::Close => Command::Close,

@@ -130,6 +130,11 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// What is left of the input.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
     pub(crate) fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
@@ -340,6 +345,47 @@ impl<'a> Cursor<'a> {
             }
             self.sp("flag")?;
         }
+    }
+
+    /// The bytes of a parenthesised group starting here, parentheses included, skipping
+    /// quoted strings and literal data (NOTIFY's FETCH items, handed to the FETCH parser).
+    pub(crate) fn balanced(&mut self) -> PResult<&'a [u8]> {
+        let start = self.pos;
+        if self.peek() != Some(b'(') {
+            return Err("expected (".to_string());
+        }
+        let mut depth = 0usize;
+        while let Some(b) = self.peek() {
+            match b {
+                b'(' => depth += 1,
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.pos += 1;
+                        return Ok(&self.buf[start..self.pos]);
+                    }
+                }
+                b'"' => {
+                    self.quoted()?;
+                    continue;
+                }
+                b'{' => {
+                    if let Some((len, after)) = literal_header(self.buf, self.pos) {
+                        let end = usize::try_from(len)
+                            .ok()
+                            .and_then(|n| after.checked_add(n))
+                            .filter(|&e| e <= self.buf.len())
+                            .ok_or_else(|| "literal data missing".to_string())?;
+                        self.pos = end;
+                        continue;
+                    }
+                }
+                b'\r' | b'\n' => break,
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        Err("unbalanced parentheses".to_string())
     }
 
     /// Parenthesised list of atoms, e.g. `(CHILDREN SUBSCRIBED)`; `f` is called for each

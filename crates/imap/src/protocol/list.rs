@@ -10,7 +10,8 @@
 //! patterns         = "(" list-mailbox *(SP list-mailbox) ")"
 //! list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"
 //! return-option    = "SUBSCRIBED" / "CHILDREN" / "SPECIAL-USE" /
-//!                    "STATUS" SP "(" status-att *(SP status-att) ")"
+//!                    "STATUS" SP "(" status-att *(SP status-att) ")" /
+//!                    "MYRIGHTS"                                     ; RFC 8440 5
 //! ```
 
 use super::lexer::{Cursor, PResult};
@@ -30,14 +31,15 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> PResult<Command> {
                 "REMOTE" => {}
                 _ => return Err(format!("unknown selection option {opt}")),
             }
-            if opt != "RECURSIVEMATCH" {
+            if opt != "RECURSIVEMATCH" && opt != "REMOTE" {
                 any_selection = true;
             }
             Ok(())
         })?;
-        // RFC 5258 3.1: RECURSIVEMATCH alone is a BAD command.
+        // RFC 5258 3: "The RECURSIVEMATCH option MUST NOT occur as the only selection
+        // option (or only with REMOTE) ... The server MUST return BAD tagged response".
         if options.select_recursive_match && !any_selection {
-            return Err("RECURSIVEMATCH needs another selection option".to_string());
+            return Err("RECURSIVEMATCH needs a selection option other than REMOTE".to_string());
         }
         c.sp("reference")?;
     }
@@ -64,6 +66,8 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> PResult<Command> {
                 "SUBSCRIBED" => options.return_subscribed = true,
                 "CHILDREN" => options.return_children = true,
                 "SPECIAL-USE" => options.return_special_use = true,
+                // RFC 8440 3.
+                "MYRIGHTS" => options.return_myrights = true,
                 "STATUS" => {
                     c.sp("status items")?;
                     c.paren_list("status items", false, |c| {
@@ -98,6 +102,8 @@ pub(crate) fn status_item(name: &str) -> PResult<StatusItem> {
         "DELETED" => StatusItem::Deleted,
         "SIZE" => StatusItem::Size,
         "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+        "MAILBOXID" => StatusItem::MailboxId,
+        "DELETED-STORAGE" => return Err("status item DELETED-STORAGE not supported".to_string()),
         _ => return Err(format!("unknown status item {name}")),
     })
 }

@@ -1,7 +1,9 @@
 //! IMAP command parsing: one complete command (all lines, every literal's data, the final CRLF)
 //! → [`Tagged`]. imap-codec does most of the work; the commands it cannot parse (RFC 4314 ACL,
 //! RFC 5258 LIST-EXTENDED, RFC 6154 `CREATE ... (USE ...)`, RFC 4731 `SEARCH RETURN`, RFC 6855
-//! `APPEND ... UTF8 (...)`) have small hand-written parsers. Nothing outside this module sees an
+//! `APPEND ... UTF8 (...)`, RFC 5256 SORT/THREAD with RFC 5267 and RFC 5957, RFC 3502/4469
+//! MULTIAPPEND and CATENATE, RFC 5465 NOTIFY, the FETCH items and STATUS items of RFC
+//! 8970/8514/8474) have small hand-written parsers. Nothing outside this module sees an
 //! imap-codec type.
 
 pub mod types;
@@ -12,11 +14,15 @@ mod convert;
 mod create;
 mod date;
 mod esearch;
+mod fetch_ext;
 mod lexer;
 mod list;
 mod literal;
 pub mod mutf7;
+mod notify;
 mod search_keys;
+mod sort;
+mod status;
 #[cfg(test)]
 mod tests;
 
@@ -54,7 +60,8 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Command names we accept (after `UID`: FETCH, STORE, COPY, MOVE, SEARCH, EXPUNGE).
+/// Command names we accept (after `UID`: FETCH, STORE, COPY, MOVE, SEARCH, EXPUNGE, SORT,
+/// THREAD).
 const KNOWN: &[&str] = &[
     "CAPABILITY",
     "NOOP",
@@ -95,9 +102,15 @@ const KNOWN: &[&str] = &[
     "DELETEACL",
     "LISTRIGHTS",
     "MYRIGHTS",
+    "SORT",
+    "THREAD",
+    "CANCELUPDATE",
+    "NOTIFY",
 ];
 
-const UID_KNOWN: &[&str] = &["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"];
+const UID_KNOWN: &[&str] = &[
+    "FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD",
+];
 
 fn short(name: &str) -> String {
     name.chars().take(32).collect()
@@ -190,6 +203,17 @@ fn parse_body(input: &[u8], tag_end: usize) -> Result<Command, String> {
         "SETACL" | "GETACL" | "DELETEACL" | "LISTRIGHTS" | "MYRIGHTS" => {
             return acl::parse(&name, &mut Cursor::new(&input[name_end..]));
         }
+        "SORT" | "UID SORT" | "THREAD" | "UID THREAD" | "CANCELUPDATE" => {
+            return sort::parse(&name, &mut Cursor::new(&input[name_end..]));
+        }
+        "NOTIFY" => return notify::parse(&mut Cursor::new(&input[name_end..])),
+        "FETCH" | "UID FETCH" => {
+            if let Some(stripped) = fetch_ext::strip(input, name_end)? {
+                let mut command = codec(&stripped.input, &name)?;
+                stripped.restore(&mut command);
+                return Ok(command);
+            }
+        }
         "SEARCH" | "UID SEARCH" => {
             let args = name_end + 1;
             let rest = input.get(args..).unwrap_or_default();
@@ -230,6 +254,7 @@ fn parse_body(input: &[u8], tag_end: usize) -> Result<Command, String> {
                 "LIST" => list::parse(&mut c),
                 "CREATE" => create::parse(&mut c),
                 "APPEND" => append::parse(&mut c),
+                "STATUS" => status::parse(&mut c),
                 _ => Err(codec_error),
             }
         }

@@ -18,6 +18,8 @@
 //!              "SMALLER" SP number / "UID" SP sequence-set / "UNDRAFT" /
 //!              "OLDER" SP nz-number / "YOUNGER" SP nz-number /               ; RFC 5032
 //!              "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer ; RFC 7162
+//!              "SAVEDBEFORE" SP date / "SAVEDON" SP date / "SAVEDSINCE" SP date /   ; RFC 8514
+//!              "SAVEDATESUPPORTED" / "EMAILID" SP objectid / "THREADID" SP objectid / ; RFC 8474
 //!              sequence-set / "(" search-key *(SP search-key) ")"
 //! ```
 
@@ -30,30 +32,41 @@ pub(crate) fn parse(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     c.sp("search criteria")?;
     if c.keyword("CHARSET") {
         c.sp("charset")?;
-        let charset = if c.peek() == Some(b'"') {
-            c.quoted()?
-        } else {
-            c.atom("charset")?.to_string()
-        };
-        if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
-            return Err(format!("BADCHARSET charset {charset} not supported"));
-        }
+        charset(c)?;
         c.sp("search criteria")?;
     }
+    Ok(Command::Search {
+        uid,
+        criteria: criteria(c)?,
+        ret: SearchReturn::default(),
+    })
+}
+
+/// `charset = atom / quoted`; only UTF-8 and US-ASCII are supported (RFC 9051 6.4.4,
+/// RFC 5256 3: both MUST be).
+pub(crate) fn charset(c: &mut Cursor<'_>) -> PResult<()> {
+    let charset = if c.peek() == Some(b'"') {
+        c.quoted()?
+    } else {
+        c.atom("charset")?.to_string()
+    };
+    if !charset.eq_ignore_ascii_case("UTF-8") && !charset.eq_ignore_ascii_case("US-ASCII") {
+        return Err(format!("BADCHARSET charset {charset} not supported"));
+    }
+    Ok(())
+}
+
+/// `1*(SP search-key)` without its first SP, up to the end of the command: the keys, ANDed.
+pub(crate) fn criteria(c: &mut Cursor<'_>) -> PResult<SearchKey> {
     let mut keys = vec![key(c, 0)?];
     while c.eat(b' ') {
         keys.push(key(c, 0)?);
     }
     c.end()?;
-    let criteria = if keys.len() == 1 {
+    Ok(if keys.len() == 1 {
         keys.remove(0)
     } else {
         SearchKey::And(keys)
-    };
-    Ok(Command::Search {
-        uid,
-        criteria,
-        ret: SearchReturn::default(),
     })
 }
 
@@ -130,6 +143,34 @@ fn key(c: &mut Cursor<'_>, depth: usize) -> PResult<SearchKey> {
                 "SENTBEFORE" => SearchKey::SentBefore(d),
                 "SENTON" => SearchKey::SentOn(d),
                 _ => SearchKey::SentSince(d),
+            })
+        }
+        // RFC 8514 4.3.
+        "SAVEDBEFORE" | "SAVEDON" | "SAVEDSINCE" => {
+            c.sp("date")?;
+            let d = date(c)?;
+            Ok(match word.as_str() {
+                "SAVEDBEFORE" => SearchKey::SavedBefore(d),
+                "SAVEDON" => SearchKey::SavedOn(d),
+                _ => SearchKey::SavedSince(d),
+            })
+        }
+        "SAVEDATESUPPORTED" => Ok(SearchKey::SaveDateSupported),
+        // RFC 8474 6: `objectid = 1*255(ALPHA / DIGIT / "_" / "-")`.
+        "EMAILID" | "THREADID" => {
+            c.sp("object id")?;
+            let id = c.atom("object id")?;
+            let valid = id.len() <= 255
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err("invalid object id".to_string());
+            }
+            Ok(if word == "EMAILID" {
+                SearchKey::EmailId(id.to_string())
+            } else {
+                SearchKey::ThreadId(id.to_string())
             })
         }
         "LARGER" | "SMALLER" => {

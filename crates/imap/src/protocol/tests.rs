@@ -79,9 +79,11 @@ fn body(part: &[u32], text: SectionText, partial: Option<(u32, u32)>, peek: bool
 fn append(mailbox: &str, flags: &[&str], date: Option<(i64, i32)>, message: &[u8]) -> Command {
     Command::Append {
         mailbox: s(mailbox),
-        flags: flags.iter().map(|f| s(f)).collect(),
-        date,
-        message: message.to_vec(),
+        messages: vec![AppendMessage {
+            flags: flags.iter().map(|f| s(f)).collect(),
+            date,
+            data: AppendData::Literal(message.to_vec()),
+        }],
     }
 }
 
@@ -968,9 +970,9 @@ fn hostile() -> Vec<(Vec<u8>, Option<&'static str>, &'static str)> {
         ),
         (b"A1 DONE\r\n".to_vec(), Some("A1"), "unknown command DONE"),
         (
-            b"A1 SORT (DATE) UTF-8 ALL\r\n".to_vec(),
+            b"A1 SORT (NOSUCHKEY) UTF-8 ALL\r\n".to_vec(),
             Some("A1"),
-            "unknown command SORT",
+            "unknown sort key NOSUCHKEY",
         ),
         (
             b"A1 UID FROB 1\r\n".to_vec(),
@@ -1286,6 +1288,12 @@ fn hostile() -> Vec<(Vec<u8>, Option<&'static str>, &'static str)> {
         ),
         (
             b"A1 LIST (RECURSIVEMATCH) \"\" \"*\"\r\n".to_vec(),
+            Some("A1"),
+            "RECURSIVEMATCH needs",
+        ),
+        // RFC 5258 3: "or only with REMOTE".
+        (
+            b"A1 LIST (RECURSIVEMATCH REMOTE) \"\" \"*\"\r\n".to_vec(),
             Some("A1"),
             "RECURSIVEMATCH needs",
         ),

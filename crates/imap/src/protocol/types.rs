@@ -22,6 +22,8 @@ pub enum StatusItem {
     Deleted,
     Size,
     HighestModSeq,
+    /// RFC 8474 4.3.
+    MailboxId,
 }
 
 /// A BODY[...] section specifier (RFC 9051 6.4.5).
@@ -73,6 +75,15 @@ pub enum FetchItem {
     BinarySize {
         part: Vec<u32>,
     },
+    /// RFC 8970 PREVIEW, with the LAZY modifier: NIL when the preview is not at hand.
+    Preview {
+        lazy: bool,
+    },
+    /// RFC 8514 SAVEDATE.
+    SaveDate,
+    /// RFC 8474 EMAILID and THREADID.
+    EmailId,
+    ThreadId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +121,17 @@ pub enum SearchKey {
     Text(String),
     To(String),
     ModSeq(u64),
+    /// RFC 8514 4.3: the save date, as dates.
+    SavedBefore((i32, u8, u8)),
+    SavedOn((i32, u8, u8)),
+    SavedSince((i32, u8, u8)),
+    SaveDateSupported,
+    /// RFC 8474 6: an object id.
+    EmailId(String),
+    ThreadId(String),
+    /// The messages with these UIDs: what the session turns the keys above into (they need
+    /// storage); never parsed.
+    Uids(std::collections::BTreeSet<i64>),
 }
 
 /// ESEARCH `RETURN (...)` options (RFC 4731); empty = a plain SEARCH response.
@@ -121,6 +143,48 @@ pub struct SearchReturn {
     pub count: bool,
     /// `RETURN ()` was given: equivalent to ALL, ESEARCH form.
     pub esearch: bool,
+    /// RFC 5267 4.4 `PARTIAL first:last`, 1-based positions in the result, first <= last.
+    pub partial: Option<(u32, u32)>,
+    /// RFC 5267 4.3 `UPDATE`: report later changes to the result (ADDTO/REMOVEFROM).
+    pub update: bool,
+    /// RFC 5267 4.2 `CONTEXT`: a hint that the criteria will be used again.
+    pub context: bool,
+}
+
+impl SearchReturn {
+    /// True when the RFC 5267 options (PARTIAL, UPDATE, CONTEXT) are asked for: the reply is
+    /// an ESEARCH worded by `cmd::sort`.
+    pub fn is_contextual(&self) -> bool {
+        self.partial.is_some() || self.update || self.context
+    }
+}
+
+/// RFC 5256 3 sort keys, with RFC 5957 DISPLAYFROM / DISPLAYTO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// `sort-criterion = ["REVERSE" SP] sort-key` (RFC 5256 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
+/// RFC 5256 3 threading algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +205,8 @@ pub struct ListOptions {
     pub return_children: bool,
     pub return_special_use: bool,
     pub return_status: Vec<StatusItem>,
+    /// RFC 8440 LIST-MYRIGHTS.
+    pub return_myrights: bool,
     /// Several patterns: `LIST "" ("INBOX" "Sent")`.
     pub extended: bool,
 }
@@ -199,12 +265,11 @@ pub enum Command {
         mailbox: String,
         items: Vec<StatusItem>,
     },
+    /// One message, or several (RFC 3502 MULTIAPPEND), each a literal or a CATENATE list
+    /// (RFC 4469).
     Append {
         mailbox: String,
-        flags: Vec<String>,
-        /// Unix seconds and the zone offset in minutes.
-        date: Option<(i64, i32)>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     },
     Check,
     Expunge {
@@ -241,6 +306,24 @@ pub enum Command {
         set: SequenceSet,
         mailbox: String,
     },
+    /// RFC 5256 SORT / UID SORT; `ret` = RFC 5267 extended SORT (`RETURN (...)`), whose
+    /// answer is an ESEARCH response.
+    Sort {
+        uid: bool,
+        criteria: Vec<SortCriterion>,
+        search: SearchKey,
+        ret: Option<SearchReturn>,
+    },
+    /// RFC 5256 THREAD / UID THREAD.
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        search: SearchKey,
+    },
+    /// RFC 5267 4.3.5: stop the updates of these searching commands.
+    CancelUpdate {
+        tags: Vec<String>,
+    },
     Idle,
     GetQuota {
         root: String,
@@ -270,6 +353,73 @@ pub enum Command {
     MyRights {
         mailbox: String,
     },
+    /// RFC 5465 NOTIFY SET (`Some`) or NOTIFY NONE (`None`).
+    Notify(Option<NotifySet>),
+}
+
+/// One message of an APPEND (RFC 3502 `append-message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<String>,
+    /// Unix seconds and the zone offset in minutes.
+    pub date: Option<(i64, i32)>,
+    pub data: AppendData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendData {
+    /// The message itself (`literal`, `literal8`, `UTF8 (literal8)`).
+    Literal(Vec<u8>),
+    /// RFC 4469 `CATENATE (cat-part ...)`.
+    Catenate(Vec<CatPart>),
+}
+
+/// RFC 4469 `cat-part`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    Text(Vec<u8>),
+    /// An IMAP URL (RFC 5092), as written.
+    Url(String),
+}
+
+/// RFC 5465 `notify-set`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySet {
+    /// The STATUS indicator: a STATUS response per watched mailbox before the tagged OK.
+    pub status: bool,
+    pub groups: Vec<EventGroup>,
+}
+
+/// RFC 5465 `event-group`: which mailboxes, which events (empty = NONE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventGroup {
+    pub filter: MailboxFilter,
+    pub events: Vec<NotifyEvent>,
+}
+
+/// RFC 5465 6 `filter-mailboxes`; names as the client wrote them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxFilter {
+    Selected,
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    Subtree(Vec<String>),
+    Mailboxes(Vec<String>),
+}
+
+/// RFC 5465 5 `event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the FETCH items to send for each new message in the selected mailbox.
+    MessageNew(Vec<FetchItem>),
+    MessageExpunge,
+    FlagChange,
+    MailboxName,
+    SubscriptionChange,
+    /// An event we do not support (AnnotationChange, the METADATA events, an `event-ext`).
+    Other(String),
 }
 
 /// A parsed command line with its tag.
@@ -308,7 +458,10 @@ impl Command {
             | Fetch { .. }
             | Store { .. }
             | Copy { .. }
-            | Move { .. } => ValidIn::Selected,
+            | Move { .. }
+            | Sort { .. }
+            | Thread { .. }
+            | CancelUpdate { .. } => ValidIn::Selected,
             _ => ValidIn::Authenticated,
         }
     }
@@ -322,6 +475,9 @@ impl Command {
             Command::Fetch { uid: false, .. }
                 | Command::Store { uid: false, .. }
                 | Command::Search { uid: false, .. }
+                // RFC 5256 3: no EXPUNGE while answering SORT or THREAD.
+                | Command::Sort { uid: false, .. }
+                | Command::Thread { uid: false, .. }
         )
     }
 
@@ -331,11 +487,13 @@ impl Command {
             Command::Fetch { .. } => "fetch",
             Command::Store { .. } => "store",
             Command::Search { .. } => "search",
+            Command::Sort { .. } | Command::Thread { .. } => "sort",
             Command::Select { .. } => "select",
             Command::Append { .. } => "append",
             Command::Copy { .. } | Command::Move { .. } => "copy_move",
             Command::Expunge { .. } => "expunge",
             Command::Idle => "idle",
+            Command::Notify(_) => "notify",
             Command::List { .. } | Command::Status { .. } => "list_status",
             Command::Login { .. } | Command::Authenticate { .. } => "login",
             _ => "other",

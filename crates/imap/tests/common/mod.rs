@@ -297,6 +297,11 @@ impl Client {
         (text, false)
     }
 
+    /// The number the next command's tag `T<n>` will carry.
+    pub fn next_tag(&self) -> u32 {
+        self.next
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.reader.get_mut().write_all(bytes).await.unwrap();
     }

@@ -80,6 +80,7 @@ impl Session {
         meta.shift(prefix.len() as u32);
         let remote = assessment.remote;
         let targets = assessment.targets;
+        let vacations = assessment.vacations;
         // Daily counters for the usage report (KT-12); buffered, written every few seconds.
         let flow = storage::ops::DeliveryNote {
             sender_account: self.auth.as_ref().map(|u| u.account_id),
@@ -92,6 +93,30 @@ impl Session {
             junk,
             bytes: body.len() as i64,
         };
+        // Every recipient's script discarded the message (RFC 5228 4.4): nothing to store;
+        // the events are still recorded before the reply.
+        if targets.is_empty() && remote.is_empty() {
+            for event in assessment.events {
+                let logged = store
+                    .log_event(
+                        &event.actor,
+                        event.action,
+                        &event.target,
+                        &event.doc_ref,
+                        event.detail,
+                    )
+                    .await;
+                if let Err(e) = logged {
+                    return transient(&self.id, "audit event not recorded", &e);
+                }
+            }
+            if !vacations.is_empty() {
+                self.send_vacations(vacations).await;
+            }
+            tracing::info!(session = %self.id, from = %transaction.from, reasons = ?assessment.reasons, "message discarded by sieve");
+            metrics::counter!("govmail_messages_total", "result" => "discarded").increment(1);
+            return reply(C250_OK, "Ok: delivered");
+        }
         let raw = Arc::new(raw);
         let delivery = Delivery {
             raw: raw.clone(),
@@ -125,6 +150,9 @@ impl Session {
                 tracing::info!(session = %self.id, from = %transaction.from, n_rcpt = transaction.recipients.len(),
                     size = body.len(), junk, blob = %delivered.blob_id, reasons = ?assessment.reasons, "message accepted");
                 self.success_notice(transaction, &raw).await;
+                if !vacations.is_empty() {
+                    self.send_vacations(vacations).await;
+                }
                 reply(
                     C250_OK,
                     format!("Ok: queued as {}", &delivered.blob_id[..16]),

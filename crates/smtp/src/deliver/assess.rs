@@ -78,13 +78,8 @@ pub(crate) struct ForwardFacts {
     pub target: ForwardTarget,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum ForwardTarget {
-    /// Not in a hosted domain.
-    Outside,
-    /// In a hosted domain: what the address resolves to.
-    Hosted(Resolved),
-}
+pub(crate) use super::filter::ForwardTarget;
+use super::filter::{SieveRun, VacationReply};
 
 /// The facts that needed I/O, gathered in the order the checks apply. A fact not gathered
 /// (None, empty) is one that cannot matter: the assessment so far already refused the
@@ -102,6 +97,10 @@ pub(crate) struct Facts {
     pub sender_owner: Option<AccountRef>,
     /// Submission: who submits (name, own addresses) and whose the From: addresses are.
     pub submitter: Option<Submitter>,
+    /// The local recipients' Sieve scripts, run (never for junk).
+    pub sieve: Vec<SieveRun>,
+    /// The message as the scripts saw it (its envelope "to" left empty).
+    pub sieve_view: Option<sieve::MessageView>,
 }
 
 impl Facts {
@@ -179,6 +178,8 @@ pub(crate) enum Reason {
     },
     /// Sent as a unit: the unit's Sent folder keeps a copy.
     UnitSentCopy { unit: String },
+    /// What a recipient's Sieve script did.
+    Sieve(super::filter::Note),
 }
 
 /// The decision and everything the caller needs to act on it.
@@ -195,6 +196,8 @@ pub(crate) struct Assessment {
     /// Recorded before the reply (before the commit for a delivery).
     pub events: Vec<storage::NewEvent>,
     pub reasons: Vec<Reason>,
+    /// Vacation replies to send after the commit (RFC 5230).
+    pub vacations: Vec<VacationReply>,
 }
 
 /// The refusal the facts gathered so far call for, if any: checks 1–3 of [`assess`], in
@@ -251,6 +254,7 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
         remote: vec![],
         events: vec![],
         reasons: vec![],
+        vacations: vec![],
     };
     let recipients = || {
         serde_json::Value::from(
@@ -366,14 +370,57 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
             }
         }
     }
-    assessment.targets = accounts
-        .into_iter()
-        .map(|account_id| DeliveryTarget {
-            account_id,
-            folder: assessment.folder.clone(),
-            flags: storage::Flags::new(),
-        })
-        .collect();
+    // Each remaining account's copy where its Sieve script puts it (RFC 5228), else in the
+    // verdict's folder. Redirected copies go to INBOX without a script (one hop).
+    let mut redirected: BTreeSet<i64> = BTreeSet::new();
+    for account_id in accounts {
+        let run = facts.sieve.iter().find(|r| r.account_id == account_id);
+        let (Some(run), Some(view)) = (run, facts.sieve_view.as_ref()) else {
+            assessment.targets.push(DeliveryTarget {
+                account_id,
+                folder: assessment.folder.clone(),
+                flags: storage::Flags::new(),
+            });
+            continue;
+        };
+        let references = view.fields("references").next().map(|f| f.raw.as_str());
+        let decision = super::filter::decide(
+            run,
+            view,
+            &settings.forwarding,
+            arrival.size,
+            arrival.meta.envelope.message_id.as_deref(),
+            references,
+        );
+        assessment.targets.extend(decision.targets);
+        redirected.extend(decision.redirected_accounts);
+        for recipient in decision.remote {
+            if !remote
+                .iter()
+                .any(|r| r.address.eq_ignore_ascii_case(&recipient.address))
+            {
+                remote.push(recipient);
+            }
+        }
+        assessment.events.extend(decision.events);
+        assessment
+            .reasons
+            .extend(decision.notes.into_iter().map(Reason::Sieve));
+        assessment.vacations.extend(decision.vacations);
+    }
+    for account_id in redirected {
+        let already = assessment
+            .targets
+            .iter()
+            .any(|t| t.account_id == account_id && t.folder == FolderChoice::Inbox);
+        if !already {
+            assessment.targets.push(DeliveryTarget {
+                account_id,
+                folder: FolderChoice::Inbox,
+                flags: storage::Flags::new(),
+            });
+        }
+    }
     assessment.remote = remote;
 
     // 6. Sent as a unit (a delegate with the send right, or the head): the unit's Sent

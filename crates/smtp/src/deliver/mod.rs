@@ -1,6 +1,9 @@
 //! What happens to a received message (issue order): antivirus, sender rules, spam, trace
 //! headers, then one durable commit for every local copy and the outbound queue entry.
 //!
+//! Sieve scripts of the recipients run after the virus and spam checks, before the commit
+//! ([`filter`] reads their outcome, [`scripts`] runs them, [`vacation`] sends the replies).
+//!
 //! Three steps, as mox's `analyze.go` and its caller:
 //! - gather ([`Session::gather`]): what the decision needs from clamd, storage and DNS, in
 //!   check order, stopping as soon as the message is refused;
@@ -16,6 +19,9 @@
 
 mod act;
 pub(crate) mod assess;
+mod filter;
+pub(crate) mod scripts;
+mod vacation;
 
 use policy::antivirus;
 use storage::{MessageMeta, Resolved};
@@ -144,9 +150,8 @@ impl Session {
             }
         }
         // 4. The recipients' forward rules (never followed for junk) with their targets.
-        let accounts = assess::local_accounts(transaction);
-        if !facts.junk() && !accounts.is_empty() {
-            let ids: Vec<i64> = accounts.into_iter().collect();
+        let ids: Vec<i64> = assess::local_accounts(transaction).into_iter().collect();
+        if !facts.junk() && !ids.is_empty() {
             let rules = store.forwards_for(&ids).await;
             for rule in rules.map_err(|e| fault("forward rules unreadable", e))? {
                 // A lookup failure is passing: the whole delivery is retried, never forwarded
@@ -156,7 +161,14 @@ impl Session {
                 facts.forwards.push(ForwardFacts { rule, target });
             }
         }
-        // 5. Submission: whose the envelope sender is (sent as a unit?).
+        // 5. The recipients' Sieve scripts (never for junk): run here, without I/O, because the
+        // redirect targets they name (and, for a vacation, the account's addresses) must be
+        // looked up; the assessment reads their outcome.
+        if !facts.junk() && !ids.is_empty() {
+            self.run_scripts(transaction, body, &ids, &mut facts)
+                .await?;
+        }
+        // 6. Submission: whose the envelope sender is (sent as a unit?).
         if arrival.user.is_some() {
             let owner = store.resolve(&transaction.from).await;
             if let Resolved::Account(owner) = owner.map_err(|e| fault("sender lookup failed", e))? {
@@ -218,7 +230,10 @@ impl Session {
     }
 
     /// Where a forward target lives: a hosted domain (resolved) or outside.
-    async fn forward_target(&self, target: &str) -> Result<ForwardTarget, storage::Error> {
+    pub(super) async fn forward_target(
+        &self,
+        target: &str,
+    ) -> Result<ForwardTarget, storage::Error> {
         let domain = target.rsplit_once('@').map_or("", |(_, d)| d);
         Ok(if self.context.is_local_domain(domain).await? {
             ForwardTarget::Hosted(self.context.store.resolve(target).await?)

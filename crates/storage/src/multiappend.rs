@@ -1,0 +1,67 @@
+//! APPEND of one or more messages as one unit (RFC 3502 MULTIAPPEND): every message is stored,
+//! or none is. The bodies are made durable first, then one write transaction checks the quota
+//! against their total and inserts every row; a failure anywhere rolls back all of them.
+
+use crate::meta::MessageMeta;
+use crate::{Flags, Result, Store};
+
+/// One message of an APPEND.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub raw: Vec<u8>,
+    pub flags: Flags,
+    /// Unix seconds.
+    pub internal_date: i64,
+}
+
+impl Store {
+    /// Stores `messages` in the folder in one transaction (RFC 3502: atomic). The quota is
+    /// checked against their total size. Returns their UIDs, in order.
+    pub async fn append_messages(
+        &self,
+        folder_id: i64,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<i64>> {
+        let mut prepared = Vec::with_capacity(messages.len());
+        // Deliveries and appends hold the GC lock shared from blob write to commit.
+        let _gc_guard = self.gc_lock.read().await;
+        for message in messages {
+            let meta = MessageMeta::compute(&message.raw).to_json();
+            let blob_id = self.put_blob_bytes(&message.raw).await?;
+            prepared.push((message, blob_id, meta));
+        }
+        let store = self.clone();
+        let (account_id, uids) = self
+            .write(move |tx| {
+                Box::pin(async move {
+                    let account_id: i64 =
+                        sqlx::query_scalar("SELECT account_id FROM folders WHERE id = $1")
+                            .bind(folder_id)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    let total: i64 = prepared.iter().map(|(m, _, _)| m.raw.len() as i64).sum();
+                    Self::check_quota_in(tx, account_id, total).await?;
+                    let mut uids = Vec::with_capacity(prepared.len());
+                    for (message, blob_id, meta) in &prepared {
+                        store.blob_ref_in(tx, blob_id, &message.raw, 1).await?;
+                        let uid = Self::insert_message_in(
+                            tx,
+                            folder_id,
+                            account_id,
+                            blob_id,
+                            message.raw.len() as i64,
+                            &message.flags,
+                            message.internal_date,
+                            meta,
+                        )
+                        .await?;
+                        uids.push(uid);
+                    }
+                    Ok((account_id, uids))
+                })
+            })
+            .await?;
+        self.changed(account_id, folder_id);
+        Ok(uids)
+    }
+}
