@@ -4,7 +4,7 @@
 //! against `govmail --config config/dev.toml serve` started the way `scripts/run` starts it.
 //!
 //! What the test changes is the machine, never the commands: the loopback ports (free ones
-//! instead of 2525, 5587, 4465, 1143, 1993, 8080, 8443, replaced in dev.toml and the commands
+//! instead of 2525, 5587, 4465, 1143, 1993, 8080, 8443, 4190, replaced in dev.toml and the commands
 //! alike), clamd (the test run's private one) and the resolver (a DNS server of the test, so
 //! SPF of example.org is answered at once). Needs swaks and curl (`scripts/test` installs them).
 
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_govmail");
 /// The development ports README and config/dev.toml name.
-const PORTS: [u16; 7] = [2525, 5587, 4465, 1143, 1993, 8080, 8443];
+const PORTS: [u16; 8] = [2525, 5587, 4465, 1143, 1993, 8080, 8443, 4190];
 
 fn repo(rel: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
