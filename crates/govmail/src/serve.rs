@@ -54,6 +54,7 @@ async fn shutdown_signal() {
 fn imap_settings(config: &Config) -> imap::Settings {
     imap::Settings {
         hostname: config.server.hostname.clone(),
+        password_url: config.password_url(),
         max_line_length: config.imap.max_line_length,
         max_literal: config.smtp.max_message_size,
         max_command: 1024 * 1024,

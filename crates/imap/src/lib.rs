@@ -55,6 +55,9 @@ pub use state::Session;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub hostname: String,
+    /// The password change page as people reach it (KT-7.1), named in the ALERT an initial
+    /// password gets.
+    pub password_url: String,
     /// Longest command line (without literals).
     pub max_line_length: usize,
     /// Largest literal (APPENDLIMIT).
@@ -95,6 +98,7 @@ impl Settings {
     pub fn for_hostname(hostname: &str) -> Settings {
         Settings {
             hostname: hostname.to_string(),
+            password_url: format!("https://{hostname}/password"),
             max_line_length: 64 * 1024,
             max_literal: 50 * 1024 * 1024,
             max_command: 1024 * 1024,

@@ -854,3 +854,22 @@ async fn limits_autologout_connections_and_auth_throttling() {
         1
     );
 }
+
+/// KT-7.1: the ALERT an initial password gets names the password page as people reach it
+/// (the configured public URL and port), not a guess from the host name. RFC 9051 7.1: ALERT
+/// text is shown to the user as it is.
+#[tokio::test]
+async fn initial_password_alert_names_the_configured_page() {
+    let page = "https://thu.kontum.gov.vn:8443/password";
+    let server = start_with(|s| s.password_url = page.to_string()).await;
+    server
+        .store
+        .set_password(USER_A, &policy::password::hash(PASSWORD).unwrap(), true)
+        .await
+        .unwrap();
+    let mut c = Client::connect(server.imap).await;
+    let status = c
+        .fails(&format!("LOGIN {USER_A} {PASSWORD}"), "NO [ALERT]")
+        .await;
+    assert!(status.trim_end().ends_with(page), "{status}");
+}

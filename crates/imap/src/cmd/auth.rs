@@ -72,8 +72,8 @@ impl Session {
                 Done::no_with(
                     Code::Alert,
                     format!(
-                        "Your initial password must be changed first: https://{}/password",
-                        self.context.settings.hostname
+                        "Your initial password must be changed first: {}",
+                        self.context.settings.password_url
                     ),
                 )
             }
