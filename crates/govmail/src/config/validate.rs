@@ -22,6 +22,7 @@ impl Config {
         }
         check_creatable_dir("server.data_dir", &self.server.data_dir)?;
         self.validate_sieve()?;
+        self.validate_ldap()?;
         if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
             return Err(err(
                 "mime.max_depth",
@@ -64,6 +65,8 @@ impl Config {
             ("listen.http", &self.listen.http),
             ("listen.https", &self.listen.https),
             ("listen.managesieve", &self.listen.managesieve),
+            ("listen.ldap", &self.listen.ldap),
+            ("listen.ldaps", &self.listen.ldaps),
         ] {
             for (i, addr) in list.iter().enumerate() {
                 addr.parse::<SocketAddr>()
