@@ -399,18 +399,17 @@ pub struct DnsSettings<'a> {
     pub hostname: &'a str,
     /// `[[dkim.keys]]`.
     pub dkim: &'a [DkimKeyConfig],
-    /// Ports clients reach (from `listen.*`; None = service off).
+    /// Public ports clients reach (`[autoconfig]`; None = the service does not listen).
     pub submission: Option<u16>,
     pub submissions: Option<u16>,
     pub imap: Option<u16>,
     pub imaps: Option<u16>,
 }
 
-/// The port of the first `IP:PORT` in a `listen.*` list.
-pub fn listen_port(list: &[String]) -> Option<u16> {
-    list.first()
-        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-        .map(|a| a.port())
+/// The public port of a service when its `listen.*` list is not empty (behind NAT or a
+/// port forward the listen port is not what clients reach).
+pub fn public_port(listen: &[String], public: u16) -> Option<u16> {
+    (!listen.is_empty()).then_some(public)
 }
 
 /// `govmail dns DOMAIN`: the records to publish, as zone-file lines.

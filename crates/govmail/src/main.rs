@@ -190,10 +190,24 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         &admin_queue::DnsSettings {
                             hostname: &config.server.hostname,
                             dkim: &dkim,
-                            submission: admin_queue::listen_port(&config.listen.submission),
-                            submissions: admin_queue::listen_port(&config.listen.submissions),
-                            imap: admin_queue::listen_port(&config.listen.imap),
-                            imaps: admin_queue::listen_port(&config.listen.imaps),
+                            // RFC 6186 3: the ports clients connect to, i.e. the public
+                            // ones (`[autoconfig]`), for each service that listens at all.
+                            submission: admin_queue::public_port(
+                                &config.listen.submission,
+                                config.autoconfig.submission_port,
+                            ),
+                            submissions: admin_queue::public_port(
+                                &config.listen.submissions,
+                                config.autoconfig.smtp_port,
+                            ),
+                            imap: admin_queue::public_port(
+                                &config.listen.imap,
+                                config.autoconfig.imap_starttls_port,
+                            ),
+                            imaps: admin_queue::public_port(
+                                &config.listen.imaps,
+                                config.autoconfig.imap_port,
+                            ),
                         },
                         &domain,
                     )

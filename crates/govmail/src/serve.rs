@@ -277,7 +277,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         https_tasks.spawn(crate::password_page::serve_tls(
             listener,
             tls.clone(),
-            crate::password_page::router(password_state.clone()),
+            crate::password_page::router(password_state.clone())
+                .merge(crate::http::autoconfig_router(shared.clone())),
             https_stop_rx.clone(),
         ));
     }
