@@ -268,6 +268,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         history: config.accounts.password_history,
         hostname: config.server.hostname.clone(),
     };
+    let carddav_context = Arc::new(carddav::Context::new(store.clone(), throttle.clone()));
     let mut https_tasks = tokio::task::JoinSet::new();
     for listener in https {
         if let Ok(addr) = listener.local_addr() {
@@ -278,7 +279,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             listener,
             tls.clone(),
             crate::password_page::router(password_state.clone())
-                .merge(crate::http::autoconfig_router(shared.clone())),
+                .merge(crate::http::autoconfig_router(shared.clone()))
+                .merge(carddav::router(carddav_context.clone())),
             https_stop_rx.clone(),
         ));
     }
