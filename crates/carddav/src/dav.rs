@@ -51,12 +51,15 @@ pub struct DavRequest<'a> {
     pub accept_v3: bool,
 }
 
+/// A remembered state: its number and each card's ETag.
+type Snapshot = (u64, BTreeMap<String, String>);
+
 /// Sync tokens (RFC 6578 3.2) for the process's life: each distinct state of the book gets
 /// the next number; the last `keep` states are remembered so a client's token can be diffed.
 pub struct SyncHistory {
     boot: String,
     keep: usize,
-    states: Mutex<(u64, VecDeque<(u64, BTreeMap<String, String>)>)>,
+    states: Mutex<(u64, VecDeque<Snapshot>)>,
 }
 
 impl SyncHistory {

@@ -73,7 +73,7 @@ pub fn evaluate(filter: &LdapFilter, entry: &Entry) -> Truth {
         LdapFilter::Equality(name, value) | LdapFilter::Approx(name, value) => {
             compare(entry, name, |matching, values| {
                 let wanted = normalize(matching, value);
-                values.iter().any(|v| *v == wanted)
+                values.contains(&wanted)
             })
         }
         LdapFilter::Substring(name, parts) => compare(entry, name, |matching, values| {

@@ -8,6 +8,7 @@
 //! - [`session`]: one connection: simple bind with the shared AUTH throttle, search with
 //!   size/time limits and the paged-results control (RFC 2696), rootDSE and subschema,
 //!   StartTLS (RFC 4511 4.14).
+//! - [`schema`]: the subschema entry (RFC 4512 4.2).
 //! - [`server`]: the listeners on the shared `listener` skeleton.
 //!
 //! Invariants: nothing is ever written; passwords only under TLS (or from loopback when
@@ -15,6 +16,7 @@
 
 pub mod directory;
 pub mod filter;
+pub mod schema;
 pub mod server;
 pub mod session;
 
