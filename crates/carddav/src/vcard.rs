@@ -213,8 +213,8 @@ mod tests {
         }
         // RFC 6350 3.2: unfolding (remove CRLF + one space) gives the line back.
         assert_eq!(
-            out.replace("\r\n ", "").trim_end(),
-            format!("FN:{}", "Nguyễn Thị Tuyết ".repeat(10))
+            out.replace("\r\n ", ""),
+            format!("FN:{}\r\n", "Nguyễn Thị Tuyết ".repeat(10))
         );
     }
 
