@@ -65,6 +65,7 @@ ensure_packages() {
             sievelib) python3 -c 'import sievelib.managesieve' >/dev/null 2>&1 || pip_missing+=(sievelib) ;;
             ldap-utils) command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils) ;;
             ldap3) python3 -c 'import ldap3' >/dev/null 2>&1 || pip_missing+=(ldap3) ;;
+            slapd) [[ -x /usr/sbin/slapd ]] || missing+=(slapd) ;;
             *) _svc_die "ensure_packages: unknown component '$w'"; return 1 ;;
         esac
     done
