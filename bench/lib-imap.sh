@@ -24,7 +24,7 @@ govmail_start() {
     local S=(--no-config --set "server.data_dir=$dir" --set "antivirus.enabled=false"
         --set "listen.smtp=[\"127.0.0.1:$smtp_port\"]" --set "listen.submission=[]"
         --set "listen.submissions=[]" --set "listen.imap=[\"127.0.0.1:$imap_port\"]"
-        --set "listen.imaps=[]" --set "listen.managesieve=[]" --set "listen.http=[]"
+        --set "listen.imaps=[]" --set "listen.managesieve=[]" --set "listen.ldap=[]" --set "listen.ldaps=[]" --set "listen.http=[]"
         --set "smtp.check_sender_authentication=false"
         --set "tls.allow_plaintext_loopback=true"
         --set "server.log_level=warn" "$@")

@@ -65,7 +65,7 @@ start_govmail() { # start_govmail DATA_DIR PORT CLAMD_ENABLED [MANAGESIEVE_PORT]
     local S=(--no-config --set "server.data_dir=$dir" --set "antivirus.enabled=$av"
         --set "antivirus.clamd=tcp://127.0.0.1:$CLAMD_PORT"
         --set "listen.smtp=[\"127.0.0.1:$port\"]" --set "listen.submission=[]"
-        --set "listen.submissions=[]" --set "listen.imap=[]" --set "listen.imaps=[]" --set "$managesieve" --set "tls.allow_plaintext_loopback=true"
+        --set "listen.submissions=[]" --set "listen.imap=[]" --set "listen.imaps=[]" --set "$managesieve" --set "listen.ldap=[]" --set "listen.ldaps=[]" --set "tls.allow_plaintext_loopback=true"
         --set "listen.http=[]" --set "listen.https=[]" --set "outbound.enabled=false" --set "smtp.check_sender_authentication=false" --set "smtp.max_connections_per_ip=1000"
         --set "smtp.max_messages_per_connection=100000" --set "spam.enabled=true"
         --set "server.log_level=warn")

@@ -63,6 +63,9 @@ ensure_packages() {
             prometheus_client) python3 -c 'import prometheus_client' >/dev/null 2>&1 || pip_missing+=(prometheus_client) ;;
             dkimpy) python3 -c 'import dkim' >/dev/null 2>&1 || pip_missing+=(dkimpy) ;;
             sievelib) python3 -c 'import sievelib.managesieve' >/dev/null 2>&1 || pip_missing+=(sievelib) ;;
+            ldap-utils) command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils) ;;
+            ldap3) python3 -c 'import ldap3' >/dev/null 2>&1 || pip_missing+=(ldap3) ;;
+            slapd) [[ -x /usr/sbin/slapd ]] || missing+=(slapd) ;;
             *) _svc_die "ensure_packages: unknown component '$w'"; return 1 ;;
         esac
     done

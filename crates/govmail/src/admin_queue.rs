@@ -388,7 +388,7 @@ pub struct DnsSettings<'a> {
     pub hostname: &'a str,
     /// `[[dkim.keys]]`.
     pub dkim: &'a [DkimKeyConfig],
-    /// Ports clients reach (from `listen.*`; None = service off).
+    /// Public ports clients reach (`[autoconfig]`; None = the service does not listen).
     pub submission: Option<u16>,
     pub submissions: Option<u16>,
     pub imap: Option<u16>,
@@ -404,10 +404,15 @@ impl<'a> DnsSettings<'a> {
         DnsSettings {
             hostname: &config.server.hostname,
             dkim,
-            submission: listen_port(&config.listen.submission),
-            submissions: listen_port(&config.listen.submissions),
-            imap: listen_port(&config.listen.imap),
-            imaps: listen_port(&config.listen.imaps),
+            // RFC 6186 3: the ports clients connect to, i.e. the public ones
+            // (`[autoconfig]`), for each service that listens at all.
+            submission: public_port(
+                &config.listen.submission,
+                config.autoconfig.submission_port,
+            ),
+            submissions: public_port(&config.listen.submissions, config.autoconfig.smtp_port),
+            imap: public_port(&config.listen.imap, config.autoconfig.imap_starttls_port),
+            imaps: public_port(&config.listen.imaps, config.autoconfig.imap_port),
         }
     }
 }
@@ -436,11 +441,10 @@ pub fn expected_records(
     Ok(records::records(&input))
 }
 
-/// The port of the first `IP:PORT` in a `listen.*` list.
-pub fn listen_port(list: &[String]) -> Option<u16> {
-    list.first()
-        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-        .map(|a| a.port())
+/// The public port of a service when its `listen.*` list is not empty (behind NAT or a
+/// port forward the listen port is not what clients reach).
+pub fn public_port(listen: &[String], public: u16) -> Option<u16> {
+    (!listen.is_empty()).then_some(public)
 }
 
 /// `govmail dns DOMAIN`: the records to publish, as zone-file lines.

@@ -31,6 +31,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .with_state(shared.clone())
+        .merge(autoconfig_router(shared))
+}
+
+/// Client autoconfiguration alone: served on `listen.http` and on `listen.https` (Outlook
+/// asks for autodiscover over HTTPS only).
+pub fn autoconfig_router(shared: Arc<Shared>) -> Router {
+    Router::new()
         .route(
             "/.well-known/autoconfig/mail/config-v1.1.xml",
             get(thunderbird),
@@ -45,7 +53,55 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(autodiscover).post(autodiscover),
         )
         .route("/apple.mobileconfig", get(mobileconfig))
+        .route("/autodiscover/autodiscover.json", get(autodiscover_json))
+        .route(
+            "/autodiscover/autodiscover.json/v1.0/{email}",
+            get(autodiscover_json),
+        )
+        .route("/Autodiscover/Autodiscover.json", get(autodiscover_json))
+        .route(
+            "/Autodiscover/Autodiscover.json/v1.0/{email}",
+            get(autodiscover_json),
+        )
         .with_state(shared)
+}
+
+/// Outlook's autodiscover v2 (JSON): `?Protocol=AutodiscoverV1` answers where the POX
+/// autodiscover is; other protocols (ActiveSync, EWS, REST) are not offered here.
+async fn autodiscover_json(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let protocol = query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("protocol"))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    if !protocol.eq_ignore_ascii_case("AutodiscoverV1") {
+        let body = json!({
+            "ErrorCode": "InvalidProtocol",
+            "ErrorMessage": format!(
+                "The given protocol value '{protocol}' is invalid. Supported values are 'AutodiscoverV1'"
+            ),
+        });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    let a = &shared.autoconfig;
+    let host = if a.host.is_empty() {
+        &shared.hostname
+    } else {
+        &a.host
+    };
+    let authority = if a.https_port == 443 {
+        host.to_string()
+    } else {
+        format!("{host}:{}", a.https_port)
+    };
+    Json(json!({
+        "Protocol": "AutodiscoverV1",
+        "Url": format!("https://{authority}/autodiscover/autodiscover.xml"),
+    }))
+    .into_response()
 }
 
 fn free_bytes(dir: &std::path::Path) -> Option<u64> {

@@ -156,6 +156,26 @@ fn managesieve_settings(config: &Config) -> managesieve::Settings {
     }
 }
 
+/// The LDAP sessions' settings from the configuration.
+fn ldap_settings(config: &Config) -> ldap::Settings {
+    let l = &config.ldap;
+    ldap::Settings {
+        domain: config.ldap_base_domain(),
+        max_results: l.max_results,
+        max_search_time: Duration::from_secs(l.max_search_time_secs),
+        max_request_bytes: l.max_request_bytes,
+        max_request_depth: 32,
+        refresh: Duration::from_secs(l.refresh_secs),
+        allow_anonymous: l.allow_anonymous,
+        login_timeout: Duration::from_secs(l.login_timeout_secs),
+        idle_timeout: Duration::from_secs(l.idle_timeout_secs),
+        tls_handshake_timeout: Duration::from_secs(l.tls_handshake_timeout_secs),
+        max_connections: l.max_connections,
+        max_connections_per_ip: l.max_connections_per_ip,
+        allow_plaintext_loopback: config.tls.allow_plaintext_loopback,
+    }
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -195,7 +215,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         min_free_bytes: config.health.min_free_mb * 1024 * 1024,
     });
     storage::meta::set_parse_limits(config.mime.limits());
-    // One throttle for SMTP AUTH, IMAP LOGIN, ManageSieve and the /password page.
+    // One throttle for SMTP AUTH, IMAP LOGIN, ManageSieve, LDAP bind and the /password page.
     let throttle = Arc::new(policy::limits::AuthThrottle::new(config.auth_throttle()));
     let mut smtp_context = smtp::Context::new(
         smtp_settings(&config),
@@ -256,6 +276,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         history: config.accounts.password_history,
         hostname: config.server.hostname.clone(),
     };
+    let carddav_context = Arc::new(carddav::Context::new(store.clone(), throttle.clone()));
     let mut https_tasks = tokio::task::JoinSet::new();
     for listener in https {
         if let Ok(addr) = listener.local_addr() {
@@ -265,7 +286,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         https_tasks.spawn(crate::password_page::serve_tls(
             listener,
             tls.clone(),
-            crate::password_page::router(password_state.clone()),
+            crate::password_page::router(password_state.clone())
+                .merge(crate::http::autoconfig_router(shared.clone()))
+                .merge(carddav::router(carddav_context.clone())),
             https_stop_rx.clone(),
         ));
     }
@@ -298,11 +321,33 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%addr, "managesieve listening");
         println!("listening managesieve {addr}");
     }
+    let ldap_context = Arc::new(ldap::Context::new(
+        ldap_settings(&config),
+        store.clone(),
+        Some(tls.clone()),
+        throttle.clone(),
+    ));
+    let ldap = ldap::Server::bind(ldap_context, &config.listen.ldap, &config.listen.ldaps)
+        .await
+        .context("listen.ldap/ldaps")?;
+    for (kind, addr) in ldap.local_addrs() {
+        tracing::info!(?kind, %addr, "ldap listening");
+        println!(
+            "listening {} {addr}",
+            if kind == ldap::Kind::Ldaps {
+                "ldaps"
+            } else {
+                "ldap"
+            }
+        );
+    }
     let outbound = outbound_worker.map(|w| w.spawn());
     let imap_shutdown = imap.shutdown_handle();
     let imap_task = tokio::spawn(imap.run());
     let managesieve_shutdown = managesieve.shutdown_handle();
     let managesieve_task = tokio::spawn(managesieve.run());
+    let ldap_shutdown = ldap.shutdown_handle();
+    let ldap_task = tokio::spawn(ldap.run());
     let (ops_shutdown, ops_shutdown_rx) = tokio::sync::watch::channel(false);
     let retention_task = tokio::spawn(crate::ops::retention_task(
         store.clone(),
@@ -323,6 +368,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     smtp_shutdown.trigger();
     imap_shutdown.trigger();
     managesieve_shutdown.trigger();
+    ldap_shutdown.trigger();
     let _ = https_stop.send(true);
     if let Some(outbound) = outbound {
         outbound.shutdown(Duration::from_secs(12)).await;
@@ -331,6 +377,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = smtp_task.await;
         let _ = imap_task.await;
         let _ = managesieve_task.await;
+        let _ = ldap_task.await;
         while https_tasks.join_next().await.is_some() {}
     })
     .await;

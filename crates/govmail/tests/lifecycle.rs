@@ -198,6 +198,8 @@ fn hire_change_password_transfer_leave() {
         "listen.submission=[]".to_string(),
         "listen.submissions=[]".to_string(),
         "listen.managesieve=[]".to_string(),
+        "listen.ldap=[]".to_string(),
+        "listen.ldaps=[]".to_string(),
         format!("listen.imap=[\"127.0.0.1:{imap}\"]"),
         format!("listen.imaps=[\"127.0.0.1:{imaps}\"]"),
         format!("listen.https=[\"127.0.0.1:{https}\"]"),

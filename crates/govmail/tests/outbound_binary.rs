@@ -134,6 +134,8 @@ async fn delivery_interrupted_by_sigkill_completes_after_restart() {
         format!("listen.submission=[\"127.0.0.1:{submission}\"]"),
         "listen.submissions=[]".to_string(),
         "listen.managesieve=[]".to_string(),
+        "listen.ldap=[]".to_string(),
+        "listen.ldaps=[]".to_string(),
         "listen.imap=[]".to_string(),
         "listen.imaps=[]".to_string(),
         "listen.http=[]".to_string(),

@@ -27,6 +27,7 @@
 //!   to them commits.
 
 pub mod action;
+pub mod address_book;
 pub mod blob;
 pub mod directory;
 pub mod events;
@@ -56,6 +57,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use action::Action;
+pub use address_book::{AddressBook, BookPerson};
 pub use blob::{BlobReader, BlobStore};
 pub use directory::*;
 

@@ -9,8 +9,16 @@ use serde::Deserialize;
 pub struct Autoconfig {
     /// Public host name for IMAP and SMTP; empty = server.hostname.
     pub host: String,
+    /// Public IMAP port with implicit TLS (RFC 8314).
     pub imap_port: u16,
+    /// Public submission port with implicit TLS (RFC 8314).
     pub smtp_port: u16,
+    /// Public IMAP port with STARTTLS (SRV `_imap._tcp`).
+    pub imap_starttls_port: u16,
+    /// Public submission port with STARTTLS (SRV `_submission._tcp`).
+    pub submission_port: u16,
+    /// Public HTTPS port (autodiscover's URL).
+    pub https_port: u16,
     pub display_name: String,
 }
 
@@ -47,6 +55,9 @@ impl Default for Autoconfig {
             host: String::new(),
             imap_port: 993,
             smtp_port: 465,
+            imap_starttls_port: 143,
+            submission_port: 587,
+            https_port: 443,
             display_name: "Thư công vụ".into(),
         }
     }

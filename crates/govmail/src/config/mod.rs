@@ -6,9 +6,10 @@
 //! One file per group of sections: [`server`] (`[server]`, `[storage]`, `[listen]`, `[tls]`),
 //! [`sessions`] (`[smtp]`, `[imap]`, `[mime]`, `[accounts]`), [`filtering`] (`[antivirus]`,
 //! `[spam]`), [`outbound`] (`[outbound]`, `[dkim]`, `[forwarding]`, `[dns]`), [`http`]
-//! (`[autoconfig]`, `[health]`), [`sieve`] (`[sieve]`); [`load`] reads the file and applies `--set`, [`validate`]
+//! (`[autoconfig]`, `[health]`), [`sieve`] (`[sieve]`), [`directory`] (`[ldap]`); [`load`] reads the file and applies `--set`, [`validate`]
 //! checks the whole before anything starts. `[retention]` and `[reports]` belong to `ops`.
 
+mod directory;
 mod filtering;
 mod http;
 mod load;
@@ -23,6 +24,7 @@ mod tests;
 
 use serde::Deserialize;
 
+pub use directory::Ldap;
 pub use filtering::{Antivirus, Spam};
 pub use http::{Autoconfig, Health};
 pub use outbound::{Dkim, Dns, Forwarding, Outbound};
@@ -95,6 +97,7 @@ pub struct Config {
     pub dkim: Dkim,
     pub forwarding: Forwarding,
     pub sieve: Sieve,
+    pub ldap: Ldap,
     pub retention: crate::ops::RetentionConfig,
     pub reports: crate::ops::ReportsConfig,
 }

@@ -44,6 +44,10 @@ pub struct Listen {
     pub https: Vec<String>,
     /// ManageSieve (RFC 5804, STARTTLS).
     pub managesieve: Vec<String>,
+    /// LDAP address book (RFC 4511, StartTLS).
+    pub ldap: Vec<String>,
+    /// LDAP over TLS from the first byte.
+    pub ldaps: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +95,8 @@ impl Default for Listen {
             http: vec!["127.0.0.1:8080".into()],
             https: vec![],
             managesieve: vec!["127.0.0.1:4190".into()],
+            ldap: vec!["127.0.0.1:1389".into()],
+            ldaps: vec!["127.0.0.1:1636".into()],
         }
     }
 }

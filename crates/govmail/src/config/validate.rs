@@ -47,6 +47,7 @@ impl Config {
             check_creatable_dir("server.data_dir", &self.server.data_dir),
         );
         note(problems, self.validate_sieve());
+        note(problems, self.validate_ldap());
         if !(1..=storage::meta::HARD_MAX_DEPTH).contains(&self.mime.max_depth) {
             problems.push(err(
                 "mime.max_depth",
@@ -89,6 +90,8 @@ impl Config {
             ("listen.http", &self.listen.http),
             ("listen.https", &self.listen.https),
             ("listen.managesieve", &self.listen.managesieve),
+            ("listen.ldap", &self.listen.ldap),
+            ("listen.ldaps", &self.listen.ldaps),
         ] {
             for (i, addr) in list.iter().enumerate() {
                 if addr.parse::<SocketAddr>().is_err() {

@@ -39,8 +39,10 @@ pub fn with_retries<T>(mut try_start: impl FnMut(u32) -> Result<T, String>) -> T
 pub fn serve(sets: &[String], stderr_path: PathBuf) -> Served {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_govmail"));
     cmd.arg("--no-config");
-    // No ManageSieve on its default port unless a test asks (tests run side by side).
+    // No ManageSieve or LDAP on their default ports unless a test asks (tests run side by side).
     cmd.arg("--set").arg("listen.managesieve=[]");
+    cmd.arg("--set").arg("listen.ldap=[]");
+    cmd.arg("--set").arg("listen.ldaps=[]");
     for set in sets {
         cmd.arg("--set").arg(set);
     }

@@ -87,8 +87,10 @@ impl Install {
             STARTS.fetch_add(1, Ordering::SeqCst)
         ));
         let mut cmd = self.command();
-        // No ManageSieve on its default port unless a test asks (tests run side by side).
+        // No ManageSieve or LDAP on their default ports unless a test asks (tests run side by side).
         cmd.arg("--set").arg("listen.managesieve=[]");
+        cmd.arg("--set").arg("listen.ldap=[]");
+        cmd.arg("--set").arg("listen.ldaps=[]");
         for set in sets {
             cmd.arg("--set").arg(set);
         }
