@@ -42,6 +42,7 @@ pub mod multiappend;
 pub mod objects;
 pub mod ops;
 pub mod queue;
+pub mod search_index;
 pub mod sieve;
 pub mod sort_record;
 pub mod stats;
