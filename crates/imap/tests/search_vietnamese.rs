@@ -57,8 +57,12 @@ fn plain(headers: &str, subject: &str, body: &str) -> Vec<u8> {
 /// | 7   | vanthu                          | To an.nv                         | dinh kem                | text + attachment "Báo cáo quý.txt" (2231)  |
 /// | 8   | vanthu                          | To an.nv                         | m8                      | Anh Nguyên đến                              |
 /// | 9   | vanthu                          | To an.nv                         | m9                      | Chị Nguyễn Thị Mai                          |
+/// | 10  | vanthu                          | To an.nv                         | pdf                     | "xem tep" + tb.pdf: Thông báo kết luận họp giao ban |
+/// | 11  | vanthu                          | To an.nv                         | docx                    | "xem tep" + cv.docx: Công văn số 15/QĐ-UBND về việc phòng chống bão & lũ |
 ///
-/// Every message has an address at kontum.gov.vn; none but 1 has "tháng".
+/// Every message has an address at kontum.gov.vn; none but 1 has "tháng". The PDF shows its
+/// text as 2-byte codes of an Identity-H font mapped by a `ToUnicode` CMap, in a Flate stream
+/// (what Vietnamese PDFs carry); the DOCX splits "QĐ-UBND" over two runs.
 fn mails() -> Vec<Vec<u8>> {
     let m1 = format!(
         "From: {} <an.nv@kontum.gov.vn>\r\nTo: {} <binh@kontum.gov.vn>\r\n\
@@ -118,13 +122,171 @@ fn mails() -> Vec<Vec<u8>> {
     .into_bytes();
     let m8 = plain(&format!("{FROM_VT}{TO_AN}"), "m8", "Anh Nguyên đến");
     let m9 = plain(&format!("{FROM_VT}{TO_AN}"), "m9", "Chị Nguyễn Thị Mai");
-    vec![m1, m2, m3, m4, m5, m6, m7, m8, m9]
+    let m10 = with_attachment(
+        "pdf",
+        "application/pdf",
+        "tb.pdf",
+        &pdf("Thông báo kết luận họp giao ban"),
+    );
+    let m11 = with_attachment(
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "cv.docx",
+        &docx(&[
+            "Công văn số 15/QĐ-",
+            "UBND về việc phòng chống bão &amp; lũ",
+        ]),
+    );
+    vec![m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11]
+}
+
+fn with_attachment(subject: &str, content_type: &str, name: &str, bytes: &[u8]) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "{FROM_VT}{TO_AN}Subject: {subject}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nxem tep\r\n\
+         --b1\r\nContent-Type: {content_type}; name=\"{name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn zlib(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::ZlibEncoder::new(vec![], flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A one-page PDF (ISO 32000-1): `text` shown with an Identity-H Type0 font as 2-byte codes,
+/// one per distinct character, mapped back by a `ToUnicode` CMap (9.10.3); the content stream
+/// Flate-compressed. The cross-reference table is omitted (readers rebuild it; ours scans).
+fn pdf(text: &str) -> Vec<u8> {
+    let mut chars: Vec<char> = text.chars().collect();
+    chars.sort_unstable();
+    chars.dedup();
+    let code = |c: char| chars.iter().position(|x| *x == c).unwrap() + 1;
+    let mut bfchar = String::new();
+    for c in &chars {
+        let mut units = [0u16; 2];
+        let utf16: String = c
+            .encode_utf16(&mut units)
+            .iter()
+            .map(|u| format!("{u:04X}"))
+            .collect();
+        bfchar.push_str(&format!("<{:04X}> <{utf16}>\n", code(*c)));
+    }
+    let cmap = format!(
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n\
+         1 begincodespacerange <0000> <FFFF> endcodespacerange\n\
+         {} beginbfchar\n{bfchar}endbfchar\nendcmap CMapName currentdict /CMap defineresource pop end end\n",
+        chars.len()
+    );
+    // Two Tj: the text split in the middle of a word, as generators do.
+    let hex: Vec<String> = text.chars().map(|c| format!("{:04X}", code(c))).collect();
+    let half = hex.len() / 2;
+    let content = format!(
+        "BT /F1 12 Tf 72 712 Td <{}> Tj <{}> Tj ET",
+        hex[..half].concat(),
+        hex[half..].concat()
+    );
+    let content = zlib(content.as_bytes());
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        [format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", content.len()).as_bytes(), &content, b"\nendstream"].concat(),
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /Arial /Encoding /Identity-H /ToUnicode 6 0 R >>".to_vec(),
+        [format!("<< /Length {} >>\nstream\n", cmap.len()).as_bytes(), cmap.as_bytes(), b"\nendstream"].concat(),
+    ];
+    for (i, object) in objects.iter().enumerate() {
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(object);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    out.extend_from_slice(b"trailer << /Root 1 0 R >>\n%%EOF\n");
+    out
+}
+
+/// A DOCX (ECMA-376): a zip (APPNOTE 4.3) with `[Content_Types].xml` and `word/document.xml`,
+/// deflated; `runs` are consecutive `<w:r>` runs of one paragraph (XML-escaped already).
+fn docx(runs: &[&str]) -> Vec<u8> {
+    let body: String = runs
+        .iter()
+        .map(|r| format!("<w:r><w:rPr><w:b/></w:rPr><w:t xml:space=\"preserve\">{r}</w:t></w:r>"))
+        .collect();
+    let document = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\
+         <w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\">\
+         <w:body><w:p>{body}</w:p><w:p><w:r><w:t>Nơi nhận</w:t></w:r></w:p></w:body></w:document>"
+    );
+    let types = "<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+        <Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/></Types>";
+    zip(&[
+        ("[Content_Types].xml", types.as_bytes()),
+        ("word/document.xml", document.as_bytes()),
+    ])
+}
+
+fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let (mut out, mut central) = (vec![], vec![]);
+    for (name, data) in members {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let mut e = flate2::write::DeflateEncoder::new(vec![], flate2::Compression::default());
+        e.write_all(data).unwrap();
+        let deflated = e.finish().unwrap();
+        let offset = out.len() as u32;
+        let fields = |out: &mut Vec<u8>| {
+            out.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            out.extend_from_slice(&0u16.to_le_bytes()); // flags
+            out.extend_from_slice(&8u16.to_le_bytes()); // deflate
+            out.extend_from_slice(&0u32.to_le_bytes()); // time, date
+            out.extend_from_slice(&crc.sum().to_le_bytes());
+            out.extend_from_slice(&(deflated.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes()); // extra
+        };
+        out.extend_from_slice(b"PK\x03\x04");
+        fields(&mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&deflated);
+        central.extend_from_slice(b"PK\x01\x02");
+        central.extend_from_slice(&20u16.to_le_bytes()); // version made by
+        fields(&mut central);
+        central.extend_from_slice(&[0; 8]); // comment len, disk, internal, external attrs (part)
+        central.extend_from_slice(&0u32.to_le_bytes()[..2]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0; 4]);
+    let n = (members.len() as u16).to_le_bytes();
+    out.extend_from_slice(&n);
+    out.extend_from_slice(&n);
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
 }
 
 /// (search criteria after `SEARCH CHARSET UTF-8`, expected sequence numbers).
 fn cases() -> Vec<(String, Vec<u32>)> {
     let nfd_nguyen: String = "Nguyễn".nfd().collect();
-    let all: Vec<u32> = (1..=9).collect();
+    let all: Vec<u32> = (1..=11).collect();
     let c = |q: &str, hits: &[u32]| (q.to_string(), hits.to_vec());
     vec![
         // Subjects (RFC 2047 decoded): without marks, with them, upper case, a wrong tone.
@@ -158,9 +320,9 @@ fn cases() -> Vec<(String, Vec<u32>)> {
         // Windows-1258 body (decomposed tones in that charset).
         c("BODY \"quyet dinh\"", &[3]),
         c("BODY \"Quyết định\"", &[3]),
-        c("BODY \"số 15/QĐ-UBND\"", &[3]),
-        c("BODY \"15/qd-ubnd\"", &[3]),
-        c("BODY \"QĐ-UBND\"", &[3]),
+        c("BODY \"số 15/QĐ-UBND\"", &[3, 11]),
+        c("BODY \"15/qd-ubnd\"", &[3, 11]),
+        c("BODY \"QĐ-UBND\"", &[3, 11]),
         // Old and new tone placement: 2 is new (hoà, Thuý, khoẻ), 6 old (hòa, Thúy, khỏe, Ủy).
         c("BODY \"hoà\"", &[6]),
         c("SUBJECT \"hòa giải\"", &[2]),
@@ -179,9 +341,18 @@ fn cases() -> Vec<(String, Vec<u32>)> {
         // RFC 2231 attachment file name (RFC 9051 6.4.4 BODY: we include file names).
         c("BODY \"bao cao quy\"", &[7]),
         c("BODY \"báo cáo quý\"", &[7]),
+        // Text inside attachments: a PDF (CMap-mapped Identity-H codes, Flate) and a DOCX
+        // (a word split over two runs, an XML entity).
+        c("BODY \"ket luan\"", &[10]),
+        c("BODY \"kết luận\"", &[10]),
+        c("BODY \"kết luân\"", &[]),
+        c("TEXT \"hop giao ban\"", &[10]),
+        c("BODY \"phong chong bao\"", &[11]),
+        c("BODY \"phòng chống bão & lũ\"", &[11]),
+        c("BODY \"noi nhan\"", &[11]),
         // Combinations: OR of two indexed keys, NOT (not narrowed by the index), AND with ALL.
         c("OR SUBJECT \"bao cao\" FROM \"nguyen\"", &[1, 2]),
-        c("NOT BODY \"nguyen\"", &[1, 2, 3, 4, 6, 7]),
+        c("NOT BODY \"nguyen\"", &[1, 2, 3, 4, 6, 7, 10, 11]),
         c("ALL SUBJECT \"m8\"", &[8]),
         c("SUBJECT \"nosuchword\"", &[]),
         c("TEXT \"kontum\"", &all),

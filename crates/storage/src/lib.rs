@@ -30,6 +30,7 @@ pub mod action;
 pub mod blob;
 pub mod directory;
 pub mod events;
+pub mod extract;
 pub mod flags;
 pub mod forwards;
 pub mod lifecycle;

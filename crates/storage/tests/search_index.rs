@@ -83,9 +83,14 @@ async fn index_follows_messages() {
         // UID 1, 2 delivered; 3 APPENDed; 4 and 5 one MULTIAPPEND.
         deliver(s, a, raw("Nguyễn Văn An", "Báo cáo", "Đơn đề nghị")).await;
         deliver(s, a, raw("Trần Thị Bình", "Kế hoạch", "số 15/QĐ-UBND")).await;
-        s.append_message(inbox, &raw("Nguyên", "hoà giải", "x"), storage::Flags::new(), 1)
-            .await
-            .unwrap();
+        s.append_message(
+            inbox,
+            &raw("Nguyên", "hoà giải", "x"),
+            storage::Flags::new(),
+            1,
+        )
+        .await
+        .unwrap();
         let new = |r: Vec<u8>| NewMessage {
             raw: r,
             flags: storage::Flags::new(),
@@ -93,7 +98,10 @@ async fn index_follows_messages() {
         };
         s.append_messages(
             inbox,
-            vec![new(raw("Lê", "Quyết định", "kinh phí")), new(raw("Phạm", "m5", "đơn"))],
+            vec![
+                new(raw("Lê", "Quyết định", "kinh phí")),
+                new(raw("Phạm", "m5", "đơn")),
+            ],
         )
         .await
         .unwrap();
@@ -104,7 +112,11 @@ async fn index_follows_messages() {
         assert_eq!(uids(s, inbox, &["qd", "ubnd"]).await, [2], "[{name}]");
         assert_eq!(uids(s, inbox, &["quyet"]).await, [4], "[{name}]");
         assert_eq!(uids(s, inbox, &["nguyen", "bao"]).await, [1], "[{name}]");
-        assert_eq!(uids(s, inbox, &["zzz"]).await, Vec::<i64>::new(), "[{name}]");
+        assert_eq!(
+            uids(s, inbox, &["zzz"]).await,
+            Vec::<i64>::new(),
+            "[{name}]"
+        );
         let terms = || ctx.scalar_i64("SELECT COUNT(*) FROM search_terms", "");
         let before = terms().await;
 
@@ -115,9 +127,15 @@ async fn index_follows_messages() {
         assert_eq!(terms().await, before, "[{name}] a copy adds no terms");
 
         // An expunged message is no longer found, at once.
-        s.store_flags(inbox, &[1], storage::FlagChange::Add, &["\\Deleted".into()], None)
-            .await
-            .unwrap();
+        s.store_flags(
+            inbox,
+            &[1],
+            storage::FlagChange::Add,
+            &["\\Deleted".into()],
+            None,
+        )
+        .await
+        .unwrap();
         s.expunge(inbox, None).await.unwrap();
         assert_eq!(uids(s, inbox, &["nguyen"]).await, [3], "[{name}]");
 
@@ -132,10 +150,22 @@ async fn index_follows_messages() {
 
         // The terms go with their blob.
         for folder in [inbox, other] {
-            let all: Vec<i64> = s.messages(folder).await.unwrap().iter().map(|r| r.uid).collect();
-            s.store_flags(folder, &all, storage::FlagChange::Add, &["\\Deleted".into()], None)
+            let all: Vec<i64> = s
+                .messages(folder)
                 .await
-                .unwrap();
+                .unwrap()
+                .iter()
+                .map(|r| r.uid)
+                .collect();
+            s.store_flags(
+                folder,
+                &all,
+                storage::FlagChange::Add,
+                &["\\Deleted".into()],
+                None,
+            )
+            .await
+            .unwrap();
             s.expunge(folder, None).await.unwrap();
         }
         s.gc_blobs(-3600).await.unwrap();
