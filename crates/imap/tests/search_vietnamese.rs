@@ -453,3 +453,79 @@ fn with_database(base: &str, db: &str) -> String {
         format!("{prefix}/{db}?{query}")
     }
 }
+
+const CLIENT_SCRIPT: &str = r#"
+import imaplib
+import json
+import sys
+
+from imapclient import IMAPClient
+
+host, port, user, password = sys.argv[1:5]
+c = IMAPClient(host, port=int(port), ssl=False, timeout=30)
+c.login(user, password)
+c.select_folder("INBOX")
+out = {}
+# Thunderbird's quick filter: UID SEARCH CHARSET UTF-8 OR SUBJECT x FROM x, non-ASCII as a literal.
+out["or_plain"] = sorted(c.search(["OR", "SUBJECT", "nguyen", "FROM", "nguyen"], charset="UTF-8"))
+out["or_marks"] = sorted(c.search(["OR", "SUBJECT", "Nguyễn", "FROM", "Nguyễn"], charset="UTF-8"))
+out["text_pdf"] = sorted(c.search(["TEXT", "kết luận"], charset="UTF-8"))
+out["text_plain"] = sorted(c.search(["TEXT", "de nghi"], charset="UTF-8"))
+c.logout()
+# imaplib: the search string as a synchronizing literal, the last argument.
+m = imaplib.IMAP4(host, int(port))
+m.login(user, password)
+m.select("INBOX")
+m.literal = "QĐ-UBND".encode("utf-8")
+typ, data = m.uid("SEARCH", "CHARSET", "UTF-8", "TEXT")
+out["imaplib_typ"] = typ
+out["imaplib"] = sorted(int(x) for x in data[0].split())
+m.logout()
+print(json.dumps(out))
+"#;
+
+#[tokio::test]
+async fn real_clients_search_as_thunderbird_does() {
+    let server = common::start().await;
+    for raw in mails() {
+        server.deliver(server.account_a, &raw).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("search_session.py");
+    std::fs::write(&script, CLIENT_SCRIPT).unwrap();
+    let child = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg(server.imap.ip().to_string())
+        .arg(server.imap.port().to_string())
+        .arg(USER_A)
+        .arg(common::PASSWORD)
+        .env("PYTHONIOENCODING", "utf-8")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), child)
+        .await
+        .expect("client session within 120 s")
+        .expect("python3 runs (scripts/test installs python3 and imapclient)");
+    assert!(
+        output.status.success(),
+        "client session failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    let json = |v: &str| -> serde_json::Value { serde_json::from_str(v).unwrap() };
+    // A fresh INBOX: UID = sequence number of the table on `mails`.
+    // From Nguyễn Văn An (1) and Nguyên Thị Hoa (2); no subject has "nguyen".
+    assert_eq!(out["or_plain"], json("[1, 2]"));
+    // Written with marks: only Nguyễn.
+    assert_eq!(out["or_marks"], json("[1]"));
+    // Inside the PDF of 10.
+    assert_eq!(out["text_pdf"], json("[10]"));
+    // Body of 1 (Đơn đề nghị), subject of 4 (ĐỀ NGHỊ).
+    assert_eq!(out["text_plain"], json("[1, 4]"));
+    // RFC 9051 6.4.4 UID SEARCH answers UIDs: the Windows-1258 body (3) and the DOCX (11).
+    assert_eq!(out["imaplib_typ"], json("\"OK\""));
+    assert_eq!(out["imaplib"], json("[3, 11]"));
+}
