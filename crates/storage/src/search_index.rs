@@ -226,7 +226,7 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nĐơn đề 
         ] {
             assert!(terms.contains(&t.to_string()), "{t} in {terms:?}");
         }
-        assert!(prefix_end("ng") > "nguyen".to_string());
-        assert!(prefix_end("ng") < "nh".to_string());
+        assert!(prefix_end("ng").as_str() > "nguyen");
+        assert!(prefix_end("ng").as_str() < "nh");
     }
 }
