@@ -14,7 +14,7 @@
 //! indexes up to [`BACKFILL_PER_SEARCH`] of them per call (lazy backfill, written back) and
 //! returns the rest as candidates, so answers are never missing a message.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::Row;
 
@@ -114,7 +114,7 @@ impl Store {
         folder_id: i64,
         prefixes: &[String],
     ) -> Result<HashSet<i64>> {
-        let unindexed = self.backfill_search_index(folder_id).await?;
+        let unsure = self.unsure_messages(folder_id).await?;
         let mut found: Option<HashSet<i64>> = None;
         for prefix in prefixes {
             let ids: HashSet<i64> = sqlx::query_scalar(
@@ -137,73 +137,108 @@ impl Store {
             }
         }
         let mut out = found.unwrap_or_default();
-        out.extend(unindexed);
-        let incomplete: Vec<i64> = sqlx::query_scalar(
-            "SELECT m.id FROM messages m JOIN search_indexed s ON s.blob_id = m.blob_id \
-             WHERE m.folder_id = $1 AND s.complete = 0",
-        )
-        .bind(folder_id)
-        .fetch_all(&self.pool)
-        .await?;
-        out.extend(incomplete);
+        out.extend(unsure);
         Ok(out)
     }
 
-    /// Indexes up to [`BACKFILL_PER_SEARCH`] messages of the folder stored before the index;
-    /// returns the ids of those still unindexed.
-    async fn backfill_search_index(&self, folder_id: i64) -> Result<Vec<i64>> {
+    /// The messages of the folder the index cannot rule out: those not indexed yet (after
+    /// indexing up to [`BACKFILL_PER_SEARCH`] of them) and those indexed incompletely. Only
+    /// messages above the folder's remembered UID cursor are read, so a folder known indexed
+    /// costs one short range query.
+    async fn unsure_messages(&self, folder_id: i64) -> Result<Vec<i64>> {
+        let (cursor, mut incomplete) = self.search_seen.get(folder_id);
         let rows = sqlx::query(
-            "SELECT m.id, m.blob_id, m.size FROM messages m \
+            "SELECT m.id, m.uid, m.blob_id, m.size, s.complete FROM messages m \
              LEFT JOIN search_indexed s ON s.blob_id = m.blob_id \
-             WHERE m.folder_id = $1 AND s.blob_id IS NULL ORDER BY m.id",
+             WHERE m.folder_id = $1 AND m.uid > $2 ORDER BY m.uid",
         )
         .bind(folder_id)
+        .bind(cursor)
         .fetch_all(&self.pool)
         .await?;
-        if rows.is_empty() {
-            return Ok(vec![]);
+        let Some(last) = rows.last() else {
+            return Ok(incomplete);
+        };
+        let last_uid: i64 = last.get(1);
+        let mut unindexed: Vec<(i64, i64, String, i64)> = vec![];
+        for r in &rows {
+            match r.get::<Option<i64>, _>(4) {
+                None => unindexed.push((r.get(0), r.get(1), r.get(2), r.get(3))),
+                Some(0) => incomplete.push(r.get(0)),
+                Some(_) => {}
+            }
         }
-        let now: Vec<(i64, String, i64)> = rows
-            .iter()
-            .take(BACKFILL_PER_SEARCH)
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
-        let later: Vec<i64> = rows
+        let later: Vec<(i64, i64)> = unindexed
             .iter()
             .skip(BACKFILL_PER_SEARCH)
-            .map(|r| r.get(0))
+            .map(|r| (r.0, r.1))
             .collect();
-        let ids: Vec<i64> = now.iter().map(|r| r.0).collect();
-        let metas = self.message_metas(folder_id, &ids).await?;
-        let mut computed: Vec<(String, Option<Vec<String>>)> = Vec::with_capacity(now.len());
-        let mut failed = vec![];
-        for (id, blob_id, size) in &now {
-            let Some(meta) = metas.get(id) else {
-                failed.push(*id);
-                continue;
-            };
-            let mut blob = self.open_blob(blob_id, *size).await?;
-            let header = blob.read_range(0, u64::from(meta.root.offset_body)).await?;
-            computed.push((blob_id.clone(), terms_of(&header, meta)));
-        }
-        let written = self
-            .write(move |tx| {
-                Box::pin(async move {
-                    let refs: Vec<(&str, Option<&[String]>)> = computed
-                        .iter()
-                        .map(|(b, t)| (b.as_str(), t.as_deref()))
-                        .collect();
-                    Self::insert_search_terms_in(tx, &refs).await
+        unindexed.truncate(BACKFILL_PER_SEARCH);
+        let mut still: Vec<(i64, i64)> = later;
+        if !unindexed.is_empty() {
+            let ids: Vec<i64> = unindexed.iter().map(|r| r.0).collect();
+            let metas = self.message_metas(folder_id, &ids).await?;
+            let mut computed: Vec<(String, Option<Vec<String>>)> = vec![];
+            let mut done: Vec<(i64, bool)> = vec![];
+            for (id, uid, blob_id, size) in &unindexed {
+                let Some(meta) = metas.get(id) else {
+                    still.push((*id, *uid));
+                    continue;
+                };
+                let mut blob = self.open_blob(blob_id, *size).await?;
+                let header = blob.read_range(0, u64::from(meta.root.offset_body)).await?;
+                let terms = terms_of(&header, meta);
+                done.push((*id, terms.is_some()));
+                computed.push((blob_id.clone(), terms));
+            }
+            let written = self
+                .write(move |tx| {
+                    Box::pin(async move {
+                        let refs: Vec<(&str, Option<&[String]>)> = computed
+                            .iter()
+                            .map(|(b, t)| (b.as_str(), t.as_deref()))
+                            .collect();
+                        Self::insert_search_terms_in(tx, &refs).await
+                    })
                 })
-            })
-            .await;
-        if let Err(e) = written {
-            // Not indexed, so not excluded: scan them this time.
-            tracing::warn!(error = %e, "could not store backfilled search terms");
-            failed.extend(ids);
+                .await;
+            match written {
+                Ok(()) => incomplete.extend(done.iter().filter(|d| !d.1).map(|d| d.0)),
+                Err(e) => {
+                    // Not indexed, so not excluded: read them this time.
+                    tracing::warn!(error = %e, "could not store backfilled search terms");
+                    still.extend(unindexed.iter().map(|r| (r.0, r.1)));
+                }
+            }
         }
-        failed.extend(later);
-        Ok(failed)
+        // The cursor stops below the first message still unindexed.
+        let new_cursor = still.iter().map(|r| r.1 - 1).min().unwrap_or(last_uid);
+        let below: Vec<i64> = incomplete.clone();
+        self.search_seen.set(folder_id, new_cursor, below);
+        let mut out = incomplete;
+        out.extend(still.iter().map(|r| r.0));
+        Ok(out)
+    }
+}
+
+/// Per folder: the UID up to which every message is known to be indexed, and the ids of those
+/// indexed incompletely (rare: more than [`MAX_TERMS`] words). UIDs only grow, so messages
+/// stored later are above the cursor; an expunged id left in the list is harmless (it is no
+/// longer in the listing).
+#[derive(Default)]
+pub(crate) struct SeenIndexed(std::sync::Mutex<HashMap<i64, (i64, Vec<i64>)>>);
+
+impl SeenIndexed {
+    fn get(&self, folder_id: i64) -> (i64, Vec<i64>) {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&folder_id).cloned().unwrap_or((0, vec![]))
+    }
+
+    fn set(&self, folder_id: i64, cursor: i64, mut incomplete: Vec<i64>) {
+        incomplete.sort_unstable();
+        incomplete.dedup();
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(folder_id, (cursor, incomplete));
     }
 }
 

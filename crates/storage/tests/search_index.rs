@@ -139,10 +139,12 @@ async fn index_follows_messages() {
         s.expunge(inbox, None).await.unwrap();
         assert_eq!(uids(s, inbox, &["nguyen"]).await, [3], "[{name}]");
 
-        // Messages stored before the index: every one is a candidate until indexed, and the
-        // first look-up indexes them (lazy backfill) and answers exactly.
+        // Messages stored before the index (a server started on older data): every one is a
+        // candidate until indexed, and the first look-up indexes them (lazy backfill) and
+        // answers exactly.
         execute(&ctx, "DELETE FROM search_terms").await;
         execute(&ctx, "DELETE FROM search_indexed").await;
+        let s = &ctx.reopen().await.unwrap();
         assert_eq!(uids(s, inbox, &["don"]).await, [5], "[{name}] backfilled");
         assert_eq!(uids(s, other, &["ubnd"]).await, [2], "[{name}]");
         let indexed = ctx.scalar_i64("SELECT COUNT(*) FROM search_indexed", "");
