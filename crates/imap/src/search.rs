@@ -1,6 +1,7 @@
 //! SEARCH evaluation (RFC 9051 6.4.4). Text keys match the decoded text stored at delivery
 //! (RFC 2047/2231 headers, quoted-printable/base64 bodies, charsets converted to UTF-8),
-//! case-insensitively with full Unicode case folding, so Vietnamese matches whatever the case.
+//! with Vietnamese folding (`policy::textsearch`): case, NFC/NFD and tone placement never matter,
+//! and a query written without diacritics matches text with them (issue 13).
 
 use storage::meta::MailAddr;
 use storage::{MessageMeta, MessageRow};
@@ -42,6 +43,90 @@ pub fn needs(key: &SearchKey) -> (bool, bool) {
     }
 }
 
+/// What the full-text index (`storage::search_index`) can say about a key: which messages may
+/// match. `Terms` are index prefixes that must all be present; the matcher then confirms each
+/// candidate, so answers stay exact except that a single-word string is found only at the start
+/// of a word (`policy::textsearch::query_prefixes`; Dovecot's FTS does the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexPlan {
+    /// Any message may match (the index cannot narrow it).
+    Any,
+    Terms(Vec<String>),
+    And(Vec<IndexPlan>),
+    Or(Box<IndexPlan>, Box<IndexPlan>),
+}
+
+/// The index plan of a key: text keys narrow, NOT and the other keys do not.
+pub fn index_plan(key: &SearchKey) -> IndexPlan {
+    use SearchKey::*;
+    let terms = |s: &str| {
+        let prefixes = policy::textsearch::query_prefixes(s);
+        if prefixes.is_empty() {
+            IndexPlan::Any
+        } else {
+            IndexPlan::Terms(prefixes)
+        }
+    };
+    match key {
+        // Every text key reads only indexed text: decoded fields, body text, file names, and
+        // the raw header block (TEXT, HEADER).
+        Bcc(s) | Body(s) | Cc(s) | From(s) | Subject(s) | To(s) | Text(s) | Header(_, s) => {
+            terms(s)
+        }
+        And(keys) => {
+            let plans: Vec<IndexPlan> = keys
+                .iter()
+                .map(index_plan)
+                .filter(|p| *p != IndexPlan::Any)
+                .collect();
+            if plans.is_empty() {
+                IndexPlan::Any
+            } else {
+                IndexPlan::And(plans)
+            }
+        }
+        Or(a, b) => match (index_plan(a), index_plan(b)) {
+            (IndexPlan::Any, _) | (_, IndexPlan::Any) => IndexPlan::Any,
+            (a, b) => IndexPlan::Or(Box::new(a), Box::new(b)),
+        },
+        _ => IndexPlan::Any,
+    }
+}
+
+impl IndexPlan {
+    /// Every `Terms` list in the plan.
+    pub fn term_lists<'a>(&'a self, out: &mut Vec<&'a [String]>) {
+        match self {
+            IndexPlan::Any => {}
+            IndexPlan::Terms(t) => out.push(t),
+            IndexPlan::And(plans) => plans.iter().for_each(|p| p.term_lists(out)),
+            IndexPlan::Or(a, b) => {
+                a.term_lists(out);
+                b.term_lists(out);
+            }
+        }
+    }
+
+    /// The candidate message ids, given each `Terms` list's look-up; None = any message.
+    pub fn candidates(
+        &self,
+        found: &dyn Fn(&[String]) -> std::collections::HashSet<i64>,
+    ) -> Option<std::collections::HashSet<i64>> {
+        match self {
+            IndexPlan::Any => None,
+            IndexPlan::Terms(t) => Some(found(t)),
+            IndexPlan::And(plans) => plans
+                .iter()
+                .filter_map(|p| p.candidates(found))
+                .reduce(|a, b| a.intersection(&b).copied().collect()),
+            IndexPlan::Or(a, b) => match (a.candidates(found), b.candidates(found)) {
+                (Some(a), Some(b)) => Some(a.union(&b).copied().collect()),
+                _ => None,
+            },
+        }
+    }
+}
+
 pub fn in_set(set: &SequenceSet, value: i64, star: i64) -> bool {
     set.0.iter().any(|(a, b)| {
         let v = |bound: &SeqBound| match bound {
@@ -53,12 +138,11 @@ pub fn in_set(set: &SequenceSet, value: i64, star: i64) -> bool {
     })
 }
 
-fn fold(text: &str) -> String {
-    text.to_lowercase()
-}
-
+/// Substring match after Vietnamese folding (`policy::textsearch`): case, NFC/NFD and tone
+/// placement never matter; a query letter without marks matches it with any marks, a letter
+/// with marks only those marks ("nguyen" finds Nguyễn and Nguyên, "Nguyên" not Nguyễn).
 fn contains(haystack: &str, needle: &str) -> bool {
-    fold(haystack).contains(&fold(needle))
+    policy::textsearch::contains(haystack, needle)
 }
 
 /// An address field contains `needle` in a display name, an address or a group name
@@ -189,6 +273,9 @@ mod tests {
         assert!(contains("Công Văn Số 15", "CÔNG VĂN"));
         assert!(contains("ĐƠN VỊ", "đơn vị"));
         assert!(!contains("Cong van", "công văn"));
+        // Issue 13: a query without marks matches text with them.
+        assert!(contains("Công Văn Số 15", "cong van"));
+        assert!(contains("ĐƠN VỊ", "don vi"));
     }
 
     #[test]

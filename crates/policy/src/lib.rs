@@ -8,6 +8,7 @@
 //! - [`limits`]: AUTH failure throttling, per-IP connection caps.
 //! - [`mailflow`]: address syntax and relay decisions for RCPT.
 //! - [`collation`]: RFC 5051 `i;unicode-casemap` and the Vietnamese sort order built on it.
+//! - [`textsearch`]: diacritic-insensitive Vietnamese search folding and index terms.
 
 pub mod antivirus;
 pub mod collation;
@@ -16,3 +17,4 @@ pub mod mailflow;
 pub mod naming;
 pub mod password;
 pub mod spam;
+pub mod textsearch;

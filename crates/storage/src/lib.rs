@@ -31,6 +31,7 @@ pub mod address_book;
 pub mod blob;
 pub mod directory;
 pub mod events;
+pub mod extract;
 pub mod flags;
 pub mod forwards;
 pub mod lifecycle;
@@ -43,6 +44,7 @@ pub mod multiappend;
 pub mod objects;
 pub mod ops;
 pub mod queue;
+pub mod search_index;
 pub mod sieve;
 pub mod sort_record;
 pub mod stats;
@@ -200,6 +202,8 @@ pub struct Store {
     pub(crate) listings: std::sync::Arc<listing::ListingCache>,
     /// Sort records read or computed, by message id (see `sort_record`).
     pub(crate) sort_cache: std::sync::Arc<sort_record::SortCache>,
+    /// Which messages of a folder are known indexed (`search_index`).
+    pub(crate) search_seen: std::sync::Arc<search_index::SeenIndexed>,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
     /// Message counters not yet written (see `ops::flow`), shared by every clone.
@@ -310,6 +314,7 @@ impl Store {
             metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
             listings: Default::default(),
             sort_cache: Default::default(),
+            search_seen: Default::default(),
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,

@@ -133,6 +133,8 @@ pub(crate) struct CommitJob {
     delivery: Delivery,
     /// What SORT/THREAD read of it (computed before the committer, which is serial).
     sort: crate::SortRecord,
+    /// Its full-text index terms (issue 13), likewise.
+    terms: Option<Vec<String>>,
     reply: oneshot::Sender<Result<Delivered>>,
 }
 
@@ -323,12 +325,17 @@ impl Store {
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(&delivery.raw).await?;
         let sort = crate::SortRecord::of(&delivery.raw, &delivery.meta);
+        let terms = crate::search_index::terms_of(
+            &delivery.raw[..(delivery.meta.root.offset_body as usize).min(delivery.raw.len())],
+            &delivery.meta,
+        );
         let (reply, answer) = oneshot::channel();
         self.committer
             .send(CommitJob {
                 blob_id,
                 delivery,
                 sort,
+                terms,
                 reply,
             })
             .map_err(|_| Error::Io(std::io::Error::other("committer stopped")))?;
@@ -740,6 +747,13 @@ impl Store {
         }
         let sorts: Vec<(&str, &crate::SortRecord)> = sorts.into_iter().collect();
         Self::insert_sort_records_in(tx, &sorts).await?;
+        // Full-text index terms, likewise (issue 13): in the message's own transaction.
+        let mut terms: BTreeMap<&str, Option<&[String]>> = BTreeMap::new();
+        for job in batch.iter().filter(|j| !j.delivery.targets.is_empty()) {
+            terms.entry(&job.blob_id).or_insert(job.terms.as_deref());
+        }
+        let terms: Vec<(&str, Option<&[String]>)> = terms.into_iter().collect();
+        Self::insert_search_terms_in(tx, &terms).await?;
         for (account_id, bytes) in usage {
             // Quota usage is exact: it moves in the same transaction as the messages.
             sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")

@@ -80,6 +80,20 @@ pub struct MessageMeta {
 /// Most body text kept for searching, per message.
 const MAX_SEARCH_TEXT: usize = 256 * 1024;
 
+/// Appends a part's text to what SEARCH reads, within [`MAX_SEARCH_TEXT`].
+fn push_search_text(meta: &mut MessageMeta, text: &str) {
+    if text.is_empty() || meta.text.len() >= MAX_SEARCH_TEXT {
+        return;
+    }
+    let room = MAX_SEARCH_TEXT - meta.text.len();
+    let mut cut = text.len().min(room);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    meta.text.push_str(&text[..cut]);
+    meta.text.push('\n');
+}
+
 /// The deepest part nesting a stored parse may have, whatever the configuration: a part at
 /// depth k sits 2 + 2k levels deep in the stored JSON, its envelope's addresses 3 more, and
 /// serde_json reads back at most 128 levels.
@@ -486,16 +500,7 @@ fn part_of(
         }
         PartType::Text(text) | PartType::Html(text) => {
             out.lines = count_lines(body_bytes);
-            let meta = &mut builder.meta;
-            if meta.text.len() < MAX_SEARCH_TEXT {
-                let room = MAX_SEARCH_TEXT - meta.text.len();
-                let mut cut = text.len().min(room);
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                meta.text.push_str(&text[..cut]);
-                meta.text.push('\n');
-            }
+            push_search_text(&mut builder.meta, text);
         }
         PartType::Multipart(children) => {
             if children.is_empty() {
@@ -520,7 +525,11 @@ fn part_of(
             // A multipart without a usable boundary is shown as text: its lines count.
             out.lines = count_lines(body_bytes);
         }
-        PartType::Binary(_) | PartType::InlineBinary(_) => {}
+        PartType::Binary(data) | PartType::InlineBinary(data) => {
+            // Issue 13: the text inside DOCX and PDF attachments, for SEARCH and the index.
+            let found = crate::extract::attachment_text(&out.subtype, part.attachment_name(), data);
+            push_search_text(&mut builder.meta, found.as_deref().unwrap_or(""));
+        }
         PartType::Message(nested) => {
             out.lines = count_lines(body_bytes);
             // mail-parser parses an inline message in the same stream (offsets already

@@ -26,9 +26,12 @@ impl Store {
         // Deliveries and appends hold the GC lock shared from blob write to commit.
         let _gc_guard = self.gc_lock.read().await;
         for message in messages {
-            let meta = MessageMeta::compute(&message.raw).to_json();
+            let parsed = MessageMeta::compute(&message.raw);
+            let header_end = (parsed.root.offset_body as usize).min(message.raw.len());
+            let terms = crate::search_index::terms_of(&message.raw[..header_end], &parsed);
+            let meta = parsed.to_json();
             let blob_id = self.put_blob_bytes(&message.raw).await?;
-            prepared.push((message, blob_id, meta));
+            prepared.push((message, blob_id, meta, terms));
         }
         let store = self.clone();
         let (account_id, uids) = self
@@ -39,11 +42,13 @@ impl Store {
                             .bind(folder_id)
                             .fetch_one(&mut **tx)
                             .await?;
-                    let total: i64 = prepared.iter().map(|(m, _, _)| m.raw.len() as i64).sum();
+                    let total: i64 = prepared.iter().map(|(m, _, _, _)| m.raw.len() as i64).sum();
                     Self::check_quota_in(tx, account_id, total).await?;
                     let mut uids = Vec::with_capacity(prepared.len());
-                    for (message, blob_id, meta) in &prepared {
+                    for (message, blob_id, meta, terms) in &prepared {
                         store.blob_ref_in(tx, blob_id, &message.raw, 1).await?;
+                        Self::insert_search_terms_in(tx, &[(blob_id.as_str(), terms.as_deref())])
+                            .await?;
                         let uid = Self::insert_message_in(
                             tx,
                             folder_id,

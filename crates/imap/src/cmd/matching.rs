@@ -40,6 +40,22 @@ impl Session {
             .await
             .map_err(|e| self.server_error(e))?;
         let (need_meta, need_header) = search::needs(criteria);
+        // Issue 13: text keys take their candidates from the full-text index, so only those
+        // are read and confirmed.
+        let plan = search::index_plan(criteria);
+        let mut lists = vec![];
+        plan.term_lists(&mut lists);
+        let mut looked_up: HashMap<Vec<String>, HashSet<i64>> = HashMap::new();
+        for list in lists {
+            if !looked_up.contains_key(list) {
+                let ids = store
+                    .search_candidates(folder_id, list)
+                    .await
+                    .map_err(|e| self.server_error(e))?;
+                looked_up.insert(list.to_vec(), ids);
+            }
+        }
+        let candidates = plan.candidates(&|list| looked_up.get(list).cloned().unwrap_or_default());
         let index: HashMap<i64, usize> = listing
             .rows
             .iter()
@@ -47,11 +63,12 @@ impl Session {
             .map(|(i, r)| (r.uid, i))
             .collect();
         let wanted = |uid: &i64| only.is_none_or(|set| set.contains(uid));
+        let indexed = |id: &i64| candidates.as_ref().is_none_or(|set| set.contains(id));
         let mut metas = if need_meta {
             let ids: Vec<i64> = listing
                 .rows
                 .iter()
-                .filter(|r| wanted(&r.uid))
+                .filter(|r| wanted(&r.uid) && indexed(&r.id))
                 .map(|r| r.id)
                 .collect();
             store
@@ -72,6 +89,10 @@ impl Session {
                 continue;
             };
             let row = &listing.rows[row_index];
+            if !indexed(&row.id) {
+                // The index rules it out: a text key it needs cannot match.
+                continue;
+            }
             let meta = metas.remove(&row.id);
             // Only the header block is read, never the whole message.
             let header = match (need_header, &meta) {

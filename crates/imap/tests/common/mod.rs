@@ -106,13 +106,21 @@ async fn fixture_throttled(
     tweak: impl FnOnce(&mut Settings),
     throttle: policy::limits::ThrottleConfig,
 ) -> Fixture {
+    fixture_at(None, tweak, throttle).await
+}
+
+/// The [`Fixture`] over the database at `url` (an empty PostgreSQL database, say); None = a
+/// fresh SQLite file.
+pub async fn fixture_at(
+    url: Option<String>,
+    tweak: impl FnOnce(&mut Settings),
+    throttle: policy::limits::ThrottleConfig,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&StoreOptions::new(
-        format!("sqlite://{}", dir.path().join("t.db").display()),
-        dir.path().to_path_buf(),
-    ))
-    .await
-    .unwrap();
+    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("t.db").display()));
+    let store = Store::open(&StoreOptions::new(url, dir.path().to_path_buf()))
+        .await
+        .unwrap();
     store.add_domain("kontum.gov.vn", "kontum").await.unwrap();
     let mut ids = vec![];
     for (name, address) in [("Nguyễn Văn An", USER_A), ("Trần Thị Bình", USER_B)] {

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Loader and probe for bench/search.sh (issue 13).
+
+load:   MESSAGES generated Vietnamese messages over SMTP, THREADS connections; prints the
+        acceptance rate and the bytes sent.
+size:   the SQLite file's size and the search index's share of it.
+search: UID SEARCH latencies (p50/p99) for fixed queries.
+"""
+import argparse
+import base64
+import imaplib
+import quopri
+import random
+import smtplib
+import sqlite3
+import statistics
+import threading
+import time
+
+WORDS = ("công văn quyết định thông báo kế hoạch báo cáo đề nghị hội nghị ủy ban nhân dân "
+         "tỉnh huyện xã phòng sở tài chính giáo dục y tế nông nghiệp giao thông kinh phí "
+         "dự toán năm tháng tuần họp giao ban kết luận chỉ đạo triển khai thực hiện "
+         "hoà bình thuý khoẻ nguyễn nguyên trần lê phạm hoàng đức bình an dũng").split()
+NAMES = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Đức", "Phạm Thị Dung", "Hoàng Minh",
+         "Nguyên Thị Hoa"]
+
+
+def message(i, rng):
+    subject = " ".join(rng.choice(WORDS) for _ in range(6)).capitalize()
+    body = "\r\n".join(" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(30))
+    body += f"\r\nSố {i}/QĐ-UBND\r\n"
+    name = rng.choice(NAMES)
+    enc = i % 3
+    if enc == 0:
+        cte, payload = "8bit", body
+    elif enc == 1:
+        cte = "base64"
+        raw = base64.b64encode(body.encode()).decode()
+        payload = "\r\n".join(raw[k:k + 76] for k in range(0, len(raw), 76))
+    else:
+        cte = "quoted-printable"
+        payload = quopri.encodestring(body.encode()).decode().replace("\n", "\r\n")
+    head = (f"From: =?UTF-8?B?{base64.b64encode(name.encode()).decode()}?= <u{i % 50}@bench.test>\r\n"
+            f"To: user1@bench.test\r\n"
+            f"Subject: =?UTF-8?B?{base64.b64encode(subject.encode()).decode()}?=\r\n"
+            f"Message-ID: <s{i}@bench.test>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n\r\n")
+    return (head + payload + "\r\n").encode()
+
+
+def load(args):
+    host, port = args.smtp.rsplit(":", 1)
+    total = [0]
+    lock = threading.Lock()
+
+    def worker(t):
+        rng = random.Random(t)
+        s = smtplib.SMTP(host, int(port), timeout=120)
+        sent = 0
+        for i in range(t, args.count, args.threads):
+            msg = message(i, rng)
+            s.sendmail("sender@bench.test", [args.to], msg)
+            sent += len(msg)
+        s.quit()
+        with lock:
+            total[0] += sent
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(args.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    secs = time.monotonic() - start
+    print(f"smtp: {args.count} messages in {secs:.1f} s = {args.count / secs:.0f} msg/s; "
+          f"{total[0]} bytes")
+
+
+def size(args):
+    import os
+    db = sqlite3.connect(args.db)
+    total = os.path.getsize(args.db)
+    try:
+        rows = db.execute("SELECT name, SUM(pgsize) FROM dbstat WHERE name LIKE 'search%' "
+                          "GROUP BY name").fetchall()
+        index = sum(r[1] for r in rows)
+        detail = ", ".join(f"{n} {b}" for n, b in rows)
+    except sqlite3.Error:
+        index = db.execute("SELECT SUM(length(term) + length(blob_id) + 8) FROM search_terms"
+                           ).fetchone()[0] or 0
+        detail = "estimated from row lengths (no dbstat)"
+    blob_bytes = db.execute("SELECT SUM(size) FROM messages").fetchone()[0] or 0
+    print(f"size: database {total} bytes; index {index} bytes ({detail}); message bytes "
+          f"{blob_bytes}; index / message bytes = {index / max(blob_bytes, 1):.2f}")
+
+
+QUERIES = [
+    ("one word, no marks", 'SUBJECT "nguyen"'),
+    ("one word, marks", 'BODY "quyết"'),
+    ("two words, no marks", 'TEXT "ket luan"'),
+    ("two words, marks", 'BODY "giao ban"'),
+    ("OR subject/from", 'OR SUBJECT "binh" FROM "binh"'),
+    ("nowhere", 'SUBJECT "nosuchword"'),
+]
+
+
+def search(args):
+    host, port = args.imap.rsplit(":", 1)
+    m = imaplib.IMAP4(host, int(port))
+    m.login(args.user, args.password)
+    m.select("INBOX")
+    for label, query in QUERIES:
+        times = []
+        hits = 0
+        for _ in range(args.repeats):
+            start = time.monotonic()
+            typ, data = m._simple_command("UID", "SEARCH", "CHARSET", "UTF-8",
+                                          *[query.encode("utf-8")])
+            _, found = m._untagged_response(typ, data, "SEARCH")
+            times.append((time.monotonic() - start) * 1000)
+            hits = len((found[-1] or b"").split())
+        times.sort()
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        print(f"search {label:22} {hits:7} hits  p50 {statistics.median(times):8.1f} ms  "
+              f"p99 {p99:8.1f} ms")
+    m.logout()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("load")
+    a.add_argument("--smtp", required=True)
+    a.add_argument("--to", required=True)
+    a.add_argument("--count", type=int, required=True)
+    a.add_argument("--threads", type=int, default=4)
+    a = sub.add_parser("size")
+    a.add_argument("--db", required=True)
+    a = sub.add_parser("search")
+    a.add_argument("--imap", required=True)
+    a.add_argument("--user", required=True)
+    a.add_argument("--password", required=True)
+    a.add_argument("--repeats", type=int, default=50)
+    args = p.parse_args()
+    {"load": load, "size": size, "search": search}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

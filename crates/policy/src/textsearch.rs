@@ -1,0 +1,271 @@
+//! Vietnamese-aware text search folding (issue 13), pure.
+//!
+//! Text is folded letter by letter into a base letter (lower case, marks removed, đ → d) and the
+//! set of marks it carried (tone marks, vowel marks ˆ ˘ ʼ, the stroke of đ, other Latin marks).
+//! Input may be NFC or NFD; the old and new tone placement (hòa / hoà, thúy / thuý, khỏe / khoẻ,
+//! ủy / uỷ) fold to one form: in `oa`, `oe`, `uy` a tone on the first vowel moves to the second.
+//!
+//! The matching rule ([`Folded::contains`]): **a query letter written without marks matches that
+//! letter with any marks or none; a query letter written with marks matches only exactly those
+//! marks.** So `nguyen` finds Nguyễn and Nguyên, `Nguyễn` finds only Nguyễn, `Nguyên` does not
+//! find Nguyễn, `don` finds đơn, `đơn` does not find don, and case never matters.
+//!
+//! [`terms`] gives the words of a text with every mark removed: what a full-text index keeps.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Mark bits: the five Vietnamese tones.
+const GRAVE: u16 = 1; // U+0300 huyền
+const ACUTE: u16 = 1 << 1; // U+0301 sắc
+const HOOK: u16 = 1 << 2; // U+0309 hỏi
+const TILDE: u16 = 1 << 3; // U+0303 ngã
+const DOT_BELOW: u16 = 1 << 4; // U+0323 nặng
+const TONES: u16 = GRAVE | ACUTE | HOOK | TILDE | DOT_BELOW;
+/// Vowel marks and the stroke of đ.
+const CIRCUMFLEX: u16 = 1 << 5; // U+0302 â ê ô
+const BREVE: u16 = 1 << 6; // U+0306 ă
+const HORN: u16 = 1 << 7; // U+031B ơ ư
+const STROKE: u16 = 1 << 8; // đ
+/// Other Latin marks met in mail (French, German, Spanish names).
+const DIAERESIS: u16 = 1 << 9; // U+0308
+const RING: u16 = 1 << 10; // U+030A
+const CEDILLA: u16 = 1 << 11; // U+0327
+const CARON: u16 = 1 << 12; // U+030C
+const MACRON: u16 = 1 << 13; // U+0304
+/// Any other combining mark.
+const OTHER: u16 = 1 << 15;
+
+fn mark_bit(c: char) -> u16 {
+    match c {
+        '\u{0300}' | '\u{0340}' => GRAVE,
+        '\u{0301}' | '\u{0341}' => ACUTE,
+        '\u{0309}' => HOOK,
+        '\u{0303}' => TILDE,
+        '\u{0323}' => DOT_BELOW,
+        '\u{0302}' => CIRCUMFLEX,
+        '\u{0306}' => BREVE,
+        '\u{031B}' => HORN,
+        '\u{0335}' | '\u{0336}' => STROKE,
+        '\u{0308}' => DIAERESIS,
+        '\u{030A}' => RING,
+        '\u{0327}' => CEDILLA,
+        '\u{030C}' => CARON,
+        '\u{0304}' => MACRON,
+        _ => OTHER,
+    }
+}
+
+/// One folded letter: its base (lower case, no marks) and the marks it carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Letter {
+    pub base: char,
+    pub marks: u16,
+}
+
+/// Folded text: one [`Letter`] per base character of the input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded(pub Vec<Letter>);
+
+impl Folded {
+    /// Folds `text` (NFC or NFD, any case).
+    pub fn new(text: &str) -> Folded {
+        let mut letters: Vec<Letter> = Vec::with_capacity(text.len());
+        for c in text.nfd() {
+            if is_combining_mark(c) {
+                if let Some(last) = letters.last_mut() {
+                    last.marks |= mark_bit(c);
+                }
+                continue;
+            }
+            match c {
+                'đ' | 'Đ' => letters.push(Letter {
+                    base: 'd',
+                    marks: STROKE,
+                }),
+                c if c.is_ascii() => letters.push(Letter {
+                    base: c.to_ascii_lowercase(),
+                    marks: 0,
+                }),
+                c => {
+                    // Lower-casing may give several characters, or ones with marks (İ → i̇).
+                    for lower in c.to_lowercase().nfd() {
+                        if is_combining_mark(lower) {
+                            if let Some(last) = letters.last_mut() {
+                                last.marks |= mark_bit(lower);
+                            }
+                        } else {
+                            letters.push(Letter {
+                                base: lower,
+                                marks: 0,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        place_tones(&mut letters);
+        Folded(letters)
+    }
+
+    /// Whether `needle` occurs in `self` under the matching rule of this module: consecutive
+    /// letters with equal bases, where each needle letter with marks has exactly the same marks.
+    /// An empty needle occurs everywhere (RFC 9051 6.4.4: every string contains "").
+    pub fn contains(&self, needle: &Folded) -> bool {
+        let (hay, pat) = (&self.0, &needle.0);
+        if pat.is_empty() {
+            return true;
+        }
+        if pat.len() > hay.len() {
+            return false;
+        }
+        let first = pat[0];
+        (0..=hay.len() - pat.len()).any(|start| {
+            hay[start].base == first.base
+                && hay[start..start + pat.len()]
+                    .iter()
+                    .zip(pat)
+                    .all(|(h, p)| letter_matches(*h, *p))
+        })
+    }
+
+    /// The text with every mark removed (what [`terms`] splits).
+    pub fn bare(&self) -> String {
+        self.0.iter().map(|l| l.base).collect()
+    }
+}
+
+fn letter_matches(hay: Letter, pat: Letter) -> bool {
+    hay.base == pat.base && (pat.marks == 0 || pat.marks == hay.marks)
+}
+
+/// Old and new tone placement fold alike: in `oa`, `oe` and `uy`, a tone on the first vowel
+/// (old style: hòa, khỏe, thúy, ủy) moves to the second (new style: hoà, khoẻ, thuý, uỷ), when
+/// the first carries nothing but that tone and the second nothing at all.
+fn place_tones(letters: &mut [Letter]) {
+    for i in 0..letters.len().saturating_sub(1) {
+        let (first, second) = (letters[i], letters[i + 1]);
+        let pair = matches!(
+            (first.base, second.base),
+            ('o', 'a') | ('o', 'e') | ('u', 'y')
+        );
+        if pair
+            && first.marks != 0
+            && first.marks & !TONES == 0
+            && second.marks == 0
+            && letters
+                .get(i + 2)
+                .is_none_or(|next| !next.base.is_alphanumeric())
+        {
+            letters[i].marks = 0;
+            letters[i + 1].marks = first.marks;
+        }
+    }
+}
+
+/// Whether `haystack` contains `needle` under the rule of this module.
+pub fn contains(haystack: &str, needle: &str) -> bool {
+    Folded::new(haystack).contains(&Folded::new(needle))
+}
+
+/// Longest index term kept, in characters; longer words are cut (a query word is cut alike).
+pub const MAX_TERM_CHARS: usize = 32;
+
+/// The words of `text` with every mark removed, lower case, each cut to [`MAX_TERM_CHARS`]:
+/// runs of letters and digits (so `15/QĐ-UBND` gives `15`, `qd`, `ubnd`; an address gives its
+/// pieces). In text order, repeats kept.
+pub fn terms(text: &str) -> Vec<String> {
+    split_terms(&Folded::new(text).bare())
+}
+
+fn split_terms(bare: &str) -> Vec<String> {
+    bare.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(MAX_TERM_CHARS).collect())
+        .collect()
+}
+
+/// What a full-text index can answer for a SEARCH string: the words that each must begin an
+/// indexed term (prefix look-up). The first word of the string may start inside a word of the
+/// text, so it is used only when it is the only word; then the index answers word prefixes, a
+/// documented deviation from RFC 9051 6.4.4 substring matching. Empty when the index cannot
+/// help (no letters or digits at all).
+pub fn query_prefixes(needle: &str) -> Vec<String> {
+    let bare = Folded::new(needle).bare();
+    let words = split_terms(&bare);
+    if words.len() <= 1 {
+        return words;
+    }
+    // The string's first word may be the tail of a word; the others start words. The last
+    // may be cut short (a prefix); the middle ones are whole words, and a prefix look-up finds
+    // them too.
+    let starts_inside = bare.starts_with(|c: char| c.is_alphanumeric());
+    words
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i > 0 || !starts_inside)
+        .map(|(_, w)| w)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (text, query, expected): the rule of the module doc, case by case.
+    #[test]
+    fn matching_table() {
+        let nfd_nguyen: String = "Nguyễn".nfd().collect();
+        let cases: &[(&str, &str, bool)] = &[
+            ("Nguyễn Văn An", "nguyen", true),
+            ("Nguyên Văn An", "nguyen", true),
+            ("Nguyễn Văn An", "Nguyễn", true),
+            ("Nguyên Văn An", "Nguyễn", false),
+            ("Nguyễn Văn An", "Nguyên", false),
+            ("NGUYỄN VĂN AN", "nguyễn văn", true),
+            (&nfd_nguyen, "nguyễn", true),
+            ("Nguyễn", &nfd_nguyen, true),
+            ("đơn xin nghỉ", "don", true),
+            ("đơn xin nghỉ", "đơn", true),
+            ("don xin nghi", "đơn", false),
+            ("ĐỀ NGHỊ", "de nghi", true),
+            ("ĐỀ NGHỊ", "đề nghị", true),
+            ("ĐỀ NGHỊ", "để nghị", false),
+            ("hoà bình", "hòa", true),
+            ("hòa bình", "hoà", true),
+            ("thuý", "thúy", true),
+            ("khỏe", "khoẻ", true),
+            ("Ủy ban", "uỷ ban", true),
+            ("hoàng", "hoàng", true),
+            ("báo cáo", "bao cao", true),
+            ("báo cáo", "báo cáo", true),
+            ("bao cao", "báo cáo", false),
+            ("anything", "", true),
+            ("số 15/QĐ-UBND", "15/qd-ubnd", true),
+            ("Straße", "STRASSE", false),
+            ("Café", "cafe", true),
+        ];
+        for (text, query, expected) in cases {
+            assert_eq!(contains(text, query), *expected, "{text:?} ∋ {query:?}");
+        }
+    }
+
+    #[test]
+    fn terms_drop_marks_and_split() {
+        assert_eq!(
+            terms("Số 15/QĐ-UBND của Ủy ban"),
+            vec!["so", "15", "qd", "ubnd", "cua", "uy", "ban"]
+        );
+        assert_eq!(terms("nguyen.van.an@bo.gov.vn")[0], "nguyen");
+        let long = "a".repeat(100);
+        assert_eq!(terms(&long)[0].len(), MAX_TERM_CHARS);
+    }
+
+    #[test]
+    fn query_prefixes_skip_a_first_word_that_may_start_inside() {
+        assert_eq!(query_prefixes("Nguyễn"), vec!["nguyen"]);
+        assert_eq!(query_prefixes("guyen van"), vec!["van"]);
+        assert_eq!(query_prefixes(" van an"), vec!["van", "an"]);
+        assert!(query_prefixes("--").is_empty());
+    }
+}

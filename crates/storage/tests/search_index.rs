@@ -1,0 +1,177 @@
+//! The full-text index (issue 13), on SQLite and PostgreSQL: terms written with the message at
+//! delivery, APPEND and MULTIAPPEND, shared by copies, expunged messages dropped at once,
+//! lazily backfilled for messages stored before it, gone with the blob. Run with
+//! `scripts/test -p storage`.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use common::fixtures::{person, DOMAIN};
+use common::{for_each_backend, Ctx};
+use sqlx::Connection;
+use storage::meta::MessageMeta;
+use storage::multiappend::NewMessage;
+use storage::{Delivery, DeliveryTarget, FolderChoice, Store};
+
+fn raw(from: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from} <x@kontum.gov.vn>\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+async fn deliver(store: &Store, account_id: i64, raw: Vec<u8>) {
+    store
+        .deliver(Delivery {
+            meta: Arc::new(MessageMeta::compute(&raw)),
+            raw: Arc::new(raw),
+            targets: vec![DeliveryTarget {
+                account_id,
+                folder: FolderChoice::Inbox,
+                flags: storage::Flags::new(),
+            }],
+            outbound: None,
+            internal_date: storage::now(),
+            events: vec![],
+        })
+        .await
+        .unwrap();
+}
+
+async fn execute(ctx: &Ctx, sql: &str) {
+    let mut conn = sqlx::AnyConnection::connect(&ctx.options.url)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+}
+
+/// The UIDs of the folder's candidates for these prefixes.
+async fn uids(store: &Store, folder: i64, prefixes: &[&str]) -> Vec<i64> {
+    let prefixes: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
+    let ids: HashSet<i64> = store.search_candidates(folder, &prefixes).await.unwrap();
+    let mut out: Vec<i64> = store
+        .messages(folder)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| ids.contains(&r.id))
+        .map(|r| r.uid)
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+#[tokio::test]
+async fn index_follows_messages() {
+    for_each_backend("search_index", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let name = ctx.name();
+        s.add_domain(DOMAIN, "kontum").await.unwrap();
+        let a = s
+            .add_person(&person("nvan.stttt@kontum.gov.vn", "Nguyễn Văn An", None))
+            .await
+            .unwrap()
+            .account_id;
+        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        // UID 1, 2 delivered; 3 APPENDed; 4 and 5 one MULTIAPPEND.
+        deliver(s, a, raw("Nguyễn Văn An", "Báo cáo", "Đơn đề nghị")).await;
+        deliver(s, a, raw("Trần Thị Bình", "Kế hoạch", "số 15/QĐ-UBND")).await;
+        s.append_message(
+            inbox,
+            &raw("Nguyên", "hoà giải", "x"),
+            storage::Flags::new(),
+            1,
+        )
+        .await
+        .unwrap();
+        let new = |r: Vec<u8>| NewMessage {
+            raw: r,
+            flags: storage::Flags::new(),
+            internal_date: 1,
+        };
+        s.append_messages(
+            inbox,
+            vec![
+                new(raw("Lê", "Quyết định", "kinh phí")),
+                new(raw("Phạm", "m5", "đơn")),
+            ],
+        )
+        .await
+        .unwrap();
+        // Terms are the words without marks; a look-up is by prefix, every prefix required.
+        assert_eq!(uids(s, inbox, &["nguyen"]).await, [1, 3], "[{name}]");
+        assert_eq!(uids(s, inbox, &["ngu"]).await, [1, 3], "[{name}]");
+        assert_eq!(uids(s, inbox, &["don"]).await, [1, 5], "[{name}]");
+        assert_eq!(uids(s, inbox, &["qd", "ubnd"]).await, [2], "[{name}]");
+        assert_eq!(uids(s, inbox, &["quyet"]).await, [4], "[{name}]");
+        assert_eq!(uids(s, inbox, &["nguyen", "bao"]).await, [1], "[{name}]");
+        assert_eq!(
+            uids(s, inbox, &["zzz"]).await,
+            Vec::<i64>::new(),
+            "[{name}]"
+        );
+        let terms = || ctx.scalar_i64("SELECT COUNT(*) FROM search_terms", "");
+        let before = terms().await;
+
+        // A copy shares its body's terms: found in the new folder, no rows added.
+        let other = s.create_folder(a, "Lưu trữ").await.unwrap();
+        s.copy_messages(inbox, &[1, 2], other, false).await.unwrap();
+        assert_eq!(uids(s, other, &["nguyen"]).await, [1], "[{name}]");
+        assert_eq!(terms().await, before, "[{name}] a copy adds no terms");
+
+        // An expunged message is no longer found, at once.
+        s.store_flags(
+            inbox,
+            &[1],
+            storage::FlagChange::Add,
+            &["\\Deleted".into()],
+            None,
+        )
+        .await
+        .unwrap();
+        s.expunge(inbox, None).await.unwrap();
+        assert_eq!(uids(s, inbox, &["nguyen"]).await, [3], "[{name}]");
+
+        // Messages stored before the index (a server started on older data): every one is a
+        // candidate until indexed, and the first look-up indexes them (lazy backfill) and
+        // answers exactly.
+        execute(&ctx, "DELETE FROM search_terms").await;
+        execute(&ctx, "DELETE FROM search_indexed").await;
+        let s = &ctx.reopen().await.unwrap();
+        assert_eq!(uids(s, inbox, &["don"]).await, [5], "[{name}] backfilled");
+        assert_eq!(uids(s, other, &["ubnd"]).await, [2], "[{name}]");
+        let indexed = ctx.scalar_i64("SELECT COUNT(*) FROM search_indexed", "");
+        assert_eq!(indexed.await, 5, "[{name}] 5 distinct bodies indexed again");
+
+        // The terms go with their blob.
+        for folder in [inbox, other] {
+            let all: Vec<i64> = s
+                .messages(folder)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.uid)
+                .collect();
+            s.store_flags(
+                folder,
+                &all,
+                storage::FlagChange::Add,
+                &["\\Deleted".into()],
+                None,
+            )
+            .await
+            .unwrap();
+            s.expunge(folder, None).await.unwrap();
+        }
+        s.gc_blobs(-3600).await.unwrap();
+        assert_eq!(terms().await, 0, "[{name}] gone with the blobs");
+    })
+    .await;
+}
