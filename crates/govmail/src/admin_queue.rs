@@ -406,10 +406,7 @@ impl<'a> DnsSettings<'a> {
             dkim,
             // RFC 6186 3: the ports clients connect to, i.e. the public ones
             // (`[autoconfig]`), for each service that listens at all.
-            submission: public_port(
-                &config.listen.submission,
-                config.autoconfig.submission_port,
-            ),
+            submission: public_port(&config.listen.submission, config.autoconfig.submission_port),
             submissions: public_port(&config.listen.submissions, config.autoconfig.smtp_port),
             imap: public_port(&config.listen.imap, config.autoconfig.imap_starttls_port),
             imaps: public_port(&config.listen.imaps, config.autoconfig.imap_port),
