@@ -374,23 +374,9 @@ impl Session {
             Ok(LoginOutcome::Refused) => {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "ldap").increment(1);
                 let failure = throttle.failure(ip, login, Instant::now());
-                for (hit, kind) in [
-                    (failure.locked, storage::Action::AuthLocked),
-                    (failure.banned, storage::Action::AuthBanned),
-                ] {
-                    if hit {
-                        tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind = %kind, "repeated auth failures");
-                        let _ = store
-                            .log_event(
-                                "ldap",
-                                kind,
-                                login,
-                                "",
-                                serde_json::json!({"ip": ip.to_string()}),
-                            )
-                            .await;
-                    }
-                }
+                store
+                    .record_auth_failure("ldap", &self.id.to_string(), login, ip, &failure)
+                    .await;
                 tokio::time::sleep(failure.delay).await;
                 // RFC 4511 4.2.2: invalidCredentials.
                 result(LdapResultCode::InvalidCredentials, "Invalid credentials")

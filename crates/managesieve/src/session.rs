@@ -422,23 +422,9 @@ impl Session {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "managesieve")
                     .increment(1);
                 let failure = throttle.failure(ip, login, Instant::now());
-                for (hit, kind) in [
-                    (failure.locked, storage::Action::AuthLocked),
-                    (failure.banned, storage::Action::AuthBanned),
-                ] {
-                    if hit {
-                        tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind = %kind, "repeated auth failures");
-                        let _ = store
-                            .log_event(
-                                "managesieve",
-                                kind,
-                                login,
-                                "",
-                                serde_json::json!({"ip": ip.to_string()}),
-                            )
-                            .await;
-                    }
-                }
+                store
+                    .record_auth_failure("managesieve", &self.id.to_string(), login, ip, &failure)
+                    .await;
                 tokio::time::sleep(failure.delay).await;
                 response("NO", None, "Invalid credentials")
             }

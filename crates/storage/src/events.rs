@@ -18,6 +18,36 @@ pub struct Event {
 }
 
 impl Store {
+    /// A refused login that locked its (login, address) pair or banned the address (the AUTH
+    /// throttle, `policy::limits`): one `auth.locked` / `auth.banned` event each. The refusal
+    /// stands whether or not the event is recorded (an error answer would invite the guesser
+    /// to retry at once), so a failed write is logged, not returned.
+    pub async fn record_auth_failure(
+        &self,
+        protocol: &str,
+        session: &str,
+        login: &str,
+        ip: std::net::IpAddr,
+        failure: &policy::limits::Failure,
+    ) {
+        for (hit, kind) in [
+            (failure.locked, Action::AuthLocked),
+            (failure.banned, Action::AuthBanned),
+        ] {
+            if !hit {
+                continue;
+            }
+            tracing::warn!(%session, %protocol, %ip, %login, %kind, "repeated auth failures");
+            let detail = serde_json::json!({"ip": ip.to_string()});
+            if let Err(e) = self
+                .log_event(protocol, kind.clone(), login, "", detail)
+                .await
+            {
+                tracing::error!(%session, error = %e, %kind, "auth event not recorded");
+            }
+        }
+    }
+
     /// Appends one event. `detail` is any JSON value.
     pub async fn log_event(
         &self,

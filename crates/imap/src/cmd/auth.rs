@@ -80,26 +80,10 @@ impl Session {
             Ok(LoginOutcome::Refused) => {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "imap").increment(1);
                 let failure = throttle.failure(ip, login, Instant::now());
-                for (hit, kind) in [
-                    (failure.locked, storage::Action::AuthLocked),
-                    (failure.banned, storage::Action::AuthBanned),
-                ] {
-                    if !hit {
-                        continue;
-                    }
-                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind = %kind, "repeated auth failures");
-                    let _ = self
-                        .context
-                        .store
-                        .log_event(
-                            "imap",
-                            kind,
-                            login,
-                            "",
-                            serde_json::json!({"ip": ip.to_string()}),
-                        )
-                        .await;
-                }
+                self.context
+                    .store
+                    .record_auth_failure("imap", &self.id.to_string(), login, ip, &failure)
+                    .await;
                 // The answer waits (doubling per failure of this login from this address).
                 tokio::time::sleep(failure.delay).await;
                 // RFC 5530 3 / RFC 9051 7.1: wrong name or password.

@@ -199,31 +199,10 @@ impl Session {
             LoginOutcome::Refused => {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "smtp").increment(1);
                 let failure = throttle.failure(ip, &login, Instant::now());
-                for (hit, kind) in [
-                    (failure.locked, storage::Action::AuthLocked),
-                    (failure.banned, storage::Action::AuthBanned),
-                ] {
-                    if !hit {
-                        continue;
-                    }
-                    tracing::warn!(session = %self.id, peer = %self.peer, login = %login, kind = %kind, "repeated auth failures");
-                    // The refusal stands whether or not the event is recorded (a 454 would
-                    // invite the guesser to retry at once).
-                    if let Err(e) = self
-                        .context
-                        .store
-                        .log_event(
-                            "smtp",
-                            kind.clone(),
-                            &login,
-                            "",
-                            serde_json::json!({"ip": ip.to_string()}),
-                        )
-                        .await
-                    {
-                        tracing::error!(session = %self.id, error = %e, kind = %kind, "auth event not recorded");
-                    }
-                }
+                self.context
+                    .store
+                    .record_auth_failure("smtp", &self.id.to_string(), &login, ip, &failure)
+                    .await;
                 // The answer waits (doubling per failure of this login from this address).
                 tokio::time::sleep(failure.delay).await;
                 reply(C535_AUTH_FAILED, "Authentication credentials invalid").encode(out);
