@@ -101,6 +101,9 @@ enum Command {
     Restore(ops::RestoreArgs),
     /// Export a person's or unit's mailbox as mbox or Maildir.
     Export(ops::ExportArgs),
+    /// The full-text search index: `index rebuild [--account A] [--full]`.
+    #[command(subcommand)]
+    Index(ops::IndexCmd),
     /// Checks what the IT centre otherwise checks by hand (DNS records, certificate, clamd,
     /// disk, queue, backup, migrations) and says what to fix. Exit 0 ok, 1 warning, 2 failure.
     Doctor,
@@ -256,6 +259,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     .await
                 }
                 Command::Export(args) => ops::export(&store, cli.json, args).await,
+                Command::Index(cmd) => ops::index(&store, cli.json, cmd).await,
                 Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,
                 Command::Dkim(cmd) => {
                     admin_queue::dkim(&store, &config.server.data_dir, &out, cmd).await
@@ -300,6 +304,7 @@ pub async fn open_store_with(config: &Config, migrate: bool) -> anyhow::Result<s
     }
     options.max_connections = config.storage.max_connections;
     options.inline_blob_max = config.storage.inline_blob_max;
+    options.full_text_index = config.storage.full_text_index;
     options.utc_offset_secs = config.reports.offset_seconds();
     storage::Store::open(&options)
         .await

@@ -59,10 +59,14 @@ fn plain(headers: &str, subject: &str, body: &str) -> Vec<u8> {
 /// | 9   | vanthu                          | To an.nv                         | m9                      | Chị Nguyễn Thị Mai                          |
 /// | 10  | vanthu                          | To an.nv                         | pdf                     | "xem tep" + tb.pdf: Thông báo kết luận họp giao ban |
 /// | 11  | vanthu                          | To an.nv                         | docx                    | "xem tep" + cv.docx: Công văn số 15/QĐ-UBND về việc phòng chống bão & lũ |
+/// | 12  | vanthu                          | To an.nv                         | xlsx                    | "xem tep" + bl.xlsx: Bảng lương quý IV, Phụ cấp, Tổng cộng |
+/// | 13  | vanthu                          | To an.nv                         | odt                     | "xem tep" + gm.odt: Giấy mời / dự hội nghị  |
 ///
 /// Every message has an address at kontum.gov.vn; none but 1 has "tháng". The PDF shows its
 /// text as 2-byte codes of an Identity-H font mapped by a `ToUnicode` CMap, in a Flate stream
-/// (what Vietnamese PDFs carry); the DOCX splits "QĐ-UBND" over two runs.
+/// (what Vietnamese PDFs carry); the DOCX splits "QĐ-UBND" over two runs; the XLSX splits
+/// "cấp" over two rich-text runs of one shared string; the ODT puts "Giấy" in a span, a
+/// `text:s` space element before "mời", and "dự hội nghị" in a second paragraph.
 fn mails() -> Vec<Vec<u8>> {
     let m1 = format!(
         "From: {} <an.nv@kontum.gov.vn>\r\nTo: {} <binh@kontum.gov.vn>\r\n\
@@ -137,7 +141,26 @@ fn mails() -> Vec<Vec<u8>> {
             "UBND về việc phòng chống bão &amp; lũ",
         ]),
     );
-    vec![m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11]
+    let m12 = with_attachment(
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "bl.xlsx",
+        &xlsx(&[
+            "<t>Bảng lương quý IV</t>",
+            "<r><t xml:space=\"preserve\">Phụ c</t></r><r><rPr><b/></rPr><t>ấp</t></r>",
+            "<t>Tổng cộng</t>",
+        ]),
+    );
+    let m13 = with_attachment(
+        "odt",
+        "application/vnd.oasis.opendocument.text",
+        "gm.odt",
+        &odt(
+            "<text:p><text:span text:style-name=\"T1\">Giấy</text:span><text:s/>mời</text:p>\
+              <text:p>dự hội nghị</text:p>",
+        ),
+    );
+    vec![m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13]
 }
 
 fn with_attachment(subject: &str, content_type: &str, name: &str, bytes: &[u8]) -> Vec<u8> {
@@ -237,6 +260,38 @@ fn docx(runs: &[&str]) -> Vec<u8> {
     ])
 }
 
+/// An XLSX (ECMA-376 Part 1, 18.4): cell text lives in `xl/sharedStrings.xml`, one `si` per
+/// string, plain (`t`) or rich-text runs (`r`) that join into one string.
+fn xlsx(strings: &[&str]) -> Vec<u8> {
+    let items: String = strings.iter().map(|s| format!("<si>{s}</si>")).collect();
+    let shared = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"{n}\" uniqueCount=\"{n}\">{items}</sst>",
+        n = strings.len()
+    );
+    zip(&[
+        ("[Content_Types].xml", b"<Types/>".as_slice()),
+        ("xl/sharedStrings.xml", shared.as_bytes()),
+    ])
+}
+
+/// An ODT (OpenDocument 1.3 part 2, 3.1): `mimetype` first, the text in `content.xml`.
+fn odt(paragraphs: &str) -> Vec<u8> {
+    let content = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <office:document-content xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\">\
+         <office:body><office:text>{paragraphs}</office:text></office:body></office:document-content>"
+    );
+    zip(&[
+        (
+            "mimetype",
+            b"application/vnd.oasis.opendocument.text".as_slice(),
+        ),
+        ("content.xml", content.as_bytes()),
+    ])
+}
+
 fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
     use std::io::Write;
     let (mut out, mut central) = (vec![], vec![]);
@@ -286,7 +341,7 @@ fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
 /// (search criteria after `SEARCH CHARSET UTF-8`, expected sequence numbers).
 fn cases() -> Vec<(String, Vec<u32>)> {
     let nfd_nguyen: String = "Nguyễn".nfd().collect();
-    let all: Vec<u32> = (1..=11).collect();
+    let all: Vec<u32> = (1..=13).collect();
     let c = |q: &str, hits: &[u32]| (q.to_string(), hits.to_vec());
     vec![
         // Subjects (RFC 2047 decoded): without marks, with them, upper case, a wrong tone.
@@ -350,9 +405,17 @@ fn cases() -> Vec<(String, Vec<u32>)> {
         c("BODY \"phong chong bao\"", &[11]),
         c("BODY \"phòng chống bão & lũ\"", &[11]),
         c("BODY \"noi nhan\"", &[11]),
+        // XLSX shared strings (a word split over two rich-text runs joins) and ODT content
+        // (a span joins, `text:s` and paragraph ends separate words).
+        c("BODY \"bang luong quy\"", &[12]),
+        c("BODY \"phụ cấp\"", &[12]),
+        c("BODY \"tong cong\"", &[12]),
+        c("BODY \"giấy mời\"", &[13]),
+        c("BODY \"giay moi du hoi nghi\"", &[13]),
+        c("BODY \"hội nghĩ\"", &[]),
         // Combinations: OR of two indexed keys, NOT (not narrowed by the index), AND with ALL.
         c("OR SUBJECT \"bao cao\" FROM \"nguyen\"", &[1, 2]),
-        c("NOT BODY \"nguyen\"", &[1, 2, 3, 4, 6, 7, 10, 11]),
+        c("NOT BODY \"nguyen\"", &[1, 2, 3, 4, 6, 7, 10, 11, 12, 13]),
         c("ALL SUBJECT \"m8\"", &[8]),
         c("SUBJECT \"nosuchword\"", &[]),
         c("TEXT \"kontum\"", &all),

@@ -1,10 +1,12 @@
 //! Text inside attachments, for SEARCH BODY/TEXT and the full-text index (issue 13): DOCX
-//! (`word/document.xml` of the zip) and PDF (the text operators of uncompressed or Flate
-//! streams, hex strings mapped through the `ToUnicode` CMaps). Our own bounded readers: every
+//! (`word/document.xml` of the zip), XLSX (`xl/sharedStrings.xml`, where the cells' text is),
+//! OpenDocument ODT/ODS/ODP (`content.xml`) and PDF (the text operators of uncompressed or
+//! Flate streams, hex strings mapped through the `ToUnicode` CMaps). Our own bounded readers: every
 //! input, inflated stream and output is capped ([`MAX_INPUT`], [`MAX_INFLATED`],
 //! [`MAX_OUTPUT`]), a malformed file gives what was read so far or nothing, never an error, so a
 //! part that fails to extract never fails delivery. Not read: encrypted PDFs, other filters
-//! (LZW, ASCII85), fonts without a `ToUnicode` map (their hex strings are skipped), XLSX/ODT.
+//! (LZW, ASCII85), fonts without a `ToUnicode` map (their hex strings are skipped), numbers
+//! typed into spreadsheet cells (only their shared strings are text).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -16,8 +18,8 @@ pub const MAX_INFLATED: usize = 16 * 1024 * 1024;
 /// Most text kept from one part, in bytes.
 pub const MAX_OUTPUT: usize = 128 * 1024;
 
-/// The text of an attachment, when it is a DOCX or a PDF (by content type, file name or
-/// magic bytes).
+/// The text of an attachment, when it is a DOCX, XLSX, OpenDocument or PDF file (by content
+/// type, file name or magic bytes).
 pub fn attachment_text(subtype: &str, name: Option<&str>, bytes: &[u8]) -> Option<String> {
     if bytes.len() > MAX_INPUT {
         return None;
@@ -26,10 +28,17 @@ pub fn attachment_text(subtype: &str, name: Option<&str>, bytes: &[u8]) -> Optio
     let subtype = subtype.to_ascii_lowercase();
     let text = if bytes.starts_with(b"%PDF-") || subtype == "pdf" || name.ends_with(".pdf") {
         pdf_text(bytes)
-    } else if bytes.starts_with(b"PK\x03\x04")
-        && (subtype.contains("wordprocessingml") || name.ends_with(".docx"))
-    {
-        docx_text(bytes)
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        let is = |sub: &str, ext: &str| subtype.contains(sub) || name.ends_with(ext);
+        if is("wordprocessingml", ".docx") {
+            xml_text(&zip_member(bytes, "word/document.xml")?, DOCX_BREAKS)
+        } else if is("spreadsheetml", ".xlsx") {
+            xml_text(&zip_member(bytes, "xl/sharedStrings.xml")?, XLSX_BREAKS)
+        } else if is("opendocument", ".odt") || name.ends_with(".ods") || name.ends_with(".odp") {
+            xml_text(&zip_member(bytes, "content.xml")?, ODF_BREAKS)
+        } else {
+            return None;
+        }
     } else {
         return None;
     };
@@ -99,11 +108,26 @@ fn inflate(decoder: impl Read) -> Option<Vec<u8>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The text of a DOCX: the characters of `word/document.xml`, paragraphs, tabs and breaks as
-/// spaces (a word split over runs stays one word).
-fn docx_text(bytes: &[u8]) -> Option<String> {
-    let xml = zip_member(bytes, "word/document.xml")?;
-    let xml = String::from_utf8_lossy(&xml);
+/// Elements of a DOCX whose start or end separates words: paragraph ends, tabs, breaks (a word
+/// split over runs `w:r` stays one word).
+const DOCX_BREAKS: &[&str] = &["/w:p", "w:tab", "w:br", "w:cr"];
+/// XLSX shared strings: one `si` per cell text (rich-text runs `r` inside it join).
+const XLSX_BREAKS: &[&str] = &["/si"];
+/// OpenDocument: paragraphs, headings, list items, cells, tabs, line breaks and the `text:s`
+/// space element (spans `text:span` join).
+const ODF_BREAKS: &[&str] = &[
+    "/text:p",
+    "/text:h",
+    "text:tab",
+    "text:line-break",
+    "text:s",
+    "/table:table-cell",
+];
+
+/// The character data of an XML document, entities resolved, a space wherever an element named
+/// in `breaks` (by its exact name; `/name` for an end tag) opens or closes.
+fn xml_text(xml: &[u8], breaks: &[&str]) -> Option<String> {
+    let xml = String::from_utf8_lossy(xml);
     let mut out = String::new();
     let mut rest: &str = &xml;
     while let Some(open) = rest.find('<') {
@@ -112,7 +136,12 @@ fn docx_text(bytes: &[u8]) -> Option<String> {
             break;
         };
         let tag = &rest[open + 1..open + close];
-        if tag.starts_with("/w:p") || tag.starts_with("w:tab") || tag.starts_with("w:br") {
+        let name = tag
+            .split(|c: char| c.is_ascii_whitespace() || c == '>')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
+        if breaks.contains(&name) {
             out.push(' ');
         }
         rest = &rest[open + close + 1..];
@@ -459,6 +488,18 @@ mod tests {
     }
 
     #[test]
+    fn xml_breaks_match_whole_element_names() {
+        // `text:span` joins (it only styles), `text:s` is a space (ODF 1.3 part 3, 6.1.3).
+        let odf = b"<text:p><text:span>Gi</text:span>\xe1\xba\xa5y<text:s text:c=\"2\"/>m\xe1\xbb\x9di</text:p>";
+        assert_eq!(xml_text(odf, ODF_BREAKS).unwrap(), "Giấy mời ");
+        // A DOCX `w:tabs` (tab stops in paragraph properties) is not a `w:tab`.
+        let docx = b"<w:p><w:pPr><w:tabs/></w:pPr><w:r><w:t>a&amp;b</w:t></w:r></w:p><w:p>c</w:p>";
+        assert_eq!(xml_text(docx, DOCX_BREAKS).unwrap(), "a&b c ");
+        let xlsx = b"<sst><si><r><t>Ph\xe1\xbb\xa5 c</t></r><r><t>\xe1\xba\xa5p</t></r></si><si><t>x</t></si></sst>";
+        assert_eq!(xml_text(xlsx, XLSX_BREAKS).unwrap(), "Phụ cấp x ");
+    }
+
+    #[test]
     fn broken_inputs_give_nothing_or_partial_text() {
         assert_eq!(attachment_text("pdf", None, b"%PDF-1.4 garbage"), None);
         assert_eq!(
@@ -469,6 +510,8 @@ mod tests {
             attachment_text("octet-stream", Some("a.bin"), b"hello"),
             None
         );
+        assert_eq!(attachment_text("x", Some("a.xlsx"), b"PK\x03\x04"), None);
+        assert_eq!(attachment_text("x", Some("a.odt"), b"PK\x03\x04"), None);
         let big = vec![b'a'; MAX_INPUT + 1];
         assert_eq!(attachment_text("pdf", None, &big), None);
     }

@@ -75,6 +75,7 @@ pub use meta::MessageMeta;
 pub use multiappend::NewMessage;
 pub use objects::MessageExtra;
 pub use queue::QueueEntry;
+pub use search_index::IndexProgress;
 pub use sieve::SieveScript;
 pub use sort_record::{SortAddr, SortRecord};
 
@@ -163,6 +164,9 @@ pub struct StoreOptions {
     /// Offset of local time from UTC in seconds: the calendar day mail-flow counters are
     /// bucketed by. Default +07:00 (Vietnam); the binary sets it from `reports.utc_offset`.
     pub utc_offset_secs: i32,
+    /// Keep the full-text index (issue 13) at delivery and APPEND. Off: nothing is indexed and
+    /// SEARCH reads every message (for small installations, and to measure what indexing costs).
+    pub full_text_index: bool,
 }
 
 impl StoreOptions {
@@ -176,6 +180,7 @@ impl StoreOptions {
             migrate: true,
             meta_cache_bytes: 64 << 20,
             utc_offset_secs: 7 * 3600,
+            full_text_index: true,
         }
     }
 }
@@ -210,6 +215,8 @@ pub struct Store {
     pub(crate) flow: std::sync::Arc<ops::FlowCounters>,
     /// See [`StoreOptions::utc_offset_secs`].
     pub(crate) local_offset: i32,
+    /// See [`StoreOptions::full_text_index`].
+    pub(crate) full_text_index: bool,
 }
 
 /// Current time as Unix seconds.
@@ -318,6 +325,7 @@ impl Store {
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,
+            full_text_index: options.full_text_index,
         };
         // The delivery committer holds a detached handle, so that the queues close (and both
         // tasks end) when the last `Store` is dropped.

@@ -133,8 +133,8 @@ pub(crate) struct CommitJob {
     delivery: Delivery,
     /// What SORT/THREAD read of it (computed before the committer, which is serial).
     sort: crate::SortRecord,
-    /// Its full-text index terms (issue 13), likewise.
-    terms: Option<Vec<String>>,
+    /// Its full-text index terms (issue 13), likewise; None when the index is off.
+    terms: Option<Option<Vec<String>>>,
     reply: oneshot::Sender<Result<Delivered>>,
 }
 
@@ -325,10 +325,7 @@ impl Store {
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(&delivery.raw).await?;
         let sort = crate::SortRecord::of(&delivery.raw, &delivery.meta);
-        let terms = crate::search_index::terms_of(
-            &delivery.raw[..(delivery.meta.root.offset_body as usize).min(delivery.raw.len())],
-            &delivery.meta,
-        );
+        let terms = self.index_terms(&delivery.raw, &delivery.meta);
         let (reply, answer) = oneshot::channel();
         self.committer
             .send(CommitJob {
@@ -750,7 +747,9 @@ impl Store {
         // Full-text index terms, likewise (issue 13): in the message's own transaction.
         let mut terms: BTreeMap<&str, Option<&[String]>> = BTreeMap::new();
         for job in batch.iter().filter(|j| !j.delivery.targets.is_empty()) {
-            terms.entry(&job.blob_id).or_insert(job.terms.as_deref());
+            if let Some(t) = &job.terms {
+                terms.entry(&job.blob_id).or_insert(t.as_deref());
+            }
         }
         let terms: Vec<(&str, Option<&[String]>)> = terms.into_iter().collect();
         Self::insert_search_terms_in(tx, &terms).await?;

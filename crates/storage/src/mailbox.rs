@@ -435,10 +435,7 @@ impl Store {
     ) -> Result<i64> {
         let parsed = MessageMeta::compute(raw);
         let sort = crate::SortRecord::of(raw, &parsed);
-        let terms = crate::search_index::terms_of(
-            &raw[..(parsed.root.offset_body as usize).min(raw.len())],
-            &parsed,
-        );
+        let terms = self.index_terms(raw, &parsed);
         let meta = parsed.to_json();
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(raw).await?;
@@ -450,8 +447,10 @@ impl Store {
                     Self::check_quota_in(tx, account_id, raw.len() as i64).await?;
                     store.blob_ref_in(tx, &blob_id, &raw, 1).await?;
                     Self::insert_sort_records_in(tx, &[(blob_id.as_str(), &sort)]).await?;
-                    Self::insert_search_terms_in(tx, &[(blob_id.as_str(), terms.as_deref())])
-                        .await?;
+                    if let Some(terms) = &terms {
+                        Self::insert_search_terms_in(tx, &[(blob_id.as_str(), terms.as_deref())])
+                            .await?;
+                    }
                     let uid = Self::insert_message_in(
                         tx,
                         folder_id,

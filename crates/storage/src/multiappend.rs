@@ -27,8 +27,7 @@ impl Store {
         let _gc_guard = self.gc_lock.read().await;
         for message in messages {
             let parsed = MessageMeta::compute(&message.raw);
-            let header_end = (parsed.root.offset_body as usize).min(message.raw.len());
-            let terms = crate::search_index::terms_of(&message.raw[..header_end], &parsed);
+            let terms = self.index_terms(&message.raw, &parsed);
             let meta = parsed.to_json();
             let blob_id = self.put_blob_bytes(&message.raw).await?;
             prepared.push((message, blob_id, meta, terms));
@@ -47,8 +46,13 @@ impl Store {
                     let mut uids = Vec::with_capacity(prepared.len());
                     for (message, blob_id, meta, terms) in &prepared {
                         store.blob_ref_in(tx, blob_id, &message.raw, 1).await?;
-                        Self::insert_search_terms_in(tx, &[(blob_id.as_str(), terms.as_deref())])
+                        if let Some(terms) = terms {
+                            Self::insert_search_terms_in(
+                                tx,
+                                &[(blob_id.as_str(), terms.as_deref())],
+                            )
                             .await?;
+                        }
                         let uid = Self::insert_message_in(
                             tx,
                             folder_id,

@@ -69,7 +69,129 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}{}", char::MAX)
 }
 
+/// How far `govmail index rebuild` got: messages looked at and to look at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexProgress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Messages read per rebuild transaction.
+pub const REBUILD_BATCH: i64 = 500;
+
 impl Store {
+    /// Whether the full-text index is kept (`StoreOptions::full_text_index`).
+    pub fn full_text_index(&self) -> bool {
+        self.full_text_index
+    }
+
+    /// The index terms of a message about to be stored: None when the index is off, else
+    /// [`terms_of`] its header block and parse.
+    pub(crate) fn index_terms(
+        &self,
+        raw: &[u8],
+        meta: &MessageMeta,
+    ) -> Option<Option<Vec<String>>> {
+        self.full_text_index.then(|| {
+            let end = (meta.root.offset_body as usize).min(raw.len());
+            terms_of(&raw[..end], meta)
+        })
+    }
+
+    /// `govmail index rebuild`: indexes every message of `account` (or of everyone) whose body
+    /// the index lacks — mail stored before the index or while it was off — or, with `full`,
+    /// every message again (after the folding rules changed). Each batch of
+    /// [`REBUILD_BATCH`] messages is one transaction that replaces its bodies' rows, so a kill
+    /// leaves every body either indexed completely or not at all, and a rerun goes on.
+    pub async fn rebuild_search_index(
+        &self,
+        account: Option<i64>,
+        full: bool,
+        progress: &mut (dyn FnMut(IndexProgress) + Send),
+    ) -> Result<IndexProgress> {
+        // $2 = 0: every account.
+        let scope = "JOIN folders f ON f.id = m.folder_id \
+                     WHERE m.id > $1 AND ($2 = 0 OR f.account_id = $2)";
+        let missing = if full {
+            ""
+        } else {
+            " AND NOT EXISTS (SELECT 1 FROM search_indexed s WHERE s.blob_id = m.blob_id)"
+        };
+        let count_sql = format!("SELECT COUNT(*) FROM messages m {scope}{missing}");
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+            .bind(0i64)
+            .bind(account.unwrap_or(0))
+            .fetch_one(&self.pool)
+            .await?;
+        let mut state = IndexProgress {
+            done: 0,
+            total: total as u64,
+        };
+        progress(state);
+        let page_sql = format!(
+            "SELECT m.id, m.folder_id, m.blob_id, m.size FROM messages m {scope}{missing} \
+             ORDER BY m.id LIMIT {REBUILD_BATCH}"
+        );
+        let mut after = 0i64;
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(page_sql.clone()))
+                .bind(after)
+                .bind(account.unwrap_or(0))
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.get(0);
+            let mut by_folder: HashMap<i64, Vec<(i64, String, i64)>> = HashMap::new();
+            for r in &rows {
+                by_folder
+                    .entry(r.get(1))
+                    .or_default()
+                    .push((r.get(0), r.get(2), r.get(3)));
+            }
+            let mut computed: Vec<(String, Option<Vec<String>>)> = vec![];
+            let mut seen: HashSet<String> = HashSet::new();
+            for (folder_id, messages) in by_folder {
+                let ids: Vec<i64> = messages.iter().map(|m| m.0).collect();
+                let metas = self.message_metas(folder_id, &ids).await?;
+                for (id, blob_id, size) in messages {
+                    let Some(meta) = metas.get(&id) else { continue };
+                    if !seen.insert(blob_id.clone()) {
+                        continue;
+                    }
+                    let mut blob = self.open_blob(&blob_id, size).await?;
+                    let header = blob.read_range(0, u64::from(meta.root.offset_body)).await?;
+                    computed.push((blob_id, terms_of(&header, meta)));
+                }
+            }
+            self.write(move |tx| {
+                Box::pin(async move {
+                    for (blob_id, _) in &computed {
+                        for table in ["search_terms", "search_indexed"] {
+                            sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DELETE FROM {table} WHERE blob_id = $1"
+                            )))
+                            .bind(blob_id.clone())
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                    }
+                    let refs: Vec<(&str, Option<&[String]>)> = computed
+                        .iter()
+                        .map(|(b, t)| (b.as_str(), t.as_deref()))
+                        .collect();
+                    Self::insert_search_terms_in(tx, &refs).await
+                })
+            })
+            .await?;
+            state.done += rows.len() as u64;
+            state.total = state.total.max(state.done);
+            progress(state);
+        }
+        Ok(state)
+    }
+
     /// Inside a transaction: the index rows of these blobs (a blob already indexed keeps its).
     pub(crate) async fn insert_search_terms_in(
         tx: &mut Tx,

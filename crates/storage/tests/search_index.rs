@@ -175,3 +175,82 @@ async fn index_follows_messages() {
     })
     .await;
 }
+
+/// `govmail index rebuild`: mail stored while the index was off is indexed by the rebuild
+/// (counted first, then in batches), a second rebuild finds nothing left, `full` redoes every
+/// message, and an account scope touches only that account's mail.
+#[tokio::test]
+async fn rebuild_indexes_what_the_index_lacks() {
+    for_each_backend("search_rebuild", |ctx: Ctx| async move {
+        let name = ctx.name();
+        let mut off = ctx.options.clone();
+        off.full_text_index = false;
+        let s = Store::open(&off).await.unwrap();
+        assert!(!s.full_text_index());
+        s.add_domain(DOMAIN, "kontum").await.unwrap();
+        let a = s
+            .add_person(&person("nvan.stttt@kontum.gov.vn", "Nguyễn Văn An", None))
+            .await
+            .unwrap()
+            .account_id;
+        let b = s
+            .add_person(&person("ttbinh.stttt@kontum.gov.vn", "Trần Thị Bình", None))
+            .await
+            .unwrap()
+            .account_id;
+        deliver(&s, a, raw("Nguyễn Văn An", "Báo cáo", "Đơn đề nghị")).await;
+        deliver(&s, a, raw("Lê", "Quyết định", "kinh phí")).await;
+        deliver(&s, b, raw("Phạm", "Giấy mời", "hội nghị")).await;
+        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        s.append_message(inbox, &raw("Võ", "m4", "x"), storage::Flags::new(), 1)
+            .await
+            .unwrap();
+        let indexed = || ctx.scalar_i64("SELECT COUNT(*) FROM search_indexed", "");
+        assert_eq!(indexed().await, 0, "[{name}] index off: nothing indexed");
+        s.close().await;
+
+        let s = &ctx.reopen().await.unwrap();
+        let mut seen = vec![];
+        let got = s
+            .rebuild_search_index(Some(a), false, &mut |p| seen.push(p))
+            .await
+            .unwrap();
+        assert_eq!((got.done, got.total), (3, 3), "[{name}] account a only");
+        assert_eq!(seen.first().map(|p| p.done), Some(0), "[{name}] {seen:?}");
+        assert_eq!(indexed().await, 3, "[{name}]");
+        let got = s
+            .rebuild_search_index(None, false, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (got.done, got.total),
+            (1, 1),
+            "[{name}] b's message is left"
+        );
+        let got = s
+            .rebuild_search_index(None, false, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!((got.done, got.total), (0, 0), "[{name}] nothing left");
+        let got = s
+            .rebuild_search_index(None, true, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (got.done, got.total),
+            (4, 4),
+            "[{name}] full: every message"
+        );
+        assert_eq!(indexed().await, 4, "[{name}] no duplicates");
+        // The index answers for the rebuilt messages (the look-up excludes the others).
+        let inbox_b = s.folder(b, "INBOX").await.unwrap().id;
+        assert_eq!(uids(s, inbox, &["don", "de"]).await, [1], "[{name}]");
+        assert_eq!(uids(s, inbox_b, &["giay", "moi"]).await, [1], "[{name}]");
+        assert_eq!(
+            uids(s, inbox, &["giay"]).await,
+            Vec::<i64>::new(),
+            "[{name}]"
+        );
+    })
+    .await;
+}

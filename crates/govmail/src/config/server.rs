@@ -29,6 +29,9 @@ pub struct Storage {
     pub max_connections: u32,
     /// Bodies up to this many bytes are kept in the database even with the files store.
     pub inline_blob_max: usize,
+    /// Keep the full-text index SEARCH reads (on by default). Turned off, SEARCH reads every
+    /// message; turned on again, `govmail index rebuild` indexes what arrived meanwhile.
+    pub full_text_index: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +83,7 @@ impl Default for Storage {
             blob_store: String::new(),
             max_connections: 16,
             inline_blob_max: 128 * 1024,
+            full_text_index: true,
         }
     }
 }

@@ -5,12 +5,14 @@
 //! - [`retention`]: `govmail retention run`, the scheduled task in `serve`, `govmail purge`.
 //! - [`backup`]: `govmail backup`, `govmail backup verify`, `govmail restore`.
 //! - [`export`]: `govmail export ADDRESS --format mbox|maildir`.
+//! - [`index`]: `govmail index rebuild`.
 //!
 //! Every SQL statement is in `storage::ops`; this module is CLI, configuration, calendars and
 //! file formats. It uses nothing else of the binary, so the tests include it directly.
 
 pub mod backup;
 pub mod export;
+pub mod index;
 pub mod reports;
 pub mod retention;
 
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use backup::{backup, backup_verify, restore, BackupArgs, RestoreArgs};
 pub use export::{export, ExportArgs};
+pub use index::{index, IndexCmd};
 pub use reports::{report, ReportCmd, ReportsConfig};
 pub use retention::{purge, retention, retention_task, PurgeArgs, RetentionCmd, RetentionConfig};
 

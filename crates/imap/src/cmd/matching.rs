@@ -45,6 +45,10 @@ impl Session {
         let plan = search::index_plan(criteria);
         let mut lists = vec![];
         plan.term_lists(&mut lists);
+        if !store.full_text_index() {
+            // Index off (storage.full_text_index = false): every message is read.
+            lists.clear();
+        }
         let mut looked_up: HashMap<Vec<String>, HashSet<i64>> = HashMap::new();
         for list in lists {
             if !looked_up.contains_key(list) {
@@ -55,7 +59,11 @@ impl Session {
                 looked_up.insert(list.to_vec(), ids);
             }
         }
-        let candidates = plan.candidates(&|list| looked_up.get(list).cloned().unwrap_or_default());
+        let candidates = if store.full_text_index() {
+            plan.candidates(&|list| looked_up.get(list).cloned().unwrap_or_default())
+        } else {
+            None
+        };
         let index: HashMap<i64, usize> = listing
             .rows
             .iter()
