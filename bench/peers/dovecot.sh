@@ -16,7 +16,8 @@
 #   dovecot.sh pid DIR                print the master's pid
 #
 # Environment for start: DOVECOT_MAX_CONNECTIONS (default 1000) raises the process, client and
-# per-user/IP connection limits for many-connection runs (bench/idle.sh).
+# per-user/IP connection limits for many-connection runs (bench/idle.sh); DOVECOT_EXTRA_CONF is
+# appended to the configuration as it is (bench/search.sh: the fts-xapian plugin).
 #
 # Everything lives in DIR: dovecot.conf, base_dir (run/), state_dir (state/), logs, the
 # passwd-file and the mail (maildir:DIR/mail/%u, owned by the system user benchuser, which is
@@ -200,6 +201,7 @@ service stats {
 }
 $mode_conf
 $limits_conf
+${DOVECOT_EXTRA_CONF:-}
 CONF
 }
 
