@@ -5,6 +5,7 @@
 # Functions:
 #   ensure_packages [clamav] [swaks] [python3] [postgres]   (no args = all)
 #   ensure_packages [isync] [offlineimap3] [curl] [pip] [imapclient] [prometheus_client] [dkimpy] [sievelib]
+#                   [ldap-utils] [ldap3] [slapd] [vdirsyncer] (CardDAV sync client, Debian)
 #                                    IMAP client tests; imapclient via pip; sievelib (ManageSieve) via pip
 #   clamd_start DIR PORT   -> prints clamd pid; clamd_stop DIR
 #   pg_start DIR PORT      -> prints postgres URL; pg_stop DIR
@@ -66,6 +67,7 @@ ensure_packages() {
             ldap-utils) command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils) ;;
             ldap3) python3 -c 'import ldap3' >/dev/null 2>&1 || pip_missing+=(ldap3) ;;
             slapd) [[ -x /usr/sbin/slapd ]] || missing+=(slapd) ;;
+            vdirsyncer) command -v vdirsyncer >/dev/null 2>&1 || missing+=(vdirsyncer) ;;
             *) _svc_die "ensure_packages: unknown component '$w'"; return 1 ;;
         esac
     done

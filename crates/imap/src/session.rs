@@ -226,7 +226,10 @@ impl Session {
             }
             let mut shutdown = self.shutdown.clone();
             let mut revoked = self.revocations.resubscribe();
-            let account = self.state.user().map(|u| (u.account_id, u.epoch));
+            let account = self
+                .state
+                .user()
+                .map(|u| u.login_watch(&self.context.store));
             let frame = tokio::select! {
                 frame = tokio::time::timeout(idle, self.read_frame(&mut io)) => frame,
                 _ = wait_revoked(&mut revoked, account) => {

@@ -36,8 +36,14 @@ pub struct MailboxRef {
 }
 
 impl MailboxRef {
+    /// A unit's mailbox (in the shared namespace, or the root of a unit login).
     pub fn shared(&self) -> bool {
         self.unit_address.is_some()
+    }
+
+    /// Named in the shared namespace (`Đơn vị/<ABBR>/...`).
+    pub fn in_shared_namespace(&self) -> bool {
+        self.display.starts_with(&format!("{SHARED_ROOT}/"))
     }
 
     /// NO [NOPERM] unless every right in `needed` is held.
@@ -53,11 +59,48 @@ impl MailboxRef {
     }
 }
 
+/// What [`Session::refresh_view`] found.
+pub(crate) enum ViewCheck {
+    /// Go on (rights read fresh, or no unit login).
+    Current,
+    /// The person may no longer see the unit: the session ends.
+    Ended,
+    /// A passing storage fault: this command answers NO [UNAVAILABLE].
+    Fault(Done),
+}
+
 impl Session {
+    /// In a unit login, re-reads the person's rights on the unit before a command (RFC 4314:
+    /// rights changed by an administrator apply at once, as in the shared namespace).
+    pub(crate) async fn refresh_view(&mut self) -> ViewCheck {
+        let Some(user) = self.user().filter(|u| u.unit_view()) else {
+            return ViewCheck::Current;
+        };
+        let unit = user.unit_address().unwrap_or_default().to_string();
+        match self.context.store.unit_access(&unit, user.account_id).await {
+            Ok(Some(access)) if access.rights.contains('l') => {
+                if let Some(crate::state::User {
+                    view: crate::state::AccountView::Unit { rights, .. },
+                    ..
+                }) = self.state.user_mut()
+                {
+                    *rights = access.rights;
+                }
+                ViewCheck::Current
+            }
+            Ok(_) => ViewCheck::Ended,
+            Err(e) => ViewCheck::Fault(self.server_error(e)),
+        }
+    }
+
     /// The user's grant on the unit `abbrev` with rights read fresh (never cached: revokes
     /// apply at once), if the user may see it (`l`).
     async fn unit_grant(&self, abbrev: &str) -> Result<Option<(Grant, String)>, Done> {
         let user = self.user().ok_or_else(|| Done::bad("Not authenticated"))?;
+        if user.unit_view() {
+            // A unit login sees its unit at the root and nothing shared.
+            return Ok(None);
+        }
         let store = &self.context.store;
         let grants = store
             .grants_for(user.account_id)
@@ -84,15 +127,22 @@ impl Session {
         let store = &self.context.store;
         let not_found = || Done::no_with(Code::NonExistent, "No such mailbox");
         let shared_prefix = format!("{SHARED_ROOT}/");
-        let Some(rest) = name.strip_prefix(&shared_prefix) else {
+        let rest = match name.strip_prefix(&shared_prefix) {
+            Some(rest) if !user.unit_view() => Some(rest),
+            _ => None,
+        };
+        let Some(rest) = rest else {
+            // The root: the user's own folders, or in a unit login the unit's with the
+            // rights read before this command.
+            let home = user.home();
             let personal = |folder: Folder| MailboxRef {
                 display: folder.name.clone(),
                 folder,
-                owner: user.account_id,
-                rights: storage::RIGHTS_HEAD.to_string(),
-                unit_address: None,
+                owner: home,
+                rights: user.home_rights().to_string(),
+                unit_address: user.unit_address().map(str::to_string),
             };
-            return match store.folder(user.account_id, &name).await {
+            return match store.folder(home, &name).await {
                 Ok(folder) => Ok(personal(folder)),
                 Err(storage::Error::NotFound(_)) => {
                     // A folder created, before names were normalised, in the very form the
@@ -101,7 +151,7 @@ impl Session {
                     if raw_name == name {
                         return Err(not_found());
                     }
-                    match store.folder(user.account_id, &raw_name).await {
+                    match store.folder(home, &raw_name).await {
                         Ok(folder) => Ok(personal(folder)),
                         Err(storage::Error::NotFound(_)) => Err(not_found()),
                         Err(e) => Err(self.server_error(e)),
@@ -145,6 +195,23 @@ impl Session {
                 ),
             )
         };
+        if let Some(unit) = user.unit_address() {
+            // RFC 4314 4: CREATE (and the RENAME target) needs `k` on the parent.
+            if !user.home_rights().contains('k') {
+                return Err(Done::no_with(
+                    Code::NoPerm,
+                    "You may not create folders in this unit mailbox",
+                ));
+            }
+            if reserved_root(name) {
+                return Err(reserved());
+            }
+            return Ok(NewFolder {
+                owner: user.home(),
+                name: name.to_string(),
+                unit_address: Some(unit.to_string()),
+            });
+        }
         if let Some(rest) = name.strip_prefix(&format!("{SHARED_ROOT}/")) {
             let (abbrev, folder) = rest.split_once('/').ok_or_else(reserved)?;
             let (grant, rights) = self.unit_grant(abbrev).await?.ok_or_else(reserved)?;
@@ -189,7 +256,7 @@ impl Session {
 
     /// Every shared folder the user may list: (display name, folder, rights).
     pub(crate) async fn shared_folders(&self) -> Vec<(String, Folder, String)> {
-        let Some(user) = self.user() else {
+        let Some(user) = self.user().filter(|u| !u.unit_view()) else {
             return vec![];
         };
         let store = &self.context.store;

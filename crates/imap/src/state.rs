@@ -17,13 +17,92 @@ use crate::protocol::{SeqBound, SequenceSet};
 use crate::selected::Selected;
 use crate::Context;
 
-/// The logged-in user.
+/// The logged-in user: the person who acts (and is audited, throttled, revoked), and the
+/// account whose folders the session shows at the root.
 #[derive(Debug, Clone)]
 pub struct User {
+    /// The acting person's account.
     pub account_id: i64,
     pub address: String,
-    /// The account's session epoch at login: a higher one ends this session.
+    /// The person's session epoch at login: a higher one ends this session.
     pub epoch: i64,
+    pub view: AccountView,
+}
+
+/// Whose mailbox is the session's whole account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountView {
+    /// The person's own mailbox (with the unit mailboxes shared with them under `Đơn vị/`).
+    Own,
+    /// A `UNIT*PERSON` login: acting person P on the unit mailbox U with rights R. The unit's
+    /// folders are the root; no shared namespace. R is re-read before every command (and
+    /// whenever the person's account changes): a session whose person lost `l` ends.
+    Unit {
+        account_id: i64,
+        address: String,
+        /// The unit's session epoch at login: a higher one ends this session.
+        epoch: i64,
+        rights: String,
+    },
+}
+
+impl User {
+    /// The account whose folders are the personal namespace (the root).
+    pub fn home(&self) -> i64 {
+        match &self.view {
+            AccountView::Own => self.account_id,
+            AccountView::Unit { account_id, .. } => *account_id,
+        }
+    }
+
+    /// The user's rights on the root folders: every right on their own, the delegated ones on
+    /// a unit's.
+    pub fn home_rights(&self) -> &str {
+        match &self.view {
+            AccountView::Own => storage::RIGHTS_HEAD,
+            AccountView::Unit { rights, .. } => rights,
+        }
+    }
+
+    /// In a unit view: the unit's address (for the audit log).
+    pub fn unit_address(&self) -> Option<&str> {
+        match &self.view {
+            AccountView::Own => None,
+            AccountView::Unit { address, .. } => Some(address),
+        }
+    }
+
+    /// True for a `UNIT*PERSON` login.
+    pub fn unit_view(&self) -> bool {
+        self.view != AccountView::Own
+    }
+
+    /// What ends this login: the person's epoch and, in a unit view, the unit's epoch and the
+    /// person's rights there (see [`wait_revoked`]).
+    pub(crate) fn login_watch(&self, store: &storage::Store) -> LoginWatch {
+        LoginWatch {
+            person: (self.account_id, self.epoch),
+            unit: match &self.view {
+                AccountView::Own => None,
+                AccountView::Unit {
+                    account_id,
+                    address,
+                    epoch,
+                    ..
+                } => Some((*account_id, address.clone(), *epoch)),
+            },
+            store: store.clone(),
+        }
+    }
+}
+
+/// What [`wait_revoked`] watches for one login.
+pub(crate) struct LoginWatch {
+    /// (person account, epoch at login).
+    person: (i64, i64),
+    /// In a unit view: (unit account, unit address, unit epoch at login).
+    unit: Option<(i64, String, i64)>,
+    store: storage::Store,
 }
 
 /// RFC 9051 3: the connection states, each with its data.
@@ -36,6 +115,13 @@ pub enum State {
 
 impl State {
     pub fn user(&self) -> Option<&User> {
+        match self {
+            State::Authenticated { user } | State::Selected { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    pub fn user_mut(&mut self) -> Option<&mut User> {
         match self {
             State::Authenticated { user } | State::Selected { user, .. } => Some(user),
             _ => None,
@@ -330,18 +416,38 @@ impl Session {
     }
 }
 
-/// Resolves when the logged-in account's sessions must end; never when nobody is logged in.
+/// Resolves when the login's sessions must end; never when nobody is logged in. A unit view
+/// also ends when the unit's epoch grows, and when a change of the person's account (a
+/// revoke, a grant changed) leaves them without `l` on the unit (KT-8: revocation applies to
+/// open sessions).
 pub(crate) async fn wait_revoked(
     revocations: &mut tokio::sync::broadcast::Receiver<(i64, i64)>,
-    account: Option<(i64, i64)>,
+    watch: Option<LoginWatch>,
 ) {
-    let Some((account_id, epoch)) = account else {
+    let Some(watch) = watch else {
         return std::future::pending().await;
     };
+    let (person, epoch) = watch.person;
     loop {
         match revocations.recv().await {
-            Ok((id, new_epoch)) if id == account_id && new_epoch > epoch => return,
-            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Ok((id, new_epoch)) if id == person && new_epoch > epoch => return,
+            Ok((id, new_epoch)) => {
+                let Some((unit, address, unit_epoch)) = &watch.unit else {
+                    continue;
+                };
+                if id == *unit && new_epoch > *unit_epoch {
+                    return;
+                }
+                if id == person || id == *unit {
+                    // A passing storage fault keeps the session; the next command re-reads.
+                    if let Ok(access) = watch.store.unit_access(address, person).await {
+                        if !access.is_some_and(|a| a.rights.contains('l')) {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(_) => return std::future::pending().await,
         }
     }

@@ -126,6 +126,18 @@ pub fn canonical_login(login: &str) -> String {
         .to_string()
 }
 
+/// A login of the form `UNIT_ADDRESS*PERSON_ADDRESS` (the master-user convention Dovecot uses):
+/// a delegate logs in to a unit mailbox with their own password. Returns (unit, person),
+/// each in the one form of [`canonical_login`]; None for a plain login. Exactly one `*`, with
+/// an address (`@`) on each side: anything else is a plain login that will not be found.
+pub fn unit_login(login: &str) -> Option<(String, String)> {
+    let login = canonical_login(login);
+    let (unit, person) = login.split_once('*')?;
+    let (unit, person) = (canonical_login(unit), canonical_login(person));
+    let address = |a: &str| a.contains('@') && !a.contains('*');
+    (address(&unit) && address(&person)).then_some((unit, person))
+}
+
 /// The folded words of a name, extra spaces removed.
 pub fn name_words(full_name: &str) -> Vec<String> {
     fold(full_name)
@@ -160,6 +172,31 @@ pub fn is_reserved(local: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unit_logins() {
+        let split = |l: &str| super::unit_login(l);
+        assert_eq!(
+            split("STTTT@kontum.gov.vn*NVAn.stttt@Kontum.gov.vn"),
+            Some((
+                "stttt@kontum.gov.vn".to_string(),
+                "nvan.stttt@kontum.gov.vn".to_string()
+            ))
+        );
+        assert_eq!(
+            split(" stttt@kontum.gov.vn * nvan.stttt@kontum.gov.vn "),
+            Some((
+                "stttt@kontum.gov.vn".to_string(),
+                "nvan.stttt@kontum.gov.vn".to_string()
+            ))
+        );
+        // Plain logins, and anything that is not two addresses around one star.
+        assert_eq!(split("nvan.stttt@kontum.gov.vn"), None);
+        assert_eq!(split("stttt@kontum.gov.vn*"), None);
+        assert_eq!(split("*nvan.stttt@kontum.gov.vn"), None);
+        assert_eq!(split("a@b*c@d*e@f"), None);
+        assert_eq!(split("stttt*nvan.stttt@kontum.gov.vn"), None);
+    }
+
     use super::*;
 
     #[test]

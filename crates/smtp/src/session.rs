@@ -65,11 +65,43 @@ pub enum Outcome<S> {
     StartTls(S),
 }
 
-/// The authenticated user of a submission session.
+/// The authenticated user of a submission session: the person who submits (and is audited).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub account_id: i64,
     pub address: String,
+    /// A `UNIT*PERSON` login: the unit mailbox the session submits for, as the unit only
+    /// (with the person in `Sender:`), and only while the person holds the send right.
+    pub unit: Option<UnitMailbox>,
+}
+
+/// The unit mailbox of a `UNIT*PERSON` submission login.
+#[derive(Debug, Clone)]
+pub struct UnitMailbox {
+    pub account_id: i64,
+    pub address: String,
+}
+
+impl Session {
+    /// The addresses `user` may send as, read now: their own and the units they may send for;
+    /// in a unit login only the unit's addresses, none without the send right, and None once
+    /// the person holds no right on the unit at all (the login has ended).
+    pub(crate) async fn sendable_for(
+        &self,
+        user: &AuthUser,
+    ) -> storage::Result<Option<Vec<String>>> {
+        let store = &self.context.store;
+        let Some(unit) = &user.unit else {
+            return store.sendable_addresses(user.account_id).await.map(Some);
+        };
+        match store.unit_access(&unit.address, user.account_id).await? {
+            Some(access) if access.rights.contains('l') && access.may_send => {
+                store.account_addresses(unit.account_id).await.map(Some)
+            }
+            Some(access) if access.rights.contains('l') => Ok(Some(vec![])),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Where an accepted recipient goes.

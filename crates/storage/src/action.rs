@@ -73,6 +73,8 @@ actions! {
     UnitHandover = "unit.handover",
     /// Mail sent in a unit's name.
     UnitSend = "unit.send",
+    /// A delegate logged in to a unit mailbox as `UNIT*PERSON` (IMAP or submission).
+    UnitLogin = "unit.login",
     /// Unit mail read (marked \Seen) by a delegate.
     UnitRead = "unit.read",
     /// Unit mail handled (moved, deleted) by a delegate.

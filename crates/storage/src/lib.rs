@@ -68,7 +68,9 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub use events::{Event, NewEvent};
 pub use flags::{FlagChange, Flags};
 pub use forwards::Forward;
-pub use lifecycle::{BulkHire, BulkHireError, Grant, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ};
+pub use lifecycle::{
+    BulkHire, BulkHireError, Grant, UnitAccess, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ,
+};
 pub use mail::*;
 pub use mailbox::{apply_flags, FolderCounts};
 pub use meta::MessageMeta;

@@ -48,7 +48,54 @@ pub struct Grant {
     pub head: bool,
 }
 
+/// A unit mailbox as a delegate sees it when logging in as `UNIT*PERSON` (the master-user
+/// convention): the unit, the person's rights on it now, and whether they may send as it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitAccess {
+    pub unit_account_id: i64,
+    /// The unit's primary address.
+    pub unit_address: String,
+    /// RFC 4314 rights of the person on the unit mailbox.
+    pub rights: String,
+    /// The send right: delegated with it, or the unit's head.
+    pub may_send: bool,
+    /// The unit account's session epoch now.
+    pub unit_epoch: i64,
+}
+
 impl Store {
+    /// The unit mailbox `unit` (one of a unit's addresses) with the rights the active person
+    /// `person_account_id` holds on it now. None when `unit` is not a unit's address, the
+    /// person is not an active person, or holds no grant there: a person's own mailbox or
+    /// another person's is never reachable this way.
+    pub async fn unit_access(
+        &self,
+        unit: &str,
+        person_account_id: i64,
+    ) -> Result<Option<UnitAccess>> {
+        let row = sqlx::query(
+            "SELECT a.id, a.address, m.rights, m.may_send, a.session_epoch, \
+               (SELECT COUNT(*) FROM units h WHERE h.account_id = a.id AND h.head_account_id = $2) \
+             FROM addresses ad JOIN accounts a ON a.id = ad.account_id \
+             JOIN units u ON u.account_id = a.id \
+             JOIN mailbox_acl m ON m.owner_account_id = a.id AND m.grantee_account_id = $2 \
+             JOIN accounts g ON g.id = m.grantee_account_id \
+             WHERE ad.address = $1 AND a.kind = 'unit' AND a.status = 'active' \
+               AND g.kind = 'person' AND g.status = 'active' AND a.id <> $2",
+        )
+        .bind(normalize_address(unit))
+        .bind(person_account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| UnitAccess {
+            unit_account_id: r.get(0),
+            unit_address: r.get(1),
+            rights: r.get(2),
+            may_send: r.get::<i64, _>(3) != 0 || r.get::<i64, _>(5) > 0,
+            unit_epoch: r.get(4),
+        }))
+    }
+
     /// Adds every person, each with its `user.hire` event, in one transaction: all of them or,
     /// on the first failure, none. Returns the account ids in order.
     pub async fn hire_all(

@@ -9,10 +9,22 @@ use storage::LoginOutcome;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::encode::{Code, Done};
-use crate::state::{Io, Session, State, User};
+use crate::state::{AccountView, Io, Session, State, User};
 
 impl Session {
+    /// LOGIN, or the PLAIN exchange's outcome. `UNIT*PERSON` (the master-user convention) is
+    /// the person logging in to a unit mailbox with their own password.
     pub(crate) async fn login(&mut self, login: &str, password: &str) -> Done {
+        match policy::naming::unit_login(login) {
+            Some((unit, person)) => self.sign_in(Some(&unit), &person, password).await,
+            None => self.sign_in(None, login, password).await,
+        }
+    }
+
+    /// Checks the person's password and, for a unit login, that they hold `l` on the unit now.
+    /// A unit login without a right is refused exactly like a wrong password (same answer,
+    /// same throttle on the person's login, same delay), so it reveals nothing.
+    async fn sign_in(&mut self, unit: Option<&str>, login: &str, password: &str) -> Done {
         if !self.login_allowed() {
             // RFC 9051 6.2.3: no cleartext passwords.
             return Done::no_with(Code::PrivacyRequired, "Use STARTTLS or port 993 first");
@@ -49,21 +61,49 @@ impl Session {
                 account_id,
                 address,
             }) => {
-                throttle.success(ip, login);
-                tracing::info!(session = %self.id, user = %address, "imap login");
-                let epoch = self
-                    .context
-                    .store
-                    .session_epoch(account_id)
-                    .await
-                    .unwrap_or(0);
-                self.state = State::Authenticated {
-                    user: User {
-                        account_id,
-                        address,
-                        epoch,
+                let store = self.context.store.clone();
+                let view = match unit {
+                    None => AccountView::Own,
+                    Some(unit) => match store.unit_access(unit, account_id).await {
+                        Ok(Some(access)) if access.rights.contains('l') => AccountView::Unit {
+                            account_id: access.unit_account_id,
+                            address: access.unit_address,
+                            epoch: access.unit_epoch,
+                            rights: access.rights,
+                        },
+                        Ok(_) => return self.refuse_login(login).await,
+                        Err(e) => {
+                            tracing::warn!(session = %self.id, error = %e, "unit lookup failed");
+                            return Done::no_with(
+                                Code::Unavailable,
+                                "Temporary failure, try again",
+                            );
+                        }
                     },
                 };
+                throttle.success(ip, login);
+                tracing::info!(session = %self.id, user = %address, unit = ?unit, "imap login");
+                let epoch = store.session_epoch(account_id).await.unwrap_or(0);
+                let user = User {
+                    account_id,
+                    address,
+                    epoch,
+                    view,
+                };
+                if let Some(unit) = user.unit_address() {
+                    // KT-8, KT-11: who worked in the unit mailbox, from when.
+                    let _ = store
+                        .log_event(
+                            &user.address,
+                            storage::Action::UnitLogin,
+                            unit,
+                            "",
+                            serde_json::json!({"protocol": "imap", "session": self.id,
+                                "rights": user.home_rights()}),
+                        )
+                        .await;
+                }
+                self.state = State::Authenticated { user };
                 Done::ok_with(Code::Capability(self.capabilities()), "Logged in")
             }
             Ok(LoginOutcome::MustChangePassword) => {
@@ -77,23 +117,31 @@ impl Session {
                     ),
                 )
             }
-            Ok(LoginOutcome::Refused) => {
-                metrics::counter!("govmail_auth_failures_total", "protocol" => "imap").increment(1);
-                let failure = throttle.failure(ip, login, Instant::now());
-                self.context
-                    .store
-                    .record_auth_failure("imap", &self.id.to_string(), login, ip, &failure)
-                    .await;
-                // The answer waits (doubling per failure of this login from this address).
-                tokio::time::sleep(failure.delay).await;
-                // RFC 5530 3 / RFC 9051 7.1: wrong name or password.
-                Done::no_with(Code::AuthenticationFailed, "Invalid credentials")
-            }
+            Ok(LoginOutcome::Refused) => self.refuse_login(login).await,
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "login lookup failed");
                 Done::no_with(Code::Unavailable, "Temporary failure, try again")
             }
         }
+    }
+
+    /// A refused login: counted against the login (the person's) and the address, recorded,
+    /// answered after the throttle's delay.
+    async fn refuse_login(&mut self, login: &str) -> Done {
+        let ip = self.peer.ip();
+        metrics::counter!("govmail_auth_failures_total", "protocol" => "imap").increment(1);
+        let failure = self
+            .context
+            .auth_throttle
+            .failure(ip, login, Instant::now());
+        self.context
+            .store
+            .record_auth_failure("imap", &self.id.to_string(), login, ip, &failure)
+            .await;
+        // The answer waits (doubling per failure of this login from this address).
+        tokio::time::sleep(failure.delay).await;
+        // RFC 5530 3 / RFC 9051 7.1: wrong name or password.
+        Done::no_with(Code::AuthenticationFailed, "Invalid credentials")
     }
 
     pub(crate) async fn authenticate<S>(
@@ -132,15 +180,27 @@ impl Session {
                 }
             }
         };
+        // RFC 4616 2: [authzid] NUL authcid NUL passwd. An authzid other than the authcid
+        // asks to act as that identity: only a unit mailbox the person holds a right on
+        // (the same as the login `authzid*authcid`).
         let parts: Vec<&[u8]> = response.split(|&b| b == 0).collect();
-        let (user, password) = match parts.as_slice() {
-            [authzid, authcid, password] if authzid.is_empty() || authzid == authcid => (
+        let (authzid, authcid, password) = match parts.as_slice() {
+            [authzid, authcid, password] => (
+                String::from_utf8_lossy(authzid).into_owned(),
                 String::from_utf8_lossy(authcid).into_owned(),
                 String::from_utf8_lossy(password).into_owned(),
             ),
             _ => return Ok(Done::bad("Malformed PLAIN response")),
         };
-        Ok(self.login(&user, &password).await)
+        let unit = policy::naming::canonical_login(&authzid);
+        if unit.is_empty() || unit == policy::naming::canonical_login(&authcid) {
+            return Ok(self.login(&authcid, &password).await);
+        }
+        if authcid.contains('*') {
+            // Two ways of naming a unit at once.
+            return Ok(Done::bad("Malformed PLAIN response"));
+        }
+        Ok(self.sign_in(Some(&unit), &authcid, &password).await)
     }
 
     pub(crate) fn enable(&mut self, capabilities: &[String]) -> Done {
@@ -176,7 +236,12 @@ impl Session {
 
     pub(crate) fn namespace(&mut self) -> Done {
         // RFC 2342: personal folders at the root, '/' as the separator.
-        // Unit mailboxes shared with the user live under "Đơn vị/" (the shared namespace).
+        // Unit mailboxes shared with the user live under "Đơn vị/" (the shared namespace);
+        // a unit login shows the unit's folders at the root and nothing shared.
+        if self.user().is_some_and(|u| u.unit_view()) {
+            self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+            return Done::ok("NAMESPACE completed");
+        }
         let shared = self.encode_name(&format!("{}/", crate::names::SHARED_ROOT));
         self.untagged(&format!("NAMESPACE ((\"\" \"/\")) NIL (({shared} \"/\"))"));
         Done::ok("NAMESPACE completed")

@@ -65,7 +65,10 @@ impl Session {
             }
             let mut shutdown = self.shutdown.clone();
             let mut revoked = self.revocations.resubscribe();
-            let account = self.state.user().map(|u| (u.account_id, u.epoch));
+            let account = self
+                .state
+                .user()
+                .map(|u| u.login_watch(&self.context.store));
             let event = {
                 let mut limited = (&mut *io).take(1024);
                 tokio::select! {

@@ -72,16 +72,23 @@ impl Names {
 impl Session {
     /// Every name of the user's personal namespace (folders, subscriptions and their
     /// parents, sorted), then the shared namespace's levels and unit mailboxes.
-    async fn list_names(&self, account_id: i64) -> Result<Names, Done> {
+    async fn list_names(&self, user: &crate::state::User) -> Result<Names, Done> {
         let store = &self.context.store;
+        let account_id = user.home();
         let folders = store
             .folders(account_id)
             .await
             .map_err(|e| self.server_error(e))?;
-        let subscriptions = store
-            .subscriptions(account_id)
-            .await
-            .map_err(|e| self.server_error(e))?;
+        // A unit login shows every unit folder subscribed, as the shared namespace does: the
+        // unit's list is not one delegate's to change.
+        let subscriptions = if user.unit_view() {
+            folders.iter().map(|f| f.name.clone()).collect()
+        } else {
+            store
+                .subscriptions(account_id)
+                .await
+                .map_err(|e| self.server_error(e))?
+        };
         let mut personal: BTreeMap<String, Entry> = BTreeMap::new();
         for name in &subscriptions {
             let parts: Vec<&str> = name.split('/').collect();
@@ -150,7 +157,7 @@ impl Session {
             .iter()
             .map(|p| self.list_pattern(reference, p))
             .collect();
-        let names = match self.list_names(user.account_id).await {
+        let names = match self.list_names(&user).await {
             Ok(n) => n,
             Err(done) => return done,
         };
@@ -284,7 +291,7 @@ impl Session {
                 Err(failed) => return failed,
             }
         }
-        for name in &names {
+        for name in names.iter().filter(|_| !user.unit_view()) {
             match store.set_subscription(user.account_id, name, false).await {
                 Ok(true) => return done(),
                 Ok(false) => {}

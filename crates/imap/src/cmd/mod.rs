@@ -67,6 +67,19 @@ impl Session {
                 Next::Continue
             });
         }
+        // A unit login: the person's rights on the unit, read fresh for this command.
+        match self.refresh_view().await {
+            crate::shared::ViewCheck::Current => {}
+            crate::shared::ViewCheck::Ended => {
+                // RFC 9051 7.1.5: BYE, the server is closing the connection.
+                self.untagged("BYE Your rights on this unit mailbox have ended");
+                return Ok(Next::Close);
+            }
+            crate::shared::ViewCheck::Fault(done) => {
+                self.finish(&tag, done);
+                return Ok(Next::Continue);
+            }
+        }
         // Sequence numbers must not shift under a client's feet (RFC 9051 7.5.1).
         let may_expunge = !command.pins_sequence_numbers();
         // RFC 5267 4.3: updates cease when the mailbox is no longer selected.

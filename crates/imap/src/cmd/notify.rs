@@ -84,11 +84,11 @@ impl Session {
             status: set.status,
             changes,
             folders: HashMap::new(),
-            accounts: HashMap::from([(user.account_id, None)]),
+            accounts: HashMap::from([(user.home(), None)]),
             pending: BTreeSet::new(),
             rescan: BTreeSet::new(),
         };
-        if watch.names_shared() {
+        if watch.names_shared() && !user.unit_view() {
             match store.grants_for(user.account_id).await {
                 Ok(grants) => {
                     for grant in grants {
@@ -156,7 +156,7 @@ impl Session {
     /// MessageNew/MessageExpunge, UIDVALIDITY and HIGHESTMODSEQ for FlagChange.
     async fn status_lines(&mut self, watch: &Watch) {
         let selected = self.selected_ids().map(|(id, _, _)| id);
-        let user = self.user().map(|u| u.account_id).unwrap_or_default();
+        let user = self.user().map(|u| u.home()).unwrap_or_default();
         let mut folders: Vec<(&i64, &Snapshot)> = watch.folders.iter().collect();
         folders.sort_by(|a, b| a.1.display.cmp(&b.1.display));
         for (&id, snapshot) in folders {
@@ -176,13 +176,18 @@ impl Session {
         }
     }
 
-    /// True when the user may read a watched account's folders (`r`; their own always).
-    async fn may_read(&self, account_id: i64, user: i64) -> bool {
-        account_id == user
+    /// True when the acting person may read a watched account's folders (`r`; their own
+    /// always). `_home` is the session's root account (the unit's in a unit login, whose
+    /// rights are the person's delegated ones, read here fresh).
+    async fn may_read(&self, account_id: i64, _home: i64) -> bool {
+        let Some(person) = self.user().map(|u| u.account_id) else {
+            return false;
+        };
+        account_id == person
             || self
                 .context
                 .store
-                .rights(account_id, user)
+                .rights(account_id, person)
                 .await
                 .is_ok_and(|r| r.contains('r') && r.contains('l'))
     }
@@ -245,7 +250,7 @@ impl Session {
         let Some(mut watch) = self.notify.take() else {
             return;
         };
-        let user = self.user().map(|u| u.account_id).unwrap_or_default();
+        let user = self.user().map(|u| u.home()).unwrap_or_default();
         watch.drain();
         if let Ok(folders) = self.context.store.folders(user).await {
             let ids: BTreeSet<i64> = folders.iter().map(|f| f.id).collect();
@@ -281,7 +286,10 @@ impl Session {
         let deadline = tokio::time::Instant::now() + idle;
         loop {
             self.flush(io).await?;
-            let account = self.state.user().map(|u| (u.account_id, u.epoch));
+            let account = self
+                .state
+                .user()
+                .map(|u| u.login_watch(&self.context.store));
             let mut shutdown = self.shutdown.clone();
             let mut revoked = self.revocations.resubscribe();
             let Some(watch) = self.notify.as_mut() else {
@@ -354,7 +362,7 @@ impl Session {
             }
         }
         let selected = self.selected_ids().map(|(id, _, _)| id);
-        let user = self.user().map(|u| u.account_id).unwrap_or_default();
+        let user = self.user().map(|u| u.home()).unwrap_or_default();
         let store = self.context.store.clone();
         let mut lines = vec![];
         let rescan = std::mem::take(&mut watch.rescan);

@@ -33,7 +33,7 @@ impl Session {
     /// The quota root of a mailbox and the account it counts against: "" for the user's own
     /// mailboxes, `Đơn vị/<ABBR>` for a unit's (the unit's quota, not the delegate's).
     fn quota_root_of(mailbox: &crate::shared::MailboxRef) -> String {
-        if mailbox.shared() {
+        if mailbox.in_shared_namespace() {
             mailbox
                 .display
                 .splitn(3, '/')
@@ -49,7 +49,8 @@ impl Session {
         let Some(user) = self.user() else {
             return Done::bad("Not authenticated");
         };
-        let own = user.account_id;
+        // The root "" is the account the session shows: the user's own, or a unit login's unit.
+        let own = user.home();
         if root.is_empty() {
             return match self.quota_line(own, "\"\"").await {
                 Ok(()) => Done::ok("GETQUOTA completed"),
@@ -60,7 +61,7 @@ impl Session {
         // `root` is as the client wrote it (maybe modified UTF-7): resolve `<root>/INBOX` and
         // accept it only when that is a unit's INBOX, i.e. `root` is exactly `Đơn vị/<ABBR>`.
         let mailbox = match self.resolve_folder(&format!("{root}/INBOX")).await {
-            Ok(m) if m.shared() && m.display.split('/').count() == 3 => m,
+            Ok(m) if m.in_shared_namespace() && m.display.split('/').count() == 3 => m,
             _ => return Done::no_with(Code::NonExistent, "No such quota root"),
         };
         let name = self.encode_name(&Self::quota_root_of(&mailbox));

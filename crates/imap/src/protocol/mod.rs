@@ -160,6 +160,20 @@ pub fn parse(input: &[u8]) -> Result<Tagged, ParseError> {
     }
 }
 
+/// `LOGIN unit@dom*person@dom pw` as clients send it unquoted (Python's imaplib does): RFC 9051
+/// 9 puts `*` among atom-specials, so strictly that is no astring. The master-user login
+/// (`UNIT*PERSON`) is read as if the name were quoted; nothing else is loosened.
+fn quote_unit_login(input: &[u8], name_end: usize) -> Option<Vec<u8>> {
+    let start = name_end + 1;
+    let len = input.get(start..)?.iter().position(|&b| b == b' ')?;
+    let word = &input[start..start + len];
+    let plain = |b: &u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'{' | b'(' | b')');
+    if !word.contains(&b'*') || word.first() == Some(&b'"') || !word.iter().all(plain) {
+        return None;
+    }
+    Some([&input[..start], b"\"", word, b"\"", &input[start + len..]].concat())
+}
+
 /// Everything after a valid tag; returns the command or an error message.
 fn parse_body(input: &[u8], tag_end: usize) -> Result<Command, String> {
     if input.get(tag_end) != Some(&b' ') {
@@ -207,6 +221,11 @@ fn parse_body(input: &[u8], tag_end: usize) -> Result<Command, String> {
             return sort::parse(&name, &mut Cursor::new(&input[name_end..]));
         }
         "NOTIFY" => return notify::parse(&mut Cursor::new(&input[name_end..])),
+        "LOGIN" => {
+            if let Some(quoted) = quote_unit_login(input, name_end) {
+                return codec(&quoted, &name);
+            }
+        }
         "FETCH" | "UID FETCH" => {
             if let Some(stripped) = fetch_ext::strip(input, name_end)? {
                 let mut command = codec(&stripped.input, &name)?;

@@ -122,6 +122,15 @@ fn rows() -> Vec<(Vec<u8>, Command)> {
                 password: s("p@ss w"),
             },
         ),
+        // The master-user login as imaplib sends it: `*` unquoted (RFC 9051 9 makes it an
+        // atom-special; read as if quoted).
+        (
+            b"A1 LOGIN stttt@kontum.gov.vn*nvan.stttt@kontum.gov.vn \"pw\"\r\n".to_vec(),
+            C::Login {
+                user: s("stttt@kontum.gov.vn*nvan.stttt@kontum.gov.vn"),
+                password: s("pw"),
+            },
+        ),
         (
             b"A1 LOGIN {5+}\r\nalice {4+}\r\n\"{}\"\r\n".to_vec(),
             C::Login {

@@ -89,15 +89,23 @@ impl Session {
             } else {
                 decode_b64(initial)
             };
-            // RFC 4616 2: [authzid] NUL authcid NUL passwd
+            // RFC 4616 2: [authzid] NUL authcid NUL passwd. An authzid other than the authcid
+            // asks to act as a unit mailbox (the same as the login `authzid*authcid`).
             response.and_then(|bytes| {
                 let parts: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
                 match parts.as_slice() {
-                    [authzid, authcid, password] if authzid.is_empty() || authzid == authcid => {
-                        Some((
-                            String::from_utf8_lossy(authcid).into_owned(),
-                            String::from_utf8_lossy(password).into_owned(),
-                        ))
+                    [authzid, authcid, password] => {
+                        let authzid = String::from_utf8_lossy(authzid).into_owned();
+                        let authcid = String::from_utf8_lossy(authcid).into_owned();
+                        let password = String::from_utf8_lossy(password).into_owned();
+                        let unit = policy::naming::canonical_login(&authzid);
+                        if unit.is_empty() || unit == policy::naming::canonical_login(&authcid) {
+                            Some((authcid, password))
+                        } else if authcid.contains('*') {
+                            None
+                        } else {
+                            Some((format!("{unit}*{authcid}"), password))
+                        }
                     }
                     _ => None,
                 }
@@ -128,6 +136,12 @@ impl Session {
             } else {
                 Next::Continue
             });
+        };
+        // `UNIT*PERSON` (the master-user convention): the person submits for the unit
+        // mailbox with their own password; the throttle keys on the person's login.
+        let (unit, login) = match policy::naming::unit_login(&login) {
+            Some((unit, person)) => (Some(unit), person),
+            None => (None, login),
         };
         // The one form of the login: the throttle key and the account looked up are the same.
         let login = policy::naming::canonical_login(&login);
@@ -170,20 +184,66 @@ impl Session {
                 return Ok(Next::Continue);
             }
         };
+        // A unit login needs a right on the unit now (`l`, as IMAP); without one it is refused
+        // exactly like a wrong password.
+        let check = match (check, unit) {
+            (
+                LoginOutcome::Ok {
+                    account_id,
+                    address,
+                },
+                Some(unit),
+            ) => match self.context.store.unit_access(&unit, account_id).await {
+                Ok(Some(access)) if access.rights.contains('l') => Ok((
+                    account_id,
+                    address,
+                    Some(crate::session::UnitMailbox {
+                        account_id: access.unit_account_id,
+                        address: access.unit_address,
+                    }),
+                )),
+                Ok(_) => Err(LoginOutcome::Refused),
+                Err(e) => {
+                    tracing::warn!(session = %self.id, error = %e, "unit lookup failed");
+                    reply(C454_AUTH_TEMP, "Temporary authentication failure").encode(out);
+                    return Ok(Next::Continue);
+                }
+            },
+            (
+                LoginOutcome::Ok {
+                    account_id,
+                    address,
+                },
+                None,
+            ) => Ok((account_id, address, None)),
+            (other, _) => Err(other),
+        };
         match check {
-            LoginOutcome::Ok {
-                account_id,
-                address,
-            } => {
+            Ok((account_id, address, unit)) => {
                 throttle.success(ip, &login);
-                tracing::info!(session = %self.id, user = %address, "authenticated");
+                tracing::info!(session = %self.id, user = %address, unit = ?unit.as_ref().map(|u| &u.address), "authenticated");
+                if let Some(unit) = &unit {
+                    // KT-8, KT-11: who worked in the unit mailbox, from when.
+                    let _ = self
+                        .context
+                        .store
+                        .log_event(
+                            &address,
+                            storage::Action::UnitLogin,
+                            &unit.address,
+                            "",
+                            serde_json::json!({"protocol": "smtp", "session": self.id}),
+                        )
+                        .await;
+                }
                 self.auth = Some(AuthUser {
                     account_id,
                     address,
+                    unit,
                 });
                 reply(C235_AUTH_OK, "Authentication successful").encode(out);
             }
-            LoginOutcome::MustChangePassword => {
+            Err(LoginOutcome::MustChangePassword) => {
                 // The password was right: nothing to hold against this client.
                 throttle.success(ip, &login);
                 // KT-7.1: the initial password must be changed before use.
@@ -196,7 +256,7 @@ impl Session {
                 )
                 .encode(out);
             }
-            LoginOutcome::Refused => {
+            Err(LoginOutcome::Refused | LoginOutcome::Ok { .. }) => {
                 metrics::counter!("govmail_auth_failures_total", "protocol" => "smtp").increment(1);
                 let failure = throttle.failure(ip, &login, Instant::now());
                 self.context

@@ -102,8 +102,18 @@ impl Session {
         match (&self.auth, self.kind) {
             (Some(user), _) => {
                 // Submission: only addresses the user owns or holds the send right for.
-                let allowed = match self.context.store.sendable_addresses(user.account_id).await {
-                    Ok(list) => list,
+                let allowed = match self.sendable_for(user).await {
+                    Ok(Some(list)) => list,
+                    Ok(None) => {
+                        // KT-8: a revoked delegate's unit login ends (RFC 5321 3.8: 421 and
+                        // close).
+                        reply(
+                            C421_TOO_BUSY,
+                            "Your rights on the unit mailbox have ended, closing",
+                        )
+                        .encode(out);
+                        return Next::Close;
+                    }
                     Err(e) => {
                         tracing::warn!(session = %self.id, error = %e, "sender lookup failed");
                         storage_fault(&e, "Temporary lookup failure").encode(out);

@@ -109,8 +109,9 @@ impl Session {
         }
         // 2. Submission: the addresses the user may send as.
         if let Some(user) = arrival.user {
-            let sendable = store.sendable_addresses(user.account_id).await;
-            facts.sendable = Some(sendable.map_err(|e| fault("sender lookup failed", e))?);
+            let sendable = self.sendable_for(user).await;
+            let sendable = sendable.map_err(|e| fault("sender lookup failed", e))?;
+            facts.sendable = Some(sendable.unwrap_or_default());
             facts.submitter = Some(
                 self.submitter(user, arrival.meta)
                     .await

@@ -117,6 +117,7 @@ fn user() -> AuthUser {
     AuthUser {
         account_id: 1,
         address: USER.into(),
+        unit: None,
     }
 }
 
