@@ -554,3 +554,52 @@ fn killed_nodes_leased_queue_entry_is_delivered_by_the_survivor() {
     assert_eq!(received.lock().unwrap().len(), 1, "not delivered twice");
     drop(node2);
 }
+
+/// `govmail migrate --dry-run` lists what is pending and applies nothing; after `migrate` none
+/// is pending; a node refuses to start on a schema from a newer release, naming both versions.
+#[test]
+fn migrate_dry_run_and_a_schema_from_the_future() {
+    let db = Database::fresh(&pg_base_url(), "dryrun");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cli");
+    let listed = cluster::cli(&dir, &db.url, &["migrate", "--dry-run"], None);
+    assert!(
+        listed.contains("pending migration") && listed.contains("15 change fanout"),
+        "{listed}"
+    );
+    let tables = cluster::sql(
+        &db.url,
+        "SELECT COUNT(*)::bigint FROM pg_tables WHERE tablename = 'folders'",
+    );
+    assert_eq!(tables, ["0"], "a dry run applies nothing");
+    cluster::cli(&dir, &db.url, &["migrate"], None);
+    let listed = cluster::cli(&dir, &db.url, &["--json", "migrate", "--dry-run"], None);
+    let json: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(json["pending"], serde_json::json!([]), "{listed}");
+    let known = json["known_version"].as_i64().unwrap();
+    assert_eq!(json["schema_version"].as_i64(), Some(known));
+
+    cluster::sql(
+        &db.url,
+        &format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES ({}, 'from the future', TRUE, '\\x00', 0) RETURNING 'x'",
+            known + 1
+        ),
+    );
+    let out = std::process::Command::new(cluster::BIN)
+        .args(["--no-config", "--set"])
+        .arg(format!("server.data_dir={}", dir.display()))
+        .arg("--set")
+        .arg(format!("storage.url={}", db.url))
+        .args(["--set", "listen.smtp=[]", "--set", "listen.imap=[]", "serve"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "serve started on a newer schema");
+    assert!(
+        stderr.contains(&format!("migration {}", known + 1))
+            && stderr.contains(&format!("up to {known}")),
+        "{stderr}"
+    );
+}

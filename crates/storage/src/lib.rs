@@ -441,7 +441,7 @@ impl Store {
 
     /// Refuses a database that a newer release migrated: a node starts only on a schema it
     /// knows. (Nodes already running keep working through a rolling upgrade: a release's
-    /// migrations only add; drops come a release later, see `scripts/check-migrations`.)
+    /// migrations only add; drops come a release later, checked by `storage/tests/schema.rs`.)
     async fn check_schema_not_newer(&self) -> Result<()> {
         let (database, known) = (self.schema_version().await?, self.known_schema_version());
         if database > known {
