@@ -76,7 +76,7 @@ impl Pair {
         let primary_s = primary.to_str().unwrap();
         pg(
             "initdb",
-            &["-D", primary_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"],
+            &["-D", primary_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
         );
         let conf = format!(
             "\nlisten_addresses = '127.0.0.1'\nport = {primary_port}\n\
@@ -105,6 +105,8 @@ impl Pair {
             &[
                 "-h", "127.0.0.1", "-p", &primary_port.to_string(), "-U", "postgres",
                 "-D", standby.to_str().unwrap(), "-R", "-X", "stream",
+                // An immediate checkpoint: a spread one would wait minutes.
+                "--checkpoint=fast",
             ],
         );
         append_as_postgres(
@@ -195,12 +197,15 @@ struct Seen {
 fn primary_lost_standby_promoted_under_load() {
     // PostgreSQL is what this test is about; scripts/test says it is installed.
     let _ = cluster::pg_base_url();
+    let began = Instant::now();
     let pair = Pair::start();
+    eprintln!("pair ready after {:.1} s", began.elapsed().as_secs_f64());
     let url = pair.url();
     let tmp = tempfile::tempdir().unwrap();
     install(&tmp.path().join("cli"), &url, &[AN]);
     let node1 = Node::start(tmp.path().join("n1"), &url, &[]);
     let node2 = Node::start(tmp.path().join("n2"), &url, &[]);
+    eprintln!("nodes ready after {:.1} s", began.elapsed().as_secs_f64());
     let (smtp_ports, imap_ports) = ([node1.smtp, node2.smtp], [node1.imap, node2.imap]);
 
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -277,6 +282,7 @@ fn primary_lost_standby_promoted_under_load() {
     }
     // The primary crashes; the standby is promoted a second later.
     let outage = Instant::now();
+    eprintln!("crash after {:.1} s", began.elapsed().as_secs_f64());
     pair.stop("primary", "immediate");
     let acked_at_crash = acked.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(1));
@@ -293,6 +299,7 @@ fn primary_lost_standby_promoted_under_load() {
     for s in senders {
         s.join().unwrap();
     }
+    eprintln!("senders done after {:.1} s", began.elapsed().as_secs_f64());
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         r.join().unwrap();
