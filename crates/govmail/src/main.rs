@@ -199,10 +199,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate { dry_run: true } => {
             let store = open_store_with(&config, false).await?;
             let pending = store.pending_migrations().await?;
-            let (database, known) = (
-                store.schema_version().await?,
-                store.known_schema_version(),
-            );
+            let (database, known) = (store.schema_version().await?, store.known_schema_version());
             if cli.json {
                 crate::outln!(
                     "{}",

@@ -61,7 +61,10 @@ struct Pair {
 
 impl Pair {
     fn start() -> Pair {
-        let tmp = tempfile::Builder::new().prefix("gmfo").tempdir_in("/tmp").unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("gmfo")
+            .tempdir_in("/tmp")
+            .unwrap();
         let dir = tmp.path().to_path_buf();
         if is_root() {
             let ok = Command::new("chown")
@@ -76,7 +79,17 @@ impl Pair {
         let primary_s = primary.to_str().unwrap();
         pg(
             "initdb",
-            &["-D", primary_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+            &[
+                "-D",
+                primary_s,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
         );
         let conf = format!(
             "\nlisten_addresses = '127.0.0.1'\nport = {primary_port}\n\
@@ -87,7 +100,16 @@ impl Pair {
         append_as_postgres(&primary.join("postgresql.conf"), &conf);
         pg(
             "pg_ctl",
-            &["-D", primary_s, "-l", &format!("{}/primary.log", dir.display()), "-w", "-t", "30", "start"],
+            &[
+                "-D",
+                primary_s,
+                "-l",
+                &format!("{}/primary.log", dir.display()),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
         );
         let pair = Pair {
             dir: dir.clone(),
@@ -96,15 +118,27 @@ impl Pair {
             _tmp: tmp,
         };
         let admin = format!("postgres://postgres@127.0.0.1:{primary_port}/postgres");
-        cluster::sql(&admin, "CREATE ROLE govmail LOGIN PASSWORD 'govmail' SUPERUSER");
+        cluster::sql(
+            &admin,
+            "CREATE ROLE govmail LOGIN PASSWORD 'govmail' SUPERUSER",
+        );
         cluster::sql(&admin, "CREATE DATABASE govmail OWNER govmail");
         // The standby: a base backup with -R (standby.signal + primary_conninfo).
         let standby = dir.join("standby");
         pg(
             "pg_basebackup",
             &[
-                "-h", "127.0.0.1", "-p", &primary_port.to_string(), "-U", "postgres",
-                "-D", standby.to_str().unwrap(), "-R", "-X", "stream",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                standby.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
                 // An immediate checkpoint: a spread one would wait minutes.
                 "--checkpoint=fast",
             ],
@@ -116,8 +150,14 @@ impl Pair {
         pg(
             "pg_ctl",
             &[
-                "-D", standby.to_str().unwrap(), "-l", &format!("{}/standby.log", dir.display()),
-                "-w", "-t", "30", "start",
+                "-D",
+                standby.to_str().unwrap(),
+                "-l",
+                &format!("{}/standby.log", dir.display()),
+                "-w",
+                "-t",
+                "30",
+                "start",
             ],
         );
         // Synchronous from now on (set earlier, the set-up's own commits would wait for a
@@ -130,7 +170,10 @@ impl Pair {
             if state == ["sync"] {
                 break;
             }
-            assert!(Instant::now() < deadline, "standby not synchronous: {state:?}");
+            assert!(
+                Instant::now() < deadline,
+                "standby not synchronous: {state:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         pair
@@ -144,13 +187,28 @@ impl Pair {
     }
 
     fn standby_url(&self) -> String {
-        format!("postgres://govmail:govmail@127.0.0.1:{}/govmail", self.standby_port)
+        format!(
+            "postgres://govmail:govmail@127.0.0.1:{}/govmail",
+            self.standby_port
+        )
     }
 
     fn stop(&self, which: &str, mode: &str) {
         let data = self.dir.join(which);
         if data.join("postmaster.pid").exists() {
-            pg("pg_ctl", &["-D", data.to_str().unwrap(), "-m", mode, "-w", "-t", "30", "stop"]);
+            pg(
+                "pg_ctl",
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-m",
+                    mode,
+                    "-w",
+                    "-t",
+                    "30",
+                    "stop",
+                ],
+            );
         }
     }
 }
@@ -169,7 +227,14 @@ impl Drop for Pair {
                     Command::new(&path)
                 };
                 let _ = cmd
-                    .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+                    .args([
+                        "-D",
+                        data.to_str().unwrap(),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ])
                     .output();
             }
         }
@@ -288,11 +353,19 @@ fn primary_lost_standby_promoted_under_load() {
     std::thread::sleep(Duration::from_secs(1));
     pg(
         "pg_ctl",
-        &["-D", pair.dir.join("standby").to_str().unwrap(), "-w", "promote"],
+        &[
+            "-D",
+            pair.dir.join("standby").to_str().unwrap(),
+            "-w",
+            "promote",
+        ],
     );
     // Service is back once a delivery is acknowledged again.
     while acked.load(Ordering::Relaxed) <= acked_at_crash {
-        assert!(outage.elapsed() < Duration::from_secs(60), "no delivery after failover");
+        assert!(
+            outage.elapsed() < Duration::from_secs(60),
+            "no delivery after failover"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let back_after = outage.elapsed();
@@ -350,7 +423,11 @@ fn primary_lost_standby_promoted_under_load() {
     assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
     assert_eq!(uid_dups, ["0"], "no UID given twice");
     // RFC 5321 4.2.5 / 4.3.2: a server-side outage is a transient failure, 4yz, never 5yz.
-    assert!(seen.permanent.is_empty(), "5xx during failover: {:?}", seen.permanent);
+    assert!(
+        seen.permanent.is_empty(),
+        "5xx during failover: {:?}",
+        seen.permanent
+    );
     // RFC 9051 7.1 / RFC 5530 3: the outage is NO [UNAVAILABLE]; never BAD or [SERVERBUG].
     for kind in answers.keys() {
         assert!(
@@ -359,5 +436,8 @@ fn primary_lost_standby_promoted_under_load() {
         );
     }
     let log = node1.served.log() + &node2.served.log();
-    assert!(log.contains("database failover"), "the log names the failover");
+    assert!(
+        log.contains("database failover"),
+        "the log names the failover"
+    );
 }

@@ -345,7 +345,11 @@ fn sigkill_one_node_under_load_loses_nothing() {
         resent_twice,
         uid_dups[0]
     );
-    assert_eq!(acknowledged.len(), 3 * 40 + 2 * 30, "every message acknowledged in the end");
+    assert_eq!(
+        acknowledged.len(),
+        3 * 40 + 2 * 30,
+        "every message acknowledged in the end"
+    );
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
     assert_eq!(uid_dups[0], "0", "no UID given twice in a folder");
@@ -371,7 +375,9 @@ fn append(port: u16, tag: &str) -> Result<(), bool> {
         "From: <an@kontum.gov.vn>\r\nSubject: tag {tag}\r\nMessage-ID: <{tag}@kontum.gov.vn>\r\n\r\nNháp {tag}.\r\n"
     );
     // RFC 9051 6.3.12 / 7.5: a synchronizing literal waits for "+" before the bytes.
-    if c.send(&format!("a APPEND INBOX {{{}}}\r\n", message.len())).is_err() {
+    if c.send(&format!("a APPEND INBOX {{{}}}\r\n", message.len()))
+        .is_err()
+    {
         return Err(false);
     }
     if !c.read().starts_with('+') {
@@ -487,10 +493,8 @@ fn killed_nodes_leased_queue_entry_is_delivered_by_the_survivor() {
     let mut node1 = Node::start(tmp.path().join("n1"), &db.url, &outbound(Some(submission)));
 
     use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
-        "\0{AN}\0{}",
-        cluster::PASSWORD
-    ));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{AN}\0{}", cluster::PASSWORD));
     rt.block_on(async {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", submission))
         .await
@@ -548,7 +552,12 @@ fn killed_nodes_leased_queue_entry_is_delivered_by_the_survivor() {
         "survivor delivered the killed node's entry {:.1} s after the kill",
         killed.elapsed().as_secs_f64()
     );
-    assert_eq!(delivered.len(), 1, "delivered by node 2\n{}", node2.served.log());
+    assert_eq!(
+        delivered.len(),
+        1,
+        "delivered by node 2\n{}",
+        node2.served.log()
+    );
     assert!(delivered[0].contains("Message-ID: <lease-out@kontum.gov.vn>"));
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(received.lock().unwrap().len(), 1, "not delivered twice");
@@ -592,7 +601,13 @@ fn migrate_dry_run_and_a_schema_from_the_future() {
         .arg(format!("server.data_dir={}", dir.display()))
         .arg("--set")
         .arg(format!("storage.url={}", db.url))
-        .args(["--set", "listen.smtp=[]", "--set", "listen.imap=[]", "serve"])
+        .args([
+            "--set",
+            "listen.smtp=[]",
+            "--set",
+            "listen.imap=[]",
+            "serve",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -277,8 +277,7 @@ impl Store {
                 listener.listen(CHANNEL).await?;
                 Ok::<_, sqlx::Error>(listener)
             };
-            let mut listener = match tokio::time::timeout(Duration::from_secs(5), listener).await
-            {
+            let mut listener = match tokio::time::timeout(Duration::from_secs(5), listener).await {
                 Ok(Ok(listener)) => listener,
                 outcome => {
                     let reason = match outcome {
@@ -417,7 +416,15 @@ mod tests {
             parse_notice("d x 0 0").unwrap().what,
             NoticeKind::Other(ClusterEvent::Directory)
         );
-        for bad in ["", "f", "f n 1", "f n 1 2 3", "z n 1 2", "f n x 2", "f  1 2"] {
+        for bad in [
+            "",
+            "f",
+            "f n 1",
+            "f n 1 2 3",
+            "z n 1 2",
+            "f n x 2",
+            "f  1 2",
+        ] {
             assert_eq!(parse_notice(bad), None, "{bad:?}");
         }
     }

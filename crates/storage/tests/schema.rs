@@ -142,7 +142,12 @@ async fn exercise(store: &Store, n: usize) {
         .await
         .unwrap();
     let uid = store
-        .append_message(inbox.id, &raw, Flags::from_names(["\\Deleted"]), storage::now())
+        .append_message(
+            inbox.id,
+            &raw,
+            Flags::from_names(["\\Deleted"]),
+            storage::now(),
+        )
         .await
         .unwrap();
     assert!(uid > *uids.iter().max().unwrap(), "UIDs ascend");
@@ -166,7 +171,10 @@ async fn previous_release_runs_while_the_new_migration_is_applied() {
         };
         let (url, db) = match backend {
             Backend::Sqlite => (
-                format!("sqlite://{}?mode=rwc", tmp.path().join("govmail.db").display()),
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    tmp.path().join("govmail.db").display()
+                ),
                 None,
             ),
             Backend::Postgres => {
