@@ -618,3 +618,93 @@ fn migrate_dry_run_and_a_schema_from_the_future() {
         "{stderr}"
     );
 }
+
+/// Two nodes write to the same four mailboxes at once — IMAP APPEND and STORE from sessions on
+/// both nodes, SMTP deliveries to all four in one message — and no write fails: group-commit
+/// batches of different nodes lock accounts, folders and messages in no common order, so
+/// without the batch lock they deadlocked and answered NO [UNAVAILABLE] (bench/nodes.sh).
+#[test]
+fn concurrent_writes_on_two_nodes_never_fail() {
+    const USERS: [&str; 4] = [
+        "u1@kontum.gov.vn",
+        "u2@kontum.gov.vn",
+        "u3@kontum.gov.vn",
+        "u4@kontum.gov.vn",
+    ];
+    let db = Database::fresh(&pg_base_url(), "writes");
+    let tmp = tempfile::tempdir().unwrap();
+    install(&tmp.path().join("cli"), &db.url, &USERS);
+    let node1 = Node::start(tmp.path().join("n1"), &db.url, &[]);
+    let node2 = Node::start(tmp.path().join("n2"), &db.url, &[]);
+    let (imap, smtp) = ([node1.imap, node2.imap], [node1.smtp, node2.smtp]);
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut threads = vec![];
+    for t in 0..8 {
+        let failures = failures.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut c = Line::imap_login(imap[t % 2], USERS[t % 4]);
+            for i in 0..25 {
+                let message = format!("Subject: w{t}-{i}\r\n\r\nNội dung {i}.\r\n");
+                // RFC 9051 6.3.12: APPEND with a synchronizing literal.
+                c.send(&format!("a APPEND INBOX {{{}}}\r\n", message.len()))
+                    .unwrap();
+                let go = c.read();
+                let appended = if go.starts_with('+') {
+                    c.send(&format!("{message}\r\n")).unwrap();
+                    let mut all = String::new();
+                    loop {
+                        let line = c.read();
+                        all.push_str(&line);
+                        if line.is_empty() || line.starts_with("a ") {
+                            break all;
+                        }
+                    }
+                } else {
+                    go
+                };
+                let stored = c.imap("s", "STORE 1:* +FLAGS.SILENT (\\Seen $Processed)");
+                for (what, reply, tag) in [("APPEND", &appended, "a OK"), ("STORE", &stored, "s OK")]
+                {
+                    if !reply.contains(tag) {
+                        failures.lock().unwrap().push(format!("{what}: {reply}"));
+                    }
+                }
+            }
+        }));
+    }
+    for t in 0..2 {
+        let failures = failures.clone();
+        threads.push(std::thread::spawn(move || {
+            for i in 0..25 {
+                let mut c = Line::connect(smtp[t]).unwrap();
+                c.read();
+                let mut replies = vec![c.smtp("EHLO client.example")];
+                replies.push(c.smtp("MAIL FROM:<sender@example.org>"));
+                // Reverse order on one node: each delivery batch locks the four accounts.
+                for k in 0..4 {
+                    let user = if t == 0 { USERS[k] } else { USERS[3 - k] };
+                    replies.push(c.smtp(&format!("RCPT TO:<{user}>")));
+                }
+                replies.push(c.smtp("DATA"));
+                replies.push(c.smtp(&format!("Subject: d{t}-{i}\r\n\r\nGửi cả bốn.\r\n.")));
+                for reply in replies {
+                    // RFC 5321 4.2.1: 2yz completion, 354 intermediate.
+                    if !(reply.starts_with('2') || reply.starts_with("354")) {
+                        failures.lock().unwrap().push(format!("SMTP: {reply}"));
+                    }
+                }
+                let _ = c.smtp("QUIT");
+            }
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed writes, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+}
