@@ -663,7 +663,8 @@ fn concurrent_writes_on_two_nodes_never_fail() {
                     go
                 };
                 let stored = c.imap("s", "STORE 1:* +FLAGS.SILENT (\\Seen $Processed)");
-                for (what, reply, tag) in [("APPEND", &appended, "a OK"), ("STORE", &stored, "s OK")]
+                for (what, reply, tag) in
+                    [("APPEND", &appended, "a OK"), ("STORE", &stored, "s OK")]
                 {
                     if !reply.contains(tag) {
                         failures.lock().unwrap().push(format!("{what}: {reply}"));
@@ -672,11 +673,11 @@ fn concurrent_writes_on_two_nodes_never_fail() {
             }
         }));
     }
-    for t in 0..2 {
+    for (t, port) in smtp.into_iter().enumerate() {
         let failures = failures.clone();
         threads.push(std::thread::spawn(move || {
             for i in 0..25 {
-                let mut c = Line::connect(smtp[t]).unwrap();
+                let mut c = Line::connect(port).unwrap();
                 c.read();
                 let mut replies = vec![c.smtp("EHLO client.example")];
                 replies.push(c.smtp("MAIL FROM:<sender@example.org>"));

@@ -78,9 +78,12 @@ impl Server {
 async fn watch_accounts(context: Arc<Context>, mut shutdown: ShutdownSignal) {
     let mut since = storage::now();
     let mut pushed = context.store.subscribe_cluster();
+    // An interval, not a sleep per turn: pushed events must not postpone the poll.
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tick.tick() => {}
             event = pushed.recv() => {
                 match event {
                     Ok(storage::ClusterEvent::Account { account_id, epoch }) => {

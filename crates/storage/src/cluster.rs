@@ -274,6 +274,9 @@ impl Store {
             let url = self.cluster.current_url().to_string();
             let listener = async {
                 let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+                // A lost connection ends the inner loop below (we reconnect to the host in use
+                // now, and mark the gap), rather than sqlx reconnecting silently.
+                listener.eager_reconnect(false);
                 listener.listen(CHANNEL).await?;
                 Ok::<_, sqlx::Error>(listener)
             };
@@ -300,14 +303,15 @@ impl Store {
             // Every waiter wakes once (poll_wait) and re-reads what it watches.
             self.cluster.state.send_replace(Fanout::Listening);
             let reason = loop {
-                let next = tokio::time::timeout(RETRY * 5, listener.try_recv());
-                match next.await {
-                    // Quiet for a while: only see whether the store was closed meanwhile.
-                    Err(_) if self.pool.is_closed() => return,
-                    Err(_) => continue,
-                    Ok(Ok(Some(notification))) => self.republish(notification.payload()),
-                    Ok(Ok(None)) => break "the listening connection was lost".to_string(),
-                    Ok(Err(e)) => break format!("the listening connection failed: {e}"),
+                let next = tokio::select! {
+                    next = listener.try_recv() => next,
+                    // The store was closed (shutdown): stop listening.
+                    _ = self.pool.close_event() => return,
+                };
+                match next {
+                    Ok(Some(notification)) => self.republish(notification.payload()),
+                    Ok(None) => break "the listening connection was lost".to_string(),
+                    Err(e) => break format!("the listening connection failed: {e}"),
                 }
             };
             self.degrade(&reason, &mut degraded_since);
