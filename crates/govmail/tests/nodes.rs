@@ -709,3 +709,49 @@ fn concurrent_writes_on_two_nodes_never_fail() {
         &failures[..failures.len().min(3)]
     );
 }
+
+/// A domain added through the admin CLI is hosted by a running node at once: its cached domain
+/// list (kept 5 s) is dropped when the directory change is pushed.
+#[test]
+fn a_new_domain_is_hosted_at_once_by_running_nodes() {
+    let db = Database::fresh(&pg_base_url(), "domain");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cli");
+    install(&dir, &db.url, &[AN]);
+    let node = Node::start(tmp.path().join("n1"), &db.url, &[]);
+    wait_fanout(&node, "listening", Duration::from_secs(10));
+    // Fills the node's domain list.
+    deliver(node.smtp, AN, "before").unwrap();
+    let added = Instant::now();
+    cluster::cli(
+        &dir,
+        &db.url,
+        &["domain", "add", "sotttt.kontum.gov.vn"],
+        None,
+    );
+    cluster::cli(
+        &dir,
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--name",
+            "Trần Thị Bình",
+            "--address",
+            "binh@sotttt.kontum.gov.vn",
+            "--password-stdin",
+        ],
+        Some(&format!("{}\n", cluster::PASSWORD)),
+    );
+    // RFC 5321 4.2.1: 250 for a hosted domain's existing user (not 550 "not ours").
+    deliver(node.smtp, "binh@sotttt.kontum.gov.vn", "after").unwrap_or_else(|e| {
+        panic!(
+            "{e} ({:.1} s after the domain was added)",
+            added.elapsed().as_secs_f64()
+        )
+    });
+    assert!(
+        added.elapsed() < Duration::from_secs(5),
+        "within the old cache's lifetime"
+    );
+}

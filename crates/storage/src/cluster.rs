@@ -168,6 +168,9 @@ pub(crate) struct Cluster {
     pub hosts: Vec<String>,
     pub current: AtomicUsize,
     pub read_write: bool,
+    /// Grows with every directory change pushed from any node: caches of domains or of the
+    /// address book built at an older value are stale.
+    pub directory_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Cluster {
@@ -179,6 +182,7 @@ impl Cluster {
             hosts,
             current: AtomicUsize::new(0),
             read_write,
+            directory_generation: Default::default(),
         }
     }
 
@@ -232,6 +236,13 @@ impl Store {
     /// started; nothing arrives otherwise).
     pub fn subscribe_cluster(&self) -> broadcast::Receiver<ClusterEvent> {
         self.cluster.events.subscribe()
+    }
+
+    /// Grows with every directory change (domains, units, addresses) pushed from any node
+    /// (PostgreSQL with the fan-out started; always 0 otherwise). A cache of directory data
+    /// built at another value is stale.
+    pub fn directory_generation(&self) -> u64 {
+        self.cluster.directory_generation.load(Ordering::Relaxed)
     }
 
     /// This process's name in change notifications.
@@ -345,6 +356,11 @@ impl Store {
             }
             NoticeKind::Folder(_) => {}
             NoticeKind::Other(event) => {
+                if event == ClusterEvent::Directory {
+                    self.cluster
+                        .directory_generation
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 let _ = self.cluster.events.send(event);
             }
         }
