@@ -251,8 +251,9 @@ fn append_as_postgres(path: &Path, text: &str) {
 #[derive(Default)]
 struct Seen {
     acknowledged: BTreeSet<String>,
-    /// Tags whose end of data got no answer (connection lost): the client resent them, so two
-    /// copies would be SMTP's documented duplicate (RFC 5321 6.1), not a storage fault.
+    /// Tags whose end of data got no answer (connection lost) or a 4xx while the COMMIT's
+    /// outcome was unknown: the client resent them, so two copies would be SMTP's documented
+    /// duplicate (RFC 5321 6.1), not a storage fault.
     unanswered: BTreeSet<String>,
     temporary: usize,
     permanent: Vec<String>,
@@ -299,6 +300,13 @@ fn primary_lost_standby_promoted_under_load() {
                                 seen.permanent.push(e.clone());
                             } else if code.starts_with('4') {
                                 seen.temporary += 1;
+                                // A 451 to the end of data while the primary died during the
+                                // COMMIT: the commit may have reached the standby all the same
+                                // (its outcome is unknown to the node), so a resend can leave
+                                // two copies — at-least-once, like a lost reply.
+                                if e.starts_with("end of data") {
+                                    seen.unanswered.insert(tag.clone());
+                                }
                             } else if e.starts_with("end of data") {
                                 seen.unanswered.insert(tag.clone());
                             }
@@ -405,7 +413,7 @@ fn primary_lost_standby_promoted_under_load() {
     let answers = imap_answers.lock().unwrap().clone();
     eprintln!(
         "failover: acknowledged {} ({} before the crash), present {} (distinct {}), lost {}, \
-         duplicated {}, unanswered and resent {}, SMTP 4xx replies {}, 5xx {}, service back \
+         duplicated {}, ambiguous end of data (no answer or 4xx) and resent {}, stored twice among them {}, SMTP 4xx replies {}, 5xx {}, service back \
          {:.1} s after the crash; IMAP answers {answers:?}",
         seen.acknowledged.len(),
         acked_at_crash,
@@ -414,6 +422,10 @@ fn primary_lost_standby_promoted_under_load() {
         lost.len(),
         duplicated.len(),
         seen.unanswered.len(),
+        present
+            .iter()
+            .filter(|(t, n)| **n > 1 && seen.unanswered.contains(*t))
+            .count(),
         seen.temporary,
         seen.permanent.len(),
         back_after.as_secs_f64()
