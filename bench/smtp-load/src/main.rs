@@ -11,7 +11,8 @@ use tokio::net::TcpStream;
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
-    /// Target IP:PORT (SMTP server, or clamd with --clamd).
+    /// Target IP:PORT (SMTP server, or clamd with --clamd). SMTP: several, comma-separated,
+    /// spread the connections over them (worker i uses address i mod n: several nodes).
     #[arg(long)]
     addr: String,
     #[arg(long, default_value_t = 20)]
@@ -80,8 +81,9 @@ async fn expect(reader: &mut BufReader<TcpStream>, code: &str) -> std::io::Resul
     }
 }
 
-async fn connect(args: &Args) -> std::io::Result<BufReader<TcpStream>> {
-    let stream = TcpStream::connect(&args.addr).await?;
+async fn connect(args: &Args, worker: usize) -> std::io::Result<BufReader<TcpStream>> {
+    let addrs: Vec<&str> = args.addr.split(',').collect();
+    let stream = TcpStream::connect(addrs[worker % addrs.len()]).await?;
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream);
     expect(&mut reader, "220").await?;
@@ -97,13 +99,13 @@ async fn connect(args: &Args) -> std::io::Result<BufReader<TcpStream>> {
 async fn smtp_worker(args: Args, worker: usize, count: usize) -> std::io::Result<Vec<Duration>> {
     let to = args.to.clone().expect("--to is required for SMTP");
     let mut latencies = Vec::with_capacity(count);
-    let mut reader = connect(&args).await?;
+    let mut reader = connect(&args, worker).await?;
     let mut on_connection = 0;
     for i in 0..count {
         if on_connection == args.per_connection {
             reader.get_mut().write_all(b"QUIT\r\n").await?;
             let _ = read_reply(&mut reader).await;
-            reader = connect(&args).await?;
+            reader = connect(&args, worker).await?;
             on_connection = 0;
         }
         let data = body(args.size, worker * 1_000_000 + i, &to);

@@ -189,9 +189,19 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, Json<serde_js
         .and_then(|p| std::fs::read(p).ok())
         .and_then(|pem| cert_not_after(&pem))
         .map(|t| (t - storage::now()) / 86_400);
+    // Several nodes (issue 16): a lost listening connection leaves the node serving (sessions
+    // poll every second), so it stays ready but says it is degraded, and why.
+    let fanout = match shared.store.fanout() {
+        storage::Fanout::Local => json!({ "state": "local" }),
+        storage::Fanout::Listening => json!({ "state": "listening" }),
+        storage::Fanout::Degraded(reason) => json!({ "state": "degraded", "reason": reason }),
+    };
+    let degraded = matches!(shared.store.fanout(), storage::Fanout::Degraded(_));
     let ready = database.is_ok() && clamd.as_ref().is_none_or(|c| c.is_ok()) && blobs_ok && disk_ok;
     let body = json!({
         "ready": ready,
+        "degraded": degraded,
+        "fanout": fanout,
         "database": { "ok": database.is_ok(), "backend": shared.store.backend_name(),
                       "error": database.err().map(|e| e.to_string()) },
         "blob_store": { "ok": blobs_ok, "in_files": shared.store.blobs_in_files() },

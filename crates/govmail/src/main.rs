@@ -58,7 +58,11 @@ enum Command {
     /// Run the mail server.
     Serve,
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        /// List the pending migrations (version and name) without applying them.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Validate the configuration without starting anything.
     CheckConfig,
     /// Hosted mail domains.
@@ -195,7 +199,34 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config).await,
-        Command::Migrate => {
+        Command::Migrate { dry_run: true } => {
+            let store = open_store_with(&config, false).await?;
+            let pending = store.pending_migrations().await?;
+            let (database, known) = (store.schema_version().await?, store.known_schema_version());
+            if cli.json {
+                crate::outln!(
+                    "{}",
+                    serde_json::json!({"backend": store.backend_name(), "schema_version": database,
+                                       "known_version": known, "pending": pending})
+                );
+            } else if pending.is_empty() {
+                crate::outln!(
+                    "no pending migrations ({}, schema version {database})",
+                    store.backend_name()
+                );
+            } else {
+                crate::outln!(
+                    "{} pending migration(s) ({}, schema version {database} -> {known}):",
+                    pending.len(),
+                    store.backend_name()
+                );
+                for line in &pending {
+                    crate::outln!("  {line}");
+                }
+            }
+            Ok(())
+        }
+        Command::Migrate { dry_run: false } => {
             let store = open_store(&config).await?;
             store.migrate().await.context("applying migrations")?;
             if cli.json {
@@ -278,7 +309,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     admin::events(&store, &out, &action, limit).await
                 }
                 Command::Serve
-                | Command::Migrate
+                | Command::Migrate { .. }
                 | Command::CheckConfig
                 | Command::Restore(_)
                 | Command::Doctor => {

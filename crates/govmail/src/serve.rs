@@ -187,6 +187,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let store = crate::open_store(&config).await?;
+    // Several nodes on one PostgreSQL: other nodes' changes pushed to this one (issue 16).
+    store.start_fanout();
     let tls = crate::tls::server_config(&config)?;
     let clamd = if config.antivirus.enabled {
         let address = policy::antivirus::ClamdAddress::parse(&config.antivirus.clamd)

@@ -74,11 +74,30 @@ impl Server {
 
 /// Polls storage for accounts whose logins must end (disabled, departed, password reset —
 /// possibly by the admin CLI in another process) and tells the sessions.
+/// With several nodes on PostgreSQL, epochs also arrive as they commit (`Store::subscribe_cluster`).
 async fn watch_accounts(context: Arc<Context>, mut shutdown: ShutdownSignal) {
     let mut since = storage::now();
+    let mut pushed = context.store.subscribe_cluster();
+    // An interval, not a sleep per turn: pushed events must not postpone the poll.
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = tick.tick() => {}
+            event = pushed.recv() => {
+                match event {
+                    Ok(storage::ClusterEvent::Account { account_id, epoch }) => {
+                        let _ = context.revocations.send((account_id, epoch));
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    // Never while the store lives; resubscribe rather than spin.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        pushed = context.store.subscribe_cluster();
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+                continue;
+            }
             _ = shutdown.changed() => return,
         }
         let now = storage::now();

@@ -78,7 +78,8 @@ pub struct Context {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub auth_throttle: Arc<policy::limits::AuthThrottle>,
     pub gate: listener::Gate,
-    cache: tokio::sync::Mutex<Option<(Instant, Arc<directory::Directory>)>>,
+    /// The directory, when it was built, and the store's directory generation then.
+    cache: tokio::sync::Mutex<Option<(Instant, Arc<directory::Directory>, u64)>>,
 }
 
 impl Context {
@@ -103,17 +104,20 @@ impl Context {
         }
     }
 
-    /// The directory, rebuilt from storage when older than `refresh` (one rebuild at a time).
+    /// The directory, rebuilt from storage when older than `refresh` or changed by another node
+    /// (one rebuild at a time).
     pub async fn directory(&self) -> Result<Arc<directory::Directory>, storage::Error> {
         let mut cache = self.cache.lock().await;
-        if let Some((at, dir)) = cache.as_ref() {
-            if at.elapsed() < self.settings.refresh {
+        // Another node changed domains, units or addresses: rebuild now (issue 16).
+        let generation = self.store.directory_generation();
+        if let Some((at, dir, built_at)) = cache.as_ref() {
+            if at.elapsed() < self.settings.refresh && *built_at == generation {
                 return Ok(dir.clone());
             }
         }
         let book = self.store.address_book().await?;
         let dir = Arc::new(directory::Directory::build(&self.settings.domain, &book));
-        *cache = Some((Instant::now(), dir.clone()));
+        *cache = Some((Instant::now(), dir.clone(), generation));
         Ok(dir)
     }
 }

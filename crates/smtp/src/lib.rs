@@ -136,10 +136,12 @@ pub struct Context {
     /// Compiled Sieve scripts by script id, with the content they were compiled from.
     pub(crate) sieve_cache:
         std::sync::Mutex<std::collections::HashMap<i64, (String, deliver::scripts::Compiled)>>,
-    /// Hosted domains, re-read at most every few seconds (asked at every RCPT).
+    /// Hosted domains, re-read at most every few seconds (asked at every RCPT), and at once
+    /// when another node changed the directory (`Store::directory_generation`).
     local_domains: std::sync::Mutex<(
         Option<std::time::Instant>,
         std::collections::HashSet<String>,
+        u64,
     )>,
 }
 
@@ -174,8 +176,9 @@ impl Context {
     pub async fn is_local_domain(&self, domain: &str) -> Result<bool, storage::Error> {
         let fresh = {
             let cache = self.local_domains.lock().unwrap();
+            let generation = self.store.directory_generation();
             match cache.0 {
-                Some(at) if at.elapsed() < Duration::from_secs(5) => {
+                Some(at) if at.elapsed() < Duration::from_secs(5) && cache.2 == generation => {
                     Some(cache.1.contains(&domain.to_lowercase()))
                 }
                 _ => None,
@@ -184,6 +187,7 @@ impl Context {
         if let Some(answer) = fresh {
             return Ok(answer);
         }
+        let generation = self.store.directory_generation();
         let domains: std::collections::HashSet<String> = self
             .store
             .list_domains()
@@ -192,7 +196,8 @@ impl Context {
             .map(|d| d.name)
             .collect();
         let answer = domains.contains(&domain.to_lowercase());
-        *self.local_domains.lock().unwrap() = (Some(std::time::Instant::now()), domains);
+        *self.local_domains.lock().unwrap() =
+            (Some(std::time::Instant::now()), domains, generation);
         Ok(answer)
     }
 

@@ -29,6 +29,7 @@
 pub mod action;
 pub mod address_book;
 pub mod blob;
+pub mod cluster;
 pub mod directory;
 pub mod events;
 pub mod extract;
@@ -61,6 +62,7 @@ use sqlx::{AnyPool, Executor};
 pub use action::Action;
 pub use address_book::{AddressBook, BookPerson};
 pub use blob::{BlobReader, BlobStore};
+pub use cluster::{ClusterEvent, Fanout};
 pub use directory::*;
 
 /// The one transaction type every storage module writes through.
@@ -101,6 +103,14 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database schema is at migration {database}, newer than this build knows (up to \
+         {known}): run a govmail release that has migration {database} (a node never runs \
+         against a schema from the future)"
+    )]
+    SchemaTooNew { database: i64, known: i64 },
+    #[error("no database host takes writes: {0}")]
+    NoWritableHost(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -219,6 +229,8 @@ pub struct Store {
     pub(crate) local_offset: i32,
     /// See [`StoreOptions::full_text_index`].
     pub(crate) full_text_index: bool,
+    /// Change fan-out across nodes and the database host list (see `cluster`).
+    pub(crate) cluster: cluster::SharedCluster,
 }
 
 /// Current time as Unix seconds.
@@ -269,6 +281,23 @@ impl Store {
                 url.push_str("mode=rwc");
             }
         }
+        // PostgreSQL: a multi-host URL becomes one-host URLs; the first host that answers (and
+        // takes writes, with target_session_attrs=read-write) is used (see `cluster`).
+        let (hosts, read_write) = match backend {
+            Backend::Postgres => cluster::split_hosts(&url),
+            Backend::Sqlite => (vec![url.clone()], false),
+        };
+        let mut first = 0;
+        if hosts.len() > 1 || read_write {
+            first = cluster::pick_host(&hosts, 0, read_write)
+                .await
+                .map_err(Error::NoWritableHost)?;
+        }
+        let url = hosts[first].clone();
+        let cluster = std::sync::Arc::new(cluster::Cluster::new(hosts, read_write));
+        cluster
+            .current
+            .store(first, std::sync::atomic::Ordering::Relaxed);
         let connect = AnyConnectOptions::from_str(&url)?;
         // One direct connection first: its error says why (refused, auth, no database), where
         // a pool would only report a timeout.
@@ -277,11 +306,14 @@ impl Store {
             let conn = sqlx::AnyConnection::connect_with(&connect).await?;
             conn.close().await?;
         }
+        let node = cluster.node.clone();
         let pool_options = |max: u32| {
+            let node = node.clone();
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(move |conn, _meta| {
+                    let node = node.clone();
                     Box::pin(async move {
                         if backend == Backend::Sqlite {
                             // WAL is persistent in the file; the others are per connection.
@@ -289,6 +321,17 @@ impl Store {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        } else {
+                            // Names this node in the change notifications it causes (0015).
+                            sqlx::query("SELECT set_config('govmail.node', $1, false)")
+                                .bind(node)
+                                .execute(&mut *conn)
+                                .await?;
+                            if read_write && !cluster::is_read_write(conn).await? {
+                                return Err(sqlx::Error::Protocol(
+                                    "the database host is read-only (a standby)".into(),
+                                ));
+                            }
                         }
                         Ok(())
                     })
@@ -328,6 +371,7 @@ impl Store {
             flow: Default::default(),
             local_offset: options.utc_offset_secs,
             full_text_index: options.full_text_index,
+            cluster,
         };
         // The delivery committer holds a detached handle, so that the queues close (and both
         // tasks end) when the last `Store` is dropped.
@@ -363,6 +407,7 @@ impl Store {
                 tokio::spawn(writer::run_writer(write_pool, write_backend, write_queue));
             }
         }
+        store.check_schema_not_newer().await?;
         if options.migrate {
             store.migrate().await?;
         }
@@ -375,6 +420,42 @@ impl Store {
         match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// The newest migration this build knows.
+    pub fn known_schema_version(&self) -> i64 {
+        self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The newest migration applied to the database (0 for an empty database).
+    pub async fn schema_version(&self) -> Result<i64> {
+        // No table yet: nothing applied.
+        Ok(
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+        )
+    }
+
+    /// Refuses a database that a newer release migrated: a node starts only on a schema it
+    /// knows. (Nodes already running keep working through a rolling upgrade: a release's
+    /// migrations only add; drops come a release later, checked by `storage/tests/schema.rs`.)
+    async fn check_schema_not_newer(&self) -> Result<()> {
+        let (database, known) = (self.schema_version().await?, self.known_schema_version());
+        if database > known {
+            return Err(Error::SchemaTooNew { database, known });
         }
         Ok(())
     }

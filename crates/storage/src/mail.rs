@@ -517,6 +517,7 @@ impl Store {
     /// the common path pays for no savepoints).
     async fn commit_batch(&self, batch: &[CommitJob]) -> Result<Vec<Result<Delivered>>> {
         let mut tx = self.begin_write().await?;
+        crate::writer::lock_batches(&mut tx, self.backend).await?;
         match self.commit_many_in(&mut tx, batch).await {
             Ok(results) => {
                 tx.commit().await?;
@@ -528,6 +529,7 @@ impl Store {
         let mut one_by_one = Vec::with_capacity(batch.len());
         for job in batch {
             let mut tx = self.begin_write().await?;
+            crate::writer::lock_batches(&mut tx, self.backend).await?;
             match self.commit_one_in(&mut tx, job).await {
                 Ok(delivered) => {
                     tx.commit().await?;

@@ -122,6 +122,21 @@ pub(crate) async fn run_writer(
     }
 }
 
+/// PostgreSQL: the advisory lock every group-commit batch (IMAP writes here, deliveries in
+/// `mail`) takes first, so batches of all nodes run one at a time. Batches gather writes of
+/// many sessions that lock accounts, folders and messages in no fixed order; two at once (two
+/// nodes, or a node's writer and its delivery committer) could deadlock and fail every write
+/// in one of them (seen with two nodes under the IMAP mix: NO [UNAVAILABLE] on APPEND/STORE).
+pub(crate) async fn lock_batches(tx: &mut Tx, backend: crate::Backend) -> sqlx::Result<()> {
+    if backend == crate::Backend::Postgres {
+        // pg_advisory_xact_lock returns void, which the Any driver does not map: wrap it.
+        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7316)) AS batches")
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn run_batch(
     pool: &sqlx::AnyPool,
     backend: crate::Backend,
@@ -132,6 +147,9 @@ async fn run_batch(
         crate::Backend::Postgres => pool.begin().await,
     };
     let mut tx = begin.map_err(|e| e.to_string())?;
+    lock_batches(&mut tx, backend)
+        .await
+        .map_err(|e| e.to_string())?;
     for op in batch.iter_mut() {
         savepoint(&mut tx, "SAVEPOINT w").await?;
         if op.run(&mut tx).await {

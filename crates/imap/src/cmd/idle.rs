@@ -9,7 +9,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite};
 use crate::encode::Done;
 use crate::state::{Io, Session, State};
 
-/// Fallback poll for changes that do not come through this process's notifications.
+/// Fallback poll for changes that do not come through notifications (the admin CLI on SQLite;
+/// a node whose change fan-out is down polls every `storage::cluster::DEGRADED_POLL` instead).
 const POLL: Duration = Duration::from_secs(30);
 
 impl Session {
@@ -69,12 +70,13 @@ impl Session {
                 .state
                 .user()
                 .map(|u| u.login_watch(&self.context.store));
+            let store = self.context.store.clone();
             let event = {
                 let mut limited = (&mut *io).take(1024);
                 tokio::select! {
                     read = limited.read_until(b'\n', &mut line) => Event::Line(read),
                     _ = changed => Event::Changed,
-                    _ = tokio::time::sleep(POLL) => Event::Poll,
+                    _ = store.poll_wait(POLL) => Event::Poll,
                     _ = tokio::time::sleep_until(deadline) => Event::Deadline,
                     _ = shutdown.changed() => Event::Shutdown,
                     _ = crate::state::wait_revoked(&mut revoked, account) => Event::Revoked,

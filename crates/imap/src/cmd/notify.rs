@@ -29,7 +29,8 @@ use crate::protocol::{
 };
 use crate::state::{Io, Session, State};
 
-/// Fallback poll for changes made by other processes (as IDLE's).
+/// Fallback poll for changes made by other processes (as IDLE's; shorter while the change
+/// fan-out across nodes is down, `Store::poll_wait`).
 const POLL: Duration = Duration::from_secs(30);
 /// Most mailbox names in one NOTIFY SET.
 const MAX_NAMES: usize = 1000;
@@ -292,6 +293,7 @@ impl Session {
                 .map(|u| u.login_watch(&self.context.store));
             let mut shutdown = self.shutdown.clone();
             let mut revoked = self.revocations.resubscribe();
+            let store = self.context.store.clone();
             let Some(watch) = self.notify.as_mut() else {
                 return Ok(Wake::Input);
             };
@@ -306,7 +308,7 @@ impl Session {
             let event = tokio::select! {
                 read = io.fill_buf() => Event::Input(read.map(|_| ())),
                 change = watch.changes.recv() => Event::Change(change),
-                _ = tokio::time::sleep(POLL) => Event::Poll,
+                _ = store.poll_wait(POLL) => Event::Poll,
                 _ = tokio::time::sleep_until(deadline) => Event::Deadline,
                 _ = shutdown.changed() => Event::Shutdown,
                 _ = crate::state::wait_revoked(&mut revoked, account) => Event::Revoked,
