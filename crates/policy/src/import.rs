@@ -106,6 +106,17 @@ impl FolderMap {
     }
 }
 
+/// A folder name given on the command line, as we store names: NFC; `INBOX` in any case is
+/// INBOX (RFC 9051 5.1). No special-folder mapping: the IT centre named it.
+pub fn literal_folder(name: &str) -> String {
+    let name: String = name.nfc().collect();
+    match name.split_once('/') {
+        Some((top, rest)) if top.eq_ignore_ascii_case("INBOX") => format!("INBOX/{rest}"),
+        None if name.eq_ignore_ascii_case("INBOX") => "INBOX".to_string(),
+        _ => name,
+    }
+}
+
 /// The special-use flag of one of our folder names, if it is a special folder.
 pub fn special_use_of(name: &str) -> Option<&'static str> {
     SPECIAL_TARGETS

@@ -76,8 +76,7 @@ async fn import(
     account_id: i64,
     progress: &Arc<AccountProgress>,
 ) -> anyhow::Result<FolderReport> {
-    let levels: Vec<String> = folder.split('/').map(str::to_string).collect();
-    let target_name = settings.folder_map.target(&levels, None);
+    let target_name = policy::import::literal_folder(folder);
     let folder_id = super::ensure_folder(store, account_id, &target_name).await?;
     let known = store.import_keys(folder_id).await?;
     let handle = tokio::fs::File::open(file)
