@@ -314,18 +314,14 @@ impl Client {
                     (Some(gate), true) => Some(gate.acquire(size).await?),
                     _ => None,
                 };
+                // Exactly `size` bytes, filled in place: read_to_end would grow (and copy) a
+                // full buffer to probe for more.
                 let mut buffer = Vec::new();
                 buffer
                     .try_reserve_exact(size as usize)
                     .map_err(|_| anyhow!("no memory for a {size}-byte message"))?;
-                let read = deadline(
-                    "reading a literal",
-                    (&mut self.stream).take(size).read_to_end(&mut buffer),
-                )
-                .await?;
-                if read as u64 != size {
-                    bail!("old server closed the connection inside a literal");
-                }
+                buffer.resize(size as usize, 0);
+                deadline("reading a literal", self.stream.read_exact(&mut buffer)).await?;
                 Body::Bytes(Arc::new(buffer), permit)
             };
             response.literals.push(body);

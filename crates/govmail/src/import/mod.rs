@@ -51,7 +51,7 @@ impl Default for ImportConfig {
         ImportConfig {
             jobs: 2,
             max_message_size: 256 * 1024 * 1024,
-            inflight_bytes: 16 * 1024 * 1024,
+            inflight_bytes: 4 * 1024 * 1024,
             folder_map: BTreeMap::new(),
         }
     }
