@@ -262,7 +262,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     .await
                 }
                 Command::Export(args) => ops::export(&store, cli.json, args).await,
-                Command::Import(cmd) => import::import(&store, &config, cli.json, cmd).await,
+                Command::Import(cmd) => import::import(&store, &config.import, cli.json, cmd).await,
                 Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,
                 Command::Dkim(cmd) => {
                     admin_queue::dkim(&store, &config.server.data_dir, &out, cmd).await

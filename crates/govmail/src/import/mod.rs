@@ -27,7 +27,6 @@ use clap::{Args, Subcommand};
 use serde::Deserialize;
 use storage::{Resolved, Store};
 
-use crate::config::Config;
 use client::{Login, ServerUrl};
 use progress::{AccountReport, Progress};
 
@@ -155,11 +154,16 @@ impl Settings {
     }
 }
 
-pub async fn import(store: &Store, config: &Config, json: bool, cmd: ImportCmd) -> anyhow::Result<()> {
+pub async fn import(
+    store: &Store,
+    config: &ImportConfig,
+    json: bool,
+    cmd: ImportCmd,
+) -> anyhow::Result<()> {
     let reports = match cmd {
         ImportCmd::Imap(args) => import_imap(store, config, args).await?,
         ImportCmd::Maildir { dir, to, common } => {
-            let settings = Settings::new(&config.import, &common);
+            let settings = Settings::new(config, &common);
             let account_id = account_of(store, &to).await?;
             let progress = Progress::new(common.quiet);
             let (stop, display) = progress.spawn_display();
@@ -182,7 +186,7 @@ pub async fn import(store: &Store, config: &Config, json: bool, cmd: ImportCmd) 
             folder,
             common,
         } => {
-            let settings = Settings::new(&config.import, &common);
+            let settings = Settings::new(config, &common);
             let account_id = account_of(store, &to).await?;
             let progress = Progress::new(common.quiet);
             let (stop, display) = progress.spawn_display();
@@ -291,7 +295,7 @@ fn read_accounts(args: &ImapArgs) -> anyhow::Result<Vec<(String, String, Option<
 
 async fn import_imap(
     store: &Store,
-    config: &Config,
+    config: &ImportConfig,
     args: ImapArgs,
 ) -> anyhow::Result<Vec<AccountReport>> {
     let url = ServerUrl::parse(&args.from)?;
@@ -324,7 +328,7 @@ async fn import_imap(
     } else {
         None
     };
-    let mut settings = Settings::new(&config.import, &args.common);
+    let mut settings = Settings::new(config, &args.common);
     settings.source_url = format!(
         "{}://{}:{}",
         if url.tls { "imaps" } else { "imap" },
@@ -335,7 +339,7 @@ async fn import_imap(
     settings.insecure_tls = args.insecure_tls;
     let settings = Arc::new(settings);
     let progress = Progress::new(args.common.quiet);
-    let jobs = args.jobs.unwrap_or(config.import.jobs).clamp(1, 64);
+    let jobs = args.jobs.unwrap_or(config.jobs).clamp(1, 64);
     let gate = Arc::new(tokio::sync::Semaphore::new(jobs));
     let (stop, display) = progress.spawn_display();
     let mut handles = Vec::new();
