@@ -89,7 +89,8 @@ for a in range(1, accounts + 1):
     m = imaplib.IMAP4("127.0.0.1", port)
     m.login(f"user{a}@old.test", password)
     for line in m.list('""', "*")[1]:
-        name = re.search(rb'"([^"]*)"$', line).group(1).decode()
+        m2 = re.search(rb'(?:"([^"]*)"|(\S+))$', line)
+        name = (m2.group(1) or m2.group(2)).decode()
         m.select('"' + name + '"', readonly=True)
         m.uid("FETCH", "1:*", "(UID RFC822.SIZE)")
     m.logout()
@@ -106,6 +107,7 @@ mkdir -p "$TMP/mbsync"
 conf="$TMP/mbsyncrc"
 : > "$conf"
 for a in $(seq 1 "$ACCOUNTS"); do
+    mkdir -p "$TMP/mbsync/user$a"
     cat >> "$conf" <<CONF
 IMAPAccount old$a
 Host 127.0.0.1
