@@ -345,7 +345,7 @@ pub fn message_id(header: &[u8]) -> String {
         if line.is_empty() {
             break;
         }
-        if line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
+        if line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
             let mut value = line[11..].to_vec();
             while let Some(next) = lines.peek() {
                 if next.first().is_some_and(|&b| b == b' ' || b == b'\t') {
