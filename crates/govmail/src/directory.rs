@@ -257,7 +257,10 @@ async fn plan(
             old_hosted = store.is_local_domain(old_domain).await?;
             if old_hosted
                 && (taken.contains(&old_address)
-                    || !matches!(store.resolve(&old_address).await?, storage::Resolved::Unknown))
+                    || !matches!(
+                        store.resolve(&old_address).await?,
+                        storage::Resolved::Unknown
+                    ))
             {
                 problems.push(problem(4, format!("{old_address} is already in use here")));
                 continue;

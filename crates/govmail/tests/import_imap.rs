@@ -22,8 +22,18 @@ const MASTER: (&str, &str) = ("quantri", "master-pass-91");
 /// Old login, old password, new address, new password.
 const ACCOUNTS: [(&str, &str, &str, &str); 3] = [
     ("an@old.test", "old-an-1", "an@tinh.gov.vn", "new-an-00001"),
-    ("binh@old.test", "old-binh-1", "binh@tinh.gov.vn", "new-binh-0001"),
-    ("cuong@old.test", "old-cuong-1", "cuong@tinh.gov.vn", "new-cuong-001"),
+    (
+        "binh@old.test",
+        "old-binh-1",
+        "binh@tinh.gov.vn",
+        "new-binh-0001",
+    ),
+    (
+        "cuong@old.test",
+        "old-cuong-1",
+        "cuong@tinh.gov.vn",
+        "new-cuong-001",
+    ),
 ];
 
 /// The special folders the old clients made and where they must land (issue 15; RFC 6154
@@ -49,7 +59,11 @@ fn populate(dir: &std::path::Path) {
     write_folder(&an, &["Công văn", "Đến 2024"], &messages("an-cv-den", 1500));
     write_folder(&an, &["Sent Items"], &messages("an-sent", 1000));
     write_folder(&an, &["Deleted Items"], &messages("an-del", 500));
-    let mut private = vec![(big_message(50 * 1024 * 1024), "S".to_string(), 1_300_000_000)];
+    let mut private = vec![(
+        big_message(50 * 1024 * 1024),
+        "S".to_string(),
+        1_300_000_000,
+    )];
     private.extend(messages("an-rieng", 450));
     write_folder(&an, &["Thư riêng"], &private);
     write_folder(&an, &["Thư riêng", "Gia đình"], &messages("an-gd", 100));
@@ -57,7 +71,9 @@ fn populate(dir: &std::path::Path) {
     let binh = Dovecot::maildir(dir, ACCOUNTS[1].0);
     write_folder(&binh, &[], &messages("binh-inbox", 30));
     // One file with bare LF line ends and no size in its name (Dovecot shows it with CRLF).
-    let lf = String::from_utf8(message("binh-lf", 1)).unwrap().replace("\r\n", "\n");
+    let lf = String::from_utf8(message("binh-lf", 1))
+        .unwrap()
+        .replace("\r\n", "\n");
     let lf_path = binh.join("cur").join("1500000000.M99P1.oldhost:2,S");
     std::fs::write(&lf_path, lf).unwrap();
     set_mtime(&lf_path, 1_500_000_000);
@@ -107,11 +123,7 @@ fn serve(install: &Install) -> (Served, u16) {
 
 fn check_all(dovecot: &Dovecot, port: u16, accounts: &[(&str, &str, &str, &str)]) {
     for (old_login, _, new_address, new_password) in accounts {
-        let old = dump(
-            dovecot.port,
-            &format!("{old_login}*{}", MASTER.0),
-            MASTER.1,
-        );
+        let old = dump(dovecot.port, &format!("{old_login}*{}", MASTER.0), MASTER.1);
         let new = dump(port, new_address, new_password);
         assert_same(&old, &new, &expected_folder);
     }
@@ -204,7 +216,11 @@ fn import_from_dovecot_killed_rerun_new_mail_uidvalidity_and_maildir() {
     let (server, port) = serve(&install);
     check_all(&dovecot, port, &ACCOUNTS);
     eprintln!("checked: {:?}", started.elapsed());
-    let an_old = dump(dovecot.port, &format!("{}*{}", ACCOUNTS[0].0, MASTER.0), MASTER.1);
+    let an_old = dump(
+        dovecot.port,
+        &format!("{}*{}", ACCOUNTS[0].0, MASTER.0),
+        MASTER.1,
+    );
     let total: u64 = an_old.values().map(|f| f.count).sum();
     assert!(total >= 10_000, "the big account has {total} messages");
     drop(server);
@@ -214,16 +230,18 @@ fn import_from_dovecot_killed_rerun_new_mail_uidvalidity_and_maildir() {
     // rerun: exactly the new messages come.
     let an_inbox = Dovecot::maildir(&dir, ACCOUNTS[0].0);
     for i in 0..25 {
-        let path = an_inbox.join("new").join(format!("1700000{i:03}.M{i}P9.oldhost"));
+        let path = an_inbox
+            .join("new")
+            .join(format!("1700000{i:03}.M{i}P9.oldhost"));
         std::fs::write(&path, message("an-late", i)).unwrap();
         set_mtime(&path, 1_700_000_000 + i as i64);
     }
-    let binh_sent = Dovecot::maildir(&dir, ACCOUNTS[1].0).join(format!(
-        ".{}",
-        imap::protocol::mutf7::encode("Đã gửi")
-    ));
+    let binh_sent = Dovecot::maildir(&dir, ACCOUNTS[1].0)
+        .join(format!(".{}", imap::protocol::mutf7::encode("Đã gửi")));
     for i in 0..5 {
-        let path = binh_sent.join("cur").join(format!("1700001{i:03}.M{i}P9.oldhost:2,S"));
+        let path = binh_sent
+            .join("cur")
+            .join(format!("1700001{i:03}.M{i}P9.oldhost:2,S"));
         std::fs::write(&path, message("binh-late", i)).unwrap();
         set_mtime(&path, 1_700_001_000 + i as i64);
     }
@@ -277,7 +295,11 @@ fn import_from_dovecot_killed_rerun_new_mail_uidvalidity_and_maildir() {
 
     let (_server, port) = serve(&install);
     check_all(&dovecot, port, &ACCOUNTS);
-    let old = dump(dovecot.port, &format!("{}*{}", ACCOUNTS[1].0, MASTER.0), MASTER.1);
+    let old = dump(
+        dovecot.port,
+        &format!("{}*{}", ACCOUNTS[1].0, MASTER.0),
+        MASTER.1,
+    );
     let new = dump(port, "dung@tinh.gov.vn", "new-dung-0001");
     assert_same(&old, &new, &expected_folder);
     eprintln!("import test took {:?}", started.elapsed());

@@ -132,17 +132,15 @@ fn mbox_import_unquotes_maps_status_and_resumes() {
     std::fs::write(&mbox, format!("{}{}{}", CASES[0].mbox, CASES[1].mbox, big)).unwrap();
     let args = |file: &std::path::Path| {
         let mut cmd = install.command();
-        cmd.args(["--json", "import", "mbox"])
-            .arg(file)
-            .args([
-                "--to",
-                "dung@tinh.gov.vn",
-                "--folder",
-                "Lưu trữ/2019",
-                "--max-message-size",
-                "4000",
-                "--quiet",
-            ]);
+        cmd.args(["--json", "import", "mbox"]).arg(file).args([
+            "--to",
+            "dung@tinh.gov.vn",
+            "--folder",
+            "Lưu trữ/2019",
+            "--max-message-size",
+            "4000",
+            "--quiet",
+        ]);
         cmd
     };
     let out = feed(args(&mbox), "");
@@ -150,7 +148,10 @@ fn mbox_import_unquotes_maps_status_and_resumes() {
     assert_eq!(imported(&first), 2, "{first}");
     let skipped = &first["accounts"][0]["folders"][0]["skipped"];
     assert_eq!(skipped.as_array().unwrap().len(), 1, "{first}");
-    assert!(skipped[0]["reason"].as_str().unwrap().contains("max-message-size"));
+    assert!(skipped[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("max-message-size"));
     // A rerun stores nothing; with one message appended, only that one.
     assert_eq!(imported(&report(&feed(args(&mbox), ""))), 0);
     let mut text = std::fs::read_to_string(&mbox).unwrap();

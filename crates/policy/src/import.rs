@@ -231,7 +231,15 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if month <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, month, day)
+    (
+        if month <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        month,
+        day,
+    )
 }
 
 fn month_number(name: &str) -> Option<i64> {
@@ -387,7 +395,10 @@ mod tests {
         let (_, flags) = maildir_name("x:2,DT");
         assert_eq!(flags.system, vec!["\\Draft", "\\Deleted"]);
         assert_eq!(maildir_name("plain").1, MaildirFlags::default());
-        assert_eq!(maildir_name_time("1700000000.M1P2.host"), Some(1_700_000_000));
+        assert_eq!(
+            maildir_name_time("1700000000.M1P2.host"),
+            Some(1_700_000_000)
+        );
         assert_eq!(maildir_name_time("abc.host"), None);
         assert_eq!(
             maildir_folder_levels(".Công việc.2024"),
@@ -423,7 +434,10 @@ mod tests {
             parse_internal_date(" 3-Jan-1996 08:05:34 +0700"),
             Some(820_631_134)
         );
-        assert_eq!(format_internal_date(820_631_134), "03-Jan-1996 01:05:34 +0000");
+        assert_eq!(
+            format_internal_date(820_631_134),
+            "03-Jan-1996 01:05:34 +0000"
+        );
         assert_eq!(parse_internal_date("03-Foo-1996 08:05:34 +0700"), None);
         for t in [0, 951_782_400, 1_709_164_800, 4_102_444_799] {
             assert_eq!(parse_internal_date(&format_internal_date(t)), Some(t));

@@ -184,7 +184,10 @@ async fn deadline<T>(
 ) -> anyhow::Result<T> {
     match tokio::time::timeout(IO_DEADLINE, fut).await {
         Ok(result) => result.with_context(|| format!("old server: {what}")),
-        Err(_) => bail!("old server: no answer within {}s ({what})", IO_DEADLINE.as_secs()),
+        Err(_) => bail!(
+            "old server: no answer within {}s ({what})",
+            IO_DEADLINE.as_secs()
+        ),
     }
 }
 
@@ -207,11 +210,7 @@ impl Client {
         insecure_tls: bool,
         max_literal: u64,
     ) -> anyhow::Result<Client> {
-        let tcp = deadline(
-            "connect",
-            TcpStream::connect((url.host.as_str(), url.port)),
-        )
-        .await?;
+        let tcp = deadline("connect", TcpStream::connect((url.host.as_str(), url.port))).await?;
         tcp.set_nodelay(true).ok();
         let io: Box<dyn Io> = if url.tls {
             let config = super::tls::client_config(insecure_tls)?;
@@ -298,7 +297,11 @@ impl Client {
             if response.literals.len() >= MAX_LITERALS {
                 bail!("old server response with more than {MAX_LITERALS} literals");
             }
-            let open = response.text.iter().rposition(|&b| b == b'{').unwrap_or(start);
+            let open = response
+                .text
+                .iter()
+                .rposition(|&b| b == b'{')
+                .unwrap_or(start);
             response.text.truncate(open);
             response.text.push(1);
             let limit = if body_literals {
@@ -368,7 +371,12 @@ impl Client {
         self.finish(&tag, body_literals, &mut each).await
     }
 
-    async fn finish<F>(&mut self, tag: &str, body_literals: bool, each: &mut F) -> anyhow::Result<Done>
+    async fn finish<F>(
+        &mut self,
+        tag: &str,
+        body_literals: bool,
+        each: &mut F,
+    ) -> anyhow::Result<Done>
     where
         F: FnMut(&mut Client, Response) -> anyhow::Result<()>,
     {
@@ -410,7 +418,10 @@ impl Client {
                     .await?;
                 let response = self.read_response(false).await?;
                 if !response.text.starts_with(b"+") {
-                    bail!("old server refused AUTHENTICATE PLAIN: {}", response.text_str());
+                    bail!(
+                        "old server refused AUTHENTICATE PLAIN: {}",
+                        response.text_str()
+                    );
                 }
                 self.send(format!("{encoded}\r\n").as_bytes()).await?;
             }
@@ -425,10 +436,8 @@ impl Client {
                 } => (format!("{user}*{master}"), password.clone()),
                 Login::AdminAs { .. } => unreachable!("handled above"),
             };
-            self.send(
-                format!("{tag} LOGIN {} {}\r\n", quote(&user), quote(&password)).as_bytes(),
-            )
-            .await?;
+            self.send(format!("{tag} LOGIN {} {}\r\n", quote(&user), quote(&password)).as_bytes())
+                .await?;
             self.finish(&tag, false, &mut |_, _| Ok(())).await?
         };
         if !done.ok {
@@ -555,9 +564,8 @@ pub fn parse_values(text: &[u8]) -> anyhow::Result<Vec<Value>> {
                         depth += 1;
                     } else if b == b']' {
                         depth = depth.saturating_sub(1);
-                    } else if depth == 0 && (b == b' ' || b == b'(' || b == b')' || b == 1) {
-                        break;
-                    } else if depth > 0 && b == 1 {
+                    } else if b == 1 || (depth == 0 && (b == b' ' || b == b'(' || b == b')')) {
+                        // A literal ends the atom even inside brackets.
                         break;
                     }
                     pos += 1;
@@ -606,7 +614,10 @@ mod tests {
                 Value::Atom("$Label1".into())
             ])
         );
-        assert_eq!(items[5], Value::Quoted(b"03-Jan-1996 01:05:34 +0000".to_vec()));
+        assert_eq!(
+            items[5],
+            Value::Quoted(b"03-Jan-1996 01:05:34 +0000".to_vec())
+        );
         assert_eq!(
             items[6],
             Value::Atom("BODY[HEADER.FIELDS (MESSAGE-ID)]".into())
@@ -619,7 +630,10 @@ mod tests {
         assert_eq!(literal_at_end(b"* 1 FETCH (BODY[] {123}"), Some(123));
         assert_eq!(literal_at_end(b"x {12+}"), Some(12));
         assert_eq!(literal_at_end(b"x {}"), None);
-        assert_eq!(response_code("* OK [UIDVALIDITY 42] ok", "UIDVALIDITY"), Some("42"));
+        assert_eq!(
+            response_code("* OK [UIDVALIDITY 42] ok", "UIDVALIDITY"),
+            Some("42")
+        );
         let url = ServerUrl::parse("imaps://old.example:1993").unwrap();
         assert!(url.tls && url.host == "old.example" && url.port == 1993);
         assert_eq!(ServerUrl::parse("imap://127.0.0.1").unwrap().port, 143);

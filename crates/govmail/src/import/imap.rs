@@ -134,7 +134,10 @@ fn parse_list(response: &Response, folders: &mut Vec<OldFolder>) -> anyhow::Resu
     let Some(rest) = response.text.strip_prefix(b"* ") else {
         return Ok(());
     };
-    if !rest.get(..5).is_some_and(|w| w.eq_ignore_ascii_case(b"LIST ")) {
+    if !rest
+        .get(..5)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"LIST "))
+    {
         return Ok(());
     }
     let values = parse_values(rest)?;
@@ -147,9 +150,10 @@ fn parse_list(response: &Response, folders: &mut Vec<OldFolder>) -> anyhow::Resu
         .iter()
         .filter_map(|a| a.atom().map(str::to_string))
         .collect();
-    if attributes.iter().any(|a| {
-        a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
-    }) {
+    if attributes
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent"))
+    {
         return Ok(());
     }
     let wire_name = value_text(name, response).ok_or_else(|| anyhow!("LIST without a name"))?;
@@ -162,7 +166,10 @@ fn parse_list(response: &Response, folders: &mut Vec<OldFolder>) -> anyhow::Resu
     let levels = if delimiter.is_empty() {
         vec![decoded]
     } else {
-        decoded.split(delimiter.as_str()).map(str::to_string).collect()
+        decoded
+            .split(delimiter.as_str())
+            .map(str::to_string)
+            .collect()
     };
     // RFC 6154 2: the special-use attributes.
     let special_use = attributes.iter().find_map(|a| {

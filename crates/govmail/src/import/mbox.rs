@@ -184,25 +184,29 @@ fn add_line(partial: &mut Partial, line: &[u8], max: u64) {
             }
             body
         } else {
-            let name = body
-                .iter()
-                .position(|&b| b == b':')
-                .map(|at| String::from_utf8_lossy(&body[..at]).trim().to_ascii_lowercase());
-            partial.dropping = name
-                .as_deref()
-                .is_some_and(|n| FORMAT_FIELDS.contains(&n));
+            let name = body.iter().position(|&b| b == b':').map(|at| {
+                String::from_utf8_lossy(&body[..at])
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+            partial.dropping = name.as_deref().is_some_and(|n| FORMAT_FIELDS.contains(&n));
             if partial.dropping {
-                let value = String::from_utf8_lossy(&body[body.len().min(
-                    body.iter().position(|&b| b == b':').unwrap_or(0) + 1,
-                )..])
+                let value = String::from_utf8_lossy(
+                    &body[body
+                        .len()
+                        .min(body.iter().position(|&b| b == b':').unwrap_or(0) + 1)..],
+                )
                 .trim()
                 .to_string();
                 match name.as_deref() {
                     Some("status") => partial.status = Some(value),
                     Some("x-status") => partial.x_status = Some(value),
-                    Some("x-keywords") => partial
-                        .keywords
-                        .extend(value.split([' ', ',']).filter(|k| !k.is_empty()).map(str::to_string)),
+                    Some("x-keywords") => partial.keywords.extend(
+                        value
+                            .split([' ', ','])
+                            .filter(|k| !k.is_empty())
+                            .map(str::to_string),
+                    ),
                     _ => {}
                 }
                 return;
@@ -255,13 +259,11 @@ async fn finish(
         return Ok(());
     }
     let permit = gate.acquire(partial.size).await?;
-    let mut names: Vec<String> = policy::import::mbox_status_flags(
-        partial.status.as_deref(),
-        partial.x_status.as_deref(),
-    )
-    .into_iter()
-    .map(str::to_string)
-    .collect();
+    let mut names: Vec<String> =
+        policy::import::mbox_status_flags(partial.status.as_deref(), partial.x_status.as_deref())
+            .into_iter()
+            .map(str::to_string)
+            .collect();
     names.append(&mut partial.keywords);
     report.imported += 1;
     report.imported_bytes += partial.bytes.len() as u64;

@@ -225,7 +225,11 @@ fn stdin_lines(n: usize) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
     let stdin = std::io::stdin();
     for line in stdin.lock().lines().take(n) {
-        lines.push(line.context("reading stdin")?.trim_end_matches('\r').to_string());
+        lines.push(
+            line.context("reading stdin")?
+                .trim_end_matches('\r')
+                .to_string(),
+        );
     }
     Ok(lines)
 }
@@ -259,8 +263,8 @@ fn csv_fields(line: &str) -> Vec<String> {
 fn read_accounts(args: &ImapArgs) -> anyhow::Result<Vec<(String, String, Option<String>)>> {
     let mut rows = Vec::new();
     if let Some(path) = &args.accounts {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -406,10 +410,15 @@ pub async fn ensure_folder(store: &Store, account_id: i64, name: &str) -> anyhow
         Ok(folder) => Ok(folder.id),
         Err(storage::Error::NotFound(_)) => {
             let special = policy::import::special_use_of(name);
-            match store.create_folder_with_use(account_id, name, special).await {
+            match store
+                .create_folder_with_use(account_id, name, special)
+                .await
+            {
                 Ok(id) => Ok(id),
                 // Another job of the same account made it meanwhile.
-                Err(storage::Error::AlreadyExists(_)) => Ok(store.folder(account_id, name).await?.id),
+                Err(storage::Error::AlreadyExists(_)) => {
+                    Ok(store.folder(account_id, name).await?.id)
+                }
                 Err(e) => Err(anyhow!(e).context(format!("creating folder {name}"))),
             }
         }

@@ -25,8 +25,8 @@ pub fn client_config(insecure: bool) -> anyhow::Result<rustls::ClientConfig> {
             .with_no_client_auth());
     }
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(CA_BUNDLE)
-        .with_context(|| format!("reading {CA_BUNDLE}"))?;
+    let certs =
+        CertificateDer::pem_file_iter(CA_BUNDLE).with_context(|| format!("reading {CA_BUNDLE}"))?;
     for cert in certs.flatten() {
         let _ = roots.add(cert);
     }

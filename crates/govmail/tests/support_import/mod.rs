@@ -31,8 +31,16 @@ impl Dovecot {
     /// `dir/mail/<login>` must be written before (or while) it runs.
     pub fn start(dir: &Path, users: &[(&str, &str)], master: (&str, &str)) -> Dovecot {
         let script = dovecot_script();
-        let out = Command::new("bash").arg(&script).arg("install").output().unwrap();
-        assert!(out.status.success(), "dovecot install: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("install")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dovecot install: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let users_file = dir.join("users.in");
         let mut text = String::new();
         for (login, password) in users {
@@ -40,7 +48,11 @@ impl Dovecot {
         }
         std::fs::write(&users_file, text).unwrap();
         let masters_file = dir.join("masters.in");
-        std::fs::write(&masters_file, format!("{}:{{PLAIN}}{}\n", master.0, master.1)).unwrap();
+        std::fs::write(
+            &masters_file,
+            format!("{}:{{PLAIN}}{}\n", master.0, master.1),
+        )
+        .unwrap();
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port();
@@ -149,7 +161,11 @@ pub fn big_message(size: usize) -> Vec<u8> {
             state ^= state << 17;
             *b = state as u8;
         }
-        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(chunk).as_bytes());
+        out.extend_from_slice(
+            base64::engine::general_purpose::STANDARD
+                .encode(chunk)
+                .as_bytes(),
+        );
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"--b1--\r\n");
@@ -160,25 +176,25 @@ pub fn big_message(size: usize) -> Vec<u8> {
 /// keyword letters (a = `$Label1`, b = `CongViec` in `dovecot-keywords`).
 pub fn flags_of(i: usize) -> String {
     let mut letters = String::new();
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         letters.push('D');
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         letters.push('F');
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         letters.push('R');
     }
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         letters.push('S');
     }
-    if i % 17 == 0 {
+    if i.is_multiple_of(17) {
         letters.push('T');
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         letters.push('a');
     }
-    if i % 13 == 0 {
+    if i.is_multiple_of(13) {
         letters.push('b');
     }
     letters
@@ -221,7 +237,13 @@ pub fn set_mtime(path: &Path, mtime: i64) {
 /// `count` messages tagged `tag`, flags by index, modification times from 2015 on.
 pub fn messages(tag: &str, count: usize) -> Vec<(Vec<u8>, String, i64)> {
     (0..count)
-        .map(|i| (message(tag, i), flags_of(i), 1_420_070_400 + (i as i64) * 3607))
+        .map(|i| {
+            (
+                message(tag, i),
+                flags_of(i),
+                1_420_070_400 + (i as i64) * 3607,
+            )
+        })
         .collect()
 }
 
@@ -264,9 +286,12 @@ pub fn assert_same(
     let mut targets = Vec::new();
     for (name, view) in old {
         let target = map(name);
-        let got = new
-            .get(&target)
-            .unwrap_or_else(|| panic!("old folder {name}: no new folder {target}: {:?}", new.keys()));
+        let got = new.get(&target).unwrap_or_else(|| {
+            panic!(
+                "old folder {name}: no new folder {target}: {:?}",
+                new.keys()
+            )
+        });
         assert_eq!(got.count, view.count, "{name} → {target}: message count");
         assert_eq!(got.bytes, view.bytes, "{name} → {target}: bytes");
         assert!(
@@ -281,7 +306,10 @@ pub fn assert_same(
     }
     for (name, view) in new {
         if !targets.contains(name) {
-            assert_eq!(view.count, 0, "new folder {name} has messages no old folder had");
+            assert_eq!(
+                view.count, 0,
+                "new folder {name} has messages no old folder had"
+            );
         }
     }
 }
@@ -291,12 +319,20 @@ pub fn assert_same(
 pub fn run_measured(cmd: Command, stdin: &str, scratch: &Path) -> (Output, u64) {
     let time_out = scratch.join(format!(
         "time-{}.txt",
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     let mut timed = Command::new("/usr/bin/time");
-    timed.arg("-v").arg("-o").arg(&time_out).arg(program).args(args);
+    timed
+        .arg("-v")
+        .arg("-o")
+        .arg(&time_out)
+        .arg(program)
+        .args(args);
     for (key, value) in cmd.get_envs() {
         match value {
             Some(v) => timed.env(key, v),
@@ -307,7 +343,10 @@ pub fn run_measured(cmd: Command, stdin: &str, scratch: &Path) -> (Output, u64) 
     let report = std::fs::read_to_string(&time_out).unwrap_or_default();
     let kib = report
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no peak RSS in: {report}"));
     (out, kib)
