@@ -18,6 +18,8 @@
 # Environment for start: DOVECOT_MAX_CONNECTIONS (default 1000) raises the process, client and
 # per-user/IP connection limits for many-connection runs (bench/idle.sh); DOVECOT_EXTRA_CONF is
 # appended to the configuration as it is (bench/search.sh: the fts-xapian plugin).
+# DOVECOT_MASTER_USERS=FILE (lines "master:{SCHEME}hash") adds master users: log in as
+# "user*master" with the master's password, or SASL PLAIN with authzid=user (govmail import).
 #
 # Everything lives in DIR: dovecot.conf, base_dir (run/), state_dir (state/), logs, the
 # passwd-file and the mail (maildir:DIR/mail/%u, owned by the system user benchuser, which is
@@ -145,6 +147,16 @@ service auth {
   client_limit = $((2 * max + 200))
 }"
     fi
+    local master_conf=""
+    if [ -f "$dir/masters" ]; then
+        master_conf="auth_master_user_separator = *
+passdb {
+  driver = passwd-file
+  master = yes
+  pass = yes
+  args = $dir/masters
+}"
+    fi
     cat > "$dir/dovecot.conf" <<CONF
 # Private benchmark peer (bench/peers/dovecot.sh). Mode: $mode.
 instance_name = dovecot-bench-$port
@@ -167,6 +179,7 @@ default_internal_user = dovecot
 first_valid_uid = $uid
 last_valid_uid = $uid
 
+$master_conf
 passdb {
   driver = passwd-file
   args = username_format=%u $dir/users
@@ -231,6 +244,10 @@ start() {
         cp "$users" "$dir/users"
     fi
     [ -f "$dir/users" ] || die "no users file ($dir/users): give USERS_FILE"
+    if [ -n "${DOVECOT_MASTER_USERS:-}" ]; then
+        cp "$DOVECOT_MASTER_USERS" "$dir/masters"
+        chown dovecot:root "$dir/masters"; chmod 600 "$dir/masters"
+    fi
     # Read by the auth process (user dovecot); keep it private.
     chown dovecot:root "$dir/users"; chmod 600 "$dir/users"
     write_config "$dir" "$port" "$mode" "${DOVECOT_MAX_CONNECTIONS:-1000}"

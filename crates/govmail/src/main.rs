@@ -5,6 +5,7 @@
 //! - [`serve`]: starts the listeners and waits for shutdown.
 //! - [`tls`]: certificate loading and self-signed generation.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`import`]: `govmail import imap|maildir|mbox` from an old server.
 
 mod addresses;
 mod admin;
@@ -13,6 +14,7 @@ mod config;
 mod directory;
 mod doctor;
 mod http;
+mod import;
 mod ops;
 mod output;
 mod password_page;
@@ -111,6 +113,10 @@ enum Command {
     /// Checks what the IT centre otherwise checks by hand (DNS records, certificate, clamd,
     /// disk, queue, backup, migrations) and says what to fix. Exit 0 ok, 1 warning, 2 failure.
     Doctor,
+    /// Move mailboxes from an old server: IMAP (Dovecot, Zimbra, ...), Maildir or mbox.
+    /// Resumable; ends with a per-folder verification report.
+    #[command(subcommand)]
+    Import(import::ImportCmd),
     /// The audit log.
     Events {
         /// Only actions starting with this prefix, e.g. "user."
@@ -291,6 +297,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 }
                 Command::Export(args) => ops::export(&store, cli.json, args).await,
                 Command::Index(cmd) => ops::index(&store, cli.json, cmd).await,
+                Command::Import(cmd) => import::import(&store, &config.import, cli.json, cmd).await,
                 Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,
                 Command::Dkim(cmd) => {
                     admin_queue::dkim(&store, &config.server.data_dir, &out, cmd).await

@@ -986,7 +986,7 @@ fn directory_import_reports_every_problem_and_imports_nothing() {
          Nguyễn Văn An,STTTT,\"Chuyên viên,\nphòng A\",0260\n\
          Trần Thị Bình,XYZ,,\n\
          ,STTTT,,\n\
-         Lê Văn Cường,STTTT,a,b,c\n\
+         Lê Văn Cường,STTTT,a,b,c,d\n\
          Phạm Thị Dung,STTTT,,\n",
     )
     .unwrap();
@@ -1007,7 +1007,8 @@ fn directory_import_reports_every_problem_and_imports_nothing() {
     for (line, column, what) in [
         (4, 15, "unit (2): no unit \"XYZ\""),
         (5, 1, "name (1): the name is empty"),
-        (6, 24, "extra (5)"),
+        // Five columns since issue 15 (old_address): the sixth field is the extra one.
+        (6, 26, "extra (6)"),
     ] {
         let prefix = format!("{file}:{line}:{column}: {what}");
         assert!(

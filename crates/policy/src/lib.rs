@@ -12,6 +12,7 @@
 
 pub mod antivirus;
 pub mod collation;
+pub mod import;
 pub mod limits;
 pub mod mailflow;
 pub mod naming;

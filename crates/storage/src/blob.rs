@@ -196,6 +196,23 @@ impl Store {
         Ok(id)
     }
 
+    /// [`Store::put_blob_bytes`] for bytes already shared: the file is written from the same
+    /// buffer, never a copy (an import of a 100 MB message holds it once).
+    pub async fn put_blob_shared(&self, bytes: std::sync::Arc<Vec<u8>>) -> Result<String> {
+        let id = blob_id(&bytes);
+        if self.blobs.in_database(bytes.len()) {
+            return Ok(id);
+        }
+        if let BlobStore::Files { dir, .. } = &self.blobs {
+            let dir = dir.clone();
+            let owned_id = id.clone();
+            tokio::task::spawn_blocking(move || write_file(&dir, &owned_id, &bytes))
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+        }
+        Ok(id)
+    }
+
     /// Inside a transaction: adds `n_refs` references to the blob, creating its row (and, for
     /// the database store, its bytes).
     pub(crate) async fn blob_ref_in(

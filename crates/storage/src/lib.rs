@@ -35,6 +35,7 @@ pub mod events;
 pub mod extract;
 pub mod flags;
 pub mod forwards;
+pub mod import_progress;
 pub mod lifecycle;
 pub mod listing;
 pub mod mail;
@@ -70,6 +71,7 @@ pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub use events::{Event, NewEvent};
 pub use flags::{FlagChange, Flags};
 pub use forwards::Forward;
+pub use import_progress::{ImportKey, ImportMark, ImportMessage, ImportPlace};
 pub use lifecycle::{
     BulkHire, BulkHireError, Grant, UnitAccess, RIGHTS_HANDLE, RIGHTS_HEAD, RIGHTS_READ,
 };

@@ -277,7 +277,7 @@ impl Store {
         Ok((account_id, uids))
     }
 
-    async fn folder_account_in(tx: &mut Tx, folder_id: i64) -> Result<i64> {
+    pub(crate) async fn folder_account_in(tx: &mut Tx, folder_id: i64) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT account_id FROM folders WHERE id = $1")
                 .bind(folder_id)

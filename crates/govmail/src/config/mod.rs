@@ -100,4 +100,5 @@ pub struct Config {
     pub ldap: Ldap,
     pub retention: crate::ops::RetentionConfig,
     pub reports: crate::ops::ReportsConfig,
+    pub import: crate::import::ImportConfig,
 }
