@@ -103,6 +103,7 @@ impl Clamd {
     /// Starts an INSTREAM scan whose bytes come with [`StreamScan::push`] as they arrive; the
     /// verdict comes from [`StreamScan::finish`].
     pub fn start_stream(&self) -> StreamScan {
+        self.pool.scans.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::unbounded_channel();
         let clamd = self.clone();
         let task = tokio::spawn(async move { clamd.stream_task(receiver, false).await });
@@ -117,6 +118,11 @@ impl Clamd {
     /// Connections opened (not taken from the pool) since start: for tests and metrics.
     pub fn connections_opened(&self) -> u64 {
         self.pool.opened.load(Ordering::Relaxed)
+    }
+
+    /// Scans started since start (a retry on a new connection is part of its scan).
+    pub fn scans_started(&self) -> u64 {
+        self.pool.scans.load(Ordering::Relaxed)
     }
 
     /// Sessions kept open now.
@@ -227,7 +233,9 @@ impl Clamd {
         // Session replies are `<id>: <reply>` (clamd(8), IDSESSION).
         let text = String::from_utf8_lossy(&reply);
         let Some(body) = text.strip_prefix(&format!("{id}: ")) else {
-            return Err(failed(ScanError::Clamd(text.trim_end_matches('\0').to_string())));
+            return Err(failed(ScanError::Clamd(
+                text.trim_end_matches('\0').to_string(),
+            )));
         };
         let verdict = parse_reply(body.as_bytes()).map_err(failed)?;
         connection.idle_since = Instant::now();
@@ -321,6 +329,7 @@ struct Connection {
 struct Pool {
     idle: Mutex<Vec<Connection>>,
     opened: AtomicU64,
+    scans: AtomicU64,
 }
 
 impl std::fmt::Debug for Pool {
@@ -440,9 +449,12 @@ impl StreamScan {
                 // The other pooled sessions are likely as stale (clamd restarted).
                 clamd.pool.clear();
                 let retry = async move {
-                    clamd.stream_task(receiver, true).await.map_err(|a| match a {
-                        Attempt::Reused(e) | Attempt::Fresh(e) => e,
-                    })
+                    clamd
+                        .stream_task(receiver, true)
+                        .await
+                        .map_err(|a| match a {
+                            Attempt::Reused(e) | Attempt::Fresh(e) => e,
+                        })
                 };
                 tokio::time::timeout(timeout, retry)
                     .await
@@ -531,6 +543,94 @@ mod tests {
         for (reply, expected) in table {
             assert_eq!(parse_reply(reply).map_err(|_| ()), *expected, "{reply:?}");
         }
+    }
+
+    /// A stand-in for clamd speaking the session protocol of clamd(8): `zIDSESSION`, then
+    /// `zINSTREAM` commands with length-prefixed chunks; replies `<id>: stream: OK`. Every
+    /// chunk it reads is reported at once on `seen`.
+    async fn fake_clamd(
+        seen: mpsc::UnboundedSender<Vec<u8>>,
+    ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut command = [0u8; 11];
+                    socket.read_exact(&mut command).await.unwrap();
+                    assert_eq!(&command, b"zIDSESSION\0");
+                    let mut id = 0;
+                    loop {
+                        let mut command = [0u8; 10];
+                        if socket.read_exact(&mut command).await.is_err() {
+                            return;
+                        }
+                        assert_eq!(&command, b"zINSTREAM\0");
+                        id += 1;
+                        loop {
+                            let mut len = [0u8; 4];
+                            socket.read_exact(&mut len).await.unwrap();
+                            let len = u32::from_be_bytes(len) as usize;
+                            if len == 0 {
+                                break;
+                            }
+                            let mut chunk = vec![0u8; len];
+                            socket.read_exact(&mut chunk).await.unwrap();
+                            let _ = seen.send(chunk);
+                        }
+                        let reply = format!("{id}: stream: OK\0");
+                        socket.write_all(reply.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn streams_before_the_end_and_keeps_the_session() {
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        let (addr, server) = fake_clamd(seen_tx).await;
+        let clamd = Clamd::new(ClamdAddress::Tcp(addr.to_string()), Duration::from_secs(5));
+        let mut scan = clamd.start_stream();
+        scan.push(b"first part, ");
+        // clamd has the first part while the rest has not been pushed yet.
+        let first = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+            .await
+            .expect("the first part reaches clamd before the end")
+            .unwrap();
+        assert_eq!(first, b"first part, ");
+        scan.push(b"second part");
+        let whole = b"first part, second part";
+        assert_eq!(scan.finish(whole).await.unwrap(), Verdict::Clean);
+        assert_eq!(seen.recv().await.unwrap(), b"second part");
+        // The next scans reuse the session (ids 2 and 3 in it).
+        assert_eq!(clamd.scan(b"again").await.unwrap(), Verdict::Clean);
+        assert_eq!(clamd.scan(b"and again").await.unwrap(), Verdict::Clean);
+        assert_eq!(clamd.connections_opened(), 1);
+        assert_eq!(clamd.scans_started(), 3);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_dropped_scan_is_abandoned_and_a_dead_clamd_fails() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let clamd = Clamd::new(
+            ClamdAddress::Tcp(format!("127.0.0.1:{port}")),
+            Duration::from_secs(2),
+        );
+        // Nothing listens: the scan fails (the caller answers 4xx), it does not hang.
+        assert!(matches!(
+            clamd.scan(b"x").await,
+            Err(ScanError::Unreachable(_))
+        ));
+        let scan = clamd.start_stream();
+        drop(scan);
+        assert_eq!(clamd.idle_sessions(), 0);
     }
 
     #[test]

@@ -126,7 +126,9 @@ pub(crate) enum Verdict {
     /// 451 4.7.1: the scanner failed and the policy is to have the sender retry.
     ScannerUnavailable,
     /// 554 5.7.1: a dangerous attachment, named.
-    Attachment { finding: policy::attachments::Finding },
+    Attachment {
+        finding: policy::attachments::Finding,
+    },
     /// 550 5.7.1: the From: header names an address the user may not send as.
     ForeignFrom { user: String, address: String },
     /// 550 5.7.1: the Sender: header names someone other than the user (RFC 5322 3.6.2: the
@@ -227,8 +229,8 @@ pub(crate) fn refusal(arrival: &Arrival, facts: &Facts, settings: &Settings) -> 
     }
     if let Some(finding) = &facts.attachment {
         // Quarantine is a local folder: a copy for outside is refused all the same.
-        let remote = (arrival.transaction.recipients.iter())
-            .any(|r| r.target == RecipientTarget::Remote);
+        let remote =
+            (arrival.transaction.recipients.iter()).any(|r| r.target == RecipientTarget::Remote);
         if settings.attachments.handling == policy::attachments::Handling::Refuse || remote {
             return Some(Verdict::Attachment {
                 finding: finding.clone(),
