@@ -268,7 +268,7 @@ impl Store {
             let conn = sqlx::AnyConnection::connect_with(&connect).await?;
             conn.close().await?;
         }
-        let pool_options = |max: u32, writer: bool| {
+        let pool_options = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
@@ -280,25 +280,16 @@ impl Store {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 30000").await?;
-                            // Issue 18: a delivery inserts into indexes keyed by blob hash
-                            // (random pages); in a 50,000-message mailbox they outgrow the
-                            // default 2 MiB cache and every insert re-reads pages with a
-                            // system call. Reads map the file (shared page cache, no
-                            // read calls); the one writer keeps 64 MiB of pages.
-                            conn.execute("PRAGMA mmap_size = 1073741824").await?;
-                            if writer {
-                                conn.execute("PRAGMA cache_size = -65536").await?;
-                            }
                         }
                         Ok(())
                     })
                 })
         };
-        let pool = pool_options(options.max_connections.max(1), false)
+        let pool = pool_options(options.max_connections.max(1))
             .connect_with(connect.clone())
             .await?;
         let writer = match backend {
-            Backend::Sqlite => pool_options(1, true).connect_with(connect).await?,
+            Backend::Sqlite => pool_options(1).connect_with(connect).await?,
             Backend::Postgres => pool.clone(),
         };
         let blob_kind = options.blob_store.clone().unwrap_or_else(|| match backend {
