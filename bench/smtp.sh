@@ -22,7 +22,8 @@ part() { [[ ",$PARTS," == *",$1,"* ]]; }
 ensure_packages clamav swaks
 "$ROOT/bench/peers/postfix.sh" install
 cargo build --release -q -p govmail -p smtp-load
-G="$ROOT/target/release/govmail"
+# GOVMAIL_BIN: another build to compare (e.g. main's), run by this same script.
+G="${GOVMAIL_BIN:-$ROOT/target/release/govmail}"
 LOAD="$ROOT/target/release/smtp-load"
 
 TMP=$(mktemp -d /tmp/govmail-bench.XXXXXX)
