@@ -6,17 +6,24 @@
 # Usage: bench/smtp.sh [MESSAGES]   (default 4000)
 # SIEVE=1 adds (a') govmail without clamd with a 20-rule Sieve script active on the recipient
 # (uploaded over ManageSieve with Python sievelib), to compare with (a).
+# FULL_INBOX=50000 adds (a'') govmail without clamd into an INBOX first filled with that many
+# messages (same load, label `prefill`), to compare with (a), which starts empty.
+# PARTS=a,b,c,d (default all) picks the parts: a govmail without clamd, b with clamd,
+# c clamd's INSTREAM, d Postfix.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
 source "$ROOT/scripts/lib/services.sh"
 N=${1:-4000}
 C=20
+PARTS=${PARTS:-a,b,c,d}
+part() { [[ ",$PARTS," == *",$1,"* ]]; }
 
 ensure_packages clamav swaks
 "$ROOT/bench/peers/postfix.sh" install
 cargo build --release -q -p govmail -p smtp-load
-G="$ROOT/target/release/govmail"
+# GOVMAIL_BIN: another build to compare (e.g. main's), run by this same script.
+G="${GOVMAIL_BIN:-$ROOT/target/release/govmail}"
 LOAD="$ROOT/target/release/smtp-load"
 
 TMP=$(mktemp -d /tmp/govmail-bench.XXXXXX)
@@ -83,10 +90,20 @@ stop_govmail() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SER
 
 echo "# $N messages of 4096 bytes, $C connections, $(nproc) cores, $(date -u +%FT%TZ)"
 
-PORT=$(free_port)
-start_govmail "$TMP/g1" "$PORT" false
-"$LOAD" --label govmail-no-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
-stop_govmail
+if part a; then
+    PORT=$(free_port)
+    start_govmail "$TMP/g1" "$PORT" false
+    "$LOAD" --label govmail-no-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
+    stop_govmail
+fi
+
+if [[ -n "${FULL_INBOX:-}" ]]; then
+    PORT=$(free_port)
+    start_govmail "$TMP/g1f" "$PORT" false
+    "$LOAD" --label prefill --addr "127.0.0.1:$PORT" --connections $C --messages "$FULL_INBOX" --to bench@bench.test
+    "$LOAD" --label "govmail-no-clamd-inbox-$FULL_INBOX" --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
+    stop_govmail
+fi
 
 if [[ "${SIEVE:-0}" == 1 ]]; then
     ensure_packages python3 sievelib
@@ -107,13 +124,18 @@ PY
     stop_govmail
 fi
 
-PORT=$(free_port)
-start_govmail "$TMP/g2" "$PORT" true
-"$LOAD" --label govmail-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
-stop_govmail
+if part b; then
+    PORT=$(free_port)
+    start_govmail "$TMP/g2" "$PORT" true
+    "$LOAD" --label govmail-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
+    stop_govmail
+fi
 
-"$LOAD" --label clamd-instream --clamd --addr "127.0.0.1:$CLAMD_PORT" --connections $C --messages "$N"
+if part c; then
+    "$LOAD" --label clamd-instream --clamd --addr "127.0.0.1:$CLAMD_PORT" --connections $C --messages "$N"
+fi
 
+part d || exit 0
 PORT=$(free_port)
 "$ROOT/bench/peers/postfix.sh" start "$TMP/postfix" "$PORT"
 "$ROOT/bench/peers/postfix.sh" clear

@@ -100,6 +100,7 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
         } else {
             smtp::AvFailure::Tempfail
         },
+        attachments: config.attachments.rules(),
         spam: policy::spam::SpamConfig {
             enabled: spam.enabled,
             tag_score: spam.tag_score,

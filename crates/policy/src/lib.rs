@@ -4,6 +4,8 @@
 //! - [`password`]: argon2id hashing and initial passwords.
 //! - [`naming`]: addresses from Vietnamese names (KT-4, BD-5).
 //! - [`antivirus`]: the clamd INSTREAM client and its verdicts.
+//! - [`attachments`]: dangerous attachments (executables, scripts, macros, double
+//!   extensions), inside ZIP archives too ([`zipdir`], bounded).
 //! - [`spam`]: spam scoring and thresholds.
 //! - [`limits`]: AUTH failure throttling, per-IP connection caps.
 //! - [`mailflow`]: address syntax and relay decisions for RCPT.
@@ -11,6 +13,7 @@
 //! - [`textsearch`]: diacritic-insensitive Vietnamese search folding and index terms.
 
 pub mod antivirus;
+pub mod attachments;
 pub mod collation;
 pub mod import;
 pub mod limits;
@@ -19,3 +22,4 @@ pub mod naming;
 pub mod password;
 pub mod spam;
 pub mod textsearch;
+pub mod zipdir;

@@ -77,6 +77,8 @@ pub const C552_TOO_BIG: (u16, &str) = (552, "5.3.4");
 /// RFC 5321 4.1.1.11: a MAIL/RCPT parameter not recognised or not implemented.
 pub const C555_PARAM_NOT_SUPPORTED: (u16, &str) = (555, "5.5.4");
 pub const C554_VIRUS: (u16, &str) = (554, "5.7.1");
+/// RFC 3463 3.8 X.7.1: delivery not authorized, message refused (a dangerous attachment).
+pub const C554_ATTACHMENT: (u16, &str) = (554, "5.7.1");
 pub const C554_NO_VALID_RCPTS: (u16, &str) = (554, "5.5.1");
 /// RFC 5321 2.3.8: CR and LF only as CRLF (smuggling defence).
 pub const C554_BARE_LINE_ENDING: (u16, &str) = (554, "5.5.2");

@@ -102,6 +102,23 @@ pub async fn read_data<R: AsyncBufRead + Unpin>(
     max_line: usize,
     max_size: usize,
 ) -> std::io::Result<DataEnd> {
+    read_data_streamed(reader, max_line, max_size, |_| {}).await
+}
+
+/// How much of a message collects before [`read_data_streamed`] hands it on.
+pub const STREAM_CHUNK: usize = 16 * 1024;
+
+/// [`read_data`], handing the message bytes to `on_data` as they arrive (every
+/// [`STREAM_CHUNK`] bytes, and the rest at the end of data), so a virus scan can read the
+/// message while it is still coming. What `on_data` saw is exactly the start of the
+/// [`DataEnd::Message`] returned; after any other end it saw only part of a refused message.
+pub async fn read_data_streamed<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max_line: usize,
+    max_size: usize,
+    mut on_data: impl FnMut(&[u8]),
+) -> std::io::Result<DataEnd> {
+    let mut sent = 0usize;
     let mut message = Vec::with_capacity(8192.min(max_size));
     let mut too_big = false;
     let mut line_too_long = false;
@@ -138,6 +155,10 @@ pub async fn read_data<R: AsyncBufRead + Unpin>(
                 }
                 message.extend_from_slice(body);
                 message.extend_from_slice(b"\r\n");
+                if message.len().saturating_sub(sent) >= STREAM_CHUNK {
+                    on_data(&message[sent..]);
+                    sent = message.len();
+                }
             }
             Line::TooLong { crlf } => {
                 line_too_long = true;
@@ -149,6 +170,9 @@ pub async fn read_data<R: AsyncBufRead + Unpin>(
         if bare && !message.is_empty() {
             message = Vec::new();
         }
+    }
+    if !(too_big || line_too_long || bare) {
+        on_data(&message[sent..]);
     }
     Ok(if too_big {
         DataEnd::TooBig

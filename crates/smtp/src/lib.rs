@@ -59,6 +59,8 @@ pub struct Settings {
     /// Tests only: AUTH without TLS from loopback.
     pub allow_plaintext_loopback: bool,
     pub av_on_failure: AvFailure,
+    /// Dangerous attachments: refused or quarantined (issue 18).
+    pub attachments: policy::attachments::AttachmentRules,
     pub spam: policy::spam::SpamConfig,
     pub auth_max_failures: u32,
     pub auth_lock: Duration,
@@ -99,6 +101,7 @@ impl Settings {
             max_errors: 10,
             allow_plaintext_loopback: false,
             av_on_failure: AvFailure::Tempfail,
+            attachments: policy::attachments::AttachmentRules::default(),
             spam: policy::spam::SpamConfig {
                 enabled: true,
                 tag_score: 5.0,

@@ -191,6 +191,8 @@ pub struct Session {
     pub(crate) auth: Option<AuthUser>,
     pub(crate) transaction: Option<Transaction>,
     pub(crate) receive: Receive,
+    /// The virus scan of the message being received, fed as it arrives (issue 18).
+    pub(crate) scanning: Option<policy::antivirus::StreamScan>,
     pub(crate) n_messages: usize,
     pub(crate) n_commands_before_mail: usize,
     pub(crate) n_errors: usize,
@@ -233,6 +235,7 @@ impl Session {
             auth: None,
             transaction: None,
             receive: Receive::COMMANDS,
+            scanning: None,
             n_messages: 0,
             n_commands_before_mail: 0,
             n_errors: 0,
@@ -252,6 +255,7 @@ impl Session {
     /// Drops the envelope and any message data received for it.
     pub(crate) fn end_transaction(&mut self) {
         self.transaction = None;
+        self.scanning = None;
         self.receive = Receive::COMMANDS;
     }
 

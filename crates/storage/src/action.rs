@@ -115,6 +115,10 @@ actions! {
     QueueNoticeDropped = "queue.notice_dropped",
     /// A message refused because it carries a virus.
     VirusRefused = "virus.refused",
+    /// A message refused for a dangerous attachment (executable, script, macros, bomb).
+    AttachmentRefused = "attachment.refused",
+    /// A message with a dangerous attachment put in Junk (`[attachments] action = quarantine`).
+    AttachmentQuarantined = "attachment.quarantined",
     /// A message refused as spam.
     SpamRejected = "spam.rejected",
     /// A message filed as junk.

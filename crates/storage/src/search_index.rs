@@ -197,33 +197,47 @@ impl Store {
         tx: &mut Tx,
         blobs: &[(&str, Option<&[String]>)],
     ) -> Result<()> {
-        for (blob_id, terms) in blobs {
-            let done = sqlx::query(
-                "INSERT INTO search_indexed (blob_id, complete) VALUES ($1, $2) \
-                 ON CONFLICT (blob_id) DO NOTHING",
-            )
-            .bind(blob_id.to_string())
-            .bind(i64::from(terms.is_some()))
-            .execute(&mut **tx)
-            .await?;
-            let Some(terms) = terms.filter(|_| done.rows_affected() > 0) else {
-                continue;
-            };
-            for chunk in terms.chunks(400) {
-                let rows: Vec<String> = (0..chunk.len())
-                    .map(|i| format!("($1, ${})", i + 2))
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO search_terms (blob_id, term) VALUES {} \
-                     ON CONFLICT (term, blob_id) DO NOTHING",
-                    rows.join(", ")
-                );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(blob_id.to_string());
-                for term in chunk {
-                    query = query.bind(term.clone());
-                }
-                query.execute(&mut **tx).await?;
+        // Whole batches in a few statements (each statement is a round trip to the database
+        // thread): the blobs not indexed yet are marked in one INSERT that returns them, then
+        // their terms go in multi-row INSERTs.
+        let mut fresh: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for chunk in blobs.chunks(200) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO search_indexed (blob_id, complete) VALUES {} \
+                 ON CONFLICT (blob_id) DO NOTHING RETURNING blob_id",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for (blob_id, terms) in chunk {
+                query = query
+                    .bind(blob_id.to_string())
+                    .bind(i64::from(terms.is_some()));
             }
+            fresh.extend(query.fetch_all(&mut **tx).await?);
+        }
+        let rows: Vec<(&str, &String)> = blobs
+            .iter()
+            .filter(|(blob_id, _)| fresh.contains(*blob_id))
+            .filter_map(|(blob_id, terms)| terms.map(|t| (*blob_id, t)))
+            .flat_map(|(blob_id, terms)| terms.iter().map(move |term| (blob_id, term)))
+            .collect();
+        for chunk in rows.chunks(400) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2))
+                .collect();
+            let sql = format!(
+                "INSERT INTO search_terms (blob_id, term) VALUES {} \
+                 ON CONFLICT (term, blob_id) DO NOTHING",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (blob_id, term) in chunk {
+                query = query.bind(blob_id.to_string()).bind((*term).clone());
+            }
+            query.execute(&mut **tx).await?;
         }
         Ok(())
     }

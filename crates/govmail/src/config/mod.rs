@@ -5,10 +5,11 @@
 //!
 //! One file per group of sections: [`server`] (`[server]`, `[storage]`, `[listen]`, `[tls]`),
 //! [`sessions`] (`[smtp]`, `[imap]`, `[mime]`, `[accounts]`), [`filtering`] (`[antivirus]`,
-//! `[spam]`), [`outbound`] (`[outbound]`, `[dkim]`, `[forwarding]`, `[dns]`), [`http`]
+//! `[spam]`), [`attachments`] (`[attachments]`), [`outbound`] (`[outbound]`, `[dkim]`, `[forwarding]`, `[dns]`), [`http`]
 //! (`[autoconfig]`, `[health]`), [`sieve`] (`[sieve]`), [`directory`] (`[ldap]`); [`load`] reads the file and applies `--set`, [`validate`]
 //! checks the whole before anything starts. `[retention]` and `[reports]` belong to `ops`.
 
+mod attachments;
 mod directory;
 mod filtering;
 mod http;
@@ -24,6 +25,7 @@ mod tests;
 
 use serde::Deserialize;
 
+pub use attachments::Attachments;
 pub use directory::Ldap;
 pub use filtering::{Antivirus, Spam};
 pub use http::{Autoconfig, Health};
@@ -85,6 +87,7 @@ pub struct Config {
     pub listen: Listen,
     pub tls: Tls,
     pub antivirus: Antivirus,
+    pub attachments: Attachments,
     pub accounts: Accounts,
     pub smtp: Smtp,
     pub imap: Imap,

@@ -17,6 +17,11 @@ fn load_text(text: &str, overrides: &[&str]) -> Result<Config, ConfigErrors> {
 fn defaults_are_valid() {
     let config = Config::load(None, &[]).unwrap();
     assert_eq!(config.antivirus.on_failure, "tempfail");
+    // [attachments] defaults are the policy's own.
+    assert_eq!(
+        config.attachments.rules(),
+        policy::attachments::AttachmentRules::default()
+    );
 }
 
 #[test]
@@ -40,6 +45,21 @@ fn each_mistake_names_its_key() {
             "[antivirus]\non_failure = \"ignore\"\n",
             &[],
             "antivirus.on_failure",
+        ),
+        (
+            "[attachments]\naction = \"delete\"\n",
+            &[],
+            "attachments.action",
+        ),
+        (
+            "",
+            &["attachments.max_archive_depth=0"],
+            "attachments.max_archive_depth",
+        ),
+        (
+            "",
+            &["attachments.max_expanded_bytes=10"],
+            "attachments.max_expanded_bytes",
         ),
         ("[smtp]\nmax_recipients = -1\n", &[], "smtp.max_recipients"),
         ("", &["smtp.max_recipients=0"], "smtp.max_recipients"),

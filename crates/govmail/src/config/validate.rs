@@ -135,6 +135,9 @@ impl Config {
         if self.antivirus.timeout_secs == 0 {
             problems.push(err("antivirus.timeout_secs", "must be at least 1"));
         }
+        for (key, message) in self.attachments.problems() {
+            problems.push(err(key, message));
+        }
         if self.accounts.password_history < 0 {
             problems.push(err(
                 "accounts.password_history",

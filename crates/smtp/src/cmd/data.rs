@@ -6,7 +6,9 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codes::*;
-use crate::io::{normalise_line_endings, read_chunk, read_data, BodyLines, Counting, DataEnd};
+use crate::io::{
+    normalise_line_endings, read_chunk, read_data_streamed, BodyLines, Counting, DataEnd,
+};
 use crate::session::{flush, Chunked, Io, Next, Receive, Session};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -154,12 +156,21 @@ impl Session {
                 mut message,
             } => {
                 let max = self.context.settings.max_message_size;
+                let before = message.len();
+                if before == 0 {
+                    // The first chunk: the scan starts, and reads each chunk as it comes.
+                    self.scanning = self.context.clamd.as_ref().map(|c| c.start_stream());
+                }
                 let Some(fits) = self.transfer(io, out, size, &mut message, max).await? else {
                     return Ok(Next::Close);
                 };
                 let chunked = if fits {
+                    if let Some(scan) = self.scanning.as_mut() {
+                        scan.push(&message[before..]);
+                    }
                     Chunked::Receiving(message)
                 } else {
+                    self.scanning = None;
                     Chunked::TooBig
                 };
                 self.end_chunk(out, size, last, chunked).await;
@@ -194,10 +205,17 @@ impl Session {
         // A whole transfer may take at most four idle periods: slow senders are cut off.
         let progress = AtomicUsize::new(0);
         let mut counted = Counting::new(io, &progress);
-        let read = read_data(
+        // The scan reads the message while it arrives (issue 18).
+        let mut scanning = context.clamd.as_ref().map(|c| c.start_stream());
+        let read = read_data_streamed(
             &mut counted,
             settings.max_line_length,
             settings.max_message_size,
+            |bytes| {
+                if let Some(scan) = scanning.as_mut() {
+                    scan.push(bytes);
+                }
+            },
         );
         let end = match within_deadlines(settings, &progress, read).await {
             Ok(end) => end,
@@ -209,7 +227,10 @@ impl Session {
             Err(e) => return Err(e),
         };
         let answer = match end {
-            DataEnd::Message(body) => self.accept_message(body).await,
+            DataEnd::Message(body) => {
+                self.scanning = scanning;
+                self.accept_message(body).await
+            }
             DataEnd::TooBig => {
                 self.end_transaction();
                 self.too_big()
@@ -286,7 +307,13 @@ impl Session {
         // No BINARYMIME: the body is text, its lines end in CRLF as in DATA.
         let max = self.context.settings.max_message_size;
         let answer = match normalise_line_endings(&mut body, max) {
-            BodyLines::Clean | BodyLines::Normalised => self.accept_message(body).await,
+            BodyLines::Clean => self.accept_message(body).await,
+            BodyLines::Normalised => {
+                // The scan saw the bytes before CRLF was made of bare LFs: scan the message
+                // as stored instead.
+                self.scanning = None;
+                self.accept_message(body).await
+            }
             BodyLines::BareCr => {
                 self.end_transaction();
                 bare_line_ending()

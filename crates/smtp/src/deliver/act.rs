@@ -47,6 +47,13 @@ impl Session {
                     metrics::counter!("govmail_messages_total", "result" => "av_unavailable")
                         .increment(1);
                 }
+                Verdict::Attachment { finding } => {
+                    tracing::warn!(session = %self.id, file = %finding.file,
+                        danger = finding.danger.code(), from = %transaction.from,
+                        "dangerous attachment refused");
+                    metrics::counter!("govmail_messages_total", "result" => "attachment")
+                        .increment(1);
+                }
                 Verdict::Spam { .. } => {
                     metrics::counter!("govmail_messages_total", "result" => "spam").increment(1);
                 }
@@ -60,6 +67,10 @@ impl Session {
                 Reason::Junk { .. } => {
                     junk = true;
                     metrics::counter!("govmail_spam_junked_total").increment(1);
+                }
+                Reason::AttachmentQuarantined => {
+                    junk = true;
+                    metrics::counter!("govmail_attachments_quarantined_total").increment(1);
                 }
                 Reason::ForwardRefused {
                     address,

@@ -87,6 +87,8 @@ use super::filter::{SieveRun, VacationReply};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Facts {
     pub scan: Scan,
+    /// A dangerous attachment (issue 18).
+    pub attachment: Option<policy::attachments::Finding>,
     /// Submission: the addresses the user may send as.
     pub sendable: Option<Vec<String>>,
     pub spam: Option<SpamCheck>,
@@ -106,9 +108,11 @@ pub(crate) struct Facts {
 impl Facts {
     /// The spam check sent the message to Junk.
     pub fn junk(&self) -> bool {
-        self.spam
-            .as_ref()
-            .is_some_and(|check| check.verdict.action == Action::Junk)
+        self.attachment.is_some()
+            || self
+                .spam
+                .as_ref()
+                .is_some_and(|check| check.verdict.action == Action::Junk)
     }
 }
 
@@ -121,6 +125,10 @@ pub(crate) enum Verdict {
     Virus { signature: String },
     /// 451 4.7.1: the scanner failed and the policy is to have the sender retry.
     ScannerUnavailable,
+    /// 554 5.7.1: a dangerous attachment, named.
+    Attachment {
+        finding: policy::attachments::Finding,
+    },
     /// 550 5.7.1: the From: header names an address the user may not send as.
     ForeignFrom { user: String, address: String },
     /// 550 5.7.1: the Sender: header names someone other than the user (RFC 5322 3.6.2: the
@@ -143,6 +151,7 @@ impl Verdict {
                 C451_AV_UNAVAILABLE,
                 "Virus scanner unavailable, try again later",
             ),
+            Verdict::Attachment { finding } => reply(C554_ATTACHMENT, finding.reply_text()),
             Verdict::ForeignFrom { user, address } => reply(
                 C550_POLICY,
                 format!("{user} may not send as {address} (From: header)"),
@@ -164,6 +173,8 @@ impl Verdict {
 pub(crate) enum Reason {
     /// The scanner failed; accepted and tagged `X-Virus-Scan: failed`.
     ScanFailedTagged,
+    /// A dangerous attachment, quarantined in Junk.
+    AttachmentQuarantined,
     /// Spam score over the tag score: `X-Spam-Status: Yes`.
     SpamTagged { score: f64 },
     /// Spam score over the junk score: the Junk folder, no forwarding.
@@ -215,6 +226,16 @@ pub(crate) fn refusal(arrival: &Arrival, facts: &Facts, settings: &Settings) -> 
             return Some(Verdict::ScannerUnavailable)
         }
         Scan::Off | Scan::Clean | Scan::Failed => {}
+    }
+    if let Some(finding) = &facts.attachment {
+        // Quarantine is a local folder: a copy for outside is refused all the same.
+        let remote =
+            (arrival.transaction.recipients.iter()).any(|r| r.target == RecipientTarget::Remote);
+        if settings.attachments.handling == policy::attachments::Handling::Refuse || remote {
+            return Some(Verdict::Attachment {
+                finding: finding.clone(),
+            });
+        }
     }
     if let (Some(user), Some(allowed)) = (arrival.user, &facts.sendable) {
         let foreign = arrival
@@ -275,6 +296,12 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
                 serde_json::json!({"signature": signature,
                     "peer": arrival.trace.peer.to_string(), "recipients": recipients()}),
             )),
+            Verdict::Attachment { finding } => Some((
+                storage::Action::AttachmentRefused,
+                serde_json::json!({"file": finding.file, "inside": finding.inside,
+                    "danger": finding.danger.code(), "peer": arrival.trace.peer.to_string(),
+                    "recipients": recipients()}),
+            )),
             Verdict::Spam { .. } => facts.spam.as_ref().map(|check| {
                 (
                     storage::Action::SpamRejected,
@@ -327,6 +354,23 @@ pub(crate) fn assess(arrival: &Arrival, facts: &Facts, settings: &Settings) -> A
             }),
             Action::Reject | Action::Deliver => {}
         }
+    }
+    // Issue 18: a dangerous attachment under `action = "quarantine"`: Junk, never forwarded.
+    if let Some(finding) = &facts.attachment {
+        extra.push_str(&format!(
+            "X-Attachment-Quarantined: {}\r\n",
+            finding.reply_text()
+        ));
+        assessment.events.push(storage::NewEvent {
+            actor: "smtp".into(),
+            action: storage::Action::AttachmentQuarantined,
+            target: transaction.from.clone(),
+            doc_ref: String::new(),
+            detail: serde_json::json!({"file": finding.file, "inside": finding.inside,
+                "danger": finding.danger.code(), "recipients": recipients()}),
+        });
+        assessment.reasons.push(Reason::AttachmentQuarantined);
+        assessment.folder = FolderChoice::SpecialUse("\\Junk");
     }
     let junk = assessment.folder != FolderChoice::Inbox;
 

@@ -19,6 +19,7 @@
 
 mod act;
 pub(crate) mod assess;
+mod attachments;
 mod filter;
 pub(crate) mod scripts;
 mod vacation;
@@ -49,6 +50,7 @@ impl Session {
         let Some(transaction) = self.transaction.take() else {
             return reply(C503_SEQUENCE, "No transaction");
         };
+        let scanning = self.scanning.take();
         self.n_messages += 1;
         let meta = if body.len() > 256 * 1024 {
             let copy = body.clone();
@@ -80,7 +82,7 @@ impl Session {
                 date: &date,
             },
         };
-        let facts = match self.gather(&arrival, &body).await {
+        let facts = match self.gather(&arrival, &body, scanning).await {
             Ok(facts) => facts,
             Err(reply) => return reply,
         };
@@ -91,7 +93,16 @@ impl Session {
     /// The facts the assessment needs, in check order; once the assessment so far refuses
     /// the message, later facts cannot change that and are not looked up (no lookups, DNS
     /// queries or spam score for a virus). A storage failure is the reply to give.
-    async fn gather(&self, arrival: &Arrival<'_>, body: &[u8]) -> Result<Facts, Reply> {
+    ///
+    /// The virus scan (streamed while the message arrived, see [`Session::scan`]) and the spam
+    /// analysis of mail from outside (SPF/DKIM/DMARC queries, then the score) run together;
+    /// their results are read in check order.
+    async fn gather(
+        &self,
+        arrival: &Arrival<'_>,
+        body: &[u8],
+        scanning: Option<antivirus::StreamScan>,
+    ) -> Result<Facts, Reply> {
         let context = &self.context;
         let settings = &context.settings;
         let store = &context.store;
@@ -99,30 +110,10 @@ impl Session {
         let refused = |facts: &Facts| assess::refusal(arrival, facts, settings).is_some();
         let fault = |what: &str, e: storage::Error| transient(&self.id, what, &e);
 
-        // 1. Antivirus: every message, received or submitted.
-        let mut facts = Facts {
-            scan: self.scan(body).await,
-            ..Facts::default()
-        };
-        if refused(&facts) {
-            return Ok(facts);
-        }
-        // 2. Submission: the addresses the user may send as.
-        if let Some(user) = arrival.user {
-            let sendable = self.sendable_for(user).await;
-            let sendable = sendable.map_err(|e| fault("sender lookup failed", e))?;
-            facts.sendable = Some(sendable.unwrap_or_default());
-            facts.submitter = Some(
-                self.submitter(user, arrival.meta)
-                    .await
-                    .map_err(|e| fault("sender lookup failed", e))?,
-            );
-            if refused(&facts) {
-                return Ok(facts);
+        let spam_analysis = async {
+            if !arrival.from_outside {
+                return None;
             }
-        }
-        // 3. Mail from outside: SPF/DKIM/DMARC, then the spam score.
-        if arrival.from_outside {
             let auth = match &context.authenticator {
                 Some(authenticator) => Some(
                     authenticator
@@ -144,8 +135,40 @@ impl Session {
                 arrival.meta,
                 auth.as_ref(),
             );
-            metrics::histogram!("govmail_spam_score").record(verdict.score);
-            facts.spam = Some(SpamCheck { auth, verdict });
+            Some(SpamCheck { auth, verdict })
+        };
+        let (scan, spam) = tokio::join!(self.scan(body, scanning), spam_analysis);
+        // 1. Antivirus: every message, received or submitted.
+        let mut facts = Facts {
+            scan,
+            ..Facts::default()
+        };
+        if refused(&facts) {
+            return Ok(facts);
+        }
+        // 1b. Dangerous attachments (issue 18): what the parts declare and contain.
+        facts.attachment = attachments::inspect(&settings.attachments, body, arrival.meta);
+        if refused(&facts) {
+            return Ok(facts);
+        }
+        // 2. Submission: the addresses the user may send as.
+        if let Some(user) = arrival.user {
+            let sendable = self.sendable_for(user).await;
+            let sendable = sendable.map_err(|e| fault("sender lookup failed", e))?;
+            facts.sendable = Some(sendable.unwrap_or_default());
+            facts.submitter = Some(
+                self.submitter(user, arrival.meta)
+                    .await
+                    .map_err(|e| fault("sender lookup failed", e))?,
+            );
+            if refused(&facts) {
+                return Ok(facts);
+            }
+        }
+        // 3. Mail from outside: SPF/DKIM/DMARC, then the spam score.
+        if let Some(check) = spam {
+            metrics::histogram!("govmail_spam_score").record(check.verdict.score);
+            facts.spam = Some(check);
             if refused(&facts) {
                 return Ok(facts);
             }
@@ -216,11 +239,17 @@ impl Session {
         Ok(submitter)
     }
 
-    async fn scan(&self, body: &[u8]) -> Scan {
+    /// The message's virus scan, once whatever the number of recipients: the streamed scan
+    /// when it saw exactly this message, else a scan of the whole message.
+    async fn scan(&self, body: &[u8], scanning: Option<antivirus::StreamScan>) -> Scan {
         let Some(clamd) = &self.context.clamd else {
             return Scan::Off;
         };
-        match clamd.scan(body).await {
+        let result = match scanning {
+            Some(scan) if scan.pushed() == body.len() => scan.finish(body).await,
+            _ => clamd.scan(body).await,
+        };
+        match result {
             Ok(antivirus::Verdict::Clean) => Scan::Clean,
             Ok(antivirus::Verdict::Infected(signature)) => Scan::Infected(signature),
             Err(e) => {

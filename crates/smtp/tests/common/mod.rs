@@ -55,6 +55,8 @@ pub struct TestServer {
     pub shutdown: ShutdownHandle,
     pub account_a: i64,
     pub account_b: i64,
+    /// The server's clamd client (its session pool and counters), when scanning is on.
+    pub clamd: Option<policy::antivirus::Clamd>,
 }
 
 /// Starts a server with `settings` adjusted by `tweak`, clamd at `clamd_url` (None = off).
@@ -108,6 +110,7 @@ async fn start_full(
         authenticator,
         throttle,
     ));
+    let clamd = context.clamd.clone();
     let any = vec!["127.0.0.1:0".to_string()];
     let server = Server::bind(context, &any, &any, &any).await.unwrap();
     let addr = |kind| {
@@ -134,6 +137,7 @@ async fn start_full(
         shutdown,
         account_a: ids[0],
         account_b: ids[1],
+        clamd,
     }
 }
 
