@@ -121,7 +121,8 @@ impl Authenticator {
         };
         let spf_outcome = match spf.result() {
             SpfResult::Pass => AuthOutcome::Pass,
-            SpfResult::Fail | SpfResult::SoftFail => AuthOutcome::Fail,
+            SpfResult::Fail => AuthOutcome::Fail,
+            SpfResult::SoftFail => AuthOutcome::SoftFail,
             _ => AuthOutcome::None,
         };
         let (Some(message), Some(dkim)) = (&message, dkim) else {

@@ -21,9 +21,8 @@ fn extension(name: &str) -> Option<String> {
 }
 
 pub(super) fn check(message: &Parsed, hits: &mut Hits) {
-    let suspicious = |name: &String| {
-        extension(name).is_some_and(|ext| SUSPICIOUS.contains(&ext.as_str()))
-    };
+    let suspicious =
+        |name: &String| extension(name).is_some_and(|ext| SUSPICIOUS.contains(&ext.as_str()));
     if message.attachments.iter().any(suspicious) {
         hits.fire("SUSPICIOUS_ATTACHMENT");
     }

@@ -76,7 +76,10 @@ pub fn tokens(message: &Parsed) -> Vec<String> {
     // Header tokens.
     if let Some(subject) = &message.subject {
         for word in words(subject) {
-            add(&mut set, format!("s:{}", word.nfc().collect::<String>().to_lowercase()));
+            add(
+                &mut set,
+                format!("s:{}", word.nfc().collect::<String>().to_lowercase()),
+            );
         }
         for word in textsearch::terms(subject) {
             add(&mut set, format!("s~{word}"));
@@ -123,7 +126,10 @@ pub fn tokens(message: &Parsed) -> Vec<String> {
         }
     }
     for host in &message.url_hosts {
-        add(&mut set, format!("url:{}", super::network::registrable(host)));
+        add(
+            &mut set,
+            format!("url:{}", super::network::registrable(host)),
+        );
     }
     // Body words, exact and folded, and folded pairs.
     let text: String = message.text.nfc().collect();

@@ -11,9 +11,27 @@ pub const GTUBE: &[u8] = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-T
 
 /// Well-known URL shorteners (hosts, lower case).
 pub const SHORTENERS: &[&str] = &[
-    "bit.ly", "bitly.com", "tinyurl.com", "goo.gl", "t.co", "ow.ly", "is.gd", "buff.ly",
-    "rebrand.ly", "cutt.ly", "shorturl.at", "tiny.cc", "rb.gy", "s.id", "t.ly", "v.gd",
-    "lnkd.in", "shorte.st", "adf.ly", "bl.ink", "qrco.de",
+    "bit.ly",
+    "bitly.com",
+    "tinyurl.com",
+    "goo.gl",
+    "t.co",
+    "ow.ly",
+    "is.gd",
+    "buff.ly",
+    "rebrand.ly",
+    "cutt.ly",
+    "shorturl.at",
+    "tiny.cc",
+    "rb.gy",
+    "s.id",
+    "t.ly",
+    "v.gd",
+    "lnkd.in",
+    "shorte.st",
+    "adf.ly",
+    "bl.ink",
+    "qrco.de",
 ];
 
 pub(super) fn has_gtube(raw: &[u8]) -> bool {
@@ -79,12 +97,7 @@ fn link_mismatch(link: &Link) -> bool {
     let shown = if text.starts_with("http://") || text.starts_with("https://") {
         url_hosts(&text).into_iter().next()
     } else if text.starts_with("www.") && !text.contains(char::is_whitespace) {
-        Some(
-            text.split(['/', '?', '#'])
-                .next()
-                .unwrap_or("")
-                .to_string(),
-        )
+        Some(text.split(['/', '?', '#']).next().unwrap_or("").to_string())
     } else {
         None
     };
@@ -244,10 +257,7 @@ pub fn decode_entities(text: &str) -> String {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let end = rest[1..]
-            .find(';')
-            .filter(|e| *e <= 10)
-            .map(|e| e + 1);
+        let end = rest[1..].find(';').filter(|e| *e <= 10).map(|e| e + 1);
         let decoded = end.and_then(|end| {
             let name = &rest[1..end];
             let c = match name {

@@ -101,16 +101,30 @@ fn header_rules_fire_on_crafted_fields() {
         ["DATE_MALFORMED"]
     );
     assert_eq!(
-        fired(&with_header("Date", Some("Thu, 03 Dec 2026 08:00:00 +0000"))),
+        fired(&with_header(
+            "Date",
+            Some("Thu, 03 Dec 2026 08:00:00 +0000")
+        )),
         ["DATE_IN_FUTURE"]
     );
     assert_eq!(
-        fired(&with_header("Date", Some("Mon, 20 Oct 2025 08:00:00 +0000"))),
+        fired(&with_header(
+            "Date",
+            Some("Mon, 20 Oct 2025 08:00:00 +0000")
+        )),
         ["DATE_IN_PAST"]
     );
     // Eleven hours ahead and three days back are within the bounds.
-    assert!(fired(&with_header("Date", Some("Mon, 01 Dec 2026 19:00:00 +0000"))).is_empty());
-    assert!(fired(&with_header("Date", Some("Fri, 28 Nov 2026 09:00:00 +0000"))).is_empty());
+    assert!(fired(&with_header(
+        "Date",
+        Some("Mon, 01 Dec 2026 19:00:00 +0000")
+    ))
+    .is_empty());
+    assert!(fired(&with_header(
+        "Date",
+        Some("Fri, 28 Nov 2026 09:00:00 +0000")
+    ))
+    .is_empty());
     // RFC 5322 3.6.2: From is required.
     assert_eq!(fired(&with_header("From", None)), ["MISSING_FROM"]);
     assert_eq!(
@@ -163,7 +177,10 @@ fn body_rules_fire_on_crafted_content() {
             ),
         )
     };
-    assert!(fired(&alternative("<p>Xem <a href=\"https://kontum.gov.vn/a\">https://www.kontum.gov.vn/a</a></p>")).is_empty());
+    assert!(fired(&alternative(
+        "<p>Xem <a href=\"https://kontum.gov.vn/a\">https://www.kontum.gov.vn/a</a></p>"
+    ))
+    .is_empty());
     assert_eq!(
         fired(&alternative(
             "<a href=\"http://login-vcb.example/x\">https://www.vietcombank.com.vn/login</a>"
@@ -171,11 +188,17 @@ fn body_rules_fire_on_crafted_content() {
         ["HTML_LINK_MISMATCH"]
     );
     assert_eq!(
-        fired(&with_body("text/plain", "Nhận quà tại https://bit.ly/3abcd ngay\r\n")),
+        fired(&with_body(
+            "text/plain",
+            "Nhận quà tại https://bit.ly/3abcd ngay\r\n"
+        )),
         ["URL_SHORTENER"]
     );
     assert_eq!(
-        fired(&with_body("text/plain", "Đăng nhập: http://203.0.113.7/vcb/login\r\n")),
+        fired(&with_body(
+            "text/plain",
+            "Đăng nhập: http://203.0.113.7/vcb/login\r\n"
+        )),
         ["URL_IP_LITERAL"]
     );
 }
@@ -199,20 +222,15 @@ fn attachment_rules_fire_on_executables_and_double_extensions() {
         fired(&attached("hoa_don.pdf.exe")),
         ["SUSPICIOUS_ATTACHMENT", "DOUBLE_EXTENSION"]
     );
-    assert_eq!(fired(&attached("bang-luong.xlsm")), ["SUSPICIOUS_ATTACHMENT"]);
+    assert_eq!(
+        fired(&attached("bang-luong.xlsm")),
+        ["SUSPICIOUS_ATTACHMENT"]
+    );
 }
 
 #[test]
 fn authentication_rules_follow_the_results() {
-    let with_auth = |auth: auth::AuthFacts| {
-        fired_with(
-            CLEAN,
-            &Facts {
-                auth,
-                ..facts()
-            },
-        )
-    };
+    let with_auth = |auth: auth::AuthFacts| fired_with(CLEAN, &Facts { auth, ..facts() });
     let pass = auth::AuthFacts {
         spf: AuthOutcome::Pass,
         dkim: AuthOutcome::Pass,
@@ -352,8 +370,18 @@ fn tokens_carry_exact_and_folded_vietnamese_forms_from_text_and_html() {
         "<p>Nguyễn Văn &amp; <b>khuyến mãi</b></p><script>var hidden=1</script>",
     );
     let tokens = bayes::tokens(&Parsed::from_bytes(raw.as_bytes()));
-    for expected in ["nguyễn", "~nguyen", "khuyến", "~khuyen", "2:khuyen mai", "s~hoach"] {
-        assert!(tokens.contains(&expected.to_string()), "{expected}: {tokens:?}");
+    for expected in [
+        "nguyễn",
+        "~nguyen",
+        "khuyến",
+        "~khuyen",
+        "2:khuyen mai",
+        "s~hoach",
+    ] {
+        assert!(
+            tokens.contains(&expected.to_string()),
+            "{expected}: {tokens:?}"
+        );
     }
     assert!(!tokens.contains(&"hidden".to_string()));
     // NFD input gives the same exact token.
