@@ -19,6 +19,7 @@ pub mod listener_kind;
 pub mod outbound;
 pub mod server;
 pub mod session;
+pub(crate) mod spamcheck;
 
 use std::sync::Arc;
 use std::time::Duration;

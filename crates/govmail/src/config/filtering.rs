@@ -102,7 +102,11 @@ impl Spam {
             tag_score: self.tag_score,
             junk_score: self.junk_score,
             reject_score: self.reject_score,
-            allow_senders: self.allow_senders.iter().map(|s| s.to_lowercase()).collect(),
+            allow_senders: self
+                .allow_senders
+                .iter()
+                .map(|s| s.to_lowercase())
+                .collect(),
             deny_senders: self.deny_senders.iter().map(|s| s.to_lowercase()).collect(),
             rules: self
                 .rules

@@ -255,7 +255,10 @@ impl Config {
         for (list, zones) in [("dnsbl", &self.spam.dnsbl), ("uribl", &self.spam.uribl)] {
             for (i, zone) in zones.iter().enumerate() {
                 let name_ok = !zone.name.is_empty()
-                    && zone.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    && zone
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !name_ok {
                     problems.push(err(
                         &format!("spam.{list}[{i}].name"),

@@ -68,7 +68,7 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 /// The tokens of a message (text form; see the module notes).
 pub fn tokens(message: &Parsed) -> Vec<String> {
     let mut set: BTreeSet<String> = BTreeSet::new();
-    let mut add = |set: &mut BTreeSet<String>, token: String| {
+    let add = |set: &mut BTreeSet<String>, token: String| {
         if set.len() < MAX_TOKENS {
             set.insert(token);
         }

@@ -136,13 +136,16 @@ impl Session {
                 ),
                 None => None,
             };
-            let verdict = assess::score_spam(
-                settings,
+            let accounts = assess::local_accounts(transaction);
+            let verdict = crate::spamcheck::judge(
+                context,
                 &transaction.from,
+                arrival.trace.peer,
                 body,
-                arrival.meta,
+                &accounts,
                 auth.as_ref(),
-            );
+            )
+            .await;
             metrics::histogram!("govmail_spam_score").record(verdict.score);
             facts.spam = Some(SpamCheck { auth, verdict });
             if refused(&facts) {
