@@ -17,6 +17,7 @@ mod ops;
 mod output;
 mod password_page;
 mod serve;
+mod spam;
 mod staff;
 mod text;
 mod tls;
@@ -104,6 +105,9 @@ enum Command {
     /// Checks what the IT centre otherwise checks by hand (DNS records, certificate, clamd,
     /// disk, queue, backup, migrations) and says what to fix. Exit 0 ok, 1 warning, 2 failure.
     Doctor,
+    /// The spam filter: explain a score, seed the classifier, score a directory, list rules.
+    #[command(subcommand)]
+    Spam(spam::SpamCmd),
     /// The audit log.
     Events {
         /// Only actions starting with this prefix, e.g. "user."
@@ -256,6 +260,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     .await
                 }
                 Command::Export(args) => ops::export(&store, cli.json, args).await,
+                Command::Spam(cmd) => {
+                    spam::spam(&store, &config.spam.to_policy(), cli.json, cmd).await
+                }
                 Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,
                 Command::Dkim(cmd) => {
                     admin_queue::dkim(&store, &config.server.data_dir, &out, cmd).await
