@@ -173,7 +173,10 @@ fn spam_scores_name_built_in_rules_and_zones_are_checked() {
     assert_eq!(policy.score_of("MISSING_MID"), 0.0);
     assert_eq!(policy.dnsbl[0].zone, "bl.test");
     let err = load_text("[spam.scores]\nNO_SUCH_RULE = 1.0\n", &[]).unwrap_err();
-    assert!(err.to_string().contains("spam.scores.NO_SUCH_RULE"), "{err}");
+    assert!(
+        err.to_string().contains("spam.scores.NO_SUCH_RULE"),
+        "{err}"
+    );
     let err = load_text(
         "[[spam.uribl]]\nname = \"bad name\"\nzone = \"nodot\"\nscore = 1.0\n",
         &[],

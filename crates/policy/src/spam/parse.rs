@@ -51,9 +51,38 @@ pub struct Parsed {
     pub gtube: bool,
 }
 
+/// Stack of the parse thread, as `storage::meta` sizes it: mail-parser builds and drops nested
+/// messages recursively (a nesting bomb of 10,000 levels is a few hundred KiB), so the stack
+/// grows with the input (only the pages touched are used), capped.
+const PARSE_STACK_BASE: usize = 8 << 20;
+const PARSE_STACK_PER_BYTE: usize = 24;
+const PARSE_STACK_MAX: usize = 1 << 30;
+
 impl Parsed {
-    /// Reads a message. Bytes mail-parser cannot read give the header fields found and no body.
+    /// Reads a message. Never panics: bytes mail-parser cannot read (or a parser panic) give
+    /// the header fields found and no body.
     pub fn from_bytes(raw: &[u8]) -> Parsed {
+        let stack = PARSE_STACK_BASE
+            .saturating_add(raw.len().saturating_mul(PARSE_STACK_PER_BYTE))
+            .min(PARSE_STACK_MAX);
+        let built = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("spam-parse".into())
+                .stack_size(stack)
+                .spawn_scoped(scope, || {
+                    std::panic::catch_unwind(|| Parsed::build(raw)).ok()
+                })
+                .ok()
+                .and_then(|thread| thread.join().ok().flatten())
+        });
+        built.unwrap_or_else(|| Parsed {
+            headers: header_fields(raw),
+            gtube: content::has_gtube(raw),
+            ..Parsed::default()
+        })
+    }
+
+    fn build(raw: &[u8]) -> Parsed {
         let mut parsed = Parsed {
             headers: header_fields(raw),
             gtube: content::has_gtube(raw),

@@ -400,3 +400,23 @@ fn the_classifier_leans_to_the_side_its_tokens_were_seen_on() {
     let unknown = vec![bayes::Counts::default(); 20];
     assert_eq!(bayes::probability(totals, &unknown), 0.5);
 }
+
+#[test]
+fn a_nesting_bomb_is_read_without_overflowing_the_stack() {
+    // 10,000 nested message/rfc822 parts (issue 11's bomb): mail-parser recurses per level.
+    let mut raw = String::new();
+    for _ in 0..10_000 {
+        raw.push_str("Content-Type: message/rfc822\r\n\r\n");
+    }
+    raw.push_str("Subject: x\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n");
+    let parsed = Parsed::from_bytes(raw.as_bytes());
+    assert!(parsed.gtube);
+    let mut multipart = String::new();
+    for i in 0..10_000 {
+        multipart.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
+    }
+    multipart.push_str("\r\nhi\r\n");
+    let _ = Parsed::from_bytes(multipart.as_bytes());
+}
