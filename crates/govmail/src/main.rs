@@ -19,6 +19,7 @@ mod ops;
 mod output;
 mod password_page;
 mod serve;
+mod spam;
 mod staff;
 mod text;
 mod tls;
@@ -117,6 +118,9 @@ enum Command {
     /// Resumable; ends with a per-folder verification report.
     #[command(subcommand)]
     Import(import::ImportCmd),
+    /// The spam filter: explain a score, seed the classifier, score a directory, list rules.
+    #[command(subcommand)]
+    Spam(spam::SpamCmd),
     /// The audit log.
     Events {
         /// Only actions starting with this prefix, e.g. "user."
@@ -298,6 +302,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 Command::Export(args) => ops::export(&store, cli.json, args).await,
                 Command::Index(cmd) => ops::index(&store, cli.json, cmd).await,
                 Command::Import(cmd) => import::import(&store, &config.import, cli.json, cmd).await,
+                Command::Spam(cmd) => {
+                    spam::spam(&store, &config.spam.to_policy(), cli.json, cmd).await
+                }
                 Command::Queue(cmd) => admin_queue::queue(&store, &out, cmd).await,
                 Command::Dkim(cmd) => {
                     admin_queue::dkim(&store, &config.server.data_dir, &out, cmd).await

@@ -101,31 +101,7 @@ fn smtp_settings(config: &Config) -> smtp::Settings {
             smtp::AvFailure::Tempfail
         },
         attachments: config.attachments.rules(),
-        spam: policy::spam::SpamConfig {
-            enabled: spam.enabled,
-            tag_score: spam.tag_score,
-            junk_score: spam.junk_score,
-            reject_score: spam.reject_score,
-            allow_senders: spam
-                .allow_senders
-                .iter()
-                .map(|s| s.to_lowercase())
-                .collect(),
-            deny_senders: spam.deny_senders.iter().map(|s| s.to_lowercase()).collect(),
-            rules: spam
-                .rules
-                .iter()
-                .map(|r| policy::spam::Rule {
-                    name: r.name.clone(),
-                    target: match r.target.strip_prefix("header:") {
-                        Some(name) => policy::spam::RuleTarget::Header(name.to_string()),
-                        None => policy::spam::RuleTarget::Body,
-                    },
-                    contains: r.contains.to_lowercase(),
-                    score: r.score,
-                })
-                .collect(),
-        },
+        spam: spam.to_policy(),
         auth_max_failures: config.smtp.auth_max_failures,
         auth_lock: Duration::from_secs(config.smtp.auth_lock_secs),
         forwarding: config.forwarding_policy(),

@@ -71,6 +71,15 @@ impl Authenticator {
         })
     }
 
+    /// The A records of `name` (a DNSBL query), through the configured resolvers; none when
+    /// the name does not exist, the look-up fails or `deadline` passes.
+    pub async fn a_records(&self, name: &str, deadline: Duration) -> Vec<std::net::Ipv4Addr> {
+        match tokio::time::timeout(deadline, self.inner.ipv4_lookup_raw(name)).await {
+            Ok(Ok(entry)) => entry.entry.to_vec(),
+            _ => vec![],
+        }
+    }
+
     /// Bounds the time all look-ups of one message take together; what is not answered by
     /// then is reported as `temperror`.
     pub fn with_deadline(mut self, deadline: Duration) -> Authenticator {
@@ -121,7 +130,8 @@ impl Authenticator {
         };
         let spf_outcome = match spf.result() {
             SpfResult::Pass => AuthOutcome::Pass,
-            SpfResult::Fail | SpfResult::SoftFail => AuthOutcome::Fail,
+            SpfResult::Fail => AuthOutcome::Fail,
+            SpfResult::SoftFail => AuthOutcome::SoftFail,
             _ => AuthOutcome::None,
         };
         let (Some(message), Some(dkim)) = (&message, dkim) else {

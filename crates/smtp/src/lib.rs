@@ -19,6 +19,7 @@ pub mod listener_kind;
 pub mod outbound;
 pub mod server;
 pub mod session;
+pub(crate) mod spamcheck;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,15 +103,7 @@ impl Settings {
             allow_plaintext_loopback: false,
             av_on_failure: AvFailure::Tempfail,
             attachments: policy::attachments::AttachmentRules::default(),
-            spam: policy::spam::SpamConfig {
-                enabled: true,
-                tag_score: 5.0,
-                junk_score: 8.0,
-                reject_score: 15.0,
-                allow_senders: vec![],
-                deny_senders: vec![],
-                rules: vec![],
-            },
+            spam: policy::spam::SpamConfig::default(),
             auth_max_failures: 5,
             auth_lock: Duration::from_secs(300),
             forwarding: Default::default(),

@@ -49,6 +49,7 @@ pub mod queue;
 pub mod search_index;
 pub mod sieve;
 pub mod sort_record;
+pub mod spam;
 pub mod stats;
 pub mod subscriptions;
 mod writer;

@@ -181,3 +181,28 @@ fn password_url_is_the_public_page() {
     let e = load_text("", &["accounts.password_url=http://x/password"]).unwrap_err();
     assert!(e.to_string().contains("accounts.password_url"), "{e}");
 }
+
+#[test]
+fn spam_scores_name_built_in_rules_and_zones_are_checked() {
+    let ok = load_text(
+        "[spam.scores]\nGTUBE = 1000.0\nMISSING_MID = 0.0\n\n[[spam.dnsbl]]\nname = \"TESTBL\"\nzone = \"bl.test\"\nscore = 3.0\n",
+        &[],
+    )
+    .unwrap();
+    let policy = ok.spam.to_policy();
+    assert_eq!(policy.score_of("MISSING_MID"), 0.0);
+    assert_eq!(policy.dnsbl[0].zone, "bl.test");
+    let err = load_text("[spam.scores]\nNO_SUCH_RULE = 1.0\n", &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("spam.scores.NO_SUCH_RULE"),
+        "{err}"
+    );
+    let err = load_text(
+        "[[spam.uribl]]\nname = \"bad name\"\nzone = \"nodot\"\nscore = 1.0\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("spam.uribl[0].name"), "{err}");
+    assert!(err.contains("spam.uribl[0].zone"), "{err}");
+}

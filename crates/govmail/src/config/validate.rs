@@ -247,6 +247,32 @@ impl Config {
                 ));
             }
         }
+        for name in self.spam.scores.keys() {
+            if !policy::spam::BUILTIN.iter().any(|(n, _, _)| n == name) {
+                problems.push(err(
+                    &format!("spam.scores.{name}"),
+                    "not a built-in rule (see `govmail spam rules`)",
+                ));
+            }
+        }
+        for (list, zones) in [("dnsbl", &self.spam.dnsbl), ("uribl", &self.spam.uribl)] {
+            for (i, zone) in zones.iter().enumerate() {
+                let name_ok = !zone.name.is_empty()
+                    && zone
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !name_ok {
+                    problems.push(err(
+                        &format!("spam.{list}[{i}].name"),
+                        "letters, digits and _ only",
+                    ));
+                }
+                if !zone.zone.contains('.') {
+                    problems.push(err(&format!("spam.{list}[{i}].zone"), "a DNS zone"));
+                }
+            }
+        }
         note(problems, self.outbound_settings().map(|_| ()));
         if let Err((key, message)) = self.retention.validate() {
             problems.push(err(&key, message));

@@ -65,6 +65,7 @@ impl Session {
             StoreMode::Add => FlagChange::Add,
             StoreMode::Remove => FlagChange::Remove,
         };
+        let train = (mode, permitted.clone());
         let steps: Vec<(FlagChange, Vec<String>)> =
             if mode != FlagChange::Replace || "stw".chars().all(|r| rights.contains(r)) {
                 vec![(mode, permitted)]
@@ -121,6 +122,7 @@ impl Session {
         failed.sort_unstable();
         let updated: Vec<MessageRow> = rows.into_values().collect();
         self.note_own_changes(&updated);
+        self.train_after_store(train.0, &train.1, &updated);
         for row in &updated {
             // RFC 7162 3.1.3: with CONDSTORE, MODSEQ is reported even for .SILENT.
             if silent && !self.condstore {
@@ -275,6 +277,11 @@ impl Session {
         };
         // RFC 5465 5: the copies this client made are not told back to it.
         self.notify_absorb(&[target.folder.id]).await;
+        self.train_after_copy(
+            folder_id,
+            target.folder.id,
+            pairs.iter().map(|p| p.1).collect(),
+        );
         let sources: Vec<i64> = pairs.iter().map(|p| p.0).collect();
         let copyuid = Code::CopyUid {
             uidvalidity: target.folder.uidvalidity,

@@ -11,6 +11,7 @@ pub mod catenate;
 pub mod fetch;
 pub mod fetch_ext;
 pub mod idle;
+mod junk;
 pub mod list;
 pub mod mailbox;
 mod matching;

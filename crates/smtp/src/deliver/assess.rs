@@ -502,35 +502,6 @@ pub(crate) fn local_accounts(transaction: &Transaction) -> BTreeSet<i64> {
     accounts
 }
 
-/// Scores mail from outside (the Subject: as decoded by the parse, the rest raw).
-pub(crate) fn score_spam(
-    settings: &Settings,
-    sender: &str,
-    body: &[u8],
-    meta: &MessageMeta,
-    auth: Option<&AuthReport>,
-) -> spam::Verdict {
-    let mut headers = header_fields(body);
-    if let Some(subject) = &meta.envelope.subject {
-        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("subject"));
-        headers.push(("Subject".into(), subject.clone()));
-    }
-    spam::score(
-        &settings.spam,
-        &spam::Message {
-            sender,
-            headers: &headers,
-            body_text: &meta.text,
-            has_message_id: meta.envelope.message_id.is_some(),
-            has_date: meta.envelope.date.is_some(),
-            spf: auth.map(|r| r.spf).unwrap_or_default(),
-            dkim: auth.map(|r| r.dkim).unwrap_or_default(),
-            dmarc: auth.map(|r| r.dmarc).unwrap_or_default(),
-            dmarc_policy_reject: auth.is_some_and(|r| r.dmarc_policy_reject),
-        },
-    )
-}
-
 /// Follows one forward rule: a hosted account gets its own copy (the target's own rule is not
 /// followed: one hop, no loops) if it could receive the mail by RCPT (active, room in its
 /// quota); an outside address joins the queued recipients if the forwarding policy allows it
@@ -645,28 +616,6 @@ fn spam_headers(verdict: &spam::Verdict, tag_score: f64) -> String {
         "X-Spam-Score: {:.1}\r\nX-Spam-Status: {flag}, score={:.1} required={tag_score:.1} tests={tests}\r\n",
         verdict.score, verdict.score,
     )
-}
-
-/// Unfolded header fields of the message's top header block (raw, undecoded).
-fn header_fields(body: &[u8]) -> Vec<(String, String)> {
-    let end = body
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-        .unwrap_or(body.len());
-    let text = String::from_utf8_lossy(&body[..end]);
-    let mut fields: Vec<(String, String)> = vec![];
-    for line in text.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = fields.last_mut() {
-                value.push(' ');
-                value.push_str(line.trim());
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            fields.push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    fields
 }
 
 mod sender;

@@ -128,13 +128,16 @@ impl Session {
                 ),
                 None => None,
             };
-            let verdict = assess::score_spam(
-                settings,
+            let accounts = assess::local_accounts(transaction);
+            let verdict = crate::spamcheck::judge(
+                context,
                 &transaction.from,
+                arrival.trace.peer,
                 body,
-                arrival.meta,
+                &accounts,
                 auth.as_ref(),
-            );
+            )
+            .await;
             Some(SpamCheck { auth, verdict })
         };
         let (scan, spam) = tokio::join!(self.scan(body, scanning), spam_analysis);

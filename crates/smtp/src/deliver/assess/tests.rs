@@ -69,6 +69,7 @@ fn spam_check(score: f64, action: Action) -> SpamCheck {
             score,
             action,
             tests: vec!["NO_DATE".into()],
+            hits: vec![("NO_DATE".into(), score)],
         },
     }
 }
