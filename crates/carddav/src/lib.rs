@@ -60,8 +60,11 @@ pub fn router(context: Arc<Context>) -> Router {
         .with_state(context)
 }
 
-/// RFC 6764 5: the well-known URI redirects to the context path.
-async fn well_known() -> Response {
+/// RFC 6764 5: the well-known URI redirects to the context path. The request body (a
+/// PROPFIND's XML) is read first, bounded: a reply sent before the client has finished writing
+/// makes clients such as vdirsyncer (aiohttp) fail with "Can not write request body".
+async fn well_known(request: Request) -> Response {
+    let _ = axum::body::to_bytes(request.into_body(), MAX_BODY).await;
     (
         StatusCode::MOVED_PERMANENTLY,
         [(header::LOCATION, "/carddav/")],
@@ -92,10 +95,6 @@ async fn handle(State(context): State<Arc<Context>>, request: Request) -> Respon
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let user = match authenticate(&context, authorization.as_deref(), peer).await {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let depth = request
@@ -109,9 +108,14 @@ async fn handle(State(context): State<Arc<Context>>, request: Request) -> Respon
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("version=3.0"));
+    // The body (bounded) before any answer, a 401 included: see `well_known`.
     let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
         Ok(body) => String::from_utf8_lossy(&body).into_owned(),
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
+    };
+    let user = match authenticate(&context, authorization.as_deref(), peer).await {
+        Ok(user) => user,
+        Err(response) => return response,
     };
     let book = match context.store.address_book().await {
         Ok(book) => book,
