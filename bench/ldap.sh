@@ -14,7 +14,7 @@
 # Usage: bench/ldap.sh [PERSONS]   (default 10000)
 # Environment: CLIENTS (8), SEARCHES per client (2000), SKIP_BUILD=1.
 #
-# Status: written with the LDAP front end; NOT run yet (others measure on this machine).
+# Run on 2026-12-06; figures in the issue notes.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
@@ -34,7 +34,7 @@ trap cleanup EXIT
 BASE="dc=kontum,dc=gov,dc=vn"
 USER="bench.stp@kontum.gov.vn"
 PASS="mat-khau-bench-1"
-gm() { "$BIN" --set "server.data_dir=$TMP/data" "$@"; }
+gm() { "$BIN" --no-config --set "server.data_dir=$TMP/data" "$@"; }
 gm domain add kontum.gov.vn --naming kontum >/dev/null
 gm unit add --abbrev STP --name "Sở Tư pháp" >/dev/null
 printf '%s\n' "$PASS" | gm user add --name "Bench User" --unit STP --address "$USER" --password-stdin >/dev/null
@@ -59,7 +59,7 @@ gm --set "listen.ldap=[\"127.0.0.1:$PORT\"]" --set "listen.ldaps=[]" --set "list
    --set "tls.allow_plaintext_loopback=true" --set "server.hostname=mail.kontum.gov.vn" \
    --set "ldap.max_results=100000" serve >"$TMP/serve.out" 2>"$TMP/serve.err" &
 PIDS+=($!)
-for _ in $(seq 100); do grep -q "govmail serving" "$TMP/serve.out" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 100); do cat "$TMP/serve.out" "$TMP/serve.err" 2>/dev/null | grep -q "govmail serving" && break; sleep 0.2; done
 
 # The same entries for slapd: read back from govmail (paged), operational noise removed.
 LDAPCONF=/dev/null ldapsearch -x -LLL -o ldif-wrap=no -H "ldap://127.0.0.1:$PORT" -D "$USER" -w "$PASS" \
