@@ -502,13 +502,14 @@ impl Session {
         let mut sent = 0usize;
         let mut more = false;
         let mut timed_out = false;
+        let prepared = filter::Prepared::new(&search.filter);
         for (i, e) in dir.entries.iter().enumerate() {
             if i % 256 == 0 && Instant::now() > deadline {
                 timed_out = true;
                 break;
             }
             if !in_scope(e, &norm_base, &search.scope)
-                || filter::evaluate(&search.filter, e) != Truth::True
+                || filter::evaluate_prepared(&prepared, e) != Truth::True
             {
                 continue;
             }
