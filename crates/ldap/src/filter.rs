@@ -90,13 +90,9 @@ impl Prepared {
     }
 }
 
-/// RFC 4511 4.5.1.7: whether `entry` matches `filter`. The entry matches only on TRUE.
-pub fn evaluate(filter: &LdapFilter, entry: &Entry) -> Truth {
-    evaluate_prepared(&Prepared::new(filter), entry)
-}
-
-/// [`evaluate`] of a filter prepared once for many entries.
-pub fn evaluate_prepared(filter: &Prepared, entry: &Entry) -> Truth {
+/// RFC 4511 4.5.1.7: whether `entry` matches `filter` (prepared once for all the entries a
+/// search reads). The entry matches only on TRUE.
+pub fn evaluate(filter: &Prepared, entry: &Entry) -> Truth {
     // RFC 4511 4.5.1.7: a known type the entry lacks makes the assertion FALSE.
     let on = |attr: &str, test: &dyn Fn(&[String]) -> bool| match entry.attr(attr) {
         Some(a) => Truth::from_bool(test(&a.normalized)),
@@ -108,7 +104,7 @@ pub fn evaluate_prepared(filter: &Prepared, entry: &Entry) -> Truth {
         Prepared::And(items) => {
             let mut result = Truth::True;
             for item in items {
-                match evaluate_prepared(item, entry) {
+                match evaluate(item, entry) {
                     Truth::False => return Truth::False,
                     Truth::Undefined => result = Truth::Undefined,
                     Truth::True => {}
@@ -120,7 +116,7 @@ pub fn evaluate_prepared(filter: &Prepared, entry: &Entry) -> Truth {
         Prepared::Or(items) => {
             let mut result = Truth::False;
             for item in items {
-                match evaluate_prepared(item, entry) {
+                match evaluate(item, entry) {
                     Truth::True => return Truth::True,
                     Truth::Undefined => result = Truth::Undefined,
                     Truth::False => {}
@@ -129,7 +125,7 @@ pub fn evaluate_prepared(filter: &Prepared, entry: &Entry) -> Truth {
             result
         }
         // not of Undefined is Undefined.
-        Prepared::Not(inner) => match evaluate_prepared(inner, entry) {
+        Prepared::Not(inner) => match evaluate(inner, entry) {
             Truth::True => Truth::False,
             Truth::False => Truth::True,
             Truth::Undefined => Truth::Undefined,

@@ -509,7 +509,7 @@ impl Session {
                 break;
             }
             if !in_scope(e, &norm_base, &search.scope)
-                || filter::evaluate_prepared(&prepared, e) != Truth::True
+                || filter::evaluate(&prepared, e) != Truth::True
             {
                 continue;
             }
