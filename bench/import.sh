@@ -7,14 +7,18 @@
 #       each into a fresh data dir.
 # The old Maildirs are written on disk (ACCOUNTS accounts, MESSAGES messages each of 2-12 KiB
 # over 4 folders, one with a Vietnamese name), then every folder is read once over IMAP so
-# Dovecot's indexes exist before anyone is timed.
+# Dovecot's indexes exist before anyone is timed. The first account's INBOX also holds one
+# message of BIG_MB MB (a PDF attachment, base64), and each govmail run's peak RSS is reported
+# (/usr/bin/time), for issue 15's bound: ≤ 100 MB with a 50 MB message in the set.
 #
-# Usage: bench/import.sh            Environment: ACCOUNTS (3), MESSAGES (5000), SKIP_BUILD=1.
+# Usage: bench/import.sh            Environment: ACCOUNTS (3), MESSAGES (5000), BIG_MB (50; 0 =
+#                                   none), SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
 ACCOUNTS=${ACCOUNTS:-3}
 MESSAGES=${MESSAGES:-5000}
+BIG_MB=${BIG_MB:-50}
 PASSWORD=bench-old-password-1
 
 "$ROOT/bench/peers/dovecot.sh" install
@@ -33,9 +37,9 @@ cleanup() {
 trap cleanup EXIT
 
 # The old Maildirs, and the totals every tool must move.
-python3 - "$TMP/dovecot/mail" "$ACCOUNTS" "$MESSAGES" > "$TMP/totals" <<'PY'
+python3 - "$TMP/dovecot/mail" "$ACCOUNTS" "$MESSAGES" "$BIG_MB" > "$TMP/totals" <<'PY'
 import base64, os, sys
-root, accounts, messages = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root, accounts, messages, big_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 def mutf7(name):
     out, buf = [], ""
     def flush():
@@ -72,9 +76,23 @@ for a in range(1, accounts + 1):
                 f.write(body)
             os.utime(p, (t, t))
             count += 1; size += len(body)
+if big_mb > 0:
+    head = ("Message-ID: <big@old.test>\r\nFrom: vanthu@old.test\r\nTo: user1@old.test\r\n"
+            "Subject: Hồ sơ quét\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nGửi kèm hồ sơ.\r\n--b\r\n"
+            "Content-Type: application/pdf; name=\"ho-so.pdf\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode()
+    data = os.urandom(big_mb * 1000 * 1000 * 3 // 4 - len(head))
+    body = head + base64.encodebytes(data).replace(b"\n", b"\r\n") + b"--b--\r\n"
+    name = f"1420000000.Mbig.oldhost,S={len(body)},W={len(body)}:2,S"
+    with open(os.path.join(root, "user1@old.test", "cur", name), "wb") as f:
+        f.write(body)
+    count += 1; size += len(body)
 print(count, size)
 PY
 read -r TOTAL_MESSAGES TOTAL_BYTES < "$TMP/totals"
+"$ROOT/bench/peers/dovecot.sh" user
 chown -R benchuser:benchuser "$TMP/dovecot/mail"
 : > "$TMP/users"
 for a in $(seq 1 "$ACCOUNTS"); do echo "user$a@old.test:{PLAIN}$PASSWORD" >> "$TMP/users"; done
@@ -155,6 +173,7 @@ govmail_run() { # govmail_run JOBS
     done
     local start end
     start=$(now)
+    /usr/bin/time -f %M -o "$TMP/rss-$1" \
     "$G" "${S[@]}" --json import imap --from "imap://127.0.0.1:$PORT" \
         --accounts "$TMP/accounts-$1.csv" --jobs "$1" --quiet > "$TMP/report-$1.json"
     end=$(now)
@@ -174,4 +193,5 @@ echo "import benchmark: $ACCOUNTS accounts, $TOTAL_MESSAGES messages, $TOTAL_BYT
 rate "mbsync (isync)" "$MBSYNC"
 rate "govmail import --jobs 1" "$GOV1"
 rate "govmail import --jobs 2" "$GOV2"
+echo "govmail import peak RSS: --jobs 1 $(cat "$TMP/rss-1") KiB, --jobs 2 $(cat "$TMP/rss-2") KiB (bound 100 MB = 97656 KiB; largest message $BIG_MB MB)"
 python3 -c "print(f'govmail/mbsync: --jobs 1 {$MBSYNC/$GOV1:.2f}x, --jobs 2 {$MBSYNC/$GOV2:.2f}x')"

@@ -14,6 +14,8 @@
 #                                     default DIR/users must already exist.
 #   dovecot.sh stop DIR               stop it; returns once all its processes are gone
 #   dovecot.sh pid DIR                print the master's pid
+#   dovecot.sh user                   create the system user the mail belongs to (benchuser) if
+#                                     missing, for callers that write a Maildir before start
 #
 # Environment for start: DOVECOT_MAX_CONNECTIONS (default 1000) raises the process, client and
 # per-user/IP connection limits for many-connection runs (bench/idle.sh); DOVECOT_EXTRA_CONF is
@@ -283,7 +285,7 @@ stop() {
     return 0
 }
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 cmd=$1; shift
@@ -292,5 +294,6 @@ case "$cmd" in
     start)   start "$@" ;;
     stop)    stop "$@" ;;
     pid)     [ $# -eq 1 ] || usage; master_pid "$(cd "$1" && pwd -P)" ;;
+    user)    need_root user; ensure_user ;;
     *)       usage ;;
 esac

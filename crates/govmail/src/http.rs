@@ -66,6 +66,15 @@ pub fn autoconfig_router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// The HTTPS listener's answer to a path nobody serves, after reading the request's body
+/// (bounded): a reply sent while a DAV client is still writing its PROPFIND closes the
+/// connection under it, and aiohttp (vdirsyncer) then fails with "Can not write request body"
+/// on the next request it sends on that connection (discovery tries `/` first).
+pub async fn not_found(request: axum::extract::Request) -> Response {
+    let _ = axum::body::to_bytes(request.into_body(), carddav::MAX_BODY).await;
+    (StatusCode::NOT_FOUND, "Not found\n").into_response()
+}
+
 /// Outlook's autodiscover v2 (JSON): `?Protocol=AutodiscoverV1` answers where the POX
 /// autodiscover is; other protocols (ActiveSync, EWS, REST) are not offered here.
 async fn autodiscover_json(

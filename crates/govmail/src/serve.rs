@@ -267,7 +267,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tls.clone(),
             crate::password_page::router(password_state.clone())
                 .merge(crate::http::autoconfig_router(shared.clone()))
-                .merge(carddav::router(carddav_context.clone())),
+                .merge(carddav::router(carddav_context.clone()))
+                .fallback(crate::http::not_found),
             https_stop_rx.clone(),
         ));
     }

@@ -196,16 +196,17 @@ fn import_from_dovecot_killed_rerun_new_mail_uidvalidity_and_maildir() {
     let report = report(&out);
     assert!(out.status.success(), "rerun failed: {report}");
     assert_eq!(report["ok"], true);
-    // Issue 15 asks for a peak RSS ≤ 100 MB with the 50 MB message in the set. Not met: the
-    // stored parse (storage::meta, mail-parser 0.11) decodes every base64 part whole, so the
-    // 50 MiB message (a 37.5 MiB attachment) costs its bytes plus the decoded attachment while
-    // it is parsed. What is asserted: the message is in memory once (no second copy of it, no
-    // other messages read ahead meanwhile) — 100 MiB plus the decoded attachment.
-    let decoded_attachment_kib = 50 * 1024 * 3 / 4;
+    // Issue 15: peak RSS ≤ 100 MB with the 50 MB message in the set. The message is in memory
+    // once (no copy, nothing read ahead meanwhile) and its 37.5 MiB attachment is never decoded
+    // (storage::parse_view). This is the debug build: its code alone is ~35 MB of resident
+    // file pages (RssFile of a maildir import, against ~7 MB for the release binary), so the
+    // bound here is 100 MiB plus 20 MiB for that; bench/import.sh measures the release binary
+    // against the 100 MB itself. Before parse_view this run peaked at 142 MB.
+    const DEBUG_CODE_KIB: u64 = 20 * 1024;
     eprintln!("peak RSS of the rerun: {peak_kib} KiB");
     assert!(
-        peak_kib <= 100 * 1024 + decoded_attachment_kib,
-        "peak RSS {peak_kib} KiB > 100 MiB + the decoded attachment"
+        peak_kib <= 100 * 1024 + DEBUG_CODE_KIB,
+        "peak RSS {peak_kib} KiB > 100 MiB + the debug build's code"
     );
     for account in report["accounts"].as_array().unwrap() {
         for folder in account["folders"].as_array().unwrap() {

@@ -60,6 +60,52 @@ async fn delivers_to_local_user_with_trace_headers_and_exact_bytes() {
     );
 }
 
+/// Issue 16: a client that lost the answer to its end of data sends the same transaction again
+/// (RFC 5321 6.1); it gets 250 again and the message is stored once. Without a Message-ID, or
+/// to another recipient, the same bytes are another message.
+#[tokio::test]
+async fn a_resent_transaction_is_stored_once() {
+    let server = start().await;
+    let body = message("sender@example.org", USER_A, "Giấy mời", "Họp lúc 8h00.");
+    let no_id = "From: <sender@example.org>\r\nSubject: Nhắc việc\r\n\r\nKiểm tra.\r\n";
+    for _ in 0..2 {
+        for (rcpts, data) in [(&[USER_A][..], body.as_str()), (&[USER_A][..], no_id)] {
+            let mut c = Client::connect(server.mx).await;
+            c.cmd("EHLO client.example.org", "250").await;
+            let reply = c.send_mail("sender@example.org", rcpts, data).await;
+            assert!(reply.starts_with("250 2.0.0"), "{reply}");
+            c.cmd("QUIT", "221").await;
+        }
+    }
+    let inbox = server.inbox(server.account_a).await;
+    let count = |needle: &str| {
+        inbox
+            .iter()
+            .filter(|m| String::from_utf8_lossy(m).contains(needle))
+            .count()
+    };
+    assert_eq!(count("Subject: Giấy mời"), 1, "the resend is stored once");
+    assert_eq!(
+        count("Subject: Nhắc việc"),
+        2,
+        "no Message-ID: each is stored"
+    );
+    // The same message to two recipients is another transaction: USER_B gets it, USER_A not again.
+    let mut c = Client::connect(server.mx).await;
+    c.cmd("EHLO client.example.org", "250").await;
+    let reply = c
+        .send_mail("sender@example.org", &[USER_A, USER_B], &body)
+        .await;
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    assert_eq!(server.inbox(server.account_b).await.len(), 1);
+    let inbox = server.inbox(server.account_a).await;
+    let again = inbox
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m).contains("Subject: Giấy mời"))
+        .count();
+    assert_eq!(again, 2, "a new transaction is delivered");
+}
+
 #[tokio::test]
 async fn group_reaches_each_member_once() {
     let server = start().await;

@@ -12,6 +12,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::meta::MessageMeta;
+use crate::queue::OutboundEnvelope;
 use crate::{now, Backend, BlobStore, Error, Flags, Result, Store};
 
 /// Largest number of deliveries committed in one transaction.
@@ -79,46 +80,6 @@ pub struct Delivery {
     pub events: Vec<crate::NewEvent>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct OutboundEnvelope {
-    pub sender: String,
-    pub account_id: Option<i64>,
-    pub env_id: Option<String>,
-    pub ret: Option<String>,
-    pub recipients: Vec<OutboundRecipient>,
-}
-
-/// One recipient outside our domains, with the DSN parameters its RCPT carried (RFC 3461).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboundRecipient {
-    /// The forward path, `local@domain`.
-    pub address: String,
-    /// DSN NOTIFY, e.g. `FAILURE,DELAY` or `NEVER`; None when not given.
-    pub notify: Option<String>,
-    /// DSN ORCPT, the original recipient: `rfc822;addr` or just the address.
-    pub orcpt: Option<String>,
-}
-
-impl OutboundRecipient {
-    /// A recipient without DSN parameters (a forward target, a test).
-    pub fn new(address: impl Into<String>) -> OutboundRecipient {
-        OutboundRecipient {
-            address: address.into(),
-            notify: None,
-            orcpt: None,
-        }
-    }
-
-    /// The lower-case domain of the address ("" when there is none).
-    pub fn domain(&self) -> String {
-        self.address
-            .rsplit_once('@')
-            .map(|(_, domain)| domain)
-            .unwrap_or("")
-            .to_lowercase()
-    }
-}
-
 /// Where each target's copy landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
@@ -126,6 +87,8 @@ pub struct Delivered {
     /// (account_id, folder_id, uid) per target.
     pub placed: Vec<(i64, i64, i64)>,
     pub queue_id: Option<i64>,
+    /// The transaction's delivery key was committed already: nothing was stored now.
+    pub resent: bool,
 }
 
 pub(crate) struct CommitJob {
@@ -135,6 +98,8 @@ pub(crate) struct CommitJob {
     sort: crate::SortRecord,
     /// Its full-text index terms (issue 13), likewise; None when the index is off.
     terms: Option<Option<Vec<String>>>,
+    /// Its delivery key: a resend of a committed transaction is not stored again.
+    key: Option<String>,
     reply: oneshot::Sender<Result<Delivered>>,
 }
 
@@ -321,6 +286,16 @@ impl Store {
     /// Commits a delivery durably. Returns only once the rows are committed; concurrent calls
     /// share one transaction (group commit).
     pub async fn deliver(&self, delivery: Delivery) -> Result<Delivered> {
+        self.deliver_keyed(delivery, None).await
+    }
+
+    /// [`Store::deliver`] once per [`delivery_key`](crate::delivery_key): when the key was
+    /// committed already, nothing is stored and the answer places no copy.
+    pub async fn deliver_keyed(
+        &self,
+        delivery: Delivery,
+        key: Option<String>,
+    ) -> Result<Delivered> {
         // Shared with other deliveries, exclusive against blob GC (see `gc_lock`).
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(&delivery.raw).await?;
@@ -333,6 +308,7 @@ impl Store {
                 delivery,
                 sort,
                 terms,
+                key,
                 reply,
             })
             .map_err(|_| Error::Io(std::io::Error::other("committer stopped")))?;
@@ -549,6 +525,29 @@ impl Store {
     /// per account. (Each statement crosses to the database thread and back; per-message
     /// statements were the cost of a delivery.)
     async fn commit_many_in(&self, tx: &mut Tx, batch: &[CommitJob]) -> Result<Vec<Delivered>> {
+        let keys: Vec<Option<&str>> = batch.iter().map(|job| job.key.as_deref()).collect();
+        let fresh = crate::delivery_key::claim_in(tx, &keys).await?;
+        let jobs: Vec<&CommitJob> = batch
+            .iter()
+            .zip(&fresh)
+            .filter(|p| *p.1)
+            .map(|p| p.0)
+            .collect();
+        let mut stored = self.commit_fresh_in(tx, &jobs).await?.into_iter();
+        let answer = |(job, fresh): (&CommitJob, bool)| match fresh {
+            true => stored.next().expect("one result per job stored"),
+            false => Delivered {
+                blob_id: job.blob_id.clone(),
+                placed: vec![],
+                queue_id: None,
+                resent: true,
+            },
+        };
+        Ok(batch.iter().zip(fresh).map(answer).collect())
+    }
+
+    /// [`Store::commit_many_in`] for the jobs whose keys were claimed.
+    async fn commit_fresh_in(&self, tx: &mut Tx, batch: &[&CommitJob]) -> Result<Vec<Delivered>> {
         use std::collections::BTreeMap;
         // UIDs: per (account, folder choice), in batch order.
         let mut wanted: BTreeMap<(i64, FolderKey), i64> = BTreeMap::new();
@@ -779,6 +778,7 @@ impl Store {
                 blob_id: job.blob_id.clone(),
                 placed: std::mem::take(&mut placed[index]),
                 queue_id,
+                resent: false,
             });
         }
         Ok(results)

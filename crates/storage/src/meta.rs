@@ -3,6 +3,7 @@
 //!
 //! Offsets are absolute byte positions in the stored blob, so a section fetch is a slice.
 
+use crate::parse_view::ParseView;
 use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
@@ -276,7 +277,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// What building one stored parse carries along.
 struct Builder<'r> {
     raw: &'r [u8],
-    /// Where parsing stopped; a part ending there ends at `raw.len()`.
+    /// What mail-parser read: `raw` without the tails of huge base64 bodies. Its positions
+    /// (mail-parser's offsets) are mapped to `raw` before they are stored.
+    view: &'r ParseView<'r>,
+    /// Where parsing stopped in the view; a part ending there ends at `raw.len()`.
     cut: usize,
     limits: ParseLimits,
     parts: u32,
@@ -286,7 +290,8 @@ struct Builder<'r> {
 impl Builder<'_> {
     /// An offset of mail-parser's, made absolute, within the raw bytes.
     fn offset(&self, base: u32, offset: u32) -> u32 {
-        base.saturating_add(offset).min(self.raw.len() as u32)
+        let at = base.saturating_add(offset) as usize;
+        self.view.to_raw(at).min(self.raw.len()) as u32
     }
 
     /// An end offset: a part that runs to where parsing stopped runs to the end of the bytes.
@@ -295,7 +300,7 @@ impl Builder<'_> {
         if end >= self.cut {
             self.raw.len() as u32
         } else {
-            end as u32
+            self.view.to_raw(end).min(self.raw.len()) as u32
         }
     }
 }
@@ -456,6 +461,8 @@ fn part_of(
         None => ("text".to_string(), "plain".to_string(), vec![]),
     };
     let raw = builder.raw;
+    // Header fields are read where mail-parser read them.
+    let parsed = builder.view.bytes();
     let disposition = part.content_disposition().map(|d| {
         (
             d.c_type.to_ascii_lowercase(),
@@ -471,7 +478,7 @@ fn part_of(
         subtype,
         params,
         // RFC 2045 7: the Content-ID as written, angle brackets included.
-        id: raw_value(&part.headers, raw, "Content-ID"),
+        id: raw_value(&part.headers, parsed, "Content-ID"),
         description: part.content_description().map(str::to_string),
         encoding: part.content_transfer_encoding().map(str::to_string),
         disposition,
@@ -480,7 +487,7 @@ fn part_of(
             .as_text_list()
             .map(|l| l.iter().map(|s| s.to_string()).collect())
             .unwrap_or_default(),
-        location: raw_value(&part.headers, raw, "Content-Location"),
+        location: raw_value(&part.headers, parsed, "Content-Location"),
         offset_header,
         offset_body,
         offset_end,
@@ -526,9 +533,16 @@ fn part_of(
             out.lines = count_lines(body_bytes);
         }
         PartType::Binary(data) | PartType::InlineBinary(data) => {
-            // Issue 13: the text inside DOCX and PDF attachments, for SEARCH and the index.
-            let found = crate::extract::attachment_text(&out.subtype, part.attachment_name(), data);
-            push_search_text(&mut builder.meta, found.as_deref().unwrap_or(""));
+            // Issue 13: the text inside DOCX and PDF attachments, for SEARCH and the index. A
+            // body the view cut is larger than any extraction reads.
+            let cut = builder
+                .view
+                .cut_within(out.offset_body as usize, out.offset_end as usize);
+            if !cut {
+                let name = part.attachment_name();
+                let found = crate::extract::attachment_text(&out.subtype, name, data);
+                push_search_text(&mut builder.meta, found.as_deref().unwrap_or(""));
+            }
         }
         PartType::Message(nested) => {
             out.lines = count_lines(body_bytes);
@@ -537,7 +551,7 @@ fn part_of(
             // decoded bytes: its header is read there, its parts are not slices of ours.
             let inline = part.encoding == mail_parser::Encoding::None;
             let nested_raw: &[u8] = if inline {
-                raw
+                parsed
             } else {
                 nested.raw_message.as_ref()
             };
@@ -590,17 +604,24 @@ impl MessageMeta {
         if raw.len() >= u32::MAX as usize {
             return MessageMeta::degraded(u32::MAX, 0);
         }
-        let cut = parse_cut(raw, limits);
+        MessageMeta::build_in(raw, &ParseView::of(raw), limits)
+    }
+
+    /// [`MessageMeta::build`] on a given view of `raw`.
+    fn build_in(raw: &[u8], view: &ParseView, limits: &ParseLimits) -> MessageMeta {
+        let parsed = view.bytes();
+        let cut = parse_cut(parsed, limits);
         let mut builder = Builder {
             raw,
+            view,
             cut,
             limits: *limits,
             parts: 0,
             meta: MessageMeta::default(),
         };
-        match MessageParser::default().parse(&raw[..cut]) {
+        match MessageParser::default().parse(&parsed[..cut]) {
             Some(message) if !message.parts.is_empty() => {
-                builder.meta.envelope = envelope_of(&message, raw, limits);
+                builder.meta.envelope = envelope_of(&message, parsed, limits);
                 let root = part_of(&message, 0, 0, &mut builder, false, 0);
                 builder.meta.root = root;
                 builder.meta
@@ -678,6 +699,87 @@ Content-Transfer-Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
             b"hello"
         );
         assert_eq!(meta.root.children[1].subtype, "pdf");
+    }
+
+    /// A multipart: text, a base64 attachment of `lines` lines (`kind`), a text part with a
+    /// Content-ID, and an inline message: what follows the attachment must keep its offsets.
+    fn with_attachment(kind: &str, lines: usize) -> Vec<u8> {
+        let mut s = String::from(
+            "Subject: =?utf-8?q?b=C3=A1o_c=C3=A1o?=\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--b\r\n",
+        );
+        s.push_str(&format!(
+            "Content-Type: {kind}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        // "Ngày 15 tháng 3, số 15/QĐ-UBND " repeated, base64 in 76-character lines.
+        let unit = "TmfDoHkgMTUgdGjDoW5nIDMsIHPhu5EgMTUvUcSQLVVCTkQg";
+        let encoded = unit.repeat(lines * 76 / unit.len() + 1);
+        for line in encoded.as_bytes().chunks(76).take(lines) {
+            s.push_str(std::str::from_utf8(line).unwrap());
+            s.push_str("\r\n");
+        }
+        s.push_str(
+            "--b\r\nContent-Type: text/plain\r\nContent-ID: <after@cut>\r\n\r\nafter\r\n\
+             --b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\
+             From: An <an@kontum.gov.vn>\r\n\r\ninner body\r\n--b--\r\n",
+        );
+        s.into_bytes()
+    }
+
+    #[test]
+    fn a_cut_view_gives_the_parse_of_the_whole_message() {
+        let limits = ParseLimits::default();
+        for kind in ["application/octet-stream", "text/plain; charset=utf-8"] {
+            let raw = with_attachment(kind, 400);
+            let whole = MessageMeta::build_in(&raw, &ParseView::uncut(&raw), &limits);
+            // Bounds small enough to cut this attachment, and to keep less than its text.
+            let view = ParseView::with_bounds(&raw, 10_000, 4_000);
+            assert!(
+                view.bytes().len() < raw.len() - 20_000,
+                "{kind}: nothing cut"
+            );
+            let cut = MessageMeta::build_in(&raw, &view, &limits);
+            assert_eq!(cut.root, whole.root, "{kind}");
+            assert_eq!(cut.envelope, whole.envelope);
+            assert_eq!(cut.attachment_names, whole.attachment_names);
+            let after = &cut.root.children[2];
+            assert_eq!(after.id.as_deref(), Some("<after@cut>"));
+            assert_eq!(
+                &raw[after.offset_body as usize..after.offset_end as usize],
+                b"after"
+            );
+            let inner = cut.root.children[3].envelope.as_ref().unwrap();
+            assert_eq!(inner.subject.as_deref(), Some("inner"));
+            if kind.starts_with("text") {
+                // The attachment's text kept is the head of the whole one (a character cut
+                // at the end decodes as U+FFFD).
+                let kept = cut
+                    .text
+                    .split('\n')
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches('\u{FFFD}');
+                assert!(kept.len() > 2_000, "{kept:?}");
+                assert!(whole.text.split('\n').nth(1).unwrap().starts_with(kept));
+            } else {
+                assert_eq!(cut.text, whole.text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_text_part_keeps_all_the_search_text() {
+        // 21 MiB decoded: over the extraction bound, so the default view cuts it; what is kept
+        // still fills the search text, so the stored parse is the same in every field.
+        let lines = (crate::extract::MAX_INPUT + (1 << 20)) / 57;
+        let raw = with_attachment("text/plain; charset=utf-8", lines);
+        let limits = ParseLimits::default();
+        let view = ParseView::of(&raw);
+        assert!(view.bytes().len() < 2 << 20, "the default view did not cut");
+        let whole = MessageMeta::build_in(&raw, &ParseView::uncut(&raw), &limits);
+        assert_eq!(MessageMeta::build_in(&raw, &view, &limits), whole);
+        assert!(whole.text.contains("15/QĐ-UBND"));
     }
 
     #[test]

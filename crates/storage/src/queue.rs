@@ -16,8 +16,47 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::mail::OutboundEnvelope;
 use crate::{now, Backend, Error, Result, Store};
+
+#[derive(Debug, Clone, Default)]
+pub struct OutboundEnvelope {
+    pub sender: String,
+    pub account_id: Option<i64>,
+    pub env_id: Option<String>,
+    pub ret: Option<String>,
+    pub recipients: Vec<OutboundRecipient>,
+}
+
+/// One recipient outside our domains, with the DSN parameters its RCPT carried (RFC 3461).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRecipient {
+    /// The forward path, `local@domain`.
+    pub address: String,
+    /// DSN NOTIFY, e.g. `FAILURE,DELAY` or `NEVER`; None when not given.
+    pub notify: Option<String>,
+    /// DSN ORCPT, the original recipient: `rfc822;addr` or just the address.
+    pub orcpt: Option<String>,
+}
+
+impl OutboundRecipient {
+    /// A recipient without DSN parameters (a forward target, a test).
+    pub fn new(address: impl Into<String>) -> OutboundRecipient {
+        OutboundRecipient {
+            address: address.into(),
+            notify: None,
+            orcpt: None,
+        }
+    }
+
+    /// The lower-case domain of the address ("" when there is none).
+    pub fn domain(&self) -> String {
+        self.address
+            .rsplit_once('@')
+            .map(|(_, domain)| domain)
+            .unwrap_or("")
+            .to_lowercase()
+    }
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct QueueEntry {

@@ -733,6 +733,74 @@ async fn delivery_events_commit_with_the_message() {
     .await;
 }
 
+/// Issue 16: an SMTP transaction resent after its answer was lost is stored once; another
+/// transaction, a delivery without a key, or a key older than a day is stored again.
+#[tokio::test]
+async fn a_delivery_key_stores_a_resent_transaction_once() {
+    for_each_backend("delivery_keys", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let [a, b, _] = directory(s).await;
+        let raw = message("Giấy mời họp", "Họp lúc 8h00.");
+        let meta = MessageMeta::compute(&raw);
+        let sender = "nvan.stttt@kontum.gov.vn";
+        let key = storage::delivery_key::of(sender, &["ntatuyet.stttt@kontum.gov.vn"], &raw, &meta)
+            .expect("a message with a Message-ID has a key");
+        let to_a = || delivery(raw.clone(), vec![inbox(a)], None);
+        let inbox_a = s.folder(a, "INBOX").await.unwrap().id;
+        let first = s.deliver_keyed(to_a(), Some(key.clone())).await.unwrap();
+        assert!(!first.resent);
+        assert_eq!(first.placed.len(), 1);
+        // Resent, once alone and twice at once (two nodes retrying).
+        let again = s.deliver_keyed(to_a(), Some(key.clone())).await.unwrap();
+        assert!(again.resent, "[{}]", ctx.name());
+        assert!(again.placed.is_empty());
+        assert_eq!(again.queue_id, None);
+        let (x, y) = tokio::join!(
+            s.deliver_keyed(to_a(), Some(key.clone())),
+            s.deliver_keyed(to_a(), Some(key.clone()))
+        );
+        assert!(x.unwrap().resent && y.unwrap().resent);
+        assert_eq!(s.messages(inbox_a).await.unwrap().len(), 1, "[{}]", ctx.name());
+        assert_eq!(used_bytes(s, a).await, raw.len() as i64, "quota counts one copy");
+        // Two new transactions with one key in one batch: the first is stored.
+        let fresh = storage::delivery_key::of(sender, &["x@kontum.gov.vn"], &raw, &meta).unwrap();
+        let (x, y) = tokio::join!(
+            s.deliver_keyed(to_a(), Some(fresh.clone())),
+            s.deliver_keyed(to_a(), Some(fresh.clone()))
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert!(x.resent != y.resent, "[{}] one of the two is stored", ctx.name());
+        assert_eq!(s.messages(inbox_a).await.unwrap().len(), 2);
+        // Another transaction (another recipient) has another key.
+        let to_b = storage::delivery_key::of(sender, &["nvan.stttt@kontum.gov.vn"], &raw, &meta);
+        assert_ne!(to_b.as_deref(), Some(key.as_str()));
+        let other = s
+            .deliver_keyed(delivery(raw.clone(), vec![inbox(b)], None), to_b)
+            .await
+            .unwrap();
+        assert!(!other.resent);
+        // No key: every delivery is stored.
+        assert!(!s.deliver(to_a()).await.unwrap().resent);
+        assert_eq!(s.messages(inbox_a).await.unwrap().len(), 3);
+        // A key older than a day is claimed again, then purged when a day old.
+        let day = storage::delivery_key::KEY_TTL_SECS;
+        let aged = format!(
+            "UPDATE delivery_keys SET created_at = created_at - {} WHERE key = $1 RETURNING created_at",
+            day + 1
+        );
+        ctx.scalar_i64(&aged, &key).await;
+        let later = s.deliver_keyed(to_a(), Some(key.clone())).await.unwrap();
+        assert!(!later.resent, "[{}] an expired key is claimed again", ctx.name());
+        assert_eq!(s.messages(inbox_a).await.unwrap().len(), 4);
+        assert_eq!(s.purge_delivery_keys().await.unwrap(), 0, "nothing is a day old");
+        ctx.scalar_i64(&aged, &key).await;
+        assert_eq!(s.purge_delivery_keys().await.unwrap(), 1);
+        let count = "SELECT COUNT(*) FROM delivery_keys WHERE key = $1";
+        assert_eq!(ctx.scalar_i64(count, &key).await, 0);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn deliver_to_three_targets_writes_one_blob() {
     for_each_backend("deliver_three", |ctx: Ctx| async move {

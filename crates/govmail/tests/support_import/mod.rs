@@ -82,8 +82,15 @@ impl Dovecot {
         dir.join("dovecot").join("mail").join(login)
     }
 
-    /// Gives the Maildirs to the user Dovecot's mail processes run as.
+    /// Gives the Maildirs to the user Dovecot's mail processes run as (created first: on a
+    /// fresh machine no Dovecot has started yet, so the user may not exist).
     pub fn chown(dir: &Path) {
+        let status = Command::new("bash")
+            .arg(dovecot_script())
+            .arg("user")
+            .status()
+            .unwrap();
+        assert!(status.success(), "dovecot.sh user failed");
         let status = Command::new("chown")
             .args(["-R", "benchuser:benchuser"])
             .arg(dir.join("dovecot").join("mail"))

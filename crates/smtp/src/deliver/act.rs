@@ -128,6 +128,13 @@ impl Session {
             metrics::counter!("govmail_messages_total", "result" => "discarded").increment(1);
             return reply(C250_OK, "Ok: delivered");
         }
+        // A resend of this very transaction after a lost answer is stored once (issue 16).
+        let recipients: Vec<&str> = transaction
+            .recipients
+            .iter()
+            .map(|r| r.address.as_str())
+            .collect();
+        let key = storage::delivery_key::of(&transaction.from, &recipients, &body, &meta);
         let raw = Arc::new(raw);
         let delivery = Delivery {
             raw: raw.clone(),
@@ -143,7 +150,17 @@ impl Session {
             internal_date: storage::now(),
             events: assessment.events,
         };
-        match store.deliver(delivery).await {
+        match store.deliver_keyed(delivery, key).await {
+            Ok(delivered) if delivered.resent => {
+                // Stored, queued, noticed and answered the first time: only the answer again.
+                metrics::counter!("govmail_messages_total", "result" => "resent").increment(1);
+                tracing::info!(session = %self.id, from = %transaction.from, blob = %delivered.blob_id,
+                    "message resent after a lost answer: stored once");
+                reply(
+                    C250_OK,
+                    format!("Ok: queued as {}", &delivered.blob_id[..16]),
+                )
+            }
             Ok(delivered) => {
                 store.note_delivery(flow);
                 if delivered.queue_id.is_some() {

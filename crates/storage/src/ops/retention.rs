@@ -279,6 +279,7 @@ impl Store {
                 Some(n) => report.blobs = n,
                 None => report.gc_postponed = true,
             }
+            self.purge_delivery_keys().await?;
         } else {
             report.blobs = self.gc_candidates(policy.gc_min_age_secs).await?;
         }
