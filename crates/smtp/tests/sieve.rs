@@ -41,9 +41,13 @@ async fn send(server: &TestServer, from: &str, to: &[&str], message: &str) -> St
     reply
 }
 
+/// A message with a Message-ID of its own (each call another: the same transaction sent twice
+/// would be stored once, as a resend).
 fn mail(extra_headers: &str, subject: &str, body: &str) -> String {
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!(
-        "From: Ban Be <{OUTSIDE}>\r\nTo: <{USER_A}>\r\nSubject: {subject}\r\n{extra_headers}Message-ID: <{}@example.org>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0700\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        "From: Ban Be <{OUTSIDE}>\r\nTo: <{USER_A}>\r\nSubject: {subject}\r\n{extra_headers}Message-ID: <{}.{serial}@example.org>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0700\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
         storage::now()
     )
 }
