@@ -162,7 +162,7 @@ got=$(find "$TMP/mbsync" -path '*/cur/*' -type f -o -path '*/new/*' -type f | wc
 # (b) govmail, --jobs 1 and --jobs 2, each into a fresh data dir.
 govmail_run() { # govmail_run JOBS
     local data="$TMP/govmail-$1"
-    local S=(--no-config --set "server.data_dir=$data" --set "antivirus.enabled=false"
+    local S=(--no-config --set "server.data_dir=$data" --set "antivirus.enabled=false" ${GOVMAIL_SETS:-}
         --set "server.log_level=warn")
     "$G" "${S[@]}" domain add tinh.gov.vn >/dev/null 2>&1
     : > "$TMP/accounts-$1.csv"

@@ -35,6 +35,7 @@ pub mod directory;
 pub mod events;
 pub mod extract;
 pub mod flags;
+pub mod folders;
 pub mod forwards;
 pub mod import_progress;
 pub mod lifecycle;

@@ -103,6 +103,32 @@ pub(crate) struct CommitJob {
     reply: oneshot::Sender<Result<Delivered>>,
 }
 
+impl CommitJob {
+    /// A job with what the serial committer must not compute (sort record, index terms unless
+    /// `index` is false: then the message is left to the index's backfill); no key, nobody
+    /// waiting (the import commits such jobs in its own transactions).
+    pub(crate) fn prepared(
+        store: &Store,
+        blob_id: String,
+        delivery: Delivery,
+        index: bool,
+    ) -> CommitJob {
+        let sort = crate::SortRecord::of(&delivery.raw, &delivery.meta);
+        let terms = index
+            .then(|| store.index_terms(&delivery.raw, &delivery.meta))
+            .flatten();
+        let reply = oneshot::channel().0;
+        CommitJob {
+            blob_id,
+            delivery,
+            sort,
+            terms,
+            key: None,
+            reply,
+        }
+    }
+}
+
 /// A change other sessions on the same folder must learn about (IMAP IDLE, NOOP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FolderChange {
@@ -129,110 +155,7 @@ fn folder_key(choice: &FolderChoice) -> FolderKey<'_> {
     }
 }
 
-fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
-    Folder {
-        id: r.get("id"),
-        account_id: r.get("account_id"),
-        name: r.get("name"),
-        special_use: r.get("special_use"),
-        uidvalidity: r.get("uidvalidity"),
-        uidnext: r.get("uidnext"),
-        highestmodseq: r.get("highestmodseq"),
-        subscribed: r.get::<i64, _>("subscribed") != 0,
-        recent_uid: r.get("recent_uid"),
-    }
-}
-
-/// Every column of [`Folder`]; `subscribed` comes from the `subscriptions` names.
-const FOLDER_SELECT: &str = "SELECT id, account_id, name, special_use, uidvalidity, \
-     uidnext, highestmodseq, recent_uid, (SELECT COUNT(*) FROM subscriptions s \
-     WHERE s.account_id = folders.account_id AND s.name = folders.name) AS subscribed FROM folders";
-
 impl Store {
-    pub(crate) async fn create_folder_in(
-        tx: &mut Tx,
-        account_id: i64,
-        name: &str,
-        special_use: Option<&str>,
-    ) -> Result<i64> {
-        // RFC 9051 2.3.1.1: UIDVALIDITY must change if a name is reused with different UIDs;
-        // seconds since the epoch, bumped past any value the account ever used (a deleted
-        // folder's included: `accounts.last_uidvalidity` keeps the highest).
-        let last: i64 = sqlx::query_scalar("SELECT last_uidvalidity FROM accounts WHERE id = $1")
-            .bind(account_id)
-            .fetch_one(&mut **tx)
-            .await?;
-        let max_used: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(uidvalidity) FROM folders WHERE account_id = $1")
-                .bind(account_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        let uidvalidity = now().max(last.max(max_used.unwrap_or(0)) + 1) & 0xffff_ffff;
-        sqlx::query("UPDATE accounts SET last_uidvalidity = $1 WHERE id = $2")
-            .bind(uidvalidity)
-            .bind(account_id)
-            .execute(&mut **tx)
-            .await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO folders (account_id, name, special_use, uidvalidity, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(account_id)
-        .bind(name.to_string())
-        .bind(special_use.map(str::to_string))
-        .bind(uidvalidity)
-        .bind(now())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Error::AlreadyExists(format!("folder {name}"))
-            }
-            _ => Error::Database(e),
-        })?;
-        Ok(id)
-    }
-
-    pub async fn create_folder(&self, account_id: i64, name: &str) -> Result<i64> {
-        let mut tx = self.begin_write().await?;
-        let id = Self::create_folder_in(&mut tx, account_id, name, None).await?;
-        tx.commit().await?;
-        // Sessions watching the account's mailbox list (RFC 5465 MailboxName) learn of it.
-        self.changed(account_id, id);
-        Ok(id)
-    }
-
-    pub async fn folders(&self, account_id: i64) -> Result<Vec<Folder>> {
-        let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 ORDER BY name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(folder_from_row).collect())
-    }
-
-    pub async fn folder(&self, account_id: i64, name: &str) -> Result<Folder> {
-        let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 AND name = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(account_id)
-            .bind(name.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("folder {name}")))?;
-        Ok(folder_from_row(&row))
-    }
-
-    /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
-    pub async fn folder_by_id(&self, folder_id: i64) -> Result<Folder> {
-        let sql = format!("{FOLDER_SELECT} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
-        Ok(folder_from_row(&row))
-    }
-
     /// Every message of a folder in UID order (a copy of the shared listing).
     pub async fn messages(&self, folder_id: i64) -> Result<Vec<MessageRow>> {
         Ok(self.listing(folder_id).await?.rows.clone())
@@ -299,18 +222,10 @@ impl Store {
         // Shared with other deliveries, exclusive against blob GC (see `gc_lock`).
         let _gc_guard = self.gc_lock.read().await;
         let blob_id = self.put_blob_bytes(&delivery.raw).await?;
-        let sort = crate::SortRecord::of(&delivery.raw, &delivery.meta);
-        let terms = self.index_terms(&delivery.raw, &delivery.meta);
         let (reply, answer) = oneshot::channel();
+        let job = CommitJob::prepared(self, blob_id, delivery, true);
         self.committer
-            .send(CommitJob {
-                blob_id,
-                delivery,
-                sort,
-                terms,
-                key,
-                reply,
-            })
+            .send(CommitJob { key, reply, ..job })
             .map_err(|_| Error::Io(std::io::Error::other("committer stopped")))?;
         answer
             .await
@@ -547,7 +462,11 @@ impl Store {
     }
 
     /// [`Store::commit_many_in`] for the jobs whose keys were claimed.
-    async fn commit_fresh_in(&self, tx: &mut Tx, batch: &[&CommitJob]) -> Result<Vec<Delivered>> {
+    pub(crate) async fn commit_fresh_in(
+        &self,
+        tx: &mut Tx,
+        batch: &[&CommitJob],
+    ) -> Result<Vec<Delivered>> {
         use std::collections::BTreeMap;
         // UIDs: per (account, folder choice), in batch order.
         let mut wanted: BTreeMap<(i64, FolderKey), i64> = BTreeMap::new();

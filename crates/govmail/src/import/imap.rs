@@ -17,7 +17,7 @@ use storage::{Flags, ImportKey, ImportMessage, ImportPlace, Store};
 
 use super::client::{parse_values, quote, response_code, Body, Client, Login, Response, Value};
 use super::progress::{AccountProgress, AccountReport, FolderReport, Skipped};
-use super::sink::{Gate, Sink, Target};
+use super::sink::{Sink, Target};
 use super::Settings;
 
 /// UIDs per `UID FETCH` command.
@@ -74,7 +74,7 @@ async fn run(
         .ok_or_else(|| anyhow!("no --from server"))?;
     let mut client = Client::connect(url, settings.insecure_tls, settings.max_message_size).await?;
     client.login(&job.login).await?;
-    client.gate = Some(Gate::new(settings.inflight_bytes));
+    client.gate = Some(settings.gate.clone());
     let folders = list_folders(&mut client).await?;
     for folder in folders {
         let folder_report = import_folder(store, settings, job, progress, &mut client, &folder)

@@ -13,7 +13,7 @@ use anyhow::Context;
 use storage::{Flags, ImportKey, ImportMessage, Store};
 
 use super::progress::{AccountProgress, AccountReport, FolderReport, Skipped};
-use super::sink::{Gate, Sink, Target};
+use super::sink::{Sink, Target};
 use super::Settings;
 
 /// One Maildir folder on disk.
@@ -175,7 +175,7 @@ async fn import_folder(
         .collect();
     drop(known);
     progress.add_total(todo.len() as u64, todo.iter().map(|f| f.2).sum());
-    let gate = Gate::new(settings.inflight_bytes);
+    let gate = settings.gate.clone();
     let sink = Sink::start(
         store.clone(),
         Target {

@@ -90,7 +90,7 @@ async fn import(
         new_folder: target_name,
         ..FolderReport::default()
     };
-    let gate = Gate::new(settings.inflight_bytes);
+    let gate = settings.gate.clone();
     let sink = Sink::start(
         store.clone(),
         Target {

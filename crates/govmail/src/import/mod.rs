@@ -38,7 +38,8 @@ pub struct ImportConfig {
     pub jobs: usize,
     /// Messages larger than this are skipped and reported (`--max-message-size` overrides).
     pub max_message_size: u64,
-    /// Bytes of small messages read ahead of the committer, per account.
+    /// Bytes of small messages read ahead of the committer, per account running at once (one
+    /// budget for the whole run: this times `jobs`).
     pub inflight_bytes: u64,
     /// Old top-level folder name → our folder, added to the built-in map
     /// (e.g. `"Hộp thư đi" = "Sent"`).
@@ -131,7 +132,10 @@ pub struct Settings {
     pub insecure_tls: bool,
     pub ignore_quota: bool,
     pub max_message_size: u64,
-    pub inflight_bytes: u64,
+    /// The in-flight byte budget, shared by every account of the run: a message as large as
+    /// the budget is read only when no other account has one in flight, so the process holds
+    /// one such message at a time however many accounts run at once.
+    pub gate: sink::Gate,
     pub folder_map: policy::import::FolderMap,
 }
 
@@ -148,7 +152,7 @@ impl Settings {
             insecure_tls: false,
             ignore_quota: common.ignore_quota,
             max_message_size: common.max_message_size.unwrap_or(config.max_message_size),
-            inflight_bytes: config.inflight_bytes,
+            gate: sink::Gate::new(config.inflight_bytes),
             folder_map: policy::import::FolderMap::new(&extra),
         }
     }
@@ -341,9 +345,10 @@ async fn import_imap(
     );
     settings.url = Some(url);
     settings.insecure_tls = args.insecure_tls;
+    let jobs = args.jobs.unwrap_or(config.jobs).clamp(1, 64);
+    settings.gate = sink::Gate::new(config.inflight_bytes.saturating_mul(jobs as u64));
     let settings = Arc::new(settings);
     let progress = Progress::new(args.common.quiet);
-    let jobs = args.jobs.unwrap_or(config.jobs).clamp(1, 64);
     let gate = Arc::new(tokio::sync::Semaphore::new(jobs));
     let (stop, display) = progress.spawn_display();
     let mut handles = Vec::new();

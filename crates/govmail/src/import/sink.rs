@@ -21,8 +21,8 @@ const MAX_BATCH_MESSAGES: usize = 500;
 
 pub type Permit = OwnedSemaphorePermit;
 
-/// The in-flight byte budget of one account's import.
-#[derive(Clone)]
+/// The in-flight byte budget of an import run.
+#[derive(Clone, Debug)]
 pub struct Gate {
     semaphore: Arc<Semaphore>,
     budget_kib: u32,
