@@ -50,15 +50,13 @@ pub(crate) async fn claim_in(tx: &mut crate::Tx, keys: &[Option<&str>]) -> Resul
     let mut claimed: HashSet<String> = HashSet::new();
     let at = now();
     for chunk in distinct.chunks(100) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2))
-            .collect();
+        let rows = crate::value_rows(chunk.len(), 2);
         let sql = format!(
             "INSERT INTO delivery_keys (key, created_at) VALUES {} \
              ON CONFLICT (key) DO UPDATE SET created_at = excluded.created_at \
              WHERE delivery_keys.created_at < excluded.created_at - {KEY_TTL_SECS} \
              RETURNING key",
-            rows.join(", ")
+            rows
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for key in chunk {

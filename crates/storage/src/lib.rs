@@ -72,6 +72,16 @@ pub use directory::*;
 
 /// The one transaction type every storage module writes through.
 pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// The VALUES list of a multi-row statement: `rows` tuples of `width` placeholders numbered
+/// from `$1` in order, e.g. `($1, $2), ($3, $4)`.
+pub(crate) fn value_rows(rows: usize, width: usize) -> String {
+    let tuple = |i: usize| {
+        let places: Vec<String> = (1..=width).map(|k| format!("${}", i * width + k)).collect();
+        format!("({})", places.join(", "))
+    };
+    (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
+}
 pub use events::{Event, NewEvent};
 pub use flags::{FlagChange, Flags};
 pub use forwards::Forward;
@@ -538,4 +548,14 @@ pub fn normalize_address(address: &str) -> String {
 pub fn ensure_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn value_rows_number_every_placeholder_in_order() {
+        assert_eq!(super::value_rows(1, 1), "($1)");
+        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::value_rows(0, 2), "");
+    }
 }

@@ -541,21 +541,11 @@ impl Store {
         }
         let at = now();
         for chunk in blobs.iter().collect::<Vec<_>>().chunks(100) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(${}, ${}, ${}, ${})",
-                        i * 4 + 1,
-                        i * 4 + 2,
-                        i * 4 + 3,
-                        i * 4 + 4
-                    )
-                })
-                .collect();
+            let rows = crate::value_rows(chunk.len(), 4);
             let sql = format!(
                 "INSERT INTO blobs (id, size, refcount, created_at) VALUES {} \
                  ON CONFLICT (id) DO UPDATE SET refcount = blobs.refcount + excluded.refcount",
-                rows.join(", ")
+                rows
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, (bytes, refs)) in chunk {
@@ -571,12 +561,10 @@ impl Store {
                 .filter(|(_, (bytes, _))| self.blobs.in_database(bytes.len()))
                 .collect();
             if !inline.is_empty() {
-                let rows: Vec<String> = (0..inline.len())
-                    .map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2))
-                    .collect();
+                let rows = crate::value_rows(inline.len(), 2);
                 let sql = format!(
                     "INSERT INTO blob_data (id, data) VALUES {} ON CONFLICT (id) DO NOTHING",
-                    rows.join(", ")
+                    rows
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (id, (bytes, _)) in inline {
@@ -620,26 +608,10 @@ impl Store {
             .map(|job| job.delivery.meta.to_json())
             .collect();
         for chunk in rows.chunks(100) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = i * 9;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8,
-                        b + 9
-                    )
-                })
-                .collect();
+            let values = crate::value_rows(chunk.len(), 9);
             let sql = format!(
                 "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at) VALUES {}",
-                values.join(", ")
+                values
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for row in chunk {

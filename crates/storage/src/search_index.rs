@@ -202,13 +202,11 @@ impl Store {
         // their terms go in multi-row INSERTs.
         let mut fresh: std::collections::HashSet<String> = std::collections::HashSet::new();
         for chunk in blobs.chunks(200) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2))
-                .collect();
+            let rows = crate::value_rows(chunk.len(), 2);
             let sql = format!(
                 "INSERT INTO search_indexed (blob_id, complete) VALUES {} \
                  ON CONFLICT (blob_id) DO NOTHING RETURNING blob_id",
-                rows.join(", ")
+                rows
             );
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
             for (blob_id, terms) in chunk {
@@ -225,13 +223,11 @@ impl Store {
             .flat_map(|(blob_id, terms)| terms.iter().map(move |term| (blob_id, term)))
             .collect();
         for chunk in rows.chunks(400) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2))
-                .collect();
+            let values = crate::value_rows(chunk.len(), 2);
             let sql = format!(
                 "INSERT INTO search_terms (blob_id, term) VALUES {} \
                  ON CONFLICT (term, blob_id) DO NOTHING",
-                values.join(", ")
+                values
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (blob_id, term) in chunk {

@@ -223,16 +223,11 @@ impl Store {
         records: &[(&str, &SortRecord)],
     ) -> Result<()> {
         for chunk in records.chunks(50) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p: Vec<String> = (1..=12).map(|k| format!("${}", i * 12 + k)).collect();
-                    format!("({})", p.join(", "))
-                })
-                .collect();
+            let rows = crate::value_rows(chunk.len(), 12);
             let sql = format!(
                 "INSERT INTO message_sort (blob_id, {COLUMNS}) VALUES {} \
                  ON CONFLICT (blob_id) DO NOTHING",
-                rows.join(", ")
+                rows
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (blob_id, r) in chunk {
