@@ -12,7 +12,8 @@
 # (/usr/bin/time), for issue 15's bound: ≤ 100 MB with a 50 MB message in the set.
 #
 # Usage: bench/import.sh            Environment: ACCOUNTS (3), MESSAGES (5000), BIG_MB (50; 0 =
-#                                   none), SKIP_BUILD=1.
+#                                   none), SKIP_BUILD=1, GOVMAIL_SETS (extra `--set K=V` words for
+#                                   govmail, e.g. "--set storage.full_text_index=false").
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)

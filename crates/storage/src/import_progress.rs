@@ -92,12 +92,8 @@ impl Store {
         mark: Option<(ImportPlace, ImportMark)>,
         check_quota: bool,
     ) -> Result<Vec<i64>> {
-        let folder = self.folder_by_id(folder_id).await?;
-        let account_id = folder.account_id;
-        let choice = crate::FolderChoice::Named {
-            name: folder.name.clone(),
-            create: false,
-        };
+        let account_id = self.folder_by_id(folder_id).await?.account_id;
+        let choice = crate::FolderChoice::Id(folder_id);
         let mut jobs = Vec::with_capacity(messages.len());
         let mut keys = Vec::with_capacity(messages.len());
         let mut total = 0i64;

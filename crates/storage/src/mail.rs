@@ -58,6 +58,9 @@ pub enum FolderChoice {
         name: String,
         create: bool,
     },
+    /// By id (an import into the folder it made): a folder gone meanwhile is an error, never
+    /// INBOX — the import's mark is recorded for this folder.
+    Id(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +148,7 @@ enum FolderKey<'a> {
     Special(&'static str),
     /// By name, and whether to create it.
     Named(&'a str, bool),
+    Id(i64),
 }
 
 fn folder_key(choice: &FolderChoice) -> FolderKey<'_> {
@@ -152,6 +156,7 @@ fn folder_key(choice: &FolderChoice) -> FolderKey<'_> {
         FolderChoice::Inbox => FolderKey::Special(""),
         FolderChoice::SpecialUse(flag) => FolderKey::Special(flag),
         FolderChoice::Named { name, create } => FolderKey::Named(name, *create),
+        FolderChoice::Id(id) => FolderKey::Id(*id),
     }
 }
 
@@ -497,6 +502,7 @@ impl Store {
                         None => None,
                     }
                 }
+                FolderKey::Id(id) => Some(id),
                 FolderKey::Special(_) => None,
             };
             let row = match named {
@@ -511,7 +517,7 @@ impl Store {
                 None => {
                     let special = match key {
                         FolderKey::Special(flag) => flag,
-                        FolderKey::Named(..) => "",
+                        FolderKey::Named(..) | FolderKey::Id(_) => "",
                     };
                     sqlx::query(
                         "UPDATE folders SET uidnext = uidnext + $3, highestmodseq = highestmodseq + $3 \
@@ -527,7 +533,7 @@ impl Store {
                     .await?
                 }
             }
-            .ok_or_else(|| Error::NotFound(format!("INBOX of account {account_id}")))?;
+            .ok_or_else(|| Error::NotFound(format!("folder {key:?} of account {account_id}")))?;
             next_uid.insert((account_id, key), (row.get(0), row.get(1), row.get(2)));
         }
         // Blobs: one row per distinct body, references summed.

@@ -733,6 +733,86 @@ async fn delivery_events_commit_with_the_message() {
     .await;
 }
 
+/// Issue 15: an import batch keeps each message's bytes, flags and old INTERNALDATE, numbers
+/// identical fingerprints apart, counts quota once per message, and stores the folder's mark
+/// with them; a batch into a folder that is gone fails instead of landing in INBOX.
+#[tokio::test]
+async fn an_import_batch_keeps_flags_dates_and_keys() {
+    use storage::{ImportKey, ImportMark, ImportMessage, ImportPlace};
+    for_each_backend("import_batch", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let [a, _, _] = directory(s).await;
+        let folder = s.create_folder(a, "Công văn cũ").await.unwrap();
+        let raws: Vec<Vec<u8>> = ["một", "hai", "ba"]
+            .iter()
+            .map(|b| message("Cũ", b))
+            .collect();
+        let import = |i: usize, key: ImportKey| ImportMessage {
+            raw: Arc::new(raws[i].clone()),
+            flags: storage::Flags::from_names(if i == 0 {
+                vec!["\\Seen", "$Label1"]
+            } else {
+                vec![]
+            }),
+            internal_date: 1_300_000_000 + i as i64,
+            key,
+        };
+        let place = ImportPlace {
+            account_id: a,
+            source: "imap://old".into(),
+            folder: "Cong van".into(),
+        };
+        let mark = ImportMark {
+            uidvalidity: 7,
+            last_uid: 30,
+        };
+        let batch = vec![
+            import(0, ImportKey::Exact("old-1".into())),
+            import(1, ImportKey::Numbered("fp".into())),
+            import(2, ImportKey::Numbered("fp".into())),
+        ];
+        let uids = s
+            .import_batch(folder, batch, Some((place.clone(), mark)), true)
+            .await
+            .unwrap();
+        assert_eq!(uids, [1, 2, 3], "[{}]", ctx.name());
+        let rows = s.messages(folder).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].flags.as_str(), "\\Seen $Label1");
+        assert_eq!(
+            rows.iter().map(|r| r.internal_date).collect::<Vec<_>>(),
+            [1_300_000_000, 1_300_000_001, 1_300_000_002]
+        );
+        for (row, raw) in rows.iter().zip(&raws) {
+            assert_eq!(&s.read_blob(&row.blob_id).await.unwrap(), raw);
+        }
+        let keys = s.import_keys(folder).await.unwrap();
+        for key in ["old-1", "fp#1", "fp#2"] {
+            assert!(keys.contains(key), "[{}] {key}: {keys:?}", ctx.name());
+        }
+        assert_eq!(s.import_mark(&place).await.unwrap(), Some(mark));
+        let total: i64 = raws.iter().map(|r| r.len() as i64).sum();
+        assert_eq!(used_bytes(s, a).await, total);
+        s.delete_folder(folder).await.unwrap();
+        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        let gone = s
+            .import_batch(
+                folder,
+                vec![import(0, ImportKey::Exact("old-2".into()))],
+                None,
+                true,
+            )
+            .await;
+        assert!(
+            gone.is_err(),
+            "[{}] a deleted folder takes nothing",
+            ctx.name()
+        );
+        assert!(s.messages(inbox).await.unwrap().is_empty());
+    })
+    .await;
+}
+
 /// Issue 16: an SMTP transaction resent after its answer was lost is stored once; another
 /// transaction, a delivery without a key, or a key older than a day is stored again.
 #[tokio::test]

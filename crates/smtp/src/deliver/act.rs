@@ -150,16 +150,19 @@ impl Session {
             internal_date: storage::now(),
             events: assessment.events,
         };
+        let queued = |delivered: &storage::Delivered| {
+            reply(
+                C250_OK,
+                format!("Ok: queued as {}", &delivered.blob_id[..16]),
+            )
+        };
         match store.deliver_keyed(delivery, key).await {
             Ok(delivered) if delivered.resent => {
                 // Stored, queued, noticed and answered the first time: only the answer again.
                 metrics::counter!("govmail_messages_total", "result" => "resent").increment(1);
                 tracing::info!(session = %self.id, from = %transaction.from, blob = %delivered.blob_id,
                     "message resent after a lost answer: stored once");
-                reply(
-                    C250_OK,
-                    format!("Ok: queued as {}", &delivered.blob_id[..16]),
-                )
+                queued(&delivered)
             }
             Ok(delivered) => {
                 store.note_delivery(flow);
@@ -181,10 +184,7 @@ impl Session {
                 if !vacations.is_empty() {
                     self.send_vacations(vacations).await;
                 }
-                reply(
-                    C250_OK,
-                    format!("Ok: queued as {}", &delivered.blob_id[..16]),
-                )
+                queued(&delivered)
             }
             Err(e) => transient(&self.id, "delivery commit failed", &e),
         }
