@@ -8,13 +8,18 @@
 # with only listen.ldap (plaintext bind allowed from loopback, so both servers are measured
 # without TLS); the entries are read back from govmail with ldapsearch (paged) and loaded into
 # slapd (mdb, eq/sub indexes on cn, mail, sn, givenName) with slapadd under the same base DN;
-# then bench/ldap_load.py runs CLIENTS connections x SEARCHES searches of
-# `(cn=PREFIX*)` with prefixes taken from the names, against each server.
+# then bench/ldap-load (Rust, so the client costs little next to the servers) runs CLIENTS
+# connections x SEARCHES searches of `(cn=PREFIX*)`, sizeLimit 50, against each server.
+#
+# Two prefix sets:
+# - SAME: ASCII prefixes of family names ("nguy", "ph", "tr", ...) that both servers answer
+#   with the same entries (slapd does not fold diacritics); the entry counts of every prefix
+#   are printed for both servers and the run stops if they differ. The ratio is taken here.
+# - FOLDED: names typed without diacritics ("tran", "hoang", "dang", ...), what a user types;
+#   govmail only (slapd finds none of them: nothing to compare).
 #
 # Usage: bench/ldap.sh [PERSONS]   (default 10000)
-# Environment: CLIENTS (8), SEARCHES per client (2000), SKIP_BUILD=1.
-#
-# Run on 2026-12-06; figures in the issue notes.
+# Environment: CLIENTS (8), SEARCHES per client (2000), RUNS (3), SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
@@ -22,10 +27,12 @@ source "$ROOT/scripts/lib/services.sh"
 N=${1:-10000}
 CLIENTS=${CLIENTS:-8}
 SEARCHES=${SEARCHES:-2000}
-ensure_packages python3 ldap-utils ldap3 slapd
+RUNS=${RUNS:-3}
+ensure_packages python3 ldap-utils slapd
 
-[[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p govmail >&2
+[[ "${SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p govmail -p ldap-load >&2
 BIN="$ROOT/target/release/govmail"
+LOAD="$ROOT/target/release/ldap-load"
 TMP=$(mktemp -d /tmp/govmail-ldapbench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
@@ -89,6 +96,25 @@ CONF
 PIDS+=($!)
 sleep 1
 
-echo "# $N persons, $CLIENTS clients x $SEARCHES searches of (cn=PREFIX*)"
-python3 "$ROOT/bench/ldap_load.py" govmail "127.0.0.1" "$PORT" "$USER" "$PASS" "$BASE" "$CLIENTS" "$SEARCHES"
-python3 "$ROOT/bench/ldap_load.py" slapd "127.0.0.1" "$SLAPD_PORT" "cn=admin,$BASE" "$PASS" "$BASE" "$CLIENTS" "$SEARCHES"
+SAME="nguy,ngu,ph,phan,h,ho,hu,tr,l,v,b"
+FOLDED="tran,le,pham,hoang,huynh,vu,vo,dang,bui,do,nguyen,duc"
+load() { # LABEL PORT BIND_DN PREFIXES [more ldap-load arguments]
+    local label=$1 port=$2 dn=$3 prefixes=$4; shift 4
+    "$LOAD" --label "$label" --port "$port" --bind-dn "$dn" --password "$PASS" --base "$BASE" \
+        --prefixes "$prefixes" --clients "$CLIENTS" --searches "$SEARCHES" "$@"
+}
+load govmail "$PORT" "$USER" "$SAME" --count > "$TMP/count.govmail"
+load slapd "$SLAPD_PORT" "cn=admin,$BASE" "$SAME" --count > "$TMP/count.slapd"
+echo "# entries per prefix (govmail | slapd):"
+paste "$TMP/count.govmail" "$TMP/count.slapd" | sed 's/^/#   /'
+if ! cmp -s "$TMP/count.govmail" "$TMP/count.slapd"; then
+    echo "the two servers answer the SAME prefixes differently: no comparison" >&2
+    exit 1
+fi
+echo "# $N persons, $CLIENTS clients x $SEARCHES searches of (cn=PREFIX*), sizeLimit 50"
+for run in $(seq "$RUNS"); do
+    echo "# run $run"
+    load "govmail same  " "$PORT" "$USER" "$SAME"
+    load "slapd   same  " "$SLAPD_PORT" "cn=admin,$BASE" "$SAME"
+    load "govmail folded" "$PORT" "$USER" "$FOLDED"
+done

@@ -3,7 +3,7 @@
 //!
 //! - [`directory`]: the directory as LDAP entries (base DN from the domain, one `ou` per unit
 //!   following the unit hierarchy, persons, unit mailboxes, groups with members), rebuilt
-//!   from storage when older than `refresh`; departed persons are never in it.
+//!   from storage in the background when older than `refresh`; departed persons are never in it.
 //! - [`filter`]: RFC 4511 4.5.1.7 filter evaluation (three-valued), Vietnamese folding.
 //! - [`session`]: one connection: simple bind with the shared AUTH throttle, search with
 //!   size/time limits and the paged-results control (RFC 2696), rootDSE and subschema,
@@ -38,7 +38,8 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// Deepest BER nesting of a request (bounds filter nesting).
     pub max_request_depth: usize,
-    /// How old the in-memory directory may be before a search rebuilds it.
+    /// How old the in-memory directory may be before it is rebuilt (in the background; zero:
+    /// every search rebuilds it first, for tests).
     pub refresh: Duration,
     /// Searches without a bind (other than rootDSE and subschema).
     pub allow_anonymous: bool,
@@ -78,8 +79,52 @@ pub struct Context {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub auth_throttle: Arc<policy::limits::AuthThrottle>,
     pub gate: listener::Gate,
-    /// The directory, when it was built, and the store's directory generation then.
-    cache: tokio::sync::Mutex<Option<(Instant, Arc<directory::Directory>, u64)>>,
+    cache: Arc<Cache>,
+}
+
+/// The directory searches read, and how it is kept fresh: a search never waits for a rebuild
+/// once there is a directory (the stale one answers while one background task rebuilds it);
+/// only the first search, or every search with `refresh` zero, builds it inline.
+#[derive(Default)]
+struct Cache {
+    current: std::sync::Mutex<Option<Built>>,
+    /// Set while a background rebuild runs (at most one).
+    rebuilding: std::sync::atomic::AtomicBool,
+    /// Serialises inline builds.
+    building: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Built {
+    at: Instant,
+    dir: Arc<directory::Directory>,
+    /// The store's directory generation it was built at.
+    generation: u64,
+}
+
+impl Cache {
+    fn get(&self) -> Option<Built> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set(&self, built: Built) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(built);
+    }
+
+    async fn build(&self, store: &storage::Store, domain: &str) -> Result<Built, storage::Error> {
+        let generation = store.directory_generation();
+        let book = store.address_book().await?;
+        let built = Built {
+            at: Instant::now(),
+            dir: Arc::new(directory::Directory::build(domain, &book)),
+            generation,
+        };
+        self.set(built.clone());
+        Ok(built)
+    }
 }
 
 impl Context {
@@ -100,24 +145,45 @@ impl Context {
             tls: tls.map(tokio_rustls::TlsAcceptor::from),
             auth_throttle,
             gate,
-            cache: tokio::sync::Mutex::new(None),
+            cache: Arc::default(),
         }
     }
 
-    /// The directory, rebuilt from storage when older than `refresh` or changed by another node
-    /// (one rebuild at a time).
+    /// The directory. Older than `refresh`, or built before another node changed domains,
+    /// units or addresses (issue 16), it is rebuilt from storage by one background task while
+    /// searches go on reading it; so a change shows within `refresh` plus one rebuild.
     pub async fn directory(&self) -> Result<Arc<directory::Directory>, storage::Error> {
-        let mut cache = self.cache.lock().await;
-        // Another node changed domains, units or addresses: rebuild now (issue 16).
-        let generation = self.store.directory_generation();
-        if let Some((at, dir, built_at)) = cache.as_ref() {
-            if at.elapsed() < self.settings.refresh && *built_at == generation {
-                return Ok(dir.clone());
+        use std::sync::atomic::Ordering;
+        let fresh = |b: &Built| {
+            b.at.elapsed() < self.settings.refresh
+                && b.generation == self.store.directory_generation()
+        };
+        match self.cache.get() {
+            Some(built) if fresh(&built) => return Ok(built.dir),
+            Some(built) if !self.settings.refresh.is_zero() => {
+                if !self.cache.rebuilding.swap(true, Ordering::AcqRel) {
+                    let (cache, store) = (self.cache.clone(), self.store.clone());
+                    let domain = self.settings.domain.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = cache.build(&store, &domain).await {
+                            tracing::warn!(error = %e, "directory rebuild failed");
+                        }
+                        cache.rebuilding.store(false, Ordering::Release);
+                    });
+                }
+                return Ok(built.dir);
             }
+            _ => {}
         }
-        let book = self.store.address_book().await?;
-        let dir = Arc::new(directory::Directory::build(&self.settings.domain, &book));
-        *cache = Some((Instant::now(), dir.clone(), generation));
-        Ok(dir)
+        let _one = self.cache.building.lock().await;
+        match self.cache.get() {
+            // Built by the search we waited for.
+            Some(built) if fresh(&built) => Ok(built.dir),
+            _ => Ok(self
+                .cache
+                .build(&self.store, &self.settings.domain)
+                .await?
+                .dir),
+        }
     }
 }
