@@ -4,6 +4,7 @@
 //! and a query written without diacritics matches text with them (issue 13).
 
 use storage::meta::MailAddr;
+use storage::search_index::Field;
 use storage::{MessageMeta, MessageRow};
 
 use crate::protocol::{SearchKey, SeqBound, SequenceSet};
@@ -44,34 +45,98 @@ pub fn needs(key: &SearchKey) -> (bool, bool) {
 }
 
 /// What the full-text index (`storage::search_index`) can say about a key: which messages may
-/// match. `Terms` are index prefixes that must all be present; the matcher then confirms each
-/// candidate, so answers stay exact except that a single-word string is found only at the start
-/// of a word (`policy::textsearch::query_prefixes`; Dovecot's FTS does the same).
+/// match. `Terms` are index prefixes that must all be present, each in one of `fields`; the
+/// matcher then confirms each candidate, so answers stay exact except that a single-word string
+/// is found only at the start of a word (`policy::textsearch::query_prefixes`; Dovecot's FTS
+/// does the same). Keys of one word typed without marks need no confirming at all
+/// ([`exact_lookup`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexPlan {
     /// Any message may match (the index cannot narrow it).
     Any,
-    Terms(Vec<String>),
+    Terms(Lookup),
     And(Vec<IndexPlan>),
     Or(Box<IndexPlan>, Box<IndexPlan>),
+}
+
+/// One index look-up: every prefix, each in any of the fields.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lookup {
+    pub fields: Vec<Field>,
+    pub prefixes: Vec<String>,
+}
+
+/// The index fields a text key reads: those the matcher below looks at for it.
+fn fields_of(key: &SearchKey) -> Option<Vec<Field>> {
+    use SearchKey::*;
+    Some(match key {
+        Subject(_) => vec![Field::Subject],
+        From(_) => vec![Field::From],
+        To(_) => vec![Field::To],
+        Cc(_) => vec![Field::Cc],
+        Bcc(_) => vec![Field::Bcc],
+        // Body text and attachment names (see `matches`).
+        Body(_) => vec![Field::Body],
+        // Body, Subject, From, To, Cc and the raw header block.
+        Text(_) => vec![
+            Field::Body,
+            Field::Subject,
+            Field::From,
+            Field::To,
+            Field::Cc,
+            Field::Header,
+        ],
+        // The decoded Subject/From/To/Cc or the raw field.
+        Header(..) => vec![
+            Field::Header,
+            Field::Subject,
+            Field::From,
+            Field::To,
+            Field::Cc,
+        ],
+        _ => return None,
+    })
+}
+
+fn needle_of(key: &SearchKey) -> Option<&str> {
+    use SearchKey::*;
+    match key {
+        Bcc(s) | Body(s) | Cc(s) | From(s) | Subject(s) | To(s) | Text(s) | Header(_, s) => {
+            Some(s)
+        }
+        _ => None,
+    }
+}
+
+/// The look-up that answers a key with no confirming: a SUBJECT, FROM, TO, CC, BCC, BODY or
+/// TEXT key of one word typed without marks (`policy::textsearch::unmarked_word`): a message
+/// has a term beginning with the word in the key's fields exactly when the matcher would match
+/// it at a word start.
+pub fn exact_lookup(key: &SearchKey) -> Option<Lookup> {
+    if matches!(key, SearchKey::Header(..)) {
+        return None;
+    }
+    let word = policy::textsearch::unmarked_word(needle_of(key)?)?;
+    Some(Lookup {
+        fields: fields_of(key)?,
+        prefixes: vec![word],
+    })
 }
 
 /// The index plan of a key: text keys narrow, NOT and the other keys do not.
 pub fn index_plan(key: &SearchKey) -> IndexPlan {
     use SearchKey::*;
-    let terms = |s: &str| {
-        let prefixes = policy::textsearch::query_prefixes(s);
-        if prefixes.is_empty() {
-            IndexPlan::Any
-        } else {
-            IndexPlan::Terms(prefixes)
-        }
-    };
     match key {
         // Every text key reads only indexed text: decoded fields, body text, file names, and
         // the raw header block (TEXT, HEADER).
-        Bcc(s) | Body(s) | Cc(s) | From(s) | Subject(s) | To(s) | Text(s) | Header(_, s) => {
-            terms(s)
+        Bcc(_) | Body(_) | Cc(_) | From(_) | Subject(_) | To(_) | Text(_) | Header(..) => {
+            let prefixes = policy::textsearch::query_prefixes(needle_of(key).unwrap_or(""));
+            match fields_of(key) {
+                Some(fields) if !prefixes.is_empty() => {
+                    IndexPlan::Terms(Lookup { fields, prefixes })
+                }
+                _ => IndexPlan::Any,
+            }
         }
         And(keys) => {
             let plans: Vec<IndexPlan> = keys
@@ -94,23 +159,23 @@ pub fn index_plan(key: &SearchKey) -> IndexPlan {
 }
 
 impl IndexPlan {
-    /// Every `Terms` list in the plan.
-    pub fn term_lists<'a>(&'a self, out: &mut Vec<&'a [String]>) {
+    /// Every look-up in the plan.
+    pub fn lookups<'a>(&'a self, out: &mut Vec<&'a Lookup>) {
         match self {
             IndexPlan::Any => {}
             IndexPlan::Terms(t) => out.push(t),
-            IndexPlan::And(plans) => plans.iter().for_each(|p| p.term_lists(out)),
+            IndexPlan::And(plans) => plans.iter().for_each(|p| p.lookups(out)),
             IndexPlan::Or(a, b) => {
-                a.term_lists(out);
-                b.term_lists(out);
+                a.lookups(out);
+                b.lookups(out);
             }
         }
     }
 
-    /// The candidate message ids, given each `Terms` list's look-up; None = any message.
+    /// The candidate message ids, given each look-up's candidates; None = any message.
     pub fn candidates(
         &self,
-        found: &dyn Fn(&[String]) -> std::collections::HashSet<i64>,
+        found: &dyn Fn(&Lookup) -> std::collections::HashSet<i64>,
     ) -> Option<std::collections::HashSet<i64>> {
         match self {
             IndexPlan::Any => None,

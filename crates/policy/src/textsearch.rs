@@ -208,6 +208,22 @@ pub fn query_prefixes(needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// The index term that answers `needle` exactly, when it is one word typed without marks (no
+/// tone, no vowel mark, no đ; letters and digits only, at most [`MAX_TERM_CHARS`]): then a text
+/// holds it at the start of a word exactly when one of the text's [`terms`] begins with it, so
+/// the index alone answers a one-word key (matched at a word start, see [`query_prefixes`])
+/// with nothing to confirm. None for anything else (marks, several words, punctuation).
+pub fn unmarked_word(needle: &str) -> Option<String> {
+    let folded = Folded::new(needle);
+    let plain = !folded.0.is_empty()
+        && folded.0.len() <= MAX_TERM_CHARS
+        && folded
+            .0
+            .iter()
+            .all(|l| l.marks == 0 && l.base.is_alphanumeric());
+    plain.then(|| folded.bare())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +264,18 @@ mod tests {
         for (text, query, expected) in cases {
             assert_eq!(contains(text, query), *expected, "{text:?} ∋ {query:?}");
         }
+    }
+
+    #[test]
+    fn unmarked_words_are_answered_by_the_index_alone() {
+        assert_eq!(unmarked_word("Nguyen").as_deref(), Some("nguyen"));
+        assert_eq!(unmarked_word("UBND15").as_deref(), Some("ubnd15"));
+        for needle in ["Nguyễn", "đơn", "Nguyên", "bao cao", "nguyen.", "15/qd", "", "café"] {
+            assert_eq!(unmarked_word(needle), None, "{needle:?}");
+        }
+        let nfd: String = "Nguyễn".nfd().collect();
+        assert_eq!(unmarked_word(&nfd), None);
+        assert_eq!(unmarked_word(&"a".repeat(MAX_TERM_CHARS + 1)), None);
     }
 
     #[test]

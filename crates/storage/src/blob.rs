@@ -282,6 +282,7 @@ impl Store {
         let cutoff = now() - min_age_secs;
         let _exclusive = self.gc_lock.write().await;
         let mut tx = self.begin_write().await?;
+        Self::drop_documents_of_dead_blobs_in(&mut tx, cutoff).await?;
         let rows =
             sqlx::query("DELETE FROM blobs WHERE refcount <= 0 AND created_at <= $1 RETURNING id")
                 .bind(cutoff)

@@ -369,6 +369,11 @@ impl Store {
             "database" => BlobStore::Database,
             other => return Err(Error::Invalid(format!("storage.blob_store = {other:?}"))),
         };
+        // The full-text index needs its tables (migration 0017): a node of this release running
+        // on the previous schema (rolling upgrade, `migrate = false`) stores mail unindexed,
+        // and SEARCH indexes it later (lazy backfill) or reads it.
+        let full_text_index = options.full_text_index
+            && (options.migrate || applied_version(&pool).await >= search_index::SCHEMA_VERSION);
         let (committer, jobs) = tokio::sync::mpsc::unbounded_channel();
         let (writes, write_queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
@@ -386,7 +391,7 @@ impl Store {
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,
-            full_text_index: options.full_text_index,
+            full_text_index,
             cluster,
         };
         // The delivery committer holds a detached handle, so that the queues close (and both
@@ -454,15 +459,7 @@ impl Store {
 
     /// The newest migration applied to the database (0 for an empty database).
     pub async fn schema_version(&self) -> Result<i64> {
-        // No table yet: nothing applied.
-        Ok(
-            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations")
-                .fetch_one(&self.pool)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(0),
-        )
+        Ok(applied_version(&self.pool).await)
     }
 
     /// Refuses a database that a newer release migrated: a node starts only on a schema it
@@ -548,6 +545,17 @@ pub fn normalize_address(address: &str) -> String {
 pub fn ensure_dir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path)?;
     Ok(())
+}
+
+/// The newest migration applied to the database (0 for an empty database).
+async fn applied_version(pool: &sqlx::AnyPool) -> i64 {
+    // No table yet: nothing applied.
+    sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

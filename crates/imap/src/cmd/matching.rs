@@ -2,15 +2,18 @@
 //! SEARCH, SORT, THREAD and the RFC 5267 contexts. Reads the shared listing, the stored parse
 //! only when a key needs it, and of a body only its header block when a header key needs it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use storage::listing::Listing;
 
 use crate::encode::Done;
 use crate::protocol::SearchKey;
-use crate::search::{self, Candidate};
+use crate::search::{self, Candidate, Lookup};
 use crate::state::{Session, State};
+
+/// Most stored parses one search holds at a time.
+const META_CHUNK: usize = 512;
 
 /// Matching messages: the listing they come from and (sequence number, index into its rows),
 /// in mailbox order.
@@ -39,31 +42,40 @@ impl Session {
             .listing(folder_id)
             .await
             .map_err(|e| self.server_error(e))?;
-        let (need_meta, need_header) = search::needs(criteria);
-        // Issue 13: text keys take their candidates from the full-text index, so only those
-        // are read and confirmed.
-        let plan = search::index_plan(criteria);
-        let mut lists = vec![];
-        plan.term_lists(&mut lists);
-        if !store.full_text_index() {
-            // Index off (storage.full_text_index = false): every message is read.
-            lists.clear();
-        }
-        let mut looked_up: HashMap<Vec<String>, HashSet<i64>> = HashMap::new();
-        for list in lists {
-            if !looked_up.contains_key(list) {
-                let ids = store
-                    .search_candidates(folder_id, list)
-                    .await
-                    .map_err(|e| self.server_error(e))?;
-                looked_up.insert(list.to_vec(), ids);
-            }
-        }
-        let candidates = if store.full_text_index() {
-            plan.candidates(&|list| looked_up.get(list).cloned().unwrap_or_default())
+        // Issue 13: keys the index answers alone become UID sets (nothing read for them).
+        let exact = if store.full_text_index() {
+            self.resolve_exact(folder_id, criteria, &listing).await?
         } else {
             None
         };
+        let criteria = exact.as_ref().unwrap_or(criteria);
+        let (need_meta, need_header) = search::needs(criteria);
+        // The other text keys take their candidates from the index, so only those are read
+        // and confirmed. Index off (storage.full_text_index = false): every message is read.
+        let plan = if store.full_text_index() {
+            search::index_plan(criteria)
+        } else {
+            search::IndexPlan::Any
+        };
+        let mut lookups = vec![];
+        plan.lookups(&mut lookups);
+        let mut looked_up: HashMap<&Lookup, HashSet<i64>> = HashMap::new();
+        for lookup in lookups {
+            if !looked_up.contains_key(lookup) {
+                let answer = store
+                    .search_index(folder_id, &lookup.fields, &lookup.prefixes)
+                    .await
+                    .map_err(|e| self.server_error(e))?;
+                let ids = listing
+                    .rows
+                    .iter()
+                    .filter(|r| answer.may_match(r.id, &r.blob_id))
+                    .map(|r| r.id)
+                    .collect();
+                looked_up.insert(lookup, ids);
+            }
+        }
+        let candidates = plan.candidates(&|l| looked_up.get(l).cloned().unwrap_or_default());
         let index: HashMap<i64, usize> = listing
             .rows
             .iter()
@@ -72,64 +84,131 @@ impl Session {
             .collect();
         let wanted = |uid: &i64| only.is_none_or(|set| set.contains(uid));
         let indexed = |id: &i64| candidates.as_ref().is_none_or(|set| set.contains(id));
-        let mut metas = if need_meta {
-            let ids: Vec<i64> = listing
-                .rows
-                .iter()
-                .filter(|r| wanted(&r.uid) && indexed(&r.id))
-                .map(|r| r.id)
-                .collect();
-            store
-                .message_metas(folder_id, &ids)
-                .await
-                .map_err(|e| self.server_error(e))?
-        } else {
-            HashMap::new()
-        };
+        // (sequence number, row) of every message to evaluate, in mailbox order.
+        let mut todo: Vec<(usize, usize)> = vec![];
+        for (i, uid) in mailbox.uids.iter().enumerate() {
+            // An expunge not yet reported (no EXPUNGE during SORT/THREAD) has no row.
+            let Some(&row_index) = index.get(uid).filter(|_| wanted(uid)) else {
+                continue;
+            };
+            // Ruled out by the index: a text key it needs cannot match.
+            if indexed(&listing.rows[row_index].id) {
+                todo.push((i + 1, row_index));
+            }
+        }
         let (max_seq, max_uid) = (mailbox.uids.len(), mailbox.max_uid());
         let mut hits = vec![];
-        for (i, uid) in mailbox.uids.iter().enumerate() {
-            if !wanted(uid) {
-                continue;
-            }
-            // An expunge not yet reported (no EXPUNGE during SORT/THREAD) has no row.
-            let Some(&row_index) = index.get(uid) else {
-                continue;
+        // Stored parses are read a chunk at a time: a search holds at most META_CHUNK of them,
+        // however large the folder.
+        for chunk in todo.chunks(META_CHUNK) {
+            let mut metas = if need_meta {
+                let ids: Vec<i64> = chunk.iter().map(|(_, r)| listing.rows[*r].id).collect();
+                store
+                    .message_metas(folder_id, &ids)
+                    .await
+                    .map_err(|e| self.server_error(e))?
+            } else {
+                HashMap::new()
             };
-            let row = &listing.rows[row_index];
-            if !indexed(&row.id) {
-                // The index rules it out: a text key it needs cannot match.
-                continue;
-            }
-            let meta = metas.remove(&row.id);
-            // Only the header block is read, never the whole message.
-            let header = match (need_header, &meta) {
-                (true, Some(meta)) => {
-                    let mut blob = store
-                        .open_blob(&row.blob_id, row.size)
-                        .await
-                        .map_err(|e| self.server_error(e))?;
-                    Some(
-                        blob.read_range(0, u64::from(meta.root.offset_body))
+            for &(seq, row_index) in chunk {
+                let row = &listing.rows[row_index];
+                let meta = metas.remove(&row.id);
+                // Only the header block is read, never the whole message.
+                let header = match (need_header, &meta) {
+                    (true, Some(meta)) => {
+                        let mut blob = store
+                            .open_blob(&row.blob_id, row.size)
                             .await
-                            .map_err(|e| self.server_error(storage::Error::Io(e)))?,
-                    )
+                            .map_err(|e| self.server_error(e))?;
+                        Some(
+                            blob.read_range(0, u64::from(meta.root.offset_body))
+                                .await
+                                .map_err(|e| self.server_error(storage::Error::Io(e)))?,
+                        )
+                    }
+                    _ => None,
+                };
+                let candidate = Candidate {
+                    seq,
+                    row,
+                    max_seq,
+                    max_uid,
+                    meta: meta.as_deref(),
+                    header: header.as_deref(),
+                    recent: mailbox.recent.as_ref().map(|_| mailbox.is_recent(row.uid)),
+                };
+                if search::matches(criteria, &candidate) {
+                    hits.push((seq, row_index));
                 }
-                _ => None,
-            };
-            let candidate = Candidate {
-                seq: i + 1,
-                row,
-                max_seq,
-                max_uid,
-                meta: meta.as_deref(),
-                header: header.as_deref(),
-                recent: mailbox.recent.as_ref().map(|_| mailbox.is_recent(row.uid)),
-            };
-            if search::matches(criteria, &candidate) {
-                hits.push((i + 1, row_index));
             }
         }
         Ok(Matches { listing, hits })
+    }
+
+    /// `key` with every key the index answers alone ([`search::exact_lookup`]) replaced by the
+    /// UIDs of the folder whose body has a matching term; None when there is no such key. A key
+    /// stays as it is while some message of the folder is not fully indexed (it is confirmed
+    /// then, like the others).
+    async fn resolve_exact(
+        &self,
+        folder_id: i64,
+        key: &SearchKey,
+        listing: &Listing,
+    ) -> Result<Option<SearchKey>, Done> {
+        let mut lookups = vec![];
+        exact_lookups(key, &mut lookups);
+        if lookups.is_empty() {
+            return Ok(None);
+        }
+        let store = &self.context.store;
+        let mut answers: HashMap<Lookup, BTreeSet<i64>> = HashMap::new();
+        for lookup in lookups {
+            if answers.contains_key(&lookup) {
+                continue;
+            }
+            let answer = store
+                .search_index(folder_id, &lookup.fields, &lookup.prefixes)
+                .await
+                .map_err(|e| self.server_error(e))?;
+            if !answer.unsure.is_empty() {
+                return Ok(None);
+            }
+            let uids = listing
+                .rows
+                .iter()
+                .filter(|r| answer.may_match(r.id, &r.blob_id))
+                .map(|r| r.uid)
+                .collect();
+            answers.insert(lookup, uids);
+        }
+        Ok(Some(rewrite_exact(key, &answers)))
+    }
+}
+
+fn exact_lookups(key: &SearchKey, out: &mut Vec<Lookup>) {
+    match key {
+        SearchKey::And(keys) => keys.iter().for_each(|k| exact_lookups(k, out)),
+        SearchKey::Or(a, b) => {
+            exact_lookups(a, out);
+            exact_lookups(b, out);
+        }
+        SearchKey::Not(k) => exact_lookups(k, out),
+        k => out.extend(search::exact_lookup(k)),
+    }
+}
+
+fn rewrite_exact(key: &SearchKey, answers: &HashMap<Lookup, BTreeSet<i64>>) -> SearchKey {
+    use SearchKey::*;
+    match key {
+        And(keys) => And(keys.iter().map(|k| rewrite_exact(k, answers)).collect()),
+        Or(a, b) => Or(
+            Box::new(rewrite_exact(a, answers)),
+            Box::new(rewrite_exact(b, answers)),
+        ),
+        Not(k) => Not(Box::new(rewrite_exact(k, answers))),
+        k => match search::exact_lookup(k).and_then(|l| answers.get(&l)) {
+            Some(uids) => Uids(uids.clone()),
+            None => k.clone(),
+        },
     }
 }
