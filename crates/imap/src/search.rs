@@ -3,6 +3,7 @@
 //! with Vietnamese folding (`policy::textsearch`): case, NFC/NFD and tone placement never matter,
 //! and a query written without diacritics matches text with them (issue 13).
 
+use policy::textsearch::QueryWord;
 use storage::meta::MailAddr;
 use storage::search_index::Field;
 use storage::{MessageMeta, MessageRow};
@@ -21,6 +22,9 @@ pub struct Candidate<'a> {
     /// Whether the message is \Recent in this session; None for a session without \Recent
     /// (IMAP4rev2).
     pub recent: Option<bool>,
+    /// How text keys match: word mode with the full-text index on (each word of the string
+    /// begins a word of the field, any order: what the index answers), else as a string.
+    pub words: bool,
 }
 
 /// Which loads a key needs: (stored parse, raw header block).
@@ -45,11 +49,10 @@ pub fn needs(key: &SearchKey) -> (bool, bool) {
 }
 
 /// What the full-text index (`storage::search_index`) can say about a key: which messages may
-/// match. `Terms` are index prefixes that must all be present, each in one of `fields`; the
-/// matcher then confirms each candidate, so answers stay exact except that a single-word string
-/// is found only at the start of a word (`policy::textsearch::query_prefixes`; Dovecot's FTS
-/// does the same). Keys of one word typed without marks need no confirming at all
-/// ([`exact_lookup`]).
+/// match. With the index on, a text key matches in word mode (every word of the string begins
+/// a word of the field, in any order: `policy::textsearch::words_match`, as Dovecot's FTS
+/// answers), which the index answers alone ([`exact_lookup`]); while a folder has messages not
+/// indexed yet, `Terms` give the candidates and the matcher confirms each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexPlan {
     /// Any message may match (the index cannot narrow it).
@@ -59,11 +62,11 @@ pub enum IndexPlan {
     Or(Box<IndexPlan>, Box<IndexPlan>),
 }
 
-/// One index look-up: every prefix, each in any of the fields.
+/// One index look-up: every word, each at a word start in any of the fields.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Lookup {
     pub fields: Vec<Field>,
-    pub prefixes: Vec<String>,
+    pub words: Vec<QueryWord>,
 }
 
 /// The index fields a text key reads: those the matcher below looks at for it.
@@ -101,25 +104,22 @@ fn fields_of(key: &SearchKey) -> Option<Vec<Field>> {
 fn needle_of(key: &SearchKey) -> Option<&str> {
     use SearchKey::*;
     match key {
-        Bcc(s) | Body(s) | Cc(s) | From(s) | Subject(s) | To(s) | Text(s) | Header(_, s) => {
-            Some(s)
-        }
+        Bcc(s) | Body(s) | Cc(s) | From(s) | Subject(s) | To(s) | Text(s) | Header(_, s) => Some(s),
         _ => None,
     }
 }
 
-/// The look-up that answers a key with no confirming: a SUBJECT, FROM, TO, CC, BCC, BODY or
-/// TEXT key of one word typed without marks (`policy::textsearch::unmarked_word`): a message
-/// has a term beginning with the word in the key's fields exactly when the matcher would match
-/// it at a word start.
+/// The look-up that answers a key with no confirming, the index being on: a SUBJECT, FROM,
+/// TO, CC, BCC, BODY or TEXT key with words (`policy::textsearch::query_words`): a message's
+/// fields hold a term for each word exactly when the matcher in word mode
+/// (`policy::textsearch::words_match`) matches it.
 pub fn exact_lookup(key: &SearchKey) -> Option<Lookup> {
     if matches!(key, SearchKey::Header(..)) {
         return None;
     }
-    let word = policy::textsearch::unmarked_word(needle_of(key)?)?;
     Some(Lookup {
         fields: fields_of(key)?,
-        prefixes: vec![word],
+        words: policy::textsearch::query_words(needle_of(key)?)?,
     })
 }
 
@@ -130,11 +130,9 @@ pub fn index_plan(key: &SearchKey) -> IndexPlan {
         // Every text key reads only indexed text: decoded fields, body text, file names, and
         // the raw header block (TEXT, HEADER).
         Bcc(_) | Body(_) | Cc(_) | From(_) | Subject(_) | To(_) | Text(_) | Header(..) => {
-            let prefixes = policy::textsearch::query_prefixes(needle_of(key).unwrap_or(""));
-            match fields_of(key) {
-                Some(fields) if !prefixes.is_empty() => {
-                    IndexPlan::Terms(Lookup { fields, prefixes })
-                }
+            let words = policy::textsearch::query_words(needle_of(key).unwrap_or(""));
+            match (fields_of(key), words) {
+                (Some(fields), Some(words)) => IndexPlan::Terms(Lookup { fields, words }),
                 _ => IndexPlan::Any,
             }
         }
@@ -210,14 +208,39 @@ fn contains(haystack: &str, needle: &str) -> bool {
     policy::textsearch::contains(haystack, needle)
 }
 
-/// An address field contains `needle` in a display name, an address or a group name
-/// (RFC 9051 6.4.4: the search is of the field's text, which holds the group's name).
-fn addrs_contain(list: &[MailAddr], needle: &str) -> bool {
-    list.iter().any(|a| {
-        a.name.as_deref().is_some_and(|n| contains(n, needle))
-            || a.address.as_deref().is_some_and(|x| contains(x, needle))
-            || a.group.as_deref().is_some_and(|g| contains(g, needle))
-    })
+/// The texts of an address field: display names, addresses and group names (RFC 9051 6.4.4:
+/// the search is of the field's text, which holds the group's name).
+fn addr_texts(list: &[MailAddr]) -> impl Iterator<Item = &str> {
+    list.iter()
+        .flat_map(|a| [&a.name, &a.address, &a.group])
+        .filter_map(|t| t.as_deref())
+}
+
+/// Whether the texts of a field hold `needle`: as a string in one of them, or, in word mode,
+/// each word in any of them (as the index keeps a field's words together).
+fn field_has<'a>(words: bool, texts: impl Iterator<Item = &'a str>, needle: &str) -> bool {
+    if words {
+        let joined: Vec<&str> = texts.collect();
+        policy::textsearch::words_match(&joined.join("\n"), needle)
+    } else {
+        texts.into_iter().any(|t| contains(t, needle))
+    }
+}
+
+/// The texts SEARCH TEXT reads, in word mode (see [`field_has`]): the body's, the decoded
+/// Subject, From, To, Cc, and the raw header block.
+fn all_texts<'a>(c: &'a Candidate) -> Vec<&'a str> {
+    let mut texts = vec![];
+    if let Some(m) = c.meta {
+        texts.push(m.text.as_str());
+        texts.extend(m.attachment_names.iter().map(String::as_str));
+        let env = &m.envelope;
+        texts.extend(env.subject.as_deref());
+        for list in [&env.from, &env.to, &env.cc] {
+            texts.extend(addr_texts(list));
+        }
+    }
+    texts
 }
 
 fn day_of(seconds: i64) -> i64 {
@@ -290,16 +313,22 @@ pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
         Smaller(n) => c.row.size < *n as i64,
         Older(seconds) => storage::now() - c.row.internal_date >= *seconds as i64,
         Younger(seconds) => storage::now() - c.row.internal_date <= *seconds as i64,
-        Bcc(s) => env.is_some_and(|e| addrs_contain(&e.bcc, s)),
-        Cc(s) => env.is_some_and(|e| addrs_contain(&e.cc, s)),
-        From(s) => env.is_some_and(|e| addrs_contain(&e.from, s)),
-        To(s) => env.is_some_and(|e| addrs_contain(&e.to, s)),
+        Bcc(s) => env.is_some_and(|e| field_has(c.words, addr_texts(&e.bcc), s)),
+        Cc(s) => env.is_some_and(|e| field_has(c.words, addr_texts(&e.cc), s)),
+        From(s) => env.is_some_and(|e| field_has(c.words, addr_texts(&e.from), s)),
+        To(s) => env.is_some_and(|e| field_has(c.words, addr_texts(&e.to), s)),
         Subject(s) => env
             .and_then(|e| e.subject.as_deref())
-            .is_some_and(|subject| contains(subject, s)),
+            .is_some_and(|subject| field_has(c.words, std::iter::once(subject), s)),
         Body(s) => c.meta.is_some_and(|m| {
-            contains(&m.text, s) || m.attachment_names.iter().any(|n| contains(n, s))
+            let names = m.attachment_names.iter().map(String::as_str);
+            field_has(c.words, std::iter::once(m.text.as_str()).chain(names), s)
         }),
+        Text(s) if c.words => {
+            let header = c.header.map(String::from_utf8_lossy);
+            let texts = all_texts(c).into_iter().chain(header.as_deref());
+            field_has(true, texts, s)
+        }
         Text(s) => {
             matches(&Body(s.clone()), c)
                 || matches(&Subject(s.clone()), c)
@@ -318,8 +347,10 @@ pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
                 _ => false,
             };
             decoded
-                || c.header
-                    .is_some_and(|h| header_values(h, name).iter().any(|v| contains(v, value)))
+                || c.header.is_some_and(|h| {
+                    let values = header_values(h, name);
+                    field_has(c.words, values.iter().map(String::as_str), value)
+                })
         }
         ModSeq(modseq) => c.row.modseq >= *modseq as i64,
         Uids(set) => set.contains(&c.row.uid),

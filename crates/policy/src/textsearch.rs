@@ -10,7 +10,10 @@
 //! marks.** So `nguyen` finds Nguyễn and Nguyên, `Nguyễn` finds only Nguyễn, `Nguyên` does not
 //! find Nguyễn, `don` finds đơn, `đơn` does not find don, and case never matters.
 //!
-//! [`terms`] gives the words of a text with every mark removed: what a full-text index keeps.
+//! [`terms`] gives the words of a text with every mark removed; [`index_terms`] adds the marked
+//! form of each word with marks: what the full-text index keeps. [`words_match`] is the word
+//! mode the index answers (each query word begins a word of the text, any order), and
+//! [`QueryWord::accepts`] applies the rule above to a marked index term.
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -119,7 +122,7 @@ impl Folded {
 /// Folds one character the long way: its canonical decomposition, lower-cased, marks onto the
 /// letter before.
 fn fold_char(c: char, letters: &mut Vec<Letter>) {
-    let mut mark = |letters: &mut Vec<Letter>, m: char| {
+    let mark = |letters: &mut Vec<Letter>, m: char| {
         if let Some(last) = letters.last_mut() {
             last.marks |= mark_bit(m);
         }
@@ -227,43 +230,116 @@ fn split_terms(bare: &str) -> Vec<String> {
         .collect()
 }
 
-/// What a full-text index can answer for a SEARCH string: the words that each must begin an
-/// indexed term (prefix look-up). The first word of the string may start inside a word of the
-/// text, so it is used only when it is the only word; then the index answers word prefixes, a
-/// documented deviation from RFC 9051 6.4.4 substring matching. Empty when the index cannot
-/// help (no letters or digits at all).
-pub fn query_prefixes(needle: &str) -> Vec<String> {
-    let bare = Folded::new(needle).bare();
-    let words = split_terms(&bare);
-    if words.len() <= 1 {
-        return words;
-    }
-    // The string's first word may be the tail of a word; the others start words. The last
-    // may be cut short (a prefix); the middle ones are whole words, and a prefix look-up finds
-    // them too.
-    let starts_inside = bare.starts_with(|c: char| c.is_alphanumeric());
-    words
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| *i > 0 || !starts_inside)
-        .map(|(_, w)| w)
-        .collect()
+/// The words of folded text: runs of letters and digits.
+fn words(folded: &Folded) -> impl Iterator<Item = &[Letter]> {
+    folded
+        .0
+        .split(|l| !l.base.is_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
-/// The index term that answers `needle` exactly, when it is one word typed without marks (no
-/// tone, no vowel mark, no đ; letters and digits only, at most [`MAX_TERM_CHARS`]): then a text
-/// holds it at the start of a word exactly when one of the text's [`terms`] begins with it, so
-/// the index alone answers a one-word key (matched at a word start, see [`query_prefixes`])
-/// with nothing to confirm. None for anything else (marks, several words, punctuation).
-pub fn unmarked_word(needle: &str) -> Option<String> {
+/// The index terms of a text: every word (cut to [`MAX_TERM_CHARS`]) as its bare form, and a
+/// word carrying marks also as its marked form `bare~PMMMM…` — for each letter with marks, its
+/// position P (one base-36 digit) and its marks MMMM (four hex digits) — so a query word typed
+/// with marks is answered from the index ([`QueryWord::accepts`]). Repeats kept.
+pub fn index_terms(text: &str) -> Vec<String> {
+    let folded = Folded::new(text);
+    let mut out = vec![];
+    for word in words(&folded) {
+        let word = &word[..word.len().min(MAX_TERM_CHARS)];
+        let bare: String = word.iter().map(|l| l.base).collect();
+        if word.iter().any(|l| l.marks != 0) {
+            let mut marked = format!("{bare}~");
+            for (i, l) in word.iter().enumerate().filter(|(_, l)| l.marks != 0) {
+                marked.push(char::from_digit(i as u32, 36).unwrap_or('z'));
+                marked.push_str(&format!("{:04x}", l.marks));
+            }
+            out.push(marked);
+        }
+        out.push(bare);
+    }
+    out
+}
+
+/// One word of a SEARCH string, folded: its bare form and the marks typed on its letters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueryWord {
+    pub bare: String,
+    /// (position, marks) of each letter typed with marks.
+    marks: Vec<(usize, u16)>,
+}
+
+impl QueryWord {
+    /// Typed with some marks: only marked index terms can answer it.
+    pub fn is_marked(&self) -> bool {
+        !self.marks.is_empty()
+    }
+
+    /// Whether the word an index term stands for begins with this query word under the rule of
+    /// this module: `term` is a marked term of [`index_terms`] whose bare form begins with
+    /// [`QueryWord::bare`], and each letter typed with marks has exactly those marks there. (An
+    /// unmarked term is a word with no marks at all: it never answers a marked query word.)
+    pub fn accepts(&self, term: &str) -> bool {
+        let Some((bare, code)) = term.split_once('~') else {
+            return !self.is_marked() && term.starts_with(&self.bare);
+        };
+        if !bare.starts_with(&self.bare) || code.len() % 5 != 0 || !code.is_ascii() {
+            return false;
+        }
+        let at = |pos: usize| -> u16 {
+            code.as_bytes()
+                .chunks(5)
+                .find_map(|c| {
+                    let p = char::from(c[0]).to_digit(36)? as usize;
+                    let m = u16::from_str_radix(std::str::from_utf8(&c[1..]).ok()?, 16).ok()?;
+                    (p == pos).then_some(m)
+                })
+                .unwrap_or(0)
+        };
+        self.marks.iter().all(|(pos, marks)| at(*pos) == *marks)
+    }
+}
+
+/// The words of a SEARCH string, or None when it has none or one is longer than
+/// [`MAX_TERM_CHARS`] (the index keeps words cut to that length).
+pub fn query_words(needle: &str) -> Option<Vec<QueryWord>> {
     let folded = Folded::new(needle);
-    let plain = !folded.0.is_empty()
-        && folded.0.len() <= MAX_TERM_CHARS
-        && folded
-            .0
-            .iter()
-            .all(|l| l.marks == 0 && l.base.is_alphanumeric());
-    plain.then(|| folded.bare())
+    let mut out = vec![];
+    for word in words(&folded) {
+        if word.len() > MAX_TERM_CHARS {
+            return None;
+        }
+        out.push(QueryWord {
+            bare: word.iter().map(|l| l.base).collect(),
+            marks: word
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.marks != 0)
+                .map(|(i, l)| (i, l.marks))
+                .collect(),
+        });
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Search with the full-text index on: every word of `needle` begins a word of `haystack`, in
+/// any order, each letter under the rule of this module (Dovecot's FTS answers alike); a needle
+/// without letters or digits is looked for as a string ([`contains`]).
+pub fn words_match(haystack: &str, needle: &str) -> bool {
+    let needle = Folded::new(needle);
+    if words(&needle).next().is_none() {
+        return contains_folded(&Folded::new(haystack), &needle);
+    }
+    let hay = Folded::new(haystack);
+    let all = words(&needle).all(|q| {
+        words(&hay)
+            .any(|w| w.len() >= q.len() && w.iter().zip(q).all(|(h, p)| letter_matches(*h, *p)))
+    });
+    all
+}
+
+fn contains_folded(hay: &Folded, needle: &Folded) -> bool {
+    hay.contains(needle)
 }
 
 #[cfg(test)]
@@ -350,8 +426,13 @@ mod tests {
 
     #[test]
     fn fast_folding_equals_the_reference() {
-        for code in (0x80u32..0x3000).chain(0x1E00..0x1F00).chain(0xAC00..0xAC10) {
-            let Some(c) = char::from_u32(code) else { continue };
+        for code in (0x80u32..0x3000)
+            .chain(0x1E00..0x1F00)
+            .chain(0xAC00..0xAC10)
+        {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
             let text = format!("a{c}b");
             assert_eq!(Folded::new(&text), reference_fold(&text), "U+{code:04X}");
         }
@@ -366,15 +447,52 @@ mod tests {
     }
 
     #[test]
-    fn unmarked_words_are_answered_by_the_index_alone() {
-        assert_eq!(unmarked_word("Nguyen").as_deref(), Some("nguyen"));
-        assert_eq!(unmarked_word("UBND15").as_deref(), Some("ubnd15"));
-        for needle in ["Nguyễn", "đơn", "Nguyên", "bao cao", "nguyen.", "15/qd", "", "café"] {
-            assert_eq!(unmarked_word(needle), None, "{needle:?}");
-        }
-        let nfd: String = "Nguyễn".nfd().collect();
-        assert_eq!(unmarked_word(&nfd), None);
-        assert_eq!(unmarked_word(&"a".repeat(MAX_TERM_CHARS + 1)), None);
+    fn marked_terms_answer_marked_query_words() {
+        let terms = index_terms("Quyết định số 15/QĐ-UBND, Nguyên");
+        assert!(terms.contains(&"quyet".to_string()));
+        assert!(terms.contains(&"quyet~30022".to_string()), "{terms:?}");
+        assert!(terms.contains(&"nguyen~40020".to_string()), "{terms:?}");
+        assert!(terms.contains(&"15".to_string()) && !terms.iter().any(|t| t.starts_with("15~")));
+        let word = |q: &str| query_words(q).unwrap().remove(0);
+        let accepts = |q: &str, text: &str| {
+            let w = word(q);
+            index_terms(text).iter().any(|t| w.accepts(t))
+        };
+        // The table of the module rule, now through the index terms.
+        assert!(accepts("quyết", "Quyết"));
+        assert!(accepts("quy", "Quyết"));
+        assert!(accepts("quyế", "quyết"));
+        assert!(!accepts("quyết", "quyet"));
+        assert!(accepts("Nguyễn", "NGUYỄN"));
+        assert!(!accepts("Nguyễn", "Nguyên"));
+        assert!(!accepts("Nguyên", "Nguyễn"));
+        assert!(accepts("đơn", "Đơn"));
+        assert!(accepts("dơn", "đơn"));
+        assert!(accepts("đon", "đơn"));
+        assert!(!accepts("đơn", "don"));
+        assert!(accepts("hòa", "hoà"));
+        assert!(accepts("thúy", "thuý"));
+        assert!(accepts("nguyen", "Nguyễn"));
+        assert!(!word("nguyen").is_marked() && word("Nguyễn").is_marked());
+        assert_eq!(query_words("  "), None);
+        assert_eq!(query_words(&"a".repeat(MAX_TERM_CHARS + 1)), None);
+    }
+
+    #[test]
+    fn words_match_each_word_at_a_word_start_in_any_order() {
+        assert!(words_match("Thông báo kết luận họp giao ban", "ket luan"));
+        assert!(words_match(
+            "Thông báo kết luận họp giao ban",
+            "giao ban thong"
+        ));
+        assert!(words_match("luận ... kết", "kết luận"), "any order");
+        assert!(!words_match("Thông báo kết luận", "kết luân"));
+        assert!(!words_match("market", "ket"), "a word start");
+        assert!(words_match("số 15/QĐ-UBND", "15/qd-ubnd"));
+        assert!(words_match("phòng chống bão & lũ", "bão & lũ"));
+        assert!(words_match("a & b", "&"), "no words: as a string");
+        assert!(!words_match("a b", "&"));
+        assert!(words_match("anything", ""));
     }
 
     #[test]
@@ -386,13 +504,5 @@ mod tests {
         assert_eq!(terms("nguyen.van.an@bo.gov.vn")[0], "nguyen");
         let long = "a".repeat(100);
         assert_eq!(terms(&long)[0].len(), MAX_TERM_CHARS);
-    }
-
-    #[test]
-    fn query_prefixes_skip_a_first_word_that_may_start_inside() {
-        assert_eq!(query_prefixes("Nguyễn"), vec!["nguyen"]);
-        assert_eq!(query_prefixes("guyen van"), vec!["van"]);
-        assert_eq!(query_prefixes(" van an"), vec!["van", "an"]);
-        assert!(query_prefixes("--").is_empty());
     }
 }

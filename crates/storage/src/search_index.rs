@@ -23,6 +23,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::Row;
 
+use policy::textsearch::QueryWord;
+
 use crate::meta::{MailAddr, MessageMeta};
 use crate::{Result, Store, Tx};
 
@@ -103,7 +105,7 @@ pub fn terms_of(header: &[u8], meta: &MessageMeta) -> Option<Vec<String>> {
     let mut out: BTreeSet<String> = BTreeSet::new();
     let mut over = false;
     let mut add = |field: Field, text: &str| {
-        for word in policy::textsearch::terms(text) {
+        for word in policy::textsearch::index_terms(text) {
             if out.len() >= MAX_TERMS {
                 over = true;
                 return;
@@ -145,6 +147,10 @@ pub struct IndexAnswer {
     /// Ids of the folder's messages the index cannot rule out (not indexed yet, or indexed
     /// incompletely): they must be read.
     pub unsure: HashSet<i64>,
+    /// `docs` are exactly the documents whose fields hold every word (each at a word start,
+    /// under `policy::textsearch`'s rule); false when a marked word had too many forms to
+    /// list and was looked up by its bare form (`docs` is then a superset).
+    pub exact: bool,
 }
 
 impl IndexAnswer {
@@ -154,14 +160,30 @@ impl IndexAnswer {
     }
 }
 
-/// An FTS5 query (SQLite): every prefix, each in any of the fields.
-fn fts5_query(fields: &[Field], prefixes: &[String]) -> String {
-    prefixes
+/// Most marked terms one marked query word is expanded to; beyond, its bare form is used (a
+/// superset, confirmed by reading).
+pub const MAX_FORMS: usize = 1_000;
+
+/// One index term a query word may take in a field: a prefix (every word beginning with it)
+/// or one exact marked term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Form {
+    Prefix(String),
+    Exact(String),
+}
+
+/// An FTS5 query (SQLite): every word, each in any of its forms.
+fn fts5_query(words: &[Vec<Form>]) -> String {
+    let quote = |t: &str| t.replace('"', "\"\"");
+    words
         .iter()
-        .map(|p| {
-            let any: Vec<String> = fields
+        .map(|forms| {
+            let any: Vec<String> = forms
                 .iter()
-                .map(|f| format!("\"{}\"*", f.term(p).replace('"', "\"\"")))
+                .map(|f| match f {
+                    Form::Prefix(t) => format!("\"{}\"*", quote(t)),
+                    Form::Exact(t) => format!("\"{}\"", quote(t)),
+                })
                 .collect();
             format!("({})", any.join(" OR "))
         })
@@ -169,16 +191,17 @@ fn fts5_query(fields: &[Field], prefixes: &[String]) -> String {
         .join(" AND ")
 }
 
-/// A tsquery (PostgreSQL): every prefix, each in any of the fields.
-fn tsquery(fields: &[Field], prefixes: &[String]) -> String {
-    prefixes
+/// A tsquery (PostgreSQL): every word, each in any of its forms.
+fn tsquery(words: &[Vec<Form>]) -> String {
+    let quote = |t: &str| t.replace('\\', "\\\\").replace('\'', "''");
+    words
         .iter()
-        .map(|p| {
-            let any: Vec<String> = fields
+        .map(|forms| {
+            let any: Vec<String> = forms
                 .iter()
-                .map(|f| {
-                    let term = f.term(p).replace('\\', "\\\\").replace('\'', "''");
-                    format!("'{term}':*")
+                .map(|f| match f {
+                    Form::Prefix(t) => format!("'{}':*", quote(t)),
+                    Form::Exact(t) => format!("'{}'", quote(t)),
                 })
                 .collect();
             format!("({})", any.join(" | "))
@@ -386,7 +409,27 @@ impl Store {
                 }
             }
             let fresh: HashSet<String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
-            if !postgres {
+            if postgres {
+                // The marked terms, listed for marked query words (SQLite lists them itself).
+                let marked: BTreeSet<&str> = chunk
+                    .iter()
+                    .filter(|(blob_id, _)| fresh.contains(*blob_id))
+                    .filter_map(|(_, terms)| *terms)
+                    .flatten()
+                    .map(String::as_str)
+                    .filter(|t| t.contains('~'))
+                    .collect();
+                if !marked.is_empty() {
+                    let joined: Vec<&str> = marked.into_iter().collect();
+                    sqlx::query(
+                        "INSERT INTO search_vocab (term) \
+                         SELECT unnest(string_to_array($1, ' ')) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(joined.join(" "))
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            } else {
                 let words: Vec<(i64, &String)> = chunk
                     .iter()
                     .zip(&joined)
@@ -425,36 +468,74 @@ impl Store {
         Ok(())
     }
 
-    /// The index's answer for `prefixes` (query words folded, see
-    /// `policy::textsearch::query_prefixes`) in `fields`, with the messages of `folder_id` it
-    /// cannot rule out (after indexing up to [`BACKFILL_PER_SEARCH`] of those not indexed yet).
-    /// `prefixes` and `fields` must not be empty.
+    /// The index's answer for `words` (a SEARCH string's words, `policy::textsearch::query_words`)
+    /// in `fields`: each word at a word start in one of them, in any order. With the messages of
+    /// `folder_id` it cannot rule out (after indexing up to [`BACKFILL_PER_SEARCH`] of those
+    /// not indexed yet). `words` and `fields` must not be empty.
     pub async fn search_index(
         &self,
         folder_id: i64,
         fields: &[Field],
-        prefixes: &[String],
+        words: &[QueryWord],
     ) -> Result<IndexAnswer> {
         let unsure = self.unsure_messages(folder_id).await?.into_iter().collect();
-        let docs: Vec<i64> = match self.backend {
-            crate::Backend::Postgres => {
-                sqlx::query_scalar(
+        let mut exact = true;
+        let mut all = Vec::with_capacity(words.len());
+        for word in words {
+            let mut forms = vec![];
+            for field in fields {
+                let bare = field.term(&word.bare);
+                if !word.is_marked() {
+                    forms.push(Form::Prefix(bare));
+                    continue;
+                }
+                // A word typed with marks: the marked terms beginning with its bare form that
+                // it accepts (SQLite lists the FTS5 terms itself; PostgreSQL keeps the list).
+                let listed: Vec<String> = sqlx::query_scalar(
+                    "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2",
+                )
+                .bind(bare.clone())
+                .bind(format!("{bare}{}", char::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                let prefix = format!("{}.", field.letter());
+                let accepted: Vec<Form> = listed
+                    .into_iter()
+                    .filter(|t| word.accepts(t.strip_prefix(&prefix).unwrap_or("")))
+                    .map(Form::Exact)
+                    .collect();
+                if accepted.len() > MAX_FORMS {
+                    exact = false;
+                    forms.push(Form::Prefix(bare));
+                } else {
+                    forms.extend(accepted);
+                }
+            }
+            all.push(forms);
+        }
+        let docs: Vec<i64> = if all.iter().any(|forms| forms.is_empty()) {
+            // A word that no indexed text holds.
+            vec![]
+        } else {
+            match self.backend {
+                crate::Backend::Postgres => sqlx::query_scalar(
                     "SELECT doc FROM search_docs WHERE doc IS NOT NULL AND terms @@ $1::tsquery",
                 )
-                .bind(tsquery(fields, prefixes))
+                .bind(tsquery(&all))
                 .fetch_all(&self.pool)
-                .await?
-            }
-            crate::Backend::Sqlite => {
-                sqlx::query_scalar("SELECT rowid FROM search_fts WHERE search_fts MATCH $1")
-                    .bind(fts5_query(fields, prefixes))
-                    .fetch_all(&self.pool)
-                    .await?
+                .await?,
+                crate::Backend::Sqlite => {
+                    sqlx::query_scalar("SELECT rowid FROM search_fts WHERE search_fts MATCH $1")
+                        .bind(fts5_query(&all))
+                        .fetch_all(&self.pool)
+                        .await?
+                }
             }
         };
         Ok(IndexAnswer {
             docs: docs.into_iter().collect(),
             unsure,
+            exact,
         })
     }
 
@@ -573,12 +654,31 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nĐơn đề 
         let header_end = meta.root.offset_body as usize;
         let terms = terms_of(&raw.as_bytes()[..header_end], &meta).unwrap();
         for t in [
-            "f.nguyen", "f.van", "f.an", "f.bo", "f.gov", "f.vn", "t.duc", "s.bao", "s.cao",
-            "x.don", "x.de", "x.nghi", "x.so", "x.15", "x.qd", "x.ubnd", "h.subject", "h.utf",
+            "f.nguyen",
+            "f.van",
+            "f.an",
+            "f.bo",
+            "f.gov",
+            "f.vn",
+            "t.duc",
+            "s.bao",
+            "s.cao",
+            "x.don",
+            "x.de",
+            "x.nghi",
+            "x.so",
+            "x.15",
+            "x.qd",
+            "x.ubnd",
+            "h.subject",
+            "h.utf",
         ] {
             assert!(terms.contains(&t.to_string()), "{t} in {terms:?}");
         }
-        assert!(!terms.contains(&"s.nguyen".to_string()), "fields stay apart");
+        assert!(
+            !terms.contains(&"s.nguyen".to_string()),
+            "fields stay apart"
+        );
     }
 
     #[test]
@@ -591,15 +691,18 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nĐơn đề 
     }
 
     #[test]
-    fn queries_name_every_field_for_every_word() {
-        let p = vec!["nguy".to_string(), "an".to_string()];
+    fn queries_name_every_form_of_every_word() {
+        let words = vec![
+            vec![Form::Prefix("s.nguy".into()), Form::Prefix("x.nguy".into())],
+            vec![Form::Exact("x.an~00001".into())],
+        ];
         assert_eq!(
-            fts5_query(&[Field::Subject, Field::Body], &p),
-            "(\"s.nguy\"* OR \"x.nguy\"*) AND (\"s.an\"* OR \"x.an\"*)"
+            fts5_query(&words),
+            "(\"s.nguy\"* OR \"x.nguy\"*) AND (\"x.an~00001\")"
         );
         assert_eq!(
-            tsquery(&[Field::From], &p),
-            "('f.nguy':*) & ('f.an':*)"
+            tsquery(&words),
+            "('s.nguy':* | 'x.nguy':*) & ('x.an~00001')"
         );
     }
 }

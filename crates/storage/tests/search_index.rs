@@ -59,8 +59,12 @@ async fn uids(store: &Store, folder: i64, prefixes: &[&str]) -> Vec<i64> {
 
 /// The UIDs of the folder's candidates for these prefixes in these fields.
 async fn uids_in(store: &Store, folder: i64, fields: &[Field], prefixes: &[&str]) -> Vec<i64> {
-    let prefixes: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
-    let answer = store.search_index(folder, fields, &prefixes).await.unwrap();
+    let words: Vec<policy::textsearch::QueryWord> = prefixes
+        .iter()
+        .flat_map(|p| policy::textsearch::query_words(p).unwrap())
+        .collect();
+    let answer = store.search_index(folder, fields, &words).await.unwrap();
+    assert!(answer.exact);
     let mut out: Vec<i64> = store
         .messages(folder)
         .await
@@ -134,6 +138,17 @@ async fn index_follows_messages() {
             Vec::<i64>::new(),
             "[{name}]"
         );
+        // A word typed with marks finds only those marks (the marked terms it accepts).
+        assert_eq!(uids(s, inbox, &["Nguyễn"]).await, [1], "[{name}]");
+        assert_eq!(uids(s, inbox, &["Nguyên"]).await, [3], "[{name}]");
+        assert_eq!(uids(s, inbox, &["đơn"]).await, [1, 5], "[{name}]");
+        assert_eq!(
+            uids(s, inbox, &["hòa"]).await,
+            [3],
+            "[{name}] old and new placement"
+        );
+        assert_eq!(uids(s, inbox, &["quyết", "định"]).await, [4], "[{name}]");
+        assert!(uids(s, inbox, &["quyệt"]).await.is_empty(), "[{name}]");
         // Fields stay apart: "bao" is in 1's subject only, "nguyen" in 1's From and 3's.
         let subject = &[Field::Subject];
         assert_eq!(uids_in(s, inbox, subject, &["bao"]).await, [1], "[{name}]");
@@ -153,7 +168,11 @@ async fn index_follows_messages() {
         let other = s.create_folder(a, "Lưu trữ").await.unwrap();
         s.copy_messages(inbox, &[1, 2], other, false).await.unwrap();
         assert_eq!(uids(s, other, &["nguyen"]).await, [1], "[{name}]");
-        assert_eq!(documents(&ctx).await, before, "[{name}] a copy adds no document");
+        assert_eq!(
+            documents(&ctx).await,
+            before,
+            "[{name}] a copy adds no document"
+        );
 
         // An expunged message is no longer found, at once.
         s.store_flags(
@@ -178,7 +197,11 @@ async fn index_follows_messages() {
         let s = &ctx.reopen().await.unwrap();
         assert_eq!(uids(s, inbox, &["don"]).await, [5], "[{name}] backfilled");
         assert_eq!(uids(s, other, &["ubnd"]).await, [2], "[{name}]");
-        assert_eq!(documents(&ctx).await, 5, "[{name}] 5 distinct bodies indexed again");
+        assert_eq!(
+            documents(&ctx).await,
+            5,
+            "[{name}] 5 distinct bodies indexed again"
+        );
 
         // The terms go with their blob.
         for folder in [inbox, other] {

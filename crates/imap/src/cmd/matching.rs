@@ -63,7 +63,7 @@ impl Session {
         for lookup in lookups {
             if !looked_up.contains_key(lookup) {
                 let answer = store
-                    .search_index(folder_id, &lookup.fields, &lookup.prefixes)
+                    .search_index(folder_id, &lookup.fields, &lookup.words)
                     .await
                     .map_err(|e| self.server_error(e))?;
                 let ids = listing
@@ -136,6 +136,7 @@ impl Session {
                     meta: meta.as_deref(),
                     header: header.as_deref(),
                     recent: mailbox.recent.as_ref().map(|_| mailbox.is_recent(row.uid)),
+                    words: store.full_text_index(),
                 };
                 if search::matches(criteria, &candidate) {
                     hits.push((seq, row_index));
@@ -167,10 +168,10 @@ impl Session {
                 continue;
             }
             let answer = store
-                .search_index(folder_id, &lookup.fields, &lookup.prefixes)
+                .search_index(folder_id, &lookup.fields, &lookup.words)
                 .await
                 .map_err(|e| self.server_error(e))?;
-            if !answer.unsure.is_empty() {
+            if !answer.unsure.is_empty() || !answer.exact {
                 return Ok(None);
             }
             let uids = listing
