@@ -3,7 +3,8 @@
 # messages (bench/search_load.py: subjects and bodies from a fixed vocabulary with diacritics,
 # ~1/3 base64, ~1/3 quoted-printable, seeded so every run and every server gets the same mail).
 #
-#  1. Indexing cost: SMTP acceptance (MX port, THREADS connections) of ACCEPT_N messages into a
+#  1. Indexing cost: SMTP acceptance (MX port, 20 connections of bench/smtp-load, the Rust load
+#     client, so that the client is not the limit) of the same ACCEPT_N generated messages into a
 #     fresh govmail with the full-text index off, then on, ROUNDS times alternating.
 #  2. govmail, SQLite: MESSAGES messages over SMTP; database size and the index's share; UID
 #     SEARCH p50/p99 over REPEATS runs of each query (one-word and two-word, with and without
@@ -29,8 +30,9 @@ ACCEPT_N=${ACCEPT_N:-10000}
 ROUNDS=${ROUNDS:-2}
 PG_N=${PG_N:-$N}
 if [[ "${SKIP_BUILD:-}" != 1 ]]; then
-    cargo build --release -q -p govmail
+    cargo build --release -q -p govmail -p smtp-load
 fi
+SMTP_LOAD="$ROOT/target/release/smtp-load"
 G="$ROOT/target/release/govmail"
 LOADER="$ROOT/bench/search_load.py"
 TMP=$(mktemp -d /tmp/govmail-search-bench.XXXXXX)
@@ -52,12 +54,14 @@ load() { # load SMTP_PORT COUNT -> prints the loader's line
 }
 
 echo "# 1. indexing cost: $ACCEPT_N messages, index off vs on, $ROUNDS rounds"
+python3 "$LOADER" maildir --dir "$TMP/accept" --count "$ACCEPT_N" --threads "$THREADS" >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
     for mode in false true; do
         IMAP_PORT=$(free_port); SMTP_PORT=$(free_port)
         govmail_start "$TMP/a-$round-$mode" "$IMAP_PORT" "$SMTP_PORT" 1 \
-            --set "storage.full_text_index=$mode"
-        echo "round $round full_text_index=$mode $(load "$SMTP_PORT" "$ACCEPT_N")"
+            --set "storage.full_text_index=$mode" --set "smtp.max_connections_per_ip=1000"
+        "$SMTP_LOAD" --addr "127.0.0.1:$SMTP_PORT" --connections 20 --dir "$TMP/accept/cur" \
+            --to user1@bench.test --label "round $round full_text_index=$mode"
         govmail_stop
         rm -rf "$TMP/a-$round-$mode"
     done

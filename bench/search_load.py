@@ -118,9 +118,8 @@ def size(args):
         index = sum(r[1] for r in rows)
         detail = ", ".join(f"{n} {b}" for n, b in rows)
     except sqlite3.Error:
-        index = db.execute("SELECT SUM(length(term) + length(blob_id) + 8) FROM search_terms"
-                           ).fetchone()[0] or 0
-        detail = "estimated from row lengths (no dbstat)"
+        index = 0
+        detail = "unknown (this SQLite has no dbstat)"
     blob_bytes = db.execute("SELECT SUM(size) FROM messages").fetchone()[0] or 0
     print(f"size: database {total} bytes; index {index} bytes ({detail}); message bytes "
           f"{blob_bytes}; index / message bytes = {index / max(blob_bytes, 1):.2f}")

@@ -36,6 +36,42 @@ struct Args {
     /// A label printed with the result.
     #[arg(long, default_value = "run")]
     label: String,
+    /// Send the messages in the files of this directory (name order, each once; line ends
+    /// made CRLF, dot-stuffed) instead of generated ones; `--messages` is then their number.
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+/// The messages of `--dir`, ready for DATA: CRLF line ends, dot-stuffed, ending in CRLF.
+fn read_dir(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("--dir is readable")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| {
+            let raw = std::fs::read(p).expect("message file is readable");
+            let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+            let mut at_line_start = true;
+            for (i, &b) in raw.iter().enumerate() {
+                if at_line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+                    out.push(b'\r');
+                }
+                out.push(b);
+                at_line_start = b == b'\n';
+            }
+            if !out.ends_with(b"\r\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        })
+        .collect()
 }
 
 fn body(size: usize, n: usize, to: &str) -> Vec<u8> {
@@ -96,7 +132,12 @@ async fn connect(args: &Args, worker: usize) -> std::io::Result<BufReader<TcpStr
 }
 
 /// One SMTP worker: sends `count` messages, returns each latency.
-async fn smtp_worker(args: Args, worker: usize, count: usize) -> std::io::Result<Vec<Duration>> {
+async fn smtp_worker(
+    args: Args,
+    worker: usize,
+    count: usize,
+    files: std::sync::Arc<Vec<Vec<u8>>>,
+) -> std::io::Result<Vec<Duration>> {
     let to = args.to.clone().expect("--to is required for SMTP");
     let mut latencies = Vec::with_capacity(count);
     let mut reader = connect(&args, worker).await?;
@@ -108,7 +149,12 @@ async fn smtp_worker(args: Args, worker: usize, count: usize) -> std::io::Result
             reader = connect(&args, worker).await?;
             on_connection = 0;
         }
-        let data = body(args.size, worker * 1_000_000 + i, &to);
+        let data = if files.is_empty() {
+            body(args.size, worker * 1_000_000 + i, &to)
+        } else {
+            // Worker w sends files w, w + connections, w + 2 × connections, ...
+            files[worker + i * args.connections].clone()
+        };
         let start = Instant::now();
         reader
             .get_mut()
@@ -166,7 +212,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let files = std::sync::Arc::new(args.dir.as_deref().map(read_dir).unwrap_or_default());
+    if !files.is_empty() {
+        args.messages = files.len();
+    }
     let per_worker = args.messages / args.connections;
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -175,7 +225,7 @@ async fn main() {
         if args.clamd {
             tasks.spawn(clamd_worker(args, worker, per_worker));
         } else {
-            tasks.spawn(smtp_worker(args, worker, per_worker));
+            tasks.spawn(smtp_worker(args, worker, per_worker, files.clone()));
         }
     }
     let mut latencies = vec![];

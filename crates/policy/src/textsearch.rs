@@ -243,22 +243,32 @@ fn words(folded: &Folded) -> impl Iterator<Item = &[Letter]> {
 /// position P (one base-36 digit) and its marks MMMM (four hex digits) — so a query word typed
 /// with marks is answered from the index ([`QueryWord::accepts`]). Repeats kept.
 pub fn index_terms(text: &str) -> Vec<String> {
-    let folded = Folded::new(text);
     let mut out = vec![];
+    each_index_term(text, |t| out.push(t.to_string()));
+    out
+}
+
+/// [`index_terms`] one by one, without an allocation per term.
+pub fn each_index_term(text: &str, mut f: impl FnMut(&str)) {
+    use std::fmt::Write;
+    let folded = Folded::new(text);
+    let mut bare = String::with_capacity(MAX_TERM_CHARS * 2);
     for word in words(&folded) {
         let word = &word[..word.len().min(MAX_TERM_CHARS)];
-        let bare: String = word.iter().map(|l| l.base).collect();
+        bare.clear();
+        bare.extend(word.iter().map(|l| l.base));
         if word.iter().any(|l| l.marks != 0) {
-            let mut marked = format!("{bare}~");
+            let len = bare.len();
+            bare.push('~');
             for (i, l) in word.iter().enumerate().filter(|(_, l)| l.marks != 0) {
-                marked.push(char::from_digit(i as u32, 36).unwrap_or('z'));
-                marked.push_str(&format!("{:04x}", l.marks));
+                bare.push(char::from_digit(i as u32, 36).unwrap_or('z'));
+                let _ = write!(bare, "{:04x}", l.marks);
             }
-            out.push(marked);
+            f(&bare);
+            bare.truncate(len);
         }
-        out.push(bare);
+        f(&bare);
     }
-    out
 }
 
 /// One word of a SEARCH string, folded: its bare form and the marks typed on its letters.

@@ -102,16 +102,24 @@ pub fn doc_of(blob_id: &str) -> i64 {
 /// The distinct index terms of a message, field-qualified: its stored parse and its raw header
 /// block. None when there are more than [`MAX_TERMS`].
 pub fn terms_of(header: &[u8], meta: &MessageMeta) -> Option<Vec<String>> {
-    let mut out: BTreeSet<String> = BTreeSet::new();
+    let mut out: HashSet<String> = HashSet::with_capacity(512);
     let mut over = false;
+    let mut token = String::with_capacity(80);
     let mut add = |field: Field, text: &str| {
-        for word in policy::textsearch::index_terms(text) {
+        policy::textsearch::each_index_term(text, |word| {
+            token.clear();
+            token.push(field.letter());
+            token.push('.');
+            token.push_str(word);
+            if out.contains(token.as_str()) {
+                return;
+            }
             if out.len() >= MAX_TERMS {
                 over = true;
                 return;
             }
-            out.insert(field.term(&word));
-        }
+            out.insert(token.clone());
+        });
     };
     let env = &meta.envelope;
     if let Some(subject) = &env.subject {
