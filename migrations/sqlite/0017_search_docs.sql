@@ -26,6 +26,3 @@ CREATE VIRTUAL TABLE search_fts USING fts5(
     tokenize = "ascii tokenchars '.~'"
 );
 CREATE VIRTUAL TABLE search_vocab USING fts5vocab(search_fts, row);
--- Each commit writes a small segment; merge them 16 at a time rather than 4 (less rewriting
--- while mail comes in; a look-up reads a few more segments).
-INSERT INTO search_fts (search_fts, rank) VALUES ('automerge', 16);

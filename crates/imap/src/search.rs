@@ -48,6 +48,18 @@ pub fn needs(key: &SearchKey) -> (bool, bool) {
     }
 }
 
+/// Whether a key reads \Recent (RECENT, NEW, OLD): only then is it looked up per message.
+pub fn needs_recent(key: &SearchKey) -> bool {
+    use SearchKey::*;
+    match key {
+        And(keys) => keys.iter().any(needs_recent),
+        Or(a, b) => needs_recent(a) || needs_recent(b),
+        Not(k) => needs_recent(k),
+        Recent | New | Old => true,
+        _ => false,
+    }
+}
+
 /// What the full-text index (`storage::search_index`) can say about a key: which messages may
 /// match. With the index on, a text key matches in word mode (every word of the string begins
 /// a word of the field, in any order: `policy::textsearch::words_match`, as Dovecot's FTS

@@ -19,6 +19,29 @@ pub struct Listing {
     pub highestmodseq: i64,
     /// In UID order.
     pub rows: Vec<MessageRow>,
+    /// The full-text index's document of each row (`search_index::doc_of`), computed by the
+    /// first search of this listing.
+    docs: std::sync::OnceLock<Vec<i64>>,
+}
+
+impl Listing {
+    fn new(highestmodseq: i64, rows: Vec<MessageRow>) -> Listing {
+        Listing {
+            highestmodseq,
+            rows,
+            docs: Default::default(),
+        }
+    }
+
+    /// The document of each row, in row order.
+    pub fn docs(&self) -> &[i64] {
+        self.docs.get_or_init(|| {
+            self.rows
+                .iter()
+                .map(|r| crate::search_index::doc_of(&r.blob_id))
+                .collect()
+        })
+    }
 }
 
 #[derive(Default)]
@@ -83,10 +106,7 @@ impl Store {
                 .await?;
         let Some(highest) = highest else {
             self.listings.forget(folder_id);
-            return Ok(Arc::new(Listing {
-                highestmodseq: 0,
-                rows: vec![],
-            }));
+            return Ok(Arc::new(Listing::new(0, vec![])));
         };
         let cached = self.listings.get(folder_id);
         let rows = match cached {
@@ -104,10 +124,7 @@ impl Store {
             }
             _ => self.read_folder_rows(folder_id).await?,
         };
-        let listing = Arc::new(Listing {
-            highestmodseq: highest,
-            rows,
-        });
+        let listing = Arc::new(Listing::new(highest, rows));
         self.listings.put(folder_id, listing.clone());
         Ok(listing)
     }

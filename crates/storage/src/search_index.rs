@@ -151,7 +151,7 @@ pub fn terms_of(header: &[u8], meta: &MessageMeta) -> Option<Vec<String>> {
 pub struct IndexAnswer {
     /// The documents ([`doc_of`]) having, for every prefix, a term beginning with it in one of
     /// the fields asked (all folders: map them through the folder's listing).
-    pub docs: HashSet<i64>,
+    pub docs: HashSet<i64, DocHasher>,
     /// Ids of the folder's messages the index cannot rule out (not indexed yet, or indexed
     /// incompletely): they must be read.
     pub unsure: HashSet<i64>,
@@ -164,13 +164,43 @@ pub struct IndexAnswer {
 impl IndexAnswer {
     /// Whether a message of the folder may match (it is unsure, or its document was found).
     pub fn may_match(&self, id: i64, blob_id: &str) -> bool {
-        self.unsure.contains(&id) || self.docs.contains(&doc_of(blob_id))
+        self.may_match_doc(id, doc_of(blob_id))
+    }
+
+    /// [`IndexAnswer::may_match`] with the message's document already known
+    /// (`Listing::docs`).
+    pub fn may_match_doc(&self, id: i64, doc: i64) -> bool {
+        (!self.unsure.is_empty() && self.unsure.contains(&id)) || self.docs.contains(&doc)
+    }
+}
+
+/// Documents are already well spread numbers (from SHA-256): a set of them needs no hashing.
+pub type DocHasher = std::hash::BuildHasherDefault<DocHash>;
+
+#[derive(Default)]
+pub struct DocHash(u64);
+
+impl std::hash::Hasher for DocHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | self.0 >> 56) ^ u64::from(*b);
+        }
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.0 = n as u64;
     }
 }
 
 /// Most marked terms one marked query word is expanded to; beyond, its bare form is used (a
 /// superset, confirmed by reading).
 pub const MAX_FORMS: usize = 1_000;
+/// Most vocabulary terms listed for one word and field.
+const LIST_LIMIT: i64 = 20_000;
 
 /// One index term a query word may take in a field: a prefix (every word beginning with it)
 /// or one exact marked term.
@@ -493,27 +523,33 @@ impl Store {
             let mut forms = vec![];
             for field in fields {
                 let bare = field.term(&word.bare);
-                if !word.is_marked() {
+                if !word.is_marked() && self.backend == crate::Backend::Postgres {
+                    // PostgreSQL lists only marked terms: the prefix look-up it is.
                     forms.push(Form::Prefix(bare));
                     continue;
                 }
-                // A word typed with marks: the marked terms beginning with its bare form that
-                // it accepts (SQLite lists the FTS5 terms itself; PostgreSQL keeps the list).
+                // The terms beginning with the word's bare form, listed; a word typed without
+                // marks takes those without marks (each marked term's word has its bare term
+                // too), a word typed with marks the marked ones it accepts. Exact terms, so
+                // FTS5 walks their documents lazily instead of merging a prefix's at once.
                 let listed: Vec<String> = sqlx::query_scalar(
-                    "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2",
+                    "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2 LIMIT $3",
                 )
                 .bind(bare.clone())
                 .bind(format!("{bare}{}", char::MAX))
+                .bind(LIST_LIMIT)
                 .fetch_all(&self.pool)
                 .await?;
                 let prefix = format!("{}.", field.letter());
                 let accepted: Vec<Form> = listed
-                    .into_iter()
+                    .iter()
+                    .filter(|t| word.is_marked() || !t.contains('~'))
                     .filter(|t| word.accepts(t.strip_prefix(&prefix).unwrap_or("")))
-                    .map(Form::Exact)
+                    .map(|t| Form::Exact(t.clone()))
                     .collect();
-                if accepted.len() > MAX_FORMS {
-                    exact = false;
+                if listed.len() as i64 >= LIST_LIMIT || accepted.len() > MAX_FORMS {
+                    // Too many forms: the bare prefix (a superset when the word is marked).
+                    exact &= !word.is_marked();
                     forms.push(Form::Prefix(bare));
                 } else {
                     forms.extend(accepted);
@@ -521,27 +557,39 @@ impl Store {
             }
             all.push(forms);
         }
-        let docs: Vec<i64> = if all.iter().any(|forms| forms.is_empty()) {
-            // A word that no indexed text holds.
-            vec![]
-        } else {
-            match self.backend {
-                crate::Backend::Postgres => sqlx::query_scalar(
-                    "SELECT doc FROM search_docs WHERE doc IS NOT NULL AND terms @@ $1::tsquery",
-                )
-                .bind(tsquery(&all))
-                .fetch_all(&self.pool)
-                .await?,
-                crate::Backend::Sqlite => {
-                    sqlx::query_scalar("SELECT rowid FROM search_fts WHERE search_fts MATCH $1")
-                        .bind(fts5_query(&all))
-                        .fetch_all(&self.pool)
+        // The documents come back as one comma-separated text, not a row each: a common word
+        // has one document per message, and a row costs far more than its number.
+        let docs: Option<String> =
+            if all.iter().any(|forms| forms.is_empty()) {
+                // A word that no indexed text holds.
+                None
+            } else {
+                match self.backend {
+                    crate::Backend::Postgres => {
+                        sqlx::query_scalar(
+                            "SELECT string_agg(doc::text, ',') FROM search_docs \
+                         WHERE doc IS NOT NULL AND terms @@ $1::tsquery",
+                        )
+                        .bind(tsquery(&all))
+                        .fetch_one(&self.pool)
                         .await?
+                    }
+                    crate::Backend::Sqlite => sqlx::query_scalar(
+                        "SELECT group_concat(rowid, ',') FROM search_fts WHERE search_fts MATCH $1",
+                    )
+                    .bind(fts5_query(&all))
+                    .fetch_one(&self.pool)
+                    .await?,
                 }
-            }
-        };
+            };
+        let docs: HashSet<i64, DocHasher> = docs
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|d| d.parse().ok())
+            .collect();
         Ok(IndexAnswer {
-            docs: docs.into_iter().collect(),
+            docs,
             unsure,
             exact,
         })

@@ -50,6 +50,7 @@ impl Session {
         };
         let criteria = exact.as_ref().unwrap_or(criteria);
         let (need_meta, need_header) = search::needs(criteria);
+        let need_recent = search::needs_recent(criteria);
         // The other text keys take their candidates from the index, so only those are read
         // and confirmed. Index off (storage.full_text_index = false): every message is read.
         let plan = if store.full_text_index() {
@@ -69,31 +70,32 @@ impl Session {
                 let ids = listing
                     .rows
                     .iter()
-                    .filter(|r| answer.may_match(r.id, &r.blob_id))
-                    .map(|r| r.id)
+                    .zip(listing.docs())
+                    .filter(|(r, doc)| answer.may_match_doc(r.id, **doc))
+                    .map(|(r, _)| r.id)
                     .collect();
                 looked_up.insert(lookup, ids);
             }
         }
         let candidates = plan.candidates(&|l| looked_up.get(l).cloned().unwrap_or_default());
-        let index: HashMap<i64, usize> = listing
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.uid, i))
-            .collect();
         let wanted = |uid: &i64| only.is_none_or(|set| set.contains(uid));
         let indexed = |id: &i64| candidates.as_ref().is_none_or(|set| set.contains(id));
-        // (sequence number, row) of every message to evaluate, in mailbox order.
+        // (sequence number, row) of every message to evaluate, in mailbox order. The session's
+        // UIDs and the listing's rows are both in UID order: one merge walk.
+        let rows = &listing.rows;
         let mut todo: Vec<(usize, usize)> = vec![];
+        let mut at = 0;
         for (i, uid) in mailbox.uids.iter().enumerate() {
+            while at < rows.len() && rows[at].uid < *uid {
+                at += 1;
+            }
             // An expunge not yet reported (no EXPUNGE during SORT/THREAD) has no row.
-            let Some(&row_index) = index.get(uid).filter(|_| wanted(uid)) else {
+            if at == rows.len() || rows[at].uid != *uid || !wanted(uid) {
                 continue;
-            };
+            }
             // Ruled out by the index: a text key it needs cannot match.
-            if indexed(&listing.rows[row_index].id) {
-                todo.push((i + 1, row_index));
+            if indexed(&rows[at].id) {
+                todo.push((i + 1, at));
             }
         }
         let (max_seq, max_uid) = (mailbox.uids.len(), mailbox.max_uid());
@@ -135,7 +137,11 @@ impl Session {
                     max_uid,
                     meta: meta.as_deref(),
                     header: header.as_deref(),
-                    recent: mailbox.recent.as_ref().map(|_| mailbox.is_recent(row.uid)),
+                    recent: mailbox
+                        .recent
+                        .as_ref()
+                        .filter(|_| need_recent)
+                        .map(|_| mailbox.is_recent(row.uid)),
                     words: store.full_text_index(),
                 };
                 if search::matches(criteria, &candidate) {
@@ -177,8 +183,9 @@ impl Session {
             let uids = listing
                 .rows
                 .iter()
-                .filter(|r| answer.may_match(r.id, &r.blob_id))
-                .map(|r| r.uid)
+                .zip(listing.docs())
+                .filter(|(r, doc)| answer.may_match_doc(r.id, **doc))
+                .map(|(r, _)| r.uid)
                 .collect();
             answers.insert(lookup, uids);
         }
