@@ -38,7 +38,23 @@ cleanup() {
 trap cleanup EXIT
 
 CLAMD_PORT=$(free_port)
-clamd_start "$TMP/clamd" "$CLAMD_PORT" >/dev/null
+CLAMD_PID=$(clamd_start "$TMP/clamd" "$CLAMD_PORT")
+
+# CPU time (user + system, ms) a process has used so far.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/proc/$1/stat"; }
+# measure LABEL LOAD-ARGS...: runs the load, then prints the CPU per message of the server
+# under test (SERVER_PID, when set) and of clamd, so a ratio can be read as a cost too.
+measure() {
+    local label=$1; shift
+    local g0=0 c0 g1=0 c1
+    [[ -n "$SERVER_PID" ]] && g0=$(cpu_ms "$SERVER_PID")
+    c0=$(cpu_ms "$CLAMD_PID")
+    "$LOAD" --label "$label" "$@"
+    [[ -n "$SERVER_PID" ]] && g1=$(cpu_ms "$SERVER_PID")
+    c1=$(cpu_ms "$CLAMD_PID")
+    awk -v l="$label" -v g="$((${g1%.*} - ${g0%.*}))" -v c="$((${c1%.*} - ${c0%.*}))" -v n="$N" \
+        'BEGIN {printf "%s cpu_ms_per_msg server=%.3f clamd=%.3f\n", l, g / n, c / n}'
+}
 
 # A 20-rule script that reads headers, addresses, the envelope and the size of every message
 # and matches none of the load's messages (so each delivery runs every rule, then keeps).
@@ -76,6 +92,8 @@ start_govmail() { # start_govmail DATA_DIR PORT CLAMD_ENABLED [MANAGESIEVE_PORT]
         --set "listen.http=[]" --set "listen.https=[]" --set "outbound.enabled=false" --set "smtp.check_sender_authentication=false" --set "smtp.max_connections_per_ip=1000"
         --set "smtp.max_messages_per_connection=100000" --set "spam.enabled=true"
         --set "server.log_level=warn")
+    # EXTRA_SET: more "key=value" settings, space-separated (e.g. storage.full_text_index=false).
+    local kv; for kv in ${EXTRA_SET:-}; do S+=(--set "$kv"); done
     "$G" "${S[@]}" domain add bench.test >/dev/null
     echo 'bench-password-1' | "$G" "${S[@]}" user add --name "Người Đo" --address bench@bench.test --password-stdin >/dev/null
     "$G" "${S[@]}" serve >"$dir.log" 2>&1 &
@@ -93,7 +111,7 @@ echo "# $N messages of 4096 bytes, $C connections, $(nproc) cores, $(date -u +%F
 if part a; then
     PORT=$(free_port)
     start_govmail "$TMP/g1" "$PORT" false
-    "$LOAD" --label govmail-no-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
+    measure govmail-no-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
     stop_govmail
 fi
 
@@ -127,12 +145,12 @@ fi
 if part b; then
     PORT=$(free_port)
     start_govmail "$TMP/g2" "$PORT" true
-    "$LOAD" --label govmail-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
+    measure govmail-clamd --addr "127.0.0.1:$PORT" --connections $C --messages "$N" --to bench@bench.test
     stop_govmail
 fi
 
 if part c; then
-    "$LOAD" --label clamd-instream --clamd --addr "127.0.0.1:$CLAMD_PORT" --connections $C --messages "$N"
+    measure clamd-instream --clamd --addr "127.0.0.1:$CLAMD_PORT" --connections $C --messages "$N"
 fi
 
 part d || exit 0
