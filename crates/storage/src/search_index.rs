@@ -532,14 +532,33 @@ impl Store {
                 // marks takes those without marks (each marked term's word has its bare term
                 // too), a word typed with marks the marked ones it accepts. Exact terms, so
                 // FTS5 walks their documents lazily instead of merging a prefix's at once.
-                let listed: Vec<String> = sqlx::query_scalar(
-                    "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2 LIMIT $3",
-                )
-                .bind(bare.clone())
-                .bind(format!("{bare}{}", char::MAX))
-                .bind(LIST_LIMIT)
-                .fetch_all(&self.pool)
-                .await?;
+                // fts5vocab counts the documents of every term it lists, so a word typed
+                // without marks skips the range of its own marked forms (`bare~…`, as many
+                // documents as the bare term): two ranges around it.
+                let listed: Vec<String> = if word.is_marked() {
+                    sqlx::query_scalar(
+                        "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2 LIMIT $3",
+                    )
+                    .bind(bare.clone())
+                    .bind(format!("{bare}{}", char::MAX))
+                    .bind(LIST_LIMIT)
+                    .fetch_all(&self.pool)
+                    .await?
+                } else {
+                    sqlx::query_scalar(
+                        "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2 \
+                         UNION ALL \
+                         SELECT term FROM search_vocab WHERE term >= $3 AND term < $4 \
+                         LIMIT $5",
+                    )
+                    .bind(bare.clone())
+                    .bind(format!("{bare}~"))
+                    .bind(format!("{bare}\u{7f}"))
+                    .bind(format!("{bare}{}", char::MAX))
+                    .bind(LIST_LIMIT)
+                    .fetch_all(&self.pool)
+                    .await?
+                };
                 let prefix = format!("{}.", field.letter());
                 let accepted: Vec<Form> = listed
                     .iter()
@@ -582,12 +601,12 @@ impl Store {
                     .await?,
                 }
             };
-        let docs: HashSet<i64, DocHasher> = docs
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|d| d.parse().ok())
-            .collect();
+        let docs = docs.as_deref().unwrap_or("");
+        // Sized at once (a document number is at most 19 digits and a comma).
+        let mut set: HashSet<i64, DocHasher> =
+            HashSet::with_capacity_and_hasher(docs.len() / 12 + 1, DocHasher::default());
+        set.extend(docs.split(',').filter_map(|d| d.parse::<i64>().ok()));
+        let docs = set;
         Ok(IndexAnswer {
             docs,
             unsure,
@@ -601,19 +620,27 @@ impl Store {
     /// costs one short range query.
     async fn unsure_messages(&self, folder_id: i64) -> Result<Vec<i64>> {
         let (cursor, mut incomplete) = self.search_seen.get(folder_id);
+        let last_uid: Option<i64> =
+            sqlx::query_scalar("SELECT max(uid) FROM messages WHERE folder_id = $1")
+                .bind(folder_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let Some(last_uid) = last_uid.filter(|last| *last > cursor) else {
+            return Ok(incomplete);
+        };
+        // Only the rows the index does not hold completely come back: the database walks the
+        // folder (a first search of a 100,000-message folder), the client does not.
         let rows = sqlx::query(
             "SELECT m.id, m.uid, m.blob_id, m.size, s.complete FROM messages m \
              LEFT JOIN search_docs s ON s.blob_id = m.blob_id \
-             WHERE m.folder_id = $1 AND m.uid > $2 ORDER BY m.uid",
+             WHERE m.folder_id = $1 AND m.uid > $2 AND m.uid <= $3 \
+             AND (s.complete IS NULL OR s.complete = 0) ORDER BY m.uid",
         )
         .bind(folder_id)
         .bind(cursor)
+        .bind(last_uid)
         .fetch_all(&self.pool)
         .await?;
-        let Some(last) = rows.last() else {
-            return Ok(incomplete);
-        };
-        let last_uid: i64 = last.get(1);
         let mut unindexed: Vec<(i64, i64, String, i64)> = vec![];
         for r in &rows {
             match r.get::<Option<i64>, _>(4) {

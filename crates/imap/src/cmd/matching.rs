@@ -80,9 +80,30 @@ impl Session {
         let candidates = plan.candidates(&|l| looked_up.get(l).cloned().unwrap_or_default());
         let wanted = |uid: &i64| only.is_none_or(|set| set.contains(uid));
         let indexed = |id: &i64| candidates.as_ref().is_none_or(|set| set.contains(id));
+        let rows = &listing.rows;
+        if let SearchKey::Uids(set) = criteria {
+            // Answered by the index alone (one text key): the session's messages in the set,
+            // nothing evaluated per message. The set, the session's UIDs and the listing's rows
+            // are all in UID order: one merge walk of the three.
+            let mut hits = vec![];
+            let mut found = set.iter().peekable();
+            let mut at = 0;
+            for (i, uid) in mailbox.uids.iter().enumerate() {
+                while found.next_if(|u| *u < uid).is_some() {}
+                if found.peek() != Some(&uid) {
+                    continue;
+                }
+                while at < rows.len() && rows[at].uid < *uid {
+                    at += 1;
+                }
+                if at < rows.len() && rows[at].uid == *uid && wanted(uid) {
+                    hits.push((i + 1, at));
+                }
+            }
+            return Ok(Matches { listing, hits });
+        }
         // (sequence number, row) of every message to evaluate, in mailbox order. The session's
         // UIDs and the listing's rows are both in UID order: one merge walk.
-        let rows = &listing.rows;
         let mut todo: Vec<(usize, usize)> = vec![];
         let mut at = 0;
         for (i, uid) in mailbox.uids.iter().enumerate() {

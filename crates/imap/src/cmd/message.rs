@@ -2,6 +2,7 @@
 //! COPYUID (RFC 4315, RFC 6851), EXPUNGE / UID EXPUNGE (RFC 9051 6.4).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use storage::{FlagChange, MessageRow};
 
@@ -197,9 +198,10 @@ impl Session {
         let line = if self.rev2 || ret.esearch || ret.min || ret.max || ret.count || ret.all {
             esearch_line(tag, uid, ret, &hits, uses_modseq)
         } else {
-            let mut line = String::from("SEARCH");
+            let mut line = String::with_capacity(8 + hits.len() * 7);
+            line.push_str("SEARCH");
             for (hit, _) in &hits {
-                line.push_str(&format!(" {hit}"));
+                let _ = write!(line, " {hit}");
             }
             // RFC 7162 3.1.5: the highest MODSEQ of the messages returned.
             if let Some(highest) = hits.iter().map(|h| h.1).max().filter(|_| uses_modseq) {
