@@ -18,7 +18,8 @@
 # Usage: bench/search.sh [MESSAGES]      (default 100000)
 # Environment: THREADS (4), REPEATS (50), DOVECOT_REPEATS (REPEATS: Dovecot takes seconds per
 #              search of a common word with marks), ACCEPT_N (10000), ROUNDS (2), PG_N (MESSAGES),
-#              SKIP_BUILD=1, SKIP_PG=1, SKIP_DOVECOT=1. Run as root (Dovecot, PostgreSQL).
+#              SKIP_BUILD=1, SKIP_ACCEPT=1 (stage 1), SKIP_SQLITE=1 (stage 2), SKIP_PG=1,
+#              SKIP_DOVECOT=1. Run as root (Dovecot, PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
@@ -54,6 +55,7 @@ load() { # load SMTP_PORT COUNT -> prints the loader's line
         --threads "$THREADS"
 }
 
+if [[ "${SKIP_ACCEPT:-}" != 1 ]]; then
 echo "# 1. indexing cost: $ACCEPT_N messages, index off vs on, $ROUNDS rounds"
 python3 "$LOADER" maildir --dir "$TMP/accept" --count "$ACCEPT_N" --threads "$THREADS" >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
@@ -67,6 +69,7 @@ for round in $(seq 1 "$ROUNDS"); do
         rm -rf "$TMP/a-$round-$mode"
     done
 done
+fi
 
 search_govmail() { # search_govmail LABEL DIR COUNT [--set ...]
     local label=$1 dir=$2 count=$3
@@ -84,9 +87,11 @@ search_govmail() { # search_govmail LABEL DIR COUNT [--set ...]
     govmail_stop
 }
 
-echo "# 2. govmail, SQLite, $N messages"
-search_govmail govmail-sqlite "$TMP/g" "$N"
-rm -rf "$TMP/g"
+if [[ "${SKIP_SQLITE:-}" != 1 ]]; then
+    echo "# 2. govmail, SQLite, $N messages"
+    search_govmail govmail-sqlite "$TMP/g" "$N"
+    rm -rf "$TMP/g"
+fi
 
 if [[ "${SKIP_PG:-}" != 1 ]]; then
     echo "# 3. govmail, PostgreSQL, $PG_N messages"

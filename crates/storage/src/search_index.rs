@@ -585,13 +585,24 @@ impl Store {
             } else {
                 match self.backend {
                     crate::Backend::Postgres => {
-                        sqlx::query_scalar(
+                        // Always through the GIN index: for a word most documents hold, the
+                        // planner prefers reading every row, which unpacks every document's
+                        // tsvector from TOAST (30,000 documents: 76 ms against 9 ms). No
+                        // `doc IS NOT NULL` either (it offered the doc index instead):
+                        // string_agg skips the NULLs.
+                        let mut tx = self.pool.begin().await?;
+                        sqlx::query("SET LOCAL enable_seqscan = off")
+                            .execute(&mut *tx)
+                            .await?;
+                        let docs = sqlx::query_scalar(
                             "SELECT string_agg(doc::text, ',') FROM search_docs \
-                         WHERE doc IS NOT NULL AND terms @@ $1::tsquery",
+                             WHERE terms @@ $1::tsquery",
                         )
                         .bind(tsquery(&all))
-                        .fetch_one(&self.pool)
-                        .await?
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                        docs
                     }
                     crate::Backend::Sqlite => sqlx::query_scalar(
                         "SELECT group_concat(rowid, ',') FROM search_fts WHERE search_fts MATCH $1",
