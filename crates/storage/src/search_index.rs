@@ -534,12 +534,15 @@ impl Store {
                 // FTS5 walks their documents lazily instead of merging a prefix's at once.
                 // fts5vocab counts the documents of every term it lists, so a word typed
                 // without marks skips the range of its own marked forms (`bare~…`, as many
-                // documents as the bare term): two ranges around it.
+                // documents as the bare term): two ranges around it; a word typed with marks
+                // skips the bare term itself (it accepts marked terms only; `term > bare`
+                // would still count the bare term's documents, so the range starts just
+                // after it).
                 let listed: Vec<String> = if word.is_marked() {
                     sqlx::query_scalar(
                         "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2 LIMIT $3",
                     )
-                    .bind(bare.clone())
+                    .bind(format!("{bare}\u{1}"))
                     .bind(format!("{bare}{}", char::MAX))
                     .bind(LIST_LIMIT)
                     .fetch_all(&self.pool)
