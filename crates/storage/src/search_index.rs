@@ -634,27 +634,25 @@ impl Store {
     /// costs one short range query.
     async fn unsure_messages(&self, folder_id: i64) -> Result<Vec<i64>> {
         let (cursor, mut incomplete) = self.search_seen.get(folder_id);
-        let last_uid: Option<i64> =
-            sqlx::query_scalar("SELECT max(uid) FROM messages WHERE folder_id = $1")
-                .bind(folder_id)
-                .fetch_one(&self.pool)
-                .await?;
-        let Some(last_uid) = last_uid.filter(|last| *last > cursor) else {
-            return Ok(incomplete);
-        };
-        // Only the rows the index does not hold completely come back: the database walks the
-        // folder (a first search of a 100,000-message folder), the client does not.
+        // Only the rows the index does not hold completely come back, and the folder's last
+        // row (its UID moves the cursor): the database walks the folder (a first search of a
+        // 100,000-message folder), the client does not; one round trip.
         let rows = sqlx::query(
             "SELECT m.id, m.uid, m.blob_id, m.size, s.complete FROM messages m \
              LEFT JOIN search_docs s ON s.blob_id = m.blob_id \
-             WHERE m.folder_id = $1 AND m.uid > $2 AND m.uid <= $3 \
-             AND (s.complete IS NULL OR s.complete = 0) ORDER BY m.uid",
+             WHERE m.folder_id = $1 AND m.uid > $2 \
+             AND (s.complete IS NULL OR s.complete = 0 \
+                  OR m.uid = (SELECT max(uid) FROM messages WHERE folder_id = $1)) \
+             ORDER BY m.uid",
         )
         .bind(folder_id)
         .bind(cursor)
-        .bind(last_uid)
         .fetch_all(&self.pool)
         .await?;
+        let Some(last) = rows.last() else {
+            return Ok(incomplete);
+        };
+        let last_uid: i64 = last.get(1);
         let mut unindexed: Vec<(i64, i64, String, i64)> = vec![];
         for r in &rows {
             match r.get::<Option<i64>, _>(4) {
