@@ -165,10 +165,18 @@ impl Context {
                     let (cache, store) = (self.cache.clone(), self.store.clone());
                     let domain = self.settings.domain.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = cache.build(&store, &domain).await {
+                        // Cleared however the task ends (a panic too), or no rebuild would
+                        // ever start again.
+                        struct Done(Arc<Cache>);
+                        impl Drop for Done {
+                            fn drop(&mut self) {
+                                self.0.rebuilding.store(false, Ordering::Release);
+                            }
+                        }
+                        let done = Done(cache);
+                        if let Err(e) = done.0.build(&store, &domain).await {
                             tracing::warn!(error = %e, "directory rebuild failed");
                         }
-                        cache.rebuilding.store(false, Ordering::Release);
                     });
                 }
                 return Ok(built.dir);

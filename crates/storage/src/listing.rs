@@ -34,6 +34,22 @@ impl Listing {
     }
 
     /// The document of each row, in row order.
+    /// The rows an index answer cannot rule out (in UID order): their document was found, or
+    /// the index is unsure of them.
+    pub fn rows_matching<'a>(
+        &'a self,
+        answer: &'a crate::search_index::IndexAnswer,
+    ) -> impl Iterator<Item = &'a MessageRow> + 'a {
+        self.rows
+            .iter()
+            .zip(self.docs())
+            .filter(|(r, doc)| {
+                (!answer.unsure.is_empty() && answer.unsure.contains(&r.id))
+                    || answer.docs.contains(*doc)
+            })
+            .map(|(r, _)| r)
+    }
+
     pub fn docs(&self) -> &[i64] {
         self.docs.get_or_init(|| {
             self.rows

@@ -161,19 +161,6 @@ pub struct IndexAnswer {
     pub exact: bool,
 }
 
-impl IndexAnswer {
-    /// Whether a message of the folder may match (it is unsure, or its document was found).
-    pub fn may_match(&self, id: i64, blob_id: &str) -> bool {
-        self.may_match_doc(id, doc_of(blob_id))
-    }
-
-    /// [`IndexAnswer::may_match`] with the message's document already known
-    /// (`Listing::docs`).
-    pub fn may_match_doc(&self, id: i64, doc: i64) -> bool {
-        (!self.unsure.is_empty() && self.unsure.contains(&id)) || self.docs.contains(&doc)
-    }
-}
-
 /// Documents are already well spread numbers (from SHA-256): a set of them needs no hashing.
 pub type DocHasher = std::hash::BuildHasherDefault<DocHash>;
 
@@ -210,42 +197,49 @@ enum Form {
     Exact(String),
 }
 
-/// An FTS5 query (SQLite): every word, each in any of its forms.
-fn fts5_query(words: &[Vec<Form>]) -> String {
-    let quote = |t: &str| t.replace('"', "\"\"");
-    words
-        .iter()
-        .map(|forms| {
-            let any: Vec<String> = forms
-                .iter()
-                .map(|f| match f {
-                    Form::Prefix(t) => format!("\"{}\"*", quote(t)),
-                    Form::Exact(t) => format!("\"{}\"", quote(t)),
-                })
-                .collect();
-            format!("({})", any.join(" OR "))
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ")
+/// How a backend's full-text query language writes a term, a prefix, "or" and "and".
+struct QuerySyntax {
+    quote: fn(&str) -> String,
+    exact: fn(&str) -> String,
+    prefix: fn(&str) -> String,
+    or: &'static str,
+    and: &'static str,
 }
 
-/// A tsquery (PostgreSQL): every word, each in any of its forms.
-fn tsquery(words: &[Vec<Form>]) -> String {
-    let quote = |t: &str| t.replace('\\', "\\\\").replace('\'', "''");
+/// SQLite FTS5: `("t" OR "p"*) AND (…)`.
+const FTS5: QuerySyntax = QuerySyntax {
+    quote: |t| t.replace('"', "\"\""),
+    exact: |t| format!("\"{t}\""),
+    prefix: |t| format!("\"{t}\"*"),
+    or: " OR ",
+    and: " AND ",
+};
+
+/// PostgreSQL tsquery: `('t' | 'p':*) & (…)`.
+const TSQUERY: QuerySyntax = QuerySyntax {
+    quote: |t| t.replace('\\', "\\\\").replace('\'', "''"),
+    exact: |t| format!("'{t}'"),
+    prefix: |t| format!("'{t}':*"),
+    or: " | ",
+    and: " & ",
+};
+
+/// The query: every word, each in any of its forms.
+fn boolean_query(syntax: &QuerySyntax, words: &[Vec<Form>]) -> String {
     words
         .iter()
         .map(|forms| {
             let any: Vec<String> = forms
                 .iter()
                 .map(|f| match f {
-                    Form::Prefix(t) => format!("'{}':*", quote(t)),
-                    Form::Exact(t) => format!("'{}'", quote(t)),
+                    Form::Prefix(t) => (syntax.prefix)(&(syntax.quote)(t)),
+                    Form::Exact(t) => (syntax.exact)(&(syntax.quote)(t)),
                 })
                 .collect();
-            format!("({})", any.join(" | "))
+            format!("({})", any.join(syntax.or))
         })
         .collect::<Vec<_>>()
-        .join(" & ")
+        .join(syntax.and)
 }
 
 /// How far `govmail index rebuild` got: messages looked at and to look at.
@@ -601,7 +595,7 @@ impl Store {
                             "SELECT string_agg(doc::text, ',') FROM search_docs \
                              WHERE terms @@ $1::tsquery",
                         )
-                        .bind(tsquery(&all))
+                        .bind(boolean_query(&TSQUERY, &all))
                         .fetch_one(&mut *tx)
                         .await?;
                         tx.commit().await?;
@@ -610,7 +604,7 @@ impl Store {
                     crate::Backend::Sqlite => sqlx::query_scalar(
                         "SELECT group_concat(rowid, ',') FROM search_fts WHERE search_fts MATCH $1",
                     )
-                    .bind(fts5_query(&all))
+                    .bind(boolean_query(&FTS5, &all))
                     .fetch_one(&self.pool)
                     .await?,
                 }
@@ -792,11 +786,11 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nĐơn đề 
             vec![Form::Exact("x.an~00001".into())],
         ];
         assert_eq!(
-            fts5_query(&words),
+            boolean_query(&FTS5, &words),
             "(\"s.nguy\"* OR \"x.nguy\"*) AND (\"x.an~00001\")"
         );
         assert_eq!(
-            tsquery(&words),
+            boolean_query(&TSQUERY, &words),
             "('s.nguy':* | 'x.nguy':*) & ('x.an~00001')"
         );
     }

@@ -65,16 +65,9 @@ async fn uids_in(store: &Store, folder: i64, fields: &[Field], prefixes: &[&str]
         .collect();
     let answer = store.search_index(folder, fields, &words).await.unwrap();
     assert!(answer.exact);
-    let mut out: Vec<i64> = store
-        .messages(folder)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| answer.may_match(r.id, &r.blob_id))
-        .map(|r| r.uid)
-        .collect();
-    out.sort_unstable();
-    out
+    // In UID order, as a listing is.
+    let listing = store.listing(folder).await.unwrap();
+    listing.rows_matching(&answer).map(|r| r.uid).collect()
 }
 
 /// Index rows: documents, and on SQLite the FTS5 table's rows too (which must agree).

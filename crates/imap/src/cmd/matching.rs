@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use storage::listing::Listing;
+use storage::search_index::IndexAnswer;
 
 use crate::encode::Done;
 use crate::protocol::SearchKey;
@@ -43,8 +44,11 @@ impl Session {
             .await
             .map_err(|e| self.server_error(e))?;
         // Issue 13: keys the index answers alone become UID sets (nothing read for them).
+        // Each look-up is asked of the index once per command, whichever step needs it.
+        let mut answers: HashMap<Lookup, IndexAnswer> = HashMap::new();
         let exact = if store.full_text_index() {
-            self.resolve_exact(folder_id, criteria, &listing).await?
+            self.resolve_exact(folder_id, criteria, &listing, &mut answers)
+                .await?
         } else {
             None
         };
@@ -63,17 +67,8 @@ impl Session {
         let mut looked_up: HashMap<&Lookup, HashSet<i64>> = HashMap::new();
         for lookup in lookups {
             if !looked_up.contains_key(lookup) {
-                let answer = store
-                    .search_index(folder_id, &lookup.fields, &lookup.words)
-                    .await
-                    .map_err(|e| self.server_error(e))?;
-                let ids = listing
-                    .rows
-                    .iter()
-                    .zip(listing.docs())
-                    .filter(|(r, doc)| answer.may_match_doc(r.id, **doc))
-                    .map(|(r, _)| r.id)
-                    .collect();
+                let answer = self.index_answer(folder_id, lookup, &mut answers).await?;
+                let ids = listing.rows_matching(answer).map(|r| r.id).collect();
                 looked_up.insert(lookup, ids);
             }
         }
@@ -182,35 +177,45 @@ impl Session {
         folder_id: i64,
         key: &SearchKey,
         listing: &Listing,
+        answers: &mut HashMap<Lookup, IndexAnswer>,
     ) -> Result<Option<SearchKey>, Done> {
         let mut lookups = vec![];
         exact_lookups(key, &mut lookups);
         if lookups.is_empty() {
             return Ok(None);
         }
-        let store = &self.context.store;
-        let mut answers: HashMap<Lookup, BTreeSet<i64>> = HashMap::new();
+        let mut uids: HashMap<Lookup, BTreeSet<i64>> = HashMap::new();
         for lookup in lookups {
-            if answers.contains_key(&lookup) {
+            if uids.contains_key(&lookup) {
                 continue;
             }
-            let answer = store
-                .search_index(folder_id, &lookup.fields, &lookup.words)
-                .await
-                .map_err(|e| self.server_error(e))?;
+            let answer = self.index_answer(folder_id, &lookup, answers).await?;
             if !answer.unsure.is_empty() || !answer.exact {
                 return Ok(None);
             }
-            let uids = listing
-                .rows
-                .iter()
-                .zip(listing.docs())
-                .filter(|(r, doc)| answer.may_match_doc(r.id, **doc))
-                .map(|(r, _)| r.uid)
-                .collect();
-            answers.insert(lookup, uids);
+            let set = listing.rows_matching(answer).map(|r| r.uid).collect();
+            uids.insert(lookup, set);
         }
-        Ok(Some(rewrite_exact(key, &answers)))
+        Ok(Some(rewrite_exact(key, &uids)))
+    }
+
+    /// The index's answer for `lookup`, asked of storage the first time only.
+    async fn index_answer<'a>(
+        &self,
+        folder_id: i64,
+        lookup: &Lookup,
+        answers: &'a mut HashMap<Lookup, IndexAnswer>,
+    ) -> Result<&'a IndexAnswer, Done> {
+        if !answers.contains_key(lookup) {
+            let answer = self
+                .context
+                .store
+                .search_index(folder_id, &lookup.fields, &lookup.words)
+                .await
+                .map_err(|e| self.server_error(e))?;
+            answers.insert(lookup.clone(), answer);
+        }
+        Ok(&answers[lookup])
     }
 }
 
