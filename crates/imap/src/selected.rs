@@ -156,6 +156,14 @@ impl Selected {
         if folder.highestmodseq <= self.modseq_seen {
             return vec![];
         }
+        if self.only_own_changes_up_to(folder.highestmodseq) {
+            // Every change since the last report is one this session made and reported
+            // itself: nothing to read back (two round trips to the database fewer after each
+            // STORE and EXPUNGE of a session alone in its folder).
+            self.modseq_seen = folder.highestmodseq;
+            self.own_modseqs.clear();
+            return vec![];
+        }
         let mut lines = vec![];
         let mut complete = true;
         if let Ok(expunged) = store.expunged_since(self.folder_id, self.modseq_seen).await {
@@ -199,6 +207,16 @@ impl Selected {
             self.own_modseqs.clear();
         }
         lines
+    }
+
+    /// True when each MODSEQ after the last reported one up to `highest` is one of this
+    /// session's own changes. MODSEQs of a folder are given one at a time (each change raises
+    /// HIGHESTMODSEQ by one), so any other session's change would leave a value uncovered.
+    fn only_own_changes_up_to(&self, highest: i64) -> bool {
+        let gap = highest - self.modseq_seen;
+        gap > 0
+            && gap as usize <= self.own_modseqs.len()
+            && (self.modseq_seen + 1..=highest).all(|m| self.own_modseqs.contains(&m))
     }
 
     /// RFC 3501 2.3.2: new messages are \Recent in the first session told about them. A

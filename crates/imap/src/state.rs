@@ -399,6 +399,15 @@ impl Session {
         }
     }
 
+    /// Remembers a change this session reports itself by MODSEQ (0: none).
+    pub(crate) fn note_own_modseq(&mut self, modseq: i64) {
+        if let State::Selected { mailbox, .. } = &mut self.state {
+            if modseq > 0 {
+                mailbox.own_modseqs.push(modseq);
+            }
+        }
+    }
+
     /// Reports expunged UIDs (EXPUNGE or VANISHED) and drops them from the view.
     pub(crate) fn report_expunged(&mut self, uids: &[i64]) {
         let qresync = self.qresync;

@@ -14,6 +14,7 @@ use sqlx::Row;
 use crate::meta::MessageMeta;
 use crate::{now, Action, Error, FlagChange, Flags, FolderChange, MessageRow, Result, Store};
 
+use crate::folder_accounts::FolderAccounts;
 use crate::Tx;
 
 /// Counts for STATUS and SELECT.
@@ -56,6 +57,45 @@ impl Store {
         .bind(folder_id)
         .fetch_one(&mut **tx)
         .await?)
+    }
+
+    /// The messages of a folder with these UIDs (absent ones left out), in UID order, each
+    /// with the `extra` column (`", meta"`, say) when one is asked for. A run of consecutive
+    /// UIDs is one statement (`STORE 1:500` was 500 round trips to the database).
+    pub(crate) async fn messages_by_uid_in(
+        tx: &mut Tx,
+        folder_id: i64,
+        uids: &[i64],
+        extra: &'static str,
+    ) -> Result<Vec<(MessageRow, Option<String>)>> {
+        let mut sorted = uids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let sql = format!(
+            "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id{extra} \
+             FROM messages WHERE folder_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid"
+        );
+        let mut found = Vec::with_capacity(sorted.len());
+        let mut rest = sorted.as_slice();
+        while let Some(&first) = rest.first() {
+            let run = rest
+                .windows(2)
+                .position(|w| w[1] != w[0] + 1)
+                .map_or(rest.len(), |i| i + 1);
+            let last = rest[run - 1];
+            rest = &rest[run..];
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(folder_id)
+                .bind(first)
+                .bind(last)
+                .fetch_all(&mut **tx)
+                .await?;
+            for row in &rows {
+                let extra = (!extra.is_empty()).then(|| row.get::<String, _>(8));
+                found.push((message_from_row(row), extra));
+            }
+        }
+        Ok(found)
     }
 
     pub(crate) fn changed(&self, account_id: i64, folder_id: i64) {
@@ -180,16 +220,21 @@ impl Store {
         unchanged_since: Option<i64>,
     ) -> Result<(Vec<MessageRow>, Vec<i64>)> {
         let (uids, flags) = (uids.to_vec(), flags.to_vec());
+        let accounts = self.folder_accounts.clone();
         let (account_id, updated, failed) = self
             .write(move |tx| {
-                Box::pin(Self::store_flags_in(
-                    tx,
-                    folder_id,
-                    uids,
-                    mode,
-                    flags,
-                    unchanged_since,
-                ))
+                Box::pin(async move {
+                    Self::store_flags_in(
+                        &accounts,
+                        tx,
+                        folder_id,
+                        uids,
+                        mode,
+                        flags,
+                        unchanged_since,
+                    )
+                    .await
+                })
             })
             .await?;
         self.changed(account_id, folder_id);
@@ -197,6 +242,7 @@ impl Store {
     }
 
     pub(crate) async fn store_flags_in(
+        accounts: &FolderAccounts,
         tx: &mut Tx,
         folder_id: i64,
         uids: Vec<i64>,
@@ -204,23 +250,18 @@ impl Store {
         flags: Vec<String>,
         unchanged_since: Option<i64>,
     ) -> Result<(i64, Vec<MessageRow>, Vec<i64>)> {
-        let account_id: i64 = sqlx::query_scalar("SELECT account_id FROM folders WHERE id = $1")
-            .bind(folder_id)
-            .fetch_one(&mut **tx)
-            .await?;
+        let account_id = accounts.account_in(tx, folder_id).await?;
+        let mut rows: HashMap<i64, MessageRow> = Self::messages_by_uid_in(tx, folder_id, &uids, "")
+            .await?
+            .into_iter()
+            .map(|(m, _)| (m.uid, m))
+            .collect();
         let mut updated = vec![];
         let mut failed = vec![];
         for &uid in &uids {
-            let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND uid = $2");
-            let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(folder_id)
-                .bind(uid)
-                .fetch_optional(&mut **tx)
-                .await?
-            else {
+            let Some(mut message) = rows.remove(&uid) else {
                 continue;
             };
-            let mut message = message_from_row(&row);
             if unchanged_since.is_some_and(|since| message.modseq > since) {
                 failed.push(uid);
                 continue;
@@ -245,21 +286,35 @@ impl Store {
     /// Removes messages flagged \Deleted (only those in `only_uids` when given). Returns the
     /// expunged UIDs in ascending order.
     pub async fn expunge(&self, folder_id: i64, only_uids: Option<&[i64]>) -> Result<Vec<i64>> {
+        Ok(self.expunge_noting_modseq(folder_id, only_uids).await?.0)
+    }
+
+    /// [`Store::expunge`], with the MODSEQ the expunge was given (0 when nothing was
+    /// expunged), so that a session knows the change as its own.
+    pub async fn expunge_noting_modseq(
+        &self,
+        folder_id: i64,
+        only_uids: Option<&[i64]>,
+    ) -> Result<(Vec<i64>, i64)> {
         let only_uids = only_uids.map(<[i64]>::to_vec);
-        let (account_id, uids) = self
-            .write(move |tx| Box::pin(Self::expunge_in(tx, folder_id, only_uids)))
+        let accounts = self.folder_accounts.clone();
+        let (account_id, uids, modseq) = self
+            .write(move |tx| {
+                Box::pin(async move { Self::expunge_in(&accounts, tx, folder_id, only_uids).await })
+            })
             .await?;
         if !uids.is_empty() {
             self.changed(account_id, folder_id);
         }
-        Ok(uids)
+        Ok((uids, modseq))
     }
 
     pub(crate) async fn expunge_in(
+        accounts: &FolderAccounts,
         tx: &mut Tx,
         folder_id: i64,
         only_uids: Option<Vec<i64>>,
-    ) -> Result<(i64, Vec<i64>)> {
+    ) -> Result<(i64, Vec<i64>, i64)> {
         let sql = format!(
             "{MESSAGE_SELECT} WHERE folder_id = $1 AND (' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!' ORDER BY uid"
         );
@@ -272,30 +327,22 @@ impl Store {
             .map(message_from_row)
             .filter(|m| only_uids.as_ref().is_none_or(|set| set.contains(&m.uid)))
             .collect();
-        let uids = Self::remove_messages_in(tx, folder_id, &victims).await?;
-        let account_id = Self::folder_account_in(tx, folder_id).await?;
-        Ok((account_id, uids))
+        let account_id = accounts.account_in(tx, folder_id).await?;
+        let (uids, modseq) = Self::remove_messages_in(tx, folder_id, account_id, &victims).await?;
+        Ok((account_id, uids, modseq))
     }
 
-    pub(crate) async fn folder_account_in(tx: &mut Tx, folder_id: i64) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT account_id FROM folders WHERE id = $1")
-                .bind(folder_id)
-                .fetch_one(&mut **tx)
-                .await?,
-        )
-    }
-
-    /// Deletes message rows, logs their UIDs as expunged, releases blobs and quota.
+    /// Deletes message rows, logs their UIDs as expunged, releases blobs and quota. Returns
+    /// the UIDs and the one MODSEQ the removal was given (0 when there was nothing to remove).
     async fn remove_messages_in(
         tx: &mut Tx,
         folder_id: i64,
+        account_id: i64,
         victims: &[MessageRow],
-    ) -> Result<Vec<i64>> {
+    ) -> Result<(Vec<i64>, i64)> {
         if victims.is_empty() {
-            return Ok(vec![]);
+            return Ok((vec![], 0));
         }
-        let account_id = Self::folder_account_in(tx, folder_id).await?;
         let modseq = Self::bump_modseq_in(tx, folder_id).await?;
         let mut freed = 0i64;
         for message in victims {
@@ -323,7 +370,7 @@ impl Store {
             .bind(account_id)
             .execute(&mut **tx)
             .await?;
-        Ok(victims.iter().map(|m| m.uid).collect())
+        Ok((victims.iter().map(|m| m.uid).collect(), modseq))
     }
 
     pub(crate) async fn check_quota_in(tx: &mut Tx, account_id: i64, extra: i64) -> Result<()> {
@@ -348,15 +395,20 @@ impl Store {
         remove_source: bool,
     ) -> Result<Vec<(i64, i64)>> {
         let uids = uids.to_vec();
+        let accounts = self.folder_accounts.clone();
         let (from_account, to_account, pairs) = self
             .write(move |tx| {
-                Box::pin(Self::copy_messages_in(
-                    tx,
-                    from_folder,
-                    uids,
-                    to_folder,
-                    remove_source,
-                ))
+                Box::pin(async move {
+                    Self::copy_messages_in(
+                        &accounts,
+                        tx,
+                        from_folder,
+                        uids,
+                        to_folder,
+                        remove_source,
+                    )
+                    .await
+                })
             })
             .await?;
         self.changed(to_account, to_folder);
@@ -367,39 +419,34 @@ impl Store {
     }
 
     async fn copy_messages_in(
+        accounts: &FolderAccounts,
         tx: &mut Tx,
         from_folder: i64,
         uids: Vec<i64>,
         to_folder: i64,
         remove_source: bool,
     ) -> Result<(i64, i64, Vec<(i64, i64)>)> {
-        let mut sources = vec![];
-        for &uid in &uids {
-            let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND uid = $2");
-            if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(from_folder)
-                .bind(uid)
-                .fetch_optional(&mut **tx)
-                .await?
-            {
-                sources.push(message_from_row(&row));
-            }
-        }
-        sources.sort_by_key(|m| m.uid);
-        let to_account = Self::folder_account_in(tx, to_folder).await?;
-        let from_account = Self::folder_account_in(tx, from_folder).await?;
-        let total: i64 = sources.iter().map(|m| m.size).sum();
+        // Each source with its stored parse and EMAILID ("meta|emailid": one extra column).
+        let sources = Self::messages_by_uid_in(
+            tx,
+            from_folder,
+            &uids,
+            ", CAST(COALESCE(email_id, id) AS TEXT) || '|' || meta",
+        )
+        .await?;
+        let to_account = accounts.account_in(tx, to_folder).await?;
+        let from_account = accounts.account_in(tx, from_folder).await?;
+        let total: i64 = sources.iter().map(|(m, _)| m.size).sum();
         if !(remove_source && to_account == from_account) {
             Self::check_quota_in(tx, to_account, total).await?;
         }
         let mut pairs = vec![];
-        for message in &sources {
-            let row =
-                sqlx::query("SELECT meta, COALESCE(email_id, id) FROM messages WHERE id = $1")
-                    .bind(message.id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-            let (meta, email_id): (String, i64) = (row.get(0), row.get(1));
+        for (message, extra) in &sources {
+            let (email_id, meta) = extra
+                .as_deref()
+                .and_then(|e| e.split_once('|'))
+                .and_then(|(id, meta)| Some((id.parse::<i64>().ok()?, meta)))
+                .ok_or_else(|| Error::Invalid("a stored message without its parse".into()))?;
             // RFC 8474 5.1: the copy keeps the EMAILID of its source.
             let uid = Self::insert_copy_in(
                 tx,
@@ -420,7 +467,8 @@ impl Store {
             pairs.push((message.uid, uid));
         }
         if remove_source {
-            Self::remove_messages_in(tx, from_folder, &sources).await?;
+            let sources: Vec<MessageRow> = sources.into_iter().map(|(m, _)| m).collect();
+            Self::remove_messages_in(tx, from_folder, from_account, &sources).await?;
         }
         Ok((from_account, to_account, pairs))
     }
@@ -443,7 +491,7 @@ impl Store {
         let (account_id, uid) = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let account_id = Self::folder_account_in(tx, folder_id).await?;
+                    let account_id = store.folder_accounts.account_in(tx, folder_id).await?;
                     Self::check_quota_in(tx, account_id, raw.len() as i64).await?;
                     store.blob_ref_in(tx, &blob_id, &raw, 1).await?;
                     Self::insert_sort_records_in(tx, &[(blob_id.as_str(), &sort)]).await?;
@@ -479,8 +527,8 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         let messages: Vec<MessageRow> = rows.iter().map(message_from_row).collect();
-        Self::remove_messages_in(&mut tx, folder_id, &messages).await?;
-        let account_id = Self::folder_account_in(&mut tx, folder_id).await?;
+        let account_id = self.folder_accounts.account_in(&mut tx, folder_id).await?;
+        Self::remove_messages_in(&mut tx, folder_id, account_id, &messages).await?;
         sqlx::query("DELETE FROM expunged WHERE folder_id = $1")
             .bind(folder_id)
             .execute(&mut *tx)

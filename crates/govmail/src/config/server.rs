@@ -26,6 +26,8 @@ pub struct Storage {
     pub url: String,
     /// "files" or "database"; empty: files for SQLite, database for PostgreSQL.
     pub blob_store: String,
+    /// Read connections of the database pool; 0 = as many as cores (2 to 8) for SQLite, 16
+    /// for PostgreSQL.
     pub max_connections: u32,
     /// Bodies up to this many bytes are kept in the database even with the files store.
     pub inline_blob_max: usize,
@@ -81,7 +83,7 @@ impl Default for Storage {
         Storage {
             url: String::new(),
             blob_store: String::new(),
-            max_connections: 16,
+            max_connections: 0,
             inline_blob_max: 128 * 1024,
             full_text_index: true,
         }

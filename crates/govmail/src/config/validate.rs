@@ -78,9 +78,6 @@ impl Config {
                 "must be \"files\" or \"database\"",
             ));
         }
-        if self.storage.max_connections == 0 {
-            problems.push(err("storage.max_connections", "must be at least 1"));
-        }
         for (key, list) in [
             ("listen.smtp", &self.listen.smtp),
             ("listen.submission", &self.listen.submission),

@@ -320,10 +320,11 @@ impl Session {
         match self
             .context
             .store
-            .expunge(folder_id, only_uids.as_deref())
+            .expunge_noting_modseq(folder_id, only_uids.as_deref())
             .await
         {
-            Ok(expunged) => {
+            Ok((expunged, modseq)) => {
+                self.note_own_modseq(modseq);
                 self.report_expunged(&expunged);
                 Done::ok("EXPUNGE completed")
             }

@@ -19,11 +19,13 @@ impl Store {
         for chunk in uids.chunks(500) {
             // Flag and expunge in one transaction: never a \Deleted flag left behind alone.
             let chunk = chunk.to_vec();
-            let (account_id, gone) = self
+            let accounts = self.folder_accounts.clone();
+            let (account_id, gone, _) = self
                 .write(move |tx| {
                     Box::pin(async move {
                         let deleted = vec!["\\Deleted".to_string()];
                         Self::store_flags_in(
+                            &accounts,
                             tx,
                             folder_id,
                             chunk.clone(),
@@ -32,7 +34,7 @@ impl Store {
                             None,
                         )
                         .await?;
-                        Self::expunge_in(tx, folder_id, Some(chunk)).await
+                        Self::expunge_in(&accounts, tx, folder_id, Some(chunk)).await
                     })
                 })
                 .await?;
