@@ -142,7 +142,13 @@ async fn run_batch(
     backend: crate::Backend,
     batch: &mut [Box<dyn WriteOp>],
 ) -> std::result::Result<(), String> {
+    let sqlite = backend == crate::Backend::Sqlite;
+    // SQLite runs several statements sent as one text: the savepoint rides along with BEGIN
+    // and with the end of the previous write (each text is one round trip to its thread).
     let begin = match backend {
+        crate::Backend::Sqlite if batch.len() > 1 => {
+            pool.begin_with("BEGIN IMMEDIATE; SAVEPOINT w").await
+        }
         crate::Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
         crate::Backend::Postgres => pool.begin().await,
     };
@@ -157,6 +163,21 @@ async fn run_batch(
             return tx.commit().await.map_err(|e| e.to_string());
         }
         return tx.rollback().await.map_err(|e| e.to_string());
+    }
+    if sqlite {
+        let last = batch.len() - 1;
+        for (i, op) in batch.iter_mut().enumerate() {
+            let ok = op.run(&mut tx).await;
+            // COMMIT ends the last savepoint with the transaction.
+            let next = match (ok, i == last) {
+                (true, true) => continue,
+                (true, false) => "RELEASE w; SAVEPOINT w",
+                (false, true) => "ROLLBACK TO w",
+                (false, false) => "ROLLBACK TO w; RELEASE w; SAVEPOINT w",
+            };
+            savepoint(&mut tx, next).await?;
+        }
+        return tx.commit().await.map_err(|e| e.to_string());
     }
     for op in batch.iter_mut() {
         savepoint(&mut tx, "SAVEPOINT w").await?;
