@@ -25,7 +25,7 @@
 # Usage: bench/imap.sh [ITERATIONS]      (default 50 sessions per client)
 # Environment: CLIENTS (20), MESSAGES (200), ROUNDS (10), ITERATIONS_SESSION (10; 0 skips the
 #              session mix), LONG_SECONDS (30; 0 skips the long mix), LONG_CLIENTS (10),
-#              LONG_SESSIONS (3), NOCACHE_PASS (1; 0 skips the pass without the login cache),
+#              LONG_SESSIONS (3), LONG_USERS (20), NOCACHE_PASS (1; 0 skips the pass without the login cache),
 #              SKIP_BUILD=1 to use the existing release binaries.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
@@ -40,7 +40,11 @@ ITERATIONS_SESSION=${ITERATIONS_SESSION:-10}
 LONG_SECONDS=${LONG_SECONDS:-30}
 LONG_CLIENTS=${LONG_CLIENTS:-10}
 LONG_SESSIONS=${LONG_SESSIONS:-3}
+# The long mix spreads its clients over LONG_USERS accounts (issue 12: 10 clients over 20);
+# every account is populated, so there are at least that many.
+LONG_USERS=${LONG_USERS:-20}
 USERS=$CLIENTS
+if (( LONG_SECONDS > 0 && LONG_USERS > USERS )); then USERS=$LONG_USERS; fi
 
 "$ROOT/bench/peers/dovecot.sh" install
 if [[ "${SKIP_BUILD:-}" != 1 ]]; then
