@@ -50,6 +50,7 @@ pub mod objects;
 pub mod ops;
 pub mod parse_view;
 pub mod queue;
+mod search_cursor;
 pub mod search_index;
 pub mod sieve;
 pub mod sort_record;
@@ -239,7 +240,9 @@ pub struct Store {
     /// Sort records read or computed, by message id (see `sort_record`).
     pub(crate) sort_cache: std::sync::Arc<sort_record::SortCache>,
     /// Which messages of a folder are known indexed (`search_index`).
-    pub(crate) search_seen: std::sync::Arc<search_index::SeenIndexed>,
+    pub(crate) search_seen: std::sync::Arc<search_cursor::SeenIndexed>,
+    /// `search_cursors` exists (migration 0018; not on an older schema with `migrate = false`).
+    pub(crate) search_cursors: bool,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
     /// Message counters not yet written (see `ops::flow`), shared by every clone.
@@ -380,8 +383,13 @@ impl Store {
         // The full-text index needs its tables (migration 0017): a node of this release running
         // on the previous schema (rolling upgrade, `migrate = false`) stores mail unindexed,
         // and SEARCH indexes it later (lazy backfill) or reads it.
-        let full_text_index = options.full_text_index
-            && (options.migrate || applied_version(&pool).await >= search_index::SCHEMA_VERSION);
+        let applied = if options.migrate {
+            i64::MAX
+        } else {
+            applied_version(&pool).await
+        };
+        let full_text_index = options.full_text_index && applied >= search_index::SCHEMA_VERSION;
+        let search_cursors = applied >= search_cursor::CURSOR_SCHEMA_VERSION;
         let (committer, jobs) = tokio::sync::mpsc::unbounded_channel();
         let (writes, write_queue) = tokio::sync::mpsc::unbounded_channel();
         let store = Store {
@@ -397,6 +405,7 @@ impl Store {
             folder_accounts: Default::default(),
             sort_cache: Default::default(),
             search_seen: Default::default(),
+            search_cursors,
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,

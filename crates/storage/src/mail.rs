@@ -168,6 +168,11 @@ impl Store {
 
     /// Every message row of a folder, read from the database.
     pub(crate) async fn read_folder_rows(&self, folder_id: i64) -> Result<Vec<MessageRow>> {
+        if self.backend == crate::Backend::Sqlite {
+            if let Some(rows) = self.read_folder_rows_packed(folder_id).await? {
+                return Ok(rows);
+            }
+        }
         let rows = sqlx::query(
             "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id \
              FROM messages WHERE folder_id = $1 ORDER BY uid",

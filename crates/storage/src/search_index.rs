@@ -282,6 +282,7 @@ impl Store {
         full: bool,
         progress: &mut (dyn FnMut(IndexProgress) + Send),
     ) -> Result<IndexProgress> {
+        self.clear_search_cursors(account).await?;
         // $2 = 0: every account.
         let scope = "JOIN folders f ON f.id = m.folder_id \
                      WHERE m.id > $1 AND ($2 = 0 OR f.account_id = $2)";
@@ -627,7 +628,8 @@ impl Store {
     /// messages above the folder's remembered UID cursor are read, so a folder known indexed
     /// costs one short range query.
     async fn unsure_messages(&self, folder_id: i64) -> Result<Vec<i64>> {
-        let (cursor, mut incomplete) = self.search_seen.get(folder_id);
+        let seen = self.search_cursor(folder_id).await?;
+        let (cursor, mut incomplete, stored) = (seen.cursor, seen.incomplete, seen.stored);
         // Only the rows the index does not hold completely come back, and the folder's last
         // row (its UID moves the cursor): the database walks the folder (a first search of a
         // 100,000-message folder), the client does not; one round trip.
@@ -644,6 +646,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let Some(last) = rows.last() else {
+            let seen = crate::search_cursor::Seen {
+                cursor,
+                incomplete: incomplete.clone(),
+                stored,
+            };
+            self.set_search_cursor(folder_id, seen).await;
             return Ok(incomplete);
         };
         let last_uid: i64 = last.get(1);
@@ -700,32 +708,15 @@ impl Store {
         }
         // The cursor stops below the first message still unindexed.
         let new_cursor = still.iter().map(|r| r.1 - 1).min().unwrap_or(last_uid);
-        let below: Vec<i64> = incomplete.clone();
-        self.search_seen.set(folder_id, new_cursor, below);
+        let seen = crate::search_cursor::Seen {
+            cursor: new_cursor,
+            incomplete: incomplete.clone(),
+            stored,
+        };
+        self.set_search_cursor(folder_id, seen).await;
         let mut out = incomplete;
         out.extend(still.iter().map(|r| r.0));
         Ok(out)
-    }
-}
-
-/// Per folder: the UID up to which every message is known to be indexed, and the ids of those
-/// indexed incompletely (rare: more than [`MAX_TERMS`] words). UIDs only grow, so messages
-/// stored later are above the cursor; an expunged id left in the list is harmless (it is no
-/// longer in the listing).
-#[derive(Default)]
-pub(crate) struct SeenIndexed(std::sync::Mutex<HashMap<i64, (i64, Vec<i64>)>>);
-
-impl SeenIndexed {
-    fn get(&self, folder_id: i64) -> (i64, Vec<i64>) {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&folder_id).cloned().unwrap_or((0, vec![]))
-    }
-
-    fn set(&self, folder_id: i64, cursor: i64, mut incomplete: Vec<i64>) {
-        incomplete.sort_unstable();
-        incomplete.dedup();
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(folder_id, (cursor, incomplete));
     }
 }
 

@@ -300,3 +300,69 @@ async fn rebuild_indexes_what_the_index_lacks() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_restarted_store_keeps_the_search_cursor() {
+    for_each_backend("search_cursor", |ctx: Ctx| async move {
+        let name = ctx.name();
+        let s = &ctx.store;
+        s.add_domain(DOMAIN, "kontum").await.unwrap();
+        let a = s
+            .add_person(&person("nvan.stttt@kontum.gov.vn", "Nguyễn Văn An", None))
+            .await
+            .unwrap()
+            .account_id;
+        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        let batch: Vec<NewMessage> = (0..1_001)
+            .map(|i| NewMessage {
+                raw: raw("Lê", &format!("Thông báo {i}"), "kinh phí"),
+                flags: storage::Flags::new(),
+                internal_date: 1,
+            })
+            .collect();
+        s.append_messages(inbox, batch).await.unwrap();
+        assert_eq!(uids(s, inbox, &["thong"]).await.len(), 1_001, "[{name}]");
+        let cursor = format!("SELECT uid FROM search_cursors WHERE folder_id = {inbox}");
+        assert_eq!(
+            ctx.scalar_i64(&cursor, "").await,
+            1_001,
+            "[{name}] a folder checked that far has its cursor stored"
+        );
+
+        // A message stored while the index was off lands above the cursor: still found.
+        let mut off = ctx.options.clone();
+        off.full_text_index = false;
+        let unindexed = Store::open(&off).await.unwrap();
+        unindexed
+            .append_message(inbox, &raw("Võ", "Thông báo muộn", "x"), storage::Flags::new(), 1)
+            .await
+            .unwrap();
+        unindexed.close().await;
+        // The stored cursor is trusted after a restart: a document taken away behind the
+        // index's back below it is not looked for again (that walk is what the cursor saves).
+        let blob = format!("(SELECT blob_id FROM messages WHERE uid = 5 AND folder_id = {inbox})");
+        if ctx.store.backend() == storage::Backend::Sqlite {
+            let words = format!(
+                "DELETE FROM search_fts WHERE rowid = (SELECT doc FROM search_docs WHERE blob_id = {blob})"
+            );
+            execute(&ctx, &words).await;
+        }
+        execute(&ctx, &format!("DELETE FROM search_docs WHERE blob_id = {blob}")).await;
+        let s = &ctx.reopen().await.unwrap();
+        let found = uids(s, inbox, &["thong"]).await;
+        assert_eq!(found.len(), 1_001, "[{name}] 1,002 messages but uid 5");
+        assert!(found.contains(&1_002) && !found.contains(&5), "[{name}]");
+
+        // `index rebuild` forgets the cursors; the next search walks the folder again.
+        s.rebuild_search_index(None, false, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            ctx.scalar_i64("SELECT COUNT(*) FROM search_cursors", "").await,
+            0,
+            "[{name}]"
+        );
+        assert_eq!(uids(s, inbox, &["thong"]).await.len(), 1_002, "[{name}]");
+    })
+    .await;
+}
