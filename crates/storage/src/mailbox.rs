@@ -456,7 +456,7 @@ impl Store {
                 message.size,
                 &message.flags,
                 message.internal_date,
-                &meta,
+                meta,
                 Some(email_id),
             )
             .await?;
