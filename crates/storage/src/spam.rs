@@ -102,22 +102,24 @@ impl Store {
     pub async fn sender_history(&self, address: &str, ip: &str) -> Result<reputation::History> {
         let mut history = reputation::History::default();
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-        for (kind, key) in [("address", address), ("domain", domain), ("ip", ip)] {
-            if key.is_empty() {
-                continue;
-            }
-            let row = sqlx::query(
-                "SELECT accepted, junked FROM sender_reputation WHERE kind = $1 AND key = $2",
-            )
-            .bind(kind)
-            .bind(key.to_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
-            let counts = row.map_or(reputation::Counts::default(), |r| reputation::Counts {
-                accepted: r.get(0),
-                junked: r.get(1),
-            });
-            match kind {
+        // The three in one statement (each is a round trip to the database); an empty key
+        // matches no row (none is ever written).
+        let rows = sqlx::query(
+            "SELECT kind, accepted, junked FROM sender_reputation \
+             WHERE (kind = 'address' AND key = $1) OR (kind = 'domain' AND key = $2) \
+             OR (kind = 'ip' AND key = $3)",
+        )
+        .bind(address.to_lowercase())
+        .bind(domain.to_lowercase())
+        .bind(ip.to_lowercase())
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let counts = reputation::Counts {
+                accepted: r.get(1),
+                junked: r.get(2),
+            };
+            match r.get::<String, _>(0).as_str() {
                 "address" => history.address = counts,
                 "domain" => history.domain = counts,
                 _ => history.ip = counts,
@@ -203,19 +205,16 @@ async fn record_in(
             (true, true) => (-1, 1),
             (false, true) => (1, -1),
         };
+        // One upsert: a new row starts from 0 + the change, never below 0.
         sqlx::query(
-            "INSERT INTO sender_reputation (kind, key, accepted, junked) VALUES ($1, $2, 0, 0) \
-             ON CONFLICT (kind, key) DO NOTHING",
-        )
-        .bind(kind)
-        .bind(key.clone())
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "UPDATE sender_reputation SET \
-             accepted = CASE WHEN accepted + $3 < 0 THEN 0 ELSE accepted + $3 END, \
-             junked = CASE WHEN junked + $4 < 0 THEN 0 ELSE junked + $4 END \
-             WHERE kind = $1 AND key = $2",
+            "INSERT INTO sender_reputation (kind, key, accepted, junked) \
+             VALUES ($1, $2, CASE WHEN $3 < 0 THEN 0 ELSE $3 END, \
+                     CASE WHEN $4 < 0 THEN 0 ELSE $4 END) \
+             ON CONFLICT (kind, key) DO UPDATE SET \
+             accepted = CASE WHEN sender_reputation.accepted + $3 < 0 THEN 0 \
+                        ELSE sender_reputation.accepted + $3 END, \
+             junked = CASE WHEN sender_reputation.junked + $4 < 0 THEN 0 \
+                      ELSE sender_reputation.junked + $4 END",
         )
         .bind(kind)
         .bind(key)

@@ -26,7 +26,7 @@ pub struct Storage {
     pub url: String,
     /// "files" or "database"; empty: files for SQLite, database for PostgreSQL.
     pub blob_store: String,
-    /// Read connections of the database pool; 0 = as many as cores (2 to 8) for SQLite, 16
+    /// Read connections of the database pool; 0 = twice the cores (4 to 16) for SQLite, 16
     /// for PostgreSQL.
     pub max_connections: u32,
     /// Bodies up to this many bytes are kept in the database even with the files store.
