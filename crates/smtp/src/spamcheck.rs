@@ -92,11 +92,13 @@ async fn classify(
         candidates.push(*only);
     }
     candidates.push(PROVINCE);
-    for account in candidates {
-        if !bayes::trained_enough(store.bayes_totals(account).await?, config.bayes_min_trained) {
+    // Both totals in one round trip to the database.
+    let totals = store.bayes_totals_of(&candidates).await?;
+    for (account, totals) in candidates.into_iter().zip(totals) {
+        if !bayes::trained_enough(totals, config.bayes_min_trained) {
             continue;
         }
-        let (totals, counts) = store.bayes_counts(account, &tokens).await?;
+        let counts = store.bayes_token_counts(account, totals, &tokens).await?;
         return Ok(Some(bayes::probability(totals, &counts)));
     }
     Ok(None)

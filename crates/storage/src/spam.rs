@@ -43,6 +43,37 @@ impl Store {
         }))
     }
 
+    /// Trained totals of several accounts (or [`PROVINCE`]), in their order, in one statement.
+    pub async fn bayes_totals_of(&self, account_ids: &[i64]) -> Result<Vec<Counts>> {
+        if account_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (1..=account_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT account_id, spam_messages, ham_messages FROM bayes_totals \
+             WHERE account_id IN ({})",
+            marks.join(",")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in account_ids {
+            query = query.bind(*id);
+        }
+        let mut found: HashMap<i64, Counts> = HashMap::new();
+        for row in query.fetch_all(&self.pool).await? {
+            found.insert(
+                row.get(0),
+                Counts {
+                    spam: row.get(1),
+                    ham: row.get(2),
+                },
+            );
+        }
+        Ok(account_ids
+            .iter()
+            .map(|id| found.get(id).copied().unwrap_or_default())
+            .collect())
+    }
+
     /// The counts of `tokens` (in their order; unseen tokens count 0) and the totals.
     pub async fn bayes_counts(
         &self,
@@ -50,6 +81,18 @@ impl Store {
         tokens: &[i64],
     ) -> Result<(Counts, Vec<Counts>)> {
         let totals = self.bayes_totals(account_id).await?;
+        let counts = self.bayes_token_counts(account_id, totals, tokens).await?;
+        Ok((totals, counts))
+    }
+
+    /// The counts of `tokens` (in their order; unseen tokens count 0) for an account whose
+    /// totals the caller has read already (nothing is read when nothing is trained).
+    pub async fn bayes_token_counts(
+        &self,
+        account_id: i64,
+        totals: Counts,
+        tokens: &[i64],
+    ) -> Result<Vec<Counts>> {
         let mut found: HashMap<i64, Counts> = HashMap::new();
         if totals.spam + totals.ham > 0 {
             for chunk in tokens.chunks(CHUNK) {
@@ -74,11 +117,10 @@ impl Store {
                 }
             }
         }
-        let counts = tokens
+        Ok(tokens
             .iter()
             .map(|t| found.get(t).copied().unwrap_or_default())
-            .collect();
-        Ok((totals, counts))
+            .collect())
     }
 
     /// Trains a message (known by `digest`, the SHA-256 of its content) as `class` for each of

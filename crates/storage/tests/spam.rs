@@ -63,6 +63,16 @@ async fn training_counts_once_and_a_reclassified_message_moves_sides() {
         let (totals, counts) = s.bayes_counts(PROVINCE, &many).await.unwrap();
         assert_eq!(totals, Counts { spam: 1, ham: 1 });
         assert!(counts.iter().all(|c| c.spam == 1), "{:?}", &counts[..3]);
+        // Several accounts' totals in one look-up, in the order asked; none trained: zero.
+        assert_eq!(
+            s.bayes_totals_of(&[8, PROVINCE, 7]).await.unwrap(),
+            [
+                Counts::default(),
+                Counts { spam: 1, ham: 1 },
+                Counts { spam: 0, ham: 1 }
+            ]
+        );
+        assert_eq!(s.bayes_totals_of(&[]).await.unwrap(), []);
     })
     .await;
 }
