@@ -28,6 +28,17 @@ pub enum Trained {
     Already,
 }
 
+/// A `(key, spam, ham)` row: an account's totals or a token's counts, by its key.
+fn keyed_counts(row: &sqlx::any::AnyRow) -> (i64, Counts) {
+    (
+        row.get(0),
+        Counts {
+            spam: row.get(1),
+            ham: row.get(2),
+        },
+    )
+}
+
 impl Store {
     /// Trained totals of an account (or [`PROVINCE`]).
     pub async fn bayes_totals(&self, account_id: i64) -> Result<Counts> {
@@ -58,16 +69,12 @@ impl Store {
         for id in account_ids {
             query = query.bind(*id);
         }
-        let mut found: HashMap<i64, Counts> = HashMap::new();
-        for row in query.fetch_all(&self.pool).await? {
-            found.insert(
-                row.get(0),
-                Counts {
-                    spam: row.get(1),
-                    ham: row.get(2),
-                },
-            );
-        }
+        let found: HashMap<i64, Counts> = query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(keyed_counts)
+            .collect();
         Ok(account_ids
             .iter()
             .map(|id| found.get(id).copied().unwrap_or_default())
@@ -106,15 +113,7 @@ impl Store {
                 for token in chunk {
                     query = query.bind(*token);
                 }
-                for row in query.fetch_all(&self.pool).await? {
-                    found.insert(
-                        row.get(0),
-                        Counts {
-                            spam: row.get(1),
-                            ham: row.get(2),
-                        },
-                    );
-                }
+                found.extend(query.fetch_all(&self.pool).await?.iter().map(keyed_counts));
             }
         }
         Ok(tokens
