@@ -248,4 +248,67 @@ mod tests {
             .await
             .unwrap();
     }
+
+    /// Writes queued together share a transaction: each failing one is rolled back alone
+    /// (its savepoint), the others commit, whatever batches the writer happened to form.
+    #[tokio::test]
+    async fn writes_batched_together_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions::new(
+            format!("sqlite://{}", dir.path().join("w.db").display()),
+            dir.path(),
+        ))
+        .await
+        .unwrap();
+        let writes: Vec<_> = (0..40)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(move |tx| {
+                            Box::pin(async move {
+                                sqlx::query(
+                                    "INSERT INTO domains (name, naming_rule, created_at) \
+                                 VALUES ($1, 'free', 0)",
+                                )
+                                .bind(format!("d{i}.vn"))
+                                .execute(&mut **tx)
+                                .await?;
+                                if i % 3 == 1 {
+                                    return Err(Error::Invalid(format!("refused {i}")));
+                                }
+                                Ok(i)
+                            })
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut results = vec![];
+        for write in writes {
+            results.push(write.await.unwrap());
+        }
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(n) => assert_eq!(*n, i, "write {i}"),
+                Err(Error::Invalid(text)) => assert_eq!(text, &format!("refused {i}")),
+                Err(e) => panic!("write {i}: {e}"),
+            }
+            assert_eq!(result.is_err(), i % 3 == 1, "write {i}");
+        }
+        let mut names: Vec<String> = store
+            .list_domains()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        names.sort();
+        let mut expected: Vec<String> = (0..40)
+            .filter(|i| i % 3 != 1)
+            .map(|i| format!("d{i}.vn"))
+            .collect();
+        expected.sort();
+        assert_eq!(names, expected);
+    }
 }
