@@ -203,15 +203,32 @@ async fn savepoint(tx: &mut Tx, sql: &'static str) -> std::result::Result<(), St
 mod tests {
     use crate::{Error, Store, StoreOptions};
 
-    #[tokio::test]
-    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreOptions::new(
+    async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
+        Store::open(&StoreOptions::new(
             format!("sqlite://{}", dir.path().join("w.db").display()),
             dir.path(),
         ))
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The names of the domains the store holds, sorted.
+    async fn domain_names(store: &Store) -> Vec<String> {
+        let mut names: Vec<String> = store
+            .list_domains()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_store(&dir).await;
         let failed: Result<(), Error> = store
             .write(|_tx| Box::pin(async { panic!("a bug in a write") }))
             .await;
@@ -229,14 +246,7 @@ mod tests {
             .await;
         assert!(matches!(refused, Err(Error::Invalid(_))));
         store.add_domain("b.vn", "free").await.unwrap();
-        let names: Vec<String> = store
-            .list_domains()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
-        assert_eq!(names, vec!["b.vn".to_string()]);
+        assert_eq!(domain_names(&store).await, vec!["b.vn".to_string()]);
         store
             .log_event(
                 "test",
@@ -254,12 +264,7 @@ mod tests {
     #[tokio::test]
     async fn writes_batched_together_fail_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreOptions::new(
-            format!("sqlite://{}", dir.path().join("w.db").display()),
-            dir.path(),
-        ))
-        .await
-        .unwrap();
+        let store = sqlite_store(&dir).await;
         let writes: Vec<_> = (0..40)
             .map(|i| {
                 let store = store.clone();
@@ -296,19 +301,11 @@ mod tests {
             }
             assert_eq!(result.is_err(), i % 3 == 1, "write {i}");
         }
-        let mut names: Vec<String> = store
-            .list_domains()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
-        names.sort();
         let mut expected: Vec<String> = (0..40)
             .filter(|i| i % 3 != 1)
             .map(|i| format!("d{i}.vn"))
             .collect();
         expected.sort();
-        assert_eq!(names, expected);
+        assert_eq!(domain_names(&store).await, expected);
     }
 }
