@@ -332,8 +332,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let retention_task = tokio::spawn(crate::ops::retention_task(
         store.clone(),
         config.retention.clone(),
-        ops_shutdown_rx,
+        ops_shutdown_rx.clone(),
     ));
+    let settle_task = tokio::spawn(crate::ops::settle_task(store.clone(), ops_shutdown_rx));
     let smtp_shutdown = smtp.shutdown_handle();
     let smtp_task = tokio::spawn(smtp.run());
     tracing::info!(hostname = %config.server.hostname, backend = store.backend_name(), "govmail serving");
@@ -364,6 +365,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tasks.abort_all();
     let _ = ops_shutdown.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), retention_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), settle_task).await;
     if let Err(e) = store.flush_mail_flow().await {
         tracing::warn!(error = %e, "writing message counters at shutdown failed");
     }

@@ -365,7 +365,7 @@ pub fn matches(key: &SearchKey, c: &Candidate) -> bool {
                 })
         }
         ModSeq(modseq) => c.row.modseq >= *modseq as i64,
-        Uids(set) => set.contains(&c.row.uid),
+        Uids(set) => set.contains(c.row.uid),
         // Turned into `Uids` by the session before matching (they need storage).
         SavedBefore(_) | SavedOn(_) | SavedSince(_) | EmailId(_) | ThreadId(_) => false,
         SaveDateSupported => true,

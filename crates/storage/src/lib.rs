@@ -52,6 +52,7 @@ pub mod parse_view;
 pub mod queue;
 mod search_cursor;
 pub mod search_index;
+pub mod search_settle;
 pub mod sieve;
 pub mod sort_record;
 pub mod spam;

@@ -183,6 +183,31 @@ impl std::hash::Hasher for DocHash {
     }
 }
 
+/// The documents of a comma-separated list of non-negative numbers (what the look-up
+/// aggregates), read digit by digit: 100,000 of them are parsed on every search of a word
+/// nearly every message holds. Anything else in the list is skipped.
+fn parse_doc_list(list: &str) -> HashSet<i64, DocHasher> {
+    // Sized at once: a document number has at most 19 digits, and common ones 18 or 19.
+    let mut set = HashSet::with_capacity_and_hasher(list.len() / 18 + 1, DocHasher::default());
+    for item in list.as_bytes().split(|b| *b == b',') {
+        // At most 19 digits: no overflow of u64 on the way, then at most i64::MAX.
+        if item.is_empty() || item.len() > 19 {
+            continue;
+        }
+        let mut n: u64 = 0;
+        let mut digits = true;
+        for b in item {
+            let digit = b.wrapping_sub(b'0');
+            digits &= digit < 10;
+            n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+        }
+        if let (true, Ok(doc)) = (digits, i64::try_from(n)) {
+            set.insert(doc);
+        }
+    }
+    set
+}
+
 /// Most marked terms one marked query word is expanded to; beyond, its bare form is used (a
 /// superset, confirmed by reading).
 pub const MAX_FORMS: usize = 1_000;
@@ -516,55 +541,28 @@ impl Store {
         let mut all = Vec::with_capacity(words.len());
         for word in words {
             let mut forms = vec![];
-            for field in fields {
+            if !word.is_marked() && self.backend == crate::Backend::Postgres {
+                // PostgreSQL lists only marked terms: the prefix look-up it is.
+                forms.extend(fields.iter().map(|f| Form::Prefix(f.term(&word.bare))));
+                all.push(forms);
+                continue;
+            }
+            let mut listed = self.listed_terms(word, fields).await?;
+            for (field, (listed, cut)) in fields.iter().zip(&mut listed) {
                 let bare = field.term(&word.bare);
-                if !word.is_marked() && self.backend == crate::Backend::Postgres {
-                    // PostgreSQL lists only marked terms: the prefix look-up it is.
-                    forms.push(Form::Prefix(bare));
-                    continue;
-                }
-                // The terms beginning with the word's bare form, listed; a word typed without
-                // marks takes those without marks (each marked term's word has its bare term
-                // too), a word typed with marks the marked ones it accepts. Exact terms, so
-                // FTS5 walks their documents lazily instead of merging a prefix's at once.
-                // fts5vocab counts the documents of every term it lists, so a word typed
-                // without marks skips the range of its own marked forms (`bare~…`, as many
-                // documents as the bare term): two ranges around it; a word typed with marks
-                // skips the bare term itself (it accepts marked terms only; `term > bare`
-                // would still count the bare term's documents, so the range starts just
-                // after it).
-                let listed: Vec<String> = if word.is_marked() {
-                    sqlx::query_scalar(
-                        "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2 LIMIT $3",
-                    )
-                    .bind(format!("{bare}\u{1}"))
-                    .bind(format!("{bare}{}", char::MAX))
-                    .bind(LIST_LIMIT)
-                    .fetch_all(&self.pool)
-                    .await?
-                } else {
-                    sqlx::query_scalar(
-                        "SELECT term FROM search_vocab WHERE term >= $1 AND term < $2 \
-                         UNION ALL \
-                         SELECT term FROM search_vocab WHERE term >= $3 AND term < $4 \
-                         LIMIT $5",
-                    )
-                    .bind(bare.clone())
-                    .bind(format!("{bare}~"))
-                    .bind(format!("{bare}\u{7f}"))
-                    .bind(format!("{bare}{}", char::MAX))
-                    .bind(LIST_LIMIT)
-                    .fetch_all(&self.pool)
-                    .await?
-                };
                 let prefix = format!("{}.", field.letter());
-                let accepted: Vec<Form> = listed
-                    .iter()
+                let mut accepted: Vec<Form> = listed
+                    .drain(..)
                     .filter(|t| word.is_marked() || !t.contains('~'))
                     .filter(|t| word.accepts(t.strip_prefix(&prefix).unwrap_or("")))
-                    .map(|t| Form::Exact(t.clone()))
+                    .map(Form::Exact)
                     .collect();
-                if listed.len() as i64 >= LIST_LIMIT || accepted.len() > MAX_FORMS {
+                if !word.is_marked() {
+                    // Not listed (its documents would be counted): named as it is. A term no
+                    // document holds matches nothing.
+                    accepted.push(Form::Exact(bare.clone()));
+                }
+                if *cut || accepted.len() > MAX_FORMS {
                     // Too many forms: the bare prefix (a superset when the word is marked).
                     exact &= !word.is_marked();
                     forms.push(Form::Prefix(bare));
@@ -610,17 +608,63 @@ impl Store {
                     .await?,
                 }
             };
-        let docs = docs.as_deref().unwrap_or("");
-        // Sized at once (a document number is at most 19 digits and a comma).
-        let mut set: HashSet<i64, DocHasher> =
-            HashSet::with_capacity_and_hasher(docs.len() / 12 + 1, DocHasher::default());
-        set.extend(docs.split(',').filter_map(|d| d.parse::<i64>().ok()));
-        let docs = set;
+        let docs = parse_doc_list(docs.as_deref().unwrap_or(""));
         Ok(IndexAnswer {
             docs,
             unsure,
             exact,
         })
+    }
+
+    /// The vocabulary's terms beginning with `word`'s bare form, for each of `fields` (in that
+    /// order), in one statement. A word typed with marks takes the marked ones it accepts, a
+    /// word typed without marks those without marks (each marked term's word has its bare term
+    /// too). fts5vocab counts the documents of every term it passes, as many as the bare term's
+    /// for a common word, so the ranges skip what is not needed: the bare term itself (named
+    /// by the caller when wanted; `term >= bare\u{1}` starts just after it, where `term > bare`
+    /// would still count it) and, for a word typed without marks, its marked forms (`bare~…`).
+    /// Each field's terms come with whether a range was cut at [`LIST_LIMIT`].
+    async fn listed_terms(
+        &self,
+        word: &QueryWord,
+        fields: &[Field],
+    ) -> Result<Vec<(Vec<String>, bool)>> {
+        let mut ranges = vec![];
+        for field in fields {
+            let bare = field.term(&word.bare);
+            if word.is_marked() {
+                ranges.push((format!("{bare}\u{1}"), format!("{bare}{}", char::MAX)));
+            } else {
+                ranges.push((format!("{bare}\u{1}"), format!("{bare}~")));
+                ranges.push((format!("{bare}\u{7f}"), format!("{bare}{}", char::MAX)));
+            }
+        }
+        let sql = (0..ranges.len())
+            .map(|n| {
+                format!(
+                    "SELECT term FROM (SELECT term FROM search_vocab \
+                     WHERE term >= ${} AND term < ${} LIMIT {LIST_LIMIT}) AS r{n}",
+                    2 * n + 1,
+                    2 * n + 2
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for (from, to) in ranges {
+            query = query.bind(from).bind(to);
+        }
+        let terms = query.fetch_all(&self.pool).await?;
+        let mut out: Vec<(Vec<String>, bool)> = vec![(vec![], false); fields.len()];
+        for term in terms {
+            if let Some(i) = fields.iter().position(|f| term.starts_with(f.letter())) {
+                out[i].0.push(term);
+            }
+        }
+        for (listed, cut) in &mut out {
+            *cut = listed.len() as i64 >= LIST_LIMIT;
+        }
+        Ok(out)
     }
 
     /// The messages of the folder the index cannot rule out: those not indexed yet (after
@@ -759,6 +803,15 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nĐơn đề 
             !terms.contains(&"s.nguyen".to_string()),
             "fields stay apart"
         );
+    }
+
+    #[test]
+    fn a_document_list_parses_numbers_and_skips_the_rest() {
+        let docs = parse_doc_list("12,9223372036854775807,0,,x1,9223372036854775808,-5,7");
+        let mut got: Vec<i64> = docs.into_iter().collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 7, 12, i64::MAX]);
+        assert!(parse_doc_list("").is_empty());
     }
 
     #[test]

@@ -366,3 +366,82 @@ async fn a_restarted_store_keeps_the_search_cursor() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn settling_merges_segments_and_keeps_every_answer() {
+    for_each_backend("search_index", |ctx: Ctx| async move {
+        let s = &ctx.store;
+        let name = ctx.name();
+        s.add_domain(DOMAIN, "kontum").await.unwrap();
+        let a = s
+            .add_person(&person("settle.stttt@kontum.gov.vn", "Đặng Settle", None))
+            .await
+            .unwrap()
+            .account_id;
+        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        // Forty deliveries, forty commits: FTS5 writes a segment for each and merges only
+        // some of them (its automerge waits for four at a level).
+        for i in 0..40 {
+            let body = if i % 2 == 0 {
+                "Quyết định"
+            } else {
+                "quyet toan"
+            };
+            deliver(s, a, raw("Lê", &format!("Báo cáo số {i}"), body)).await;
+        }
+        // A message gone after indexing: its document must stay gone through the merge.
+        s.store_flags(
+            inbox,
+            &[3],
+            storage::FlagChange::Add,
+            &["\\Deleted".into()],
+            None,
+        )
+        .await
+        .unwrap();
+        s.expunge(inbox, None).await.unwrap();
+        let queries: [&[&str]; 4] = [&["quyết"], &["quyet"], &["bao", "cao"], &["toan"]];
+        let mut before = vec![];
+        for q in queries {
+            before.push(uids(s, inbox, q).await);
+        }
+        assert_eq!(
+            before[0].len(),
+            19,
+            "[{name}] UID 3 (\"Quyết định\") was expunged"
+        );
+        assert_eq!(before[1].len(), 39, "[{name}]");
+        let shape = s.search_index_shape().await.unwrap();
+        if s.backend() == storage::Backend::Postgres {
+            assert_eq!(shape, None, "[{name}] nothing to settle on PostgreSQL");
+            assert_eq!(s.settle_search_index().await.unwrap(), 0, "[{name}]");
+            return;
+        }
+        let shape = shape.unwrap();
+        assert!(shape.segments > 1, "[{name}] {shape:?}");
+        let indexed = documents(&ctx).await;
+        // Small steps: several are needed, each its own write.
+        let mut steps = 0;
+        while s.settle_search_index_step(1).await.unwrap() {
+            steps += 1;
+            assert!(steps < 1_000, "[{name}] settling must end");
+        }
+        assert!(steps >= 1, "[{name}]");
+        let settled = s.search_index_shape().await.unwrap().unwrap();
+        assert_eq!(settled.segments, 1, "[{name}] {settled:?}");
+        assert_eq!(
+            (settled.newest, settled.documents),
+            (shape.newest, shape.documents)
+        );
+        assert_eq!(
+            s.settle_search_index().await.unwrap(),
+            0,
+            "[{name}] nothing left"
+        );
+        for (q, expected) in queries.iter().zip(&before) {
+            assert_eq!(&uids(s, inbox, q).await, expected, "[{name}] {q:?}");
+        }
+        assert_eq!(documents(&ctx).await, indexed, "[{name}]");
+    })
+    .await;
+}

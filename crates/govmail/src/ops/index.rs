@@ -2,8 +2,10 @@
 //! full-text index lacks — stored before the index existed, imported, or received while
 //! `storage.full_text_index` was off — or, with `--full`, every message again. Batches are
 //! transactions (`Store::rebuild_search_index`), so a kill loses nothing and a rerun goes on.
+//! A rebuild ends by settling the index (`storage::search_settle`), as `govmail index settle`
+//! does alone; `serve` settles it itself once no document has come or gone for a while.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -23,6 +25,9 @@ pub enum IndexCmd {
         #[arg(long)]
         full: bool,
     },
+    /// Merge the SQLite index's segments into one (what the server does once the index is
+    /// quiet; nothing to do on PostgreSQL).
+    Settle,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,7 +39,10 @@ struct RebuildSummary {
 }
 
 pub async fn index(store: &Store, json: bool, cmd: IndexCmd) -> anyhow::Result<()> {
-    let IndexCmd::Rebuild { account, full } = cmd;
+    let (account, full) = match cmd {
+        IndexCmd::Rebuild { account, full } => (account, full),
+        IndexCmd::Settle => return settle(store, json).await,
+    };
     if !store.full_text_index() {
         bail!("storage.full_text_index is off: turn it on before rebuilding the index");
     }
@@ -54,6 +62,7 @@ pub async fn index(store: &Store, json: bool, cmd: IndexCmd) -> anyhow::Result<(
         })
         .await?;
     bar.finish();
+    store.settle_search_index().await?;
     let summary = RebuildSummary {
         account,
         full,
@@ -75,4 +84,110 @@ pub async fn index(store: &Store, json: bool, cmd: IndexCmd) -> anyhow::Result<(
         );
     }
     Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct SettleSummary {
+    segments_before: Option<i64>,
+    segments_after: Option<i64>,
+    steps: u64,
+    seconds: f64,
+}
+
+async fn settle(store: &Store, json: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let before = store.search_index_shape().await?;
+    let steps = store.settle_search_index().await?;
+    let after = store.search_index_shape().await?;
+    let summary = SettleSummary {
+        segments_before: before.map(|s| s.segments),
+        segments_after: after.map(|s| s.segments),
+        steps,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if json {
+        print_record(true, &summary);
+    } else {
+        match (summary.segments_before, summary.segments_after) {
+            (Some(b), Some(a)) => crate::outln!(
+                "index segments {b} -> {a} in {} steps, {:.1} s",
+                summary.steps,
+                summary.seconds
+            ),
+            _ => crate::outln!("nothing to settle: PostgreSQL's index has no segments"),
+        }
+    }
+    Ok(())
+}
+
+/// How often `serve` looks at the index's shape; it settles the index when the shape did not
+/// move between two looks (no document came or went for this long) and it has segments to
+/// merge.
+const SETTLE_LOOK_EVERY: Duration = Duration::from_secs(60);
+
+/// `serve`'s settling task (SQLite only): merges the index's segments, one bounded writer step
+/// at a time, once the index has been quiet for [`SETTLE_LOOK_EVERY`]; stops merging as soon as
+/// a document comes or goes, and waits for quiet again.
+pub async fn settle_task(store: Store, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    if !store.full_text_index() || store.backend() != storage::Backend::Sqlite {
+        return;
+    }
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SETTLE_LOOK_EVERY) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let shape = match store.search_index_shape().await {
+            Ok(Some(shape)) => shape,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the search index's shape");
+                continue;
+            }
+        };
+        let quiet = last.is_some_and(|l: storage::search_settle::IndexShape| {
+            (l.newest, l.documents) == (shape.newest, shape.documents)
+        });
+        last = Some(shape);
+        if !quiet || shape.segments <= 1 {
+            continue;
+        }
+        let started = Instant::now();
+        let mut steps = 0u64;
+        loop {
+            let step = tokio::select! {
+                step = store.settle_search_index_step(storage::search_settle::SETTLE_STEP_PAGES) => step,
+                _ = shutdown.changed() => return,
+            };
+            match step {
+                Ok(true) => steps += 1,
+                Ok(false) => {
+                    tracing::info!(
+                        segments = shape.segments,
+                        steps,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "search index settled"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "settling the search index");
+                    break;
+                }
+            }
+            // Mail came or went: wait for quiet again (the merge so far is kept).
+            match store.search_index_shape().await {
+                Ok(Some(now)) if (now.newest, now.documents) == (shape.newest, shape.documents) => {
+                }
+                _ => break,
+            }
+        }
+        last = None;
+    }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use backup::{backup, backup_verify, restore, BackupArgs, RestoreArgs};
 pub use export::{export, ExportArgs};
-pub use index::{index, IndexCmd};
+pub use index::{index, settle_task, IndexCmd};
 pub use reports::{report, ReportCmd, ReportsConfig};
 pub use retention::{purge, retention, retention_task, PurgeArgs, RetentionCmd, RetentionConfig};
 

@@ -2,14 +2,14 @@
 //! SEARCH, SORT, THREAD and the RFC 5267 contexts. Reads the shared listing, the stored parse
 //! only when a key needs it, and of a body only its header block when a header key needs it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use storage::listing::Listing;
 use storage::search_index::IndexAnswer;
 
 use crate::encode::Done;
-use crate::protocol::SearchKey;
+use crate::protocol::{SearchKey, UidSet};
 use crate::search::{self, Candidate, Lookup};
 use crate::state::{Session, State};
 
@@ -184,7 +184,7 @@ impl Session {
         if lookups.is_empty() {
             return Ok(None);
         }
-        let mut uids: HashMap<Lookup, BTreeSet<i64>> = HashMap::new();
+        let mut uids: HashMap<Lookup, UidSet> = HashMap::new();
         for lookup in lookups {
             if uids.contains_key(&lookup) {
                 continue;
@@ -231,7 +231,7 @@ fn exact_lookups(key: &SearchKey, out: &mut Vec<Lookup>) {
     }
 }
 
-fn rewrite_exact(key: &SearchKey, answers: &HashMap<Lookup, BTreeSet<i64>>) -> SearchKey {
+fn rewrite_exact(key: &SearchKey, answers: &HashMap<Lookup, UidSet>) -> SearchKey {
     use SearchKey::*;
     match key {
         And(keys) => And(keys.iter().map(|k| rewrite_exact(k, answers)).collect()),

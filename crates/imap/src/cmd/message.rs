@@ -2,7 +2,6 @@
 //! COPYUID (RFC 4315, RFC 6851), EXPUNGE / UID EXPUNGE (RFC 9051 6.4).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use storage::{FlagChange, MessageRow};
 
@@ -200,8 +199,11 @@ impl Session {
         } else {
             let mut line = String::with_capacity(8 + hits.len() * 7);
             line.push_str("SEARCH");
+            // Up to a whole mailbox of numbers: without the formatting machinery.
+            let mut number = itoa::Buffer::new();
             for (hit, _) in &hits {
-                let _ = write!(line, " {hit}");
+                line.push(' ');
+                line.push_str(number.format(*hit));
             }
             // RFC 7162 3.1.5: the highest MODSEQ of the messages returned.
             if let Some(highest) = hits.iter().map(|h| h.1).max().filter(|_| uses_modseq) {

@@ -4,13 +4,13 @@
 //! the set of UIDs it matches ([`SearchKey::Uids`]), so the matcher itself stays I/O-free.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use storage::MessageExtra;
 
 use crate::encode::Done;
 use crate::objects;
-use crate::protocol::SearchKey;
+use crate::protocol::{SearchKey, UidSet};
 use crate::state::Session;
 
 impl Session {
@@ -62,7 +62,7 @@ fn rewrite(key: &SearchKey, extras: &HashMap<i64, MessageExtra>) -> SearchKey {
                 .iter()
                 .filter(|(_, x)| keep(x))
                 .map(|(uid, _)| *uid)
-                .collect::<BTreeSet<i64>>(),
+                .collect::<UidSet>(),
         )
     };
     match key {
@@ -76,10 +76,10 @@ fn rewrite(key: &SearchKey, extras: &HashMap<i64, MessageExtra>) -> SearchKey {
         SavedSince(date) => uids(&|x| day_of(x.saved_at) >= day_number(*date)),
         EmailId(id) => match objects::parse_email_id(id) {
             Some(wanted) => uids(&|x| x.email_id == wanted),
-            None => Uids(BTreeSet::new()),
+            None => Uids(UidSet::default()),
         },
         // RFC 8474 5.2: without threads, "a SEARCH for THREADID MUST NOT match any messages".
-        ThreadId(_) => Uids(BTreeSet::new()),
+        ThreadId(_) => Uids(UidSet::default()),
         other => other.clone(),
     }
 }
@@ -107,7 +107,7 @@ mod tests {
             },
         );
         let set = |k: SearchKey| match rewrite(&k, &extras) {
-            SearchKey::Uids(set) => set.into_iter().collect::<Vec<_>>(),
+            SearchKey::Uids(set) => set.iter().copied().collect::<Vec<_>>(),
             other => panic!("{other:?}"),
         };
         assert_eq!(set(SearchKey::SavedOn((2026, 11, 23))), vec![1]);

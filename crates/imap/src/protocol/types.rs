@@ -131,7 +131,40 @@ pub enum SearchKey {
     ThreadId(String),
     /// The messages with these UIDs: what the session turns the keys above into (they need
     /// storage); never parsed.
-    Uids(std::collections::BTreeSet<i64>),
+    Uids(UidSet),
+}
+
+/// UIDs in ascending order without repeats, shared: an index answer of 100,000 UIDs is
+/// rewritten into a key and cloned without copying, and read by binary search or in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UidSet(std::sync::Arc<[i64]>);
+
+impl UidSet {
+    pub fn contains(&self, uid: i64) -> bool {
+        self.0.binary_search(&uid).is_ok()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, i64> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<i64> for UidSet {
+    /// Sorted and deduplicated whatever the order given (a sorted input costs one pass).
+    fn from_iter<I: IntoIterator<Item = i64>>(iter: I) -> Self {
+        let mut uids: Vec<i64> = iter.into_iter().collect();
+        uids.sort_unstable();
+        uids.dedup();
+        UidSet(uids.into())
+    }
 }
 
 /// ESEARCH `RETURN (...)` options (RFC 4731); empty = a plain SEARCH response.
