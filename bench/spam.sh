@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Spam filtering quality: Debian's SpamAssassin 4 (spamd started here on loopback, -L: no
 # network tests) against govmail (`govmail spam score`) over tests/corpus/{spam,ham}.
-# The corpus is split by file order: even positions train, odd positions are scored. Both
+# The corpus is split by file order: even positions train, odd positions are scored (FOLD=2:
+# the other way round, so each half is once the held-out half). Both
 # filters are scored on the same held-out half, without training and after training on the
 # other half (SpamAssassin with sa-learn, govmail with `govmail spam train`), with the same
 # threshold (5.0) and the same minimum number of trained messages per side for the Bayes part.
@@ -10,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
 MIN_TRAINED=${MIN_TRAINED:-10}
+FOLD=${FOLD:-1}
 export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 
 command -v spamd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin spamc; }
@@ -28,12 +30,12 @@ for kind in spam ham; do
     mkdir -p "$WORK/train/$kind" "$WORK/test/$kind"
     i=0
     for f in $(ls "$ROOT/tests/corpus/$kind" | sort); do
-        if (( i % 2 == 0 )); then cp "$ROOT/tests/corpus/$kind/$f" "$WORK/train/$kind/"; else cp "$ROOT/tests/corpus/$kind/$f" "$WORK/test/$kind/"; fi
+        if (( (i + FOLD - 1) % 2 == 0 )); then cp "$ROOT/tests/corpus/$kind/$f" "$WORK/train/$kind/"; else cp "$ROOT/tests/corpus/$kind/$f" "$WORK/test/$kind/"; fi
         i=$((i + 1))
     done
 done
 chmod -R a+rX "$WORK"
-echo "corpus: $(ls "$WORK/train/spam" | wc -l)+$(ls "$WORK/test/spam" | wc -l) spam, $(ls "$WORK/train/ham" | wc -l)+$(ls "$WORK/test/ham" | wc -l) ham (train+test)"
+echo "fold $FOLD; corpus: $(ls "$WORK/train/spam" | wc -l)+$(ls "$WORK/test/spam" | wc -l) spam, $(ls "$WORK/train/ham" | wc -l)+$(ls "$WORK/test/ham" | wc -l) ham (train+test)"
 
 # --- SpamAssassin ---
 SITE="$WORK/sa-site"; HOMEDIR="$WORK/sa-home"; mkdir -p "$SITE" "$HOMEDIR/bayes"

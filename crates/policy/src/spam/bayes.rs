@@ -6,7 +6,8 @@
 //! form (NFC, lower case) and folded without marks (`policy::textsearch`: "Nguyễn" gives
 //! `nguyễn` and `~nguyen`), pairs of neighbouring folded words (Vietnamese words are often two
 //! syllables), header tokens (Subject words, From address, domain and name, Reply-To domain,
-//! Content-Type, X-Mailer, Message-ID domain), link hosts and attachment extensions. Each token
+//! Content-Type, X-Mailer, Message-ID domain, the names of the fields present, the relays of
+//! the Received fields), link hosts and attachment extensions. Each token
 //! is kept once; at most [`MAX_TOKENS`]. Stored as a 64-bit FNV-1a hash (as SpamAssassin keeps
 //! 40-bit hashes): bounded rows, no text of the mail kept.
 //!
@@ -117,6 +118,22 @@ pub fn tokens(message: &Parsed) -> Vec<String> {
             }
         }
     }
+    // Which header fields there are (ratware writes its own set), and the relays: each host
+    // name a Received field names, its last two labels, and each IP address's first three
+    // octets (SpamBayes and SpamAssassin read the relay path the same way).
+    for (name, _) in message.headers.iter().take(100) {
+        add(&mut set, format!("hdr:{}", name.to_ascii_lowercase()));
+    }
+    for (_, value) in message
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("received"))
+        .take(5)
+    {
+        for token in relay_tokens(value) {
+            add(&mut set, token);
+        }
+    }
     if message.has_html && !message.has_plain {
         add(&mut set, "has:html-only".into());
     }
@@ -159,6 +176,31 @@ pub fn tokens(message: &Parsed) -> Vec<String> {
         }
     }
     set.into_iter().collect()
+}
+
+/// The relay tokens of one Received field: `rcvd:` host names (lower case) and their last two
+/// labels, `rcvdip:` the first three octets of IPv4 addresses.
+fn relay_tokens(value: &str) -> Vec<String> {
+    let mut out = vec![];
+    for word in value.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-')) {
+        let word = word.trim_matches('.').to_ascii_lowercase();
+        let labels: Vec<&str> = word.split('.').collect();
+        if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+            continue;
+        }
+        if labels.len() == 4 && labels.iter().all(|l| l.parse::<u8>().is_ok()) {
+            out.push(format!("rcvdip:{}", labels[..3].join(".")));
+        } else if labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()))
+        {
+            out.push(format!("rcvd:{}", labels[labels.len() - 2..].join(".")));
+            if labels.len() > 2 && word.len() <= 60 {
+                out.push(format!("rcvd:{word}"));
+            }
+        }
+    }
+    out
 }
 
 /// FNV-1a, 64 bits, as a signed integer for storage.

@@ -59,6 +59,14 @@ pub(super) fn check(message: &Parsed, hits: &mut Hits) {
     if message.url_hosts.iter().any(|h| is_ip_literal(h)) {
         hits.fire("URL_IP_LITERAL");
     }
+    let suspicious_tld = |h: &String| {
+        h.rsplit('.')
+            .next()
+            .is_some_and(|tld| super::headers::SUSPICIOUS_TLDS.contains(&tld))
+    };
+    if message.url_hosts.iter().any(suspicious_tld) {
+        hits.fire("URL_SUSPICIOUS_TLD");
+    }
     let body_lower = message.text.to_lowercase();
     for rule in &hits.config().rules.clone() {
         let hit = match &rule.target {
@@ -209,6 +217,51 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 
 /// Text of HTML: tags dropped (block tags become line breaks), `<script>`/`<style>` content
 /// dropped, entities decoded.
+/// Elements that start a new line when rendered.
+const BLOCK_TAGS: &[&str] = &[
+    "br",
+    "p",
+    "div",
+    "tr",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "blockquote",
+    "hr",
+    "pre",
+    "title",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "dd",
+    "dt",
+    "dl",
+    "form",
+    "center",
+    "address",
+    "nav",
+    "aside",
+    "main",
+    "figure",
+    "body",
+    "html",
+    "head",
+];
+
+/// Elements that separate the words around them without a new line.
+const SEPARATING_TAGS: &[&str] = &[
+    "td", "th", "img", "input", "option", "select", "textarea", "button", "label", "iframe",
+    "object", "embed", "video", "audio", "svg", "meta", "link",
+];
+
 pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len() / 2);
     let lower = html.to_ascii_lowercase();
@@ -229,12 +282,17 @@ pub fn html_to_text(html: &str) -> String {
             };
             let end = end.unwrap_or(rest.len());
             let tag = &lower_rest[..end];
-            if ["<br", "<p", "</p", "<div", "</div", "<tr", "<li", "<h"]
-                .iter()
-                .any(|t| tag.starts_with(t))
-            {
+            // As a browser renders it: a block element breaks the line, a cell or an image
+            // separates words, an inline element (b, i, span, font, a, an unknown tag) joins
+            // what is around it — "10<b></b>0% GU<i></i>ARANTEED" reads "100% GUARANTEED".
+            let name: String = tag
+                .trim_start_matches(['<', '/'])
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            if BLOCK_TAGS.contains(&name.as_str()) {
                 out.push('\n');
-            } else {
+            } else if SEPARATING_TAGS.contains(&name.as_str()) || tag.starts_with("<!--") {
                 out.push(' ');
             }
             i += end;

@@ -2,6 +2,42 @@
 
 use super::{Hits, Parsed};
 
+/// Free-mail providers (domains, lower case; `yahoo.` and the like match any country domain).
+/// Replies sent to one of them from mail that claims another sender is a phishing habit.
+pub const FREEMAIL: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.",
+    "ymail.com",
+    "hotmail.",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mail.com",
+    "gmx.",
+    "yandex.",
+    "mail.ru",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "sina.com",
+    "excite.com",
+    "zoho.com",
+    "protonmail.com",
+    "proton.me",
+];
+
+/// Top-level domains that serve mostly throw-away spam domains (SpamAssassin's
+/// FROM_SUSPICIOUS_NTLD list is of the same kind).
+pub const SUSPICIOUS_TLDS: &[&str] = &[
+    "top", "xyz", "club", "online", "site", "icu", "work", "loan", "win", "bid", "review", "vip",
+    "cyou", "buzz", "rest", "click", "link", "gq", "ml", "cf", "tk", "ga", "monster", "sbs", "cfd",
+    "quest", "zip", "mov", "bet", "casino", "poker",
+];
+
 /// A Date more than this after arrival is in the future (SpamAssassin's DATE_IN_FUTURE_12_24
 /// starts at 12 h).
 pub const FUTURE_SECS: i64 = 12 * 3600;
@@ -13,6 +49,7 @@ pub(super) fn check(message: &Parsed, arrived: i64, hits: &mut Hits) {
     match message.message_id.as_deref() {
         None => hits.fire("MISSING_MID"),
         Some(id) if !msg_id_well_formed(id) => hits.fire("MSGID_MALFORMED"),
+        Some(id) if msg_id_spam_caps(id) => hits.fire("MSGID_SPAM_CAPS"),
         Some(_) => {}
     }
     // RFC 5322 3.6: the origination date field is required.
@@ -39,6 +76,26 @@ pub(super) fn check(message: &Parsed, arrived: i64, hits: &mut Hits) {
             if name.is_some_and(|name| display_name_forged(name, address)) {
                 hits.fire("FROM_NAME_MISMATCH");
             }
+            let from_domain = domain_of(address);
+            if from_domain
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| SUSPICIOUS_TLDS.contains(&tld))
+            {
+                hits.fire("FROM_SUSPICIOUS_NTLD");
+            }
+            if freemail_relay_missing(message, from_domain) {
+                hits.fire("FORGED_FREEMAIL_RCVD");
+            }
+            let replies_elsewhere = message
+                .reply_to
+                .iter()
+                .filter_map(|a| a.address.as_deref())
+                .map(domain_of)
+                .any(|d| d != from_domain && is_freemail(d));
+            if replies_elsewhere {
+                hits.fire("FREEMAIL_FORGED_REPLYTO");
+            }
         }
     }
     match message.subject.as_deref().map(str::trim) {
@@ -58,6 +115,74 @@ pub(super) fn check(message: &Parsed, arrived: i64, hits: &mut Hits) {
     if message.recipients.len() > hits.config().many_recipients {
         hits.fire("MANY_RECIPIENTS");
     }
+}
+
+/// The domain of an address (lower case when the address was).
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// Whether a domain is a free-mail provider's ([`FREEMAIL`]).
+pub fn is_freemail(domain: &str) -> bool {
+    FREEMAIL.iter().any(|f| match f.strip_suffix('.') {
+        // `yahoo.` matches yahoo.com, yahoo.com.vn, yahoo.co.uk.
+        Some(name) => domain
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('.')),
+        None => domain == *f,
+    })
+}
+
+/// The large free-mail providers and the names their own relays and signatures carry.
+const FREEMAIL_RELAYS: &[(&str, &[&str])] = &[
+    ("gmail.com", &["google.com", "gmail.com"]),
+    ("googlemail.com", &["google.com", "googlemail.com"]),
+    ("yahoo.", &["yahoo.com", "yahoodns.net", "yahoo.net"]),
+    ("hotmail.", &["outlook.com", "hotmail.com", "live.com"]),
+    ("outlook.com", &["outlook.com", "hotmail.com"]),
+];
+
+/// The From address is at a large free-mail provider, yet no Received field and no DKIM
+/// signature names that provider: the mail did not come through it (SpamAssassin's
+/// FORGED_GMAIL_RCVD, FORGED_YAHOO_RCVD, FORGED_HOTMAIL_RCVD). Only for a message that has
+/// Received fields at all.
+fn freemail_relay_missing(message: &Parsed, from_domain: &str) -> bool {
+    let Some((_, names)) =
+        FREEMAIL_RELAYS
+            .iter()
+            .find(|(provider, _)| match provider.strip_suffix('.') {
+                Some(name) => from_domain
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('.')),
+                None => from_domain == *provider,
+            })
+    else {
+        return false;
+    };
+    let mut traced = message
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case("received") || n.eq_ignore_ascii_case("dkim-signature")
+        })
+        .peekable();
+    traced.peek().is_some()
+        && !traced.any(|(_, v)| {
+            let v = v.to_ascii_lowercase();
+            names.iter().any(|name| v.contains(name))
+        })
+}
+
+/// A Message-ID whose left part is a long run of capitals and nothing else, as ratware
+/// writes them (`<SHLMCGSQPOYZLKVTOKMEVA@example.com>`; SpamAssassin's MSGID_SPAM_CAPS).
+fn msg_id_spam_caps(id: &str) -> bool {
+    let left = id
+        .trim()
+        .trim_start_matches('<')
+        .split('@')
+        .next()
+        .unwrap_or("");
+    left.len() >= 15 && left.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 fn msg_id_well_formed(id: &str) -> bool {

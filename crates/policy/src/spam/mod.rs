@@ -6,6 +6,7 @@
 //!
 //! One module per rule family: [`headers`] (missing, malformed, forged fields; Date),
 //! [`content`] (GTUBE, HTML-only, links, URL shorteners and IP literals, admin rules),
+//! [`phrases`] (phrase families of unsolicited mail, English and Vietnamese),
 //! [`attachments`] (suspicious file types: score only), [`auth`] (SPF, DKIM, DMARC),
 //! [`network`] (DNSBL and URI-DNSBL names and listings), [`reputation`] (the sender's history
 //! here), [`bayes`] (tokeniser and classifier maths). [`parse`] turns the bytes into features.
@@ -17,6 +18,7 @@ pub mod content;
 pub mod headers;
 pub mod network;
 pub mod parse;
+pub mod phrases;
 pub mod reputation;
 
 use std::collections::BTreeMap;
@@ -101,6 +103,11 @@ pub const BUILTIN: &[(&str, f64, &str)] = &[
     ("DENY_LIST", 100.0, "the sender is on spam.deny_senders"),
     ("MISSING_MID", 1.0, "no Message-ID"),
     ("MSGID_MALFORMED", 1.0, "Message-ID is not <left@right>"),
+    (
+        "MSGID_SPAM_CAPS",
+        1.5,
+        "Message-ID's left part is 15 or more capitals alone, as ratware writes",
+    ),
     ("MISSING_DATE", 1.0, "no Date"),
     ("DATE_MALFORMED", 1.0, "Date is not an RFC 5322 date"),
     ("DATE_IN_FUTURE", 2.0, "Date over 12 hours after arrival"),
@@ -110,6 +117,21 @@ pub const BUILTIN: &[(&str, f64, &str)] = &[
         "FROM_NAME_MISMATCH",
         2.5,
         "the From display name is an address at another domain",
+    ),
+    (
+        "FROM_SUSPICIOUS_NTLD",
+        1.5,
+        "the From domain is under a top-level domain mostly used by spam (.top, .xyz, …)",
+    ),
+    (
+        "FORGED_FREEMAIL_RCVD",
+        1.0,
+        "From a large free-mail provider, but no relay or signature of it",
+    ),
+    (
+        "FREEMAIL_FORGED_REPLYTO",
+        2.0,
+        "replies go to a free-mail address, not to the From domain",
     ),
     ("MISSING_SUBJECT", 0.5, "no or empty Subject"),
     (
@@ -135,6 +157,52 @@ pub const BUILTIN: &[(&str, f64, &str)] = &[
     ),
     ("URL_SHORTENER", 1.5, "a link through a URL shortener"),
     ("URL_IP_LITERAL", 2.0, "a link to a bare IP address"),
+    (
+        "URL_SUSPICIOUS_TLD",
+        1.0,
+        "a link to a host under a top-level domain mostly used by spam",
+    ),
+    ("DRUGS_ERECTILE", 1.8, "names an erectile-dysfunction drug"),
+    (
+        "NO_PRESCRIPTION",
+        1.5,
+        "offers medicine without prescription",
+    ),
+    (
+        "GUARANTEED_100_PERCENT",
+        1.5,
+        "\"100% guaranteed\" and the like",
+    ),
+    (
+        "PRIZE_CLAIM",
+        2.0,
+        "\"you have won\", \"trúng thưởng\" and the like",
+    ),
+    (
+        "LOAN_OFFER",
+        1.5,
+        "a quick loan offer (\"vay tiền nhanh\", \"no credit check\")",
+    ),
+    (
+        "ACCOUNT_THREAT",
+        2.0,
+        "asks to verify an account or password, or says a mailbox is full",
+    ),
+    (
+        "GAMBLING",
+        1.5,
+        "online betting or casino offers (\"nhà cái\", \"cá cược\")",
+    ),
+    (
+        "EASY_INCOME",
+        1.5,
+        "work-from-home or investment promises (\"việc làm online tại nhà\")",
+    ),
+    (
+        "MILLIONS_OF_DOLLARS",
+        1.0,
+        "\"million dollars\" and the like",
+    ),
     (
         "SUSPICIOUS_ATTACHMENT",
         3.0,
@@ -299,6 +367,7 @@ pub fn score(config: &SpamConfig, message: &Parsed, facts: &Facts) -> Verdict {
     auth::check(&facts.auth, &mut hits);
     headers::check(message, facts.arrived, &mut hits);
     content::check(message, &mut hits);
+    phrases::check(message, &mut hits);
     attachments::check(message, &mut hits);
     for (name, points) in &facts.listed {
         hits.fire_with(name, *points);

@@ -32,6 +32,7 @@ pub struct Parsed {
     pub from: Vec<Address>,
     /// To and Cc addresses.
     pub recipients: Vec<Address>,
+    pub reply_to: Vec<Address>,
     pub message_id: Option<String>,
     /// The Date field as written, and as seconds since the epoch when it parses.
     pub date_raw: Option<String>,
@@ -47,7 +48,7 @@ pub struct Parsed {
     pub url_hosts: Vec<String>,
     /// File names of the attachments.
     pub attachments: Vec<String>,
-    /// The raw bytes hold the GTUBE string.
+    /// The raw bytes, or an attachment's decoded bytes, hold the GTUBE string.
     pub gtube: bool,
 }
 
@@ -70,7 +71,11 @@ impl Parsed {
                 .name("spam-parse".into())
                 .stack_size(stack)
                 .spawn_scoped(scope, || {
-                    std::panic::catch_unwind(|| Parsed::build(raw)).ok()
+                    // A body mail-parser panics on (a multipart part it loses track of) still
+                    // has a header block worth reading: missing fields are not invented.
+                    std::panic::catch_unwind(|| Parsed::build(raw))
+                        .or_else(|_| std::panic::catch_unwind(|| Parsed::build_headers(raw)))
+                        .ok()
                 })
                 .ok()
                 .and_then(|thread| thread.join().ok().flatten())
@@ -91,32 +96,13 @@ impl Parsed {
         let Some(message) = MessageParser::default().parse(raw) else {
             return parsed;
         };
-        let addresses = |a: Option<&mail_parser::Address>| -> Vec<Address> {
-            a.map(|a| {
-                a.iter()
-                    .map(|addr| Address {
-                        name: addr.name().map(str::to_string),
-                        address: addr.address().map(str::to_lowercase),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        parsed.subject = message.subject().map(str::to_string);
-        parsed.from = addresses(message.from());
-        parsed.recipients = addresses(message.to());
-        parsed.recipients.extend(addresses(message.cc()));
-        parsed.message_id = parsed.header("message-id").map(str::to_string);
-        parsed.date_raw = parsed.header("date").map(str::to_string);
-        parsed.date = message.date().map(|d| d.to_timestamp());
-        parsed.received = message
-            .received()
-            .and_then(|r| r.date())
-            .map(|d| d.to_timestamp());
+        parsed.read_header_fields(&message);
         let mut html_text = String::new();
         for part in &message.parts {
             if let Some(name) = part.attachment_name() {
                 parsed.attachments.push(name.to_string());
+                // A base64 attachment hides the test string from the raw bytes.
+                parsed.gtube |= content::has_gtube(part.contents());
                 continue;
             }
             match &part.body {
@@ -142,6 +128,47 @@ impl Parsed {
         hosts.dedup();
         parsed.url_hosts = hosts;
         parsed
+    }
+
+    /// The header fields only (mail-parser's header parse), no body.
+    fn build_headers(raw: &[u8]) -> Parsed {
+        let mut parsed = Parsed {
+            headers: header_fields(raw),
+            gtube: content::has_gtube(raw),
+            ..Parsed::default()
+        };
+        if let Some(message) = MessageParser::default().parse_headers(raw) {
+            parsed.read_header_fields(&message);
+        }
+        parsed
+    }
+
+    /// Subject, addresses, Message-ID, Date and the topmost Received time.
+    fn read_header_fields(&mut self, message: &mail_parser::Message<'_>) {
+        let parsed = self;
+        let addresses = |a: Option<&mail_parser::Address>| -> Vec<Address> {
+            a.map(|a| {
+                a.iter()
+                    .map(|addr| Address {
+                        name: addr.name().map(str::to_string),
+                        address: addr.address().map(str::to_lowercase),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        parsed.subject = message.subject().map(str::to_string);
+        parsed.from = addresses(message.from());
+        parsed.recipients = addresses(message.to());
+        parsed.recipients.extend(addresses(message.cc()));
+        parsed.reply_to = addresses(message.reply_to());
+        parsed.message_id = parsed.header("message-id").map(str::to_string);
+        parsed.date_raw = parsed.header("date").map(str::to_string);
+        parsed.date = message.date().map(|d| d.to_timestamp());
+        parsed.received = message
+            .received()
+            .and_then(|r| r.date())
+            .map(|d| d.to_timestamp());
     }
 
     /// The first header field of that name (raw value).
