@@ -230,13 +230,25 @@ fn addr_texts(list: &[MailAddr]) -> impl Iterator<Item = &str> {
 
 /// Whether the texts of a field hold `needle`: as a string in one of them, or, in word mode,
 /// each word in any of them (as the index keeps a field's words together).
+/// A text typed in the legacy TCVN3 encoding is also read back (`policy::legacy_vn`), as the
+/// index keeps it.
 fn field_has<'a>(words: bool, texts: impl Iterator<Item = &'a str>, needle: &str) -> bool {
-    if words {
-        let joined: Vec<&str> = texts.collect();
-        policy::textsearch::words_match(&joined.join("\n"), needle)
-    } else {
-        texts.into_iter().any(|t| contains(t, needle))
+    let texts: Vec<&str> = texts.collect();
+    let has = |texts: &[&str]| {
+        if words {
+            policy::textsearch::words_match(&texts.join("\n"), needle)
+        } else {
+            texts.iter().any(|t| contains(t, needle))
+        }
+    };
+    if has(&texts) {
+        return true;
     }
+    let readings: Vec<String> = texts
+        .iter()
+        .filter_map(|t| policy::legacy_vn::tcvn3_reading(t))
+        .collect();
+    !readings.is_empty() && has(&readings.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// The texts SEARCH TEXT reads, in word mode (see [`field_has`]): the body's, the decoded

@@ -61,6 +61,7 @@ fn plain(headers: &str, subject: &str, body: &str) -> Vec<u8> {
 /// | 11  | vanthu                          | To an.nv                         | docx                    | "xem tep" + cv.docx: Công văn số 15/QĐ-UBND về việc phòng chống bão & lũ |
 /// | 12  | vanthu                          | To an.nv                         | xlsx                    | "xem tep" + bl.xlsx: Bảng lương quý IV, Phụ cấp, Tổng cộng |
 /// | 13  | vanthu                          | To an.nv                         | odt                     | "xem tep" + gm.odt: Giấy mời / dự hội nghị  |
+/// | 14  | vanthu                          | To an.nv                         | tcvn3                   | Cộng hòa xã hội chủ nghĩa Việt Nam. Quyết định phê duyệt kế hoạch giao ban (TCVN3 bytes labelled windows-1252) |
 ///
 /// Every message has an address at kontum.gov.vn; none but 1 has "tháng". The PDF shows its
 /// text as 2-byte codes of an Identity-H font mapped by a `ToUnicode` CMap, in a Flate stream
@@ -160,7 +161,17 @@ fn mails() -> Vec<Vec<u8>> {
               <text:p>dự hội nghị</text:p>",
         ),
     );
-    vec![m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13]
+    // Typed in a ".VnTime" font: TCVN3 bytes (iconv's TCVN5712-1), sent as windows-1252.
+    let mut m14 = format!(
+        "{FROM_VT}{TO_AN}Subject: tcvn3\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=windows-1252\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    .into_bytes();
+    m14.extend_from_slice(
+        b"C\xe9ng h\xdfa x\xb7 h\xe9i ch\xf1 ngh\xdca Vi\xd6t Nam. Quy\xd5t \xae\xdenh \
+          ph\xaa duy\xd6t k\xd5 ho\xb9ch giao ban\r\n",
+    );
+    vec![m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14]
 }
 
 fn with_attachment(subject: &str, content_type: &str, name: &str, bytes: &[u8]) -> Vec<u8> {
@@ -341,7 +352,7 @@ fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
 /// (search criteria after `SEARCH CHARSET UTF-8`, expected sequence numbers).
 fn cases() -> Vec<(String, Vec<u32>)> {
     let nfd_nguyen: String = "Nguyễn".nfd().collect();
-    let all: Vec<u32> = (1..=13).collect();
+    let all: Vec<u32> = (1..=14).collect();
     let c = |q: &str, hits: &[u32]| (q.to_string(), hits.to_vec());
     vec![
         // Subjects (RFC 2047 decoded): without marks, with them, upper case, a wrong tone.
@@ -373,13 +384,13 @@ fn cases() -> Vec<(String, Vec<u32>)> {
         c("BODY \"de nghi\"", &[1]),
         c("TEXT \"de nghi\"", &[1, 4]),
         // Windows-1258 body (decomposed tones in that charset).
-        c("BODY \"quyet dinh\"", &[3]),
-        c("BODY \"Quyết định\"", &[3]),
+        c("BODY \"quyet dinh\"", &[3, 14]),
+        c("BODY \"Quyết định\"", &[3, 14]),
         c("BODY \"số 15/QĐ-UBND\"", &[3, 11]),
         c("BODY \"15/qd-ubnd\"", &[3, 11]),
         c("BODY \"QĐ-UBND\"", &[3, 11]),
         // Old and new tone placement: 2 is new (hoà, Thuý, khoẻ), 6 old (hòa, Thúy, khỏe, Ủy).
-        c("BODY \"hoà\"", &[6]),
+        c("BODY \"hoà\"", &[6, 14]),
         c("SUBJECT \"hòa giải\"", &[2]),
         c("TEXT \"hoa giai\"", &[2, 6]),
         c("BODY \"thúy\"", &[2, 6]),
@@ -412,10 +423,20 @@ fn cases() -> Vec<(String, Vec<u32>)> {
         c("BODY \"tong cong\"", &[12]),
         c("BODY \"giấy mời\"", &[13]),
         c("BODY \"giay moi du hoi nghi\"", &[13]),
-        c("BODY \"hội nghĩ\"", &[]),
+        // Not 13's "hội nghị" (another tone); 14's "hội … nghĩa" (a word beginning "nghĩ").
+        c("BODY \"hội nghĩ\"", &[14]),
+        // TCVN3 (".VnTime") text read back: found as Unicode, with or without marks.
+        c("BODY \"viet nam\"", &[14]),
+        c("BODY \"Việt Nam\"", &[14]),
+        c("BODY \"cộng hoà xã hội\"", &[14]),
+        c("BODY \"phe duyet ke hoach\"", &[14]),
+        c("BODY \"Viet Nám\"", &[]),
         // Combinations: OR of two indexed keys, NOT (not narrowed by the index), AND with ALL.
         c("OR SUBJECT \"bao cao\" FROM \"nguyen\"", &[1, 2]),
-        c("NOT BODY \"nguyen\"", &[1, 2, 3, 4, 6, 7, 10, 11, 12, 13]),
+        c(
+            "NOT BODY \"nguyen\"",
+            &[1, 2, 3, 4, 6, 7, 10, 11, 12, 13, 14],
+        ),
         c("ALL SUBJECT \"m8\"", &[8]),
         c("SUBJECT \"nosuchword\"", &[]),
         c("TEXT \"kontum\"", &all),

@@ -11,11 +11,13 @@
 //! - [`mailflow`]: address syntax and relay decisions for RCPT.
 //! - [`collation`]: RFC 5051 `i;unicode-casemap` and the Vietnamese sort order built on it.
 //! - [`textsearch`]: diacritic-insensitive Vietnamese search folding and index terms.
+//! - [`legacy_vn`]: Vietnamese typed in the legacy TCVN3 encoding, read back.
 
 pub mod antivirus;
 pub mod attachments;
 pub mod collation;
 pub mod import;
+pub mod legacy_vn;
 pub mod limits;
 pub mod mailflow;
 pub mod naming;

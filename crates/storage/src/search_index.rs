@@ -106,20 +106,24 @@ pub fn terms_of(header: &[u8], meta: &MessageMeta) -> Option<Vec<String>> {
     let mut over = false;
     let mut token = String::with_capacity(80);
     let mut add = |field: Field, text: &str| {
-        policy::textsearch::each_index_term(text, |word| {
-            token.clear();
-            token.push(field.letter());
-            token.push('.');
-            token.push_str(word);
-            if out.contains(token.as_str()) {
-                return;
-            }
-            if out.len() >= MAX_TERMS {
-                over = true;
-                return;
-            }
-            out.insert(token.clone());
-        });
+        // Text typed in the legacy TCVN3 encoding is indexed as it came and as read back.
+        let reading = policy::legacy_vn::tcvn3_reading(text);
+        for text in std::iter::once(text).chain(reading.as_deref()) {
+            policy::textsearch::each_index_term(text, |word| {
+                token.clear();
+                token.push(field.letter());
+                token.push('.');
+                token.push_str(word);
+                if out.contains(token.as_str()) {
+                    return;
+                }
+                if out.len() >= MAX_TERMS {
+                    over = true;
+                    return;
+                }
+                out.insert(token.clone());
+            });
+        }
     };
     let env = &meta.envelope;
     if let Some(subject) = &env.subject {
