@@ -10,7 +10,8 @@
 #     SEARCH p50/p99 over REPEATS runs of each query (one-word and two-word, with and without
 #     diacritics, an OR, a word that is nowhere) and the overall search rate; the server's RSS
 #     before and after the searches. Then, once the server has settled the index (merged its
-#     segments, which it does after a minute without new mail), the same searches again.
+#     segments, which it does after one to two minutes without new mail), the same searches
+#     again.
 #  3. govmail, PostgreSQL (private instance): PG_N messages, the same searches.
 #  4. Dovecot 2.3 + dovecot-fts-xapian (Debian), the same MESSAGES messages written as a Maildir
 #     and indexed with `doveadm index` (timed), the same searches; the ratio of search rates.
@@ -87,7 +88,8 @@ search_govmail() { # search_govmail LABEL DIR COUNT [--set ...]
     echo "$label rss after searches: $(rss_kib "$GOVMAIL_PID") KiB"
     if [[ -n "$db" ]]; then
         # The mail came in one burst: the index holds tens of FTS5 segments. The server
-        # merges them once no document has come or gone for a minute; the same searches then.
+        # merges them once no document has come or gone for one to two minutes; the same
+        # searches then.
         python3 "$LOADER" settled --db "$db"
         python3 "$LOADER" search --imap "127.0.0.1:$IMAP_PORT" --label "$label-settled" \
             --user user1@bench.test --password "$BENCH_PASSWORD" --repeats "$REPEATS"

@@ -213,6 +213,7 @@ def search(args):
               f"p99 {p99:8.1f} ms  raw p50 {raw50:8.1f} ms  p99 {raw99:8.1f} ms")
     rate = len(all_times) / (sum(all_times) / 1000)
     print(f"{args.label} search rate: {rate:.1f} searches/s over {len(all_times)} searches")
+    raw.command(b"LOGOUT")
     m.logout()
 
 

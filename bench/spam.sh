@@ -12,6 +12,7 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 ROOT=$(pwd -P)
 MIN_TRAINED=${MIN_TRAINED:-10}
 FOLD=${FOLD:-1}
+[[ "$FOLD" == 1 || "$FOLD" == 2 ]] || { echo "FOLD is 1 or 2" >&2; exit 2; }
 export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 
 command -v spamd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin spamc; }

@@ -364,8 +364,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await;
     tasks.abort_all();
     let _ = ops_shutdown.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), retention_task).await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), settle_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let _ = tokio::join!(retention_task, settle_task);
+    })
+    .await;
     if let Err(e) = store.flush_mail_flow().await {
         tracing::warn!(error = %e, "writing message counters at shutdown failed");
     }

@@ -95,6 +95,9 @@ struct SettleSummary {
 }
 
 async fn settle(store: &Store, json: bool) -> anyhow::Result<()> {
+    if !store.full_text_index() {
+        bail!("storage.full_text_index is off: there is no index to settle");
+    }
     let started = Instant::now();
     let before = store.search_index_shape().await?;
     let steps = store.settle_search_index().await?;
@@ -121,18 +124,25 @@ async fn settle(store: &Store, json: bool) -> anyhow::Result<()> {
 }
 
 /// How often `serve` looks at the index's shape; it settles the index when the shape did not
-/// move between two looks (no document came or went for this long) and it has segments to
-/// merge.
+/// move between two looks (no document came or went for this long).
 const SETTLE_LOOK_EVERY: Duration = Duration::from_secs(60);
+/// Fewest segments worth a settle: a merge rewrites the whole index, so a trickle of mail
+/// (a new segment now and then beside the big one) does not call for one; a burst (an import,
+/// a morning's mail: FTS5 keeps up to about three per level) does.
+const SETTLE_MIN_SEGMENTS: i64 = 8;
+/// Least time between two settles of a running server.
+const SETTLE_AT_MOST_EVERY: Duration = Duration::from_secs(6 * 3600);
 
 /// `serve`'s settling task (SQLite only): merges the index's segments, one bounded writer step
-/// at a time, once the index has been quiet for [`SETTLE_LOOK_EVERY`]; stops merging as soon as
+/// at a time, once the index has been quiet for [`SETTLE_LOOK_EVERY`] and holds at least
+/// [`SETTLE_MIN_SEGMENTS`], at most once per [`SETTLE_AT_MOST_EVERY`]; stops merging as soon as
 /// a document comes or goes, and waits for quiet again.
 pub async fn settle_task(store: Store, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     if !store.full_text_index() || store.backend() != storage::Backend::Sqlite {
         return;
     }
     let mut last = None;
+    let mut settled_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(SETTLE_LOOK_EVERY) => {}
@@ -155,9 +165,11 @@ pub async fn settle_task(store: Store, mut shutdown: tokio::sync::watch::Receive
             (l.newest, l.documents) == (shape.newest, shape.documents)
         });
         last = Some(shape);
-        if !quiet || shape.segments <= 1 {
+        let recently = settled_at.is_some_and(|at| at.elapsed() < SETTLE_AT_MOST_EVERY);
+        if !quiet || shape.segments < SETTLE_MIN_SEGMENTS || recently {
             continue;
         }
+        settled_at = Some(Instant::now());
         let started = Instant::now();
         let mut steps = 0u64;
         loop {

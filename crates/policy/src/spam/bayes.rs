@@ -149,9 +149,8 @@ pub fn tokens(message: &Parsed) -> Vec<String> {
         );
     }
     // Body words, exact and folded, and folded pairs.
-    let text: String = message.text.nfc().collect();
     let mut previous: Option<String> = None;
-    for word in words(&text) {
+    for word in words(&message.text) {
         if set.len() >= MAX_TOKENS {
             break;
         }

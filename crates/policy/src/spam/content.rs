@@ -35,7 +35,7 @@ pub const SHORTENERS: &[&str] = &[
 ];
 
 pub(super) fn has_gtube(raw: &[u8]) -> bool {
-    raw.windows(GTUBE.len()).any(|w| w == GTUBE)
+    memchr::memmem::find(raw, GTUBE).is_some()
 }
 
 pub(super) fn gtube(message: &Parsed) -> bool {
@@ -59,15 +59,14 @@ pub(super) fn check(message: &Parsed, hits: &mut Hits) {
     if message.url_hosts.iter().any(|h| is_ip_literal(h)) {
         hits.fire("URL_IP_LITERAL");
     }
-    let suspicious_tld = |h: &String| {
-        h.rsplit('.')
-            .next()
-            .is_some_and(|tld| super::headers::SUSPICIOUS_TLDS.contains(&tld))
-    };
-    if message.url_hosts.iter().any(suspicious_tld) {
+    if message
+        .url_hosts
+        .iter()
+        .any(|h| super::headers::suspicious_tld(h))
+    {
         hits.fire("URL_SUSPICIOUS_TLD");
     }
-    let body_lower = message.text.to_lowercase();
+    let body_lower = &message.text_lower;
     for rule in &hits.config().rules.clone() {
         let hit = match &rule.target {
             RuleTarget::Body => body_lower.contains(&rule.contains),
@@ -215,8 +214,6 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
     None
 }
 
-/// Text of HTML: tags dropped (block tags become line breaks), `<script>`/`<style>` content
-/// dropped, entities decoded.
 /// Elements that start a new line when rendered.
 const BLOCK_TAGS: &[&str] = &[
     "br",
@@ -262,6 +259,8 @@ const SEPARATING_TAGS: &[&str] = &[
     "object", "embed", "video", "audio", "svg", "meta", "link",
 ];
 
+/// Text of HTML as a browser shows it: tags dropped (block tags become line breaks, cells and
+/// images spaces, inline tags nothing), `<script>`/`<style>` content dropped, entities decoded.
 pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len() / 2);
     let lower = html.to_ascii_lowercase();

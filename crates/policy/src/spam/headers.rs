@@ -44,7 +44,12 @@ pub const FUTURE_SECS: i64 = 12 * 3600;
 /// A Date more than this before arrival is in the past (SpamAssassin's DATE_IN_PAST_96_XX).
 pub const PAST_SECS: i64 = 96 * 3600;
 
-pub(super) fn check(message: &Parsed, arrived: i64, hits: &mut Hits) {
+pub(super) fn check(
+    message: &Parsed,
+    arrived: i64,
+    auth: &super::auth::AuthFacts,
+    hits: &mut Hits,
+) {
     // RFC 5322 3.6.4: msg-id = "<" id-left "@" id-right ">".
     match message.message_id.as_deref() {
         None => hits.fire("MISSING_MID"),
@@ -77,23 +82,23 @@ pub(super) fn check(message: &Parsed, arrived: i64, hits: &mut Hits) {
                 hits.fire("FROM_NAME_MISMATCH");
             }
             let from_domain = domain_of(address);
-            if from_domain
-                .rsplit('.')
-                .next()
-                .is_some_and(|tld| SUSPICIOUS_TLDS.contains(&tld))
-            {
+            if suspicious_tld(from_domain) {
                 hits.fire("FROM_SUSPICIOUS_NTLD");
             }
-            if freemail_relay_missing(message, from_domain) {
+            // Mail whose From domain passed DMARC is that domain's: neither forged, nor are
+            // its replies sent elsewhere behind its back (a portal's form with the
+            // citizen's address as Reply-To).
+            let authentic = auth.dmarc == super::AuthOutcome::Pass;
+            if !authentic && freemail_relay_missing(message, from_domain) {
                 hits.fire("FORGED_FREEMAIL_RCVD");
             }
-            let replies_elsewhere = message
+            // SpamAssassin's FREEMAIL_FORGED_REPLYTO: free-mail in Reply-To, not in From.
+            let replies_to_freemail = message
                 .reply_to
                 .iter()
                 .filter_map(|a| a.address.as_deref())
-                .map(domain_of)
-                .any(|d| d != from_domain && is_freemail(d));
-            if replies_elsewhere {
+                .any(|a| is_freemail(domain_of(a)));
+            if !authentic && replies_to_freemail && !is_freemail(from_domain) {
                 hits.fire("FREEMAIL_FORGED_REPLYTO");
             }
         }
@@ -117,6 +122,25 @@ pub(super) fn check(message: &Parsed, arrived: i64, hits: &mut Hits) {
     }
 }
 
+/// Whether a domain's top-level domain is one of [`SUSPICIOUS_TLDS`].
+pub fn suspicious_tld(domain: &str) -> bool {
+    domain
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| SUSPICIOUS_TLDS.contains(&tld))
+}
+
+/// Whether `domain` is a provider's: `name` itself, or for `name.` (as `yahoo.`) any domain
+/// under that name's country domains (yahoo.com, yahoo.com.vn, yahoo.co.jp).
+fn provider_matches(name: &str, domain: &str) -> bool {
+    match name.strip_suffix('.') {
+        Some(stem) => domain
+            .strip_prefix(stem)
+            .is_some_and(|rest| rest.starts_with('.')),
+        None => domain == name,
+    }
+}
+
 /// The domain of an address (lower case when the address was).
 fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
@@ -124,20 +148,17 @@ fn domain_of(address: &str) -> &str {
 
 /// Whether a domain is a free-mail provider's ([`FREEMAIL`]).
 pub fn is_freemail(domain: &str) -> bool {
-    FREEMAIL.iter().any(|f| match f.strip_suffix('.') {
-        // `yahoo.` matches yahoo.com, yahoo.com.vn, yahoo.co.uk.
-        Some(name) => domain
-            .strip_prefix(name)
-            .is_some_and(|rest| rest.starts_with('.')),
-        None => domain == *f,
-    })
+    FREEMAIL.iter().any(|f| provider_matches(f, domain))
 }
 
 /// The large free-mail providers and the names their own relays and signatures carry.
 const FREEMAIL_RELAYS: &[(&str, &[&str])] = &[
     ("gmail.com", &["google.com", "gmail.com"]),
     ("googlemail.com", &["google.com", "googlemail.com"]),
-    ("yahoo.", &["yahoo.com", "yahoodns.net", "yahoo.net"]),
+    (
+        "yahoo.",
+        &["yahoo.com", "yahoodns.net", "yahoo.net", "yahoo.co.jp"],
+    ),
     ("hotmail.", &["outlook.com", "hotmail.com", "live.com"]),
     ("outlook.com", &["outlook.com", "hotmail.com"]),
 ];

@@ -105,7 +105,7 @@ pub const BUILTIN: &[(&str, f64, &str)] = &[
     ("MSGID_MALFORMED", 1.0, "Message-ID is not <left@right>"),
     (
         "MSGID_SPAM_CAPS",
-        1.5,
+        2.0,
         "Message-ID's left part is 15 or more capitals alone, as ratware writes",
     ),
     ("MISSING_DATE", 1.0, "no Date"),
@@ -126,12 +126,12 @@ pub const BUILTIN: &[(&str, f64, &str)] = &[
     (
         "FORGED_FREEMAIL_RCVD",
         1.0,
-        "From a large free-mail provider, but no relay or signature of it",
+        "From a large free-mail provider, but no relay or signature of it (no DMARC pass)",
     ),
     (
         "FREEMAIL_FORGED_REPLYTO",
-        2.0,
-        "replies go to a free-mail address, not to the From domain",
+        1.5,
+        "replies go to a free-mail address, From is not free-mail (no DMARC pass)",
     ),
     ("MISSING_SUBJECT", 0.5, "no or empty Subject"),
     (
@@ -365,7 +365,7 @@ pub fn score(config: &SpamConfig, message: &Parsed, facts: &Facts) -> Verdict {
         hits.fire_with("DENY_LIST", points);
     }
     auth::check(&facts.auth, &mut hits);
-    headers::check(message, facts.arrived, &mut hits);
+    headers::check(message, facts.arrived, &facts.auth, &mut hits);
     content::check(message, &mut hits);
     phrases::check(message, &mut hits);
     attachments::check(message, &mut hits);

@@ -3,6 +3,7 @@
 //! [`MAX_TEXT`]).
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
+use unicode_normalization::UnicodeNormalization;
 
 use super::content;
 
@@ -39,8 +40,11 @@ pub struct Parsed {
     pub date: Option<i64>,
     /// The time of the topmost Received field, when there is one.
     pub received: Option<i64>,
-    /// Decoded text: text/plain parts, then HTML parts as text; at most [`MAX_TEXT`] bytes.
+    /// Decoded text: text/plain parts, then HTML parts as text; at most [`MAX_TEXT`] bytes;
+    /// NFC (mail-parser keeps a decomposed charset's or sender's form).
     pub text: String,
+    /// `text` in lower case, once for every rule that matches words.
+    pub text_lower: String,
     pub has_plain: bool,
     pub has_html: bool,
     pub links: Vec<Link>,
@@ -120,6 +124,12 @@ impl Parsed {
             }
         }
         push_bounded(&mut parsed.text, &html_text);
+        if !parsed.text.is_ascii() {
+            parsed.text = parsed.text.nfc().collect();
+        }
+        parsed.text_lower = parsed.text.to_lowercase();
+        // A base64 or quoted-printable body hides the test string from the raw bytes.
+        parsed.gtube |= content::has_gtube(parsed.text.as_bytes());
         let mut hosts: Vec<String> = content::url_hosts(&parsed.text);
         for link in &parsed.links {
             hosts.extend(content::url_hosts(&link.href));
@@ -131,7 +141,7 @@ impl Parsed {
     }
 
     /// The header fields only (mail-parser's header parse), no body.
-    fn build_headers(raw: &[u8]) -> Parsed {
+    pub(crate) fn build_headers(raw: &[u8]) -> Parsed {
         let mut parsed = Parsed {
             headers: header_fields(raw),
             gtube: content::has_gtube(raw),
@@ -157,7 +167,7 @@ impl Parsed {
             })
             .unwrap_or_default()
         };
-        parsed.subject = message.subject().map(str::to_string);
+        parsed.subject = message.subject().map(|s| s.nfc().collect());
         parsed.from = addresses(message.from());
         parsed.recipients = addresses(message.to());
         parsed.recipients.extend(addresses(message.cc()));
