@@ -32,6 +32,7 @@ pub mod blob;
 pub mod cluster;
 pub mod delivery_key;
 pub mod directory;
+mod doc_set;
 pub mod events;
 pub mod extract;
 pub mod flags;

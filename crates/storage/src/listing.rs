@@ -45,7 +45,7 @@ impl Listing {
             .zip(self.docs())
             .filter(|(r, doc)| {
                 (!answer.unsure.is_empty() && answer.unsure.contains(&r.id))
-                    || answer.docs.contains(*doc)
+                    || answer.docs.contains(**doc)
             })
             .map(|(r, _)| r)
     }

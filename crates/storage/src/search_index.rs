@@ -25,6 +25,8 @@ use sqlx::Row;
 
 use policy::textsearch::QueryWord;
 
+use crate::doc_set::parse_doc_list;
+pub use crate::doc_set::{DocHasher, DocSet};
 use crate::meta::{MailAddr, MessageMeta};
 use crate::{Result, Store, Tx};
 
@@ -155,7 +157,7 @@ pub fn terms_of(header: &[u8], meta: &MessageMeta) -> Option<Vec<String>> {
 pub struct IndexAnswer {
     /// The documents ([`doc_of`]) having, for every prefix, a term beginning with it in one of
     /// the fields asked (all folders: map them through the folder's listing).
-    pub docs: HashSet<i64, DocHasher>,
+    pub docs: DocSet,
     /// Ids of the folder's messages the index cannot rule out (not indexed yet, or indexed
     /// incompletely): they must be read.
     pub unsure: HashSet<i64>,
@@ -163,54 +165,6 @@ pub struct IndexAnswer {
     /// under `policy::textsearch`'s rule); false when a marked word had too many forms to
     /// list and was looked up by its bare form (`docs` is then a superset).
     pub exact: bool,
-}
-
-/// Documents are already well spread numbers (from SHA-256): a set of them needs no hashing.
-pub type DocHasher = std::hash::BuildHasherDefault<DocHash>;
-
-#[derive(Default)]
-pub struct DocHash(u64);
-
-impl std::hash::Hasher for DocHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_i64(&mut self, n: i64) {
-        self.0 = n as u64;
-    }
-}
-
-/// The documents of comma-separated lists of non-negative numbers (what the look-up
-/// aggregates), read digit by digit: 100,000 of them are parsed on every search of a word
-/// nearly every message holds. Anything else in a list is skipped.
-fn parse_doc_list<'a>(lists: impl Iterator<Item = &'a str> + Clone) -> HashSet<i64, DocHasher> {
-    // Sized at once: a document number has at most 19 digits, and common ones 18 or 19.
-    let bytes: usize = lists.clone().map(str::len).sum();
-    let mut set = HashSet::with_capacity_and_hasher(bytes / 18 + 1, DocHasher::default());
-    for item in lists.flat_map(|list| list.as_bytes().split(|b| *b == b',')) {
-        // At most 19 digits: no overflow of u64 on the way, then at most i64::MAX.
-        if item.is_empty() || item.len() > 19 {
-            continue;
-        }
-        let mut n: u64 = 0;
-        let mut digits = true;
-        for b in item {
-            let digit = b.wrapping_sub(b'0');
-            digits &= digit < 10;
-            n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
-        }
-        if let (true, Ok(doc)) = (digits, i64::try_from(n)) {
-            set.insert(doc);
-        }
-    }
-    set
 }
 
 /// Most marked terms one marked query word is expanded to; beyond, its bare form is used (a
@@ -541,18 +495,23 @@ impl Store {
         fields: &[Field],
         words: &[QueryWord],
     ) -> Result<IndexAnswer> {
-        let unsure = self.unsure_messages(folder_id).await?.into_iter().collect();
+        // The folder's unsure messages and each word's vocabulary, all at once (each on a
+        // reading connection of its own).
+        let (unsure, mut listed_of) = tokio::try_join!(
+            self.unsure_messages(folder_id),
+            self.listed_terms_of(words, fields)
+        )?;
+        let unsure = unsure.into_iter().collect();
         let mut exact = true;
         let mut all = Vec::with_capacity(words.len());
-        for word in words {
+        for (word, listed) in words.iter().zip(&mut listed_of) {
             let mut forms = vec![];
-            if !word.is_marked() && self.backend == crate::Backend::Postgres {
+            let Some(mut listed) = listed.take() else {
                 // PostgreSQL lists only marked terms: the prefix look-up it is.
                 forms.extend(fields.iter().map(|f| Form::Prefix(f.term(&word.bare))));
                 all.push(forms);
                 continue;
-            }
-            let mut listed = self.listed_terms(word, fields).await?;
+            };
             for (field, (listed, cut)) in fields.iter().zip(&mut listed) {
                 let bare = field.term(&word.bare);
                 let prefix = format!("{}.", field.letter());
@@ -579,7 +538,8 @@ impl Store {
         }
         // The documents come back as comma-separated text, not a row each: a common word
         // has one document per message, and a row costs far more than its number.
-        let lists: Vec<Option<String>> = if all.iter().any(|forms| forms.is_empty()) {
+        let lists: Vec<(i64, HashSet<i64, DocHasher>)> = if all.iter().any(|forms| forms.is_empty())
+        {
             // A word that no indexed text holds.
             vec![]
         } else {
@@ -602,23 +562,33 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    vec![docs]
+                    let docs: Option<String> = docs;
+                    vec![(0, parse_doc_list(docs.iter().map(String::as_str)))]
                 }
                 crate::Backend::Sqlite => {
                     // Two halves of the document numbers (spread evenly: they are hashes), on
                     // two reading connections at once: a word nearly every message holds
                     // costs FTS5 a walk of 100,000 documents and their text form, which two
                     // cores do in about half the time. FTS5 seeks to a rowid bound.
+                    // Each half is parsed as soon as it comes, while the other is looked up.
                     let query = boolean_query(&FTS5, &all);
                     let half = |from: i64, to: i64| {
-                        sqlx::query_scalar(
-                            "SELECT group_concat(rowid, ',') FROM search_fts \
-                             WHERE search_fts MATCH $1 AND rowid >= $2 AND rowid <= $3",
-                        )
-                        .bind(query.clone())
-                        .bind(from)
-                        .bind(to)
-                        .fetch_one(&self.pool)
+                        let query = query.clone();
+                        async move {
+                            let list: Option<String> = sqlx::query_scalar(
+                                "SELECT group_concat(rowid, ',') FROM search_fts \
+                                 WHERE search_fts MATCH $1 AND rowid >= $2 AND rowid <= $3",
+                            )
+                            .bind(query)
+                            .bind(from)
+                            .bind(to)
+                            .fetch_one(&self.pool)
+                            .await?;
+                            Ok::<_, crate::Error>((
+                                from,
+                                parse_doc_list(list.iter().map(String::as_str)),
+                            ))
+                        }
                     };
                     const MIDDLE: i64 = 1 << 62;
                     let (low, high) =
@@ -627,9 +597,8 @@ impl Store {
                 }
             }
         };
-        let docs = parse_doc_list(lists.iter().flatten().map(String::as_str));
         Ok(IndexAnswer {
-            docs,
+            docs: DocSet::of(lists),
             unsure,
             exact,
         })
@@ -643,6 +612,30 @@ impl Store {
     /// by the caller when wanted; `term >= bare\u{1}` starts just after it, where `term > bare`
     /// would still count it) and, for a word typed without marks, its marked forms (`bare~…`).
     /// Each field's terms come with whether a range was cut at [`LIST_LIMIT`].
+    /// [`Self::listed_terms`] of each word, each on a reading connection of its own, in the
+    /// words' order; None for a word the backend does not list (PostgreSQL lists only marked
+    /// terms).
+    async fn listed_terms_of(
+        &self,
+        words: &[QueryWord],
+        fields: &[Field],
+    ) -> Result<Vec<Option<Vec<(Vec<String>, bool)>>>> {
+        let mut lookups = tokio::task::JoinSet::new();
+        for (i, word) in words.iter().enumerate() {
+            if !word.is_marked() && self.backend == crate::Backend::Postgres {
+                continue;
+            }
+            let (store, word, fields) = (self.clone(), word.clone(), fields.to_vec());
+            lookups.spawn(async move { (i, store.listed_terms(&word, &fields).await) });
+        }
+        let mut out = vec![None; words.len()];
+        while let Some(joined) = lookups.join_next().await {
+            let (i, listed) = joined.map_err(|e| crate::Error::Io(std::io::Error::other(e)))?;
+            out[i] = Some(listed?);
+        }
+        Ok(out)
+    }
+
     async fn listed_terms(
         &self,
         word: &QueryWord,
@@ -822,17 +815,6 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nĐơn đề 
             !terms.contains(&"s.nguyen".to_string()),
             "fields stay apart"
         );
-    }
-
-    #[test]
-    fn a_document_list_parses_numbers_and_skips_the_rest() {
-        let docs = parse_doc_list(
-            ["12,9223372036854775807,0,,x1", "9223372036854775808,-5,7"].into_iter(),
-        );
-        let mut got: Vec<i64> = docs.into_iter().collect();
-        got.sort_unstable();
-        assert_eq!(got, vec![0, 7, 12, i64::MAX]);
-        assert!(parse_doc_list([""].into_iter()).is_empty());
     }
 
     #[test]
