@@ -246,7 +246,7 @@ fn field_has<'a>(words: bool, texts: impl Iterator<Item = &'a str>, needle: &str
     }
     let readings: Vec<String> = texts
         .iter()
-        .filter_map(|t| policy::legacy_vn::tcvn3_reading(t))
+        .filter_map(|t| policy::legacy_vn::legacy_reading(t))
         .collect();
     !readings.is_empty() && has(&readings.iter().map(String::as_str).collect::<Vec<_>>())
 }

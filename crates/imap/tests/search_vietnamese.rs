@@ -62,6 +62,7 @@ fn plain(headers: &str, subject: &str, body: &str) -> Vec<u8> {
 /// | 12  | vanthu                          | To an.nv                         | xlsx                    | "xem tep" + bl.xlsx: Bảng lương quý IV, Phụ cấp, Tổng cộng |
 /// | 13  | vanthu                          | To an.nv                         | odt                     | "xem tep" + gm.odt: Giấy mời / dự hội nghị  |
 /// | 14  | vanthu                          | To an.nv                         | tcvn3                   | Cộng hòa xã hội chủ nghĩa Việt Nam. Quyết định phê duyệt kế hoạch giao ban (TCVN3 bytes labelled windows-1252) |
+/// | 15  | vanthu                          | To an.nv                         | vni                     | Sở Thông tin và Truyền thông tỉnh Đắk Lắk khen thưởng cán bộ (VNI bytes labelled windows-1252) |
 ///
 /// Every message has an address at kontum.gov.vn; none but 1 has "tháng". The PDF shows its
 /// text as 2-byte codes of an Identity-H font mapped by a `ToUnicode` CMap, in a Flate stream
@@ -171,7 +172,20 @@ fn mails() -> Vec<Vec<u8>> {
         b"C\xe9ng h\xdfa x\xb7 h\xe9i ch\xf1 ngh\xdca Vi\xd6t Nam. Quy\xd5t \xae\xdenh \
           ph\xaa duy\xd6t k\xd5 ho\xb9ch giao ban\r\n",
     );
-    vec![m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14]
+    // Typed in a "VNI-Times" font: each marked letter a base letter and a mark code, sent as
+    // windows-1252 ("Sôû Thoâng tin vaø Truyeàn thoâng tænh Ñaék Laék khen thöôûng caùn boä").
+    let mut m15 = format!(
+        "{FROM_VT}{TO_AN}Subject: vni\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=windows-1252\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    .into_bytes();
+    m15.extend_from_slice(
+        b"S\xf4\xfb Tho\xe2ng tin va\xf8 Truye\xe0n tho\xe2ng t\xe6nh \xd1a\xe9k La\xe9k \
+          khen th\xf6\xf4\xfbng ca\xf9n bo\xe4\r\n",
+    );
+    vec![
+        m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15,
+    ]
 }
 
 fn with_attachment(subject: &str, content_type: &str, name: &str, bytes: &[u8]) -> Vec<u8> {
@@ -352,7 +366,7 @@ fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
 /// (search criteria after `SEARCH CHARSET UTF-8`, expected sequence numbers).
 fn cases() -> Vec<(String, Vec<u32>)> {
     let nfd_nguyen: String = "Nguyễn".nfd().collect();
-    let all: Vec<u32> = (1..=14).collect();
+    let all: Vec<u32> = (1..=15).collect();
     let c = |q: &str, hits: &[u32]| (q.to_string(), hits.to_vec());
     vec![
         // Subjects (RFC 2047 decoded): without marks, with them, upper case, a wrong tone.
@@ -431,11 +445,17 @@ fn cases() -> Vec<(String, Vec<u32>)> {
         c("BODY \"cộng hoà xã hội\"", &[14]),
         c("BODY \"phe duyet ke hoach\"", &[14]),
         c("BODY \"Viet Nám\"", &[]),
+        // VNI ("VNI-Times") text read back the same way.
+        c("BODY \"dak lak\"", &[15]),
+        c("BODY \"Đắk Lắk\"", &[15]),
+        c("BODY \"Đăk\"", &[]),
+        c("BODY \"khen thưởng cán bộ\"", &[15]),
+        c("TEXT \"truyen thong tinh\"", &[15]),
         // Combinations: OR of two indexed keys, NOT (not narrowed by the index), AND with ALL.
         c("OR SUBJECT \"bao cao\" FROM \"nguyen\"", &[1, 2]),
         c(
             "NOT BODY \"nguyen\"",
-            &[1, 2, 3, 4, 6, 7, 10, 11, 12, 13, 14],
+            &[1, 2, 3, 4, 6, 7, 10, 11, 12, 13, 14, 15],
         ),
         c("ALL SUBJECT \"m8\"", &[8]),
         c("SUBJECT \"nosuchword\"", &[]),

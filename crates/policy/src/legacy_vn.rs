@@ -1,5 +1,5 @@
-//! Vietnamese typed in TCVN3 (TCVN 5712:1993, the 8-bit encoding of the ".VnTime" fonts that
-//! offices used before Unicode), pure. Such text reaches mail labelled as windows-1252 or
+//! Vietnamese typed in the legacy 8-bit encodings offices used before Unicode, pure: TCVN3
+//! (TCVN 5712:1993, the ".VnTime" fonts) here, VNI (the "VNI-Times" fonts) in [`vni`]. Such text reaches mail labelled as windows-1252 or
 //! ISO-8859-1 — in a body, or in the DOCX of an old công văn — and reads as Latin-1 noise:
 //! "Céng hßa x· héi chñ nghÜa ViÖt Nam" is "Cộng hòa xã hội chủ nghĩa Việt Nam". The full-text
 //! index keeps the reading this module recovers beside the text as it came, so a search for
@@ -14,7 +14,15 @@
 //! set, vowels, an allowed final consonant, at most one tone). French or German in Latin-1
 //! ("été", "für", "schön") does not: read through the table it gives no syllables.
 //!
-//! VNI (the other legacy encoding, two bytes per marked letter) is not read.
+//! VNI writes a marked letter as its base letter followed by a mark code; [`vni`] reads it with
+//! the same test. [`legacy_reading`] tries both.
+
+pub mod vni;
+
+/// The text read as TCVN3 or as VNI, when it looks like one of them; None otherwise.
+pub fn legacy_reading(text: &str) -> Option<String> {
+    tcvn3_reading(text).or_else(|| vni::vni_reading(text))
+}
 
 /// TCVN3 bytes 0xA1–0xFF (as U+00A1–U+00FF after a Latin-1 reading) to Unicode (NFC). Upper
 /// case letters beyond Ă Â Ê Ô Ơ Ư Đ are VN1's (the ".VnTimeH" fonts reuse the lower case codes).
@@ -49,27 +57,39 @@ fn is_telltale(c: char) -> bool {
 
 /// The text read as TCVN3, when it looks like TCVN3 (see the module notes); None otherwise.
 pub fn tcvn3_reading(text: &str) -> Option<String> {
-    if !text.chars().any(is_telltale) {
-        return None;
+    let read = |word: &str| word.chars().map(from_tcvn3).collect::<String>();
+    // In TCVN3 text the codes are letters, whatever Latin-1 calls them (¸ · × ÷ ¬ §).
+    looks_encoded(text, is_tcvn3_code, is_telltale, read).then(|| read(text))
+}
+
+/// Whether `text` looks written in a legacy encoding: words are runs of alphanumerics and of
+/// `in_word` codes; at least [`MIN_WORDS`] of them hold a `telltale`, those are at least a
+/// fifth of the words with letters, and at least four in five of them `read` as one
+/// Vietnamese syllable each.
+pub(crate) fn looks_encoded(
+    text: &str,
+    in_word: fn(char) -> bool,
+    telltale: fn(char) -> bool,
+    read: impl Fn(&str) -> String,
+) -> bool {
+    if !text.chars().any(telltale) {
+        return false;
     }
     let (mut lettered, mut coded, mut syllables) = (0usize, 0usize, 0usize);
-    // In TCVN3 text the codes are letters, whatever Latin-1 calls them (¸ · × ÷ ¬ §).
-    let words = text.split(|c: char| !(c.is_alphanumeric() || is_tcvn3_code(c)));
+    let words = text.split(|c: char| !(c.is_alphanumeric() || in_word(c)));
     for word in words.filter(|w| !w.is_empty()).take(5_000) {
-        if !word.chars().any(char::is_alphabetic) && !word.chars().any(is_tcvn3_code) {
+        if !word.chars().any(char::is_alphabetic) && !word.chars().any(in_word) {
             continue;
         }
         lettered += 1;
-        if word.chars().any(is_telltale) {
+        if word.chars().any(telltale) {
             coded += 1;
-            let read: String = word.chars().map(from_tcvn3).collect();
-            if is_syllable(&read) {
+            if is_syllable(&read(word)) {
                 syllables += 1;
             }
         }
     }
-    let looks = coded >= MIN_WORDS && coded * 5 >= lettered && syllables * 5 >= coded * 4;
-    looks.then(|| text.chars().map(from_tcvn3).collect())
+    coded >= MIN_WORDS && coded * 5 >= lettered && syllables * 5 >= coded * 4
 }
 
 const INITIALS: &[&str] = &[
@@ -78,10 +98,10 @@ const INITIALS: &[&str] = &[
 ];
 const FINALS: &[&str] = &["ng", "nh", "ch", "c", "m", "n", "p", "t", ""];
 
-/// One Vietnamese syllable: an initial consonant (or none), one to three vowels, a final
-/// consonant (or none), at most one tone mark. Digits and case are allowed around it
-/// ("15/QĐ" splits into "15" and "QĐ").
-fn is_syllable(word: &str) -> bool {
+/// One Vietnamese syllable: an initial consonant (or none), a vowel group of the language
+/// ([`NUCLEI`]), a final consonant (or none), at most one tone mark. Digits and case are allowed
+/// around it ("15/QĐ" splits into "15" and "QĐ").
+pub(crate) fn is_syllable(word: &str) -> bool {
     use unicode_normalization::UnicodeNormalization;
     let lower: String = word.to_lowercase();
     let letters: String = lower.chars().filter(|c| !c.is_ascii_digit()).collect();
@@ -115,12 +135,22 @@ fn is_syllable(word: &str) -> bool {
     let vowel = |c: char| "aăâeêioôơuưy".contains(c);
     INITIALS.iter().any(|initial| {
         base.strip_prefix(initial).is_some_and(|rest| {
-            let nucleus = rest.chars().take_while(|c| vowel(*c)).count();
-            let tail: String = rest.chars().skip(nucleus).collect();
-            (1..=3).contains(&nucleus) && FINALS.contains(&tail.as_str())
+            let nucleus: String = rest.chars().take_while(|c| vowel(*c)).collect();
+            let tail = &rest[nucleus.len()..];
+            NUCLEI.contains(&nucleus.as_str()) && FINALS.contains(&tail)
         })
     })
 }
+
+/// The vowel groups of Vietnamese syllables, without tone (after "qu" and "gi" the u and i
+/// belong to the initial). "oo" (xoong, boong) is left out: loanwords only, and it would let
+/// other encodings' noise ("oọ") pass for a syllable.
+const NUCLEI: &[&str] = &[
+    "a", "ă", "â", "e", "ê", "i", "o", "ô", "ơ", "u", "ư", "y", "ai", "ao", "au", "ay", "âu", "ây",
+    "eo", "êu", "ia", "iê", "iu", "oa", "oă", "oe", "oi", "ôi", "ơi", "ua", "uâ", "uê", "ui", "uô",
+    "uơ", "uy", "ưa", "ưi", "ưu", "ươ", "yê", "iêu", "oai", "oao", "oay", "oeo", "uây", "uôi",
+    "uya", "uyê", "uyu", "ươi", "ươu", "yêu",
+];
 
 #[cfg(test)]
 mod tests {
@@ -172,7 +202,10 @@ mod tests {
         for ok in ["nghiêng", "Việt", "quyết", "đ", "khuya", "hòa", "15"] {
             assert_eq!(is_syllable(ok), ok != "15" && ok != "đ", "{ok}");
         }
-        for bad in ["ộtộ", "fứr", "schừn", "strength", "aaaa"] {
+        // The last three: VNI text read as TCVN3 ("Coäng hoøa … Vieät").
+        for bad in [
+            "ộtộ", "fứr", "schừn", "strength", "aaaa", "coọng", "hoứa", "vieọt",
+        ] {
             assert!(!is_syllable(bad), "{bad}");
         }
     }

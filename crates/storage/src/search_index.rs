@@ -108,8 +108,8 @@ pub fn terms_of(header: &[u8], meta: &MessageMeta) -> Option<Vec<String>> {
     let mut over = false;
     let mut token = String::with_capacity(80);
     let mut add = |field: Field, text: &str| {
-        // Text typed in the legacy TCVN3 encoding is indexed as it came and as read back.
-        let reading = policy::legacy_vn::tcvn3_reading(text);
+        // Text typed in a legacy encoding (TCVN3, VNI) is indexed as it came and as read back.
+        let reading = policy::legacy_vn::legacy_reading(text);
         for text in std::iter::once(text).chain(reading.as_deref()) {
             policy::textsearch::each_index_term(text, |word| {
                 token.clear();
