@@ -163,7 +163,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.server.data_dir.display()
         )
     })?;
-    let store = crate::open_store(&config).await?;
+    // Every change this process makes is announced to its sessions (storage::listing).
+    let store = crate::open_store(&config)
+        .await?
+        .trusting_announced_changes();
     // Several nodes on one PostgreSQL: other nodes' changes pushed to this one (issue 16).
     store.start_fanout();
     let tls = crate::tls::server_config(&config)?;

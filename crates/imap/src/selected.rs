@@ -4,8 +4,12 @@
 //! was told about (FLAGS, RFC 9051 7.3.5) and the messages \Recent in this session
 //! (RFC 3501 2.3.2).
 
+use std::time::Instant;
+
+use storage::listing::RECHECK;
 use storage::Flags;
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::encode::{sequence, untagged_status, Code, FetchLine, Status};
 
@@ -26,7 +30,15 @@ pub struct Selected {
     /// MODSEQs of changes this session made and already reported itself (STORE, implicit
     /// \Seen): not echoed back as FETCH by the catch-up.
     pub own_modseqs: Vec<i64>,
+    /// Folder changes made through this process (`storage::Store::changed`, and on PostgreSQL
+    /// those of the other nodes): the catch-up reads the folder only after one for this
+    /// folder, or [`RECHECK`] after it last did.
     pub changes: broadcast::Receiver<storage::FolderChange>,
+    /// When the catch-up last read the folder.
+    pub checked_at: Instant,
+    /// A change read but not reported yet (expunges held back, a failed read): the next
+    /// catch-up reads again.
+    pub pending: bool,
     /// Keywords announced in FLAGS, in the order announced.
     pub keywords: Vec<String>,
     /// The system flags the user may change (RFC 4314 5.1.1), with `\*` when keywords may
@@ -148,9 +160,28 @@ impl Selected {
         qresync: bool,
         may_expunge: bool,
     ) -> Vec<String> {
-        // Drain notifications; the folder row tells whether anything changed at all.
-        while self.changes.try_recv().is_ok() {}
+        // Without an announced change to this folder, nor one left to report, the folder is
+        // not read (one round trip to the database fewer for most commands), unless it was
+        // last read RECHECK ago (`Store::trusting_announced_changes`).
+        let mut announced = std::mem::take(&mut self.pending);
+        loop {
+            match self.changes.try_recv() {
+                Ok(change) => announced |= change.folder_id == self.folder_id,
+                Err(TryRecvError::Lagged(_)) => announced = true,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => {
+                    announced = true;
+                    break;
+                }
+            }
+        }
+        if !announced && store.trusts_announced_changes() && self.checked_at.elapsed() < RECHECK {
+            return vec![];
+        }
+        self.checked_at = Instant::now();
+        // The folder row tells whether anything changed at all.
         let Ok(folder) = store.folder_by_id(self.folder_id).await else {
+            self.pending = true;
             return vec![];
         };
         if folder.highestmodseq <= self.modseq_seen {
@@ -166,17 +197,16 @@ impl Selected {
         }
         let mut lines = vec![];
         let mut complete = true;
-        if let Ok(expunged) = store.expunged_since(self.folder_id, self.modseq_seen).await {
-            if may_expunge {
-                lines = self.forget(&expunged, qresync);
-            } else {
-                complete = !expunged.iter().any(|u| self.seq_of(*u).is_some());
-            }
+        match store.expunged_since(self.folder_id, self.modseq_seen).await {
+            Ok(expunged) if may_expunge => lines = self.forget(&expunged, qresync),
+            Ok(expunged) => complete = !expunged.iter().any(|u| self.seq_of(*u).is_some()),
+            Err(_) => complete = false,
         }
         let Ok(changed) = store
             .messages_changed_since(self.folder_id, self.modseq_seen)
             .await
         else {
+            self.pending = true;
             return vec![];
         };
         let mut new_uids = vec![];
@@ -206,6 +236,8 @@ impl Selected {
         if complete {
             self.modseq_seen = folder.highestmodseq;
             self.own_modseqs.clear();
+        } else {
+            self.pending = true;
         }
         lines
     }

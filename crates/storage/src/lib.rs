@@ -238,6 +238,9 @@ pub struct Store {
     pub(crate) metas: std::sync::Arc<meta_cache::MetaCache>,
     /// Folder listings shared by sessions (see `listing`).
     pub(crate) listings: std::sync::Arc<listing::ListingCache>,
+    /// Changes made by other processes may show up to `listing::RECHECK` late (see
+    /// [`Store::trusting_announced_changes`]).
+    pub(crate) announced_only: bool,
     pub(crate) folder_accounts: std::sync::Arc<folder_accounts::FolderAccounts>,
     /// Sort records read or computed, by message id (see `sort_record`).
     pub(crate) sort_cache: std::sync::Arc<sort_record::SortCache>,
@@ -404,6 +407,7 @@ impl Store {
             changes: tokio::sync::broadcast::channel(1024).0,
             metas: std::sync::Arc::new(meta_cache::MetaCache::new(options.meta_cache_bytes)),
             listings: Default::default(),
+            announced_only: false,
             folder_accounts: Default::default(),
             sort_cache: Default::default(),
             search_seen: Default::default(),

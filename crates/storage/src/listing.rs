@@ -4,11 +4,27 @@
 //! the UIDs expunged since are read and applied. Every change to a folder's messages raises
 //! its HIGHESTMODSEQ in the same transaction (the same rule IMAP's CONDSTORE/QRESYNC catch-up
 //! relies on), so a listing is never stale after the one-row check.
+//!
+//! In the serving process ([`Store::trusting_announced_changes`]) the check itself is skipped
+//! while nothing was announced for the folder since (every change made through this process
+//! is, by `Store::notify_change`; on PostgreSQL so are the other nodes', relayed from NOTIFY)
+//! and the last check is less than [`RECHECK`] old: a change made by another process (the CLI
+//! on SQLite) shows within that.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::{MessageRow, Result, Store};
+
+/// The longest a folder's listing, or an IMAP session's view of it, is taken as current
+/// without reading the folder while no change to it is announced.
+pub const RECHECK: Duration = Duration::from_millis(100);
+
+/// Announcement counters, folder ids hashed onto them (two folders sharing one only cost a
+/// check more).
+const ANNOUNCE_SLOTS: usize = 4096;
 
 /// Listings are dropped (all of them) once they hold more rows than this; a single larger
 /// listing is not kept.
@@ -60,22 +76,53 @@ impl Listing {
     }
 }
 
-#[derive(Default)]
+/// A kept listing: when it was last found current, and the folder's announcement count then.
+#[derive(Clone)]
+struct Kept {
+    listing: Arc<Listing>,
+    announced: u64,
+    checked: Instant,
+}
+
 pub struct ListingCache {
-    inner: Mutex<(HashMap<i64, Arc<Listing>>, usize)>,
+    inner: Mutex<(HashMap<i64, Kept>, usize)>,
+    announced: Box<[AtomicU64]>,
+}
+
+impl Default for ListingCache {
+    fn default() -> ListingCache {
+        ListingCache {
+            inner: Default::default(),
+            announced: (0..ANNOUNCE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
 }
 
 impl ListingCache {
-    fn get(&self, folder_id: i64) -> Option<Arc<Listing>> {
+    fn slot(&self, folder_id: i64) -> &AtomicU64 {
+        &self.announced[folder_id.rem_euclid(ANNOUNCE_SLOTS as i64) as usize]
+    }
+
+    /// A change to the folder was committed (called after the commit).
+    pub(crate) fn announce(&self, folder_id: i64) {
+        self.slot(folder_id).fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn announced(&self, folder_id: i64) -> u64 {
+        self.slot(folder_id).load(Ordering::Acquire)
+    }
+
+    fn get(&self, folder_id: i64) -> Option<Kept> {
         let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         guard.0.get(&folder_id).cloned()
     }
 
-    fn put(&self, folder_id: i64, listing: Arc<Listing>) {
+    /// Keeps `listing` as found current when the announcement count was `announced`.
+    fn put(&self, folder_id: i64, listing: Arc<Listing>, announced: u64) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, rows) = &mut *guard;
         if let Some(old) = map.remove(&folder_id) {
-            *rows -= old.rows.len();
+            *rows -= old.listing.rows.len();
         }
         if listing.rows.len() > MAX_ROWS {
             // Too large to keep: read again next time rather than evict everything else.
@@ -86,14 +133,22 @@ impl ListingCache {
             *rows = 0;
         }
         *rows += listing.rows.len();
-        map.insert(folder_id, listing);
+        let checked = Instant::now();
+        map.insert(
+            folder_id,
+            Kept {
+                listing,
+                announced,
+                checked,
+            },
+        );
     }
 
     pub(crate) fn forget(&self, folder_id: i64) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, rows) = &mut *guard;
         if let Some(old) = map.remove(&folder_id) {
-            *rows -= old.rows.len();
+            *rows -= old.listing.rows.len();
         }
     }
 }
@@ -146,6 +201,22 @@ fn unpack(text: &str) -> Option<Vec<MessageRow>> {
 }
 
 impl Store {
+    /// This store, for the serving process: a folder's listing, and an IMAP session's view of
+    /// it, are taken as current without reading the folder while no change to it has been
+    /// announced since the last read, at most [`RECHECK`] long. Every change made through
+    /// this process is announced (`Store::notify_change`), and on PostgreSQL so are the other
+    /// nodes' (relayed from NOTIFY); a change another process makes (the CLI on SQLite) shows
+    /// within `RECHECK`. Without it (CLI commands, tests) every look is a read.
+    pub fn trusting_announced_changes(mut self) -> Store {
+        self.announced_only = true;
+        self
+    }
+
+    /// See [`Store::trusting_announced_changes`].
+    pub fn trusts_announced_changes(&self) -> bool {
+        self.announced_only
+    }
+
     /// SQLite: a folder's rows as one text (one value across the connection's thread instead
     /// of a row each: a 100,000-message folder read in ~0.1 s instead of ~0.4 s). None when a
     /// value held a separator.
@@ -170,6 +241,14 @@ impl Store {
     /// Every message of a folder in UID order, from the shared listing when it is current.
     /// An unknown folder has none.
     pub async fn listing(&self, folder_id: i64) -> Result<Arc<Listing>> {
+        // Read before the folder: a change announced from here on is checked for next time.
+        let announced = self.listings.announced(folder_id);
+        let cached = self.listings.get(folder_id);
+        if let Some(kept) = cached.as_ref().filter(|_| self.announced_only) {
+            if kept.announced == announced && kept.checked.elapsed() < RECHECK {
+                return Ok(kept.listing.clone());
+            }
+        }
         let highest: Option<i64> =
             sqlx::query_scalar("SELECT highestmodseq FROM folders WHERE id = $1")
                 .bind(folder_id)
@@ -179,9 +258,11 @@ impl Store {
             self.listings.forget(folder_id);
             return Ok(Arc::new(Listing::new(0, vec![])));
         };
-        let cached = self.listings.get(folder_id);
-        let rows = match cached {
-            Some(listing) if listing.highestmodseq == highest => return Ok(listing),
+        let rows = match cached.map(|kept| kept.listing) {
+            Some(listing) if listing.highestmodseq == highest => {
+                self.listings.put(folder_id, listing.clone(), announced);
+                return Ok(listing);
+            }
             Some(listing) if listing.highestmodseq < highest => {
                 // Rows read below may already hold changes newer than `highest`: applying
                 // them again at the next catch-up is harmless (the same values).
@@ -196,7 +277,7 @@ impl Store {
             _ => self.read_folder_rows(folder_id).await?,
         };
         let listing = Arc::new(Listing::new(highest, rows));
-        self.listings.put(folder_id, listing.clone());
+        self.listings.put(folder_id, listing.clone(), announced);
         Ok(listing)
     }
 }

@@ -249,6 +249,7 @@ impl Store {
 
     /// Announces a change (called by whoever committed it).
     pub fn notify_change(&self, change: FolderChange) {
+        self.listings.announce(change.folder_id);
         let _ = self.changes.send(change);
     }
 

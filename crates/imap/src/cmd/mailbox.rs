@@ -108,6 +108,8 @@ impl Session {
             modseq_seen: highestmodseq,
             own_modseqs: vec![],
             changes,
+            checked_at: std::time::Instant::now(),
+            pending: false,
             keywords: vec![],
             permanent,
             recent,

@@ -118,9 +118,11 @@ pub async fn fixture_at(
 ) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("t.db").display()));
+    // As `govmail serve` opens it: every write of these tests goes through this store.
     let store = Store::open(&StoreOptions::new(url, dir.path().to_path_buf()))
         .await
-        .unwrap();
+        .unwrap()
+        .trusting_announced_changes();
     store.add_domain("kontum.gov.vn", "kontum").await.unwrap();
     let mut ids = vec![];
     for (name, address) in [("Nguyễn Văn An", USER_A), ("Trần Thị Bình", USER_B)] {
@@ -352,4 +354,29 @@ impl Client {
         );
         status
     }
+}
+
+/// Runs `sql` on the test database from a second connection while the server keeps running,
+/// as an operator's tool (or a damaged database) would. The imap crate has no SQL driver of
+/// its own, so this connection is Python's sqlite3 (scripts/test installs python3).
+pub async fn sql_from_outside(server: &TestServer, sql: &str) {
+    let db = server.dir.path().join("t.db");
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)\n\
+             c.executescript(sys.argv[2])\n\
+             c.close()",
+        )
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .await
+        .expect("python3 runs (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,0 +1,91 @@
+//! The serving store takes a folder as unchanged while no change to it has been announced and
+//! it was read less than `storage::listing::RECHECK` ago (`Store::trusting_announced_changes`,
+//! as `govmail serve` opens it). What must hold (RFC 9051 7.5: a server reports changes to the
+//! selected mailbox as untagged responses, at the latest at the next command that allows
+//! them): another session's change, made through the same server, is reported at the very
+//! next command; a change made behind the server's back (another process on the same SQLite
+//! file, as the CLI is) within RECHECK.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn has_line(lines: &[String], start: &str, containing: &str) -> bool {
+    lines
+        .iter()
+        .any(|l| l.starts_with(start) && l.contains(containing))
+}
+
+#[tokio::test]
+async fn another_sessions_changes_are_reported_at_the_next_command() {
+    let server = start().await;
+    assert!(server.store.trusts_announced_changes());
+    for n in 1..=3 {
+        server
+            .deliver(server.account_a, &message(&format!("thư {n}"), "nội dung"))
+            .await;
+    }
+    let mut a = Client::login(server.imap, USER_A).await;
+    let mut other = Client::login(server.imap, USER_A).await;
+    a.ok("SELECT INBOX").await;
+    other.ok("SELECT INBOX").await;
+    // Read once, so that the folder is known current when the other session writes.
+    a.ok("FETCH 1:* (FLAGS)").await;
+
+    other.ok("STORE 1 +FLAGS (\\Flagged)").await;
+    let lines = a.ok("NOOP").await;
+    assert!(has_line(&lines, "* 1 FETCH", "\\Flagged"), "{lines:?}");
+
+    other.ok("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    other.ok("EXPUNGE").await;
+    let lines = a.ok("NOOP").await;
+    assert!(lines.iter().any(|l| l == "* 2 EXPUNGE"), "{lines:?}");
+
+    let raw = String::from_utf8(message("thư mới", "nội dung")).unwrap();
+    let (_, status) = other
+        .run(&format!("APPEND INBOX {{{}+}}\r\n{raw}", raw.len()))
+        .await;
+    assert!(status.starts_with("OK"), "{status}");
+    let lines = a.ok("NOOP").await;
+    assert!(lines.iter().any(|l| l == "* 3 EXISTS"), "{lines:?}");
+    // The shared listing has it too.
+    let lines = a.ok("FETCH 3 (FLAGS)").await;
+    assert!(has_line(&lines, "* 3 FETCH", "FLAGS"), "{lines:?}");
+    let lines = a.ok("UID SEARCH FLAGGED").await;
+    assert!(lines.iter().any(|l| l == "* SEARCH 1"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_change_made_by_another_process_is_reported_within_the_recheck() {
+    let server = start().await;
+    for n in 1..=2 {
+        server
+            .deliver(server.account_a, &message(&format!("thư {n}"), "nội dung"))
+            .await;
+    }
+    let mut a = Client::login(server.imap, USER_A).await;
+    a.ok("SELECT INBOX").await;
+    let lines = a.ok("FETCH 1:* (FLAGS)").await;
+    assert!(!lines.iter().any(|l| l.contains("\\Flagged")), "{lines:?}");
+
+    // What a CLI process on the same database does: a new MODSEQ for the folder and the
+    // message, in one transaction.
+    sql_from_outside(
+        &server,
+        "BEGIN; \
+         UPDATE folders SET highestmodseq = highestmodseq + 1 \
+           WHERE id = (SELECT folder_id FROM messages WHERE uid = 1); \
+         UPDATE messages SET flags = '\\Flagged', \
+           modseq = (SELECT highestmodseq FROM folders WHERE id = messages.folder_id) \
+           WHERE uid = 1; \
+         COMMIT;",
+    )
+    .await;
+    tokio::time::sleep(storage::listing::RECHECK + Duration::from_millis(50)).await;
+    let lines = a.ok("FETCH 1:* (FLAGS)").await;
+    assert!(has_line(&lines, "* 1 FETCH", "\\Flagged"), "{lines:?}");
+    let lines = a.ok("UID SEARCH FLAGGED").await;
+    assert!(lines.iter().any(|l| l == "* SEARCH 1"), "{lines:?}");
+}
