@@ -230,7 +230,7 @@ fn addr_texts(list: &[MailAddr]) -> impl Iterator<Item = &str> {
 
 /// Whether the texts of a field hold `needle`: as a string in one of them, or, in word mode,
 /// each word in any of them (as the index keeps a field's words together).
-/// A text typed in the legacy TCVN3 encoding is also read back (`policy::legacy_vn`), as the
+/// A text typed in a legacy encoding (TCVN3, VNI) is also read back (`policy::legacy_vn`), as the
 /// index keeps it.
 fn field_has<'a>(words: bool, texts: impl Iterator<Item = &'a str>, needle: &str) -> bool {
     let texts: Vec<&str> = texts.collect();

@@ -206,8 +206,9 @@ impl Selected {
             .messages_changed_since(self.folder_id, self.modseq_seen)
             .await
         else {
+            // The expunges already taken out of the view are reported; the rest next time.
             self.pending = true;
-            return vec![];
+            return lines;
         };
         let mut new_uids = vec![];
         let own: std::collections::HashSet<i64> = self.own_modseqs.iter().copied().collect();

@@ -89,3 +89,55 @@ async fn a_change_made_by_another_process_is_reported_within_the_recheck() {
     let lines = a.ok("UID SEARCH FLAGGED").await;
     assert!(lines.iter().any(|l| l == "* SEARCH 1"), "{lines:?}");
 }
+
+/// SELECT reads the folder row fresh: the listing it reports with it must not be an older one
+/// kept without a check, or the session would count the change as seen without ever
+/// reporting it (here an expunge made through another store on the same database, as another
+/// process would, right before the SELECT).
+#[tokio::test]
+async fn select_right_after_an_unannounced_change_reports_it() {
+    let server = start().await;
+    for n in 1..=2 {
+        server
+            .deliver(server.account_a, &message(&format!("thư {n}"), "nội dung"))
+            .await;
+    }
+    let url = format!("sqlite://{}", server.dir.path().join("t.db").display());
+    let elsewhere = storage::Store::open(&storage::StoreOptions::new(
+        url,
+        server.dir.path().to_path_buf(),
+    ))
+    .await
+    .unwrap();
+    let inbox = elsewhere
+        .folder(server.account_a, "INBOX")
+        .await
+        .unwrap()
+        .id;
+    let mut other = Client::login(server.imap, USER_A).await;
+    let mut a = Client::login(server.imap, USER_A).await;
+    other.ok("SELECT INBOX").await;
+    // The shared listing, just checked; the change and the SELECT follow within RECHECK.
+    other.ok("FETCH 1:* (FLAGS)").await;
+    elsewhere
+        .store_flags(
+            inbox,
+            &[2],
+            storage::FlagChange::Add,
+            &["\\Deleted".to_string()],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.expunge(inbox, None).await.unwrap(), vec![2]);
+    let selected = a.ok("SELECT INBOX").await;
+    tokio::time::sleep(storage::listing::RECHECK + Duration::from_millis(50)).await;
+    let noop = a.ok("NOOP").await;
+    let told =
+        selected.iter().any(|l| l == "* 1 EXISTS") || noop.iter().any(|l| l == "* 2 EXPUNGE");
+    assert!(told, "SELECT: {selected:?}\nNOOP: {noop:?}");
+    let lines = a.ok("FETCH 1:* (UID)").await;
+    let fetched = lines.iter().filter(|l| l.contains(" FETCH ")).count();
+    assert_eq!(fetched, 1, "{lines:?}");
+    elsewhere.close().await;
+}

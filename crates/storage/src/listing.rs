@@ -3,9 +3,10 @@
 //! HIGHESTMODSEQ it was read at; when the folder has moved on, only the rows changed since and
 //! the UIDs expunged since are read and applied. Every change to a folder's messages raises
 //! its HIGHESTMODSEQ in the same transaction (the same rule IMAP's CONDSTORE/QRESYNC catch-up
-//! relies on), so a listing is never stale after the one-row check.
+//! relies on).
 //!
-//! In the serving process ([`Store::trusting_announced_changes`]) the check itself is skipped
+//! A listing is current after that check. In the serving process
+//! ([`Store::trusting_announced_changes`]) the check itself is skipped
 //! while nothing was announced for the folder since (every change made through this process
 //! is, by `Store::notify_change`; on PostgreSQL so are the other nodes', relayed from NOTIFY)
 //! and the last check is less than [`RECHECK`] old: a change made by another process (the CLI
@@ -241,11 +242,25 @@ impl Store {
     /// Every message of a folder in UID order, from the shared listing when it is current.
     /// An unknown folder has none.
     pub async fn listing(&self, folder_id: i64) -> Result<Arc<Listing>> {
+        self.listing_at_least(folder_id, 0).await
+    }
+
+    /// [`Store::listing`], not older than `highestmodseq` (a folder row the caller read):
+    /// a listing kept without a check is taken only when it is at least that new, so that a
+    /// fresh folder row is never paired with an older listing (SELECT reports both).
+    pub async fn listing_at_least(
+        &self,
+        folder_id: i64,
+        highestmodseq: i64,
+    ) -> Result<Arc<Listing>> {
         // Read before the folder: a change announced from here on is checked for next time.
         let announced = self.listings.announced(folder_id);
         let cached = self.listings.get(folder_id);
         if let Some(kept) = cached.as_ref().filter(|_| self.announced_only) {
-            if kept.announced == announced && kept.checked.elapsed() < RECHECK {
+            if kept.announced == announced
+                && kept.checked.elapsed() < RECHECK
+                && kept.listing.highestmodseq >= highestmodseq
+            {
                 return Ok(kept.listing.clone());
             }
         }

@@ -247,6 +247,16 @@ impl Store {
         self.changes.subscribe()
     }
 
+    /// Announces the folders a committed delivery placed mail in.
+    fn announce_placed(&self, delivered: &Delivered) {
+        for &(account_id, folder_id, _) in &delivered.placed {
+            self.notify_change(FolderChange {
+                account_id,
+                folder_id,
+            });
+        }
+    }
+
     /// Announces a change (called by whoever committed it).
     pub fn notify_change(&self, change: FolderChange) {
         self.listings.announce(change.folder_id);
@@ -391,12 +401,7 @@ impl Store {
                 Ok(results) => {
                     for (job, result) in batch.drain(..).zip(results) {
                         if let Ok(delivered) = &result {
-                            for &(account_id, folder_id, _) in &delivered.placed {
-                                self.notify_change(FolderChange {
-                                    account_id,
-                                    folder_id,
-                                });
-                            }
+                            self.announce_placed(delivered);
                         }
                         let _ = job.reply.send(result);
                     }
@@ -435,6 +440,8 @@ impl Store {
             match self.commit_one_in(&mut tx, job).await {
                 Ok(delivered) => {
                     tx.commit().await?;
+                    // Announced now: a later failure of this loop drops the results.
+                    self.announce_placed(&delivered);
                     one_by_one.push(Ok(delivered));
                 }
                 Err(err) => {

@@ -495,13 +495,11 @@ impl Store {
         fields: &[Field],
         words: &[QueryWord],
     ) -> Result<IndexAnswer> {
-        // The folder's unsure messages and each word's vocabulary, all at once (each on a
-        // reading connection of its own).
-        let (unsure, mut listed_of) = tokio::try_join!(
-            self.unsure_messages(folder_id),
-            self.listed_terms_of(words, fields)
-        )?;
-        let unsure = unsure.into_iter().collect();
+        // The unsure messages first: reading them indexes up to BACKFILL_PER_SEARCH of them
+        // and then counts them as indexed, so the vocabulary is read after that commit (read
+        // at the same time, it missed the terms only they hold).
+        let unsure = self.unsure_messages(folder_id).await?.into_iter().collect();
+        let mut listed_of = self.listed_terms_of(words, fields).await?;
         let mut exact = true;
         let mut all = Vec::with_capacity(words.len());
         for (word, listed) in words.iter().zip(&mut listed_of) {
@@ -604,6 +602,43 @@ impl Store {
         })
     }
 
+    /// [`Self::listed_terms`] of each word, in the words' order, two words at a time on
+    /// reading connections of their own (more would take the whole read pool from other
+    /// sessions); None for a word the backend does not list (PostgreSQL lists only marked
+    /// terms).
+    async fn listed_terms_of(
+        &self,
+        words: &[QueryWord],
+        fields: &[Field],
+    ) -> Result<Vec<Option<Vec<(Vec<String>, bool)>>>> {
+        let mut out = Vec::with_capacity(words.len());
+        for pair in words.chunks(2) {
+            match pair {
+                [one, two] => {
+                    let (one, two) = tokio::try_join!(
+                        self.listed_terms_if_listed(one, fields),
+                        self.listed_terms_if_listed(two, fields)
+                    )?;
+                    out.extend([one, two]);
+                }
+                [one] => out.push(self.listed_terms_if_listed(one, fields).await?),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    async fn listed_terms_if_listed(
+        &self,
+        word: &QueryWord,
+        fields: &[Field],
+    ) -> Result<Option<Vec<(Vec<String>, bool)>>> {
+        if !word.is_marked() && self.backend == crate::Backend::Postgres {
+            return Ok(None);
+        }
+        self.listed_terms(word, fields).await.map(Some)
+    }
+
     /// The vocabulary's terms beginning with `word`'s bare form, for each of `fields` (in that
     /// order), in one statement. A word typed with marks takes the marked ones it accepts, a
     /// word typed without marks those without marks (each marked term's word has its bare term
@@ -612,30 +647,6 @@ impl Store {
     /// by the caller when wanted; `term >= bare\u{1}` starts just after it, where `term > bare`
     /// would still count it) and, for a word typed without marks, its marked forms (`bare~…`).
     /// Each field's terms come with whether a range was cut at [`LIST_LIMIT`].
-    /// [`Self::listed_terms`] of each word, each on a reading connection of its own, in the
-    /// words' order; None for a word the backend does not list (PostgreSQL lists only marked
-    /// terms).
-    async fn listed_terms_of(
-        &self,
-        words: &[QueryWord],
-        fields: &[Field],
-    ) -> Result<Vec<Option<Vec<(Vec<String>, bool)>>>> {
-        let mut lookups = tokio::task::JoinSet::new();
-        for (i, word) in words.iter().enumerate() {
-            if !word.is_marked() && self.backend == crate::Backend::Postgres {
-                continue;
-            }
-            let (store, word, fields) = (self.clone(), word.clone(), fields.to_vec());
-            lookups.spawn(async move { (i, store.listed_terms(&word, &fields).await) });
-        }
-        let mut out = vec![None; words.len()];
-        while let Some(joined) = lookups.join_next().await {
-            let (i, listed) = joined.map_err(|e| crate::Error::Io(std::io::Error::other(e)))?;
-            out[i] = Some(listed?);
-        }
-        Ok(out)
-    }
-
     async fn listed_terms(
         &self,
         word: &QueryWord,

@@ -102,6 +102,11 @@ impl Session {
                 }
                 Event::Changed => {}
                 Event::Poll => {
+                    // The poll is what catches a change no announcement told of (another
+                    // process; a PostgreSQL listener that reconnected): read the folder.
+                    if let State::Selected { mailbox, .. } = &mut self.state {
+                        mailbox.pending = true;
+                    }
                     if let Some(watch) = self.notify.as_mut() {
                         let all: Vec<i64> = watch.accounts.keys().copied().collect();
                         // The 30 s poll also looks at every watched folder.

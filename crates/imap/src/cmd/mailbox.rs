@@ -46,7 +46,12 @@ impl Session {
             self.condstore = true;
         }
         let changes = self.context.store.subscribe_changes();
-        let listing = match self.context.store.listing(folder.id).await {
+        let listing = match self
+            .context
+            .store
+            .listing_at_least(folder.id, folder.highestmodseq)
+            .await
+        {
             Ok(l) => l,
             Err(e) => return self.server_error(e),
         };
