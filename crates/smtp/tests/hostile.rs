@@ -17,29 +17,10 @@ use common::*;
 /// The memory test measures this process; the other tests here keep out of its way.
 static MEMORY_MEASUREMENT: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// Runs `sql` on the test database from a second connection while the server keeps running,
-/// as an operator's tool (or a damaged database) would. The smtp crate has no SQL driver of
-/// its own, so this connection is Python's sqlite3 (scripts/test installs python3).
+/// Runs `sql` on the test database from a second connection while the server keeps running
+/// ([`testkit::sql_from_outside`]).
 async fn sql_from_outside(server: &TestServer, sql: &str) {
-    let db = server.data_dir().join("t.db");
-    let out = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys\n\
-             c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)\n\
-             c.executescript(sys.argv[2])\n\
-             c.close()",
-        )
-        .arg(&db)
-        .arg(sql)
-        .output()
-        .await
-        .expect("python3 runs (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testkit::sql_from_outside(&server.data_dir().join("t.db"), sql).await;
 }
 
 /// Makes `table` unreadable for the server (renamed away).

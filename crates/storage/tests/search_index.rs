@@ -82,18 +82,32 @@ async fn documents(ctx: &Ctx) -> i64 {
     docs
 }
 
+/// Flags the message \Deleted and expunges the folder.
+async fn expunge_uid(s: &Store, inbox: i64, uid: i64) {
+    let deleted = ["\\Deleted".to_string()];
+    s.store_flags(inbox, &[uid], storage::FlagChange::Add, &deleted, None)
+        .await
+        .unwrap();
+    s.expunge(inbox, None).await.unwrap();
+}
+
+/// The hosted domain and one person on it: (account, INBOX).
+async fn person_with_inbox(s: &Store, address: &str, name: &str) -> (i64, i64) {
+    s.add_domain(DOMAIN, "kontum").await.unwrap();
+    let a = s
+        .add_person(&person(address, name, None))
+        .await
+        .unwrap()
+        .account_id;
+    (a, s.folder(a, "INBOX").await.unwrap().id)
+}
+
 #[tokio::test]
 async fn index_follows_messages() {
     for_each_backend("search_index", |ctx: Ctx| async move {
         let s = &ctx.store;
         let name = ctx.name();
-        s.add_domain(DOMAIN, "kontum").await.unwrap();
-        let a = s
-            .add_person(&person("nvan.stttt@kontum.gov.vn", "Nguyễn Văn An", None))
-            .await
-            .unwrap()
-            .account_id;
-        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        let (a, inbox) = person_with_inbox(s, "nvan.stttt@kontum.gov.vn", "Nguyễn Văn An").await;
         // UID 1, 2 delivered; 3 APPENDed; 4 and 5 one MULTIAPPEND.
         deliver(s, a, raw("Nguyễn Văn An", "Báo cáo", "Đơn đề nghị")).await;
         deliver(s, a, raw("Trần Thị Bình", "Kế hoạch", "số 15/QĐ-UBND")).await;
@@ -168,16 +182,7 @@ async fn index_follows_messages() {
         );
 
         // An expunged message is no longer found, at once.
-        s.store_flags(
-            inbox,
-            &[1],
-            storage::FlagChange::Add,
-            &["\\Deleted".into()],
-            None,
-        )
-        .await
-        .unwrap();
-        s.expunge(inbox, None).await.unwrap();
+        expunge_uid(s, inbox, 1).await;
         assert_eq!(uids(s, inbox, &["nguyen"]).await, [3], "[{name}]");
 
         // Messages stored before the index (a server started on older data): every one is a
@@ -306,13 +311,7 @@ async fn a_restarted_store_keeps_the_search_cursor() {
     for_each_backend("search_cursor", |ctx: Ctx| async move {
         let name = ctx.name();
         let s = &ctx.store;
-        s.add_domain(DOMAIN, "kontum").await.unwrap();
-        let a = s
-            .add_person(&person("nvan.stttt@kontum.gov.vn", "Nguyễn Văn An", None))
-            .await
-            .unwrap()
-            .account_id;
-        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        let (_, inbox) = person_with_inbox(s, "nvan.stttt@kontum.gov.vn", "Nguyễn Văn An").await;
         let batch: Vec<NewMessage> = (0..1_001)
             .map(|i| NewMessage {
                 raw: raw("Lê", &format!("Thông báo {i}"), "kinh phí"),
@@ -372,13 +371,7 @@ async fn settling_merges_segments_and_keeps_every_answer() {
     for_each_backend("search_index", |ctx: Ctx| async move {
         let s = &ctx.store;
         let name = ctx.name();
-        s.add_domain(DOMAIN, "kontum").await.unwrap();
-        let a = s
-            .add_person(&person("settle.stttt@kontum.gov.vn", "Đặng Settle", None))
-            .await
-            .unwrap()
-            .account_id;
-        let inbox = s.folder(a, "INBOX").await.unwrap().id;
+        let (a, inbox) = person_with_inbox(s, "settle.stttt@kontum.gov.vn", "Đặng Settle").await;
         // Forty deliveries, forty commits: FTS5 writes a segment for each and merges only
         // some of them (its automerge waits for four at a level).
         for i in 0..40 {
@@ -390,16 +383,7 @@ async fn settling_merges_segments_and_keeps_every_answer() {
             deliver(s, a, raw("Lê", &format!("Báo cáo số {i}"), body)).await;
         }
         // A message gone after indexing: its document must stay gone through the merge.
-        s.store_flags(
-            inbox,
-            &[3],
-            storage::FlagChange::Add,
-            &["\\Deleted".into()],
-            None,
-        )
-        .await
-        .unwrap();
-        s.expunge(inbox, None).await.unwrap();
+        expunge_uid(s, inbox, 3).await;
         let queries: [&[&str]; 4] = [&["quyết"], &["quyet"], &["bao", "cao"], &["toan"]];
         let mut before = vec![];
         for q in queries {

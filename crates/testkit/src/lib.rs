@@ -237,6 +237,31 @@ impl Conversation {
     }
 }
 
+/// Runs `sql` on the SQLite database at `db` from a second connection while a server keeps
+/// running, as an operator's tool (or a damaged database) would. The protocol crates have no
+/// SQL driver of their own, so this connection is Python's sqlite3 (scripts/test installs
+/// python3). Panics with Python's error when the script fails.
+pub async fn sql_from_outside(db: &std::path::Path, sql: &str) {
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)\n\
+             c.executescript(sys.argv[2])\n\
+             c.close()",
+        )
+        .arg(db)
+        .arg(sql)
+        .output()
+        .await
+        .expect("python3 runs (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

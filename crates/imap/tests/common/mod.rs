@@ -356,27 +356,8 @@ impl Client {
     }
 }
 
-/// Runs `sql` on the test database from a second connection while the server keeps running,
-/// as an operator's tool (or a damaged database) would. The imap crate has no SQL driver of
-/// its own, so this connection is Python's sqlite3 (scripts/test installs python3).
+/// Runs `sql` on the test database from a second connection while the server keeps running
+/// ([`testkit::sql_from_outside`]).
 pub async fn sql_from_outside(server: &TestServer, sql: &str) {
-    let db = server.dir.path().join("t.db");
-    let out = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys\n\
-             c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)\n\
-             c.executescript(sys.argv[2])\n\
-             c.close()",
-        )
-        .arg(&db)
-        .arg(sql)
-        .output()
-        .await
-        .expect("python3 runs (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testkit::sql_from_outside(&server.dir.path().join("t.db"), sql).await;
 }
