@@ -18,15 +18,21 @@ fn has_line(lines: &[String], start: &str, containing: &str) -> bool {
         .any(|l| l.starts_with(start) && l.contains(containing))
 }
 
-#[tokio::test]
-async fn another_sessions_changes_are_reported_at_the_next_command() {
+/// A server whose user A has `n` messages in INBOX.
+async fn server_with_mail(n: usize) -> TestServer {
     let server = start().await;
-    assert!(server.store.trusts_announced_changes());
-    for n in 1..=3 {
+    for i in 1..=n {
         server
-            .deliver(server.account_a, &message(&format!("thư {n}"), "nội dung"))
+            .deliver(server.account_a, &message(&format!("thư {i}"), "nội dung"))
             .await;
     }
+    server
+}
+
+#[tokio::test]
+async fn another_sessions_changes_are_reported_at_the_next_command() {
+    let server = server_with_mail(3).await;
+    assert!(server.store.trusts_announced_changes());
     let mut a = Client::login(server.imap, USER_A).await;
     let mut other = Client::login(server.imap, USER_A).await;
     a.ok("SELECT INBOX").await;
@@ -59,12 +65,7 @@ async fn another_sessions_changes_are_reported_at_the_next_command() {
 
 #[tokio::test]
 async fn a_change_made_by_another_process_is_reported_within_the_recheck() {
-    let server = start().await;
-    for n in 1..=2 {
-        server
-            .deliver(server.account_a, &message(&format!("thư {n}"), "nội dung"))
-            .await;
-    }
+    let server = server_with_mail(2).await;
     let mut a = Client::login(server.imap, USER_A).await;
     a.ok("SELECT INBOX").await;
     let lines = a.ok("FETCH 1:* (FLAGS)").await;
@@ -96,12 +97,7 @@ async fn a_change_made_by_another_process_is_reported_within_the_recheck() {
 /// process would, right before the SELECT).
 #[tokio::test]
 async fn select_right_after_an_unannounced_change_reports_it() {
-    let server = start().await;
-    for n in 1..=2 {
-        server
-            .deliver(server.account_a, &message(&format!("thư {n}"), "nội dung"))
-            .await;
-    }
+    let server = server_with_mail(2).await;
     let url = format!("sqlite://{}", server.dir.path().join("t.db").display());
     let elsewhere = storage::Store::open(&storage::StoreOptions::new(
         url,

@@ -1,9 +1,9 @@
 //! Vietnamese typed in the legacy 8-bit encodings offices used before Unicode, pure: TCVN3
-//! (TCVN 5712:1993, the ".VnTime" fonts) here, VNI (the "VNI-Times" fonts) in [`vni`]. Such text reaches mail labelled as windows-1252 or
-//! ISO-8859-1 — in a body, or in the DOCX of an old công văn — and reads as Latin-1 noise:
-//! "Céng hßa x· héi chñ nghÜa ViÖt Nam" is "Cộng hòa xã hội chủ nghĩa Việt Nam". The full-text
-//! index keeps the reading this module recovers beside the text as it came, so a search for
-//! "Việt Nam" or "viet nam" finds the old letter.
+//! (TCVN 5712:1993, the ".VnTime" fonts) here, VNI (the "VNI-Times" fonts) in [`vni`]. Such
+//! text reaches mail labelled as windows-1252 or ISO-8859-1 — in a body, or in the DOCX of an
+//! old công văn — and reads as Latin-1 noise: "Céng hßa x· héi chñ nghÜa ViÖt Nam" is "Cộng
+//! hòa xã hội chủ nghĩa Việt Nam". The full-text index keeps the reading this module recovers
+//! beside the text as it came, so a search for "Việt Nam" or "viet nam" finds the old letter.
 //!
 //! Detection: TCVN3 puts its Vietnamese letters at 0xA1–0xFF, so its words hold characters of
 //! U+00A1–U+00FF that Unicode Vietnamese never writes (ß Ü Ö ñ µ · ¸ ¬ § …; Unicode Vietnamese

@@ -499,17 +499,17 @@ impl Store {
         // and then counts them as indexed, so the vocabulary is read after that commit (read
         // at the same time, it missed the terms only they hold).
         let unsure = self.unsure_messages(folder_id).await?.into_iter().collect();
-        let mut listed_of = self.listed_terms_of(words, fields).await?;
         let mut exact = true;
         let mut all = Vec::with_capacity(words.len());
-        for (word, listed) in words.iter().zip(&mut listed_of) {
+        for word in words {
             let mut forms = vec![];
-            let Some(mut listed) = listed.take() else {
+            if !word.is_marked() && self.backend == crate::Backend::Postgres {
                 // PostgreSQL lists only marked terms: the prefix look-up it is.
                 forms.extend(fields.iter().map(|f| Form::Prefix(f.term(&word.bare))));
                 all.push(forms);
                 continue;
-            };
+            }
+            let mut listed = self.listed_terms(word, fields).await?;
             for (field, (listed, cut)) in fields.iter().zip(&mut listed) {
                 let bare = field.term(&word.bare);
                 let prefix = format!("{}.", field.letter());
@@ -552,7 +552,7 @@ impl Store {
                     sqlx::query("SET LOCAL enable_seqscan = off")
                         .execute(&mut *tx)
                         .await?;
-                    let docs = sqlx::query_scalar(
+                    let docs: Option<String> = sqlx::query_scalar(
                         "SELECT string_agg(doc::text, ',') FROM search_docs \
                          WHERE terms @@ $1::tsquery",
                     )
@@ -560,8 +560,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    let docs: Option<String> = docs;
-                    vec![(0, parse_doc_list(docs.iter().map(String::as_str)))]
+                    vec![(0, parse_doc_list(docs.as_deref().unwrap_or("")))]
                 }
                 crate::Backend::Sqlite => {
                     // Two halves of the document numbers (spread evenly: they are hashes), on
@@ -584,7 +583,7 @@ impl Store {
                             .await?;
                             Ok::<_, crate::Error>((
                                 from,
-                                parse_doc_list(list.iter().map(String::as_str)),
+                                parse_doc_list(list.as_deref().unwrap_or("")),
                             ))
                         }
                     };
@@ -600,43 +599,6 @@ impl Store {
             unsure,
             exact,
         })
-    }
-
-    /// [`Self::listed_terms`] of each word, in the words' order, two words at a time on
-    /// reading connections of their own (more would take the whole read pool from other
-    /// sessions); None for a word the backend does not list (PostgreSQL lists only marked
-    /// terms).
-    async fn listed_terms_of(
-        &self,
-        words: &[QueryWord],
-        fields: &[Field],
-    ) -> Result<Vec<Option<Vec<(Vec<String>, bool)>>>> {
-        let mut out = Vec::with_capacity(words.len());
-        for pair in words.chunks(2) {
-            match pair {
-                [one, two] => {
-                    let (one, two) = tokio::try_join!(
-                        self.listed_terms_if_listed(one, fields),
-                        self.listed_terms_if_listed(two, fields)
-                    )?;
-                    out.extend([one, two]);
-                }
-                [one] => out.push(self.listed_terms_if_listed(one, fields).await?),
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
-
-    async fn listed_terms_if_listed(
-        &self,
-        word: &QueryWord,
-        fields: &[Field],
-    ) -> Result<Option<Vec<(Vec<String>, bool)>>> {
-        if !word.is_marked() && self.backend == crate::Backend::Postgres {
-            return Ok(None);
-        }
-        self.listed_terms(word, fields).await.map(Some)
     }
 
     /// The vocabulary's terms beginning with `word`'s bare form, for each of `fields` (in that
