@@ -1,5 +1,6 @@
 //! The documents a full-text look-up answers: parsed from the comma-separated numbers the
-//! index returns, kept as hash sets over disjoint ranges of document numbers.
+//! index returns, kept per disjoint range of document numbers as a bitmap when the numbers are
+//! dense (`search_index::DENSE_LIMIT`), else as a hash set.
 
 use std::collections::HashSet;
 
@@ -8,13 +9,13 @@ use std::collections::HashSet;
 #[derive(Debug, Clone, Default)]
 pub struct DocSet {
     /// (lowest document number of the range, its documents), by range.
-    parts: Vec<(i64, HashSet<i64, DocHasher>)>,
+    parts: Vec<(i64, DocPart)>,
 }
 
 impl DocSet {
     /// `parts` as (lowest document number of the range, documents in the range), the ranges
     /// disjoint.
-    pub(crate) fn of(mut parts: Vec<(i64, HashSet<i64, DocHasher>)>) -> DocSet {
+    pub(crate) fn of(mut parts: Vec<(i64, DocPart)>) -> DocSet {
         parts.sort_by_key(|(from, _)| *from);
         DocSet { parts }
     }
@@ -22,7 +23,55 @@ impl DocSet {
     pub fn contains(&self, doc: i64) -> bool {
         // The range is the last one starting at or below the document.
         let at = self.parts.partition_point(|(from, _)| *from <= doc);
-        at > 0 && self.parts[at - 1].1.contains(&doc)
+        at > 0 && self.parts[at - 1].1.contains(doc)
+    }
+}
+
+/// The documents of one part of an answer.
+#[derive(Debug, Clone)]
+pub enum DocPart {
+    /// Bit `n` of the words: document `first + n`.
+    Bits { first: i64, words: Vec<u64> },
+    Hashed(HashSet<i64, DocHasher>),
+}
+
+impl Default for DocPart {
+    fn default() -> DocPart {
+        DocPart::Hashed(HashSet::default())
+    }
+}
+
+impl DocPart {
+    pub fn contains(&self, doc: i64) -> bool {
+        match self {
+            DocPart::Bits { first, words } => {
+                let Some(n) = doc.checked_sub(*first).and_then(|n| usize::try_from(n).ok()) else {
+                    return false;
+                };
+                words.get(n / 64).is_some_and(|w| w & (1 << (n % 64)) != 0)
+            }
+            DocPart::Hashed(set) => set.contains(&doc),
+        }
+    }
+
+    /// A bitmap when it takes at most a few words per document, else a hash set.
+    fn of(docs: Vec<i64>) -> DocPart {
+        let (Some(&low), Some(&high)) = (docs.iter().min(), docs.iter().max()) else {
+            return DocPart::default();
+        };
+        let span = (high - low) as u64 / 64 + 1;
+        if span <= 4 * docs.len() as u64 + 64 {
+            let mut words = vec![0u64; span as usize];
+            for doc in docs {
+                let n = (doc - low) as usize;
+                words[n / 64] |= 1 << (n % 64);
+            }
+            DocPart::Bits { first: low, words }
+        } else {
+            let mut set = HashSet::with_capacity_and_hasher(docs.len(), DocHasher::default());
+            set.extend(docs);
+            DocPart::Hashed(set)
+        }
     }
 }
 
@@ -51,9 +100,9 @@ impl std::hash::Hasher for DocHash {
 /// The documents of a comma-separated list of non-negative numbers (what the look-up
 /// aggregates), read digit by digit: 100,000 of them are parsed on every search of a word
 /// nearly every message holds. Anything else in the list is skipped.
-pub(crate) fn parse_doc_list(list: &str) -> HashSet<i64, DocHasher> {
-    // Sized at once: a document number has at most 19 digits, and common ones 18 or 19.
-    let mut set = HashSet::with_capacity_and_hasher(list.len() / 18 + 1, DocHasher::default());
+pub(crate) fn parse_doc_list(list: &str) -> DocPart {
+    // Sized at once: dense numbers have a few digits each.
+    let mut docs = Vec::with_capacity(list.len() / 6 + 1);
     for item in list.as_bytes().split(|b| *b == b',') {
         // At most 19 digits: no overflow of u64 on the way, then at most i64::MAX.
         if item.is_empty() || item.len() > 19 {
@@ -67,10 +116,10 @@ pub(crate) fn parse_doc_list(list: &str) -> HashSet<i64, DocHasher> {
             n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
         }
         if let (true, Ok(doc)) = (digits, i64::try_from(n)) {
-            set.insert(doc);
+            docs.push(doc);
         }
     }
-    set
+    DocPart::of(docs)
 }
 
 #[cfg(test)]
@@ -99,9 +148,33 @@ mod tests {
     #[test]
     fn a_document_list_parses_numbers_and_skips_the_rest() {
         let docs = parse_doc_list("12,9223372036854775807,0,,x1,9223372036854775808,-5,7");
-        let mut got: Vec<i64> = docs.into_iter().collect();
-        got.sort_unstable();
-        assert_eq!(got, vec![0, 7, 12, i64::MAX]);
-        assert!(parse_doc_list("").is_empty());
+        for doc in [0, 7, 12, i64::MAX] {
+            assert!(docs.contains(doc), "{doc}");
+        }
+        // "x1", "-5" and the number past i64::MAX are skipped, not misread.
+        for doc in [1, 5, -5, 8, 11, 13, i64::MAX - 1] {
+            assert!(!docs.contains(doc), "{doc}");
+        }
+        assert!(!parse_doc_list("").contains(0));
+    }
+
+    #[test]
+    fn dense_documents_make_a_bitmap_and_sparse_ones_a_hash_set() {
+        // Every third number from 1,000 to 31,000: a bitmap over the span.
+        let dense: Vec<String> = (1_000..31_000).step_by(3).map(|d| d.to_string()).collect();
+        let part = parse_doc_list(&dense.join(","));
+        assert!(matches!(part, DocPart::Bits { first: 1_000, .. }), "{part:?}");
+        // Around the ends of the span and the ends of its words.
+        for doc in [1_000, 1_003, 1_063, 1_064, 30_997, 30_999] {
+            assert_eq!(part.contains(doc), (doc - 1_000) % 3 == 0, "{doc}");
+        }
+        for doc in [0, 999, 1_001, 31_000, 31_002, i64::MAX, -1] {
+            assert!(!part.contains(doc), "{doc}");
+        }
+        // Three numbers far apart: a set, not a bitmap of 2^62 bits.
+        let part = parse_doc_list("5,4611686018427387904,9223372036854775807");
+        assert!(matches!(part, DocPart::Hashed(_)), "{part:?}");
+        assert!(part.contains(5) && part.contains(1 << 62) && part.contains(i64::MAX));
+        assert!(!part.contains(6));
     }
 }

@@ -52,6 +52,7 @@ pub mod ops;
 pub mod parse_view;
 pub mod queue;
 mod search_cursor;
+mod search_docs;
 pub mod search_index;
 pub mod search_settle;
 pub mod sieve;
@@ -248,6 +249,8 @@ pub struct Store {
     pub(crate) search_seen: std::sync::Arc<search_cursor::SeenIndexed>,
     /// `search_cursors` exists (migration 0018; not on an older schema with `migrate = false`).
     pub(crate) search_cursors: bool,
+    /// `messages.doc` exists (migration 0019; see `search_index`).
+    pub(crate) message_docs: bool,
     /// Small writes waiting for the group-commit writer (see `writer`).
     pub(crate) writes: writer::WriteQueue,
     /// Message counters not yet written (see `ops::flow`), shared by every clone.
@@ -385,15 +388,16 @@ impl Store {
             "database" => BlobStore::Database,
             other => return Err(Error::Invalid(format!("storage.blob_store = {other:?}"))),
         };
-        // The full-text index needs its tables (migration 0017): a node of this release running
-        // on the previous schema (rolling upgrade, `migrate = false`) stores mail unindexed,
-        // and SEARCH indexes it later (lazy backfill) or reads it.
+        // The full-text index needs its tables and columns (migrations 0017, 0019): a node of
+        // this release running on an older schema (rolling upgrade, `migrate = false`) stores
+        // mail unindexed, and SEARCH indexes it later (lazy backfill) or reads it.
         let applied = if options.migrate {
             i64::MAX
         } else {
             applied_version(&pool).await
         };
-        let full_text_index = options.full_text_index && applied >= search_index::SCHEMA_VERSION;
+        let message_docs = applied >= search_docs::MESSAGE_DOCS_VERSION;
+        let full_text_index = options.full_text_index && message_docs;
         let search_cursors = applied >= search_cursor::CURSOR_SCHEMA_VERSION;
         let (committer, jobs) = tokio::sync::mpsc::unbounded_channel();
         let (writes, write_queue) = tokio::sync::mpsc::unbounded_channel();
@@ -412,6 +416,7 @@ impl Store {
             sort_cache: Default::default(),
             search_seen: Default::default(),
             search_cursors,
+            message_docs,
             writes,
             flow: Default::default(),
             local_offset: options.utc_offset_secs,

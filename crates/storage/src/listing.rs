@@ -36,44 +36,36 @@ pub struct Listing {
     pub highestmodseq: i64,
     /// In UID order.
     pub rows: Vec<MessageRow>,
-    /// The full-text index's document of each row (`search_index::doc_of`), computed by the
-    /// first search of this listing.
-    docs: std::sync::OnceLock<Vec<i64>>,
+    /// How many rows came without their body's document (`MessageRow::doc`).
+    unknown_docs: usize,
 }
 
 impl Listing {
     fn new(highestmodseq: i64, rows: Vec<MessageRow>) -> Listing {
+        let unknown_docs = rows.iter().filter(|r| r.doc.is_none()).count();
         Listing {
             highestmodseq,
             rows,
-            docs: Default::default(),
+            unknown_docs,
         }
     }
 
-    /// The document of each row, in row order.
-    /// The rows an index answer cannot rule out (in UID order): their document was found, or
-    /// the index is unsure of them.
+    /// The rows an index answer cannot rule out (in UID order): their document was found, the
+    /// index is unsure of them, or the row came without its document.
     pub fn rows_matching<'a>(
         &'a self,
         answer: &'a crate::search_index::IndexAnswer,
     ) -> impl Iterator<Item = &'a MessageRow> + 'a {
-        self.rows
-            .iter()
-            .zip(self.docs())
-            .filter(|(r, doc)| {
-                (!answer.unsure.is_empty() && answer.unsure.contains(&r.id))
-                    || answer.docs.contains(**doc)
-            })
-            .map(|(r, _)| r)
+        self.rows.iter().filter(|r| {
+            (!answer.unsure.is_empty() && answer.unsure.contains(&r.id))
+                || r.doc.is_none_or(|doc| answer.docs.contains(doc))
+        })
     }
 
-    pub fn docs(&self) -> &[i64] {
-        self.docs.get_or_init(|| {
-            self.rows
-                .iter()
-                .map(|r| crate::search_index::doc_of(&r.blob_id))
-                .collect()
-        })
+    /// How many rows came without their body's document: bodies not indexed when the rows
+    /// were read (an index answer cannot rule them out).
+    pub fn unknown_docs(&self) -> usize {
+        self.unknown_docs
     }
 }
 
@@ -152,6 +144,13 @@ impl ListingCache {
             *rows -= old.listing.rows.len();
         }
     }
+
+    /// Drops every kept listing (bodies were indexed after their rows were read).
+    pub(crate) fn forget_all(&self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.clear();
+        guard.1 = 0;
+    }
 }
 
 /// `rows` with the UIDs in `gone` removed and `changed` put in (replacing rows of the same UID).
@@ -169,7 +168,7 @@ fn apply(rows: &[MessageRow], changed: Vec<MessageRow>, gone: &[i64]) -> Vec<Mes
 
 /// Field and row separators of a packed listing: control characters, which no stored value
 /// holds (numbers, hex blob ids, flags that are IMAP atoms); a row that does not split into
-/// its eight fields makes the whole text refused (and the rows read one by one).
+/// its nine fields makes the whole text refused (and the rows read one by one).
 const FIELD: char = '\u{1f}';
 const ROW: char = '\u{1e}';
 
@@ -184,6 +183,10 @@ fn unpack(text: &str) -> Option<Vec<MessageRow>> {
         let mut int = || f.next()?.parse::<i64>().ok();
         let (internal_date, size) = (int()?, int()?);
         let blob_id = f.next()?;
+        let doc = match f.next()? {
+            "" => None,
+            doc => Some(doc.parse::<i64>().ok()?),
+        };
         if f.next().is_some() {
             return None;
         }
@@ -196,6 +199,7 @@ fn unpack(text: &str) -> Option<Vec<MessageRow>> {
             internal_date,
             size,
             blob_id: blob_id.to_string(),
+            doc,
         });
     }
     Some(rows)
@@ -218,6 +222,22 @@ impl Store {
         self.announced_only
     }
 
+    /// The `messages` column a listing reads as each body's document: `doc`, or NULL on a
+    /// schema before it (migration 0019).
+    pub(crate) fn doc_column(&self) -> &'static str {
+        if self.message_docs {
+            "doc"
+        } else {
+            "CAST(NULL AS BIGINT)"
+        }
+    }
+
+    /// Drops the kept listing of a folder: the next look reads it whole (its rows' documents
+    /// too).
+    pub fn forget_listing(&self, folder_id: i64) {
+        self.listings.forget(folder_id);
+    }
+
     /// SQLite: a folder's rows as one text (one value across the connection's thread instead
     /// of a row each: a 100,000-message folder read in ~0.1 s instead of ~0.4 s). None when a
     /// value held a separator.
@@ -225,14 +245,21 @@ impl Store {
         &self,
         folder_id: i64,
     ) -> Result<Option<Vec<MessageRow>>> {
-        let text: Option<String> = sqlx::query_scalar(
+        // concat_ws leaves a NULL out: the document is written as '' then.
+        let doc = if self.message_docs {
+            "ifnull(doc, '')"
+        } else {
+            "''"
+        };
+        let sql = format!(
             "SELECT group_concat(concat_ws(char(31), id, folder_id, uid, modseq, flags, \
-             internal_date, size, blob_id), char(30) ORDER BY uid) \
-             FROM messages WHERE folder_id = $1",
-        )
-        .bind(folder_id)
-        .fetch_one(&self.pool)
-        .await?;
+             internal_date, size, blob_id, {doc}), char(30) ORDER BY uid) \
+             FROM messages WHERE folder_id = $1"
+        );
+        let text: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(match text {
             None => Some(vec![]),
             Some(text) => unpack(&text),
@@ -311,6 +338,7 @@ mod tests {
             internal_date: 0,
             size: 1,
             blob_id: String::new(),
+            doc: None,
         }
     }
 
@@ -325,20 +353,27 @@ mod tests {
 
     #[test]
     fn a_packed_listing_unpacks_and_a_stray_separator_refuses_it() {
-        let text = "11\u{1f}1\u{1f}1\u{1f}5\u{1f}\\Seen $Label1\u{1f}100\u{1f}42\u{1f}ab12\u{1e}\
-                    12\u{1f}1\u{1f}2\u{1f}6\u{1f}\u{1f}101\u{1f}7\u{1f}cd34";
+        let text = "11\u{1f}1\u{1f}1\u{1f}5\u{1f}\\Seen $Label1\u{1f}100\u{1f}42\u{1f}ab12\u{1f}7\u{1e}\
+                    12\u{1f}1\u{1f}2\u{1f}6\u{1f}\u{1f}101\u{1f}7\u{1f}cd34\u{1f}";
         let rows = unpack(text).expect("two rows");
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].id, rows[0].uid, rows[0].modseq), (11, 1, 5));
         assert_eq!(rows[0].flags, "\\Seen $Label1");
         assert_eq!((rows[0].internal_date, rows[0].size), (100, 42));
-        assert_eq!(rows[0].blob_id, "ab12");
+        assert_eq!((rows[0].blob_id.as_str(), rows[0].doc), ("ab12", Some(7)));
         assert_eq!(rows[1].flags, "");
-        assert_eq!(rows[1].blob_id, "cd34");
+        // No document: an empty last field.
+        assert_eq!((rows[1].blob_id.as_str(), rows[1].doc), ("cd34", None));
         assert_eq!(unpack("").map(|r| r.len()), Some(0));
-        // A flag holding the field separator gives nine fields: refused, not misread.
-        assert!(unpack("1\u{1f}1\u{1f}1\u{1f}1\u{1f}a\u{1f}b\u{1f}0\u{1f}1\u{1f}ff").is_none());
+        // A flag holding the field separator gives ten fields: refused, not misread.
+        assert!(
+            unpack("1\u{1f}1\u{1f}1\u{1f}1\u{1f}a\u{1f}b\u{1f}0\u{1f}1\u{1f}ff\u{1f}").is_none()
+        );
+        // Eight fields (a row without its document field): refused.
+        assert!(unpack("1\u{1f}1\u{1f}1\u{1f}1\u{1f}a\u{1f}0\u{1f}1\u{1f}ff").is_none());
+        // A document that is not a number: refused.
+        assert!(unpack("1\u{1f}1\u{1f}1\u{1f}1\u{1f}a\u{1f}0\u{1f}1\u{1f}ff\u{1f}x").is_none());
         // A field that is not a number where one is expected: refused.
-        assert!(unpack("x\u{1f}1\u{1f}1\u{1f}1\u{1f}\u{1f}0\u{1f}1\u{1f}ff").is_none());
+        assert!(unpack("x\u{1f}1\u{1f}1\u{1f}1\u{1f}\u{1f}0\u{1f}1\u{1f}ff\u{1f}").is_none());
     }
 }

@@ -43,6 +43,10 @@ pub struct MessageRow {
     pub internal_date: i64,
     pub size: i64,
     pub blob_id: String,
+    /// The body's full-text document (`search_index`), as read with the folder's listing;
+    /// None when the body had none then, and in rows read for other purposes.
+    #[serde(skip)]
+    pub doc: Option<i64>,
 }
 
 /// Which folder of the recipient account receives the message.
@@ -173,14 +177,16 @@ impl Store {
                 return Ok(rows);
             }
         }
-        let rows = sqlx::query(
-            "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id \
+        let sql = format!(
+            "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id, {} \
              FROM messages WHERE folder_id = $1 ORDER BY uid",
-        )
-        .bind(folder_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(crate::mailbox::message_from_row).collect())
+            self.doc_column()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(crate::mailbox::listing_row).collect())
     }
 
     /// The messages of a folder with these UIDs, in UID order (FETCH of a few messages need
@@ -263,10 +269,13 @@ impl Store {
         let _ = self.changes.send(change);
     }
 
-    /// Inside a transaction: appends one message to a folder; returns its UID.
+    /// Inside a transaction: appends one message to a folder; returns its UID. With `docs`
+    /// (`Store::message_docs`) the row takes its body's document, which must be indexed
+    /// before (`search_index::insert_search_terms_in`) in the same transaction.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn insert_message_in(
         tx: &mut Tx,
+        docs: bool,
         folder_id: i64,
         account_id: i64,
         blob_id: &str,
@@ -277,6 +286,7 @@ impl Store {
     ) -> Result<i64> {
         Self::insert_copy_in(
             tx,
+            docs,
             folder_id,
             account_id,
             blob_id,
@@ -294,6 +304,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn insert_copy_in(
         tx: &mut Tx,
+        docs: bool,
         folder_id: i64,
         account_id: i64,
         blob_id: &str,
@@ -313,6 +324,7 @@ impl Store {
         let (uid, modseq): (i64, i64) = (row.get(0), row.get(1));
         Self::insert_row_in(
             tx,
+            docs,
             folder_id,
             uid,
             modseq,
@@ -331,6 +343,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     async fn insert_row_in(
         tx: &mut Tx,
+        docs: bool,
         folder_id: i64,
         uid: i64,
         modseq: i64,
@@ -342,10 +355,14 @@ impl Store {
         meta_json: &str,
         email_id: Option<i64>,
     ) -> Result<()> {
-        sqlx::query(
+        let sql = if docs {
+            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id, doc) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT doc FROM search_docs WHERE blob_id = $7))"
+        } else {
             "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        };
+        sqlx::query(sql)
         .bind(folder_id)
         .bind(uid)
         .bind(modseq)
@@ -626,11 +643,34 @@ impl Store {
             .iter()
             .map(|job| job.delivery.meta.to_json())
             .collect();
+        // Full-text index terms, once per distinct body (issue 13): in the message's own
+        // transaction, before the rows, which take their body's document.
+        let mut terms: BTreeMap<&str, Option<&[String]>> = BTreeMap::new();
+        for job in batch.iter().filter(|j| !j.delivery.targets.is_empty()) {
+            if let Some(t) = &job.terms {
+                terms.entry(&job.blob_id).or_insert(t.as_deref());
+            }
+        }
+        let terms: Vec<(&str, Option<&[String]>)> = terms.into_iter().collect();
+        Self::insert_search_terms_in(tx, &terms).await?;
         for chunk in rows.chunks(100) {
-            let values = crate::value_rows(chunk.len(), 9);
+            // With `message_docs`, each row takes its body's document (`$7` of a row is its
+            // blob id).
+            let values = (0..chunk.len())
+                .map(|k| {
+                    let n = 9 * k;
+                    let places: Vec<String> = (1..=9).map(|i| format!("${}", n + i)).collect();
+                    let doc = match self.message_docs {
+                        true => format!(", (SELECT doc FROM search_docs WHERE blob_id = ${})", n + 7),
+                        false => String::new(),
+                    };
+                    format!("({}{doc})", places.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let doc_column = if self.message_docs { ", doc" } else { "" };
             let sql = format!(
-                "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at) VALUES {}",
-                values
+                "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at{doc_column}) VALUES {values}"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for row in chunk {
@@ -655,15 +695,6 @@ impl Store {
         }
         let sorts: Vec<(&str, &crate::SortRecord)> = sorts.into_iter().collect();
         Self::insert_sort_records_in(tx, &sorts).await?;
-        // Full-text index terms, likewise (issue 13): in the message's own transaction.
-        let mut terms: BTreeMap<&str, Option<&[String]>> = BTreeMap::new();
-        for job in batch.iter().filter(|j| !j.delivery.targets.is_empty()) {
-            if let Some(t) = &job.terms {
-                terms.entry(&job.blob_id).or_insert(t.as_deref());
-            }
-        }
-        let terms: Vec<(&str, Option<&[String]>)> = terms.into_iter().collect();
-        Self::insert_search_terms_in(tx, &terms).await?;
         for (account_id, bytes) in usage {
             // Quota usage is exact: it moves in the same transaction as the messages.
             sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")

@@ -43,6 +43,16 @@ pub(crate) fn message_from_row(r: &sqlx::any::AnyRow) -> MessageRow {
         internal_date: r.get(5),
         size: r.get(6),
         blob_id: r.get(7),
+        doc: None,
+    }
+}
+
+/// A `messages` row selected as for [`message_from_row`] and then the body's document
+/// ([`Store::doc_column`]), as a folder listing reads it.
+pub(crate) fn listing_row(r: &sqlx::any::AnyRow) -> MessageRow {
+    MessageRow {
+        doc: r.get(8),
+        ..message_from_row(r)
     }
 }
 
@@ -111,13 +121,17 @@ impl Store {
         folder_id: i64,
         modseq: i64,
     ) -> Result<Vec<MessageRow>> {
-        let sql = format!("{MESSAGE_SELECT} WHERE folder_id = $1 AND modseq > $2 ORDER BY uid");
+        let sql = format!(
+            "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id, {} \
+             FROM messages WHERE folder_id = $1 AND modseq > $2 ORDER BY uid",
+            self.doc_column()
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(folder_id)
             .bind(modseq)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(message_from_row).collect())
+        Ok(rows.iter().map(listing_row).collect())
     }
 
     /// UIDs expunged after `modseq` (QRESYNC VANISHED).
@@ -396,12 +410,14 @@ impl Store {
     ) -> Result<Vec<(i64, i64)>> {
         let uids = uids.to_vec();
         let accounts = self.folder_accounts.clone();
+        let docs = self.message_docs;
         let (from_account, to_account, pairs) = self
             .write(move |tx| {
                 Box::pin(async move {
                     Self::copy_messages_in(
                         &accounts,
                         tx,
+                        docs,
                         from_folder,
                         uids,
                         to_folder,
@@ -421,6 +437,7 @@ impl Store {
     async fn copy_messages_in(
         accounts: &FolderAccounts,
         tx: &mut Tx,
+        docs: bool,
         from_folder: i64,
         uids: Vec<i64>,
         to_folder: i64,
@@ -450,6 +467,7 @@ impl Store {
             // RFC 8474 5.1: the copy keeps the EMAILID of its source.
             let uid = Self::insert_copy_in(
                 tx,
+                docs,
                 to_folder,
                 to_account,
                 &message.blob_id,
@@ -501,6 +519,7 @@ impl Store {
                     }
                     let uid = Self::insert_message_in(
                         tx,
+                        store.message_docs,
                         folder_id,
                         account_id,
                         &blob_id,

@@ -51,6 +51,7 @@ impl Store {
                         }
                         let uid = Self::insert_message_in(
                             tx,
+                            store.message_docs,
                             folder_id,
                             account_id,
                             blob_id,

@@ -1,8 +1,12 @@
 //! The full-text index IMAP SEARCH reads (issue 13): one document per message body
 //! (`search_docs`, migration 0017), keyed by blob like `message_sort` — written in the same
-//! transaction as the message (delivery, APPEND), nothing added by a COPY (same blob), gone with
-//! the blob (GC); an expunged message drops out at once because answers are mapped through the
-//! folder's listing. A document's words are `policy::textsearch::terms` (every mark removed:
+//! transaction as the message (delivery, APPEND), before its row, which takes the document's
+//! number (`messages.doc`, migration 0019; a COPY's row takes its source's), gone with the blob
+//! (GC); an expunged message drops out at once because answers are mapped through the
+//! folder's listing. Documents are numbered densely ([`DENSE_LIMIT`]); a document keeps its
+//! number as long as it exists (a rebuild reuses it), so a listing read earlier never pairs a
+//! row with another body's document — at worst it lacks the number of a body indexed since,
+//! and that row is read. A document's words are `policy::textsearch::terms` (every mark removed:
 //! "Nguyễn" → `nguyen`, "đơn" → `don`) qualified by the [`Field`] they came from
 //! (`s.nguyen`): SQLite keeps them in an FTS5 contentless table (`search_fts`, rowid = the
 //! document), PostgreSQL in a GIN-indexed tsvector; either way one row per message, which is
@@ -19,16 +23,17 @@
 //! backfill, written back) and returns the rest as unsure, so answers are never missing a
 //! message.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
 use policy::textsearch::QueryWord;
 
 use crate::doc_set::parse_doc_list;
-pub use crate::doc_set::{DocHasher, DocSet};
+pub use crate::doc_set::{DocHasher, DocPart, DocSet};
+pub use crate::search_docs::DENSE_LIMIT;
 use crate::meta::{MailAddr, MessageMeta};
-use crate::{Result, Store, Tx};
+use crate::{Result, Store};
 
 /// Most distinct terms kept per message (the stored body text is already bounded); a message
 /// with more is marked incomplete and always read by SEARCH.
@@ -82,23 +87,6 @@ impl Field {
     fn term(self, word: &str) -> String {
         format!("{}.{word}", self.letter())
     }
-}
-
-/// The document number of a body: a stable 63-bit number from its blob id (the first 16 hex
-/// digits of the SHA-256 the id is, else FNV-1a of the id), so a folder listing maps to
-/// documents without a look-up. Two bodies may share one; the second is then indexed as
-/// incomplete (always read). Never change: stored.
-pub fn doc_of(blob_id: &str) -> i64 {
-    let bytes = blob_id.as_bytes();
-    let hex = bytes.len() >= 16 && bytes[..16].iter().all(u8::is_ascii_hexdigit);
-    let n = if hex {
-        u64::from_str_radix(&blob_id[..16], 16).unwrap_or(0)
-    } else {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
-    (n & (i64::MAX as u64)) as i64
 }
 
 /// The distinct index terms of a message, field-qualified: its stored parse and its raw header
@@ -155,7 +143,7 @@ pub fn terms_of(header: &[u8], meta: &MessageMeta) -> Option<Vec<String>> {
 /// What the index says for one look-up.
 #[derive(Debug, Clone, Default)]
 pub struct IndexAnswer {
-    /// The documents ([`doc_of`]) having, for every prefix, a term beginning with it in one of
+    /// The documents (`messages.doc`) having, for every prefix, a term beginning with it in one of
     /// the fields asked (all folders: map them through the folder's listing).
     pub docs: DocSet,
     /// Ids of the folder's messages the index cannot rule out (not indexed yet, or indexed
@@ -323,166 +311,33 @@ impl Store {
                     computed.push((blob_id, terms_of(&header, meta)));
                 }
             }
+            let docs = self.message_docs;
             self.write(move |tx| {
                 Box::pin(async move {
-                    for (blob_id, _) in &computed {
+                    // A body indexed again keeps its number (listings read before hold it).
+                    let blob_ids: Vec<&str> = computed.iter().map(|(b, _)| b.as_str()).collect();
+                    let kept = Self::doc_numbers_in(tx, &blob_ids).await?;
+                    for blob_id in &blob_ids {
                         Self::drop_document_in(tx, blob_id).await?;
                     }
                     let refs: Vec<(&str, Option<&[String]>)> = computed
                         .iter()
                         .map(|(b, t)| (b.as_str(), t.as_deref()))
                         .collect();
-                    Self::insert_search_terms_in(tx, &refs).await
+                    Self::insert_documents_in(tx, &refs, &kept).await?;
+                    if docs {
+                        Self::set_message_docs_in(tx, &blob_ids).await?;
+                    }
+                    Ok(())
                 })
             })
             .await?;
+            self.listings.forget_all();
             state.done += rows.len() as u64;
             state.total = state.total.max(state.done);
             progress(state);
         }
         Ok(state)
-    }
-
-    /// Inside a transaction: forgets the document of a body (its words on SQLite, where they
-    /// live in `search_fts`; its row on both).
-    async fn drop_document_in(tx: &mut Tx, blob_id: &str) -> Result<()> {
-        if tx.backend_name() != "PostgreSQL" {
-            sqlx::query(
-                "DELETE FROM search_fts WHERE rowid IN \
-                 (SELECT doc FROM search_docs WHERE blob_id = $1 AND doc IS NOT NULL)",
-            )
-            .bind(blob_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        }
-        sqlx::query("DELETE FROM search_docs WHERE blob_id = $1")
-            .bind(blob_id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Inside the blob GC's transaction, before it deletes the blobs (whose search_docs rows
-    /// go by cascade): the SQLite words of those blobs' documents.
-    pub(crate) async fn drop_documents_of_dead_blobs_in(tx: &mut Tx, cutoff: i64) -> Result<()> {
-        if tx.backend_name() != "PostgreSQL" {
-            sqlx::query(
-                "DELETE FROM search_fts WHERE rowid IN (SELECT d.doc FROM search_docs d \
-                 JOIN blobs b ON b.id = d.blob_id \
-                 WHERE b.refcount <= 0 AND b.created_at <= $1 AND d.doc IS NOT NULL)",
-            )
-            .bind(cutoff)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// Inside a transaction: the documents of these blobs (a blob already indexed keeps its).
-    pub(crate) async fn insert_search_terms_in(
-        tx: &mut Tx,
-        blobs: &[(&str, Option<&[String]>)],
-    ) -> Result<()> {
-        let postgres = tx.backend_name() == "PostgreSQL";
-        // Whole batches in a few statements (each is a round trip to the database thread).
-        for chunk in blobs.chunks(100) {
-            let joined: Vec<Option<String>> = chunk
-                .iter()
-                .map(|(_, terms)| terms.map(|t| t.join(" ")))
-                .collect();
-            let sql = if postgres {
-                let rows: Vec<String> = (0..chunk.len())
-                    .map(|i| {
-                        let n = i * 4;
-                        format!(
-                            "(${}, ${}, ${}, array_to_tsvector(string_to_array(${}, ' ')))",
-                            n + 1,
-                            n + 2,
-                            n + 3,
-                            n + 4
-                        )
-                    })
-                    .collect();
-                format!(
-                    "INSERT INTO search_docs (blob_id, doc, complete, terms) VALUES {} \
-                     ON CONFLICT DO NOTHING RETURNING blob_id",
-                    rows.join(", ")
-                )
-            } else {
-                format!(
-                    "INSERT INTO search_docs (blob_id, doc, complete) VALUES {} \
-                     ON CONFLICT DO NOTHING RETURNING blob_id",
-                    crate::value_rows(chunk.len(), 3)
-                )
-            };
-            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-            for ((blob_id, terms), text) in chunk.iter().zip(&joined) {
-                query = query
-                    .bind(blob_id.to_string())
-                    .bind(doc_of(blob_id))
-                    .bind(i64::from(terms.is_some()));
-                if postgres {
-                    query = query.bind(text.clone());
-                }
-            }
-            let fresh: HashSet<String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
-            if postgres {
-                // The marked terms, listed for marked query words (SQLite lists them itself).
-                let marked: BTreeSet<&str> = chunk
-                    .iter()
-                    .filter(|(blob_id, _)| fresh.contains(*blob_id))
-                    .filter_map(|(_, terms)| *terms)
-                    .flatten()
-                    .map(String::as_str)
-                    .filter(|t| t.contains('~'))
-                    .collect();
-                if !marked.is_empty() {
-                    let joined: Vec<&str> = marked.into_iter().collect();
-                    sqlx::query(
-                        "INSERT INTO search_vocab (term) \
-                         SELECT unnest(string_to_array($1, ' ')) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(joined.join(" "))
-                    .execute(&mut **tx)
-                    .await?;
-                }
-            } else {
-                let words: Vec<(i64, &String)> = chunk
-                    .iter()
-                    .zip(&joined)
-                    .filter(|((blob_id, _), _)| fresh.contains(*blob_id))
-                    .filter_map(|((blob_id, _), text)| text.as_ref().map(|t| (doc_of(blob_id), t)))
-                    .collect();
-                if !words.is_empty() {
-                    let sql = format!(
-                        "INSERT INTO search_fts (rowid, terms) VALUES {}",
-                        crate::value_rows(words.len(), 2)
-                    );
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (doc, text) in words {
-                        query = query.bind(doc).bind(text.clone());
-                    }
-                    query.execute(&mut **tx).await?;
-                }
-            }
-            // Not inserted: indexed already, or its document number taken by another body;
-            // the latter is marked incomplete (always read).
-            let left: Vec<&str> = chunk
-                .iter()
-                .map(|(b, _)| *b)
-                .filter(|b| !fresh.contains(*b))
-                .collect();
-            for blob_id in left {
-                sqlx::query(
-                    "INSERT INTO search_docs (blob_id, doc, complete) VALUES ($1, NULL, 0) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(blob_id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-        Ok(())
     }
 
     /// The index's answer for `words` (a SEARCH string's words, `policy::textsearch::query_words`)
@@ -536,7 +391,7 @@ impl Store {
         }
         // The documents come back as comma-separated text, not a row each: a common word
         // has one document per message, and a row costs far more than its number.
-        let lists: Vec<(i64, HashSet<i64, DocHasher>)> = if all.iter().any(|forms| forms.is_empty())
+        let lists: Vec<(i64, DocPart)> = if all.iter().any(|forms| forms.is_empty())
         {
             // A word that no indexed text holds.
             vec![]
@@ -563,11 +418,19 @@ impl Store {
                     vec![(0, parse_doc_list(docs.as_deref().unwrap_or("")))]
                 }
                 crate::Backend::Sqlite => {
-                    // Two halves of the document numbers (spread evenly: they are hashes), on
-                    // two reading connections at once: a word nearly every message holds
-                    // costs FTS5 a walk of 100,000 documents and their text form, which two
-                    // cores do in about half the time. FTS5 seeks to a rowid bound.
-                    // Each half is parsed as soon as it comes, while the other is looked up.
+                    // Two halves of the documents, on two reading connections at once: a word
+                    // nearly every message holds costs FTS5 a walk of 100,000 documents and
+                    // their text form, which two cores do in about half the time. FTS5 seeks
+                    // to a rowid bound. Each half is parsed as soon as it comes, while the
+                    // other is looked up. Dense numbers split at half the highest; documents
+                    // numbered by an older release (hashes, spread evenly) at 2^62.
+                    let highest: i64 = sqlx::query_scalar(
+                        "SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1",
+                    )
+                    .bind(DENSE_LIMIT)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    let middle = if highest > 0 { highest / 2 + 1 } else { 1 << 62 };
                     let query = boolean_query(&FTS5, &all);
                     let half = |from: i64, to: i64| {
                         let query = query.clone();
@@ -587,9 +450,8 @@ impl Store {
                             ))
                         }
                     };
-                    const MIDDLE: i64 = 1 << 62;
                     let (low, high) =
-                        tokio::try_join!(half(0, MIDDLE - 1), half(MIDDLE, i64::MAX))?;
+                        tokio::try_join!(half(0, middle - 1), half(middle, i64::MAX))?;
                     vec![low, high]
                 }
             }
@@ -715,6 +577,7 @@ impl Store {
                 done.push((*id, terms.is_some()));
                 computed.push((blob_id.clone(), terms));
             }
+            let docs = self.message_docs;
             let written = self
                 .write(move |tx| {
                     Box::pin(async move {
@@ -722,10 +585,17 @@ impl Store {
                             .iter()
                             .map(|(b, t)| (b.as_str(), t.as_deref()))
                             .collect();
-                        Self::insert_search_terms_in(tx, &refs).await
+                        Self::insert_search_terms_in(tx, &refs).await?;
+                        if docs {
+                            let blob_ids: Vec<&str> = refs.iter().map(|r| r.0).collect();
+                            Self::set_message_docs_in(tx, &blob_ids).await?;
+                        }
+                        Ok(())
                     })
                 })
                 .await;
+            // Listings read before hold these rows without their documents.
+            self.listings.forget_all();
             match written {
                 Ok(()) => incomplete.extend(done.iter().filter(|d| !d.1).map(|d| d.0)),
                 Err(e) => {
@@ -788,15 +658,6 @@ MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nĐơn đề 
             !terms.contains(&"s.nguyen".to_string()),
             "fields stay apart"
         );
-    }
-
-    #[test]
-    fn document_numbers_are_stable_and_positive() {
-        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-        assert_eq!(doc_of(sha), 0x1f86_d081_884c_7d65);
-        assert_eq!(doc_of(sha), doc_of(sha));
-        assert!(doc_of("not-hex-at-all") >= 0);
-        assert_ne!(doc_of("a"), doc_of("b"));
     }
 
     #[test]

@@ -170,8 +170,8 @@ impl Session {
 
     /// `key` with every key the index answers alone ([`search::exact_lookup`]) replaced by the
     /// UIDs of the folder whose body has a matching term; None when there is no such key. A key
-    /// stays as it is while some message of the folder is not fully indexed (it is confirmed
-    /// then, like the others).
+    /// stays as it is while some message of the folder is not fully indexed, or its listing
+    /// row came without its document (it is confirmed then, like the others).
     async fn resolve_exact(
         &self,
         folder_id: i64,
@@ -190,7 +190,12 @@ impl Session {
                 continue;
             }
             let answer = self.index_answer(folder_id, &lookup, answers).await?;
-            if !answer.unsure.is_empty() || !answer.exact {
+            if listing.unknown_docs() > 0 && answer.unsure.is_empty() {
+                // Rows read before their bodies were indexed (by another process, say):
+                // read again, with their documents, by the next command.
+                self.context.store.forget_listing(folder_id);
+            }
+            if !answer.unsure.is_empty() || !answer.exact || listing.unknown_docs() > 0 {
                 return Ok(None);
             }
             let set = listing.rows_matching(answer).map(|r| r.uid).collect();

@@ -1,0 +1,252 @@
+//! Writing the full-text index (issue 13, see `search_index`): a body's document and its
+//! number, the rows that take it, and dropping documents.
+//!
+//! Invariant: a document keeps its number while it exists (a rebuild gives it back), and a
+//! number is never given to two documents, so a `messages.doc` read at any time names that
+//! row's body or nothing.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use sqlx::Row;
+
+use crate::{Result, Store, Tx};
+
+/// New documents are numbered 1, 2, 3, ... below this (SQLite: one more than the highest below
+/// it; PostgreSQL: the sequence `search_doc_numbers`, which stops there). Documents indexed by
+/// an older release keep their numbers, hashes of the blob id anywhere up to 2^63.
+pub const DENSE_LIMIT: i64 = 1 << 40;
+/// The migration that gave each message row its body's document (`messages.doc`).
+pub const MESSAGE_DOCS_VERSION: i64 = 19;
+
+impl Store {
+    /// Inside a transaction: forgets the document of a body (its words on SQLite, where they
+    /// live in `search_fts`; its row on both).
+    pub(crate) async fn drop_document_in(tx: &mut Tx, blob_id: &str) -> Result<()> {
+        if tx.backend_name() != "PostgreSQL" {
+            sqlx::query(
+                "DELETE FROM search_fts WHERE rowid IN \
+                 (SELECT doc FROM search_docs WHERE blob_id = $1 AND doc IS NOT NULL)",
+            )
+            .bind(blob_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM search_docs WHERE blob_id = $1")
+            .bind(blob_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Inside the blob GC's transaction, before it deletes the blobs (whose search_docs rows
+    /// go by cascade): the SQLite words of those blobs' documents.
+    pub(crate) async fn drop_documents_of_dead_blobs_in(tx: &mut Tx, cutoff: i64) -> Result<()> {
+        if tx.backend_name() != "PostgreSQL" {
+            sqlx::query(
+                "DELETE FROM search_fts WHERE rowid IN (SELECT d.doc FROM search_docs d \
+                 JOIN blobs b ON b.id = d.blob_id \
+                 WHERE b.refcount <= 0 AND b.created_at <= $1 AND d.doc IS NOT NULL)",
+            )
+            .bind(cutoff)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Inside a transaction: the documents of these blobs (a blob already indexed keeps its),
+    /// each under a new number.
+    pub(crate) async fn insert_search_terms_in(
+        tx: &mut Tx,
+        blobs: &[(&str, Option<&[String]>)],
+    ) -> Result<()> {
+        Self::insert_documents_in(tx, blobs, &HashMap::new()).await
+    }
+
+    /// [`Store::insert_search_terms_in`], a blob in `kept` under that number (a rebuild gives a
+    /// document back its number).
+    pub(crate) async fn insert_documents_in(
+        tx: &mut Tx,
+        blobs: &[(&str, Option<&[String]>)],
+        kept: &HashMap<String, i64>,
+    ) -> Result<()> {
+        let postgres = tx.backend_name() == "PostgreSQL";
+        // New numbers go above the kept ones too (whose rows a rebuild dropped before).
+        let above = kept.values().copied().filter(|d| *d < DENSE_LIMIT).max();
+        // Whole batches in a few statements (each is a round trip to the database thread).
+        for chunk in blobs.chunks(100) {
+            let needed = chunk.iter().filter(|(b, _)| !kept.contains_key(*b)).count();
+            let mut numbers = Self::new_doc_numbers_in(tx, needed, above.unwrap_or(0))
+                .await?
+                .into_iter();
+            let docs: Vec<i64> = chunk
+                .iter()
+                .map(|(b, _)| match kept.get(*b) {
+                    Some(doc) => Some(*doc),
+                    None => numbers.next(),
+                })
+                .collect::<Option<_>>()
+                .ok_or_else(|| crate::Error::Invalid("document numbers ran out".into()))?;
+            let joined: Vec<Option<String>> = chunk
+                .iter()
+                .map(|(_, terms)| terms.map(|t| t.join(" ")))
+                .collect();
+            let sql = if postgres {
+                let rows: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let n = i * 4;
+                        format!(
+                            "(${}, ${}, ${}, array_to_tsvector(string_to_array(${}, ' ')))",
+                            n + 1,
+                            n + 2,
+                            n + 3,
+                            n + 4
+                        )
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO search_docs (blob_id, doc, complete, terms) VALUES {} \
+                     ON CONFLICT DO NOTHING RETURNING blob_id",
+                    rows.join(", ")
+                )
+            } else {
+                format!(
+                    "INSERT INTO search_docs (blob_id, doc, complete) VALUES {} \
+                     ON CONFLICT DO NOTHING RETURNING blob_id",
+                    crate::value_rows(chunk.len(), 3)
+                )
+            };
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for (((blob_id, terms), text), doc) in chunk.iter().zip(&joined).zip(&docs) {
+                query = query
+                    .bind(blob_id.to_string())
+                    .bind(*doc)
+                    .bind(i64::from(terms.is_some()));
+                if postgres {
+                    query = query.bind(text.clone());
+                }
+            }
+            let fresh: HashSet<String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
+            if postgres {
+                // The marked terms, listed for marked query words (SQLite lists them itself).
+                let marked: BTreeSet<&str> = chunk
+                    .iter()
+                    .filter(|(blob_id, _)| fresh.contains(*blob_id))
+                    .filter_map(|(_, terms)| *terms)
+                    .flatten()
+                    .map(String::as_str)
+                    .filter(|t| t.contains('~'))
+                    .collect();
+                if !marked.is_empty() {
+                    let joined: Vec<&str> = marked.into_iter().collect();
+                    sqlx::query(
+                        "INSERT INTO search_vocab (term) \
+                         SELECT unnest(string_to_array($1, ' ')) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(joined.join(" "))
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            } else {
+                let words: Vec<(i64, &String)> = chunk
+                    .iter()
+                    .zip(&joined)
+                    .zip(&docs)
+                    .filter(|(((blob_id, _), _), _)| fresh.contains(*blob_id))
+                    .filter_map(|((_, text), doc)| text.as_ref().map(|t| (*doc, t)))
+                    .collect();
+                if !words.is_empty() {
+                    let sql = format!(
+                        "INSERT INTO search_fts (rowid, terms) VALUES {}",
+                        crate::value_rows(words.len(), 2)
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (doc, text) in words {
+                        query = query.bind(doc).bind(text.clone());
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+            }
+            // Not inserted: indexed already, or its number taken (by a document of an older
+            // release, numbered by hash); the latter is marked incomplete (always read).
+            let left: Vec<&str> = chunk
+                .iter()
+                .map(|(b, _)| *b)
+                .filter(|b| !fresh.contains(*b))
+                .collect();
+            for blob_id in left {
+                sqlx::query(
+                    "INSERT INTO search_docs (blob_id, doc, complete) VALUES ($1, NULL, 0) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(blob_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `count` document numbers no document has (dense, below [`DENSE_LIMIT`]), above
+    /// `above` on SQLite; fewer when they ran out. SQLite: the writer is alone, so the numbers
+    /// above the highest are free until its transaction commits.
+    async fn new_doc_numbers_in(tx: &mut Tx, count: usize, above: i64) -> Result<Vec<i64>> {
+        if count == 0 {
+            return Ok(vec![]);
+        }
+        if tx.backend_name() == "PostgreSQL" {
+            return Ok(sqlx::query_scalar(
+                "SELECT nextval('search_doc_numbers') FROM generate_series(1, $1)",
+            )
+            .bind(count as i64)
+            .fetch_all(&mut **tx)
+            .await?);
+        }
+        let highest: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1")
+                .bind(DENSE_LIMIT)
+                .fetch_one(&mut **tx)
+                .await?;
+        Ok((highest.max(above) + 1..DENSE_LIMIT).take(count).collect())
+    }
+
+    /// Inside a transaction: the document numbers these blobs have.
+    pub(crate) async fn doc_numbers_in(tx: &mut Tx, blob_ids: &[&str]) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        for chunk in blob_ids.chunks(100) {
+            let places: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT blob_id, doc FROM search_docs WHERE doc IS NOT NULL AND blob_id IN ({})",
+                places.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for blob_id in chunk {
+                query = query.bind(blob_id.to_string());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                out.insert(row.get(0), row.get(1));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inside a transaction, after their bodies were indexed: the rows of these blobs take
+    /// their document (rows stored before the index had none).
+    pub(crate) async fn set_message_docs_in(tx: &mut Tx, blob_ids: &[&str]) -> Result<()> {
+        for chunk in blob_ids.chunks(100) {
+            let places: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "UPDATE messages SET doc = \
+                 (SELECT s.doc FROM search_docs s WHERE s.blob_id = messages.blob_id) \
+                 WHERE blob_id IN ({})",
+                places.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for blob_id in chunk {
+                query = query.bind(blob_id.to_string());
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+-- Full-text document numbers (issue 13), third form: each message row carries the number of
+-- its body's document (search_docs.doc), so a folder listing matches a SEARCH answer without
+-- a look-up. Documents indexed from this release on are numbered densely (1, 2, 3, ... below
+-- 2^40, see storage/src/search_index.rs): an answer of 100,000 documents is then 100,000
+-- short numbers instead of hashes of 19 digits, which FTS5, the transfer and the parse walk
+-- three times faster. Documents numbered before keep their numbers (from the blob id's hash):
+-- a document's number never changes while it exists, so a listing read earlier is never
+-- wrong, at worst missing the number of a body indexed since (SEARCH then reads that message).
+-- NULL: the body has no document yet.
+-- The listing index covers the new column.
+-- Keep in step with migrations/postgres/0019_message_docs.sql.
+ALTER TABLE messages ADD COLUMN doc INTEGER;
+UPDATE messages SET doc = (SELECT s.doc FROM search_docs s WHERE s.blob_id = messages.blob_id);
+DROP INDEX messages_listing;
+CREATE INDEX messages_listing ON messages(folder_id, uid, modseq, flags, internal_date, size, blob_id, doc);
