@@ -137,3 +137,43 @@ async fn select_right_after_an_unannounced_change_reports_it() {
     assert_eq!(fetched, 1, "{lines:?}");
     elsewhere.close().await;
 }
+
+/// Mail stored while the index was off, the folder selected (its rows read without their
+/// bodies' documents), then the mail indexed by another process (`govmail index rebuild`):
+/// every SEARCH answers right, whether the rows it holds have their documents or not.
+#[tokio::test]
+async fn mail_indexed_by_another_process_is_found() {
+    let server = start().await;
+    let url = format!("sqlite://{}", server.dir.path().join("t.db").display());
+    let mut options = storage::StoreOptions::new(url, server.dir.path().to_path_buf());
+    options.full_text_index = false;
+    let unindexed = storage::Store::open(&options).await.unwrap();
+    for (subject, body) in [
+        ("Báo cáo", "kinh phí năm"),
+        ("Giấy mời", "hội nghị"),
+        ("Quyết định", "kinh phí"),
+    ] {
+        deliver(&unindexed, server.account_a, &message(subject, body)).await;
+    }
+    unindexed.close().await;
+    let mut a = Client::login(server.imap, USER_A).await;
+    // Past the recheck: the serving store reads the folder again.
+    tokio::time::sleep(storage::listing::RECHECK + Duration::from_millis(50)).await;
+    let lines = a.ok("SELECT INBOX").await;
+    assert!(lines.iter().any(|l| l == "* 3 EXISTS"), "{lines:?}");
+
+    options.full_text_index = true;
+    let cli = storage::Store::open(&options).await.unwrap();
+    let done = cli
+        .rebuild_search_index(None, false, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.done, 3);
+    cli.close().await;
+    for _ in 0..2 {
+        let lines = a.ok("UID SEARCH CHARSET UTF-8 TEXT \"kinh phi\"").await;
+        assert!(lines.iter().any(|l| l == "* SEARCH 1 3"), "{lines:?}");
+        let lines = a.ok("UID SEARCH CHARSET UTF-8 BODY \"hội nghị\"").await;
+        assert!(lines.iter().any(|l| l == "* SEARCH 2"), "{lines:?}");
+    }
+}

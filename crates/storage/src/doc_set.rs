@@ -31,7 +31,10 @@ impl DocSet {
 #[derive(Debug, Clone)]
 pub enum DocPart {
     /// Bit `n` of the words: document `first + n`.
-    Bits { first: i64, words: Vec<u64> },
+    Bits {
+        first: i64,
+        words: Vec<u64>,
+    },
     Hashed(HashSet<i64, DocHasher>),
 }
 
@@ -45,7 +48,10 @@ impl DocPart {
     pub fn contains(&self, doc: i64) -> bool {
         match self {
             DocPart::Bits { first, words } => {
-                let Some(n) = doc.checked_sub(*first).and_then(|n| usize::try_from(n).ok()) else {
+                let Some(n) = doc
+                    .checked_sub(*first)
+                    .and_then(|n| usize::try_from(n).ok())
+                else {
                     return false;
                 };
                 words.get(n / 64).is_some_and(|w| w & (1 << (n % 64)) != 0)
@@ -163,7 +169,10 @@ mod tests {
         // Every third number from 1,000 to 31,000: a bitmap over the span.
         let dense: Vec<String> = (1_000..31_000).step_by(3).map(|d| d.to_string()).collect();
         let part = parse_doc_list(&dense.join(","));
-        assert!(matches!(part, DocPart::Bits { first: 1_000, .. }), "{part:?}");
+        assert!(
+            matches!(part, DocPart::Bits { first: 1_000, .. }),
+            "{part:?}"
+        );
         // Around the ends of the span and the ends of its words.
         for doc in [1_000, 1_003, 1_063, 1_064, 30_997, 30_999] {
             assert_eq!(part.contains(doc), (doc - 1_000) % 3 == 0, "{doc}");

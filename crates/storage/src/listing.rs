@@ -353,7 +353,8 @@ mod tests {
 
     #[test]
     fn a_packed_listing_unpacks_and_a_stray_separator_refuses_it() {
-        let text = "11\u{1f}1\u{1f}1\u{1f}5\u{1f}\\Seen $Label1\u{1f}100\u{1f}42\u{1f}ab12\u{1f}7\u{1e}\
+        let text =
+            "11\u{1f}1\u{1f}1\u{1f}5\u{1f}\\Seen $Label1\u{1f}100\u{1f}42\u{1f}ab12\u{1f}7\u{1e}\
                     12\u{1f}1\u{1f}2\u{1f}6\u{1f}\u{1f}101\u{1f}7\u{1f}cd34\u{1f}";
         let rows = unpack(text).expect("two rows");
         assert_eq!(rows.len(), 2);

@@ -363,18 +363,18 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         };
         sqlx::query(sql)
-        .bind(folder_id)
-        .bind(uid)
-        .bind(modseq)
-        .bind(flags.as_str().to_string())
-        .bind(internal_date)
-        .bind(size)
-        .bind(blob_id.to_string())
-        .bind(meta_json.to_string())
-        .bind(now())
-        .bind(email_id)
-        .execute(&mut **tx)
-        .await?;
+            .bind(folder_id)
+            .bind(uid)
+            .bind(modseq)
+            .bind(flags.as_str().to_string())
+            .bind(internal_date)
+            .bind(size)
+            .bind(blob_id.to_string())
+            .bind(meta_json.to_string())
+            .bind(now())
+            .bind(email_id)
+            .execute(&mut **tx)
+            .await?;
         // Quota usage is exact: it moves in the same transaction as the message.
         sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")
             .bind(size)
@@ -661,7 +661,9 @@ impl Store {
                     let n = 9 * k;
                     let places: Vec<String> = (1..=9).map(|i| format!("${}", n + i)).collect();
                     let doc = match self.message_docs {
-                        true => format!(", (SELECT doc FROM search_docs WHERE blob_id = ${})", n + 7),
+                        true => {
+                            format!(", (SELECT doc FROM search_docs WHERE blob_id = ${})", n + 7)
+                        }
                         false => String::new(),
                     };
                     format!("({}{doc})", places.join(", "))

@@ -1,9 +1,10 @@
 //! Writing the full-text index (issue 13, see `search_index`): a body's document and its
 //! number, the rows that take it, and dropping documents.
 //!
-//! Invariant: a document keeps its number while it exists (a rebuild gives it back), and a
-//! number is never given to two documents, so a `messages.doc` read at any time names that
-//! row's body or nothing.
+//! Invariant: a document keeps its number while it exists (a rebuild gives it back), and two
+//! documents never hold one number at once; a number is given again only after its document
+//! went with its blob, when no message row holds it. So a `messages.doc` read at any time
+//! names that row's body's document or none.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -211,7 +212,10 @@ impl Store {
     }
 
     /// Inside a transaction: the document numbers these blobs have.
-    pub(crate) async fn doc_numbers_in(tx: &mut Tx, blob_ids: &[&str]) -> Result<HashMap<String, i64>> {
+    pub(crate) async fn doc_numbers_in(
+        tx: &mut Tx,
+        blob_ids: &[&str],
+    ) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         for chunk in blob_ids.chunks(100) {
             let places: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();

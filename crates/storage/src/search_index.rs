@@ -31,8 +31,8 @@ use policy::textsearch::QueryWord;
 
 use crate::doc_set::parse_doc_list;
 pub use crate::doc_set::{DocHasher, DocPart, DocSet};
-pub use crate::search_docs::DENSE_LIMIT;
 use crate::meta::{MailAddr, MessageMeta};
+pub use crate::search_docs::DENSE_LIMIT;
 use crate::{Result, Store};
 
 /// Most distinct terms kept per message (the stored body text is already bounded); a message
@@ -391,8 +391,7 @@ impl Store {
         }
         // The documents come back as comma-separated text, not a row each: a common word
         // has one document per message, and a row costs far more than its number.
-        let lists: Vec<(i64, DocPart)> = if all.iter().any(|forms| forms.is_empty())
-        {
+        let lists: Vec<(i64, DocPart)> = if all.iter().any(|forms| forms.is_empty()) {
             // A word that no indexed text holds.
             vec![]
         } else {
@@ -430,7 +429,11 @@ impl Store {
                     .bind(DENSE_LIMIT)
                     .fetch_one(&self.pool)
                     .await?;
-                    let middle = if highest > 0 { highest / 2 + 1 } else { 1 << 62 };
+                    let middle = if highest > 0 {
+                        highest / 2 + 1
+                    } else {
+                        1 << 62
+                    };
                     let query = boolean_query(&FTS5, &all);
                     let half = |from: i64, to: i64| {
                         let query = query.clone();

@@ -193,7 +193,8 @@ impl Fixture {
     }
 }
 
-async fn deliver(store: &Store, account_id: i64, raw: &[u8]) {
+/// Delivers `raw` to the INBOX of `account_id` through `store`.
+pub async fn deliver(store: &Store, account_id: i64, raw: &[u8]) {
     store
         .deliver(Delivery {
             raw: Arc::new(raw.to_vec()),
