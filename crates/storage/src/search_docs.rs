@@ -6,7 +6,7 @@
 //! went with its blob, when no message row holds it. So a `messages.doc` read at any time
 //! names that row's body's document or none.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::Row;
 
@@ -76,63 +76,74 @@ impl Store {
         let above = kept.values().copied().filter(|d| *d < DENSE_LIMIT).max();
         // Whole batches in a few statements (each is a round trip to the database thread).
         for chunk in blobs.chunks(100) {
-            let needed = chunk.iter().filter(|(b, _)| !kept.contains_key(*b)).count();
-            let mut numbers = Self::new_doc_numbers_in(tx, needed, above.unwrap_or(0))
-                .await?
-                .into_iter();
-            let docs: Vec<i64> = chunk
-                .iter()
-                .map(|(b, _)| match kept.get(*b) {
-                    Some(doc) => Some(*doc),
-                    None => numbers.next(),
-                })
-                .collect::<Option<_>>()
-                .ok_or_else(|| crate::Error::Invalid("document numbers ran out".into()))?;
             let joined: Vec<Option<String>> = chunk
                 .iter()
                 .map(|(_, terms)| terms.map(|t| t.join(" ")))
                 .collect();
+            // Each row: blob id, kept number or NULL, then (SQLite) its rank among the rows
+            // numbered here, or (PostgreSQL) its terms, and complete. A new number is taken
+            // in the statement: PostgreSQL's sequence; on SQLite one above the highest below
+            // DENSE_LIMIT (read before any row is written: the SELECT reads the table it
+            // inserts into, so SQLite runs it first) plus the rank.
             let sql = if postgres {
                 let rows: Vec<String> = (0..chunk.len())
                     .map(|i| {
                         let n = i * 4;
                         format!(
-                            "(${}, ${}, ${}, array_to_tsvector(string_to_array(${}, ' ')))",
+                            "(${}, coalesce(${}, nextval('search_doc_numbers')), ${}, \
+                             array_to_tsvector(string_to_array(${}, ' ')))",
                             n + 1,
                             n + 2,
-                            n + 3,
-                            n + 4
+                            n + 4,
+                            n + 3
                         )
                     })
                     .collect();
                 format!(
                     "INSERT INTO search_docs (blob_id, doc, complete, terms) VALUES {} \
-                     ON CONFLICT DO NOTHING RETURNING blob_id",
+                     ON CONFLICT DO NOTHING RETURNING blob_id, doc",
                     rows.join(", ")
                 )
             } else {
+                let n = chunk.len() * 4;
                 format!(
-                    "INSERT INTO search_docs (blob_id, doc, complete) VALUES {} \
-                     ON CONFLICT DO NOTHING RETURNING blob_id",
-                    crate::value_rows(chunk.len(), 3)
+                    "INSERT INTO search_docs (blob_id, doc, complete) \
+                     SELECT column1, coalesce(column2, max((SELECT coalesce(max(doc), 0) \
+                       FROM search_docs WHERE doc < ${}), ${}) + column3), column4 \
+                     FROM (VALUES {}) WHERE true \
+                     ON CONFLICT DO NOTHING RETURNING blob_id, doc",
+                    n + 1,
+                    n + 2,
+                    crate::value_rows(chunk.len(), 4)
                 )
             };
-            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-            for (((blob_id, terms), text), doc) in chunk.iter().zip(&joined).zip(&docs) {
-                query = query
-                    .bind(blob_id.to_string())
-                    .bind(*doc)
-                    .bind(i64::from(terms.is_some()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut rank = 0i64;
+            for ((blob_id, terms), text) in chunk.iter().zip(&joined) {
+                let number = kept.get(*blob_id).copied();
+                query = query.bind(blob_id.to_string()).bind(number);
                 if postgres {
                     query = query.bind(text.clone());
+                } else {
+                    rank += i64::from(number.is_none());
+                    query = query.bind(rank);
                 }
+                query = query.bind(i64::from(terms.is_some()));
             }
-            let fresh: HashSet<String> = query.fetch_all(&mut **tx).await?.into_iter().collect();
+            if !postgres {
+                query = query.bind(DENSE_LIMIT).bind(above.unwrap_or(0));
+            }
+            let fresh: HashMap<String, i64> = query
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
             if postgres {
                 // The marked terms, listed for marked query words (SQLite lists them itself).
                 let marked: BTreeSet<&str> = chunk
                     .iter()
-                    .filter(|(blob_id, _)| fresh.contains(*blob_id))
+                    .filter(|(blob_id, _)| fresh.contains_key(*blob_id))
                     .filter_map(|(_, terms)| *terms)
                     .flatten()
                     .map(String::as_str)
@@ -152,9 +163,9 @@ impl Store {
                 let words: Vec<(i64, &String)> = chunk
                     .iter()
                     .zip(&joined)
-                    .zip(&docs)
-                    .filter(|(((blob_id, _), _), _)| fresh.contains(*blob_id))
-                    .filter_map(|((_, text), doc)| text.as_ref().map(|t| (*doc, t)))
+                    .filter_map(|((blob_id, _), text)| {
+                        Some((*fresh.get(*blob_id)?, text.as_ref()?))
+                    })
                     .collect();
                 if !words.is_empty() {
                     let sql = format!(
@@ -173,7 +184,7 @@ impl Store {
             let left: Vec<&str> = chunk
                 .iter()
                 .map(|(b, _)| *b)
-                .filter(|b| !fresh.contains(*b))
+                .filter(|b| !fresh.contains_key(*b))
                 .collect();
             for blob_id in left {
                 sqlx::query(
@@ -186,29 +197,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// `count` document numbers no document has (dense, below [`DENSE_LIMIT`]), above
-    /// `above` on SQLite; fewer when they ran out. SQLite: the writer is alone, so the numbers
-    /// above the highest are free until its transaction commits.
-    async fn new_doc_numbers_in(tx: &mut Tx, count: usize, above: i64) -> Result<Vec<i64>> {
-        if count == 0 {
-            return Ok(vec![]);
-        }
-        if tx.backend_name() == "PostgreSQL" {
-            return Ok(sqlx::query_scalar(
-                "SELECT nextval('search_doc_numbers') FROM generate_series(1, $1)",
-            )
-            .bind(count as i64)
-            .fetch_all(&mut **tx)
-            .await?);
-        }
-        let highest: i64 =
-            sqlx::query_scalar("SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1")
-                .bind(DENSE_LIMIT)
-                .fetch_one(&mut **tx)
-                .await?;
-        Ok((highest.max(above) + 1..DENSE_LIMIT).take(count).collect())
     }
 
     /// Inside a transaction: the document numbers these blobs have.

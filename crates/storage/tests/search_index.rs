@@ -405,6 +405,18 @@ async fn rows_read_before_their_bodies_were_indexed_stay_candidates() {
             .await
             .unwrap();
         cli.close().await;
+        // Numbered in one statement, densely.
+        assert_eq!(
+            ctx.scalar_i64("SELECT MAX(doc) FROM messages", "").await,
+            2,
+            "[{name}]"
+        );
+        assert_eq!(
+            ctx.scalar_i64("SELECT COUNT(DISTINCT doc) FROM messages", "")
+                .await,
+            2,
+            "[{name}]"
+        );
 
         let words = policy::textsearch::query_words("kinh phi").unwrap();
         let answer = serving
