@@ -21,7 +21,24 @@ pub mod vni;
 
 /// The text read as TCVN3 or as VNI, when it looks like one of them; None otherwise.
 pub fn legacy_reading(text: &str) -> Option<String> {
+    if !has_telltale(text) {
+        return None;
+    }
     tcvn3_reading(text).or_else(|| vni::vni_reading(text))
+}
+
+/// Whether `text` holds a code either encoding gives away, in one pass over its bytes: both
+/// sets lie in U+00A1–U+00FF, written C2 xx or C3 xx in UTF-8 (most text indexed has none,
+/// and this runs on all of it).
+fn has_telltale(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &lead)| {
+        (lead == 0xC2 || lead == 0xC3)
+            && bytes.get(i + 1).is_some_and(|&next| {
+                let c = char::from_u32((u32::from(lead & 0x1f) << 6) | u32::from(next & 0x3f));
+                c.is_some_and(|c| is_telltale(c) || vni::is_telltale(c))
+            })
+    })
 }
 
 /// TCVN3 bytes 0xA1–0xFF (as U+00A1–U+00FF after a Latin-1 reading) to Unicode (NFC). Upper
@@ -52,7 +69,42 @@ fn is_tcvn3_code(c: char) -> bool {
 
 /// A TCVN3 code that is not a letter of Unicode Vietnamese text.
 fn is_telltale(c: char) -> bool {
-    is_tcvn3_code(c) && !"ÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝàáâãèéêìíòóôõùúý".contains(c)
+    // A pattern, not a search of a string: this runs on every character of every text indexed.
+    is_tcvn3_code(c)
+        && !matches!(
+            c,
+            'À' | 'Á'
+                | 'Â'
+                | 'Ã'
+                | 'È'
+                | 'É'
+                | 'Ê'
+                | 'Ì'
+                | 'Í'
+                | 'Ò'
+                | 'Ó'
+                | 'Ô'
+                | 'Õ'
+                | 'Ù'
+                | 'Ú'
+                | 'Ý'
+                | 'à'
+                | 'á'
+                | 'â'
+                | 'ã'
+                | 'è'
+                | 'é'
+                | 'ê'
+                | 'ì'
+                | 'í'
+                | 'ò'
+                | 'ó'
+                | 'ô'
+                | 'õ'
+                | 'ù'
+                | 'ú'
+                | 'ý'
+        )
 }
 
 /// The text read as TCVN3, when it looks like TCVN3 (see the module notes); None otherwise.
