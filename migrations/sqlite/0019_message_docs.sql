@@ -6,7 +6,8 @@
 -- three times faster. Documents numbered before keep their numbers (from the blob id's hash):
 -- a document's number never changes while it exists, so a listing read earlier is never
 -- wrong, at worst missing the number of a body indexed since (SEARCH then reads that message).
--- NULL: the body has no document yet.
+-- NULL: the body has no complete document (none yet, or one that does not hold all its words):
+-- SEARCH reads that message, and the first search of a folder looks up only such rows.
 -- The listing index covers the new column.
 -- FTS5 merges a level's segments once 16 of them are there instead of 4 (its automerge): each
 -- delivery's commit adds a small segment, and merging four at a time rewrote every document
@@ -14,7 +15,8 @@
 -- stand between loads; the server merges them all once the index is quiet (search_settle.rs).
 -- Keep in step with migrations/postgres/0019_message_docs.sql.
 ALTER TABLE messages ADD COLUMN doc INTEGER;
-UPDATE messages SET doc = (SELECT s.doc FROM search_docs s WHERE s.blob_id = messages.blob_id);
+UPDATE messages SET doc =
+    (SELECT s.doc FROM search_docs s WHERE s.blob_id = messages.blob_id AND s.complete = 1);
 DROP INDEX messages_listing;
 CREATE INDEX messages_listing ON messages(folder_id, uid, modseq, flags, internal_date, size, blob_id, doc);
 INSERT INTO search_fts(search_fts, rank) VALUES ('automerge', 16);

@@ -232,12 +232,6 @@ impl Store {
         }
     }
 
-    /// Drops the kept listing of a folder: the next look reads it whole (its rows' documents
-    /// too).
-    pub fn forget_listing(&self, folder_id: i64) {
-        self.listings.forget(folder_id);
-    }
-
     /// SQLite: a folder's rows as one text (one value across the connection's thread instead
     /// of a row each: a 100,000-message folder read in ~0.1 s instead of ~0.4 s). None when a
     /// value held a separator.

@@ -44,7 +44,7 @@ pub struct MessageRow {
     pub size: i64,
     pub blob_id: String,
     /// The body's full-text document (`search_index`), as read with the folder's listing;
-    /// None when the body had none then, and in rows read for other purposes.
+    /// None when the body had no complete one then, and in rows read for other purposes.
     #[serde(skip)]
     pub doc: Option<i64>,
 }
@@ -357,7 +357,7 @@ impl Store {
     ) -> Result<()> {
         let sql = if docs {
             "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id, doc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT doc FROM search_docs WHERE blob_id = $7))"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT doc FROM search_docs WHERE blob_id = $7 AND complete = 1))"
         } else {
             "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -662,7 +662,10 @@ impl Store {
                     let places: Vec<String> = (1..=9).map(|i| format!("${}", n + i)).collect();
                     let doc = match self.message_docs {
                         true => {
-                            format!(", (SELECT doc FROM search_docs WHERE blob_id = ${})", n + 7)
+                            format!(
+                            ", (SELECT doc FROM search_docs WHERE blob_id = ${} AND complete = 1)",
+                            n + 7
+                        )
                         }
                         false => String::new(),
                     };

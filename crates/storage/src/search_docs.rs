@@ -4,7 +4,8 @@
 //! Invariant: a document keeps its number while it exists (a rebuild gives it back), and two
 //! documents never hold one number at once; a number is given again only after its document
 //! went with its blob, when no message row holds it. So a `messages.doc` read at any time
-//! names that row's body's document or none.
+//! names that row's body's document or none. A row takes its body's number only when the
+//! document is complete (holds every word): NULL means "read this message".
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -199,6 +200,34 @@ impl Store {
         Ok(())
     }
 
+    /// A folder's listing came with rows lacking their body's document while the index holds
+    /// every body (the rows were read before their bodies were indexed, or stored by a node
+    /// of an older release, which does not fill `messages.doc`): fills in what the database
+    /// lacks and drops the kept listing, so that the next look reads the rows with their
+    /// documents.
+    pub async fn fill_message_docs(&self, folder_id: i64) -> Result<()> {
+        if self.message_docs {
+            self.write(move |tx| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE messages SET doc = (SELECT s.doc FROM search_docs s \
+                           WHERE s.blob_id = messages.blob_id AND s.complete = 1) \
+                         WHERE folder_id = $1 AND doc IS NULL AND EXISTS \
+                         (SELECT 1 FROM search_docs s \
+                          WHERE s.blob_id = messages.blob_id AND s.complete = 1)",
+                    )
+                    .bind(folder_id)
+                    .execute(&mut **tx)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+        self.listings.forget(folder_id);
+        Ok(())
+    }
+
     /// Inside a transaction: the document numbers these blobs have.
     pub(crate) async fn doc_numbers_in(
         tx: &mut Tx,
@@ -223,13 +252,13 @@ impl Store {
     }
 
     /// Inside a transaction, after their bodies were indexed: the rows of these blobs take
-    /// their document (rows stored before the index had none).
+    /// their document when it is complete (rows stored before the index had none), else none.
     pub(crate) async fn set_message_docs_in(tx: &mut Tx, blob_ids: &[&str]) -> Result<()> {
         for chunk in blob_ids.chunks(100) {
             let places: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "UPDATE messages SET doc = \
-                 (SELECT s.doc FROM search_docs s WHERE s.blob_id = messages.blob_id) \
+                "UPDATE messages SET doc = (SELECT s.doc FROM search_docs s \
+                   WHERE s.blob_id = messages.blob_id AND s.complete = 1) \
                  WHERE blob_id IN ({})",
                 places.join(", ")
             );

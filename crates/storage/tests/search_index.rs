@@ -189,6 +189,7 @@ async fn index_follows_messages() {
         // candidate until indexed, and the first look-up indexes them (lazy backfill) and
         // answers exactly.
         execute(&ctx, "DELETE FROM search_docs").await;
+        execute(&ctx, "UPDATE messages SET doc = NULL").await;
         if ctx.store.backend() == storage::Backend::Sqlite {
             execute(&ctx, "DELETE FROM search_fts").await;
         }
@@ -383,7 +384,8 @@ async fn documents_are_numbered_densely_and_rows_carry_them() {
 
 /// Rows read while their bodies had no document (stored with the index off, indexed since by
 /// another process, as `govmail index rebuild` is) are never ruled out by an answer: they are
-/// candidates, to be read, until the listing is read again with their documents.
+/// candidates, to be read, until the listing is read again with their documents
+/// (`Store::fill_message_docs`, which also fills in rows an older node stored without).
 #[tokio::test]
 async fn rows_read_before_their_bodies_were_indexed_stay_candidates() {
     for_each_backend("search_unknown_docs", |ctx: Ctx| async move {
@@ -426,10 +428,21 @@ async fn rows_read_before_their_bodies_were_indexed_stay_candidates() {
         assert!(answer.unsure.is_empty(), "[{name}] every body is indexed");
         let candidates: Vec<i64> = stale.rows_matching(&answer).map(|r| r.uid).collect();
         assert_eq!(candidates, [1, 2], "[{name}] neither row is ruled out");
-        serving.forget_listing(inbox);
+        serving.fill_message_docs(inbox).await.unwrap();
         let fresh = serving.listing(inbox).await.unwrap();
         assert_eq!(fresh.unknown_docs(), 0, "[{name}]");
         let found: Vec<i64> = fresh.rows_matching(&answer).map(|r| r.uid).collect();
+        assert_eq!(found, [2], "[{name}]");
+
+        // A row stored by a node of an older release, which leaves `messages.doc` empty
+        // although the body is indexed: a candidate, then filled in.
+        execute(&ctx, "UPDATE messages SET doc = NULL WHERE uid = 2").await;
+        serving.fill_message_docs(inbox).await.unwrap();
+        let empty = "SELECT COUNT(*) FROM messages WHERE doc IS NULL";
+        assert_eq!(ctx.scalar_i64(empty, "").await, 0, "[{name}] filled in");
+        let healed = serving.listing(inbox).await.unwrap();
+        assert_eq!(healed.unknown_docs(), 0, "[{name}]");
+        let found: Vec<i64> = healed.rows_matching(&answer).map(|r| r.uid).collect();
         assert_eq!(found, [2], "[{name}]");
     })
     .await;

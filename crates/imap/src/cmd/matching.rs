@@ -191,9 +191,12 @@ impl Session {
             }
             let answer = self.index_answer(folder_id, &lookup, answers).await?;
             if listing.unknown_docs() > 0 && answer.unsure.is_empty() {
-                // Rows read before their bodies were indexed (by another process, say):
-                // read again, with their documents, by the next command.
-                self.context.store.forget_listing(folder_id);
+                // Rows read before their bodies were indexed (by another process, say), or
+                // stored by an older node: read again, with their documents, by the next
+                // command.
+                if let Err(e) = self.context.store.fill_message_docs(folder_id).await {
+                    tracing::warn!(error = %e, folder_id, "could not fill in documents");
+                }
             }
             if !answer.unsure.is_empty() || !answer.exact || listing.unknown_docs() > 0 {
                 return Ok(None);
