@@ -98,13 +98,9 @@ async fn a_change_made_by_another_process_is_reported_within_the_recheck() {
 #[tokio::test]
 async fn select_right_after_an_unannounced_change_reports_it() {
     let server = server_with_mail(2).await;
-    let url = format!("sqlite://{}", server.dir.path().join("t.db").display());
-    let elsewhere = storage::Store::open(&storage::StoreOptions::new(
-        url,
-        server.dir.path().to_path_buf(),
-    ))
-    .await
-    .unwrap();
+    let elsewhere = storage::Store::open(&server.outside_options())
+        .await
+        .unwrap();
     let inbox = elsewhere
         .folder(server.account_a, "INBOX")
         .await
@@ -144,8 +140,7 @@ async fn select_right_after_an_unannounced_change_reports_it() {
 #[tokio::test]
 async fn mail_indexed_by_another_process_is_found() {
     let server = start().await;
-    let url = format!("sqlite://{}", server.dir.path().join("t.db").display());
-    let mut options = storage::StoreOptions::new(url, server.dir.path().to_path_buf());
+    let mut options = server.outside_options();
     options.full_text_index = false;
     let unindexed = storage::Store::open(&options).await.unwrap();
     for (subject, body) in [

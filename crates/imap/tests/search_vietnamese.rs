@@ -8,7 +8,7 @@
 mod common;
 
 use base64::Engine;
-use common::{converse_as, fixture_at, test_throttle, Fixture, USER_A};
+use common::{converse_as, fixture_at, sqlite_url, test_throttle, Fixture, USER_A};
 use sqlx::Connection;
 use unicode_normalization::UnicodeNormalization;
 
@@ -532,8 +532,13 @@ async fn run_table(fixture: &Fixture, backend: &str, url: &str, read_all: bool) 
 async fn vietnamese_search_table_sqlite() {
     for read_all in [false, true] {
         let fixture = fixture_at(None, |_| {}, test_throttle()).await;
-        let url = format!("sqlite://{}", fixture.dir.path().join("t.db").display());
-        run_table(&fixture, "sqlite", &url, read_all).await;
+        run_table(
+            &fixture,
+            "sqlite",
+            &sqlite_url(fixture.dir.path()),
+            read_all,
+        )
+        .await;
     }
 }
 

@@ -81,7 +81,9 @@ impl DocPart {
     }
 }
 
-/// Documents are already well spread numbers (from SHA-256): a set of them needs no hashing.
+/// A set of document numbers needs no keyed hash (the numbers come from the index, not from a
+/// sender), only one that spreads them: consecutive numbers of today's documents and the
+/// hashed ones of an older release alike.
 pub type DocHasher = std::hash::BuildHasherDefault<DocHash>;
 
 #[derive(Default)]
@@ -99,7 +101,9 @@ impl std::hash::Hasher for DocHash {
     }
 
     fn write_i64(&mut self, n: i64) {
-        self.0 = n as u64;
+        // Fibonacci hashing: the table takes both its low bits (the bucket) and its high bits
+        // (the tag), which a small number alone leaves at zero.
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

@@ -144,13 +144,6 @@ impl ListingCache {
             *rows -= old.listing.rows.len();
         }
     }
-
-    /// Drops every kept listing (bodies were indexed after their rows were read).
-    pub(crate) fn forget_all(&self) {
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        guard.0.clear();
-        guard.1 = 0;
-    }
 }
 
 /// `rows` with the UIDs in `gone` removed and `changed` put in (replacing rows of the same UID).
@@ -220,6 +213,14 @@ impl Store {
     /// See [`Store::trusting_announced_changes`].
     pub fn trusts_announced_changes(&self) -> bool {
         self.announced_only
+    }
+
+    /// Drops the kept listings of these folders (their rows changed without a new MODSEQ:
+    /// bodies indexed after the rows were read).
+    pub(crate) fn forget_listings(&self, folders: &std::collections::BTreeSet<i64>) {
+        for folder_id in folders {
+            self.listings.forget(*folder_id);
+        }
     }
 
     /// The `messages` column a listing reads as each body's document: `doc`, or NULL on a

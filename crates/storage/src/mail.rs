@@ -355,14 +355,19 @@ impl Store {
         meta_json: &str,
         email_id: Option<i64>,
     ) -> Result<()> {
-        let sql = if docs {
-            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id, doc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT doc FROM search_docs WHERE blob_id = $7 AND complete = 1))"
-        } else {
-            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        // With `docs`, the row takes its body's document ($7 is the blob id).
+        let (doc_column, doc) = match docs {
+            true => (
+                ", doc",
+                format!(", {}", crate::search_docs::row_doc_sql("$7")),
+            ),
+            false => ("", String::new()),
         };
-        sqlx::query(sql)
+        let sql = format!(
+            "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id{doc_column}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10{doc})"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(folder_id)
             .bind(uid)
             .bind(modseq)
@@ -661,12 +666,10 @@ impl Store {
                     let n = 9 * k;
                     let places: Vec<String> = (1..=9).map(|i| format!("${}", n + i)).collect();
                     let doc = match self.message_docs {
-                        true => {
-                            format!(
-                            ", (SELECT doc FROM search_docs WHERE blob_id = ${} AND complete = 1)",
-                            n + 7
-                        )
-                        }
+                        true => format!(
+                            ", {}",
+                            crate::search_docs::row_doc_sql(&format!("${}", n + 7))
+                        ),
                         false => String::new(),
                     };
                     format!("({}{doc})", places.join(", "))

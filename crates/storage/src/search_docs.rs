@@ -20,6 +20,13 @@ pub const DENSE_LIMIT: i64 = 1 << 40;
 /// The migration that gave each message row its body's document (`messages.doc`).
 pub const MESSAGE_DOCS_VERSION: i64 = 19;
 
+/// The number a message row takes for its body (`blob`, an SQL expression for its blob id):
+/// the body's document's when that document is complete, else NULL (the row is read). Every
+/// write of `messages.doc` uses it; migration 0019 spells the same rule.
+pub(crate) fn row_doc_sql(blob: &str) -> String {
+    format!("(SELECT d.doc FROM search_docs d WHERE d.blob_id = {blob} AND d.complete = 1)")
+}
+
 impl Store {
     /// Inside a transaction: forgets the document of a body (its words on SQLite, where they
     /// live in `search_fts`; its row on both).
@@ -207,18 +214,17 @@ impl Store {
     /// documents.
     pub async fn fill_message_docs(&self, folder_id: i64) -> Result<()> {
         if self.message_docs {
+            let doc = row_doc_sql("messages.blob_id");
+            let sql = format!(
+                "UPDATE messages SET doc = {doc} \
+                 WHERE folder_id = $1 AND doc IS NULL AND {doc} IS NOT NULL"
+            );
             self.write(move |tx| {
                 Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE messages SET doc = (SELECT s.doc FROM search_docs s \
-                           WHERE s.blob_id = messages.blob_id AND s.complete = 1) \
-                         WHERE folder_id = $1 AND doc IS NULL AND EXISTS \
-                         (SELECT 1 FROM search_docs s \
-                          WHERE s.blob_id = messages.blob_id AND s.complete = 1)",
-                    )
-                    .bind(folder_id)
-                    .execute(&mut **tx)
-                    .await?;
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(folder_id)
+                        .execute(&mut **tx)
+                        .await?;
                     Ok(())
                 })
             })
@@ -253,21 +259,25 @@ impl Store {
 
     /// Inside a transaction, after their bodies were indexed: the rows of these blobs take
     /// their document when it is complete (rows stored before the index had none), else none.
-    pub(crate) async fn set_message_docs_in(tx: &mut Tx, blob_ids: &[&str]) -> Result<()> {
+    /// Returns the folders of those rows (their kept listings hold the rows as they were).
+    pub(crate) async fn set_message_docs_in(
+        tx: &mut Tx,
+        blob_ids: &[&str],
+    ) -> Result<BTreeSet<i64>> {
+        let mut folders = BTreeSet::new();
         for chunk in blob_ids.chunks(100) {
             let places: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "UPDATE messages SET doc = (SELECT s.doc FROM search_docs s \
-                   WHERE s.blob_id = messages.blob_id AND s.complete = 1) \
-                 WHERE blob_id IN ({})",
+                "UPDATE messages SET doc = {} WHERE blob_id IN ({}) RETURNING folder_id",
+                row_doc_sql("messages.blob_id"),
                 places.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
             for blob_id in chunk {
                 query = query.bind(blob_id.to_string());
             }
-            query.execute(&mut **tx).await?;
+            folders.extend(query.fetch_all(&mut **tx).await?);
         }
-        Ok(())
+        Ok(folders)
     }
 }

@@ -91,6 +91,16 @@ async fn expunge_uid(s: &Store, inbox: i64, uid: i64) {
     s.expunge(inbox, None).await.unwrap();
 }
 
+/// Another store on the test's database with the index off (mail stored before the index, or
+/// while it was off).
+async fn without_index(ctx: &Ctx) -> Store {
+    let mut off = ctx.options.clone();
+    off.full_text_index = false;
+    let store = Store::open(&off).await.unwrap();
+    assert!(!store.full_text_index());
+    store
+}
+
 /// The hosted domain and one person on it: (account, INBOX).
 async fn person_with_inbox(s: &Store, address: &str, name: &str) -> (i64, i64) {
     s.add_domain(DOMAIN, "kontum").await.unwrap();
@@ -235,10 +245,7 @@ async fn index_follows_messages() {
 async fn rebuild_indexes_what_the_index_lacks() {
     for_each_backend("search_rebuild", |ctx: Ctx| async move {
         let name = ctx.name();
-        let mut off = ctx.options.clone();
-        off.full_text_index = false;
-        let s = Store::open(&off).await.unwrap();
-        assert!(!s.full_text_index());
+        let s = without_index(&ctx).await;
         s.add_domain(DOMAIN, "kontum").await.unwrap();
         let a = s
             .add_person(&person("nvan.stttt@kontum.gov.vn", "Nguyễn Văn An", None))
@@ -390,9 +397,7 @@ async fn documents_are_numbered_densely_and_rows_carry_them() {
 async fn rows_read_before_their_bodies_were_indexed_stay_candidates() {
     for_each_backend("search_unknown_docs", |ctx: Ctx| async move {
         let name = ctx.name();
-        let mut off = ctx.options.clone();
-        off.full_text_index = false;
-        let unindexed = Store::open(&off).await.unwrap();
+        let unindexed = without_index(&ctx).await;
         let (a, inbox) =
             person_with_inbox(&unindexed, "nvan.stttt@kontum.gov.vn", "Nguyễn Văn An").await;
         deliver(&unindexed, a, raw("An", "Báo cáo", "Đơn đề nghị")).await;
@@ -471,9 +476,7 @@ async fn a_restarted_store_keeps_the_search_cursor() {
         );
 
         // A message stored while the index was off lands above the cursor: still found.
-        let mut off = ctx.options.clone();
-        off.full_text_index = false;
-        let unindexed = Store::open(&off).await.unwrap();
+        let unindexed = without_index(&ctx).await;
         unindexed
             .append_message(inbox, &raw("Võ", "Thông báo muộn", "x"), storage::Flags::new(), 1)
             .await

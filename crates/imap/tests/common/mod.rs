@@ -117,7 +117,7 @@ pub async fn fixture_at(
     throttle: policy::limits::ThrottleConfig,
 ) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("t.db").display()));
+    let url = url.unwrap_or_else(|| sqlite_url(dir.path()));
     // As `govmail serve` opens it: every write of these tests goes through this store.
     let store = Store::open(&StoreOptions::new(url, dir.path().to_path_buf()))
         .await
@@ -193,6 +193,16 @@ impl Fixture {
     }
 }
 
+/// The SQLite database of a fixture's directory.
+fn db_file(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("t.db")
+}
+
+/// The URL of the SQLite database of a fixture's directory.
+pub fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", db_file(dir).display())
+}
+
 /// Delivers `raw` to the INBOX of `account_id` through `store`.
 pub async fn deliver(store: &Store, account_id: i64, raw: &[u8]) {
     store
@@ -220,6 +230,17 @@ impl TestServer {
     /// Delivers a message to an account's INBOX the way SMTP does.
     pub async fn deliver(&self, account_id: i64, raw: &[u8]) {
         deliver(&self.store, account_id, raw).await;
+    }
+
+    /// The server's SQLite database (what [`fixture_at`] opens by default).
+    pub fn db_path(&self) -> std::path::PathBuf {
+        db_file(self.dir.path())
+    }
+
+    /// Options for another store on the server's database, as another process (the CLI)
+    /// opens it.
+    pub fn outside_options(&self) -> StoreOptions {
+        StoreOptions::new(sqlite_url(self.dir.path()), self.dir.path().to_path_buf())
     }
 }
 
@@ -360,5 +381,5 @@ impl Client {
 /// Runs `sql` on the test database from a second connection while the server keeps running
 /// ([`testkit::sql_from_outside`]).
 pub async fn sql_from_outside(server: &TestServer, sql: &str) {
-    testkit::sql_from_outside(&server.dir.path().join("t.db"), sql).await;
+    testkit::sql_from_outside(&server.db_path(), sql).await;
 }
