@@ -249,9 +249,10 @@ impl Store {
         match &self.blobs {
             BlobStore::Files { dir, inline_max } => {
                 if *inline_max > 0 {
-                    let row = sqlx::query("SELECT data FROM blob_data WHERE id = $1")
-                        .bind(id.to_string())
-                        .fetch_optional(&self.pool)
+                    let row = self
+                        .read("SELECT data FROM blob_data WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional()
                         .await?;
                     if let Some(row) = row {
                         return Ok(row.try_get::<Vec<u8>, _>(0)?);
@@ -264,9 +265,10 @@ impl Store {
                 })
             }
             BlobStore::Database => {
-                let row = sqlx::query("SELECT data FROM blob_data WHERE id = $1")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
+                let row = self
+                    .read("SELECT data FROM blob_data WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional()
                     .await?
                     .ok_or_else(|| Error::NotFound(format!("blob {id}")))?;
                 Ok(row.try_get::<Vec<u8>, _>(0)?)

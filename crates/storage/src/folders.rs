@@ -1,21 +1,21 @@
 //! Folders: creating one (a fresh UIDVALIDITY) and reading them.
 
-use sqlx::Row;
+use crate::direct::ReadRow;
 
 use crate::mail::Folder;
 use crate::{now, Error, Result, Store, Tx};
 
-pub(crate) fn folder_from_row(r: &sqlx::any::AnyRow) -> Folder {
+pub(crate) fn folder_from_row(r: &impl ReadRow) -> Folder {
     Folder {
-        id: r.get("id"),
-        account_id: r.get("account_id"),
-        name: r.get("name"),
-        special_use: r.get("special_use"),
-        uidvalidity: r.get("uidvalidity"),
-        uidnext: r.get("uidnext"),
-        highestmodseq: r.get("highestmodseq"),
-        subscribed: r.get::<i64, _>("subscribed") != 0,
-        recent_uid: r.get("recent_uid"),
+        id: r.column("id"),
+        account_id: r.column("account_id"),
+        name: r.column("name"),
+        special_use: r.column("special_use"),
+        uidvalidity: r.column("uidvalidity"),
+        uidnext: r.column("uidnext"),
+        highestmodseq: r.column("highestmodseq"),
+        subscribed: r.column::<i64, _>("subscribed") != 0,
+        recent_uid: r.column("recent_uid"),
     }
 }
 
@@ -80,19 +80,19 @@ impl Store {
 
     pub async fn folders(&self, account_id: i64) -> Result<Vec<Folder>> {
         let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 ORDER BY name");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = self.read(sql)
             .bind(account_id)
-            .fetch_all(&self.pool)
+            .fetch_all()
             .await?;
         Ok(rows.iter().map(folder_from_row).collect())
     }
 
     pub async fn folder(&self, account_id: i64, name: &str) -> Result<Folder> {
         let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 AND name = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = self.read(sql)
             .bind(account_id)
             .bind(name.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?
             .ok_or_else(|| Error::NotFound(format!("folder {name}")))?;
         Ok(folder_from_row(&row))
@@ -101,9 +101,9 @@ impl Store {
     /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
     pub async fn folder_by_id(&self, folder_id: i64) -> Result<Folder> {
         let sql = format!("{FOLDER_SELECT} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = self.read(sql)
             .bind(folder_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?
             .ok_or_else(|| Error::NotFound(format!("folder {folder_id}")))?;
         Ok(folder_from_row(&row))

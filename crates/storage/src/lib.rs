@@ -32,6 +32,7 @@ pub mod blob;
 pub mod cluster;
 pub mod delivery_key;
 pub mod directory;
+mod direct;
 mod doc_set;
 pub mod events;
 pub mod extract;
@@ -223,6 +224,8 @@ impl StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// SQLite: small reads on the calling thread (see `direct`); None on PostgreSQL.
+    pub(crate) direct: Option<std::sync::Arc<direct::DirectPool>>,
     /// Where writes go. SQLite: a pool of one connection, so writers queue in order in the
     /// process (an async wait) instead of polling SQLite's lock with sleeps; reads stay on
     /// `pool` and never wait for writers (WAL). PostgreSQL: the same pool.
@@ -401,8 +404,14 @@ impl Store {
         let search_cursors = applied >= search_cursor::CURSOR_SCHEMA_VERSION;
         let (committer, jobs) = tokio::sync::mpsc::unbounded_channel();
         let (writes, write_queue) = tokio::sync::mpsc::unbounded_channel();
+        let direct = match backend {
+            Backend::Sqlite => sqlite_path(&url)
+                .map(|path| std::sync::Arc::new(direct::DirectPool::new(&path))),
+            Backend::Postgres => None,
+        };
         let store = Store {
             pool,
+            direct,
             writer,
             backend,
             blobs,

@@ -219,9 +219,10 @@ impl Store {
 
     /// (account id, session epoch) of accounts changed at or after `since` (Unix seconds).
     pub async fn account_changes_since(&self, since: i64) -> Result<Vec<(i64, i64)>> {
-        let rows = sqlx::query("SELECT id, session_epoch FROM accounts WHERE changed_at >= $1")
+        let rows = self
+            .read("SELECT id, session_epoch FROM accounts WHERE changed_at >= $1")
             .bind(since)
-            .fetch_all(&self.pool)
+            .fetch_all()
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }

@@ -251,10 +251,7 @@ impl Store {
              internal_date, size, blob_id, {doc}), char(30) ORDER BY uid) \
              FROM messages WHERE folder_id = $1"
         );
-        let text: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let text: Option<String> = self.read(sql).bind(folder_id).fetch_scalar().await?;
         Ok(match text {
             None => Some(vec![]),
             Some(text) => unpack(&text),
@@ -286,11 +283,11 @@ impl Store {
                 return Ok(kept.listing.clone());
             }
         }
-        let highest: Option<i64> =
-            sqlx::query_scalar("SELECT highestmodseq FROM folders WHERE id = $1")
-                .bind(folder_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let highest: Option<i64> = self
+            .read("SELECT highestmodseq FROM folders WHERE id = $1")
+            .bind(folder_id)
+            .fetch_optional_scalar()
+            .await?;
         let Some(highest) = highest else {
             self.listings.forget(folder_id);
             return Ok(Arc::new(Listing::new(0, vec![])));

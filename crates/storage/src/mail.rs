@@ -182,10 +182,7 @@ impl Store {
              FROM messages WHERE folder_id = $1 ORDER BY uid",
             self.doc_column()
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = self.read(sql).bind(folder_id).fetch_all().await?;
         Ok(rows.iter().map(crate::mailbox::listing_row).collect())
     }
 
@@ -205,11 +202,11 @@ impl Store {
                  FROM messages WHERE folder_id = $1 AND uid IN ({}) ORDER BY uid",
                 placeholders.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
+            let mut query = self.read(sql).bind(folder_id);
             for uid in chunk {
                 query = query.bind(*uid);
             }
-            let rows = query.fetch_all(&self.pool).await?;
+            let rows = query.fetch_all().await?;
             out.extend(rows.iter().map(crate::mailbox::message_from_row));
         }
         Ok(out)

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
+use crate::direct::ReadRow;
+
 use crate::meta::MessageMeta;
 use crate::{now, Action, Error, FlagChange, Flags, FolderChange, MessageRow, Result, Store};
 
@@ -33,25 +35,25 @@ pub fn apply_flags(current: &str, mode: FlagChange, flags: &[String]) -> String 
 }
 
 /// A `messages` row selected as `id, folder_id, uid, modseq, flags, internal_date, size, blob_id`.
-pub(crate) fn message_from_row(r: &sqlx::any::AnyRow) -> MessageRow {
+pub(crate) fn message_from_row(r: &impl ReadRow) -> MessageRow {
     MessageRow {
-        id: r.get(0),
-        folder_id: r.get(1),
-        uid: r.get(2),
-        modseq: r.get(3),
-        flags: Flags::from_stored(r.get::<String, _>(4)),
-        internal_date: r.get(5),
-        size: r.get(6),
-        blob_id: r.get(7),
+        id: r.column(0),
+        folder_id: r.column(1),
+        uid: r.column(2),
+        modseq: r.column(3),
+        flags: Flags::from_stored(r.column::<String, _>(4)),
+        internal_date: r.column(5),
+        size: r.column(6),
+        blob_id: r.column(7),
         doc: None,
     }
 }
 
 /// A `messages` row selected as for [`message_from_row`] and then the body's document
 /// ([`Store::doc_column`]), as a folder listing reads it.
-pub(crate) fn listing_row(r: &sqlx::any::AnyRow) -> MessageRow {
+pub(crate) fn listing_row(r: &impl ReadRow) -> MessageRow {
     MessageRow {
-        doc: r.get(8),
+        doc: r.column(8),
         ..message_from_row(r)
     }
 }
@@ -126,23 +128,22 @@ impl Store {
              FROM messages WHERE folder_id = $1 AND modseq > $2 ORDER BY uid",
             self.doc_column()
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = self
+            .read(sql)
             .bind(folder_id)
             .bind(modseq)
-            .fetch_all(&self.pool)
+            .fetch_all()
             .await?;
         Ok(rows.iter().map(listing_row).collect())
     }
 
     /// UIDs expunged after `modseq` (QRESYNC VANISHED).
     pub async fn expunged_since(&self, folder_id: i64, modseq: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT uid FROM expunged WHERE folder_id = $1 AND modseq > $2 ORDER BY uid",
-        )
-        .bind(folder_id)
-        .bind(modseq)
-        .fetch_all(&self.pool)
-        .await?)
+        self.read("SELECT uid FROM expunged WHERE folder_id = $1 AND modseq > $2 ORDER BY uid")
+            .bind(folder_id)
+            .bind(modseq)
+            .fetch_column()
+            .await
     }
 
     /// The parse stored at delivery.
@@ -150,9 +151,10 @@ impl Store {
         if let Some(meta) = self.metas.get(message_id) {
             return Ok(meta);
         }
-        let row = sqlx::query("SELECT meta, size FROM messages WHERE id = $1")
+        let row = self
+            .read("SELECT meta, size FROM messages WHERE id = $1")
             .bind(message_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional()
             .await?
             .ok_or_else(|| Error::NotFound(format!("message {message_id}")))?;
         let text: String = row.get(0);
@@ -187,11 +189,11 @@ impl Store {
                 "SELECT id, meta, size FROM messages WHERE folder_id = $1 AND id IN ({})",
                 placeholders.join(", ")
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
+            let mut query = self.read(sql).bind(folder_id);
             for id in chunk {
                 query = query.bind(*id);
             }
-            for row in query.fetch_all(&self.pool).await? {
+            for row in query.fetch_all().await? {
                 let id: i64 = row.get(0);
                 let text: String = row.get(1);
                 let meta = Arc::new(read_meta(id, &text, row.get(2)));
@@ -203,7 +205,8 @@ impl Store {
     }
 
     pub async fn folder_counts(&self, folder_id: i64) -> Result<FolderCounts> {
-        let row = sqlx::query(
+        let row = self
+            .read(
             "SELECT COUNT(*), \
                CAST(COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Seen %' ESCAPE '!' THEN 0 ELSE 1 END), 0) AS BIGINT), \
                CAST(COALESCE(SUM(CASE WHEN (' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!' THEN 1 ELSE 0 END), 0) AS BIGINT), \
@@ -211,7 +214,7 @@ impl Store {
              FROM messages WHERE folder_id = $1",
         )
         .bind(folder_id)
-        .fetch_one(&self.pool)
+        .fetch_one()
         .await?;
         // SUM is NUMERIC on PostgreSQL: cast to BIGINT in SQL, read exactly.
         Ok(FolderCounts {
