@@ -30,8 +30,14 @@ async fn main() {
             }
         }));
     }
-    for t in tasks { t.await.unwrap(); }
-    println!("sqlx: {:.1} us wall, {:.1} us cpu per query", t.elapsed().as_secs_f64() * 1e6 / n as f64, (cpu() - c) * 1e6 / n as f64);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!(
+        "sqlx: {:.1} us wall, {:.1} us cpu per query",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64,
+        (cpu() - c) * 1e6 / n as f64
+    );
     let pool = std::sync::Arc::new(std::sync::Mutex::new(Vec::<rusqlite::Connection>::new()));
     let t = Instant::now();
     let c = cpu();
@@ -44,8 +50,16 @@ async fn main() {
                 let conn = pool.lock().unwrap().pop();
                 let conn = conn.unwrap_or_else(|| rusqlite::Connection::open(&path).unwrap());
                 {
-                    let mut st = conn.prepare_cached("SELECT id, name, naming_rule, created_at FROM domains ORDER BY name").unwrap();
-                    let rows: Vec<(i64, String)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect();
+                    let mut st = conn
+                        .prepare_cached(
+                            "SELECT id, name, naming_rule, created_at FROM domains ORDER BY name",
+                        )
+                        .unwrap();
+                    let rows: Vec<(i64, String)> = st
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .unwrap()
+                        .map(|r| r.unwrap())
+                        .collect();
                     assert_eq!(rows.len(), 1);
                 }
                 pool.lock().unwrap().push(conn);
@@ -53,6 +67,12 @@ async fn main() {
             }
         }));
     }
-    for t in tasks { t.await.unwrap(); }
-    println!("inline: {:.1} us wall, {:.1} us cpu per query", t.elapsed().as_secs_f64() * 1e6 / n as f64, (cpu() - c) * 1e6 / n as f64);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!(
+        "inline: {:.1} us wall, {:.1} us cpu per query",
+        t.elapsed().as_secs_f64() * 1e6 / n as f64,
+        (cpu() - c) * 1e6 / n as f64
+    );
 }

@@ -63,21 +63,30 @@ impl DirectPool {
             Some(conn) => conn,
             None => self.open().map_err(direct_error)?,
         };
-        let result = run(&conn, sql, args);
+        let result = run_direct(&conn, sql, args);
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < IDLE_MAX {
                 idle.push(conn);
             }
         }
-        result.map_err(direct_error)
+        Ok(result?.0)
     }
 }
 
-fn direct_error(e: rusqlite::Error) -> Error {
+pub(crate) fn direct_error(e: rusqlite::Error) -> Error {
     Error::Io(std::io::Error::other(format!("sqlite: {e}")))
 }
 
-fn run(conn: &rusqlite::Connection, sql: &str, args: &[Arg]) -> rusqlite::Result<Vec<Row>> {
+/// Runs `sql` with `args` on `conn`: the rows it returns and the rows it changed.
+pub(crate) fn run_direct(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg],
+) -> Result<(Vec<Row>, u64)> {
+    run(conn, sql, args).map_err(direct_error)
+}
+
+fn run(conn: &rusqlite::Connection, sql: &str, args: &[Arg]) -> rusqlite::Result<(Vec<Row>, u64)> {
     let mut statement = conn.prepare_cached(sql)?;
     // `$n` is a named parameter to SQLite, numbered in order of first appearance: bind by
     // name, so `$2` before `$1` or `$1` twice still gets the n-th argument.
@@ -115,7 +124,25 @@ fn run(conn: &rusqlite::Connection, sql: &str, args: &[Arg]) -> rusqlite::Result
             values,
         }));
     }
-    Ok(out)
+    Ok((out, conn.changes()))
+}
+
+/// The same statement for the sqlx pool or an sqlx transaction.
+pub(crate) fn sqlx_query(
+    sql: String,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for arg in args {
+        query = match arg {
+            Arg::Null => query.bind(None::<i64>),
+            Arg::Int(n) => query.bind(n),
+            Arg::Real(x) => query.bind(x),
+            Arg::Text(t) => query.bind(t),
+            Arg::Blob(b) => query.bind(b),
+        };
+    }
+    query
 }
 
 /// A bound argument.
@@ -216,7 +243,9 @@ impl From<sqlx::any::AnyRow> for Row {
 }
 
 /// A column named or numbered, as sqlx's `get` takes it.
-pub(crate) trait ColumnIndex: sqlx::ColumnIndex<sqlx::any::AnyRow> + std::fmt::Debug {
+pub(crate) trait ColumnIndex:
+    sqlx::ColumnIndex<sqlx::any::AnyRow> + std::fmt::Debug
+{
     fn position(&self, names: &[String]) -> Option<usize>;
 }
 
@@ -369,17 +398,9 @@ impl Read<'_> {
         if let Some(direct) = &self.store.direct {
             return direct.rows(&self.sql, &self.args);
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql));
-        for arg in self.args {
-            query = match arg {
-                Arg::Null => query.bind(None::<i64>),
-                Arg::Int(n) => query.bind(n),
-                Arg::Real(x) => query.bind(x),
-                Arg::Text(t) => query.bind(t),
-                Arg::Blob(b) => query.bind(b),
-            };
-        }
-        let rows = query.fetch_all(&self.store.pool).await?;
+        let rows = sqlx_query(self.sql, self.args)
+            .fetch_all(&self.store.pool)
+            .await?;
         Ok(rows.into_iter().map(Row::Any).collect())
     }
 
@@ -440,10 +461,18 @@ mod tests {
         assert_eq!(row.get::<i64, _>("b"), 7);
         assert_eq!(row.get::<Option<i64>, _>("c"), None);
         assert!(row.try_get::<i64, _>("c").is_err(), "NULL is not an i64");
-        assert!(row.try_get::<String, _>("b").is_err(), "an integer is not text");
+        assert!(
+            row.try_get::<String, _>("b").is_err(),
+            "an integer is not text"
+        );
         assert!(row.try_get::<i64, _>("nope").is_err());
         // A statement naming an argument not given is refused, not bound to NULL.
-        assert!(store.read("SELECT $2").bind(1i64).fetch_all().await.is_err());
+        assert!(store
+            .read("SELECT $2")
+            .bind(1i64)
+            .fetch_all()
+            .await
+            .is_err());
         // The connection is read-only.
         assert!(store
             .read("INSERT INTO domains (name, naming_rule, created_at) VALUES ('a.vn', 'free', 0)")

@@ -59,9 +59,9 @@ impl Store {
     ) -> Result<()> {
         // Through the group commit: sessions log events (mailbox opened, unit read) often.
         let row = EventRow::new(now(), actor, action, target, doc_ref, &detail);
-        self.write(move |tx| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
-                row.insert().execute(&mut **tx).await?;
+                row.insert().execute(conn).await?;
                 Ok(())
             })
         })
@@ -137,8 +137,8 @@ impl EventRow {
     }
 
     /// The INSERT, ready for any executor (pool or transaction).
-    pub(crate) fn insert(self) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-        sqlx::query(
+    pub(crate) fn insert(self) -> crate::conn::Stmt {
+        crate::conn::stmt(
             "INSERT INTO events (at, actor, action, target, doc_ref, detail) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(self.at)

@@ -80,16 +80,14 @@ impl Store {
 
     pub async fn folders(&self, account_id: i64) -> Result<Vec<Folder>> {
         let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 ORDER BY name");
-        let rows = self.read(sql)
-            .bind(account_id)
-            .fetch_all()
-            .await?;
+        let rows = self.read(sql).bind(account_id).fetch_all().await?;
         Ok(rows.iter().map(folder_from_row).collect())
     }
 
     pub async fn folder(&self, account_id: i64, name: &str) -> Result<Folder> {
         let sql = format!("{FOLDER_SELECT} WHERE account_id = $1 AND name = $2");
-        let row = self.read(sql)
+        let row = self
+            .read(sql)
             .bind(account_id)
             .bind(name.to_string())
             .fetch_optional()
@@ -101,7 +99,8 @@ impl Store {
     /// A folder by id (fresh UIDNEXT/HIGHESTMODSEQ).
     pub async fn folder_by_id(&self, folder_id: i64) -> Result<Folder> {
         let sql = format!("{FOLDER_SELECT} WHERE id = $1");
-        let row = self.read(sql)
+        let row = self
+            .read(sql)
             .bind(folder_id)
             .fetch_optional()
             .await?

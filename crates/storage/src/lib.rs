@@ -30,9 +30,10 @@ pub mod action;
 pub mod address_book;
 pub mod blob;
 pub mod cluster;
+mod conn;
 pub mod delivery_key;
-pub mod directory;
 mod direct;
+pub mod directory;
 mod doc_set;
 pub mod events;
 pub mod extract;
@@ -404,11 +405,13 @@ impl Store {
         let search_cursors = applied >= search_cursor::CURSOR_SCHEMA_VERSION;
         let (committer, jobs) = tokio::sync::mpsc::unbounded_channel();
         let (writes, write_queue) = tokio::sync::mpsc::unbounded_channel();
-        let direct = match backend {
-            Backend::Sqlite => sqlite_path(&url)
-                .map(|path| std::sync::Arc::new(direct::DirectPool::new(&path))),
+        let direct_path = match backend {
+            Backend::Sqlite => sqlite_path(&url),
             Backend::Postgres => None,
         };
+        let direct = direct_path
+            .as_deref()
+            .map(|path| std::sync::Arc::new(direct::DirectPool::new(path)));
         let store = Store {
             pool,
             direct,
@@ -453,6 +456,7 @@ impl Store {
                                 runtime.block_on(writer::run_writer(
                                     write_pool,
                                     write_backend,
+                                    direct_path,
                                     write_queue,
                                 ))
                             }
@@ -463,7 +467,12 @@ impl Store {
             // PostgreSQL connections are sockets of this runtime: the writer stays on it.
             Backend::Postgres => {
                 tokio::spawn(committer_task);
-                tokio::spawn(writer::run_writer(write_pool, write_backend, write_queue));
+                tokio::spawn(writer::run_writer(
+                    write_pool,
+                    write_backend,
+                    None,
+                    write_queue,
+                ));
             }
         }
         store.check_schema_not_newer().await?;

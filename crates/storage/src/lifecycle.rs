@@ -166,9 +166,9 @@ impl Store {
                 &hire.detail,
             )
             .insert()
-            .execute(&mut *tx)
+            .execute(&mut crate::conn::Conn::Sqlx(&mut tx))
             .await
-            .map_err(|e| fail(index)(e.into()))?;
+            .map_err(fail(index))?;
             ids.push(account_id);
         }
         tx.commit().await.map_err(|e| whole(e.into()))?;

@@ -718,7 +718,11 @@ impl Store {
                 None => None,
             };
             for event in &job.delivery.events {
-                event.row(at).insert().execute(&mut **tx).await?;
+                event
+                    .row(at)
+                    .insert()
+                    .execute(&mut crate::conn::Conn::Sqlx(&mut *tx))
+                    .await?;
             }
             results.push(Delivered {
                 blob_id: job.blob_id.clone(),

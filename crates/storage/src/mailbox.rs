@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
+use crate::conn::{stmt, Conn};
 use crate::direct::ReadRow;
 
 use crate::meta::MessageMeta;
@@ -62,20 +63,18 @@ const MESSAGE_SELECT: &str =
     "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id FROM messages";
 
 impl Store {
-    async fn bump_modseq_in(tx: &mut Tx, folder_id: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = $1 RETURNING highestmodseq",
-        )
-        .bind(folder_id)
-        .fetch_one(&mut **tx)
-        .await?)
+    async fn bump_modseq_in(conn: &mut Conn<'_>, folder_id: i64) -> Result<i64> {
+        stmt("UPDATE folders SET highestmodseq = highestmodseq + 1 WHERE id = $1 RETURNING highestmodseq")
+            .bind(folder_id)
+            .fetch_scalar(conn)
+            .await
     }
 
     /// The messages of a folder with these UIDs (absent ones left out), in UID order, each
     /// with the `extra` column (`", meta"`, say) when one is asked for. A run of consecutive
     /// UIDs is one statement (`STORE 1:500` was 500 round trips to the database).
     pub(crate) async fn messages_by_uid_in(
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         folder_id: i64,
         uids: &[i64],
         extra: &'static str,
@@ -96,11 +95,11 @@ impl Store {
                 .map_or(rest.len(), |i| i + 1);
             let last = rest[run - 1];
             rest = &rest[run..];
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            let rows = stmt(sql.clone())
                 .bind(folder_id)
                 .bind(first)
                 .bind(last)
-                .fetch_all(&mut **tx)
+                .fetch_all(conn)
                 .await?;
             for row in &rows {
                 let extra = (!extra.is_empty()).then(|| row.get::<String, _>(8));
@@ -239,11 +238,11 @@ impl Store {
         let (uids, flags) = (uids.to_vec(), flags.to_vec());
         let accounts = self.folder_accounts.clone();
         let (account_id, updated, failed) = self
-            .write(move |tx| {
+            .write_conn(move |conn| {
                 Box::pin(async move {
                     Self::store_flags_in(
                         &accounts,
-                        tx,
+                        conn,
                         folder_id,
                         uids,
                         mode,
@@ -260,19 +259,20 @@ impl Store {
 
     pub(crate) async fn store_flags_in(
         accounts: &FolderAccounts,
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         folder_id: i64,
         uids: Vec<i64>,
         mode: FlagChange,
         flags: Vec<String>,
         unchanged_since: Option<i64>,
     ) -> Result<(i64, Vec<MessageRow>, Vec<i64>)> {
-        let account_id = accounts.account_in(tx, folder_id).await?;
-        let mut rows: HashMap<i64, MessageRow> = Self::messages_by_uid_in(tx, folder_id, &uids, "")
-            .await?
-            .into_iter()
-            .map(|(m, _)| (m.uid, m))
-            .collect();
+        let account_id = accounts.account_in(conn, folder_id).await?;
+        let mut rows: HashMap<i64, MessageRow> =
+            Self::messages_by_uid_in(conn, folder_id, &uids, "")
+                .await?
+                .into_iter()
+                .map(|(m, _)| (m.uid, m))
+                .collect();
         let mut updated = vec![];
         let mut failed = vec![];
         for &uid in &uids {
@@ -285,12 +285,12 @@ impl Store {
             }
             let new_flags = message.flags.apply(mode, &flags);
             if new_flags != message.flags {
-                let modseq = Self::bump_modseq_in(tx, folder_id).await?;
-                sqlx::query("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3")
-                    .bind(new_flags.as_str().to_string())
+                let modseq = Self::bump_modseq_in(conn, folder_id).await?;
+                stmt("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3")
+                    .bind(new_flags.as_str())
                     .bind(modseq)
                     .bind(message.id)
-                    .execute(&mut **tx)
+                    .execute(conn)
                     .await?;
                 message.flags = new_flags;
                 message.modseq = modseq;
@@ -316,8 +316,10 @@ impl Store {
         let only_uids = only_uids.map(<[i64]>::to_vec);
         let accounts = self.folder_accounts.clone();
         let (account_id, uids, modseq) = self
-            .write(move |tx| {
-                Box::pin(async move { Self::expunge_in(&accounts, tx, folder_id, only_uids).await })
+            .write_conn(move |conn| {
+                Box::pin(
+                    async move { Self::expunge_in(&accounts, conn, folder_id, only_uids).await },
+                )
             })
             .await?;
         if !uids.is_empty() {
@@ -328,31 +330,29 @@ impl Store {
 
     pub(crate) async fn expunge_in(
         accounts: &FolderAccounts,
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         folder_id: i64,
         only_uids: Option<Vec<i64>>,
     ) -> Result<(i64, Vec<i64>, i64)> {
         let sql = format!(
             "{MESSAGE_SELECT} WHERE folder_id = $1 AND (' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!' ORDER BY uid"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .fetch_all(&mut **tx)
-            .await?;
+        let rows = stmt(sql).bind(folder_id).fetch_all(conn).await?;
         let victims: Vec<MessageRow> = rows
             .iter()
             .map(message_from_row)
             .filter(|m| only_uids.as_ref().is_none_or(|set| set.contains(&m.uid)))
             .collect();
-        let account_id = accounts.account_in(tx, folder_id).await?;
-        let (uids, modseq) = Self::remove_messages_in(tx, folder_id, account_id, &victims).await?;
+        let account_id = accounts.account_in(conn, folder_id).await?;
+        let (uids, modseq) =
+            Self::remove_messages_in(conn, folder_id, account_id, &victims).await?;
         Ok((account_id, uids, modseq))
     }
 
     /// Deletes message rows, logs their UIDs as expunged, releases blobs and quota. Returns
     /// the UIDs and the one MODSEQ the removal was given (0 when there was nothing to remove).
     async fn remove_messages_in(
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         folder_id: i64,
         account_id: i64,
         victims: &[MessageRow],
@@ -360,32 +360,32 @@ impl Store {
         if victims.is_empty() {
             return Ok((vec![], 0));
         }
-        let modseq = Self::bump_modseq_in(tx, folder_id).await?;
+        let modseq = Self::bump_modseq_in(conn, folder_id).await?;
         let mut freed = 0i64;
         for message in victims {
-            sqlx::query("DELETE FROM messages WHERE id = $1")
+            stmt("DELETE FROM messages WHERE id = $1")
                 .bind(message.id)
-                .execute(&mut **tx)
+                .execute(conn)
                 .await?;
-            sqlx::query(
+            stmt(
                 "INSERT INTO expunged (folder_id, uid, modseq) VALUES ($1, $2, $3) \
                  ON CONFLICT (folder_id, uid) DO UPDATE SET modseq = $3",
             )
             .bind(folder_id)
             .bind(message.uid)
             .bind(modseq)
-            .execute(&mut **tx)
+            .execute(conn)
             .await?;
-            sqlx::query("UPDATE blobs SET refcount = refcount - 1 WHERE id = $1")
-                .bind(message.blob_id.clone())
-                .execute(&mut **tx)
+            stmt("UPDATE blobs SET refcount = refcount - 1 WHERE id = $1")
+                .bind(message.blob_id.as_str())
+                .execute(conn)
                 .await?;
             freed += message.size;
         }
-        sqlx::query("UPDATE accounts SET used_bytes = used_bytes - $1 WHERE id = $2")
+        stmt("UPDATE accounts SET used_bytes = used_bytes - $1 WHERE id = $2")
             .bind(freed)
             .bind(account_id)
-            .execute(&mut **tx)
+            .execute(conn)
             .await?;
         Ok((victims.iter().map(|m| m.uid).collect(), modseq))
     }
@@ -448,14 +448,18 @@ impl Store {
     ) -> Result<(i64, i64, Vec<(i64, i64)>)> {
         // Each source with its stored parse and EMAILID ("meta|emailid": one extra column).
         let sources = Self::messages_by_uid_in(
-            tx,
+            &mut Conn::Sqlx(&mut *tx),
             from_folder,
             &uids,
             ", CAST(COALESCE(email_id, id) AS TEXT) || '|' || meta",
         )
         .await?;
-        let to_account = accounts.account_in(tx, to_folder).await?;
-        let from_account = accounts.account_in(tx, from_folder).await?;
+        let to_account = accounts
+            .account_in(&mut Conn::Sqlx(&mut *tx), to_folder)
+            .await?;
+        let from_account = accounts
+            .account_in(&mut Conn::Sqlx(&mut *tx), from_folder)
+            .await?;
         let total: i64 = sources.iter().map(|(m, _)| m.size).sum();
         if !(remove_source && to_account == from_account) {
             Self::check_quota_in(tx, to_account, total).await?;
@@ -489,7 +493,13 @@ impl Store {
         }
         if remove_source {
             let sources: Vec<MessageRow> = sources.into_iter().map(|(m, _)| m).collect();
-            Self::remove_messages_in(tx, from_folder, from_account, &sources).await?;
+            Self::remove_messages_in(
+                &mut Conn::Sqlx(&mut *tx),
+                from_folder,
+                from_account,
+                &sources,
+            )
+            .await?;
         }
         Ok((from_account, to_account, pairs))
     }
@@ -512,7 +522,10 @@ impl Store {
         let (account_id, uid) = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let account_id = store.folder_accounts.account_in(tx, folder_id).await?;
+                    let account_id = store
+                        .folder_accounts
+                        .account_in(&mut Conn::Sqlx(&mut *tx), folder_id)
+                        .await?;
                     Self::check_quota_in(tx, account_id, raw.len() as i64).await?;
                     store.blob_ref_in(tx, &blob_id, &raw, 1).await?;
                     Self::insert_sort_records_in(tx, &[(blob_id.as_str(), &sort)]).await?;
@@ -549,8 +562,12 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         let messages: Vec<MessageRow> = rows.iter().map(message_from_row).collect();
-        let account_id = self.folder_accounts.account_in(&mut tx, folder_id).await?;
-        Self::remove_messages_in(&mut tx, folder_id, account_id, &messages).await?;
+        let account_id = self
+            .folder_accounts
+            .account_in(&mut Conn::Sqlx(&mut tx), folder_id)
+            .await?;
+        Self::remove_messages_in(&mut Conn::Sqlx(&mut tx), folder_id, account_id, &messages)
+            .await?;
         sqlx::query("DELETE FROM expunged WHERE folder_id = $1")
             .bind(folder_id)
             .execute(&mut *tx)
@@ -615,7 +632,7 @@ impl Store {
                 .await?;
             }
             if !rows.is_empty() {
-                let modseq = Self::bump_modseq_in(&mut tx, source).await?;
+                let modseq = Self::bump_modseq_in(&mut Conn::Sqlx(&mut tx), source).await?;
                 for row in &rows {
                     sqlx::query("INSERT INTO expunged (folder_id, uid, modseq) VALUES ($1, $2, $3) ON CONFLICT (folder_id, uid) DO UPDATE SET modseq = $3")
                         .bind(source)

@@ -36,7 +36,10 @@ impl Store {
         let (account_id, uids) = self
             .write(move |tx| {
                 Box::pin(async move {
-                    let account_id = store.folder_accounts.account_in(tx, folder_id).await?;
+                    let account_id = store
+                        .folder_accounts
+                        .account_in(&mut crate::conn::Conn::Sqlx(&mut *tx), folder_id)
+                        .await?;
                     let total: i64 = prepared.iter().map(|(m, _, _, _)| m.raw.len() as i64).sum();
                     Self::check_quota_in(tx, account_id, total).await?;
                     let mut uids = Vec::with_capacity(prepared.len());

@@ -97,17 +97,17 @@ impl Store {
         if to <= from {
             return Ok(false);
         }
-        self.write(move |tx| {
+        self.write_conn(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = crate::conn::stmt(
                     "UPDATE folders SET recent_uid = $1 WHERE id = $2 AND recent_uid = $3",
                 )
                 .bind(to)
                 .bind(folder_id)
                 .bind(from)
-                .execute(&mut **tx)
+                .execute(conn)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                Ok(done == 1)
             })
         })
         .await

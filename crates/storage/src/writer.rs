@@ -6,6 +6,11 @@
 //! each caller. So an OK to the client still means the change is durable, while twenty
 //! sessions flagging messages at once cost one commit, not twenty queued ones.
 //!
+//! Writes given as [`Store::write_conn`] run on a [`Conn`]: on SQLite a rusqlite connection
+//! of the writer's own (`conn`), in a transaction of their own before the rest of the batch,
+//! while the writer holds the sqlx write connection so nothing else of this process writes
+//! between; on PostgreSQL in the batch's transaction like the others.
+//!
 //! Invariant: a write closure uses only the transaction it is given (never `begin_write`: the
 //! writer holds the only SQLite write connection while it runs a batch).
 
@@ -14,6 +19,7 @@ use std::pin::Pin;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::conn::Conn;
 use crate::{Error, Result, Store};
 
 use crate::Tx;
@@ -25,7 +31,9 @@ const MAX_BATCH: usize = 256;
 /// A queued write with its result type erased.
 pub(crate) trait WriteOp: Send {
     /// Runs the write; true when it succeeded (and its savepoint may be released).
-    fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, bool>;
+    fn run<'a>(&'a mut self, conn: &'a mut Conn<'a>) -> BoxFuture<'a, bool>;
+    /// Whether it runs on a [`Conn::Direct`] too (else only in an sqlx transaction).
+    fn portable(&self) -> bool;
     /// Answers the caller once the batch's fate is known.
     fn finish(self: Box<Self>, committed: std::result::Result<(), String>);
 }
@@ -41,9 +49,9 @@ where
     T: Send + 'static,
     F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T>> + Send + 'static,
 {
-    fn run<'a>(&'a mut self, tx: &'a mut Tx) -> BoxFuture<'a, bool> {
+    fn run<'a>(&'a mut self, conn: &'a mut Conn<'a>) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            let Some(job) = self.job.take() else {
+            let (Some(job), Conn::Sqlx(tx)) = (self.job.take(), conn) else {
                 return false;
             };
             let outcome = job(tx).await;
@@ -53,15 +61,61 @@ where
         })
     }
 
-    fn finish(self: Box<Self>, committed: std::result::Result<(), String>) {
-        let answer = match (self.outcome, committed) {
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(value)), Ok(())) => Ok(value),
-            (_, Err(e)) => Err(Error::Io(std::io::Error::other(e))),
-            (None, Ok(())) => Err(Error::Io(std::io::Error::other("write was not run"))),
-        };
-        let _ = self.reply.send(answer);
+    fn portable(&self) -> bool {
+        false
     }
+
+    fn finish(self: Box<Self>, committed: std::result::Result<(), String>) {
+        answer(self.outcome, committed, self.reply);
+    }
+}
+
+/// A write that runs on either kind of connection ([`Store::write_conn`]).
+struct ConnOp<T, F> {
+    job: Option<F>,
+    outcome: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> WriteOp for ConnOp<T, F>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(&'a mut Conn<'a>) -> BoxFuture<'a, Result<T>> + Send + 'static,
+{
+    fn run<'a>(&'a mut self, conn: &'a mut Conn<'a>) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(job) = self.job.take() else {
+                return false;
+            };
+            let outcome = job(conn).await;
+            let ok = outcome.is_ok();
+            self.outcome = Some(outcome);
+            ok
+        })
+    }
+
+    fn portable(&self) -> bool {
+        true
+    }
+
+    fn finish(self: Box<Self>, committed: std::result::Result<(), String>) {
+        answer(self.outcome, committed, self.reply);
+    }
+}
+
+/// The caller's answer once the batch's fate is known.
+fn answer<T>(
+    outcome: Option<Result<T>>,
+    committed: std::result::Result<(), String>,
+    reply: oneshot::Sender<Result<T>>,
+) {
+    let answer = match (outcome, committed) {
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(value)), Ok(())) => Ok(value),
+        (_, Err(e)) => Err(Error::Io(std::io::Error::other(e))),
+        (None, Ok(())) => Err(Error::Io(std::io::Error::other("write was not run"))),
+    };
+    let _ = reply.send(answer);
 }
 
 pub(crate) type WriteQueue = mpsc::UnboundedSender<Box<dyn WriteOp>>;
@@ -74,27 +128,50 @@ impl Store {
         F: for<'a> FnOnce(&'a mut Tx) -> BoxFuture<'a, Result<T>> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let op: Box<dyn WriteOp> = Box::new(Op {
+        self.queue(Box::new(Op {
             job: Some(job),
             outcome: None,
             reply,
-        });
-        self.writes
-            .send(op)
-            .map_err(|_| Error::Io(std::io::Error::other("writer stopped")))?;
+        }))?;
         answer
             .await
             .map_err(|_| Error::Io(std::io::Error::other("writer dropped the write")))?
     }
+
+    /// [`Store::write`] for a write that runs on either kind of connection (see the module).
+    pub(crate) async fn write_conn<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut Conn<'a>) -> BoxFuture<'a, Result<T>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.queue(Box::new(ConnOp {
+            job: Some(job),
+            outcome: None,
+            reply,
+        }))?;
+        answer
+            .await
+            .map_err(|_| Error::Io(std::io::Error::other("writer dropped the write")))?
+    }
+
+    fn queue(&self, op: Box<dyn WriteOp>) -> Result<()> {
+        self.writes
+            .send(op)
+            .map_err(|_| Error::Io(std::io::Error::other("writer stopped")))
+    }
 }
 
 /// The writer task. It holds the write pool, not a `Store`: when the last `Store` is dropped
-/// the queue closes and the task (and its thread) ends.
+/// the queue closes and the task (and its thread) ends. `direct` is the SQLite file, for the
+/// writer's own connection ([`Conn::Direct`]).
 pub(crate) async fn run_writer(
     pool: sqlx::AnyPool,
     backend: crate::Backend,
+    direct: Option<std::path::PathBuf>,
     mut queue: mpsc::UnboundedReceiver<Box<dyn WriteOp>>,
 ) {
+    let mut connection: Option<rusqlite::Connection> = None;
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -103,23 +180,120 @@ pub(crate) async fn run_writer(
                 Err(_) => break,
             }
         }
+        // On SQLite the writes that run on a rusqlite connection go first, in a transaction
+        // of their own; the others after, on sqlx's.
+        let mut sqlx_ops = batch;
+        let mut direct_ops = vec![];
+        if let Some(path) = &direct {
+            let (portable, rest): (Vec<_>, Vec<_>) =
+                sqlx_ops.into_iter().partition(|op| op.portable());
+            (direct_ops, sqlx_ops) = (portable, rest);
+            if !direct_ops.is_empty() && connection.is_none() {
+                match open_direct(path) {
+                    Ok(c) => connection = Some(c),
+                    Err(e) => {
+                        let e = format!("the writer's SQLite connection: {e}");
+                        tracing::error!(error = %e, "writes failed");
+                        for op in direct_ops.drain(..) {
+                            op.finish(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        }
         // Each batch in a task of its own: a panicking write fails its batch (the callers'
         // answers are dropped, so they get an error) and the writer goes on.
         let task_pool = pool.clone();
+        let mut task_connection = connection.take();
         let outcome = tokio::spawn(async move {
-            let committed = run_batch(&task_pool, backend, &mut batch).await;
-            (batch, committed)
+            let direct_committed = match (&mut task_connection, direct_ops.is_empty()) {
+                (Some(c), false) => run_direct_batch(&task_pool, c, &mut direct_ops).await,
+                _ => Ok(()),
+            };
+            let committed = match sqlx_ops.is_empty() {
+                true => Ok(()),
+                false => run_batch(&task_pool, backend, &mut sqlx_ops).await,
+            };
+            (
+                task_connection,
+                [(direct_ops, direct_committed), (sqlx_ops, committed)],
+            )
         })
         .await;
         match outcome {
-            Ok((batch, committed)) => {
-                for op in batch {
-                    op.finish(committed.clone());
+            Ok((kept, groups)) => {
+                connection = kept;
+                for (ops, committed) in groups {
+                    for op in ops {
+                        op.finish(committed.clone());
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "a write batch panicked; its writes failed"),
         }
     }
+}
+
+/// The writer's own connection to the SQLite file, set up as sqlx's are (`Store::open`).
+fn open_direct(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+/// Runs `batch` in one transaction on the writer's rusqlite connection, each write in a
+/// savepoint of its own when there are several (as `run_batch`).
+async fn run_direct_batch(
+    pool: &sqlx::AnyPool,
+    conn: &mut rusqlite::Connection,
+    batch: &mut [Box<dyn WriteOp>],
+) -> std::result::Result<(), String> {
+    // The sqlx write connection, held: no other write of this process (deliveries, a
+    // `begin_write`) takes SQLite's lock while this transaction runs.
+    let _exclusive = pool.acquire().await.map_err(|e| e.to_string())?;
+    let sql = |conn: &mut rusqlite::Connection, text: &str| {
+        conn.execute_batch(text).map_err(|e| e.to_string())
+    };
+    sql(conn, "BEGIN IMMEDIATE")?;
+    let lone = batch.len() == 1;
+    let mut failed = None;
+    for op in batch.iter_mut() {
+        if !lone {
+            if let Err(e) = sql(conn, "SAVEPOINT w") {
+                failed = Some(e);
+                break;
+            }
+        }
+        let ok = op.run(&mut Conn::Direct(conn)).await;
+        let end = match (ok, lone) {
+            (true, true) => continue,
+            (false, true) => "ROLLBACK",
+            (true, false) => "RELEASE w",
+            (false, false) => "ROLLBACK TO w; RELEASE w",
+        };
+        if let Err(e) = sql(conn, end) {
+            failed = Some(e);
+            break;
+        }
+        if lone {
+            // The lone write failed and its transaction is rolled back: nothing to commit.
+            return Ok(());
+        }
+    }
+    if let Some(e) = failed {
+        let _ = sql(conn, "ROLLBACK");
+        return Err(e);
+    }
+    if let Err(e) = sql(conn, "COMMIT") {
+        let _ = sql(conn, "ROLLBACK");
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// PostgreSQL: the advisory lock every group-commit batch (IMAP writes here, deliveries in
@@ -159,7 +333,7 @@ async fn run_batch(
     // A batch of one needs no savepoint: its failure rolls back the whole transaction, which
     // holds nothing else (two round trips to the database fewer for the common lone write).
     if let [op] = batch {
-        if op.run(&mut tx).await {
+        if op.run(&mut Conn::Sqlx(&mut tx)).await {
             return tx.commit().await.map_err(|e| e.to_string());
         }
         return tx.rollback().await.map_err(|e| e.to_string());
@@ -167,7 +341,7 @@ async fn run_batch(
     if sqlite {
         let last = batch.len() - 1;
         for (i, op) in batch.iter_mut().enumerate() {
-            let ok = op.run(&mut tx).await;
+            let ok = op.run(&mut Conn::Sqlx(&mut tx)).await;
             // COMMIT ends the last savepoint with the transaction.
             let next = match (ok, i == last) {
                 (true, true) => continue,
@@ -181,7 +355,7 @@ async fn run_batch(
     }
     for op in batch.iter_mut() {
         savepoint(&mut tx, "SAVEPOINT w").await?;
-        if op.run(&mut tx).await {
+        if op.run(&mut Conn::Sqlx(&mut tx)).await {
             savepoint(&mut tx, "RELEASE w").await?;
         } else {
             savepoint(&mut tx, "ROLLBACK TO w").await?;
@@ -233,6 +407,10 @@ mod tests {
             .write(|_tx| Box::pin(async { panic!("a bug in a write") }))
             .await;
         assert!(failed.is_err());
+        let failed: Result<(), Error> = store
+            .write_conn(|_conn| Box::pin(async { panic!("a bug in a direct write") }))
+            .await;
+        assert!(failed.is_err());
         // A write that fails cleanly rolls back alone; the next one commits.
         let refused: Result<(), Error> = store
             .write(|tx| {
@@ -268,21 +446,36 @@ mod tests {
         let writes: Vec<_> = (0..40)
             .map(|i| {
                 let store = store.clone();
+                let refuse = move |i: usize| match i % 3 {
+                    1 => Err(Error::Invalid(format!("refused {i}"))),
+                    _ => Ok(i),
+                };
+                let insert =
+                    "INSERT INTO domains (name, naming_rule, created_at) VALUES ($1, 'free', 0)";
+                // Every other write on either kind of connection (the direct ones commit in a
+                // transaction of their own, before the rest of the batch).
                 tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        return store
+                            .write_conn(move |conn| {
+                                Box::pin(async move {
+                                    crate::conn::stmt(insert)
+                                        .bind(format!("d{i}.vn"))
+                                        .execute(conn)
+                                        .await?;
+                                    refuse(i)
+                                })
+                            })
+                            .await;
+                    }
                     store
                         .write(move |tx| {
                             Box::pin(async move {
-                                sqlx::query(
-                                    "INSERT INTO domains (name, naming_rule, created_at) \
-                                 VALUES ($1, 'free', 0)",
-                                )
-                                .bind(format!("d{i}.vn"))
-                                .execute(&mut **tx)
-                                .await?;
-                                if i % 3 == 1 {
-                                    return Err(Error::Invalid(format!("refused {i}")));
-                                }
-                                Ok(i)
+                                sqlx::query(insert)
+                                    .bind(format!("d{i}.vn"))
+                                    .execute(&mut **tx)
+                                    .await?;
+                                refuse(i)
                             })
                         })
                         .await

@@ -21,12 +21,12 @@ impl Store {
             let chunk = chunk.to_vec();
             let accounts = self.folder_accounts.clone();
             let (account_id, gone, _) = self
-                .write(move |tx| {
+                .write_conn(move |conn| {
                     Box::pin(async move {
                         let deleted = vec!["\\Deleted".to_string()];
                         Self::store_flags_in(
                             &accounts,
-                            tx,
+                            conn,
                             folder_id,
                             chunk.clone(),
                             FlagChange::Add,
@@ -34,7 +34,7 @@ impl Store {
                             None,
                         )
                         .await?;
-                        Self::expunge_in(&accounts, tx, folder_id, Some(chunk)).await
+                        Self::expunge_in(&accounts, conn, folder_id, Some(chunk)).await
                     })
                 })
                 .await?;
@@ -58,7 +58,7 @@ impl Store {
         for (target, detail) in events {
             EventRow::new(at, actor, action.clone(), target, doc_ref, detail)
                 .insert()
-                .execute(&mut **tx)
+                .execute(&mut crate::conn::Conn::Sqlx(&mut *tx))
                 .await?;
         }
         Ok(())

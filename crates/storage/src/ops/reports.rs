@@ -49,11 +49,14 @@ impl Store {
         doc_ref: &str,
         detail: serde_json::Value,
     ) -> Result<()> {
-        EventRow::new(at, actor, action, target, doc_ref, &detail)
-            .insert()
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let row = EventRow::new(at, actor, action, target, doc_ref, &detail);
+        self.write_conn(move |conn| {
+            Box::pin(async move {
+                row.insert().execute(conn).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Events with exactly this action and `from <= at < to`, oldest first.
