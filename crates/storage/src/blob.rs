@@ -255,7 +255,7 @@ impl Store {
                         .fetch_optional()
                         .await?;
                     if let Some(row) = row {
-                        return Ok(row.try_get::<Vec<u8>, _>(0)?);
+                        return row.try_get::<Vec<u8>, _>(0usize);
                     }
                 }
                 let path = BlobStore::path(dir, id);
@@ -271,7 +271,7 @@ impl Store {
                     .fetch_optional()
                     .await?
                     .ok_or_else(|| Error::NotFound(format!("blob {id}")))?;
-                Ok(row.try_get::<Vec<u8>, _>(0)?)
+                row.try_get::<Vec<u8>, _>(0usize)
             }
         }
     }
