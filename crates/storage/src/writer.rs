@@ -206,27 +206,25 @@ pub(crate) async fn run_writer(
         let task_pool = pool.clone();
         let mut task_connection = connection.take();
         let outcome = tokio::spawn(async move {
-            let direct_committed = match (&mut task_connection, direct_ops.is_empty()) {
-                (Some(c), false) => run_direct_batch(&task_pool, c, &mut direct_ops).await,
-                _ => Ok(()),
-            };
+            if let Some(c) = task_connection.as_mut().filter(|_| !direct_ops.is_empty()) {
+                // Answered at once: a STORE need not wait for the APPENDs queued beside it.
+                let committed = run_direct_batch(&task_pool, c, &mut direct_ops).await;
+                for op in direct_ops {
+                    op.finish(committed.clone());
+                }
+            }
             let committed = match sqlx_ops.is_empty() {
                 true => Ok(()),
                 false => run_batch(&task_pool, backend, &mut sqlx_ops).await,
             };
-            (
-                task_connection,
-                [(direct_ops, direct_committed), (sqlx_ops, committed)],
-            )
+            (task_connection, sqlx_ops, committed)
         })
         .await;
         match outcome {
-            Ok((kept, groups)) => {
+            Ok((kept, ops, committed)) => {
                 connection = kept;
-                for (ops, committed) in groups {
-                    for op in ops {
-                        op.finish(committed.clone());
-                    }
+                for op in ops {
+                    op.finish(committed.clone());
                 }
             }
             Err(e) => tracing::error!(error = %e, "a write batch panicked; its writes failed"),
