@@ -217,28 +217,28 @@ impl Store {
     /// the database store, its bytes).
     pub(crate) async fn blob_ref_in(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        conn: &mut crate::conn::Conn<'_>,
         id: &str,
         bytes: &[u8],
         n_refs: i64,
     ) -> Result<()> {
-        sqlx::query(
+        crate::conn::stmt(
             "INSERT INTO blobs (id, size, refcount, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET refcount = blobs.refcount + $3",
         )
-        .bind(id.to_string())
+        .bind(id)
         .bind(bytes.len() as i64)
         .bind(n_refs)
         .bind(now())
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
         if self.blobs.in_database(bytes.len()) {
-            sqlx::query(
+            crate::conn::stmt(
                 "INSERT INTO blob_data (id, data) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
             )
-            .bind(id.to_string())
+            .bind(id)
             .bind(bytes.to_vec())
-            .execute(&mut **tx)
+            .execute(conn)
             .await?;
         }
         Ok(())

@@ -20,6 +20,13 @@ pub(crate) enum Conn<'c> {
     Direct(&'c mut rusqlite::Connection),
 }
 
+impl Conn<'_> {
+    /// Whether the statements go to PostgreSQL (SQL that differs between the engines).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Conn::Sqlx(tx) if tx.backend_name() == "PostgreSQL")
+    }
+}
+
 /// A statement being built: [`stmt`], then `bind` each `$n` in order, then run on a [`Conn`].
 pub(crate) struct Stmt {
     sql: String,

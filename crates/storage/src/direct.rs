@@ -135,7 +135,10 @@ pub(crate) fn sqlx_query(
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for arg in args {
         query = match arg {
-            Arg::Null => query.bind(None::<i64>),
+            Arg::Null(Kind::Int) => query.bind(None::<i64>),
+            Arg::Null(Kind::Real) => query.bind(None::<f64>),
+            Arg::Null(Kind::Text) => query.bind(None::<String>),
+            Arg::Null(Kind::Blob) => query.bind(None::<Vec<u8>>),
             Arg::Int(n) => query.bind(n),
             Arg::Real(x) => query.bind(x),
             Arg::Text(t) => query.bind(t),
@@ -145,10 +148,11 @@ pub(crate) fn sqlx_query(
     query
 }
 
-/// A bound argument.
+/// A bound argument. A NULL keeps its type: PostgreSQL is told the type of each parameter,
+/// and a NULL text bound as a NULL integer is refused.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
-    Null,
+    Null(Kind),
     Int(i64),
     Real(f64),
     Text(String),
@@ -159,13 +163,51 @@ impl rusqlite::ToSql for Arg {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::{ToSqlOutput, ValueRef};
         Ok(ToSqlOutput::Borrowed(match self {
-            Arg::Null => ValueRef::Null,
+            Arg::Null(_) => ValueRef::Null,
             Arg::Int(n) => ValueRef::Integer(*n),
             Arg::Real(x) => ValueRef::Real(*x),
             Arg::Text(t) => ValueRef::Text(t.as_bytes()),
             Arg::Blob(b) => ValueRef::Blob(b),
         }))
     }
+}
+
+/// The type of a NULL argument.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Int,
+    Real,
+    Text,
+    Blob,
+}
+
+/// A Rust type bound as an argument, and the type its NULL takes.
+pub(crate) trait Typed: Into<Arg> {
+    const KIND: Kind;
+}
+impl Typed for i64 {
+    const KIND: Kind = Kind::Int;
+}
+impl Typed for i32 {
+    const KIND: Kind = Kind::Int;
+}
+impl Typed for bool {
+    const KIND: Kind = Kind::Int;
+}
+impl Typed for f64 {
+    const KIND: Kind = Kind::Real;
+}
+impl Typed for String {
+    const KIND: Kind = Kind::Text;
+}
+impl Typed for &str {
+    const KIND: Kind = Kind::Text;
+}
+impl Typed for &String {
+    const KIND: Kind = Kind::Text;
+}
+impl Typed for Vec<u8> {
+    const KIND: Kind = Kind::Blob;
 }
 
 impl From<i64> for Arg {
@@ -208,9 +250,9 @@ impl From<Vec<u8>> for Arg {
         Arg::Blob(b)
     }
 }
-impl<T: Into<Arg>> From<Option<T>> for Arg {
+impl<T: Typed> From<Option<T>> for Arg {
     fn from(v: Option<T>) -> Arg {
-        v.map_or(Arg::Null, Into::into)
+        v.map_or(Arg::Null(T::KIND), Into::into)
     }
 }
 

@@ -128,7 +128,12 @@ impl Store {
             .write(move |tx| {
                 Box::pin(async move {
                     if check_quota && !jobs.is_empty() {
-                        Self::check_quota_in(tx, account_id, total).await?;
+                        Self::check_quota_in(
+                            &mut crate::conn::Conn::Sqlx(&mut *tx),
+                            account_id,
+                            total,
+                        )
+                        .await?;
                     }
                     let refs: Vec<&crate::mail::CommitJob> = jobs.iter().collect();
                     let delivered = store.commit_fresh_in(tx, &refs).await?;

@@ -143,6 +143,7 @@ pub struct FolderChange {
     pub folder_id: i64,
 }
 
+use crate::conn::{stmt, Conn};
 use crate::Tx;
 
 /// Which folder a target names, as a batch groups them.
@@ -271,7 +272,7 @@ impl Store {
     /// before (`search_index::insert_search_terms_in`) in the same transaction.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn insert_message_in(
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         docs: bool,
         folder_id: i64,
         account_id: i64,
@@ -282,7 +283,7 @@ impl Store {
         meta_json: &str,
     ) -> Result<i64> {
         Self::insert_copy_in(
-            tx,
+            conn,
             docs,
             folder_id,
             account_id,
@@ -300,7 +301,7 @@ impl Store {
     /// its source (RFC 8474 5.1), instead of its own.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn insert_copy_in(
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         docs: bool,
         folder_id: i64,
         account_id: i64,
@@ -311,16 +312,16 @@ impl Store {
         meta_json: &str,
         email_id: Option<i64>,
     ) -> Result<i64> {
-        let row = sqlx::query(
+        let row = stmt(
             "UPDATE folders SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
              WHERE id = $1 RETURNING uidnext - 1, highestmodseq",
         )
         .bind(folder_id)
-        .fetch_one(&mut **tx)
+        .fetch_one(conn)
         .await?;
-        let (uid, modseq): (i64, i64) = (row.get(0), row.get(1));
+        let (uid, modseq): (i64, i64) = (row.get(0usize), row.get(1usize));
         Self::insert_row_in(
-            tx,
+            conn,
             docs,
             folder_id,
             uid,
@@ -339,7 +340,7 @@ impl Store {
 
     #[allow(clippy::too_many_arguments)]
     async fn insert_row_in(
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         docs: bool,
         folder_id: i64,
         uid: i64,
@@ -364,24 +365,24 @@ impl Store {
             "INSERT INTO messages (folder_id, uid, modseq, flags, internal_date, size, blob_id, meta, created_at, email_id{doc_column}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10{doc})"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        stmt(sql)
             .bind(folder_id)
             .bind(uid)
             .bind(modseq)
-            .bind(flags.as_str().to_string())
+            .bind(flags.as_str())
             .bind(internal_date)
             .bind(size)
-            .bind(blob_id.to_string())
-            .bind(meta_json.to_string())
+            .bind(blob_id)
+            .bind(meta_json)
             .bind(now())
             .bind(email_id)
-            .execute(&mut **tx)
+            .execute(conn)
             .await?;
         // Quota usage is exact: it moves in the same transaction as the message.
-        sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")
+        stmt("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")
             .bind(size)
             .bind(account_id)
-            .execute(&mut **tx)
+            .execute(conn)
             .await?;
         Ok(())
     }
@@ -654,7 +655,7 @@ impl Store {
             }
         }
         let terms: Vec<(&str, Option<&[String]>)> = terms.into_iter().collect();
-        Self::insert_search_terms_in(tx, &terms).await?;
+        Self::insert_search_terms_in(&mut Conn::Sqlx(&mut *tx), &terms).await?;
         for chunk in rows.chunks(100) {
             // With `message_docs`, each row takes its body's document (`$7` of a row is its
             // blob id).
@@ -699,7 +700,7 @@ impl Store {
             sorts.entry(&job.blob_id).or_insert(&job.sort);
         }
         let sorts: Vec<(&str, &crate::SortRecord)> = sorts.into_iter().collect();
-        Self::insert_sort_records_in(tx, &sorts).await?;
+        Self::insert_sort_records_in(&mut Conn::Sqlx(&mut *tx), &sorts).await?;
         for (account_id, bytes) in usage {
             // Quota usage is exact: it moves in the same transaction as the messages.
             sqlx::query("UPDATE accounts SET used_bytes = used_bytes + $1 WHERE id = $2")
@@ -721,7 +722,7 @@ impl Store {
                 event
                     .row(at)
                     .insert()
-                    .execute(&mut crate::conn::Conn::Sqlx(&mut *tx))
+                    .execute(&mut Conn::Sqlx(&mut *tx))
                     .await?;
             }
             results.push(Delivered {

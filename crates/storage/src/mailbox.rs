@@ -18,7 +18,6 @@ use crate::meta::MessageMeta;
 use crate::{now, Action, Error, FlagChange, Flags, FolderChange, MessageRow, Result, Store};
 
 use crate::folder_accounts::FolderAccounts;
-use crate::Tx;
 
 /// Counts for STATUS and SELECT.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -390,12 +389,16 @@ impl Store {
         Ok((victims.iter().map(|m| m.uid).collect(), modseq))
     }
 
-    pub(crate) async fn check_quota_in(tx: &mut Tx, account_id: i64, extra: i64) -> Result<()> {
-        let row = sqlx::query("SELECT quota_bytes, used_bytes FROM accounts WHERE id = $1")
+    pub(crate) async fn check_quota_in(
+        conn: &mut Conn<'_>,
+        account_id: i64,
+        extra: i64,
+    ) -> Result<()> {
+        let row = stmt("SELECT quota_bytes, used_bytes FROM accounts WHERE id = $1")
             .bind(account_id)
-            .fetch_one(&mut **tx)
+            .fetch_one(conn)
             .await?;
-        let (quota, used): (i64, i64) = (row.get(0), row.get(1));
+        let (quota, used): (i64, i64) = (row.get(0usize), row.get(1usize));
         if quota > 0 && used + extra > quota {
             return Err(Error::OverQuota);
         }
@@ -415,11 +418,11 @@ impl Store {
         let accounts = self.folder_accounts.clone();
         let docs = self.message_docs;
         let (from_account, to_account, pairs) = self
-            .write(move |tx| {
+            .write_conn(move |conn| {
                 Box::pin(async move {
                     Self::copy_messages_in(
                         &accounts,
-                        tx,
+                        conn,
                         docs,
                         from_folder,
                         uids,
@@ -439,7 +442,7 @@ impl Store {
 
     async fn copy_messages_in(
         accounts: &FolderAccounts,
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         docs: bool,
         from_folder: i64,
         uids: Vec<i64>,
@@ -448,21 +451,17 @@ impl Store {
     ) -> Result<(i64, i64, Vec<(i64, i64)>)> {
         // Each source with its stored parse and EMAILID ("meta|emailid": one extra column).
         let sources = Self::messages_by_uid_in(
-            &mut Conn::Sqlx(&mut *tx),
+            conn,
             from_folder,
             &uids,
             ", CAST(COALESCE(email_id, id) AS TEXT) || '|' || meta",
         )
         .await?;
-        let to_account = accounts
-            .account_in(&mut Conn::Sqlx(&mut *tx), to_folder)
-            .await?;
-        let from_account = accounts
-            .account_in(&mut Conn::Sqlx(&mut *tx), from_folder)
-            .await?;
+        let to_account = accounts.account_in(conn, to_folder).await?;
+        let from_account = accounts.account_in(conn, from_folder).await?;
         let total: i64 = sources.iter().map(|(m, _)| m.size).sum();
         if !(remove_source && to_account == from_account) {
-            Self::check_quota_in(tx, to_account, total).await?;
+            Self::check_quota_in(conn, to_account, total).await?;
         }
         let mut pairs = vec![];
         for (message, extra) in &sources {
@@ -473,7 +472,7 @@ impl Store {
                 .ok_or_else(|| Error::Invalid("a stored message without its parse".into()))?;
             // RFC 8474 5.1: the copy keeps the EMAILID of its source.
             let uid = Self::insert_copy_in(
-                tx,
+                conn,
                 docs,
                 to_folder,
                 to_account,
@@ -485,21 +484,15 @@ impl Store {
                 Some(email_id),
             )
             .await?;
-            sqlx::query("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
-                .bind(message.blob_id.clone())
-                .execute(&mut **tx)
+            stmt("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
+                .bind(message.blob_id.as_str())
+                .execute(conn)
                 .await?;
             pairs.push((message.uid, uid));
         }
         if remove_source {
             let sources: Vec<MessageRow> = sources.into_iter().map(|(m, _)| m).collect();
-            Self::remove_messages_in(
-                &mut Conn::Sqlx(&mut *tx),
-                from_folder,
-                from_account,
-                &sources,
-            )
-            .await?;
+            Self::remove_messages_in(conn, from_folder, from_account, &sources).await?;
         }
         Ok((from_account, to_account, pairs))
     }
@@ -520,21 +513,18 @@ impl Store {
         let blob_id = self.put_blob_bytes(raw).await?;
         let (store, raw, flags) = (self.clone(), raw.to_vec(), flags.into());
         let (account_id, uid) = self
-            .write(move |tx| {
+            .write_conn(move |conn| {
                 Box::pin(async move {
-                    let account_id = store
-                        .folder_accounts
-                        .account_in(&mut Conn::Sqlx(&mut *tx), folder_id)
-                        .await?;
-                    Self::check_quota_in(tx, account_id, raw.len() as i64).await?;
-                    store.blob_ref_in(tx, &blob_id, &raw, 1).await?;
-                    Self::insert_sort_records_in(tx, &[(blob_id.as_str(), &sort)]).await?;
+                    let account_id = store.folder_accounts.account_in(conn, folder_id).await?;
+                    Self::check_quota_in(conn, account_id, raw.len() as i64).await?;
+                    store.blob_ref_in(conn, &blob_id, &raw, 1).await?;
+                    Self::insert_sort_records_in(conn, &[(blob_id.as_str(), &sort)]).await?;
                     if let Some(terms) = &terms {
-                        Self::insert_search_terms_in(tx, &[(blob_id.as_str(), terms.as_deref())])
+                        Self::insert_search_terms_in(conn, &[(blob_id.as_str(), terms.as_deref())])
                             .await?;
                     }
                     let uid = Self::insert_message_in(
-                        tx,
+                        conn,
                         store.message_docs,
                         folder_id,
                         account_id,

@@ -34,26 +34,23 @@ impl Store {
         }
         let store = self.clone();
         let (account_id, uids) = self
-            .write(move |tx| {
+            .write_conn(move |conn| {
                 Box::pin(async move {
-                    let account_id = store
-                        .folder_accounts
-                        .account_in(&mut crate::conn::Conn::Sqlx(&mut *tx), folder_id)
-                        .await?;
+                    let account_id = store.folder_accounts.account_in(conn, folder_id).await?;
                     let total: i64 = prepared.iter().map(|(m, _, _, _)| m.raw.len() as i64).sum();
-                    Self::check_quota_in(tx, account_id, total).await?;
+                    Self::check_quota_in(conn, account_id, total).await?;
                     let mut uids = Vec::with_capacity(prepared.len());
                     for (message, blob_id, meta, terms) in &prepared {
-                        store.blob_ref_in(tx, blob_id, &message.raw, 1).await?;
+                        store.blob_ref_in(conn, blob_id, &message.raw, 1).await?;
                         if let Some(terms) = terms {
                             Self::insert_search_terms_in(
-                                tx,
+                                conn,
                                 &[(blob_id.as_str(), terms.as_deref())],
                             )
                             .await?;
                         }
                         let uid = Self::insert_message_in(
-                            tx,
+                            conn,
                             store.message_docs,
                             folder_id,
                             account_id,

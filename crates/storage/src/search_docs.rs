@@ -7,6 +7,7 @@
 //! names that row's body's document or none. A row takes its body's number only when the
 //! document is complete (holds every word): NULL means "read this message".
 
+use crate::conn::{stmt, Conn};
 use std::collections::{BTreeSet, HashMap};
 
 use sqlx::Row;
@@ -66,20 +67,20 @@ impl Store {
     /// Inside a transaction: the documents of these blobs (a blob already indexed keeps its),
     /// each under a new number.
     pub(crate) async fn insert_search_terms_in(
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         blobs: &[(&str, Option<&[String]>)],
     ) -> Result<()> {
-        Self::insert_documents_in(tx, blobs, &HashMap::new()).await
+        Self::insert_documents_in(conn, blobs, &HashMap::new()).await
     }
 
     /// [`Store::insert_search_terms_in`], a blob in `kept` under that number (a rebuild gives a
     /// document back its number).
     pub(crate) async fn insert_documents_in(
-        tx: &mut Tx,
+        conn: &mut Conn<'_>,
         blobs: &[(&str, Option<&[String]>)],
         kept: &HashMap<String, i64>,
     ) -> Result<()> {
-        let postgres = tx.backend_name() == "PostgreSQL";
+        let postgres = conn.is_postgres();
         // New numbers go above the kept ones too (whose rows a rebuild dropped before).
         let above = kept.values().copied().filter(|d| *d < DENSE_LIMIT).max();
         // Whole batches in a few statements (each is a round trip to the database thread).
@@ -125,11 +126,11 @@ impl Store {
                     crate::value_rows(chunk.len(), 4)
                 )
             };
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = stmt(sql);
             let mut rank = 0i64;
             for ((blob_id, terms), text) in chunk.iter().zip(&joined) {
                 let number = kept.get(*blob_id).copied();
-                query = query.bind(blob_id.to_string()).bind(number);
+                query = query.bind(*blob_id).bind(number);
                 if postgres {
                     query = query.bind(text.clone());
                 } else {
@@ -142,10 +143,10 @@ impl Store {
                 query = query.bind(DENSE_LIMIT).bind(above.unwrap_or(0));
             }
             let fresh: HashMap<String, i64> = query
-                .fetch_all(&mut **tx)
+                .fetch_all(conn)
                 .await?
                 .iter()
-                .map(|row| (row.get(0), row.get(1)))
+                .map(|row| (row.get(0usize), row.get(1usize)))
                 .collect();
             if postgres {
                 // The marked terms, listed for marked query words (SQLite lists them itself).
@@ -159,12 +160,12 @@ impl Store {
                     .collect();
                 if !marked.is_empty() {
                     let joined: Vec<&str> = marked.into_iter().collect();
-                    sqlx::query(
+                    stmt(
                         "INSERT INTO search_vocab (term) \
                          SELECT unnest(string_to_array($1, ' ')) ON CONFLICT DO NOTHING",
                     )
                     .bind(joined.join(" "))
-                    .execute(&mut **tx)
+                    .execute(conn)
                     .await?;
                 }
             } else {
@@ -180,11 +181,11 @@ impl Store {
                         "INSERT INTO search_fts (rowid, terms) VALUES {}",
                         crate::value_rows(words.len(), 2)
                     );
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    let mut query = stmt(sql);
                     for (doc, text) in words {
-                        query = query.bind(doc).bind(text.clone());
+                        query = query.bind(doc).bind(text);
                     }
-                    query.execute(&mut **tx).await?;
+                    query.execute(conn).await?;
                 }
             }
             // Not inserted: indexed already, or its number taken (by a document of an older
@@ -195,12 +196,12 @@ impl Store {
                 .filter(|b| !fresh.contains_key(*b))
                 .collect();
             for blob_id in left {
-                sqlx::query(
+                stmt(
                     "INSERT INTO search_docs (blob_id, doc, complete) VALUES ($1, NULL, 0) \
                      ON CONFLICT DO NOTHING",
                 )
-                .bind(blob_id.to_string())
-                .execute(&mut **tx)
+                .bind(blob_id)
+                .execute(conn)
                 .await?;
             }
         }

@@ -330,7 +330,12 @@ impl Store {
                             .iter()
                             .map(|(b, t)| (b.as_str(), t.as_deref()))
                             .collect();
-                        Self::insert_documents_in(tx, &refs, &kept).await?;
+                        Self::insert_documents_in(
+                            &mut crate::conn::Conn::Sqlx(&mut *tx),
+                            &refs,
+                            &kept,
+                        )
+                        .await?;
                         // On a schema before migration 0019 (`migrate = false`) rows have no
                         // document to take.
                         match docs {
@@ -601,7 +606,8 @@ impl Store {
                             .iter()
                             .map(|(b, t)| (b.as_str(), t.as_deref()))
                             .collect();
-                        Self::insert_search_terms_in(tx, &refs).await?;
+                        Self::insert_search_terms_in(&mut crate::conn::Conn::Sqlx(&mut *tx), &refs)
+                            .await?;
                         let blob_ids: Vec<&str> = refs.iter().map(|r| r.0).collect();
                         Self::set_message_docs_in(tx, &blob_ids).await
                     })

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::Row;
 
 use crate::meta::{MailAddr, MessageMeta};
-use crate::{MessageRow, Result, Store, Tx};
+use crate::{MessageRow, Result, Store};
 
 /// Longest subject kept, in bytes (the rest cannot change a sort in practice).
 pub const MAX_SUBJECT: usize = 4096;
@@ -219,7 +219,7 @@ fn record_from_row(r: &sqlx::any::AnyRow, first: usize) -> SortRecord {
 impl Store {
     /// Inside a transaction: records for these blobs (a blob that has one keeps it).
     pub(crate) async fn insert_sort_records_in(
-        tx: &mut Tx,
+        conn: &mut crate::conn::Conn<'_>,
         records: &[(&str, &SortRecord)],
     ) -> Result<()> {
         for chunk in records.chunks(50) {
@@ -229,7 +229,7 @@ impl Store {
                  ON CONFLICT (blob_id) DO NOTHING",
                 rows
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = crate::conn::stmt(sql);
             for (blob_id, r) in chunk {
                 let part = |a: &Option<SortAddr>| {
                     let a = a.as_ref();
@@ -242,7 +242,7 @@ impl Store {
                 let (to_name, to_addr) = part(&r.to);
                 let (cc_name, cc_addr) = part(&r.cc);
                 query = query
-                    .bind(blob_id.to_string())
+                    .bind(*blob_id)
                     .bind(r.sent_date)
                     .bind(r.subject.clone())
                     .bind(from_name)
@@ -255,7 +255,7 @@ impl Store {
                     .bind(r.in_reply_to.clone())
                     .bind(r.references.clone());
             }
-            query.execute(&mut **tx).await?;
+            query.execute(conn).await?;
         }
         Ok(())
     }
@@ -351,7 +351,8 @@ impl Store {
                 Box::pin(async move {
                     let refs: Vec<(&str, &SortRecord)> =
                         computed.iter().map(|(b, r)| (b.as_str(), r)).collect();
-                    Self::insert_sort_records_in(tx, &refs).await
+                    Self::insert_sort_records_in(&mut crate::conn::Conn::Sqlx(&mut *tx), &refs)
+                        .await
                 })
             })
             .await;
