@@ -58,6 +58,7 @@ impl DirectPool {
 
     /// Runs `sql` with `args` and returns every row.
     fn rows(&self, sql: &str, args: &[Arg]) -> Result<Vec<Row>> {
+        tracing::trace!(target: "storage::direct", sql, "read");
         let taken = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let conn = match taken {
             Some(conn) => conn,

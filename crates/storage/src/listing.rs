@@ -38,16 +38,34 @@ pub struct Listing {
     pub rows: Vec<MessageRow>,
     /// How many rows came without their body's document (`MessageRow::doc`).
     unknown_docs: usize,
+    /// STATUS's counts of these rows.
+    counts: crate::FolderCounts,
 }
 
 impl Listing {
     fn new(highestmodseq: i64, rows: Vec<MessageRow>) -> Listing {
-        let unknown_docs = rows.iter().filter(|r| r.doc.is_none()).count();
+        let mut unknown_docs = 0;
+        let mut counts = crate::FolderCounts {
+            messages: rows.len() as i64,
+            ..Default::default()
+        };
+        for row in &rows {
+            unknown_docs += usize::from(row.doc.is_none());
+            counts.unseen += i64::from(!row.flags.contains("\\Seen"));
+            counts.deleted += i64::from(row.flags.contains("\\Deleted"));
+            counts.size += row.size;
+        }
         Listing {
             highestmodseq,
             rows,
             unknown_docs,
+            counts,
         }
+    }
+
+    /// Messages, those without \Seen, those with \Deleted, and their size (STATUS).
+    pub fn counts(&self) -> crate::FolderCounts {
+        self.counts.clone()
     }
 
     /// The rows an index answer cannot rule out (in UID order): their document was found, the
@@ -103,6 +121,12 @@ impl ListingCache {
 
     fn announced(&self, folder_id: i64) -> u64 {
         self.slot(folder_id).load(Ordering::Acquire)
+    }
+
+    /// Whether a listing of the folder is kept.
+    pub(crate) fn holds(&self, folder_id: i64) -> bool {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.contains_key(&folder_id)
     }
 
     fn get(&self, folder_id: i64) -> Option<Kept> {

@@ -202,7 +202,12 @@ impl Store {
         Ok(out)
     }
 
+    /// The folder's counts (STATUS): from its listing when one is kept (brought up to date
+    /// with the changes since, a few index look-ups), else counted by the database.
     pub async fn folder_counts(&self, folder_id: i64) -> Result<FolderCounts> {
+        if self.listings.holds(folder_id) {
+            return Ok(self.listing(folder_id).await?.counts());
+        }
         let row = self
             .read(
             "SELECT COUNT(*), \

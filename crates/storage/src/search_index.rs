@@ -437,12 +437,11 @@ impl Store {
                     // to a rowid bound. Each half is parsed as soon as it comes, while the
                     // other is looked up. Dense numbers split at half the highest; documents
                     // numbered by an older release (hashes, spread evenly) at 2^62.
-                    let highest: i64 = sqlx::query_scalar(
-                        "SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1",
-                    )
-                    .bind(DENSE_LIMIT)
-                    .fetch_one(&self.pool)
-                    .await?;
+                    let highest: i64 = self
+                        .read("SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1")
+                        .bind(DENSE_LIMIT)
+                        .fetch_scalar()
+                        .await?;
                     let middle = if highest > 0 {
                         highest / 2 + 1
                     } else {
@@ -514,11 +513,11 @@ impl Store {
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        let mut query = self.read(sql);
         for (from, to) in ranges {
             query = query.bind(from).bind(to);
         }
-        let terms = query.fetch_all(&self.pool).await?;
+        let terms: Vec<String> = query.fetch_column().await?;
         let mut out: Vec<(Vec<String>, bool)> = vec![(vec![], false); fields.len()];
         for term in terms {
             if let Some(i) = fields.iter().position(|f| term.starts_with(f.letter())) {
@@ -545,19 +544,20 @@ impl Store {
         // listing's covering index tells alone: the term naming only `m` is checked before
         // search_docs is looked up, so only rows without one are (the first search of 100,000
         // freshly delivered messages: 16 ms instead of 150 ms).
-        let rows = sqlx::query(
-            "SELECT m.id, m.uid, m.blob_id, m.size, s.complete FROM messages m \
+        let rows = self
+            .read(
+                "SELECT m.id, m.uid, m.blob_id, m.size, s.complete FROM messages m \
              LEFT JOIN search_docs s ON s.blob_id = m.blob_id \
              WHERE m.folder_id = $1 AND m.uid > $2 \
              AND (m.doc IS NULL OR m.uid = (SELECT max(uid) FROM messages WHERE folder_id = $1)) \
              AND (s.complete IS NULL OR s.complete = 0 \
                   OR m.uid = (SELECT max(uid) FROM messages WHERE folder_id = $1)) \
              ORDER BY m.uid",
-        )
-        .bind(folder_id)
-        .bind(cursor)
-        .fetch_all(&self.pool)
-        .await?;
+            )
+            .bind(folder_id)
+            .bind(cursor)
+            .fetch_all()
+            .await?;
         let Some(last) = rows.last() else {
             let seen = crate::search_cursor::Seen {
                 cursor,

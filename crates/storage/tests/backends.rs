@@ -1762,6 +1762,34 @@ async fn mailbox_operations_on_both_backends() {
             ctx.name()
         );
         assert!(counts.size > 0);
+        // Counted again from the folder's kept listing, brought up to date after a change:
+        // the same as the database's count.
+        s.listing(folder.id).await.unwrap();
+        s.store_flags(
+            folder.id,
+            &[1],
+            storage::FlagChange::Remove,
+            &["\\Seen".to_string()],
+            None,
+        )
+        .await
+        .unwrap();
+        let kept = s.folder_counts(folder.id).await.unwrap();
+        assert_eq!(
+            (kept.messages, kept.unseen, kept.deleted, kept.size),
+            (4, 3, 1, counts.size),
+            "[{}] {kept:?}",
+            ctx.name()
+        );
+        s.store_flags(
+            folder.id,
+            &[1],
+            storage::FlagChange::Add,
+            &["\\Seen".to_string()],
+            None,
+        )
+        .await
+        .unwrap();
         let before = s.folder_by_id(folder.id).await.unwrap().highestmodseq;
         assert_eq!(
             s.expunge(folder.id, None).await.unwrap(),
