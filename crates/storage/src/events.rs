@@ -1,6 +1,8 @@
 //! The audit/event log: who did what, on which written decision (KT-5.2), and what the mail
 //! flow refused (viruses, spam) for the reports.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::Row;
 
@@ -46,6 +48,34 @@ impl Store {
                 tracing::error!(%session, error = %e, %kind, "auth event not recorded");
             }
         }
+    }
+
+    /// Last-use stamp for compliance reports (KT-11): who opened which mailbox when. The
+    /// first opening of each minute by the same person of the same folder is recorded, the
+    /// others in that minute add nothing the reports read (they ask whether someone opened a
+    /// mailbox within a window of whole minutes, and who): a client that re-selects its
+    /// folders all day costs one durable write a minute, not one per SELECT.
+    pub async fn record_mailbox_open(
+        &self,
+        actor: &str,
+        owner_account_id: i64,
+        folder: &str,
+    ) -> Result<()> {
+        let at = now();
+        let key = (actor.to_string(), owner_account_id, folder.to_string());
+        if self.opens.recorded(&key, at / 60) {
+            return Ok(());
+        }
+        self.log_event(
+            actor,
+            Action::MailboxOpen,
+            folder,
+            "",
+            serde_json::json!({"account_id": owner_account_id, "at": at}),
+        )
+        .await?;
+        self.opens.mark(key, at / 60);
+        Ok(())
     }
 
     /// Appends one event. `detail` is any JSON value.
@@ -160,5 +190,79 @@ pub(crate) fn event_from_row(r: &sqlx::any::AnyRow) -> Event {
         target: r.get(4),
         doc_ref: r.get(5),
         detail: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
+    }
+}
+
+/// The minute each (actor, owner account, folder) opening was last recorded, by this process.
+#[derive(Default)]
+pub(crate) struct OpenStamps(std::sync::Mutex<HashMap<(String, i64, String), i64>>);
+
+impl OpenStamps {
+    /// Emptied when it reaches this many entries (at worst an opening recorded twice).
+    const MAX: usize = 100_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64, String), i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn recorded(&self, key: &(String, i64, String), minute: i64) -> bool {
+        self.lock().get(key) == Some(&minute)
+    }
+
+    /// Marked once the event is committed: a failed write leaves the minute unrecorded.
+    fn mark(&self, key: (String, i64, String), minute: i64) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(key, minute);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{now, Store, StoreOptions};
+
+    /// One event per person, owner and folder and minute: a second SELECT in the same minute
+    /// adds none; another folder or another person does.
+    #[tokio::test]
+    async fn mailbox_openings_are_recorded_once_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions::new(
+            format!("sqlite://{}", dir.path().join("e.db").display()),
+            dir.path(),
+        ))
+        .await
+        .unwrap();
+        // Retried when the minute turned in between (the count would rightly differ).
+        for _ in 0..3 {
+            let minute = now() / 60;
+            let before = store.events("mailbox.open", 100).await.unwrap().len();
+            for (actor, folder) in [
+                ("a@x.vn", "INBOX"),
+                ("a@x.vn", "INBOX"),
+                ("a@x.vn", "Sent"),
+                ("b@x.vn", "INBOX"),
+                ("a@x.vn", "INBOX"),
+            ] {
+                store.record_mailbox_open(actor, 7, folder).await.unwrap();
+            }
+            let after = store.events("mailbox.open", 100).await.unwrap();
+            if now() / 60 != minute {
+                continue;
+            }
+            let new = &after[..after.len() - before];
+            let mut seen: Vec<(&str, &str)> = new
+                .iter()
+                .map(|e| (e.actor.as_str(), e.target.as_str()))
+                .collect();
+            seen.sort();
+            assert_eq!(
+                seen,
+                vec![("a@x.vn", "INBOX"), ("a@x.vn", "Sent"), ("b@x.vn", "INBOX")]
+            );
+            return;
+        }
+        panic!("the minute kept turning");
     }
 }

@@ -247,6 +247,8 @@ pub struct Store {
     /// [`Store::trusting_announced_changes`]).
     pub(crate) announced_only: bool,
     pub(crate) folder_accounts: std::sync::Arc<folder_accounts::FolderAccounts>,
+    /// Mailbox openings recorded this minute (see [`Store::record_mailbox_open`]).
+    pub(crate) opens: std::sync::Arc<events::OpenStamps>,
     /// Sort records read or computed, by message id (see `sort_record`).
     pub(crate) sort_cache: std::sync::Arc<sort_record::SortCache>,
     /// Which messages of a folder are known indexed (`search_index`).
@@ -425,6 +427,7 @@ impl Store {
             listings: Default::default(),
             announced_only: false,
             folder_accounts: Default::default(),
+            opens: Default::default(),
             sort_cache: Default::default(),
             search_seen: Default::default(),
             search_cursors,

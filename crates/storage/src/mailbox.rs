@@ -15,7 +15,7 @@ use crate::conn::{stmt, Conn};
 use crate::direct::ReadRow;
 
 use crate::meta::MessageMeta;
-use crate::{now, Action, Error, FlagChange, Flags, FolderChange, MessageRow, Result, Store};
+use crate::{Error, FlagChange, Flags, FolderChange, MessageRow, Result, Store};
 
 use crate::folder_accounts::FolderAccounts;
 
@@ -678,23 +678,6 @@ impl Store {
         tx.commit().await?;
         self.changed(account_id, id);
         Ok(id)
-    }
-
-    /// Last-use stamp for compliance reports (KT-11): who opened which mailbox when.
-    pub async fn record_mailbox_open(
-        &self,
-        actor: &str,
-        owner_account_id: i64,
-        folder: &str,
-    ) -> Result<()> {
-        self.log_event(
-            actor,
-            Action::MailboxOpen,
-            folder,
-            "",
-            serde_json::json!({"account_id": owner_account_id, "at": now()}),
-        )
-        .await
     }
 }
 
