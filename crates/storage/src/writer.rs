@@ -172,6 +172,8 @@ pub(crate) async fn run_writer(
     mut queue: mpsc::UnboundedReceiver<Box<dyn WriteOp>>,
 ) {
     let mut connection: Option<rusqlite::Connection> = None;
+    // The sqlx write connection while the writer holds it (see `Exclusive`).
+    let mut exclusive = Exclusive::default();
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -205,30 +207,72 @@ pub(crate) async fn run_writer(
         // answers are dropped, so they get an error) and the writer goes on.
         let task_pool = pool.clone();
         let mut task_connection = connection.take();
+        let mut task_exclusive = std::mem::take(&mut exclusive);
         let outcome = tokio::spawn(async move {
             if let Some(c) = task_connection.as_mut().filter(|_| !direct_ops.is_empty()) {
                 // Answered at once: a STORE need not wait for the APPENDs queued beside it.
-                let committed = run_direct_batch(&task_pool, c, &mut direct_ops).await;
+                let committed = match task_exclusive.hold(&task_pool).await {
+                    Ok(()) => run_direct_batch(c, &mut direct_ops).await,
+                    Err(e) => Err(e),
+                };
                 for op in direct_ops {
                     op.finish(committed.clone());
                 }
             }
             let committed = match sqlx_ops.is_empty() {
                 true => Ok(()),
-                false => run_batch(&task_pool, backend, &mut sqlx_ops).await,
+                false => {
+                    task_exclusive.release();
+                    run_batch(&task_pool, backend, &mut sqlx_ops).await
+                }
             };
-            (task_connection, sqlx_ops, committed)
+            (task_connection, task_exclusive, sqlx_ops, committed)
         })
         .await;
         match outcome {
-            Ok((kept, ops, committed)) => {
+            Ok((kept, mut held, ops, committed)) => {
                 connection = kept;
+                // Let the other writers of the process in when the queue is empty, and at
+                // least every HOLD_AT_MOST while it is not.
+                if queue.is_empty() || held.since.is_some_and(|t| t.elapsed() > HOLD_AT_MOST) {
+                    held.release();
+                }
+                exclusive = held;
                 for op in ops {
                     op.finish(committed.clone());
                 }
             }
             Err(e) => tracing::error!(error = %e, "a write batch panicked; its writes failed"),
         }
+    }
+}
+
+/// Longest the writer keeps the sqlx write connection across batches while writes keep coming.
+const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The sqlx write connection, held by the writer while it runs transactions on its own
+/// connection: no other write of this process (deliveries, a `begin_write`) takes SQLite's lock
+/// meanwhile, and they wait in the pool's queue (an async wait) instead of polling the lock.
+/// Kept across batches while writes keep coming: each return to the pool costs a round trip
+/// to sqlx's connection thread (sqlx tests the connection on release), which was one per batch.
+#[derive(Default)]
+struct Exclusive {
+    connection: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    since: Option<std::time::Instant>,
+}
+
+impl Exclusive {
+    async fn hold(&mut self, pool: &sqlx::AnyPool) -> std::result::Result<(), String> {
+        if self.connection.is_none() {
+            self.connection = Some(pool.acquire().await.map_err(|e| e.to_string())?);
+            self.since = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.connection = None;
+        self.since = None;
     }
 }
 
@@ -245,15 +289,12 @@ fn open_direct(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection>
 }
 
 /// Runs `batch` in one transaction on the writer's rusqlite connection, each write in a
-/// savepoint of its own when there are several (as `run_batch`).
+/// savepoint of its own when there are several (as `run_batch`). The caller holds the sqlx
+/// write connection ([`Exclusive`]).
 async fn run_direct_batch(
-    pool: &sqlx::AnyPool,
     conn: &mut rusqlite::Connection,
     batch: &mut [Box<dyn WriteOp>],
 ) -> std::result::Result<(), String> {
-    // The sqlx write connection, held: no other write of this process (deliveries, a
-    // `begin_write`) takes SQLite's lock while this transaction runs.
-    let _exclusive = pool.acquire().await.map_err(|e| e.to_string())?;
     let sql = |conn: &mut rusqlite::Connection, text: &str| {
         conn.execute_batch(text).map_err(|e| e.to_string())
     };
@@ -433,6 +474,48 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    /// The writer's own connection and the sqlx write connection never write at once: direct
+    /// writes under load and transactions from `begin_write` interleave, all commit, none
+    /// meets SQLite's lock (a busy error) or waits for it to time out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_writes_and_begin_write_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_store(&dir).await;
+        let started = std::time::Instant::now();
+        let mut tasks = vec![];
+        for i in 0..200 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("d{i}.vn");
+                if i % 10 == 0 {
+                    let mut tx = store.begin_write().await?;
+                    sqlx::query("INSERT INTO domains (name, naming_rule, created_at) VALUES ($1, 'free', 0)")
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    return Ok::<_, Error>(());
+                }
+                store
+                    .write_conn(move |conn| {
+                        Box::pin(async move {
+                            crate::conn::stmt("INSERT INTO domains (name, naming_rule, created_at) VALUES ($1, 'free', 0)")
+                                .bind(name)
+                                .execute(conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(domain_names(&store).await.len(), 200);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     /// Writes queued together share a transaction: each failing one is rolled back alone
