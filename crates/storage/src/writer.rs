@@ -295,8 +295,14 @@ async fn run_direct_batch(
     conn: &mut rusqlite::Connection,
     batch: &mut [Box<dyn WriteOp>],
 ) -> std::result::Result<(), String> {
+    // Each statement prepared once per connection (execute_batch would parse it every time).
     let sql = |conn: &mut rusqlite::Connection, text: &str| {
-        conn.execute_batch(text).map_err(|e| e.to_string())
+        text.split("; ").try_for_each(|one| {
+            conn.prepare_cached(one)
+                .and_then(|mut statement| statement.execute([]))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     };
     sql(conn, "BEGIN IMMEDIATE")?;
     let lone = batch.len() == 1;
