@@ -35,7 +35,9 @@ govmail_start() {
         echo "$BENCH_PASSWORD" | "$G" "${S[@]}" user add --name "Bench User $i" \
             --address "user$i@bench.test" --password-stdin >/dev/null
     done
-    "$G" "${S[@]}" serve >"$dir.log" 2>&1 &
+    # The malloc settings of scripts/run.
+    MALLOC_ARENA_MAX=${GOVMAIL_MALLOC_ARENA_MAX:-4} MALLOC_MMAP_THRESHOLD_=4194304 \
+        MALLOC_TRIM_THRESHOLD_=33554432 "$G" "${S[@]}" serve >"$dir.log" 2>&1 &
     GOVMAIL_PID=$!
     for _ in $(seq 200); do
         grep -q "govmail serving" "$dir.log" 2>/dev/null && return 0

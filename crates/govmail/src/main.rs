@@ -25,11 +25,6 @@ mod text;
 mod tls;
 mod vacation;
 
-/// mimalloc instead of glibc's malloc: in the long-session IMAP profile glibc's allocator
-/// (`_int_malloc`, `malloc_consolidate`, `_int_free`) was a tenth of the sessions' CPU.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
