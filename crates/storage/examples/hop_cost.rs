@@ -1,4 +1,6 @@
-//! Scratch: CPU and wall time of a small read through the sqlx pool vs inline rusqlite.
+//! What a small SQLite read costs through the sqlx pool (a hand-off to the connection's thread
+//! and back) against on the calling thread (rusqlite, as `storage::direct` does), with 30 tasks
+//! reading at once: `cargo run --release -p storage --example hop_cost`.
 use std::time::Instant;
 
 fn cpu() -> f64 {
