@@ -20,61 +20,64 @@ async fn main() {
     .await
     .unwrap();
     store.add_domain("h.vn", "free").await.unwrap();
-    let n = 20_000;
-    let t = Instant::now();
-    let c = cpu();
-    let mut tasks = vec![];
-    for _ in 0..30 {
-        let s = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..n / 30 {
-                s.list_domains().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    println!(
-        "sqlx: {:.1} us wall, {:.1} us cpu per query",
-        t.elapsed().as_secs_f64() * 1e6 / n as f64,
-        (cpu() - c) * 1e6 / n as f64
-    );
+    let sqlx = store.clone();
+    measure("sqlx", move || {
+        let store = sqlx.clone();
+        async move {
+            store.list_domains().await.unwrap();
+        }
+    })
+    .await;
+    // The same query as `list_domains`, on connections read on the calling thread.
     let pool = std::sync::Arc::new(std::sync::Mutex::new(Vec::<rusqlite::Connection>::new()));
-    let t = Instant::now();
-    let c = cpu();
-    let mut tasks = vec![];
-    for _ in 0..30 {
-        let pool = pool.clone();
-        let path = path.clone();
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..n / 30 {
-                let conn = pool.lock().unwrap().pop();
-                let conn = conn.unwrap_or_else(|| rusqlite::Connection::open(&path).unwrap());
-                {
-                    let mut st = conn
-                        .prepare_cached(
-                            "SELECT id, name, naming_rule, created_at FROM domains ORDER BY name",
-                        )
-                        .unwrap();
-                    let rows: Vec<(i64, String)> = st
-                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .unwrap()
-                        .map(|r| r.unwrap())
-                        .collect();
-                    assert_eq!(rows.len(), 1);
-                }
-                pool.lock().unwrap().push(conn);
-                tokio::task::yield_now().await;
+    measure("inline", move || {
+        let (pool, path) = (pool.clone(), path.clone());
+        async move {
+            let conn = pool.lock().unwrap().pop();
+            let conn = conn.unwrap_or_else(|| rusqlite::Connection::open(&path).unwrap());
+            {
+                let mut st = conn
+                    .prepare_cached("SELECT id, name, naming_rule FROM domains ORDER BY name")
+                    .unwrap();
+                let rows: Vec<(i64, String)> = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                assert_eq!(rows.len(), 1);
             }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
+            pool.lock().unwrap().push(conn);
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Runs `read` 20,000 times from 30 tasks at once; prints wall and CPU time per read.
+async fn measure<F, R>(label: &str, read: F)
+where
+    F: Fn() -> R + Clone + Send + 'static,
+    R: std::future::Future<Output = ()> + Send,
+{
+    const N: usize = 20_000;
+    const TASKS: usize = 30;
+    let (started, cpu0) = (Instant::now(), cpu());
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let read = read.clone();
+            tokio::spawn(async move {
+                for _ in 0..N / TASKS {
+                    read().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
     }
     println!(
-        "inline: {:.1} us wall, {:.1} us cpu per query",
-        t.elapsed().as_secs_f64() * 1e6 / n as f64,
-        (cpu() - c) * 1e6 / n as f64
+        "{label}: {:.1} us wall, {:.1} us cpu per query",
+        started.elapsed().as_secs_f64() * 1e6 / N as f64,
+        (cpu() - cpu0) * 1e6 / N as f64
     );
 }

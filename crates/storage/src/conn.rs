@@ -12,7 +12,7 @@
 //! of this process runs between.
 
 use crate::direct::{run_direct, Arg, Column, Row};
-use crate::{Error, Result, Tx};
+use crate::{Result, Tx};
 
 /// Where a write's statements go.
 pub(crate) enum Conn<'c> {
@@ -71,11 +71,7 @@ impl Stmt {
     }
 
     pub(crate) async fn fetch_one(self, conn: &mut Conn<'_>) -> Result<Row> {
-        self.fetch_all(conn)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::from(sqlx::Error::RowNotFound))
+        crate::direct::first(self.fetch_all(conn).await?)
     }
 
     /// The first column of the one row.

@@ -186,71 +186,29 @@ pub(crate) enum Kind {
 pub(crate) trait Typed: Into<Arg> {
     const KIND: Kind;
 }
-impl Typed for i64 {
-    const KIND: Kind = Kind::Int;
-}
-impl Typed for i32 {
-    const KIND: Kind = Kind::Int;
-}
-impl Typed for bool {
-    const KIND: Kind = Kind::Int;
-}
-impl Typed for f64 {
-    const KIND: Kind = Kind::Real;
-}
-impl Typed for String {
-    const KIND: Kind = Kind::Text;
-}
-impl Typed for &str {
-    const KIND: Kind = Kind::Text;
-}
-impl Typed for &String {
-    const KIND: Kind = Kind::Text;
-}
-impl Typed for Vec<u8> {
-    const KIND: Kind = Kind::Blob;
+
+/// `From<type> for Arg` and its [`Typed`] kind, for each `type => Variant(conversion)`.
+macro_rules! arguments {
+    ($($ty:ty => $variant:ident($kind:ident, $convert:expr)),* $(,)?) => {$(
+        impl From<$ty> for Arg {
+            fn from(value: $ty) -> Arg {
+                Arg::$variant($convert(value))
+            }
+        }
+        impl Typed for $ty {
+            const KIND: Kind = Kind::$kind;
+        }
+    )*};
 }
 
-impl From<i64> for Arg {
-    fn from(n: i64) -> Arg {
-        Arg::Int(n)
-    }
+arguments! {
+    i64 => Int(Int, |n| n),
+    f64 => Real(Real, |x| x),
+    String => Text(Text, |t| t),
+    &str => Text(Text, str::to_string),
+    Vec<u8> => Blob(Blob, |b| b),
 }
-impl From<i32> for Arg {
-    fn from(n: i32) -> Arg {
-        Arg::Int(n.into())
-    }
-}
-impl From<bool> for Arg {
-    fn from(b: bool) -> Arg {
-        Arg::Int(b.into())
-    }
-}
-impl From<f64> for Arg {
-    fn from(x: f64) -> Arg {
-        Arg::Real(x)
-    }
-}
-impl From<String> for Arg {
-    fn from(t: String) -> Arg {
-        Arg::Text(t)
-    }
-}
-impl From<&str> for Arg {
-    fn from(t: &str) -> Arg {
-        Arg::Text(t.to_string())
-    }
-}
-impl From<&String> for Arg {
-    fn from(t: &String) -> Arg {
-        Arg::Text(t.clone())
-    }
-}
-impl From<Vec<u8>> for Arg {
-    fn from(b: Vec<u8>) -> Arg {
-        Arg::Blob(b)
-    }
-}
+
 impl<T: Typed> From<Option<T>> for Arg {
     fn from(v: Option<T>) -> Arg {
         v.map_or(Arg::Null(T::KIND), Into::into)
@@ -452,9 +410,7 @@ impl Read<'_> {
     }
 
     pub(crate) async fn fetch_one(self) -> Result<Row> {
-        self.fetch_optional()
-            .await?
-            .ok_or_else(|| Error::from(sqlx::Error::RowNotFound))
+        first(self.fetch_all().await?)
     }
 
     /// The first column of every row.
@@ -470,11 +426,18 @@ impl Read<'_> {
 
     /// The first column of the first row, if there is one.
     pub(crate) async fn fetch_optional_scalar<T: Column>(self) -> Result<Option<T>> {
-        match self.fetch_optional().await? {
-            Some(row) => Ok(Some(row.try_get(0usize)?)),
-            None => Ok(None),
-        }
+        self.fetch_optional()
+            .await?
+            .map(|row| row.try_get(0usize))
+            .transpose()
     }
+}
+
+/// The first of `rows`; none is sqlx's `RowNotFound`, as `fetch_one` answers.
+pub(crate) fn first(rows: Vec<Row>) -> Result<Row> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| Error::from(sqlx::Error::RowNotFound))
 }
 
 #[cfg(test)]

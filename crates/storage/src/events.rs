@@ -1,8 +1,6 @@
 //! The audit/event log: who did what, on which written decision (KT-5.2), and what the mail
 //! flow refused (viruses, spam) for the reports.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use sqlx::Row;
 
@@ -63,7 +61,7 @@ impl Store {
     ) -> Result<()> {
         let at = now();
         let key = (actor.to_string(), owner_account_id, folder.to_string());
-        if self.opens.recorded(&key, at / 60) {
+        if self.opens.get(&key) == Some(at / 60) {
             return Ok(());
         }
         self.log_event(
@@ -74,7 +72,8 @@ impl Store {
             serde_json::json!({"account_id": owner_account_id, "at": at}),
         )
         .await?;
-        self.opens.mark(key, at / 60);
+        // Marked once committed: a failed write leaves the minute unrecorded.
+        self.opens.insert(key, at / 60);
         Ok(())
     }
 
@@ -194,30 +193,7 @@ pub(crate) fn event_from_row(r: &sqlx::any::AnyRow) -> Event {
 }
 
 /// The minute each (actor, owner account, folder) opening was last recorded, by this process.
-#[derive(Default)]
-pub(crate) struct OpenStamps(std::sync::Mutex<HashMap<(String, i64, String), i64>>);
-
-impl OpenStamps {
-    /// Emptied when it reaches this many entries (at worst an opening recorded twice).
-    const MAX: usize = 100_000;
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64, String), i64>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn recorded(&self, key: &(String, i64, String), minute: i64) -> bool {
-        self.lock().get(key) == Some(&minute)
-    }
-
-    /// Marked once the event is committed: a failed write leaves the minute unrecorded.
-    fn mark(&self, key: (String, i64, String), minute: i64) {
-        let mut map = self.lock();
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        map.insert(key, minute);
-    }
-}
+pub(crate) type OpenStamps = crate::folder_accounts::BoundedMap<(String, i64, String), i64>;
 
 #[cfg(test)]
 mod tests {

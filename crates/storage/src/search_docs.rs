@@ -183,7 +183,7 @@ impl Store {
                     );
                     let mut query = stmt(sql);
                     for (doc, text) in words {
-                        query = query.bind(doc).bind(text);
+                        query = query.bind(doc).bind(text.as_str());
                     }
                     query.execute(conn).await?;
                 }
