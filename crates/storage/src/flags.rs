@@ -5,6 +5,8 @@
 //! that text exactly as read, so whatever is written back is byte for byte what the
 //! operations below produce, never a re-spelling of untouched rows.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// How STORE changes flags.
@@ -16,10 +18,16 @@ pub enum FlagChange {
 }
 
 /// The flags of one message. Flag names compare ASCII case-insensitively (RFC 9051 2.3.2);
-/// the spelling first set is kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Flags(String);
+/// the spelling first set is kept. Never changed in place (a change makes a new value), so
+/// the text is shared: copying a folder's listing copies no flag text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags(Arc<str>);
+
+impl Serialize for Flags {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 impl Flags {
     pub const SEEN: &'static str = "\\Seen";
@@ -27,12 +35,12 @@ impl Flags {
 
     /// No flags.
     pub fn new() -> Flags {
-        Flags(String::new())
+        Flags::default()
     }
 
     /// Flags as stored in `messages.flags`.
-    pub fn from_stored(text: impl Into<String>) -> Flags {
-        Flags(text.into())
+    pub fn from_stored(text: impl AsRef<str>) -> Flags {
+        Flags(Arc::from(text.as_ref()))
     }
 
     /// Flags with these names, in this order.
@@ -48,7 +56,7 @@ impl Flags {
             }
             text.push_str(name.as_ref());
         }
-        Flags(text)
+        Flags(Arc::from(text))
     }
 
     /// The stored form: names separated by spaces.
@@ -110,13 +118,13 @@ impl From<String> for Flags {
 
 impl PartialEq<str> for Flags {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        *self.0 == *other
     }
 }
 
 impl PartialEq<&str> for Flags {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        *self.0 == **other
     }
 }
 

@@ -171,16 +171,23 @@ impl ListingCache {
 }
 
 /// `rows` with the UIDs in `gone` removed and `changed` put in (replacing rows of the same UID).
+/// All three in UID order (as read): one merge, the unchanged rows copied once.
 fn apply(rows: &[MessageRow], changed: Vec<MessageRow>, gone: &[i64]) -> Vec<MessageRow> {
-    let mut by_uid: std::collections::BTreeMap<i64, MessageRow> =
-        rows.iter().map(|r| (r.uid, r.clone())).collect();
-    for uid in gone {
-        by_uid.remove(uid);
+    debug_assert!(changed.is_sorted_by_key(|r| r.uid) && gone.is_sorted());
+    let kept = |uid: i64| gone.binary_search(&uid).is_err();
+    let mut out = Vec::with_capacity(rows.len() + changed.len());
+    let mut changed = changed.into_iter().peekable();
+    for row in rows {
+        while let Some(new) = changed.next_if(|c| c.uid < row.uid) {
+            out.extend(Some(new).filter(|r| kept(r.uid)));
+        }
+        let row = changed
+            .next_if(|c| c.uid == row.uid)
+            .unwrap_or_else(|| row.clone());
+        out.extend(Some(row).filter(|r| kept(r.uid)));
     }
-    for row in changed {
-        by_uid.insert(row.uid, row);
-    }
-    by_uid.into_values().collect()
+    out.extend(changed.filter(|r| kept(r.uid)));
+    out
 }
 
 /// Field and row separators of a packed listing: control characters, which no stored value
@@ -361,10 +368,19 @@ mod tests {
     #[test]
     fn changes_apply_in_uid_order() {
         let rows = vec![row(1, ""), row(2, ""), row(4, "")];
-        let out = apply(&rows, vec![row(5, ""), row(2, "\\Seen")], &[1, 3]);
+        let out = apply(&rows, vec![row(2, "\\Seen"), row(5, "")], &[1, 3]);
         let uids: Vec<i64> = out.iter().map(|r| r.uid).collect();
         assert_eq!(uids, vec![2, 4, 5]);
         assert_eq!(out[0].flags, "\\Seen");
+        // New rows before, between and after the kept ones; a changed row expunged since
+        // (its change read before the expunge) stays out; an expunge of a UID never seen
+        // is no harm.
+        let rows = vec![row(3, ""), row(6, ""), row(9, "")];
+        let changed = vec![row(1, "a"), row(4, "b"), row(6, "c"), row(7, "d"), row(12, "e")];
+        let out = apply(&rows, changed, &[2, 7, 9]);
+        let got: Vec<(i64, &str)> = out.iter().map(|r| (r.uid, r.flags.as_str())).collect();
+        assert_eq!(got, vec![(1, "a"), (3, ""), (4, "b"), (6, "c"), (12, "e")]);
+        assert!(apply(&[], vec![], &[1]).is_empty());
     }
 
     #[test]

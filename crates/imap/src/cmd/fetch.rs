@@ -23,7 +23,7 @@ use crate::encode::{self, sequence, Code, Done, FetchLine};
 use crate::fetch::{self, SectionSource};
 use crate::protocol::{FetchItem, Section, SectionText, SequenceSet};
 use crate::search;
-use crate::state::{Io, Session, State};
+use crate::state::{Io, Session};
 
 /// Ranges longer than this are streamed from the body file.
 pub const STREAM_MIN: u64 = 64 * 1024;
@@ -285,27 +285,37 @@ impl Session {
         Ok(())
     }
 
-    /// The rows of the messages fetched, by UID: a few messages are looked up by UID; a large
-    /// part of the folder is read whole.
+    /// The rows of the messages fetched, by UID, from the folder's shared listing (current as
+    /// `Store::listing` keeps it); a UID it lacks (a message expunged meanwhile, or newer than
+    /// the listing) is looked up in the database.
     async fn load_rows(
         &self,
         folder_id: i64,
         uids: &[i64],
     ) -> Result<HashMap<i64, MessageRow>, Done> {
-        let n_known = match &self.state {
-            State::Selected { mailbox, .. } => mailbox.uids.len(),
-            _ => 0,
-        };
         let store = &self.context.store;
-        let rows = if uids.len() * 4 < n_known {
-            store.messages_with_uids(folder_id, uids).await
-        } else {
-            store.messages(folder_id).await
-        };
-        match rows {
-            Ok(rows) => Ok(rows.into_iter().map(|r| (r.uid, r)).collect()),
-            Err(e) => Err(self.server_error(e)),
+        let listing = store
+            .listing(folder_id)
+            .await
+            .map_err(|e| self.server_error(e))?;
+        let mut rows = HashMap::with_capacity(uids.len());
+        let mut missing = vec![];
+        for &uid in uids {
+            match listing.rows.binary_search_by_key(&uid, |r| r.uid) {
+                Ok(i) => {
+                    rows.insert(uid, listing.rows[i].clone());
+                }
+                Err(_) => missing.push(uid),
+            }
         }
+        if !missing.is_empty() {
+            let found = store
+                .messages_with_uids(folder_id, &missing)
+                .await
+                .map_err(|e| self.server_error(e))?;
+            rows.extend(found.into_iter().map(|r| (r.uid, r)));
+        }
+        Ok(rows)
     }
 
     /// Sets \Seen on the fetched messages that lack it (RFC 9051 6.4.5) and updates `rows`;
