@@ -267,7 +267,7 @@ async fn python_smtplib_starttls_submission_delivers_exact_bytes_and_queues_exte
     let person = store.person(USER_B).await.unwrap();
     let folder = store.folder(person.account_id, "INBOX").await.unwrap();
     let row = &store.messages(folder.id).await.unwrap()[0];
-    assert_eq!(row.blob_id, storage::blob::blob_id(stored));
+    assert_eq!(*row.blob_id, storage::blob::blob_id(stored));
     assert_eq!(&store.read_blob(&row.blob_id).await.unwrap(), stored);
     assert_eq!(
         person.used_bytes,

@@ -222,7 +222,7 @@ fn unpack(text: &str) -> Option<Vec<MessageRow>> {
             flags: crate::Flags::from_stored(flags),
             internal_date,
             size,
-            blob_id: blob_id.to_string(),
+            blob_id: blob_id.into(),
             doc,
         });
     }
@@ -360,7 +360,7 @@ mod tests {
             flags: flags.into(),
             internal_date: 0,
             size: 1,
-            blob_id: String::new(),
+            blob_id: "".into(),
             doc: None,
         }
     }
@@ -376,7 +376,13 @@ mod tests {
         // (its change read before the expunge) stays out; an expunge of a UID never seen
         // is no harm.
         let rows = vec![row(3, ""), row(6, ""), row(9, "")];
-        let changed = vec![row(1, "a"), row(4, "b"), row(6, "c"), row(7, "d"), row(12, "e")];
+        let changed = vec![
+            row(1, "a"),
+            row(4, "b"),
+            row(6, "c"),
+            row(7, "d"),
+            row(12, "e"),
+        ];
         let out = apply(&rows, changed, &[2, 7, 9]);
         let got: Vec<(i64, &str)> = out.iter().map(|r| (r.uid, r.flags.as_str())).collect();
         assert_eq!(got, vec![(1, "a"), (3, ""), (4, "b"), (6, "c"), (12, "e")]);
@@ -393,10 +399,10 @@ mod tests {
         assert_eq!((rows[0].id, rows[0].uid, rows[0].modseq), (11, 1, 5));
         assert_eq!(rows[0].flags, "\\Seen $Label1");
         assert_eq!((rows[0].internal_date, rows[0].size), (100, 42));
-        assert_eq!((rows[0].blob_id.as_str(), rows[0].doc), ("ab12", Some(7)));
+        assert_eq!((&*rows[0].blob_id, rows[0].doc), ("ab12", Some(7)));
         assert_eq!(rows[1].flags, "");
         // No document: an empty last field.
-        assert_eq!((rows[1].blob_id.as_str(), rows[1].doc), ("cd34", None));
+        assert_eq!((&*rows[1].blob_id, rows[1].doc), ("cd34", None));
         assert_eq!(unpack("").map(|r| r.len()), Some(0));
         // A flag holding the field separator gives ten fields: refused, not misread.
         assert!(

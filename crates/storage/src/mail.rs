@@ -42,7 +42,7 @@ pub struct MessageRow {
     pub flags: Flags,
     pub internal_date: i64,
     pub size: i64,
-    pub blob_id: String,
+    pub blob_id: std::sync::Arc<str>,
     /// The body's full-text document (`search_index`), as read with the folder's listing;
     /// None when the body had no complete one then, and in rows read for other purposes.
     #[serde(skip)]

@@ -44,7 +44,7 @@ pub(crate) fn message_from_row(r: &impl ReadRow) -> MessageRow {
         flags: Flags::from_stored(r.column::<String, _>(4)),
         internal_date: r.column(5),
         size: r.column(6),
-        blob_id: r.column(7),
+        blob_id: r.column::<String, _>(7).into(),
         doc: None,
     }
 }
@@ -385,7 +385,7 @@ impl Store {
             .execute(conn)
             .await?;
             stmt("UPDATE blobs SET refcount = refcount - 1 WHERE id = $1")
-                .bind(message.blob_id.as_str())
+                .bind(&*message.blob_id)
                 .execute(conn)
                 .await?;
             freed += message.size;
@@ -494,7 +494,7 @@ impl Store {
             )
             .await?;
             stmt("UPDATE blobs SET refcount = refcount + 1 WHERE id = $1")
-                .bind(message.blob_id.as_str())
+                .bind(&*message.blob_id)
                 .execute(conn)
                 .await?;
             pairs.push((message.uid, uid));

@@ -343,7 +343,7 @@ impl Store {
             self.sort_cache
                 .put(&mut self.sort_cache.lock(), row.id, shared.clone());
             out.insert(row.id, shared);
-            computed.push((row.blob_id.clone(), record));
+            computed.push((row.blob_id.to_string(), record));
         }
         let n = computed.len();
         let written = self

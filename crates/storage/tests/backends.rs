@@ -927,7 +927,7 @@ async fn deliver_to_three_targets_writes_one_blob() {
             let inbox_id = s.folder(account, "INBOX").await.unwrap().id;
             let rows = s.messages(inbox_id).await.unwrap();
             assert_eq!(rows.len(), 1);
-            assert_eq!(rows[0].blob_id, d1.blob_id, "copies share the blob");
+            assert_eq!(*rows[0].blob_id, d1.blob_id, "copies share the blob");
             assert_eq!(rows[0].size, size);
             assert_eq!(rows[0].uid, 1);
             assert_eq!(
@@ -1056,7 +1056,7 @@ async fn fifty_concurrent_deliveries() {
             rows.iter().map(|m| m.uid).collect::<Vec<_>>(),
             (1..=50).collect::<Vec<i64>>()
         );
-        let blobs: BTreeSet<&str> = rows.iter().map(|m| m.blob_id.as_str()).collect();
+        let blobs: BTreeSet<&str> = rows.iter().map(|m| &*m.blob_id).collect();
         assert_eq!(blobs.len(), 50);
         assert_eq!(
             used_bytes(s, a).await,

@@ -56,7 +56,7 @@ impl Session {
         let Some(folder_id) = rows.first().map(|r| r.folder_id) else {
             return;
         };
-        let blobs: Vec<String> = rows.iter().map(|r| r.blob_id.clone()).collect();
+        let blobs: Vec<String> = rows.iter().map(|r| r.blob_id.to_string()).collect();
         spawn_training(
             self.context.store.clone(),
             folder_id,
@@ -107,7 +107,7 @@ fn spawn_training(
             };
             if !target_uids.is_empty() {
                 let rows = store.messages_with_uids(folder.id, &target_uids).await?;
-                blobs = rows.into_iter().map(|r| r.blob_id).collect();
+                blobs = rows.into_iter().map(|r| r.blob_id.to_string()).collect();
             }
             blobs.sort();
             blobs.dedup();
