@@ -44,23 +44,70 @@ pub struct Listing {
 
 impl Listing {
     fn new(highestmodseq: i64, rows: Vec<MessageRow>) -> Listing {
-        let mut unknown_docs = 0;
-        let mut counts = crate::FolderCounts {
-            messages: rows.len() as i64,
-            ..Default::default()
+        let mut listing = Listing {
+            highestmodseq,
+            rows: vec![],
+            unknown_docs: 0,
+            counts: crate::FolderCounts::default(),
         };
         for row in &rows {
-            unknown_docs += usize::from(row.doc.is_none());
-            counts.unseen += i64::from(!row.flags.contains("\\Seen"));
-            counts.deleted += i64::from(row.flags.contains("\\Deleted"));
-            counts.size += row.size;
+            listing.tally(row, 1);
         }
-        Listing {
-            highestmodseq,
-            rows,
-            unknown_docs,
-            counts,
+        listing.rows = rows;
+        listing
+    }
+
+    /// Adds (`sign` 1) or takes out (-1) a row's share of the counts.
+    fn tally(&mut self, row: &MessageRow, sign: i64) {
+        self.unknown_docs = self
+            .unknown_docs
+            .wrapping_add_signed(sign as isize * isize::from(row.doc.is_none()));
+        let counts = &mut self.counts;
+        counts.messages += sign;
+        counts.unseen += sign * i64::from(!row.flags.contains("\\Seen"));
+        counts.deleted += sign * i64::from(row.flags.contains("\\Deleted"));
+        counts.size += sign * row.size;
+    }
+
+    /// This listing moved on to `highestmodseq`: `changed` rows put in (replacing rows of the
+    /// same UID), the UIDs in `gone` taken out, both in UID order (as read). `rows` are this
+    /// listing's rows, or copies of another's with the same counts. One merge; the counts move
+    /// by the rows that changed, not recounted.
+    fn advance(
+        &mut self,
+        rows: impl Iterator<Item = MessageRow>,
+        changed: Vec<MessageRow>,
+        gone: &[i64],
+        highestmodseq: i64,
+    ) {
+        debug_assert!(changed.is_sorted_by_key(|r| r.uid) && gone.is_sorted());
+        let kept = |uid: i64| gone.binary_search(&uid).is_err();
+        let mut out = Vec::with_capacity(rows.size_hint().0 + changed.len());
+        let mut changed = changed.into_iter().peekable();
+        for row in rows {
+            while let Some(new) = changed.next_if(|c| c.uid < row.uid) {
+                if kept(new.uid) {
+                    self.tally(&new, 1);
+                    out.push(new);
+                }
+            }
+            let replaced = changed.next_if(|c| c.uid == row.uid);
+            if replaced.is_none() && kept(row.uid) {
+                out.push(row);
+                continue;
+            }
+            self.tally(&row, -1);
+            if let Some(new) = replaced.filter(|r| kept(r.uid)) {
+                self.tally(&new, 1);
+                out.push(new);
+            }
         }
+        for new in changed.filter(|r| kept(r.uid)) {
+            self.tally(&new, 1);
+            out.push(new);
+        }
+        self.rows = out;
+        self.highestmodseq = highestmodseq;
     }
 
     /// Messages, those without \Seen, those with \Deleted, and their size (STATUS).
@@ -161,6 +208,44 @@ impl ListingCache {
         );
     }
 
+    /// Moves the kept listing of the folder on in place (see [`Listing::advance`]) when it is
+    /// still at `from` and nobody else holds it (no copy of its rows); else gives the
+    /// changes back.
+    #[allow(clippy::type_complexity)]
+    fn advance_kept(
+        &self,
+        folder_id: i64,
+        from: i64,
+        (changed, gone): (Vec<MessageRow>, Vec<i64>),
+        highestmodseq: i64,
+        announced: u64,
+    ) -> std::result::Result<Arc<Listing>, (Vec<MessageRow>, Vec<i64>)> {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, rows) = &mut *guard;
+        let Some(kept) = map.get_mut(&folder_id) else {
+            return Err((changed, gone));
+        };
+        if kept.listing.highestmodseq != from {
+            return Err((changed, gone));
+        }
+        let Some(listing) = Arc::get_mut(&mut kept.listing) else {
+            return Err((changed, gone));
+        };
+        let before = listing.rows.len();
+        let old = std::mem::take(&mut listing.rows);
+        listing.advance(old.into_iter(), changed, &gone, highestmodseq);
+        *rows = *rows + listing.rows.len() - before;
+        kept.announced = announced;
+        kept.checked = Instant::now();
+        let advanced = kept.listing.clone();
+        if *rows > MAX_ROWS {
+            // Grown past the bound: not kept (as `put` would not).
+            map.remove(&folder_id);
+            *rows -= advanced.rows.len();
+        }
+        Ok(advanced)
+    }
+
     pub(crate) fn forget(&self, folder_id: i64) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, rows) = &mut *guard;
@@ -168,26 +253,6 @@ impl ListingCache {
             *rows -= old.listing.rows.len();
         }
     }
-}
-
-/// `rows` with the UIDs in `gone` removed and `changed` put in (replacing rows of the same UID).
-/// All three in UID order (as read): one merge, the unchanged rows copied once.
-fn apply(rows: &[MessageRow], changed: Vec<MessageRow>, gone: &[i64]) -> Vec<MessageRow> {
-    debug_assert!(changed.is_sorted_by_key(|r| r.uid) && gone.is_sorted());
-    let kept = |uid: i64| gone.binary_search(&uid).is_err();
-    let mut out = Vec::with_capacity(rows.len() + changed.len());
-    let mut changed = changed.into_iter().peekable();
-    for row in rows {
-        while let Some(new) = changed.next_if(|c| c.uid < row.uid) {
-            out.extend(Some(new).filter(|r| kept(r.uid)));
-        }
-        let row = changed
-            .next_if(|c| c.uid == row.uid)
-            .unwrap_or_else(|| row.clone());
-        out.extend(Some(row).filter(|r| kept(r.uid)));
-    }
-    out.extend(changed.filter(|r| kept(r.uid)));
-    out
 }
 
 /// Field and row separators of a packed listing: control characters, which no stored value
@@ -323,7 +388,7 @@ impl Store {
             self.listings.forget(folder_id);
             return Ok(Arc::new(Listing::new(0, vec![])));
         };
-        let rows = match cached.map(|kept| kept.listing) {
+        let listing = match cached.map(|kept| kept.listing) {
             Some(listing) if listing.highestmodseq == highest => {
                 self.listings.put(folder_id, listing.clone(), announced);
                 return Ok(listing);
@@ -331,17 +396,37 @@ impl Store {
             Some(listing) if listing.highestmodseq < highest => {
                 // Rows read below may already hold changes newer than `highest`: applying
                 // them again at the next catch-up is harmless (the same values).
-                let changed = self
-                    .messages_changed_since(folder_id, listing.highestmodseq)
-                    .await?;
-                let gone = self
-                    .expunged_since(folder_id, listing.highestmodseq)
-                    .await?;
-                apply(&listing.rows, changed, &gone)
+                let from = listing.highestmodseq;
+                let changed = self.messages_changed_since(folder_id, from).await?;
+                let gone = self.expunged_since(folder_id, from).await?;
+                // Let go of it, so that the kept one may be the only holder and move on in
+                // place; else a copy moves on.
+                let listing = Arc::downgrade(&listing);
+                let changes = (changed, gone);
+                let (changed, gone) = match self
+                    .listings
+                    .advance_kept(folder_id, from, changes, highest, announced)
+                {
+                    Ok(advanced) => return Ok(advanced),
+                    Err(changes) => changes,
+                };
+                match listing.upgrade() {
+                    Some(listing) => {
+                        let mut next = Listing {
+                            highestmodseq: from,
+                            rows: vec![],
+                            unknown_docs: listing.unknown_docs,
+                            counts: listing.counts.clone(),
+                        };
+                        next.advance(listing.rows.iter().cloned(), changed, &gone, highest);
+                        next
+                    }
+                    None => Listing::new(highest, self.read_folder_rows(folder_id).await?),
+                }
             }
-            _ => self.read_folder_rows(folder_id).await?,
+            _ => Listing::new(highest, self.read_folder_rows(folder_id).await?),
         };
-        let listing = Arc::new(Listing::new(highest, rows));
+        let listing = Arc::new(listing);
         self.listings.put(folder_id, listing.clone(), announced);
         Ok(listing)
     }
@@ -365,13 +450,21 @@ mod tests {
         }
     }
 
+    fn advanced(rows: Vec<MessageRow>, changed: Vec<MessageRow>, gone: &[i64]) -> Listing {
+        let mut listing = Listing::new(1, rows);
+        let old = std::mem::take(&mut listing.rows);
+        listing.advance(old.into_iter(), changed, gone, 2);
+        listing
+    }
+
     #[test]
     fn changes_apply_in_uid_order() {
         let rows = vec![row(1, ""), row(2, ""), row(4, "")];
-        let out = apply(&rows, vec![row(2, "\\Seen"), row(5, "")], &[1, 3]);
-        let uids: Vec<i64> = out.iter().map(|r| r.uid).collect();
+        let out = advanced(rows, vec![row(2, "\\Seen"), row(5, "")], &[1, 3]);
+        let uids: Vec<i64> = out.rows.iter().map(|r| r.uid).collect();
         assert_eq!(uids, vec![2, 4, 5]);
-        assert_eq!(out[0].flags, "\\Seen");
+        assert_eq!(out.rows[0].flags, "\\Seen");
+        assert_eq!(out.highestmodseq, 2);
         // New rows before, between and after the kept ones; a changed row expunged since
         // (its change read before the expunge) stays out; an expunge of a UID never seen
         // is no harm.
@@ -383,10 +476,31 @@ mod tests {
             row(7, "d"),
             row(12, "e"),
         ];
-        let out = apply(&rows, changed, &[2, 7, 9]);
-        let got: Vec<(i64, &str)> = out.iter().map(|r| (r.uid, r.flags.as_str())).collect();
+        let out = advanced(rows, changed, &[2, 7, 9]);
+        let got: Vec<(i64, &str)> = out.rows.iter().map(|r| (r.uid, r.flags.as_str())).collect();
         assert_eq!(got, vec![(1, "a"), (3, ""), (4, "b"), (6, "c"), (12, "e")]);
-        assert!(apply(&[], vec![], &[1]).is_empty());
+        assert!(advanced(vec![], vec![], &[1]).rows.is_empty());
+    }
+
+    #[test]
+    fn counts_moved_on_are_the_counts_of_the_rows() {
+        let mut a = row(1, "\\Seen");
+        a.size = 10;
+        a.doc = Some(5);
+        let b = row(2, "\\Deleted");
+        let rows = vec![a, b, row(3, "\\Seen \\Deleted"), row(4, "")];
+        let mut seen = row(2, "\\Seen");
+        seen.size = 7;
+        let changed = vec![seen, row(4, "\\Deleted"), row(6, ""), row(8, "\\Seen")];
+        let out = advanced(rows, changed, &[3, 8]);
+        let recounted = Listing::new(2, out.rows.clone());
+        assert_eq!(out.rows.len(), 4);
+        assert_eq!(out.counts, recounted.counts);
+        assert_eq!(out.unknown_docs, recounted.unknown_docs);
+        assert_eq!(out.counts.messages, 4);
+        assert_eq!((out.counts.unseen, out.counts.deleted), (2, 1));
+        assert_eq!(out.counts.size, 10 + 7 + 1 + 1);
+        assert_eq!(out.unknown_docs, 3);
     }
 
     #[test]

@@ -164,6 +164,11 @@ pub struct IndexAnswer {
 pub const MAX_FORMS: usize = 1_000;
 /// Most vocabulary terms listed for one word and field.
 const LIST_LIMIT: i64 = 20_000;
+/// SQLite: from this many documents (the highest dense number) a look-up is split in two
+/// halves read on two pool connections at once; below, it is one read on the caller's thread,
+/// where the hand-offs to the pool's threads (tens of µs of CPU each, `examples/hop_cost`)
+/// would be a large part of the look-up.
+const HALVES_FROM: i64 = 20_000;
 
 /// One index term a query word may take in a field: a prefix (every word beginning with it)
 /// or one exact marked term.
@@ -442,12 +447,32 @@ impl Store {
                         .bind(DENSE_LIMIT)
                         .fetch_scalar()
                         .await?;
+                    let query = boolean_query(&FTS5, &all);
+                    if (1..HALVES_FROM).contains(&highest) {
+                        // Few documents: one look-up on this thread costs less than the two
+                        // hand-offs to the pool's threads.
+                        let list: Option<String> = self
+                            .read(
+                                "SELECT group_concat(rowid, ',') FROM search_fts \
+                                 WHERE search_fts MATCH $1",
+                            )
+                            .bind(query)
+                            .fetch_scalar()
+                            .await?;
+                        return Ok(IndexAnswer {
+                            docs: DocSet::of(vec![(
+                                0,
+                                parse_doc_list(list.as_deref().unwrap_or("")),
+                            )]),
+                            unsure,
+                            exact,
+                        });
+                    }
                     let middle = if highest > 0 {
                         highest / 2 + 1
                     } else {
                         1 << 62
                     };
-                    let query = boolean_query(&FTS5, &all);
                     let half = |from: i64, to: i64| {
                         let query = query.clone();
                         async move {
