@@ -69,6 +69,33 @@ impl Listing {
         counts.size += sign * row.size;
     }
 
+    /// [`Listing::advance`] of this listing's own rows, editing them where they are: each
+    /// changed row replaces its UID's (or is put in at its place, at the end for a new
+    /// message), each UID gone is taken out. A long list of UIDs gone takes the merge.
+    fn advance_in_place(&mut self, changed: Vec<MessageRow>, gone: &[i64], highestmodseq: i64) {
+        if gone.len() > 16 {
+            let rows = std::mem::take(&mut self.rows);
+            return self.advance(rows.into_iter(), changed, gone, highestmodseq);
+        }
+        for new in changed {
+            self.tally(&new, 1);
+            match self.rows.binary_search_by_key(&new.uid, |r| r.uid) {
+                Ok(i) => {
+                    let old = std::mem::replace(&mut self.rows[i], new);
+                    self.tally(&old, -1);
+                }
+                Err(i) => self.rows.insert(i, new),
+            }
+        }
+        for uid in gone {
+            if let Ok(i) = self.rows.binary_search_by_key(uid, |r| r.uid) {
+                let old = self.rows.remove(i);
+                self.tally(&old, -1);
+            }
+        }
+        self.highestmodseq = highestmodseq;
+    }
+
     /// This listing moved on to `highestmodseq`: `changed` rows put in (replacing rows of the
     /// same UID), the UIDs in `gone` taken out, both in UID order (as read). `rows` are this
     /// listing's rows, or copies of another's with the same counts. One merge; the counts move
@@ -232,8 +259,7 @@ impl ListingCache {
             return Err((changed, gone));
         };
         let before = listing.rows.len();
-        let old = std::mem::take(&mut listing.rows);
-        listing.advance(old.into_iter(), changed, &gone, highestmodseq);
+        listing.advance_in_place(changed, &gone, highestmodseq);
         *rows = *rows + listing.rows.len() - before;
         kept.announced = announced;
         kept.checked = Instant::now();
@@ -450,11 +476,25 @@ mod tests {
         }
     }
 
+    /// The listing of `rows` moved on, by a merge and in place: both give the same rows and
+    /// counts.
     fn advanced(rows: Vec<MessageRow>, changed: Vec<MessageRow>, gone: &[i64]) -> Listing {
-        let mut listing = Listing::new(1, rows);
-        let old = std::mem::take(&mut listing.rows);
-        listing.advance(old.into_iter(), changed, gone, 2);
-        listing
+        let mut merged = Listing::new(1, rows.clone());
+        let old = std::mem::take(&mut merged.rows);
+        merged.advance(old.into_iter(), changed.clone(), gone, 2);
+        let mut edited = Listing::new(1, rows);
+        edited.advance_in_place(changed, gone, 2);
+        let key = |l: &Listing| -> Vec<(i64, String)> {
+            l.rows
+                .iter()
+                .map(|r| (r.uid, r.flags.to_string()))
+                .collect()
+        };
+        assert_eq!(key(&merged), key(&edited));
+        assert_eq!(merged.counts, edited.counts);
+        assert_eq!(merged.unknown_docs, edited.unknown_docs);
+        assert_eq!(merged.highestmodseq, edited.highestmodseq);
+        merged
     }
 
     #[test]
@@ -480,6 +520,12 @@ mod tests {
         let got: Vec<(i64, &str)> = out.rows.iter().map(|r| (r.uid, r.flags.as_str())).collect();
         assert_eq!(got, vec![(1, "a"), (3, ""), (4, "b"), (6, "c"), (12, "e")]);
         assert!(advanced(vec![], vec![], &[1]).rows.is_empty());
+        // Many UIDs gone at once (the in-place edit takes the merge then).
+        let rows: Vec<MessageRow> = (1..=40).map(|uid| row(uid, "")).collect();
+        let gone: Vec<i64> = (1..=40).filter(|uid| uid % 2 == 0).collect();
+        let out = advanced(rows, vec![row(3, "x"), row(41, "")], &gone);
+        assert_eq!(out.rows.len(), 21);
+        assert_eq!((out.rows[1].uid, out.rows[1].flags.as_str()), (3, "x"));
     }
 
     #[test]
