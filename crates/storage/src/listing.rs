@@ -425,9 +425,9 @@ impl Store {
                 let from = listing.highestmodseq;
                 let changed = self.messages_changed_since(folder_id, from).await?;
                 let gone = self.expunged_since(folder_id, from).await?;
-                // Let go of it, so that the kept one may be the only holder and move on in
-                // place; else a copy moves on.
-                let listing = Arc::downgrade(&listing);
+                // Let go of it (no Weak either), so that the kept one may be the only holder
+                // and move on in place; else a copy moves on.
+                drop(listing);
                 let changes = (changed, gone);
                 let (changed, gone) = match self
                     .listings
@@ -436,8 +436,10 @@ impl Store {
                     Ok(advanced) => return Ok(advanced),
                     Err(changes) => changes,
                 };
-                match listing.upgrade() {
-                    Some(listing) => {
+                match self.listings.get(folder_id).map(|kept| kept.listing) {
+                    // Another catch-up got there first.
+                    Some(listing) if listing.highestmodseq >= highest => return Ok(listing),
+                    Some(listing) if listing.highestmodseq == from => {
                         let mut next = Listing {
                             highestmodseq: from,
                             rows: vec![],
@@ -447,7 +449,7 @@ impl Store {
                         next.advance(listing.rows.iter().cloned(), changed, &gone, highest);
                         next
                     }
-                    None => Listing::new(highest, self.read_folder_rows(folder_id).await?),
+                    _ => Listing::new(highest, self.read_folder_rows(folder_id).await?),
                 }
             }
             _ => Listing::new(highest, self.read_folder_rows(folder_id).await?),
@@ -526,6 +528,30 @@ mod tests {
         let out = advanced(rows, vec![row(3, "x"), row(41, "")], &gone);
         assert_eq!(out.rows.len(), 21);
         assert_eq!((out.rows[1].uid, out.rows[1].flags.as_str()), (3, "x"));
+    }
+
+    #[test]
+    fn a_kept_listing_is_edited_in_place_only_while_nobody_else_holds_it() {
+        let cache = ListingCache::default();
+        let listing = Arc::new(Listing::new(5, vec![row(1, ""), row(2, "")]));
+        cache.put(7, listing.clone(), 0);
+        // Held elsewhere (a session's command): not touched, the changes come back.
+        let changes = (vec![row(2, "\\Seen")], vec![]);
+        let back = cache.advance_kept(7, 5, changes, 6, 1).unwrap_err();
+        assert_eq!(back.0.len(), 1);
+        assert_eq!((listing.highestmodseq, listing.rows[1].flags.as_str()), (5, ""));
+        // Not at the MODSEQ the changes were read from: given back too.
+        drop(listing);
+        let changes = (vec![row(2, "\\Seen")], vec![]);
+        assert!(cache.advance_kept(7, 4, changes, 6, 1).is_err());
+        // The cache its one holder: moved on in place.
+        let changes = (vec![row(2, "\\Seen"), row(3, "")], vec![1]);
+        let advanced = cache.advance_kept(7, 5, changes, 6, 1).unwrap();
+        let uids: Vec<i64> = advanced.rows.iter().map(|r| r.uid).collect();
+        assert_eq!((advanced.highestmodseq, uids), (6, vec![2, 3]));
+        assert_eq!(advanced.counts.unseen, 1);
+        assert!(Arc::ptr_eq(&advanced, &cache.get(7).unwrap().listing));
+        assert_eq!(cache.inner.lock().unwrap().1, 2, "rows counted for the bound");
     }
 
     #[test]
