@@ -235,7 +235,7 @@ impl ListingCache {
         );
     }
 
-    /// Moves the kept listing of the folder on in place (see [`Listing::advance`]) when it is
+    /// Moves the kept listing of the folder on in place ([`Listing::advance_in_place`]) when it is
     /// still at `from` and nobody else holds it (no copy of its rows); else gives the
     /// changes back.
     #[allow(clippy::type_complexity)]
@@ -264,10 +264,14 @@ impl ListingCache {
         kept.announced = announced;
         kept.checked = Instant::now();
         let advanced = kept.listing.clone();
-        if *rows > MAX_ROWS {
-            // Grown past the bound: not kept (as `put` would not).
+        // The bound as `put` keeps it: a listing alone over it is not kept; else the others
+        // go when all together are over it.
+        if advanced.rows.len() > MAX_ROWS {
             map.remove(&folder_id);
             *rows -= advanced.rows.len();
+        } else if *rows > MAX_ROWS {
+            map.retain(|id, _| *id == folder_id);
+            *rows = advanced.rows.len();
         }
         Ok(advanced)
     }
@@ -330,6 +334,11 @@ impl Store {
     pub fn trusting_announced_changes(mut self) -> Store {
         self.announced_only = true;
         self
+    }
+
+    /// Whether a listing of the folder is kept in memory (taking rows from it reads little).
+    pub fn keeps_listing(&self, folder_id: i64) -> bool {
+        self.listings.holds(folder_id)
     }
 
     /// See [`Store::trusting_announced_changes`].
@@ -486,10 +495,10 @@ mod tests {
         merged.advance(old.into_iter(), changed.clone(), gone, 2);
         let mut edited = Listing::new(1, rows);
         edited.advance_in_place(changed, gone, 2);
-        let key = |l: &Listing| -> Vec<(i64, String)> {
+        let key = |l: &Listing| -> Vec<(i64, String, Option<i64>)> {
             l.rows
                 .iter()
-                .map(|r| (r.uid, r.flags.to_string()))
+                .map(|r| (r.uid, r.flags.to_string(), r.doc))
                 .collect()
         };
         assert_eq!(key(&merged), key(&edited));
@@ -539,7 +548,10 @@ mod tests {
         let changes = (vec![row(2, "\\Seen")], vec![]);
         let back = cache.advance_kept(7, 5, changes, 6, 1).unwrap_err();
         assert_eq!(back.0.len(), 1);
-        assert_eq!((listing.highestmodseq, listing.rows[1].flags.as_str()), (5, ""));
+        assert_eq!(
+            (listing.highestmodseq, listing.rows[1].flags.as_str()),
+            (5, "")
+        );
         // Not at the MODSEQ the changes were read from: given back too.
         drop(listing);
         let changes = (vec![row(2, "\\Seen")], vec![]);
@@ -551,7 +563,47 @@ mod tests {
         assert_eq!((advanced.highestmodseq, uids), (6, vec![2, 3]));
         assert_eq!(advanced.counts.unseen, 1);
         assert!(Arc::ptr_eq(&advanced, &cache.get(7).unwrap().listing));
-        assert_eq!(cache.inner.lock().unwrap().1, 2, "rows counted for the bound");
+        assert_eq!(
+            cache.inner.lock().unwrap().1,
+            2,
+            "rows counted for the bound"
+        );
+    }
+
+    /// The catch-up's two reads find the rows changed and the UIDs expunged since a MODSEQ
+    /// through the indexes of migration 0020, not by walking the folder (SQLite picks the
+    /// covering listing index when the messages are asked for in UID order).
+    #[tokio::test]
+    async fn catch_up_reads_go_through_the_modseq_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::StoreOptions::new(
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+            dir.path(),
+        ))
+        .await
+        .unwrap();
+        let plan = |sql: &str| {
+            let sql = format!("EXPLAIN QUERY PLAN {sql}");
+            let store = store.clone();
+            async move {
+                let rows = store.read(sql).bind(1i64).bind(0i64).fetch_all().await;
+                let rows = rows.unwrap();
+                rows.iter()
+                    .map(|r| r.get::<String, _>(3usize))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        };
+        let changed = plan(
+            "SELECT id, folder_id, uid, modseq, flags, internal_date, size, blob_id, doc \
+             FROM messages WHERE folder_id = $1 AND modseq > $2",
+        )
+        .await;
+        assert!(changed.contains("messages_changes"), "{changed}");
+        let gone =
+            plan("SELECT uid FROM expunged WHERE folder_id = $1 AND modseq > $2 ORDER BY uid")
+                .await;
+        assert!(gone.contains("expunged_changes"), "{gone}");
     }
 
     #[test]

@@ -442,13 +442,14 @@ impl Store {
                     // to a rowid bound. Each half is parsed as soon as it comes, while the
                     // other is looked up. Dense numbers split at half the highest; documents
                     // numbered by an older release (hashes, spread evenly) at 2^62.
-                    let highest: i64 = self
-                        .read("SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1")
-                        .bind(DENSE_LIMIT)
+                    // The highest number: dense numbers below DENSE_LIMIT count the documents;
+                    // any above (an older release's hashes) say nothing of how many there are.
+                    let top: i64 = self
+                        .read("SELECT coalesce(max(doc), 0) FROM search_docs")
                         .fetch_scalar()
                         .await?;
                     let query = boolean_query(&FTS5, &all);
-                    if (1..HALVES_FROM).contains(&highest) {
+                    if (1..HALVES_FROM).contains(&top) {
                         // Few documents: one look-up on this thread costs less than the two
                         // hand-offs to the pool's threads.
                         let list: Option<String> = self
@@ -468,6 +469,17 @@ impl Store {
                             exact,
                         });
                     }
+                    let highest: i64 = match top < DENSE_LIMIT {
+                        true => top,
+                        false => {
+                            self.read(
+                                "SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1",
+                            )
+                            .bind(DENSE_LIMIT)
+                            .fetch_scalar()
+                            .await?
+                        }
+                    };
                     let middle = if highest > 0 {
                         highest / 2 + 1
                     } else {

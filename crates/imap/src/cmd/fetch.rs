@@ -23,7 +23,7 @@ use crate::encode::{self, sequence, Code, Done, FetchLine};
 use crate::fetch::{self, SectionSource};
 use crate::protocol::{FetchItem, Section, SectionText, SequenceSet};
 use crate::search;
-use crate::state::{Io, Session};
+use crate::state::{Io, Session, State};
 
 /// Ranges longer than this are streamed from the body file.
 pub const STREAM_MIN: u64 = 64 * 1024;
@@ -285,17 +285,29 @@ impl Session {
         Ok(())
     }
 
-    /// The rows of the messages fetched, by UID, from the folder's shared listing (current as
-    /// `Store::listing` keeps it); a UID it lacks (a message expunged meanwhile, or newer than
-    /// the listing) is looked up in the database.
+    /// The rows of the messages fetched, by UID, from the folder's shared listing, never older
+    /// than what the session has reported (its MODSEQ); a UID it lacks (a message expunged
+    /// meanwhile, or newer than the listing) is looked up in the database. A few messages of a
+    /// folder without a kept listing (not read yet, or too large to keep) are looked up alone.
     async fn load_rows(
         &self,
         folder_id: i64,
         uids: &[i64],
     ) -> Result<HashMap<i64, MessageRow>, Done> {
+        let (known, seen) = match &self.state {
+            State::Selected { mailbox, .. } => (mailbox.uids.len(), mailbox.modseq_seen),
+            _ => (0, 0),
+        };
         let store = &self.context.store;
+        if uids.len() * 4 < known && !store.keeps_listing(folder_id) {
+            let rows = store
+                .messages_with_uids(folder_id, uids)
+                .await
+                .map_err(|e| self.server_error(e))?;
+            return Ok(rows.into_iter().map(|r| (r.uid, r)).collect());
+        }
         let listing = store
-            .listing(folder_id)
+            .listing_at_least(folder_id, seen)
             .await
             .map_err(|e| self.server_error(e))?;
         let mut rows = HashMap::with_capacity(uids.len());
