@@ -442,18 +442,12 @@ pub(crate) fn first(rows: Vec<Row>) -> Result<Row> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Store, StoreOptions};
 
     /// Placeholders bound by name: `$2` before `$1` and `$1` twice take their own argument.
     #[tokio::test]
     async fn placeholders_bind_by_number_not_by_position() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreOptions::new(
-            format!("sqlite://{}", dir.path().join("d.db").display()),
-            dir.path(),
-        ))
-        .await
-        .unwrap();
+        let store = crate::sqlite_test_store(&dir).await;
         assert!(store.direct.is_some());
         let row = store
             .read("SELECT $2 || '-' || $1 AS a, $1 + 0 AS b, $3 AS c")

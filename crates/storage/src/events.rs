@@ -197,19 +197,14 @@ pub(crate) type OpenStamps = crate::folder_accounts::BoundedMap<(String, i64, St
 
 #[cfg(test)]
 mod tests {
-    use crate::{now, Store, StoreOptions};
+    use crate::now;
 
     /// One event per person, owner and folder and minute: a second SELECT in the same minute
     /// adds none; another folder or another person does.
     #[tokio::test]
     async fn mailbox_openings_are_recorded_once_a_minute() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreOptions::new(
-            format!("sqlite://{}", dir.path().join("e.db").display()),
-            dir.path(),
-        ))
-        .await
-        .unwrap();
+        let store = crate::sqlite_test_store(&dir).await;
         // Retried when the minute turned in between (the count would rightly differ).
         for _ in 0..3 {
             let minute = now() / 60;

@@ -624,6 +624,17 @@ async fn applied_version(pool: &sqlx::AnyPool) -> i64 {
         .unwrap_or(0)
 }
 
+/// Unit tests: a store on a new SQLite file in `dir`, migrated.
+#[cfg(test)]
+pub(crate) async fn sqlite_test_store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&StoreOptions::new(
+        format!("sqlite://{}", dir.path().join("test.db").display()),
+        dir.path(),
+    ))
+    .await
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

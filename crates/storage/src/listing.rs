@@ -31,34 +31,26 @@ const ANNOUNCE_SLOTS: usize = 4096;
 /// listing is not kept.
 const MAX_ROWS: usize = 250_000;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Listing {
     pub highestmodseq: i64,
     /// In UID order.
     pub rows: Vec<MessageRow>,
-    /// How many rows came without their body's document (`MessageRow::doc`).
-    unknown_docs: usize,
-    /// STATUS's counts of these rows.
-    counts: crate::FolderCounts,
+    totals: Totals,
 }
 
-impl Listing {
-    fn new(highestmodseq: i64, rows: Vec<MessageRow>) -> Listing {
-        let mut listing = Listing {
-            highestmodseq,
-            rows: vec![],
-            unknown_docs: 0,
-            counts: crate::FolderCounts::default(),
-        };
-        for row in &rows {
-            listing.tally(row, 1);
-        }
-        listing.rows = rows;
-        listing
-    }
+/// What a listing counts of its rows, kept as rows come and go.
+#[derive(Debug, Clone, Default)]
+struct Totals {
+    /// STATUS's counts.
+    counts: crate::FolderCounts,
+    /// Rows without their body's document (`MessageRow::doc`).
+    unknown_docs: usize,
+}
 
-    /// Adds (`sign` 1) or takes out (-1) a row's share of the counts.
-    fn tally(&mut self, row: &MessageRow, sign: i64) {
+impl Totals {
+    /// Adds (`sign` 1) or takes out (-1) a row's share.
+    fn add(&mut self, row: &MessageRow, sign: i64) {
         self.unknown_docs = self
             .unknown_docs
             .wrapping_add_signed(sign as isize * isize::from(row.doc.is_none()));
@@ -68,78 +60,50 @@ impl Listing {
         counts.deleted += sign * i64::from(row.flags.contains("\\Deleted"));
         counts.size += sign * row.size;
     }
+}
 
-    /// [`Listing::advance`] of this listing's own rows, editing them where they are: each
-    /// changed row replaces its UID's (or is put in at its place, at the end for a new
-    /// message), each UID gone is taken out. A long list of UIDs gone takes the merge.
-    fn advance_in_place(&mut self, changed: Vec<MessageRow>, gone: &[i64], highestmodseq: i64) {
-        if gone.len() > 16 {
-            let rows = std::mem::take(&mut self.rows);
-            return self.advance(rows.into_iter(), changed, gone, highestmodseq);
+impl Listing {
+    fn new(highestmodseq: i64, rows: Vec<MessageRow>) -> Listing {
+        let mut totals = Totals::default();
+        for row in &rows {
+            totals.add(row, 1);
         }
-        for new in changed {
-            self.tally(&new, 1);
-            match self.rows.binary_search_by_key(&new.uid, |r| r.uid) {
-                Ok(i) => {
-                    let old = std::mem::replace(&mut self.rows[i], new);
-                    self.tally(&old, -1);
-                }
-                Err(i) => self.rows.insert(i, new),
-            }
+        Listing {
+            highestmodseq,
+            rows,
+            totals,
         }
-        for uid in gone {
-            if let Ok(i) = self.rows.binary_search_by_key(uid, |r| r.uid) {
-                let old = self.rows.remove(i);
-                self.tally(&old, -1);
-            }
-        }
-        self.highestmodseq = highestmodseq;
     }
 
-    /// This listing moved on to `highestmodseq`: `changed` rows put in (replacing rows of the
-    /// same UID), the UIDs in `gone` taken out, both in UID order (as read). `rows` are this
-    /// listing's rows, or copies of another's with the same counts. One merge; the counts move
-    /// by the rows that changed, not recounted.
-    fn advance(
-        &mut self,
-        rows: impl Iterator<Item = MessageRow>,
-        changed: Vec<MessageRow>,
-        gone: &[i64],
-        highestmodseq: i64,
-    ) {
-        debug_assert!(changed.is_sorted_by_key(|r| r.uid) && gone.is_sorted());
-        let kept = |uid: i64| gone.binary_search(&uid).is_err();
-        let mut out = Vec::with_capacity(rows.size_hint().0 + changed.len());
-        let mut changed = changed.into_iter().peekable();
-        for row in rows {
-            while let Some(new) = changed.next_if(|c| c.uid < row.uid) {
-                if kept(new.uid) {
-                    self.tally(&new, 1);
-                    out.push(new);
+    /// This listing moved on to `highestmodseq`, edited where it is: each `changed` row
+    /// replaces its UID's (or is put in at its place, at the end for a new message), the UIDs
+    /// in `gone` (in UID order, as read) are taken out. The totals move by the rows that
+    /// changed, not recounted.
+    fn advance(&mut self, changed: &[MessageRow], gone: &[i64], highestmodseq: i64) {
+        debug_assert!(gone.is_sorted());
+        let totals = &mut self.totals;
+        for new in changed {
+            totals.add(new, 1);
+            match self.rows.binary_search_by_key(&new.uid, |r| r.uid) {
+                Ok(i) => totals.add(&std::mem::replace(&mut self.rows[i], new.clone()), -1),
+                Err(i) => self.rows.insert(i, new.clone()),
+            }
+        }
+        if !gone.is_empty() {
+            self.rows.retain(|row| {
+                let kept = gone.binary_search(&row.uid).is_err();
+                if !kept {
+                    totals.add(row, -1);
                 }
-            }
-            let replaced = changed.next_if(|c| c.uid == row.uid);
-            if replaced.is_none() && kept(row.uid) {
-                out.push(row);
-                continue;
-            }
-            self.tally(&row, -1);
-            if let Some(new) = replaced.filter(|r| kept(r.uid)) {
-                self.tally(&new, 1);
-                out.push(new);
-            }
+                kept
+            });
         }
-        for new in changed.filter(|r| kept(r.uid)) {
-            self.tally(&new, 1);
-            out.push(new);
-        }
-        self.rows = out;
         self.highestmodseq = highestmodseq;
     }
 
     /// Messages, those without \Seen, those with \Deleted, and their size (STATUS).
     pub fn counts(&self) -> crate::FolderCounts {
-        self.counts.clone()
+        self.totals.counts.clone()
     }
 
     /// The rows an index answer cannot rule out (in UID order): their document was found, the
@@ -157,7 +121,7 @@ impl Listing {
     /// How many rows came without their body's document: bodies not indexed when the rows
     /// were read (an index answer cannot rule them out).
     pub fn unknown_docs(&self) -> usize {
-        self.unknown_docs
+        self.totals.unknown_docs
     }
 }
 
@@ -235,31 +199,25 @@ impl ListingCache {
         );
     }
 
-    /// Moves the kept listing of the folder on in place ([`Listing::advance_in_place`]) when it is
-    /// still at `from` and nobody else holds it (no copy of its rows); else gives the
-    /// changes back.
-    #[allow(clippy::type_complexity)]
+    /// Moves the kept listing of the folder on in place ([`Listing::advance`]) when it is
+    /// still at `from` and nobody else holds it (no copy of its rows); None when not.
     fn advance_kept(
         &self,
         folder_id: i64,
         from: i64,
-        (changed, gone): (Vec<MessageRow>, Vec<i64>),
+        (changed, gone): (&[MessageRow], &[i64]),
         highestmodseq: i64,
         announced: u64,
-    ) -> std::result::Result<Arc<Listing>, (Vec<MessageRow>, Vec<i64>)> {
+    ) -> Option<Arc<Listing>> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, rows) = &mut *guard;
-        let Some(kept) = map.get_mut(&folder_id) else {
-            return Err((changed, gone));
-        };
+        let kept = map.get_mut(&folder_id)?;
         if kept.listing.highestmodseq != from {
-            return Err((changed, gone));
+            return None;
         }
-        let Some(listing) = Arc::get_mut(&mut kept.listing) else {
-            return Err((changed, gone));
-        };
+        let listing = Arc::get_mut(&mut kept.listing)?;
         let before = listing.rows.len();
-        listing.advance_in_place(changed, &gone, highestmodseq);
+        listing.advance(changed, gone, highestmodseq);
         *rows = *rows + listing.rows.len() - before;
         kept.announced = announced;
         kept.checked = Instant::now();
@@ -273,7 +231,7 @@ impl ListingCache {
             map.retain(|id, _| *id == folder_id);
             *rows = advanced.rows.len();
         }
-        Ok(advanced)
+        Some(advanced)
     }
 
     pub(crate) fn forget(&self, folder_id: i64) {
@@ -437,25 +395,19 @@ impl Store {
                 // Let go of it (no Weak either), so that the kept one may be the only holder
                 // and move on in place; else a copy moves on.
                 drop(listing);
-                let changes = (changed, gone);
-                let (changed, gone) = match self
+                let changes = (changed.as_slice(), gone.as_slice());
+                if let Some(advanced) = self
                     .listings
                     .advance_kept(folder_id, from, changes, highest, announced)
                 {
-                    Ok(advanced) => return Ok(advanced),
-                    Err(changes) => changes,
-                };
+                    return Ok(advanced);
+                }
                 match self.listings.get(folder_id).map(|kept| kept.listing) {
                     // Another catch-up got there first.
                     Some(listing) if listing.highestmodseq >= highest => return Ok(listing),
                     Some(listing) if listing.highestmodseq == from => {
-                        let mut next = Listing {
-                            highestmodseq: from,
-                            rows: vec![],
-                            unknown_docs: listing.unknown_docs,
-                            counts: listing.counts.clone(),
-                        };
-                        next.advance(listing.rows.iter().cloned(), changed, &gone, highest);
+                        let mut next = Listing::clone(&listing);
+                        next.advance(&changed, &gone, highest);
                         next
                     }
                     _ => Listing::new(highest, self.read_folder_rows(folder_id).await?),
@@ -487,25 +439,15 @@ mod tests {
         }
     }
 
-    /// The listing of `rows` moved on, by a merge and in place: both give the same rows and
-    /// counts.
+    /// The listing of `rows` at MODSEQ 1 moved on to 2; its totals are those of a recount.
     fn advanced(rows: Vec<MessageRow>, changed: Vec<MessageRow>, gone: &[i64]) -> Listing {
-        let mut merged = Listing::new(1, rows.clone());
-        let old = std::mem::take(&mut merged.rows);
-        merged.advance(old.into_iter(), changed.clone(), gone, 2);
-        let mut edited = Listing::new(1, rows);
-        edited.advance_in_place(changed, gone, 2);
-        let key = |l: &Listing| -> Vec<(i64, String, Option<i64>)> {
-            l.rows
-                .iter()
-                .map(|r| (r.uid, r.flags.to_string(), r.doc))
-                .collect()
-        };
-        assert_eq!(key(&merged), key(&edited));
-        assert_eq!(merged.counts, edited.counts);
-        assert_eq!(merged.unknown_docs, edited.unknown_docs);
-        assert_eq!(merged.highestmodseq, edited.highestmodseq);
-        merged
+        let mut listing = Listing::new(1, rows);
+        listing.advance(&changed, gone, 2);
+        let recounted = Listing::new(2, listing.rows.clone());
+        assert_eq!(listing.totals.counts, recounted.totals.counts);
+        assert_eq!(listing.totals.unknown_docs, recounted.totals.unknown_docs);
+        assert_eq!(listing.highestmodseq, 2);
+        listing
     }
 
     #[test]
@@ -531,7 +473,7 @@ mod tests {
         let got: Vec<(i64, &str)> = out.rows.iter().map(|r| (r.uid, r.flags.as_str())).collect();
         assert_eq!(got, vec![(1, "a"), (3, ""), (4, "b"), (6, "c"), (12, "e")]);
         assert!(advanced(vec![], vec![], &[1]).rows.is_empty());
-        // Many UIDs gone at once (the in-place edit takes the merge then).
+        // Many UIDs gone at once.
         let rows: Vec<MessageRow> = (1..=40).map(|uid| row(uid, "")).collect();
         let gone: Vec<i64> = (1..=40).filter(|uid| uid % 2 == 0).collect();
         let out = advanced(rows, vec![row(3, "x"), row(41, "")], &gone);
@@ -544,24 +486,22 @@ mod tests {
         let cache = ListingCache::default();
         let listing = Arc::new(Listing::new(5, vec![row(1, ""), row(2, "")]));
         cache.put(7, listing.clone(), 0);
-        // Held elsewhere (a session's command): not touched, the changes come back.
-        let changes = (vec![row(2, "\\Seen")], vec![]);
-        let back = cache.advance_kept(7, 5, changes, 6, 1).unwrap_err();
-        assert_eq!(back.0.len(), 1);
+        // Held elsewhere (a session's command): not touched.
+        let changed = vec![row(2, "\\Seen")];
+        assert!(cache.advance_kept(7, 5, (&changed, &[]), 6, 1).is_none());
         assert_eq!(
             (listing.highestmodseq, listing.rows[1].flags.as_str()),
             (5, "")
         );
-        // Not at the MODSEQ the changes were read from: given back too.
+        // Not at the MODSEQ the changes were read from: not touched either.
         drop(listing);
-        let changes = (vec![row(2, "\\Seen")], vec![]);
-        assert!(cache.advance_kept(7, 4, changes, 6, 1).is_err());
+        assert!(cache.advance_kept(7, 4, (&changed, &[]), 6, 1).is_none());
         // The cache its one holder: moved on in place.
-        let changes = (vec![row(2, "\\Seen"), row(3, "")], vec![1]);
-        let advanced = cache.advance_kept(7, 5, changes, 6, 1).unwrap();
+        let changed = vec![row(2, "\\Seen"), row(3, "")];
+        let advanced = cache.advance_kept(7, 5, (&changed, &[1]), 6, 1).unwrap();
         let uids: Vec<i64> = advanced.rows.iter().map(|r| r.uid).collect();
         assert_eq!((advanced.highestmodseq, uids), (6, vec![2, 3]));
-        assert_eq!(advanced.counts.unseen, 1);
+        assert_eq!(advanced.totals.counts.unseen, 1);
         assert!(Arc::ptr_eq(&advanced, &cache.get(7).unwrap().listing));
         assert_eq!(
             cache.inner.lock().unwrap().1,
@@ -576,12 +516,7 @@ mod tests {
     #[tokio::test]
     async fn catch_up_reads_go_through_the_modseq_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&crate::StoreOptions::new(
-            format!("sqlite://{}", dir.path().join("p.db").display()),
-            dir.path(),
-        ))
-        .await
-        .unwrap();
+        let store = crate::sqlite_test_store(&dir).await;
         let plan = |sql: &str| {
             let sql = format!("EXPLAIN QUERY PLAN {sql}");
             let store = store.clone();
@@ -619,12 +554,15 @@ mod tests {
         let out = advanced(rows, changed, &[3, 8]);
         let recounted = Listing::new(2, out.rows.clone());
         assert_eq!(out.rows.len(), 4);
-        assert_eq!(out.counts, recounted.counts);
-        assert_eq!(out.unknown_docs, recounted.unknown_docs);
-        assert_eq!(out.counts.messages, 4);
-        assert_eq!((out.counts.unseen, out.counts.deleted), (2, 1));
-        assert_eq!(out.counts.size, 10 + 7 + 1 + 1);
-        assert_eq!(out.unknown_docs, 3);
+        assert_eq!(out.totals.counts, recounted.totals.counts);
+        assert_eq!(out.totals.unknown_docs, recounted.totals.unknown_docs);
+        assert_eq!(out.totals.counts.messages, 4);
+        assert_eq!(
+            (out.totals.counts.unseen, out.totals.counts.deleted),
+            (2, 1)
+        );
+        assert_eq!(out.totals.counts.size, 10 + 7 + 1 + 1);
+        assert_eq!(out.totals.unknown_docs, 3);
     }
 
     #[test]

@@ -169,6 +169,9 @@ const LIST_LIMIT: i64 = 20_000;
 /// where the hand-offs to the pool's threads (tens of µs of CPU each, `examples/hop_cost`)
 /// would be a large part of the look-up.
 const HALVES_FROM: i64 = 20_000;
+/// SQLite: the documents holding a query, as comma-separated numbers, within a number range.
+const MATCH_RANGE: &str = "SELECT group_concat(rowid, ',') FROM search_fts \
+     WHERE search_fts MATCH $1 AND rowid >= $2 AND rowid <= $3";
 
 /// One index term a query word may take in a field: a prefix (every word beginning with it)
 /// or one exact marked term.
@@ -442,70 +445,55 @@ impl Store {
                     // to a rowid bound. Each half is parsed as soon as it comes, while the
                     // other is looked up. Dense numbers split at half the highest; documents
                     // numbered by an older release (hashes, spread evenly) at 2^62.
-                    // The highest number: dense numbers below DENSE_LIMIT count the documents;
-                    // any above (an older release's hashes) say nothing of how many there are.
-                    let top: i64 = self
-                        .read("SELECT coalesce(max(doc), 0) FROM search_docs")
-                        .fetch_scalar()
+                    // The highest number of all, and the highest dense one: dense numbers
+                    // count the documents; any above DENSE_LIMIT (an older release's hashes)
+                    // say nothing of how many there are. Both are index look-ups.
+                    let row = self
+                        .read(
+                            "SELECT (SELECT coalesce(max(doc), 0) FROM search_docs), \
+                             (SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1)",
+                        )
+                        .bind(DENSE_LIMIT)
+                        .fetch_one()
                         .await?;
+                    let (top, highest): (i64, i64) = (row.get(0usize), row.get(1usize));
                     let query = boolean_query(&FTS5, &all);
                     if (1..HALVES_FROM).contains(&top) {
                         // Few documents: one look-up on this thread costs less than the two
                         // hand-offs to the pool's threads.
                         let list: Option<String> = self
-                            .read(
-                                "SELECT group_concat(rowid, ',') FROM search_fts \
-                                 WHERE search_fts MATCH $1",
-                            )
+                            .read(MATCH_RANGE)
                             .bind(query)
+                            .bind(0i64)
+                            .bind(i64::MAX)
                             .fetch_scalar()
                             .await?;
-                        return Ok(IndexAnswer {
-                            docs: DocSet::of(vec![(
-                                0,
-                                parse_doc_list(list.as_deref().unwrap_or("")),
-                            )]),
-                            unsure,
-                            exact,
-                        });
-                    }
-                    let highest: i64 = match top < DENSE_LIMIT {
-                        true => top,
-                        false => {
-                            self.read(
-                                "SELECT coalesce(max(doc), 0) FROM search_docs WHERE doc < $1",
-                            )
-                            .bind(DENSE_LIMIT)
-                            .fetch_scalar()
-                            .await?
-                        }
-                    };
-                    let middle = if highest > 0 {
-                        highest / 2 + 1
+                        vec![(0, parse_doc_list(list.as_deref().unwrap_or("")))]
                     } else {
-                        1 << 62
-                    };
-                    let half = |from: i64, to: i64| {
-                        let query = query.clone();
-                        async move {
-                            let list: Option<String> = sqlx::query_scalar(
-                                "SELECT group_concat(rowid, ',') FROM search_fts \
-                                 WHERE search_fts MATCH $1 AND rowid >= $2 AND rowid <= $3",
-                            )
-                            .bind(query)
-                            .bind(from)
-                            .bind(to)
-                            .fetch_one(&self.pool)
-                            .await?;
-                            Ok::<_, crate::Error>((
-                                from,
-                                parse_doc_list(list.as_deref().unwrap_or("")),
-                            ))
-                        }
-                    };
-                    let (low, high) =
-                        tokio::try_join!(half(0, middle - 1), half(middle, i64::MAX))?;
-                    vec![low, high]
+                        let middle = if highest > 0 {
+                            highest / 2 + 1
+                        } else {
+                            1 << 62
+                        };
+                        let half = |from: i64, to: i64| {
+                            let query = query.clone();
+                            async move {
+                                let list: Option<String> = sqlx::query_scalar(MATCH_RANGE)
+                                    .bind(query)
+                                    .bind(from)
+                                    .bind(to)
+                                    .fetch_one(&self.pool)
+                                    .await?;
+                                Ok::<_, crate::Error>((
+                                    from,
+                                    parse_doc_list(list.as_deref().unwrap_or("")),
+                                ))
+                            }
+                        };
+                        let (low, high) =
+                            tokio::try_join!(half(0, middle - 1), half(middle, i64::MAX))?;
+                        vec![low, high]
+                    }
                 }
             }
         };

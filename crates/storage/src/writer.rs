@@ -400,16 +400,7 @@ async fn savepoint(tx: &mut Tx, sql: &'static str) -> std::result::Result<(), St
 
 #[cfg(test)]
 mod tests {
-    use crate::{Error, Store, StoreOptions};
-
-    async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
-        Store::open(&StoreOptions::new(
-            format!("sqlite://{}", dir.path().join("w.db").display()),
-            dir.path(),
-        ))
-        .await
-        .unwrap()
-    }
+    use crate::{Error, Store};
 
     /// The names of the domains the store holds, sorted.
     async fn domain_names(store: &Store) -> Vec<String> {
@@ -427,7 +418,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_store(&dir).await;
+        let store = crate::sqlite_test_store(&dir).await;
         let failed: Result<(), Error> = store
             .write(|_tx| Box::pin(async { panic!("a bug in a write") }))
             .await;
@@ -469,7 +460,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn direct_writes_and_begin_write_take_turns() {
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_store(&dir).await;
+        let store = crate::sqlite_test_store(&dir).await;
         let started = std::time::Instant::now();
         let mut tasks = vec![];
         for i in 0..200 {
@@ -511,7 +502,7 @@ mod tests {
     #[tokio::test]
     async fn writes_batched_together_fail_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_store(&dir).await;
+        let store = crate::sqlite_test_store(&dir).await;
         let writes: Vec<_> = (0..40)
             .map(|i| {
                 let store = store.clone();

@@ -299,25 +299,22 @@ impl Session {
             _ => (0, 0),
         };
         let store = &self.context.store;
-        if uids.len() * 4 < known && !store.keeps_listing(folder_id) {
-            let rows = store
-                .messages_with_uids(folder_id, uids)
-                .await
-                .map_err(|e| self.server_error(e))?;
-            return Ok(rows.into_iter().map(|r| (r.uid, r)).collect());
-        }
-        let listing = store
-            .listing_at_least(folder_id, seen)
-            .await
-            .map_err(|e| self.server_error(e))?;
         let mut rows = HashMap::with_capacity(uids.len());
         let mut missing = vec![];
-        for &uid in uids {
-            match listing.rows.binary_search_by_key(&uid, |r| r.uid) {
-                Ok(i) => {
-                    rows.insert(uid, listing.rows[i].clone());
+        if uids.len() * 4 < known && !store.keeps_listing(folder_id) {
+            missing = uids.to_vec();
+        } else {
+            let listing = store
+                .listing_at_least(folder_id, seen)
+                .await
+                .map_err(|e| self.server_error(e))?;
+            for &uid in uids {
+                match listing.rows.binary_search_by_key(&uid, |r| r.uid) {
+                    Ok(i) => {
+                        rows.insert(uid, listing.rows[i].clone());
+                    }
+                    Err(_) => missing.push(uid),
                 }
-                Err(_) => missing.push(uid),
             }
         }
         if !missing.is_empty() {
