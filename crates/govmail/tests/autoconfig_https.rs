@@ -3,8 +3,8 @@
 //! .mobileconfig — each naming the public host and ports of `[autoconfig]`, not the listen
 //! ports; and `govmail dns` SRV records (RFC 6186) with those public ports.
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use std::process::Command;
 

@@ -3,8 +3,8 @@
 //! addressbook-query with text-match folded, vCard 4.0 and 3.0, and sync-collection (RFC 6578):
 //! a hire and a leave reach the client in one round (an added member, a 404 for the removed).
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use std::process::Command;
 

@@ -3,8 +3,7 @@
 //! signatures are fresh or stale; a certificate valid or expired; with and without a backup; a
 //! database missing its newest migration.
 
-#[path = "../../smtp/tests/common/dns.rs"]
-mod dns;
+use crate::dns;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

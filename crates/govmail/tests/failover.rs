@@ -9,8 +9,8 @@
 //! Starts its own pair on free ports from /usr/lib/postgresql/15/bin; needs
 //! `GOVMAIL_TEST_PG_URL` only to know that PostgreSQL is meant to be tested (scripts/test).
 
-mod cluster;
-mod served;
+use crate::cluster;
+use crate::served;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

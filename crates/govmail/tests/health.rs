@@ -2,7 +2,7 @@
 //! back, /metrics parses with Python's prometheus_client, autoconfig documents are valid XML
 //! naming the right host, ports and socket types.
 
-mod served;
+use crate::served;
 
 use served::free_port;
 

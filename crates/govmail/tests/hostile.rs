@@ -5,8 +5,8 @@
 //! Expected replies come from the RFCs: 220 greeting / 250 after DATA (RFC 5321 4.2, 4.1.1.4),
 //! 421 when a server must close (RFC 5321 3.8), a tagged OK for FETCH (RFC 9051 6.4.5).
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ const PASSWORD: &str = "mat-khau-An-2024";
 
 impl Install {
     /// A data dir with one domain, one unit and one user, made with the CLI.
-    fn new() -> Install {
+    fn one_user() -> Install {
         Install::with_people(DOMAIN, "Sở TT&TT", &[("Nguyễn Văn An", USER, PASSWORD)])
     }
 
@@ -263,7 +263,7 @@ fn rfc822_bomb(depth: usize) -> Vec<u8> {
 /// bytes come back intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nesting_bombs_leave_the_server_up_and_the_inbox_readable() {
-    let install = Install::new();
+    let install = Install::one_user();
     let mut server = install.serve(&[]);
     let mut bombs = vec![];
     for depth in [100, 1_000, 10_000] {
@@ -326,7 +326,7 @@ async fn nesting_bombs_leave_the_server_up_and_the_inbox_readable() {
 /// Slot counts are scaled down (100 slots, 5 per IP) so the test stays short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_does_not_keep_out_a_legitimate_sender() {
-    let install = Install::new();
+    let install = Install::one_user();
     let server = install.serve(&[
         "smtp.max_connections=100".into(),
         "smtp.max_connections_per_ip=5".into(),
@@ -416,7 +416,7 @@ async fn slowloris_does_not_keep_out_a_legitimate_sender() {
 /// VmRSS stays under 150 MB (before the fix the BDAT bombs alone took ~1 GB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bdat_bombs_and_idle_connections_keep_memory_bounded() {
-    let install = Install::new();
+    let install = Install::one_user();
     let server = install.serve(&[
         "smtp.max_connections=3000".into(),
         "smtp.max_connections_per_ip=200".into(),

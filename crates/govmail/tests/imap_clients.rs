@@ -18,8 +18,8 @@
 //! python3 with `imapclient`, `mbsync`, `offlineimap`, `curl`: run the tests with `scripts/test`
 //! (it installs them via `ensure_packages`).
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use served::{free_port, Served};
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,7 +47,7 @@ const PY_IMAPCLIENT: &str = include_str!("support_imap/imapclient_session.py");
 
 impl Install {
     /// Domain, unit STTTT, user A.
-    fn new() -> Install {
+    fn user_a() -> Install {
         Install::with_people(DOMAIN, UNIT_NAME, &[(NAME_A, USER_A, PASSWORD_A)])
     }
 
@@ -492,7 +492,7 @@ fn flags(list: &[&str]) -> BTreeSet<String> {
 async fn python_imaplib_imaps_session_append_search_fetch_store_copy_expunge() {
     clamd_url();
     let started = Instant::now();
-    let install = Install::new();
+    let install = Install::user_a();
     let server = Server::start(&install);
     let folder = "Công văn đến 2024";
     let sent_path = install.scratch("appended.eml");
@@ -542,7 +542,7 @@ async fn python_imaplib_imaps_session_append_search_fetch_store_copy_expunge() {
 async fn python_imaplib_starttls_and_no_login_before_tls() {
     clamd_url();
     let started = Instant::now();
-    let install = Install::new();
+    let install = Install::user_a();
     let server = Server::start(&install);
     let ran = install.python(
         "imaplib_starttls.py",
@@ -570,7 +570,7 @@ async fn python_imaplib_starttls_and_no_login_before_tls() {
 async fn python_imapclient_envelope_bodystructure_and_idle_sees_exists_within_1s() {
     clamd_url();
     let started = Instant::now();
-    let install = Install::new();
+    let install = Install::user_a();
     let server = Server::start(&install);
     let ran = install.python(
         "imapclient_session.py",
@@ -797,7 +797,7 @@ fn model_view(
 async fn mbsync_two_way_sync_of_500_messages_with_changes_on_both_sides() {
     clamd_url();
     let started = Instant::now();
-    let install = Install::new();
+    let install = Install::user_a();
     let server = Server::start(&install);
     let local = install.scratch("maildir");
     std::fs::create_dir_all(&local).unwrap();
@@ -1125,7 +1125,7 @@ fn curl(install: &Install, what: &str, args: &[&str]) -> Ran {
 async fn curl_imaps_append_fetch_by_uid_and_index_search_store_expunge_starttls() {
     clamd_url();
     let started = Instant::now();
-    let install = Install::new();
+    let install = Install::user_a();
     let server = Server::start(&install);
     let creds = format!("{USER_A}:{PASSWORD_A}");
     let imaps = format!("imaps://127.0.0.1:{}", server.imaps.port());
@@ -1377,7 +1377,7 @@ fn assert_offlineimap_same(what: &str, server: &Side, local: &Side) {
 async fn offlineimap_full_sync_of_three_folders_then_incremental() {
     clamd_url();
     let started = Instant::now();
-    let install = Install::new();
+    let install = Install::user_a();
     let server = Server::start(&install);
     let viet = "Công văn đến";
 

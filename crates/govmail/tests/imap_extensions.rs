@@ -3,8 +3,8 @@
 //! `support_imap/imapclient_extensions.py`; the server's store is then checked directly.
 //! Needs `GOVMAIL_TEST_CLAMD` and python3 with `imapclient`: run with `scripts/test`.
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! domain stays as an alias (or, with --keep-old-address, stays the address); `--moving-csv`
 //! writes the old → new list `govmail import imap --accounts` reads.
 
-mod support;
+use crate::support;
 
 use support::Install;
 

@@ -5,10 +5,9 @@
 //! a rerun, and the same Maildir imported from disk. Every check compares both servers over
 //! IMAP (Python imaplib), never our database.
 
-mod served;
-mod support;
-#[path = "support_import/mod.rs"]
-mod support_import;
+use crate::served;
+use crate::support;
+use crate::support_import;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

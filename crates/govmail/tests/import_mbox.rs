@@ -3,10 +3,9 @@
 //! with the messages as they were before the mbox writer quoted them; reruns store only what
 //! was appended; an oversized message is skipped and reported.
 
-mod served;
-mod support;
-#[path = "support_import/mod.rs"]
-mod support_import;
+use crate::served;
+use crate::support;
+use crate::support_import;
 
 use served::Served;
 use sha2::{Digest, Sha256};

@@ -3,7 +3,7 @@
 //! mbox`, which leaves the index to the rebuild; each message carries one word of its own
 //! (`maso00042`) and one word they all share, so every answer is known in advance.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::process::Stdio;

@@ -4,8 +4,8 @@
 //! Debian's `ldapsearch` (scripts/test installs ldap-utils); its exit status is the LDAP result
 //! code (RFC 4511 A.2).
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use std::process::Command;
 

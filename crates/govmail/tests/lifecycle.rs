@@ -3,7 +3,7 @@
 //! imaplib and smtplib work → transfer → mail to the old address still arrives → leave →
 //! login refused, the open IDLE session closed, mail refused naming the unit's address.
 
-mod served;
+use crate::served;
 
 use served::free_port;
 

@@ -5,11 +5,10 @@
 //!
 //! Needs `GOVMAIL_TEST_PG_URL` (run with `scripts/test`); each test has a database of its own.
 
-mod cluster;
-mod served;
+use crate::cluster;
+use crate::served;
 
-#[path = "../../smtp/tests/common/dns.rs"]
-mod dns;
+use crate::dns;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

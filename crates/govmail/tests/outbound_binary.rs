@@ -2,12 +2,11 @@
 //! being delivered when the server is SIGKILLed; after a restart it is delivered, once.
 //! DNS comes from a server the test controls; the receiving MTA is a sink in the test.
 
-mod served;
+use crate::served;
 
 use served::{free_port, Served};
 
-#[path = "../../smtp/tests/common/dns.rs"]
-mod dns;
+use crate::dns;
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};

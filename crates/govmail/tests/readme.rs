@@ -10,13 +10,14 @@
 
 // Only its resolver is used here, no records.
 #[allow(dead_code)]
-#[path = "../../smtp/tests/common/dns.rs"]
-mod dns;
+use crate::dns;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use crate::served::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_govmail");
 /// The development ports README and config/dev.toml name.
@@ -27,14 +28,6 @@ fn repo(rel: &str) -> String {
         .join("../..")
         .join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The indented (code) lines of README between `from` and `to`, backslash continuations

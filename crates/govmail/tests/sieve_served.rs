@@ -2,7 +2,7 @@
 //! at MX delivery and queues the reply; `listen.managesieve` serves ManageSieve (RFC 5804),
 //! offering STARTTLS and no password before it.
 
-mod served;
+use crate::served;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

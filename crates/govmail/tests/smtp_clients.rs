@@ -12,8 +12,8 @@
 //!
 //! Needs `GOVMAIL_TEST_CLAMD` (a private clamd): run the tests with `scripts/test`.
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use served::{free_port, Served};
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-
 
 impl Install {
     /// Domain, unit STTTT, users A and B with known passwords.
-    fn new() -> Install {
+    fn users_a_b() -> Install {
         Install::with_people(
             DOMAIN,
             UNIT_NAME,
@@ -210,7 +210,7 @@ print("sent", len(data), "bytes")
 #[tokio::test]
 async fn python_smtplib_starttls_submission_delivers_exact_bytes_and_queues_external() {
     clamd_url();
-    let install = Install::new();
+    let install = Install::users_a_b();
     let server = Server::start(&install);
     let sent_path = install.scratch("sent.eml");
     let out = python(
@@ -365,7 +365,7 @@ print("ok")
 #[tokio::test]
 async fn python_smtplib_implicit_tls_auth_login_and_no_auth_in_cleartext() {
     clamd_url();
-    let install = Install::new();
+    let install = Install::users_a_b();
     let server = Server::start(&install);
     let out = python(
         &install,
@@ -411,7 +411,7 @@ async fn python_smtplib_implicit_tls_auth_login_and_no_auth_in_cleartext() {
 #[tokio::test]
 async fn swaks_mx_submission_tls_auth_and_eicar_refusal() {
     clamd_url();
-    let install = Install::new();
+    let install = Install::users_a_b();
     let server = Server::start(&install);
     let mx = server.mx.to_string();
     let submission = server.submission.to_string();
@@ -642,7 +642,7 @@ fn subject_tokens(raw: &[u8]) -> Vec<String> {
 async fn acknowledged_mail_survives_sigkill_exactly_once() {
     clamd_url();
     let started = Instant::now();
-    let install = Install::new();
+    let install = Install::users_a_b();
     let mut server = Server::start(&install);
     let mx = server.mx;
 

@@ -5,8 +5,8 @@
 //! without a right is refused like a wrong password, `govmail unit revoke` ends the open IMAP
 //! session within a second; then the audit log names the person for each action.
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

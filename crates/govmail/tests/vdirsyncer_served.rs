@@ -4,8 +4,8 @@
 //! hire, a transfer and a leave made with the admin CLI each reach the local copy with one more
 //! `vdirsyncer sync`, counted in `.vcf` files, names with diacritics checked in the cards.
 
-mod served;
-mod support;
+use crate::served;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -6,7 +6,7 @@
 //! next command; a change made behind the server's back (another process on the same SQLite
 //! file, as the CLI is) within RECHECK.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

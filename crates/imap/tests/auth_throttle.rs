@@ -3,7 +3,7 @@
 //! RFC 9051 6.2.3 / RFC 5530 3: a wrong name or password is `NO [AUTHENTICATIONFAILED]`; a
 //! client refused for now (too many failures) gets `NO [UNAVAILABLE]`, a temporary condition.
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! IMAP over loopback, one test per command family.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! client gets that has not enabled IMAP4rev2), cited on the check: not from what the server
 //! happens to print.
 
-mod common;
+use crate::common;
 
 use common::{converse, converse_as, fixture_with, message, Fixture, USER_A};
 use testkit::{Conversation, Reply};

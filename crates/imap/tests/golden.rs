@@ -9,7 +9,7 @@
 //!
 //! `GOLDEN_CASE=<substring>` runs only the matching cases.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

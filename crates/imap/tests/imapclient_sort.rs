@@ -4,8 +4,8 @@
 //! conformance files `rfc5256_sort_thread.rs`, `rfc5957_sort_display.rs`,
 //! `rfc5267_esort_context.rs` for the reasoning), converted to UIDs.
 
-mod common;
-mod sortmail;
+use crate::common;
+use crate::sortmail;
 
 use std::time::Duration;
 

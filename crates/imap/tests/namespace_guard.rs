@@ -3,7 +3,7 @@
 //! (NOPERM), NFD and NFC spell one folder, and folder count, depth and length are bounded
 //! (RFC 5530 LIMIT).
 
-mod common;
+use crate::common;
 
 use common::*;
 use storage::NewUnit;

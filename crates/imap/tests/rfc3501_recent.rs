@@ -6,7 +6,7 @@
 //! the first session to have been notified about this message; if the session is
 //! read-write, subsequent sessions will not see \Recent set for this message."
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, message, Fixture, USER_A};
 use testkit::{Conversation, Reply};

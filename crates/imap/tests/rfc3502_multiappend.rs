@@ -3,7 +3,7 @@
 //! (quoted on each check), RFC 4315 3 (APPENDUID), RFC 7888 (LITERAL+) and RFC 4469 4.2 /
 //! RFC 5530 (TOOBIG, LIMIT), over one session on an in-memory pipe.
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, Fixture, USER_A};
 use testkit::{Conversation, Reply};

@@ -3,7 +3,7 @@
 //! BODY.PEEK[section]<partial> would), 4.1 (BADURL), 4.2 (TOOBIG), 5 (grammar) and RFC 5092
 //! (URL syntax): the messages are written here, so every expected byte is known.
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, Fixture, USER_A, USER_B};
 use storage::NewUnit;

@@ -8,7 +8,7 @@
 //!                      "ALL" SP sequence-set / "COUNT" SP number
 //! ```
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, message, Fixture, USER_A};
 use testkit::Conversation;

@@ -2,8 +2,8 @@
 //! hand from the RFC text (sections cited on each check) and the sort values listed on
 //! `sortmail::five`, never copied from the server's output.
 
-mod common;
-mod sortmail;
+use crate::common;
+use crate::sortmail;
 
 use common::{converse, converse_as, fixture_with, Fixture, USER_A};
 use sortmail::{b, burn_one_uid, five, put, raw, sort_numbers, Mail, T};

@@ -5,7 +5,7 @@
 //! as Dovecot's autosubscribe does; folders made by CREATE, and the parents CREATE makes, do
 //! not (RFC 9051 6.3.4 subscribes nothing).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -3,8 +3,8 @@
 //! grammar (cited on each check) and the sort values listed on `sortmail::five` (five messages,
 //! UID = sequence number + 1).
 
-mod common;
-mod sortmail;
+use crate::common;
+use crate::sortmail;
 
 use common::{converse_as, fixture_with, message, Fixture, USER_A};
 use sortmail::{burn_one_uid, five, put};

@@ -6,7 +6,7 @@
 //! are expected as quoted strings: `mailbox = "INBOX" / astring`, and this server always
 //! writes the quoted form.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! Vietnamese RFC 2047-encoded display names. Expected orders are worked out by hand from
 //! RFC 5957 3-4 and the Vietnamese collation (ARCHITECTURE.md, `policy::collation`).
 
-mod common;
-mod sortmail;
+use crate::common;
+use crate::sortmail;
 
 use common::{converse_as, fixture_with, USER_A};
 use sortmail::{b, burn_one_uid, five, put, raw, sort_numbers, Mail, T};

@@ -10,7 +10,7 @@
 //! STORE, a STORE/UID STORE with an UNCHANGEDSINCE modifier, a FETCH/UID FETCH that implicitly
 //! set the \Seen flag, or an external agent".
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, message, Fixture, USER_A};
 use testkit::{Conversation, Reply};

@@ -4,7 +4,7 @@
 //! the mailbox), 4.2 (`msg-att-static =/ "SAVEDATE" SP (date-time / nil)`), 4.3 (the SEARCH
 //! keys) and RFC 8440 3 (a MYRIGHTS after each mailbox's LIST, as MYRIGHTS answers).
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, message, Fixture, USER_A};
 use storage::NewUnit;

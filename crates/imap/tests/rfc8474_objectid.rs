@@ -4,7 +4,7 @@
 //! NIL without threads; SEARCH THREADID matches nothing), 6 (SEARCH) and 7 (grammar:
 //! `objectid = 1*255(ALPHA / DIGIT / "_" / "-")`).
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, message, Fixture, USER_A};
 use testkit::{Conversation, Reply};

@@ -3,7 +3,7 @@
 //! preview characters", "MUST NOT output ... longer than 256", plain text, no transfer
 //! encoding, UTF-8), 4.1 (LAZY may give NIL) and 6 (grammar), on messages written here.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

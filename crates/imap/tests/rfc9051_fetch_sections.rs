@@ -1,7 +1,7 @@
 //! Conformance: FETCH body sections (RFC 9051 6.4.5), BINARY (RFC 3516, RFC 2045 6.7), one
 //! session over an in-memory pipe; responses read as raw bytes, literals included.
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, Fixture, USER_A};
 use testkit::Conversation;

@@ -6,7 +6,7 @@
 //! to show for the first time is announced first (with PERMANENTFLAGS, which lists the
 //! keywords the client may set when it may create them, `\*`).
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, message, USER_A};
 use testkit::Reply;

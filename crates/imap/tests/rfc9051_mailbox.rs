@@ -1,7 +1,7 @@
 //! Conformance: mailbox naming and identity (RFC 9051 2.3.1.1, 5.1.3; RFC 3501 5.1.3), one
 //! session over an in-memory pipe.
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, message, USER_A};
 use testkit::Reply;

@@ -1,7 +1,7 @@
 //! Conformance: SEARCH keys on the Date: header and on address fields (RFC 9051 6.4.4), one
 //! session over an in-memory pipe.
 
-mod common;
+use crate::common;
 
 use common::{converse_as, fixture_with, USER_A};
 use testkit::Conversation;

@@ -5,7 +5,7 @@
 //! matches it with any marks; a letter with marks only those marks; case, NFC/NFD and old/new
 //! tone placement never matter), never taken from the server.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{converse_as, fixture_at, sqlite_url, test_throttle, Fixture, USER_A};

@@ -3,7 +3,7 @@
 //! log in — trickling bytes does not extend it — and is then closed with an untagged BYE
 //! (RFC 9051 7.1.5). After login the 30-minute autologout applies.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

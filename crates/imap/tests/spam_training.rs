@@ -2,7 +2,7 @@
 //! and a move out of Junk train ham (a re-classified message is untrained from the other side),
 //! and the next similar message scores higher.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! `NO [UNAVAILABLE]` (RFC 5530 3: "Temporary failure because a subsystem is down"), never
 //! `[SERVERBUG]`, and the connection stays usable.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! exactly their delegated RFC 4314 rights, audited as themselves; a person without a right is
 //! refused like a wrong password; revocation and departure end the session.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

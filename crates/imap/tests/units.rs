@@ -1,7 +1,7 @@
 //! Unit mailboxes (BD-10, KT-8) over IMAP: the shared namespace, RFC 4314 rights on every
 //! command, revocation in open sessions, the audit of reads, handover keeping every message.
 
-mod common;
+use crate::common;
 
 use common::*;
 use storage::NewUnit;

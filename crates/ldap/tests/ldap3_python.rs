@@ -2,7 +2,7 @@
 //! directory paged with the RFC 2696 control over StartTLS and over LDAPS, a search without
 //! diacritics finding names with them, a departed person absent, a wrong password refused.
 
-mod harness;
+use crate::harness;
 
 use std::process::Command;
 

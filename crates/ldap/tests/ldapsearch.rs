@@ -4,7 +4,7 @@
 //! refusals (wrong password, throttling, no TLS, anonymous) by ldapsearch's exit status, which
 //! is the LDAP result code (RFC 4511 A.2).
 
-mod harness;
+use crate::harness;
 
 use std::process::Command;
 

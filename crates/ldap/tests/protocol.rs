@@ -3,7 +3,7 @@
 //! StartTLS answers, Who am I. Expected codes come from RFC 4511 (A.2 result codes), RFC 4513,
 //! RFC 2696 and RFC 4532.
 
-mod harness;
+use crate::harness;
 
 use harness::*;
 use ldap3_proto::control::LdapControl;

@@ -3,7 +3,7 @@
 //! stale one answers while one background task rebuilds it) and a change shows within
 //! `refresh` plus one rebuild.
 
-mod harness;
+use crate::harness;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! script commands and their response codes, bounds, unit mailboxes. Expected responses come
 //! from RFC 5804 (section cited at each check).
 
-mod harness;
+use crate::harness;
 
 use harness::*;
 

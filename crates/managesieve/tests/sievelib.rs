@@ -2,7 +2,7 @@
 //! scripts/test), under TLS only: PUTSCRIPT, SETACTIVE, CHECKSCRIPT with a syntax error
 //! answered with its line, GETSCRIPT, DELETESCRIPT; and no login without STARTTLS.
 
-mod harness;
+use crate::harness;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! SPF, DKIM and DMARC on MX mail, with DNS answered by a server the test controls; and SMTP
 //! AUTH throttling (RFC 4954 replies) seen from several client addresses on 127/8.
 
-mod common;
+use crate::common;
 
 use common::dns::TestDns;
 use common::*;

@@ -5,7 +5,7 @@
 //! sequence, X.5.2 syntax error, X.6.7 non-ASCII address), RFC 3030 (CHUNKING), RFC 6152
 //! (8BITMIME), RFC 6531 (SMTPUTF8).
 
-mod common;
+use crate::common;
 
 use common::*;
 use smtp::ListenerKind;

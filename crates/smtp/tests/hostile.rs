@@ -8,7 +8,7 @@
 //! 553 X.6.7 for a non-ASCII address without SMTPUTF8 (RFC 6531 3.5), 451 X.3.0 for a local
 //! processing error the sender must retry (RFC 5321 4.2.5, RFC 3463 3.4).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

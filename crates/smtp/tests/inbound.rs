@@ -1,7 +1,7 @@
 //! SMTP over loopback: delivery, trace headers, groups, antivirus, relay refusal, sender rules,
 //! limits. Each test starts its own server on ephemeral ports.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

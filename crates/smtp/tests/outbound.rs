@@ -4,7 +4,7 @@
 //! PostgreSQL: the two-worker test also runs on a fresh database on `GOVMAIL_TEST_PG_URL`
 //! (scripts/test starts one); without it the test fails unless `GOVMAIL_TEST_SKIP_PG=1`.
 
-mod common;
+use crate::common;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 //! RFC 3463 3.8: X.7.1 "Delivery not authorized, message refused".
 //! Needs the clamd scripts/test starts (GOVMAIL_TEST_CLAMD, GOVMAIL_TEST_CLAMD_SCRIPT).
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::*;

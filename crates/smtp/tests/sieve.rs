@@ -3,7 +3,7 @@
 //! vacation replies and their limits, redirect under the forwarding policy, script errors.
 //! Expected placements are worked out from the RFC text cited next to each case.
 
-mod common;
+use crate::common;
 
 use common::*;
 use storage::Store;

@@ -1,7 +1,7 @@
 //! The spam check over SMTP: GTUBE refused, X-Spam headers naming the rules that fired, DNSBL
 //! and URI-DNSBL listings answered by the test's own DNS server.
 
-mod common;
+use crate::common;
 
 use common::dns::TestDns;
 use common::*;

@@ -7,7 +7,7 @@
 //! temporary failure. RFC 3463 / RFC 5248: 5.7.1 delivery not authorised. RFC 5321 3.8: 421 and
 //! close when the service must end the session.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

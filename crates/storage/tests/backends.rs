@@ -2,9 +2,10 @@
 //!
 //! Every test body runs once per backend through [`common::for_each_backend`]. PostgreSQL comes
 //! from `GOVMAIL_TEST_PG_URL` (a fresh database per test); without it the tests fail unless
-//! `GOVMAIL_TEST_SKIP_PG=1` is set. Run them with `scripts/test -p storage --test backends`.
+//! `GOVMAIL_TEST_SKIP_PG=1` is set. Run them with `scripts/test -p storage --test storage_tests --
+//! backends::`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

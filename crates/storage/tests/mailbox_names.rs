@@ -1,9 +1,9 @@
 //! Mailbox names beyond the folder rows, on both backends: UIDVALIDITY is never given twice
 //! to one account (RFC 9051 2.3.1.1), subscriptions are names that outlive their folder
 //! (RFC 9051 6.3.7) and follow a RENAME, and \Recent is claimed by one session only
-//! (RFC 3501 2.3.2). Run with `scripts/test -p storage --test mailbox_names`.
+//! (RFC 3501 2.3.2). Run with `scripts/test -p storage --test storage_tests -- mailbox_names::`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

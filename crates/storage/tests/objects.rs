@@ -1,8 +1,9 @@
 //! RFC 3502 MULTIAPPEND (all or none, quota on the total), RFC 8474 EMAILIDs (a copy keeps its
 //! source's) and RFC 8514 save dates, on SQLite and PostgreSQL alike (see
-//! `common::for_each_backend`). Run with `scripts/test -p storage --test objects`.
+//! `common::for_each_backend`). Run with `scripts/test -p storage --test storage_tests --
+//! objects::`.
 
-mod common;
+use crate::common;
 
 use common::{for_each_backend, Ctx};
 use storage::{Error, Flags, NewMessage, NewPerson, Store};

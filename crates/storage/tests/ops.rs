@@ -2,7 +2,7 @@
 //! each run against SQLite and PostgreSQL (`GOVMAIL_TEST_PG_URL`; without it the tests fail
 //! unless `GOVMAIL_TEST_SKIP_PG=1`).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

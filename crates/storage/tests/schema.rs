@@ -6,9 +6,9 @@
 //!   [`RULE_SINCE`] on drops or renames a column or table it does not name as retired by an
 //!   earlier migration, and both backends have the same migration numbers.
 //!
-//! Run with `scripts/test -p storage --test schema`.
+//! Run with `scripts/test -p storage --test storage_tests -- schema::`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! lazily backfilled for messages stored before it, gone with the blob. Run with
 //! `scripts/test -p storage`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Sieve scripts, vacation replies sent and delivery into folders by name, on both backends.
-//! Run with `scripts/test -p storage --test sieve`.
+//! Run with `scripts/test -p storage --test storage_tests -- sieve::`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! delivery and APPEND once per body, shared by copies, computed and written back for messages
 //! stored without one, and gone with their blob. Run with `scripts/test -p storage`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The spam classifier's counts and the sender history, on both backends.
-//! Run with `scripts/test -p storage --test spam`.
+//! Run with `scripts/test -p storage --test storage_tests -- spam::`.
 
-mod common;
+use crate::common;
 
 use common::{for_each_backend, Ctx};
 use policy::spam::bayes::{Class, Counts};

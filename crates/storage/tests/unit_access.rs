@@ -1,8 +1,8 @@
 //! `Store::unit_access`, behind the `UNIT*PERSON` login (issue 14), on both backends: only a
 //! unit's address, only an active person holding a grant there, rights and the send right as
-//! they are now. Run with `scripts/test -p storage --test unit_access`.
+//! they are now. Run with `scripts/test -p storage --test storage_tests -- unit_access::`.
 
-mod common;
+use crate::common;
 
 use common::{for_each_backend, Ctx};
 use storage::{AccountStatus, NewPerson, NewUnit};

@@ -110,13 +110,7 @@ impl Drop for Dovecot {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::served::free_port;
 
 /// Makes the benchuser able to reach `dir` (a tempdir is 0700).
 pub fn open_up(dir: &Path) {
