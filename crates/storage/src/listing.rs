@@ -199,26 +199,39 @@ impl ListingCache {
         );
     }
 
-    /// Moves the kept listing of the folder on in place ([`Listing::advance`]) when it is
-    /// still at `from` and nobody else holds it (no copy of its rows); None when not.
+    /// Moves `listing` (the caller's copy of the kept listing, read at its MODSEQ) on by the
+    /// changes since, in place ([`Listing::advance`]) when it is still the kept one and the
+    /// caller's copy was the only other holder. Ok with the listing moved on, or with the
+    /// kept one when another catch-up already brought it at least to `highestmodseq`; Err
+    /// with a listing at the caller's MODSEQ, for the caller to copy and move on.
     fn advance_kept(
         &self,
         folder_id: i64,
-        from: i64,
+        listing: Arc<Listing>,
         (changed, gone): (&[MessageRow], &[i64]),
         highestmodseq: i64,
         announced: u64,
-    ) -> Option<Arc<Listing>> {
+    ) -> Result<Arc<Listing>, Arc<Listing>> {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (map, rows) = &mut *guard;
-        let kept = map.get_mut(&folder_id)?;
-        if kept.listing.highestmodseq != from {
-            return None;
+        let Some(kept) = map.get_mut(&folder_id) else {
+            return Err(listing);
+        };
+        if !Arc::ptr_eq(&kept.listing, &listing) {
+            // Replaced meanwhile (nobody edits a listing in place while the caller holds it).
+            if kept.listing.highestmodseq >= highestmodseq {
+                return Ok(kept.listing.clone());
+            }
+            return Err(listing);
         }
-        let listing = Arc::get_mut(&mut kept.listing)?;
-        let before = listing.rows.len();
-        listing.advance(changed, gone, highestmodseq);
-        *rows = *rows + listing.rows.len() - before;
+        // Under the lock nobody takes a new copy from the cache.
+        drop(listing);
+        let Some(edited) = Arc::get_mut(&mut kept.listing) else {
+            return Err(kept.listing.clone());
+        };
+        let before = edited.rows.len();
+        edited.advance(changed, gone, highestmodseq);
+        *rows = *rows + edited.rows.len() - before;
         kept.announced = announced;
         kept.checked = Instant::now();
         let advanced = kept.listing.clone();
@@ -231,7 +244,7 @@ impl ListingCache {
             map.retain(|id, _| *id == folder_id);
             *rows = advanced.rows.len();
         }
-        Some(advanced)
+        Ok(advanced)
     }
 
     pub(crate) fn forget(&self, folder_id: i64) {
@@ -392,25 +405,19 @@ impl Store {
                 let from = listing.highestmodseq;
                 let changed = self.messages_changed_since(folder_id, from).await?;
                 let gone = self.expunged_since(folder_id, from).await?;
-                // Let go of it (no Weak either), so that the kept one may be the only holder
-                // and move on in place; else a copy moves on.
-                drop(listing);
+                // Handed over: the kept one moves on in place when the cache is then its
+                // only holder; else a copy moves on.
                 let changes = (changed.as_slice(), gone.as_slice());
-                if let Some(advanced) = self
+                match self
                     .listings
-                    .advance_kept(folder_id, from, changes, highest, announced)
+                    .advance_kept(folder_id, listing, changes, highest, announced)
                 {
-                    return Ok(advanced);
-                }
-                match self.listings.get(folder_id).map(|kept| kept.listing) {
-                    // Another catch-up got there first.
-                    Some(listing) if listing.highestmodseq >= highest => return Ok(listing),
-                    Some(listing) if listing.highestmodseq == from => {
+                    Ok(advanced) => return Ok(advanced),
+                    Err(listing) => {
                         let mut next = Listing::clone(&listing);
                         next.advance(&changed, &gone, highest);
                         next
                     }
-                    _ => Listing::new(highest, self.read_folder_rows(folder_id).await?),
                 }
             }
             _ => Listing::new(highest, self.read_folder_rows(folder_id).await?),
@@ -486,19 +493,28 @@ mod tests {
         let cache = ListingCache::default();
         let listing = Arc::new(Listing::new(5, vec![row(1, ""), row(2, "")]));
         cache.put(7, listing.clone(), 0);
-        // Held elsewhere (a session's command): not touched.
+        // Held elsewhere too (a session's command): not touched; the caller gets it back.
         let changed = vec![row(2, "\\Seen")];
-        assert!(cache.advance_kept(7, 5, (&changed, &[]), 6, 1).is_none());
+        let handed = cache.get(7).unwrap().listing;
+        let back = cache
+            .advance_kept(7, handed, (&changed, &[]), 6, 1)
+            .unwrap_err();
+        assert!(Arc::ptr_eq(&back, &listing));
         assert_eq!(
             (listing.highestmodseq, listing.rows[1].flags.as_str()),
             (5, "")
         );
-        // Not at the MODSEQ the changes were read from: not touched either.
-        drop(listing);
-        assert!(cache.advance_kept(7, 4, (&changed, &[]), 6, 1).is_none());
-        // The cache its one holder: moved on in place.
+        drop((back, listing));
+        // Not the kept listing (read before it was replaced): not touched either.
+        let other = Arc::new(Listing::new(4, vec![row(1, "")]));
+        let back = cache.advance_kept(7, other.clone(), (&changed, &[]), 6, 1);
+        assert!(Arc::ptr_eq(&back.unwrap_err(), &other));
+        // The cache its one holder once the caller's copy is handed over: moved on in place.
         let changed = vec![row(2, "\\Seen"), row(3, "")];
-        let advanced = cache.advance_kept(7, 5, (&changed, &[1]), 6, 1).unwrap();
+        let handed = cache.get(7).unwrap().listing;
+        let advanced = cache
+            .advance_kept(7, handed, (&changed, &[1]), 6, 1)
+            .unwrap();
         let uids: Vec<i64> = advanced.rows.iter().map(|r| r.uid).collect();
         assert_eq!((advanced.highestmodseq, uids), (6, vec![2, 3]));
         assert_eq!(advanced.totals.counts.unseen, 1);
@@ -508,6 +524,10 @@ mod tests {
             2,
             "rows counted for the bound"
         );
+        // A copy read at 5 after another catch-up already moved the kept one on: that one.
+        let stale = Arc::new(Listing::new(5, vec![]));
+        let got = cache.advance_kept(7, stale, (&changed, &[]), 6, 1).unwrap();
+        assert!(Arc::ptr_eq(&got, &advanced));
     }
 
     /// The catch-up's two reads find the rows changed and the UIDs expunged since a MODSEQ

@@ -458,7 +458,7 @@ impl Store {
                         .await?;
                     let (top, highest): (i64, i64) = (row.get(0usize), row.get(1usize));
                     let query = boolean_query(&FTS5, &all);
-                    if (1..HALVES_FROM).contains(&top) {
+                    if top < HALVES_FROM {
                         // Few documents: one look-up on this thread costs less than the two
                         // hand-offs to the pool's threads.
                         let list: Option<String> = self
