@@ -37,3 +37,30 @@ async fn append_with_the_database_failing_is_unavailable_and_the_session_goes_on
         "{lines:?}"
     );
 }
+
+/// STATUS read its counts and, on any storage error, answered `NO [SERVERBUG]` (seen in a
+/// database failover under load). RFC 5530 3: the outage is `UNAVAILABLE`; once it is over the
+/// same STATUS answers (RFC 9051 6.3.11).
+#[tokio::test]
+async fn status_with_the_database_failing_is_unavailable_then_answers() {
+    let server = start().await;
+    let mut c = Client::login(server.imap, USER_A).await;
+
+    sql_from_outside(&server, "ALTER TABLE messages RENAME TO messages_broken").await;
+    let status = c
+        .fails("STATUS INBOX (MESSAGES UNSEEN)", "NO [UNAVAILABLE]")
+        .await;
+    assert!(!status.contains("SERVERBUG"), "{status}");
+    c.ok("NOOP").await;
+    sql_from_outside(&server, "ALTER TABLE messages_broken RENAME TO messages").await;
+
+    // mailbox = "INBOX" / astring: quoted or not.
+    let lines = c.ok("STATUS INBOX (MESSAGES UNSEEN)").await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "* STATUS INBOX (MESSAGES 0 UNSEEN 0)"
+                || l == "* STATUS \"INBOX\" (MESSAGES 0 UNSEEN 0)"),
+        "{lines:?}"
+    );
+}

@@ -220,7 +220,8 @@ impl Session {
                 self.untagged(&line);
                 if let (false, Some(folder)) = (options.return_status.is_empty(), &entry.folder) {
                     let items = options.return_status.clone();
-                    self.status_line(folder, display, &items).await;
+                    // RFC 5819 2: a STATUS that cannot be looked up MAY be dropped.
+                    let _ = self.status_line(folder, display, &items).await;
                 }
                 // RFC 8440 3: MYRIGHTS for each mailbox that exists (not for \Noselect levels).
                 if options.return_myrights && entry.folder.is_some() {

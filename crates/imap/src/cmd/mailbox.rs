@@ -423,29 +423,23 @@ impl Session {
         Done::ok("RENAME completed")
     }
 
+    /// Writes the untagged STATUS line of `folder`, or hands back the storage fault.
     pub(crate) async fn status_line(
         &mut self,
         folder: &Folder,
         display: &str,
         items: &[StatusItem],
-    ) -> bool {
-        let counts = match self.context.store.folder_counts(folder.id).await {
-            Ok(c) => c,
-            Err(_) => return false,
-        };
+    ) -> Result<(), storage::Error> {
+        let counts = self.context.store.folder_counts(folder.id).await?;
         // RFC 3501 6.3.10: RECENT counts the messages no session has claimed as \Recent yet.
         let mut recent = 0;
         if items.contains(&StatusItem::Recent) {
-            match self.context.store.listing(folder.id).await {
-                Ok(listing) => {
-                    recent = listing
-                        .rows
-                        .iter()
-                        .filter(|r| r.uid >= folder.recent_uid)
-                        .count()
-                }
-                Err(_) => return false,
-            }
+            let listing = self.context.store.listing(folder.id).await?;
+            recent = listing
+                .rows
+                .iter()
+                .filter(|r| r.uid >= folder.recent_uid)
+                .count();
         }
         let mut parts = vec![];
         for item in items {
@@ -466,7 +460,7 @@ impl Session {
         }
         let name = self.encode_name(display);
         self.untagged(&format!("STATUS {name} ({})", parts.join(" ")));
-        true
+        Ok(())
     }
 
     pub(crate) async fn status(&mut self, raw: &str, items: &[StatusItem]) -> Done {
@@ -481,13 +475,13 @@ impl Session {
             // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE enabling command.
             self.enable_condstore();
         }
-        if self
+        // A storage fault keeps its meaning: a passing one is NO [UNAVAILABLE] (RFC 5530).
+        match self
             .status_line(&mailbox.folder, &mailbox.display, items)
             .await
         {
-            Done::ok("STATUS completed")
-        } else {
-            Done::no_with(Code::ServerBug, "STATUS failed")
+            Ok(()) => Done::ok("STATUS completed"),
+            Err(e) => self.server_error(e),
         }
     }
 }

@@ -172,7 +172,8 @@ impl Session {
             }
             if let Ok(folder) = self.context.store.folder_by_id(id).await {
                 let items = status_items(events, true, self.condstore);
-                self.status_line(&folder, &snapshot.display, &items).await;
+                // A STATUS that cannot be looked up now is dropped, as LIST-STATUS may.
+                let _ = self.status_line(&folder, &snapshot.display, &items).await;
             }
         }
     }
@@ -570,9 +571,7 @@ impl Session {
         let folder = store.folder_by_id(id).await.ok()?;
         // The STATUS line goes through the session's buffer; take it back as a line.
         let mark = self.out.len();
-        if !self.status_line(&folder, &new.display, &items).await {
-            return None;
-        }
+        self.status_line(&folder, &new.display, &items).await.ok()?;
         let text = String::from_utf8_lossy(&self.out[mark..]).into_owned();
         self.out.truncate(mark);
         Some(
