@@ -183,10 +183,11 @@ impl Session {
         if grantee.account_id == mailbox.owner {
             return Done::no_with(Code::Cannot, "The owner always has every right");
         }
-        let current = store
-            .rights(mailbox.owner, grantee.account_id)
-            .await
-            .unwrap_or_default();
+        // A fault reading the rights held is not "none held": `+r` would then take the others.
+        let current = match store.rights(mailbox.owner, grantee.account_id).await {
+            Ok(current) => current,
+            Err(e) => return self.server_error(e),
+        };
         let new_rights: String = match rights {
             None => String::new(),
             Some(spec) => {
