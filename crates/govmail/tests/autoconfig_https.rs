@@ -3,12 +3,10 @@
 //! .mobileconfig — each naming the public host and ports of `[autoconfig]`, not the listen
 //! ports; and `govmail dns` SRV records (RFC 6186) with those public ports.
 
-use crate::served;
 use crate::support;
 
 use std::process::Command;
 
-use served::{free_port, Served};
 use support::Install;
 
 const USER: &str = "nttuyet.stttt@kontum.gov.vn";
@@ -76,32 +74,16 @@ fn autoconfig_over_https_with_public_ports_and_srv_records() {
         "autoconfig.submission_port=587".into(),
         "autoconfig.https_port=443".into(),
     ];
-    let (served, https) = served::with_retries(|_| {
-        let (https, imaps, submissions, imap, submission) = (
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        );
-        let mut sets = vec![
-            format!("server.hostname={PUBLIC}"),
-            "listen.smtp=[]".into(),
-            format!("listen.submission=[\"127.0.0.1:{submission}\"]"),
-            format!("listen.submissions=[\"127.0.0.1:{submissions}\"]"),
-            format!("listen.imap=[\"127.0.0.1:{imap}\"]"),
-            format!("listen.imaps=[\"127.0.0.1:{imaps}\"]"),
-            "listen.http=[]".into(),
-            format!("listen.https=[\"127.0.0.1:{https}\"]"),
-            "antivirus.enabled=false".into(),
-            "outbound.enabled=false".into(),
-        ];
-        sets.extend_from_slice(&public);
-        let (cmd, stderr) = install.serve_command(&sets);
-        let served = Served::spawn(cmd, stderr)?;
-        let https = served.addr("https", https).port();
-        Ok((served, https))
-    });
+    let mut sets = vec![
+        format!("server.hostname={PUBLIC}"),
+        "antivirus.enabled=false".into(),
+    ];
+    sets.extend_from_slice(&public);
+    let (served, addrs) = install.serve_on(
+        &["https", "imaps", "submissions", "imap", "submission"],
+        &sets,
+    );
+    let https = addrs[0].port();
 
     // Thunderbird: https://autoconfig.<domain>/mail/config-v1.1.xml?emailaddress=...
     let (code, doc) = curl(

@@ -3,12 +3,10 @@
 //! addressbook-query with text-match folded, vCard 4.0 and 3.0, and sync-collection (RFC 6578):
 //! a hire and a leave reach the client in one round (an added member, a 404 for the removed).
 
-use crate::served;
 use crate::support;
 
 use std::process::Command;
 
-use served::{free_port, Served};
 use support::Install;
 
 const PUBLIC: &str = "mail.kontum.gov.vn";
@@ -105,25 +103,14 @@ fn carddav_discovery_cards_query_and_sync_rounds() {
             ("Trần Văn Dũng", DUNG, PASSWORD),
         ],
     );
-    let (served, port) = served::with_retries(|_| {
-        let https = free_port();
-        let sets = vec![
+    let (served, addrs) = install.serve_on(
+        &["https"],
+        &[
             format!("server.hostname={PUBLIC}"),
-            "listen.smtp=[]".into(),
-            "listen.submission=[]".into(),
-            "listen.submissions=[]".into(),
-            "listen.imap=[]".into(),
-            "listen.imaps=[]".into(),
-            "listen.http=[]".into(),
-            format!("listen.https=[\"127.0.0.1:{https}\"]"),
             "antivirus.enabled=false".into(),
-            "outbound.enabled=false".into(),
-        ];
-        let (cmd, stderr) = install.serve_command(&sets);
-        let served = Served::spawn(cmd, stderr)?;
-        let port = served.addr("https", https).port();
-        Ok((served, port))
-    });
+        ],
+    );
+    let port = addrs[0].port();
     let dav = Dav {
         install: &install,
         port,

@@ -11,7 +11,7 @@ use crate::support;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use served::{free_port, Served};
+use served::Served;
 use support::{clamd_url, Install};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -28,32 +28,18 @@ impl Install {
 
     /// `govmail serve` with the MX and IMAP listeners on free ports and `extra` settings.
     fn serve(&self, extra: &[String]) -> Server {
-        served::with_retries(|_attempt| {
-            let ports = [free_port(), free_port()];
-            let mut sets = vec![
-                "server.hostname=mail.kontum.gov.vn".to_string(),
-                format!("listen.smtp=[\"127.0.0.1:{}\"]", ports[0]),
-                format!("listen.imap=[\"127.0.0.1:{}\"]", ports[1]),
-                "listen.submission=[]".into(),
-                "listen.submissions=[]".into(),
-                "listen.imaps=[]".into(),
-                "listen.http=[]".into(),
-                "listen.https=[]".into(),
-                format!("antivirus.clamd=\"{}\"", clamd_url()),
-                "tls.allow_plaintext_loopback=true".into(),
-                // No DNS and no delivery outward from tests.
-                "smtp.check_sender_authentication=false".into(),
-                "outbound.enabled=false".into(),
-            ];
-            sets.extend_from_slice(extra);
-            let (cmd, stderr) = self.serve_command(&sets);
-            let served = Served::spawn(cmd, stderr)?;
-            Ok(Server {
-                mx: served.addr("smtp Mx", ports[0]),
-                imap: served.addr("imap", ports[1]),
-                served,
-            })
-        })
+        let mut sets = vec![
+            "server.hostname=mail.kontum.gov.vn".to_string(),
+            format!("antivirus.clamd=\"{}\"", clamd_url()),
+            "tls.allow_plaintext_loopback=true".into(),
+        ];
+        sets.extend_from_slice(extra);
+        let (served, addrs) = self.serve_on(&["smtp", "imap"], &sets);
+        Server {
+            mx: addrs[0],
+            imap: addrs[1],
+            served,
+        }
     }
 }
 

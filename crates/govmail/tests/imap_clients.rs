@@ -21,7 +21,7 @@
 use crate::served;
 use crate::support;
 
-use served::{free_port, Served};
+use served::Served;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -100,33 +100,20 @@ struct Server {
 
 impl Server {
     fn start(install: &Install) -> Server {
-        served::with_retries(|_attempt| Server::try_start(install))
-    }
-
-    fn try_start(install: &Install) -> Result<Server, String> {
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let (cmd, stderr_path) = install.serve_command(&[
-            format!("server.hostname={HOSTNAME}"),
-            format!("listen.smtp=[\"127.0.0.1:{}\"]", ports[0]),
-            "listen.submission=[]".to_string(),
-            "listen.submissions=[]".to_string(),
-            "listen.http=[]".to_string(),
-            format!("listen.imap=[\"127.0.0.1:{}\"]", ports[1]),
-            format!("listen.imaps=[\"127.0.0.1:{}\"]", ports[2]),
-            format!("antivirus.clamd=\"{}\"", clamd_url()),
-            "smtp.idle_timeout_secs=60".to_string(),
-            // No DNS from tests.
-            "smtp.check_sender_authentication=false".to_string(),
-            // No outbound delivery: it would look up other domains in DNS.
-            "outbound.enabled=false".to_string(),
-        ]);
-        let served = Served::spawn(cmd, stderr_path)?;
-        Ok(Server {
-            mx: served.addr("smtp Mx", ports[0]),
-            imap: served.addr("imap", ports[1]),
-            imaps: served.addr("imaps", ports[2]),
+        let (served, addrs) = install.serve_on(
+            &["smtp", "imap", "imaps"],
+            &[
+                format!("server.hostname={HOSTNAME}"),
+                format!("antivirus.clamd=\"{}\"", clamd_url()),
+                "smtp.idle_timeout_secs=60".to_string(),
+            ],
+        );
+        Server {
+            mx: addrs[0],
+            imap: addrs[1],
+            imaps: addrs[2],
             served,
-        })
+        }
     }
 
     fn log(&self) -> String {

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use served::{free_port, Served};
+use served::Served;
 use support::{clamd_url, Install};
 
 const DOMAIN: &str = "kontum.gov.vn";
@@ -24,24 +24,14 @@ const PY_EXTENSIONS: &str = include_str!("support_imap/imapclient_extensions.py"
 
 /// `govmail serve` with IMAPS on a free port (retried if a port was taken meanwhile).
 fn start(install: &Install) -> (Served, SocketAddr) {
-    served::with_retries(|_| {
-        let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
-        let (cmd, stderr_path) = install.serve_command(&[
+    let (served, addrs) = install.serve_on(
+        &["smtp", "imaps"],
+        &[
             "server.hostname=mail.kontum.gov.vn".to_string(),
-            format!("listen.smtp=[\"127.0.0.1:{}\"]", ports[0]),
-            "listen.submission=[]".to_string(),
-            "listen.submissions=[]".to_string(),
-            "listen.http=[]".to_string(),
-            "listen.imap=[]".to_string(),
-            format!("listen.imaps=[\"127.0.0.1:{}\"]", ports[1]),
             format!("antivirus.clamd=\"{}\"", clamd_url()),
-            "smtp.check_sender_authentication=false".to_string(),
-            "outbound.enabled=false".to_string(),
-        ]);
-        let served = Served::spawn(cmd, stderr_path)?;
-        let imaps = served.addr("imaps", ports[1]);
-        Ok((served, imaps))
-    })
+        ],
+    );
+    (served, addrs[1])
 }
 
 /// Runs the script with a time limit; its stdout, or a panic with everything it said.

@@ -78,21 +78,14 @@ const CASES: [Case; 3] = [
 ];
 
 fn serve(install: &Install) -> (Served, u16) {
-    served::with_retries(|_| {
-        let port = free_port();
-        let (cmd, stderr) = install.serve_command(&[
-            format!("listen.imap=[\"127.0.0.1:{port}\"]"),
-            "listen.imaps=[]".into(),
-            "listen.smtp=[]".into(),
-            "listen.submission=[]".into(),
-            "listen.submissions=[]".into(),
-            "listen.http=[]".into(),
+    let (served, addrs) = install.serve_on(
+        &["imap"],
+        &[
             "tls.allow_plaintext_loopback=true".into(),
             "antivirus.enabled=false".into(),
-            "outbound.enabled=false".into(),
-        ]);
-        Served::spawn(cmd, stderr).map(|s| (s, port))
-    })
+        ],
+    );
+    (served, addrs[0].port())
 }
 
 fn expected(cases: &[&Case]) -> FolderView {

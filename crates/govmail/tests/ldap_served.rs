@@ -4,12 +4,10 @@
 //! Debian's `ldapsearch` (scripts/test installs ldap-utils); its exit status is the LDAP result
 //! code (RFC 4511 A.2).
 
-use crate::served;
 use crate::support;
 
 use std::process::Command;
 
-use served::{free_port, Served};
 use support::Install;
 
 const TUYET: &str = "nttuyet.stttt@kontum.gov.vn";
@@ -62,29 +60,15 @@ fn serve_wires_ldap_and_ldaps_and_a_leave_removes_the_entry() {
             ("Trần Văn Dũng", "tvdung.stttt@kontum.gov.vn", PASSWORD),
         ],
     );
-    let (served, ldap, ldaps) = served::with_retries(|_| {
-        let (ldap, ldaps) = (free_port(), free_port());
-        let sets = vec![
+    let (served, addrs) = install.serve_on(
+        &["ldap", "ldaps"],
+        &[
             "server.hostname=mail.kontum.gov.vn".to_string(),
-            "listen.smtp=[]".into(),
-            "listen.submission=[]".into(),
-            "listen.submissions=[]".into(),
-            "listen.imap=[]".into(),
-            "listen.imaps=[]".into(),
-            "listen.http=[]".into(),
-            "listen.https=[]".into(),
             "antivirus.enabled=false".into(),
-            "outbound.enabled=false".into(),
             "ldap.refresh_secs=0".into(),
-            format!("listen.ldap=[\"127.0.0.1:{ldap}\"]"),
-            format!("listen.ldaps=[\"127.0.0.1:{ldaps}\"]"),
-        ];
-        let (cmd, stderr) = install.serve_command(&sets);
-        let served = Served::spawn(cmd, stderr)?;
-        let ldap = served.addr("ldap", ldap);
-        let ldaps = served.addr("ldaps", ldaps);
-        Ok((served, ldap, ldaps))
-    });
+        ],
+    );
+    let (ldap, ldaps) = (addrs[0], addrs[1]);
     let starttls = format!("ldap://127.0.0.1:{}", ldap.port());
     let implicit = format!("ldaps://127.0.0.1:{}", ldaps.port());
     // Folded: "dung" finds Dũng, over StartTLS and over LDAPS.

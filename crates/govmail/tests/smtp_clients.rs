@@ -15,7 +15,7 @@
 use crate::served;
 use crate::support;
 
-use served::{free_port, Served};
+use served::Served;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
@@ -66,34 +66,20 @@ impl Server {
     /// Starts the server on free ports and waits for "govmail serving". Retries with other ports
     /// if one was taken between picking and binding.
     fn start(install: &Install) -> Server {
-        served::with_retries(|_attempt| Server::try_start(install))
-    }
-
-    fn try_start(install: &Install) -> Result<Server, String> {
-        let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
-        let (cmd, stderr_path) = install.serve_command(&[
-            format!("server.hostname={HOSTNAME}"),
-            format!("listen.smtp=[\"127.0.0.1:{}\"]", ports[0]),
-            format!("listen.submission=[\"127.0.0.1:{}\"]", ports[1]),
-            format!("listen.submissions=[\"127.0.0.1:{}\"]", ports[2]),
-            format!("listen.http=[\"127.0.0.1:{}\"]", ports[3]),
-            "listen.imap=[]".to_string(),
-            "listen.imaps=[]".to_string(),
-            format!("antivirus.clamd=\"{}\"", clamd_url()),
-            "smtp.idle_timeout_secs=60".to_string(),
-            // No DNS from tests: SPF/DKIM/DMARC are covered in crates/smtp/tests/authentication.rs
-            // with a resolver the test controls.
-            "smtp.check_sender_authentication=false".to_string(),
-            // No outbound delivery: it would look up other domains in DNS.
-            "outbound.enabled=false".to_string(),
-        ]);
-        let served = Served::spawn(cmd, stderr_path)?;
-        Ok(Server {
-            mx: served.addr("smtp Mx", ports[0]),
-            submission: served.addr("smtp Submission", ports[1]),
-            submissions: served.addr("smtp Submissions", ports[2]),
+        let (served, addrs) = install.serve_on(
+            &["smtp", "submission", "submissions", "http"],
+            &[
+                format!("server.hostname={HOSTNAME}"),
+                format!("antivirus.clamd=\"{}\"", clamd_url()),
+                "smtp.idle_timeout_secs=60".to_string(),
+            ],
+        );
+        Server {
+            mx: addrs[0],
+            submission: addrs[1],
+            submissions: addrs[2],
             served,
-        })
+        }
     }
 
     /// SIGKILL, no chance to clean up.

@@ -5,13 +5,11 @@
 //! without a right is refused like a wrong password, `govmail unit revoke` ends the open IMAP
 //! session within a second; then the audit log names the person for each action.
 
-use crate::served;
 use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use served::{free_port, Served};
 use support::Install;
 
 const HOSTNAME: &str = "mail.kontum.gov.vn";
@@ -65,25 +63,14 @@ fn smtplib_and_imaplib_log_in_as_unit_star_person() {
         ],
         None,
     );
-    let (served, imaps, submissions) = served::with_retries(|_| {
-        let (imaps, submissions) = (free_port(), free_port());
-        let (cmd, stderr) = install.serve_command(&[
+    let (served, addrs) = install.serve_on(
+        &["imaps", "submissions"],
+        &[
             format!("server.hostname={HOSTNAME}"),
-            "listen.smtp=[]".into(),
-            "listen.submission=[]".into(),
-            format!("listen.submissions=[\"127.0.0.1:{submissions}\"]"),
-            "listen.imap=[]".into(),
-            format!("listen.imaps=[\"127.0.0.1:{imaps}\"]"),
-            "listen.http=[]".into(),
             "antivirus.enabled=false".into(),
-            "smtp.check_sender_authentication=false".into(),
-            "outbound.enabled=false".into(),
-        ]);
-        let served = Served::spawn(cmd, stderr)?;
-        let imaps = served.addr("imaps", imaps).port();
-        let submissions = served.addr("smtp Submissions", submissions).port();
-        Ok((served, imaps, submissions))
-    });
+        ],
+    );
+    let (imaps, submissions) = (addrs[0].port(), addrs[1].port());
 
     let dir = install.scratch("py");
     std::fs::create_dir_all(&dir).unwrap();

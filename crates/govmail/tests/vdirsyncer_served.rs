@@ -4,13 +4,11 @@
 //! hire, a transfer and a leave made with the admin CLI each reach the local copy with one more
 //! `vdirsyncer sync`, counted in `.vcf` files, names with diacritics checked in the cards.
 
-use crate::served;
 use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use served::{free_port, Served};
 use support::Install;
 
 const TUYET: &str = "nttuyet.stttt@kontum.gov.vn";
@@ -108,25 +106,14 @@ fn vdirsyncer_syncs_the_book_and_each_directory_change() {
         &["unit", "add", "--abbrev", "SNV", "--name", "Sở Nội vụ"],
         None,
     );
-    let (served, port) = served::with_retries(|_| {
-        let https = free_port();
-        let sets = vec![
+    let (served, addrs) = install.serve_on(
+        &["https"],
+        &[
             "server.hostname=mail.kontum.gov.vn".to_string(),
-            "listen.smtp=[]".into(),
-            "listen.submission=[]".into(),
-            "listen.submissions=[]".into(),
-            "listen.imap=[]".into(),
-            "listen.imaps=[]".into(),
-            "listen.http=[]".into(),
-            format!("listen.https=[\"127.0.0.1:{https}\"]"),
             "antivirus.enabled=false".into(),
-            "outbound.enabled=false".into(),
-        ];
-        let (cmd, stderr) = install.serve_command(&sets);
-        let served = Served::spawn(cmd, stderr)?;
-        let port = served.addr("https", https).port();
-        Ok((served, port))
-    });
+        ],
+    );
+    let port = addrs[0].port();
 
     let home = install.scratch("vdir-home");
     let local = install.scratch("contacts");

@@ -6,9 +6,12 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::served::{self, Served};
 
 const BIN: &str = env!("CARGO_BIN_EXE_govmail");
 
@@ -18,6 +21,21 @@ pub fn clamd_url() -> String {
         "GOVMAIL_TEST_CLAMD is not set: run the tests with scripts/test (it starts a private clamd)",
     )
 }
+
+/// The listeners of `govmail serve`: the key under `listen.` and the KIND of its
+/// "listening KIND ADDR" line on stdout (plain HTTP prints none).
+const LISTENERS: [(&str, Option<&str>); 10] = [
+    ("smtp", Some("smtp Mx")),
+    ("submission", Some("smtp Submission")),
+    ("submissions", Some("smtp Submissions")),
+    ("imap", Some("imap")),
+    ("imaps", Some("imaps")),
+    ("http", None),
+    ("https", Some("https")),
+    ("managesieve", Some("managesieve")),
+    ("ldap", Some("ldap")),
+    ("ldaps", Some("ldaps")),
+];
 
 /// One data dir (`data/` in a temporary dir, scratch files next to it), set up through the CLI.
 pub struct Install {
@@ -96,6 +114,51 @@ impl Install {
         }
         cmd.arg("serve");
         (cmd, stderr_path)
+    }
+
+    /// `govmail serve` on this data dir, started: the listeners named in `open` (keys under
+    /// `listen.`: "smtp", "imaps", "https", ...) on free loopback ports, every other listener
+    /// off, no DNS look-up of senders and no delivery outward; then `sets` (a test's own
+    /// settings, which win). Started again on other ports when one was taken before the server
+    /// bound it. The listeners' addresses come in the order of `open`.
+    pub fn serve_on(&self, open: &[&str], sets: &[String]) -> (Served, Vec<SocketAddr>) {
+        for name in open {
+            assert!(
+                LISTENERS.iter().any(|(key, _)| key == name),
+                "no listener {name:?}"
+            );
+        }
+        served::with_retries(|_attempt| {
+            let ports: Vec<u16> = open.iter().map(|_| served::free_port()).collect();
+            let mut all = vec![
+                // No DNS from tests: SPF/DKIM/DMARC are covered in crates/smtp/tests with a
+                // resolver the test controls; outbound delivery would look domains up.
+                "smtp.check_sender_authentication=false".to_string(),
+                "outbound.enabled=false".to_string(),
+            ];
+            for (key, _) in LISTENERS {
+                let listen = match open.iter().position(|name| *name == key) {
+                    Some(i) => format!("[\"127.0.0.1:{}\"]", ports[i]),
+                    None => "[]".to_string(),
+                };
+                all.push(format!("listen.{key}={listen}"));
+            }
+            all.extend_from_slice(sets);
+            let (cmd, stderr) = self.serve_command(&all);
+            let served = Served::spawn(cmd, stderr)?;
+            let addrs = open
+                .iter()
+                .zip(&ports)
+                .map(
+                    |(name, &port)| match LISTENERS.iter().find(|(key, _)| key == name) {
+                        Some((_, Some(kind))) => served.addr(kind, port),
+                        // Plain HTTP prints no "listening" line.
+                        _ => SocketAddr::from(([127, 0, 0, 1], port)),
+                    },
+                )
+                .collect();
+            Ok((served, addrs))
+        })
     }
 
     /// Runs an admin command that must succeed.
