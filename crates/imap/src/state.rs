@@ -300,9 +300,7 @@ impl Session {
             e if e.is_storage_full() => {
                 Done::no_with(Code::Unavailable, "Server storage is full, try again later")
             }
-            storage::Error::Database(_)
-            | storage::Error::Io(_)
-            | storage::Error::NoWritableHost(_) => Done::no_with(
+            e if e.is_transient() => Done::no_with(
                 Code::Unavailable,
                 "Temporary storage failure, try again later",
             ),

@@ -442,7 +442,6 @@ pub(crate) fn first(rows: Vec<Row>) -> Result<Row> {
 
 #[cfg(test)]
 mod tests {
-
     /// Placeholders bound by name: `$2` before `$1` and `$1` twice take their own argument.
     #[tokio::test]
     async fn placeholders_bind_by_number_not_by_position() {

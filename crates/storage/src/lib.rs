@@ -139,9 +139,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the failure is worth retrying later (lock contention, connection loss).
+    /// True when the failure is worth retrying later (lock contention, connection loss, no
+    /// database host taking writes during a failover).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Database(_) | Error::Io(_))
+        matches!(
+            self,
+            Error::Database(_) | Error::Io(_) | Error::NoWritableHost(_)
+        )
     }
 
     /// True when the disk (or the database's) is full: SQLite's SQLITE_FULL (13),

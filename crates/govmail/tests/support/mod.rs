@@ -98,17 +98,13 @@ impl Install {
 
     /// `govmail --set S... serve` on this data dir (not started), and a path of its own for the
     /// server's stderr.
-    pub fn serve_command(&self, sets: &[String]) -> (Command, PathBuf) {
+    fn serve_command(&self, sets: &[String]) -> (Command, PathBuf) {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let stderr_path = self.scratch(&format!(
             "serve-{}.stderr",
             STARTS.fetch_add(1, Ordering::SeqCst)
         ));
         let mut cmd = self.command();
-        // No ManageSieve or LDAP on their default ports unless a test asks (tests run side by side).
-        cmd.arg("--set").arg("listen.managesieve=[]");
-        cmd.arg("--set").arg("listen.ldap=[]");
-        cmd.arg("--set").arg("listen.ldaps=[]");
         for set in sets {
             cmd.arg("--set").arg(set);
         }

@@ -430,17 +430,20 @@ impl Session {
         display: &str,
         items: &[StatusItem],
     ) -> Result<(), storage::Error> {
-        let counts = self.context.store.folder_counts(folder.id).await?;
-        // RFC 3501 6.3.10: RECENT counts the messages no session has claimed as \Recent yet.
-        let mut recent = 0;
-        if items.contains(&StatusItem::Recent) {
-            let listing = self.context.store.listing(folder.id).await?;
-            recent = listing
+        let store = &self.context.store;
+        let (counts, recent) = if items.contains(&StatusItem::Recent) {
+            // RFC 3501 6.3.10: RECENT counts the messages no session has claimed as \Recent
+            // yet. The listing read for it has the counts too.
+            let listing = store.listing(folder.id).await?;
+            let recent = listing
                 .rows
                 .iter()
                 .filter(|r| r.uid >= folder.recent_uid)
                 .count();
-        }
+            (listing.counts(), recent)
+        } else {
+            (store.folder_counts(folder.id).await?, 0)
+        };
         let mut parts = vec![];
         for item in items {
             parts.push(match item {
